@@ -1,0 +1,28 @@
+"""Kiln: an inference optimizer and runtime with TensorRT's Python API (`import kiln as trt`)."""
+from . import _kiln
+from .builder import Builder, IBuilderConfig, IHostMemory, IOptimizationProfile, ITimingCache
+from .dims import Dims, Dims2, Dims3, Dims4, DimsHW, Weights, volume
+from .enums import *  # noqa: F401,F403 - the TensorRT enums and dtype aliases
+from .enums import nptype
+from .logger import ILogger, Logger, Severity
+from .network import (IActivationLayer, ICastLayer, IConcatenationLayer, IConstantLayer, IConvolutionLayer,
+                      IDeconvolutionLayer, IEinsumLayer, IElementWiseLayer, IFillLayer, IFullyConnectedLayer,
+                      IGatherLayer, IIdentityLayer, ILayer, IMatrixMultiplyLayer, INetworkDefinition,
+                      INormalizationLayer, IPaddingLayer, IPoolingLayer, IReduceLayer, IResizeLayer, IScaleLayer,
+                      ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer, ISoftMaxLayer, ITensor, ITopKLayer,
+                      IUnaryLayer)
+from .parser import OnnxParser, ParserError
+from .runtime import ICudaEngine, IExecutionContext, Runtime
+
+__version__ = _kiln.__version__
+
+Logger.Severity = Severity
+ILogger.Severity = Severity
+
+
+def init_libnvinfer_plugins(logger, namespace=""):
+    return True
+
+
+def get_plugin_registry():
+    return None

@@ -1,0 +1,183 @@
+"""Builder, IBuilderConfig, IOptimizationProfile and IHostMemory."""
+from . import _kiln
+from .dims import Dims, as_dims
+from .enums import BuilderFlag, DeviceType, MemoryPoolType, NetworkDefinitionCreationFlag
+from .logger import bridge_of
+
+
+class IHostMemory(bytes):
+    """Serialized plan bytes. A bytes subclass, so f.write(plan), memoryview(plan) and
+    deserialize_cuda_engine(plan) all work on every Python version."""
+
+    @property
+    def nbytes(self):
+        return len(self)
+
+    @property
+    def dtype(self):
+        from .enums import DataType
+        return DataType.UINT8
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class IOptimizationProfile:
+    def __init__(self):
+        self._c = _kiln.OptimizationProfile()
+
+    def set_shape(self, input, min, opt, max):
+        if not self._c.set_shape(str(input), as_dims(min), as_dims(opt), as_dims(max)):
+            raise ValueError(self._c.last_error)
+
+    def get_shape(self, input):
+        return [Dims(d) for d in self._c.get_shape(str(input))]
+
+    def set_shape_input(self, input, min, opt, max):
+        raise NotImplementedError("shape-tensor inputs are not supported by Kiln yet")
+
+    def __bool__(self):
+        return self._c.is_valid()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class ITimingCache:
+    """The CPU backend times nothing; the cache holds no entries yet (CUDA tactics will fill it)."""
+
+    def __init__(self, data=b""):
+        self._data = bytes(data)
+
+    def serialize(self):
+        return IHostMemory(self._data)
+
+    def combine(self, other, ignore_mismatch):
+        return True
+
+    def reset(self):
+        self._data = b""
+        return True
+
+
+class IBuilderConfig:
+    def __init__(self):
+        self._c = _kiln.BuilderConfig()
+        self._profiles = []
+        self._timing_cache = None
+        self.int8_calibrator = None
+        self.progress_monitor = None
+        self.algorithm_selector = None
+        self.profile_stream = 0
+
+    def set_memory_pool_limit(self, pool, pool_size):
+        self._c.set_memory_pool_limit(int(pool), int(pool_size))
+
+    def get_memory_pool_limit(self, pool):
+        return self._c.get_memory_pool_limit(int(pool))
+
+    max_workspace_size = property(lambda s: s.get_memory_pool_limit(MemoryPoolType.WORKSPACE),
+                                  lambda s, v: s.set_memory_pool_limit(MemoryPoolType.WORKSPACE, v))
+
+    def set_flag(self, flag):
+        self._c.flags = self._c.flags | (1 << int(flag))
+
+    def clear_flag(self, flag):
+        self._c.flags = self._c.flags & ~(1 << int(flag))
+
+    def get_flag(self, flag):
+        return bool(self._c.flags & (1 << int(flag)))
+
+    flags = property(lambda s: s._c.flags, lambda s, v: setattr(s._c, "flags", int(v)))
+
+    def add_optimization_profile(self, profile):
+        idx = self._c.add_optimization_profile(profile._c)
+        if idx >= 0:
+            self._profiles.append(profile)
+        return idx
+
+    num_optimization_profiles = property(lambda s: s._c.num_optimization_profiles)
+    default_device_type = property(lambda s: DeviceType(s._c.default_device_type),
+                                   lambda s, v: setattr(s._c, "default_device_type", int(v)))
+    builder_optimization_level = property(lambda s: s._c.builder_optimization_level,
+                                          lambda s, v: setattr(s._c, "builder_optimization_level", int(v)))
+    avg_timing_iterations = property(lambda s: s._c.avg_timing_iterations,
+                                     lambda s, v: setattr(s._c, "avg_timing_iterations", int(v)))
+    profiling_verbosity = property(lambda s: s._c.profiling_verbosity,
+                                   lambda s, v: setattr(s._c, "profiling_verbosity", int(v)))
+
+    def create_timing_cache(self, serialized_timing_cache=b""):
+        return ITimingCache(serialized_timing_cache)
+
+    def set_timing_cache(self, cache, ignore_mismatch=False):
+        self._timing_cache = cache
+        return True
+
+    def get_timing_cache(self):
+        return self._timing_cache
+
+    def set_device_type(self, layer, device_type):
+        pass
+
+    def can_run_on_DLA(self, layer):
+        return False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class Builder:
+    def __init__(self, logger):
+        self.logger = logger
+        self._c = _kiln.Builder(bridge_of(logger))
+        self.max_threads = 0
+        self.max_batch_size = 1
+        self.max_DLA_batch_size = 1
+        self.num_DLA_cores = 0
+
+    def create_network(self, flags=0):
+        from .network import INetworkDefinition
+        return INetworkDefinition(self, flags)
+
+    def create_builder_config(self):
+        return IBuilderConfig()
+
+    def create_optimization_profile(self):
+        return IOptimizationProfile()
+
+    def build_serialized_network(self, network, config):
+        plan = self._c.build_serialized_network(network._c, config._c)
+        return None if plan is None else IHostMemory(plan)
+
+    def build_engine(self, network, config):
+        """TensorRT 8's build_engine: builds and deserializes in one call."""
+        from .runtime import Runtime
+        plan = self.build_serialized_network(network, config)
+        if plan is None:
+            return None
+        return Runtime(self.logger).deserialize_cuda_engine(plan)
+
+    def is_network_supported(self, network, config):
+        return True
+
+    platform_has_fast_fp16 = property(lambda s: False)
+    platform_has_fast_int8 = property(lambda s: False)
+    platform_has_tf32 = property(lambda s: False)
+
+    def reset(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,136 @@
+#include <chrono>
+
+#include "builder/pipeline.h"
+#include "kiln/builder.h"
+#include "plan/plan_writer.h"
+#include "runtime/engine_data.h"
+#include "runtime/executor.h"
+#include "runtime/shape_analysis.h"
+
+namespace kiln {
+
+namespace {
+
+// Per input, per profile: [min, opt, max]. Static inputs without a profile entry use their own shape.
+std::vector<std::vector<ProfileShapes>> resolve_profiles(const ir::Graph& g, const BuilderConfig& config) {
+  std::vector<OptimizationProfile> profiles = config.profiles();
+  bool dynamic = false;
+  for (auto* in : g.inputs())
+    if (!dims_known(in->shape)) dynamic = true;
+  if (profiles.empty()) {
+    if (dynamic) {
+      for (auto* in : g.inputs())
+        if (!dims_known(in->shape))
+          throw Error("input '" + in->name + "' has dynamic shape " + dims_str(in->shape) +
+                      " but the config has no optimization profile: create one with "
+                      "builder.create_optimization_profile(), set_shape('" + in->name +
+                      "', min, opt, max) and config.add_optimization_profile(profile)");
+    }
+    profiles.emplace_back();
+  }
+  std::vector<std::vector<ProfileShapes>> out(g.inputs().size());
+  for (size_t p = 0; p < profiles.size(); ++p) {
+    for (auto& [name, s] : profiles[p].shapes()) {
+      bool found = false;
+      for (auto* in : g.inputs()) found |= in->name == name;
+      if (!found) throw Error("optimization profile " + std::to_string(p) + " names '" + name + "', which is not a network input");
+    }
+    for (size_t i = 0; i < g.inputs().size(); ++i) {
+      auto* in = g.inputs()[i];
+      auto s = profiles[p].get_shape(in->name);
+      if (s.empty()) {
+        if (!dims_known(in->shape))
+          throw Error("optimization profile " + std::to_string(p) + " has no shapes for dynamic input '" + in->name +
+                      "' " + dims_str(in->shape));
+        out[i].push_back(ProfileShapes{in->shape, in->shape, in->shape});
+        continue;
+      }
+      for (const Dims& d : s) {
+        if (d.size() != in->shape.size())
+          throw Error("optimization profile " + std::to_string(p) + ": shape " + dims_str(d) + " for '" + in->name +
+                      "' has the wrong rank; the input is " + dims_str(in->shape));
+        for (size_t k = 0; k < d.size(); ++k)
+          if (in->shape[k] >= 0 && d[k] != in->shape[k])
+            throw Error("optimization profile " + std::to_string(p) + ": shape " + dims_str(d) + " for '" +
+                        in->name + "' conflicts with its static dimensions " + dims_str(in->shape));
+      }
+      out[i].push_back(ProfileShapes{s[0], s[1], s[2]});
+    }
+  }
+  return out;
+}
+
+uint64_t weight_bytes(const ir::Graph& g) {
+  uint64_t b = 0;
+  for (auto& n : g.nodes())
+    if (n->op == "Constant") b += n->attrs.tensor("value").nbytes();
+  return b;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Builder::build_serialized_network(Network& network, const BuilderConfig& config) {
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    if (!network.infer_shapes()) throw Error("the network has invalid layers (see the errors above)");
+    const ir::Graph& src = network.graph();
+    if (src.outputs().empty()) throw Error("the network has no outputs: call network.mark_output(tensor)");
+    for (auto* o : src.outputs())
+      if (o->is_input) throw Error("tensor '" + o->name + "' is both a network input and an output");
+    if (config.default_device_type == DeviceType::kGPU)
+      log_to(logger_, Severity::kINFO, "no CUDA device is available to this build of Kiln: targeting the CPU");
+
+    auto ed = std::make_shared<EngineData>();
+    ed->name = network.name;
+    ed->target = "cpu";
+    ed->kiln_version = KILN_VERSION;
+    ed->workspace_limit = config.get_memory_pool_limit(MemoryPoolType::kWORKSPACE);
+    ed->graph = src.clone();
+    ir::Graph& g = *ed->graph;
+    g.topo_sort();
+    auto profiles = resolve_profiles(g, config);
+    ed->num_profiles = static_cast<int>(profiles.empty() ? 1 : profiles[0].size());
+
+    run_pipeline(g, cpu_pipeline(), logger_);
+    for (auto& n : g.nodes()) n->attrs.erase("kiln_weight");
+
+    // Declared shapes (with -1) for the I/O table and the plan's graph.
+    infer_graph_inplace(g);
+    for (size_t i = 0; i < g.inputs().size(); ++i) {
+      auto* in = g.inputs()[i];
+      ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, profiles[i]});
+    }
+    for (auto* o : g.outputs()) ed->io.push_back(IOTensorInfo{o->name, false, o->dtype, o->shape, {}});
+
+    // Check every profile's extremes and size the arena for the largest.
+    Executor probe(ed);
+    uint64_t arena = 0;
+    for (int p = 0; p < ed->num_profiles; ++p) {
+      for (int which = 0; which < 3; ++which) {
+        std::vector<Dims> shapes;
+        for (auto& ps : profiles) shapes.push_back(which == 0 ? ps[p].min : which == 1 ? ps[p].opt : ps[p].max);
+        try {
+          probe.prepare(shapes);
+        } catch (const std::exception& e) {
+          throw Error(std::string("profile ") + std::to_string(p) + " " + (which == 0 ? "min" : which == 1 ? "opt" : "max") +
+                      " shapes: " + e.what());
+        }
+        arena = std::max<uint64_t>(arena, static_cast<uint64_t>(probe.arena_bytes()));
+      }
+    }
+    ed->device_memory_size = arena;
+    ed->weights_bytes = weight_bytes(g);
+    auto plan = plan::write_plan(*ed);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    log_to(logger_, Severity::kINFO,
+           "built engine for cpu: " + std::to_string(g.num_nodes()) + " nodes, activation memory " +
+               std::to_string(arena) + " bytes, weights " + std::to_string(ed->weights_bytes) + " bytes, in " +
+               std::to_string(static_cast<int>(ms)) + " ms");
+    return plan;
+  } catch (const std::exception& e) {
+    log_to(logger_, Severity::kERROR, std::string("build failed: ") + e.what());
+    return {};
+  }
+}
+
+}  // namespace kiln

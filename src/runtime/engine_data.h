@@ -1,0 +1,38 @@
+// What a plan holds, in memory: the optimized graph, the I/O table, the optimization profiles and the
+// memory plan. The builder produces it, plan/ writes and reads it, the runtime executes it.
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln {
+
+// One network input's shapes for one optimization profile.
+struct ProfileShapes {
+  Dims min, opt, max;
+};
+
+struct IOTensorInfo {
+  std::string name;
+  bool is_input = true;
+  DataType dtype = DataType::kFLOAT;
+  Dims shape;                          // -1 where dynamic
+  std::vector<ProfileShapes> profiles;  // inputs only: one entry per optimization profile
+};
+
+struct EngineData {
+  std::string name;
+  std::string target = "cpu";          // "cpu" or "cuda:sm_90" ...
+  std::string kiln_version;
+  std::unique_ptr<ir::Graph> graph;    // topologically sorted, shapes inferred for the profile's opt shapes
+  std::vector<IOTensorInfo> io;        // inputs first, then outputs, in network order
+  int num_profiles = 1;
+  uint64_t device_memory_size = 0;     // activation arena bytes, enough for every profile's max shapes
+  uint64_t workspace_limit = 0;
+  uint64_t weights_bytes = 0;
+};
+
+}  // namespace kiln

@@ -1,0 +1,144 @@
+#include "runtime/executor.h"
+
+#include <cstring>
+
+namespace kiln {
+
+Executor::Executor(std::shared_ptr<const EngineData> engine) : engine_(std::move(engine)) {
+  const ir::Graph& g = *engine_->graph;
+  value_io_.assign(g.values().size(), -1);
+  for (size_t i = 0; i < engine_->io.size(); ++i) {
+    ir::Value* v = g.find_value(engine_->io[i].name);
+    if (!v) throw Error("engine I/O tensor '" + engine_->io[i].name + "' is missing from its graph");
+    io_value_ids_.push_back(v->id);
+    // An output that is also an input keeps the input's binding; the copy is made at the end of run().
+    if (value_io_[v->id] < 0) value_io_[v->id] = static_cast<int>(i);
+  }
+}
+
+const Dims& Executor::io_shape(size_t io_index) const {
+  if (!prepared_) throw Error("execution context: input shapes are not set");
+  return io_shapes_.at(io_index);
+}
+
+void Executor::prepare(const std::vector<Dims>& input_shapes) {
+  prepared_ = false;
+  const ir::Graph& g = *engine_->graph;
+  // Graph inputs in graph order from io order.
+  std::vector<Dims> graph_shapes(g.inputs().size());
+  size_t k = 0;
+  for (size_t i = 0; i < engine_->io.size(); ++i) {
+    if (!engine_->io[i].is_input) continue;
+    if (k >= input_shapes.size()) throw Error("execution context: missing input shapes");
+    for (size_t gi = 0; gi < g.inputs().size(); ++gi)
+      if (g.inputs()[gi]->id == io_value_ids_[i]) graph_shapes[gi] = input_shapes[k];
+    ++k;
+  }
+  shapes_ = analyze_shapes(g, graph_shapes, true);
+  io_shapes_.clear();
+  for (size_t i = 0; i < engine_->io.size(); ++i) {
+    const Dims& s = shapes_.info[io_value_ids_[i]].shape;
+    if (!dims_known(s))
+      throw Error("output '" + engine_->io[i].name + "' has a data-dependent shape " + dims_str(s) +
+                  ", which the CPU runtime does not support yet");
+    io_shapes_.push_back(s);
+  }
+
+  loc_.assign(g.values().size(), Location{});
+  for (size_t v = 0; v < loc_.size(); ++v) {
+    if (value_io_[v] >= 0) loc_[v] = {Where::kIO, value_io_[v]};
+    else if (!shapes_.values[v].empty()) loc_[v] = {Where::kHost, 0};
+  }
+  steps_.clear();
+  std::vector<int> first(g.values().size(), -1), last(g.values().size(), -1);
+  for (auto& np : g.nodes()) {
+    const ir::Node* n = np.get();
+    if (n->op == "Constant") {
+      if (loc_[n->outputs[0]->id].where == Where::kNone) loc_[n->outputs[0]->id] = {Where::kConstant, 0};
+      continue;
+    }
+    bool all_host = true;
+    for (auto* o : n->outputs)
+      if (shapes_.values[o->id].empty()) all_host = false;
+    if (all_host) continue;  // computed during shape analysis
+    int step = static_cast<int>(steps_.size());
+    steps_.push_back(Step{n});
+    for (auto* in : n->inputs)
+      if (in) last[in->id] = step;
+    for (auto* o : n->outputs) {
+      if (!dims_known(shapes_.info[o->id].shape))
+        throw Error("layer '" + n->name + "': output '" + o->name + "' has unknown shape " +
+                    dims_str(shapes_.info[o->id].shape) + " for these input shapes");
+      if (first[o->id] < 0) first[o->id] = step;
+      if (last[o->id] < step) last[o->id] = step;
+    }
+  }
+  std::vector<BufferLifetime> buffers;
+  std::vector<int> buffer_value;
+  for (size_t v = 0; v < loc_.size(); ++v) {
+    if (loc_[v].where != Where::kNone || first[v] < 0) continue;
+    const auto& info = shapes_.info[v];
+    buffers.push_back(BufferLifetime{volume(info.shape) * static_cast<int64_t>(dtype_size(info.dtype)), first[v],
+                                     std::max(first[v], last[v])});
+    buffer_value.push_back(static_cast<int>(v));
+  }
+  plan_ = plan_memory(buffers);
+  for (size_t b = 0; b < buffers.size(); ++b) loc_[buffer_value[b]] = {Where::kArena, plan_.offsets[b]};
+  prepared_ = true;
+}
+
+void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
+  const Location& l = loc_[value_id];
+  switch (l.where) {
+    case Where::kIO: return io_ptrs[l.index];
+    case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
+    case Where::kHost: return const_cast<void*>(shapes_.values[value_id].raw());
+    case Where::kConstant: {
+      const ir::Value* v = engine_->graph->values()[value_id].get();
+      return const_cast<void*>(ir::constant_value(v)->raw());
+    }
+    case Where::kNone: break;
+  }
+  throw Error("internal: tensor '" + engine_->graph->values()[value_id]->name + "' has no storage");
+}
+
+void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const {
+  if (!prepared_) throw Error("execution context: input shapes are not set");
+  const ir::Graph& g = *engine_->graph;
+  for (const Step& s : steps_) {
+    const ir::Node& n = *s.node;
+    cpu::KernelFn fn = cpu::find_kernel(n.op);
+    if (!fn) throw Error("layer '" + n.name + "': no CPU kernel for op '" + n.op + "'");
+    cpu::KernelContext ctx{n, {}, {}, pool};
+    ctx.in.reserve(n.inputs.size());
+    for (auto* in : n.inputs) {
+      cpu::TensorRef r;
+      if (in) {
+        const auto& info = shapes_.info[in->id];
+        r = cpu::TensorRef{true, info.dtype, info.shape, address(in->id, io_ptrs, arena)};
+      }
+      ctx.in.push_back(std::move(r));
+    }
+    for (auto* o : n.outputs) {
+      const auto& info = shapes_.info[o->id];
+      ctx.out.push_back(cpu::TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena)});
+    }
+    fn(ctx);
+  }
+  // Outputs not written by a step: host-computed shape tensors, constants, and inputs passed through.
+  for (size_t i = 0; i < engine_->io.size(); ++i) {
+    if (engine_->io[i].is_input) continue;
+    int vid = io_value_ids_[i];
+    const ir::Value* v = g.values()[vid].get();
+    const void* src = nullptr;
+    if (!shapes_.values[vid].empty()) src = shapes_.values[vid].raw();
+    else if (const HostTensor* c = ir::constant_value(v)) src = c->raw();
+    else if (value_io_[vid] != static_cast<int>(i)) src = io_ptrs[value_io_[vid]];
+    if (src && src != io_ptrs[i]) {
+      size_t bytes = static_cast<size_t>(volume(io_shapes_[i])) * dtype_size(shapes_.info[vid].dtype);
+      std::memmove(io_ptrs[i], src, bytes);
+    }
+  }
+}
+
+}  // namespace kiln
