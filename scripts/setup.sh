@@ -26,5 +26,7 @@ if ! "$PY" -c "import numpy, onnx, onnxruntime, pybind11, pytest" 2>/dev/null; t
 fi
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/kiln-ccache}
+# Paths relative to the checkout, so a fresh clone elsewhere (CI) hits the same cache entries.
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 cmake -S . -B "$BUILD" -G Ninja -DPython3_EXECUTABLE="$(command -v "$PY")" "$@" >/dev/null
 ninja -C "$BUILD" -j"$(nproc)"
