@@ -71,7 +71,8 @@ class Network {
   // Any IR op by name (used by the ONNX importers); attributes set by the caller afterwards.
   ILayer* add_op(const std::string& op, const std::vector<ITensor*>& ins, int num_outputs);
 
-  // Re-infers every tensor's shape and dtype from the inputs (after properties changed). Returns false
+  // Re-infers every tensor's shape (call it after changing layer attributes and before adding layers
+  // that consume their outputs; the Python API does this for you) and dtype from the inputs (after properties changed). Returns false
   // and logs the first error.
   bool infer_shapes();
   // A weight constant owned by a layer (kernel, bias, ...), replaceable through set_weights.

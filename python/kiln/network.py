@@ -562,8 +562,9 @@ class INetworkDefinition:
             self._dirty = False
             self._c.infer_shapes()
 
-    @staticmethod
-    def _h(t):
+    def _h(self, t):
+        # Properties set since the last add may change input shapes: re-infer before the next layer.
+        self._refresh()
         if t is None:
             raise TypeError("expected an ITensor, got None")
         if not isinstance(t, ITensor):

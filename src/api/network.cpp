@@ -443,6 +443,8 @@ ILayer* Network::add_fully_connected(ITensor* in, int64_t nout, const HostTensor
 
 bool Network::infer_shapes() {
   try {
+    // Layers own weight constants created after them, and set_input may rewire layers: sort first.
+    graph_->topo_sort();
     for (auto& n : graph_->nodes()) shape_layer_weights(n.get());
     infer_graph_inplace(*graph_);
     return true;

@@ -6,6 +6,7 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
   std::vector<std::unique_ptr<passes::Pass>> p;
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   p.push_back(std::make_unique<passes::EliminateIdentities>());
+  p.push_back(std::make_unique<passes::FoldShapes>());
   p.push_back(std::make_unique<passes::FoldConstants>());
   p.push_back(std::make_unique<passes::MergeReshapes>());
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());

@@ -1,5 +1,6 @@
 // A graph pass: a named, deterministic, idempotent rewrite. run() returns whether it changed the graph.
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,13 @@ class FoldConstants : public Pass {
   bool run(ir::Graph& g) override;
   // Folding may not grow the plan by more than this per node (e.g. an Expand of a scalar to a huge shape).
   int64_t max_growth_bytes = 16 << 20;
+};
+
+// Replaces Shape nodes whose input shape is fully known by constants (so shape arithmetic folds).
+class FoldShapes : public Pass {
+ public:
+  std::string name() const override { return "fold-shapes"; }
+  bool run(ir::Graph& g) override;
 };
 
 // Merges chains of reshape-only Shuffles (no transposes) into one.

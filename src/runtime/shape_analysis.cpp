@@ -1,5 +1,7 @@
 #include "runtime/shape_analysis.h"
 
+#include <algorithm>
+
 #include "backends/cpu/eval.h"
 
 namespace kiln {
@@ -53,7 +55,18 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
       r.info[n.outputs[i]->id] = outs[i];
     }
     if (n.op == "Constant") continue;  // its value is read from the node itself
-    if (!propagate_values || !all_values) continue;
+    if (!propagate_values) continue;
+    if (n.op == "Shape" && dims_known(ins[0].shape)) {
+      // A shape depends on its input's shape only, not on its data.
+      int64_t rank = static_cast<int64_t>(ins[0].shape.size());
+      auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + rank : v, int64_t{0}), rank); };
+      int64_t start = clamp(n.attrs.i("start", 0)), end = clamp(n.attrs.i("end", rank));
+      Dims part;
+      for (int64_t i = start; i < end; ++i) part.push_back(ins[0].shape[i]);
+      r.values[n.outputs[0]->id] = HostTensor::from_i64(part);
+      continue;
+    }
+    if (!all_values) continue;
     bool small = true;
     for (auto& o : outs) {
       int64_t ne = volume(o.shape);

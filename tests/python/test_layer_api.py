@@ -22,7 +22,8 @@ def _run(network, builder, logger, inputs):
             keep.append(a)
             ctx.set_tensor_address(name, a.ctypes.data)
         else:
-            o = np.full(tuple(ctx.get_tensor_shape(name)), np.nan, trt.nptype(engine.get_tensor_dtype(name)))
+            dt = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            o = np.full(tuple(ctx.get_tensor_shape(name)), np.nan if dt.kind == "f" else -7, dt)  # poison
             outs[name] = o
             ctx.set_tensor_address(name, o.ctypes.data)
     assert ctx.execute_async_v3(0), logger.messages

@@ -8,6 +8,7 @@
 
 #include "backends/cpu/thread_pool.h"
 #include "ir/graph.h"
+#include "ir/op_registry.h"  // KILN_CAT
 
 namespace kiln::cpu {
 
