@@ -300,8 +300,9 @@ int cmd_run(const std::vector<std::string>& args) {
       shape = *shape_opt;
     } else if (dims_known(decl)) {
       shape = decl;
+    } else if (auto p = engine->profile_shapes(n, ctx->active_optimization_profile()); p[0] == p[2]) {
+      shape = p[1];  // the profile admits one shape only: no need to ask for it
     } else {
-      auto p = engine->profile_shapes(n, ctx->active_optimization_profile());
       throw Error("input '" + n + "' has dynamic shape " + dims_str(decl) + ": give it an array (--input " + n +
                   "=FILE.npy) or a shape (--shapes " + n + ":" + dims_x(p[1]) + "); the plan accepts min " +
                   dims_x(p[0]) + ", opt " + dims_x(p[1]) + ", max " + dims_x(p[2]));
