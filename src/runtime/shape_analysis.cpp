@@ -75,8 +75,13 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
     if (!small) continue;
     std::vector<const HostTensor*> in_vals;
     for (auto& ti : ins) in_vals.push_back(ti.present ? ti.value : nullptr);
-    auto results = cpu::eval_node(n, in_vals);
-    for (size_t i = 0; i < results.size(); ++i) r.values[n.outputs[i]->id] = std::move(results[i]);
+    try {
+      auto results = cpu::eval_node(n, in_vals);
+      for (size_t i = 0; i < results.size(); ++i) r.values[n.outputs[i]->id] = std::move(results[i]);
+    } catch (const Error&) {
+      // The host cannot compute it (e.g. a dtype the CPU kernel lacks): the value stays unknown and
+      // the node runs on its backend like any other.
+    }
   }
   return r;
 }

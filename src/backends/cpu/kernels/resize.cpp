@@ -41,6 +41,9 @@ struct Params {
 // Input coordinate of output index x on one axis.
 double source_coord(const Params& p, int64_t axis, int64_t x, int64_t in, int64_t out) {
   double scale = p.scales[axis], xd = static_cast<double>(x);
+  // An axis that is not resized maps each index to itself, whatever the transformation (OPS.md: Resize
+  // acts on the dims whose scale != 1; tf_half_pixel_for_nn with ceil rounding would shift it by one).
+  if (scale == 1.0 && in == out && p.coord != kTfCropAndResize) return xd;
   switch (p.coord) {
     case kAlignCorners: return out == 1 ? 0.0 : xd * static_cast<double>(in - 1) / static_cast<double>(out - 1);
     case kAsymmetric: return xd / scale;
