@@ -39,6 +39,9 @@ struct RefParams {
 
 double source_coord(const RefParams& p, size_t axis, int64_t x, int64_t in, int64_t out) {
   double scale = p.scales[axis];
+  // An axis that is not resized is the identity (as ONNX Runtime does; the raw tf_half_pixel_for_nn
+  // formula with ceil rounding would shift it by one element).
+  if (scale == 1.0 && in == out && p.coord != 66) return static_cast<double>(x);
   switch (p.coord) {
     case 0: return out == 1 ? 0.0 : x * double(in - 1) / double(out - 1);                 // align_corners
     case 1: return x / scale;                                                              // asymmetric
