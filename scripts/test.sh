@@ -11,3 +11,7 @@ scripts/setup.sh build-asan -DKILN_ASAN=ON -DKILN_PYTHON=OFF -DCMAKE_BUILD_TYPE=
 ASAN_OPTIONS=detect_leaks=1 ./build-asan/kiln_unit_tests --gtest_brief=1
 echo "== Python tests"
 PYTHONPATH=python python3 -m pytest -q tests/python "$@"
+echo "== ONNX backend conformance (newest onnx from PyPI)"
+PYTHONPATH=python python3 -m pytest -q -p no:cacheprovider tests/conformance
+echo "== ONNX backend conformance (Debian python3-onnx 1.12, /usr/bin/python3)"
+tests/conformance/run_debian_onnx.sh
