@@ -12,6 +12,15 @@ bool ShapeAnalysis::all_known() const {
   return true;
 }
 
+HostTensor shape_node_value(const ir::Node& n, const Dims& in) {
+  int64_t rank = static_cast<int64_t>(in.size());
+  auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + rank : v, int64_t{0}), rank); };
+  int64_t start = clamp(n.attrs.i("start", 0)), end = clamp(n.attrs.i("end", rank));
+  Dims part;
+  for (int64_t i = start; i < end; ++i) part.push_back(in[i]);
+  return HostTensor::from_i64(part);
+}
+
 ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values) {
   ShapeAnalysis r;
   r.info.resize(g.values().size());
@@ -58,12 +67,7 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
     if (!propagate_values) continue;
     if (n.op == "Shape" && dims_known(ins[0].shape)) {
       // A shape depends on its input's shape only, not on its data.
-      int64_t rank = static_cast<int64_t>(ins[0].shape.size());
-      auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + rank : v, int64_t{0}), rank); };
-      int64_t start = clamp(n.attrs.i("start", 0)), end = clamp(n.attrs.i("end", rank));
-      Dims part;
-      for (int64_t i = start; i < end; ++i) part.push_back(ins[0].shape[i]);
-      r.values[n.outputs[0]->id] = HostTensor::from_i64(part);
+      r.values[n.outputs[0]->id] = shape_node_value(n, ins[0].shape);
       continue;
     }
     if (!all_values) continue;

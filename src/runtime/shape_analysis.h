@@ -22,6 +22,9 @@ inline constexpr int64_t kMaxHostValueElements = 256;
 // input_shapes: one per graph input (in graph input order). Throws kiln::Error naming the layer at fault.
 ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values);
 
+// The value a Shape node (with its optional start/end attributes) produces for an input of shape `in`.
+HostTensor shape_node_value(const ir::Node& shape_node, const Dims& in);
+
 // Runs analyze_shapes with the inputs' declared shapes and writes dtypes/shapes back into the graph.
 void infer_graph_inplace(ir::Graph& g);
 

@@ -86,3 +86,20 @@ TEST(MergeReshapes, CollapsesReshapeChains) {
   dce.run(g);
   EXPECT_EQ(g.num_nodes(), 1u);
 }
+
+TEST(FoldShapes, ReplacesShapesOfStaticTensorsOnly) {
+  ir::Graph g;
+  auto* x = g.add_input("x", DataType::kFLOAT, {2, 3, 4});
+  auto* d = g.add_input("d", DataType::kFLOAT, {-1, 3});
+  auto* sx = g.add_node("Shape", "sx", {x}, 1);
+  sx->attrs.set("start", int64_t{1});
+  auto* sd = g.add_node("Shape", "sd", {d}, 1);
+  g.mark_output(sx->outputs[0]);
+  g.mark_output(sd->outputs[0]);
+  passes::FoldShapes p;
+  EXPECT_TRUE(p.run(g));
+  ASSERT_EQ(sx->op, "Constant");
+  EXPECT_EQ(sx->attrs.tensor("value").to_i64(), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(sd->op, "Shape") << "a dynamic dim keeps the Shape node";
+  EXPECT_FALSE(p.run(g));
+}
