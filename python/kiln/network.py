@@ -28,8 +28,8 @@ class ITensor:
         self._h = handle
 
     def __eq__(self, other):
-        return isinstance(other, ITensor) and self._h is other._h or (
-            isinstance(other, ITensor) and self._h == other._h)
+        # pybind11 hands back the same wrapper object for the same C++ tensor while one is alive.
+        return isinstance(other, ITensor) and self._h is other._h
 
     def __hash__(self):
         return hash(id(self._h))
