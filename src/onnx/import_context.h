@@ -44,7 +44,8 @@ HostTensor tensor_to_host(const TensorProto& t, const std::string& model_dir, Ex
 namespace ir_enum {
 enum Ew : int64_t {
   kSum = 0, kProd = 1, kMax = 2, kMin = 3, kSub = 4, kDiv = 5, kPow = 6, kFloorDiv = 7, kAnd = 8, kOr = 9,
-  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66
+  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66,
+  kShiftLeft = 67, kShiftRight = 68
 };
 enum Unary : int64_t {
   kExp = 0, kLog = 1, kSqrt = 2, kRecip = 3, kAbs = 4, kNeg = 5, kSin = 6, kCos = 7, kTan = 8, kSinh = 9,

@@ -73,7 +73,8 @@ void infer_activation(InferContext& ctx) {
 
 enum EwOp : int64_t {
   kSum = 0, kProd = 1, kMax = 2, kMin = 3, kSub = 4, kDiv = 5, kPow = 6, kFloorDiv = 7, kAnd = 8, kOr = 9,
-  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66
+  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66,
+  kShiftLeft = 67, kShiftRight = 68
 };
 
 void infer_elementwise(InferContext& ctx) {
@@ -81,14 +82,18 @@ void infer_elementwise(InferContext& ctx) {
   const bool logic = op == kAnd || op == kOr || op == kXor;
   const bool compare = op == kEqual || op == kGreater || op == kLess || op == kGreaterEqual || op == kLessEqual;
   const bool arith = (op >= kSum && op <= kFloorDiv) || op == kMod;
-  if (!logic && !compare && !arith)
-    ctx.fail("attribute 'op' must be an ElementWiseOperation (0-13, or Kiln's 64-66), got " + std::to_string(op));
+  const bool shift = op == kShiftLeft || op == kShiftRight;
+  if (!logic && !compare && !arith && !shift)
+    ctx.fail("attribute 'op' must be an ElementWiseOperation (0-13, or Kiln's 64-68), got " + std::to_string(op));
   const TensorInfo& a = ctx.in(0);
   const TensorInfo& b = ctx.in(1);
   if (a.dtype != b.dtype)
     ctx.fail(std::string("inputs must share a dtype, got ") + dtype_name(a.dtype) + " and " + dtype_name(b.dtype));
   if (logic) {
     check_dtype(ctx, 0, {DataType::kBOOL}, "inputs of AND/OR/XOR");
+  } else if (shift) {
+    check_dtype(ctx, 0, {DataType::kUINT8, DataType::kINT8, DataType::kINT32, DataType::kINT64},
+                "inputs of BITSHIFT_LEFT/BITSHIFT_RIGHT");
   } else if (op == kEqual) {
     check_dtype(ctx, 0,
                 {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE, DataType::kINT8,

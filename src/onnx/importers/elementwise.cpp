@@ -1,5 +1,5 @@
 // Pointwise ONNX ops onto ElementWise / Unary / Select: arithmetic (Add, Sub, Mul, Div, Pow, Mod), the
-// variadic Max/Min/Sum/Mean, comparisons, logic, the unary math ops, IsNaN/IsInf and Where.
+// variadic Max/Min/Sum/Mean, comparisons, logic, BitShift, the unary math ops, IsNaN/IsInf and Where.
 #include <limits>
 
 #include "onnx/import_context.h"
@@ -26,6 +26,12 @@ Values import_greater_equal(ImportContext& ctx) { return binary(ctx, kGreaterEqu
 Values import_and(ImportContext& ctx) { return binary(ctx, kAnd); }
 Values import_or(ImportContext& ctx) { return binary(ctx, kOr); }
 Values import_xor(ImportContext& ctx) { return binary(ctx, kXor); }
+Values import_bitshift(ImportContext& ctx) {
+  std::string dir = ctx.attr_s("direction", "");
+  if (dir != "LEFT" && dir != "RIGHT")
+    ctx.fail(ParserErrorCode::kINVALID_NODE, "BitShift: direction must be \"LEFT\" or \"RIGHT\", got \"" + dir + "\"");
+  return binary(ctx, dir == "LEFT" ? kShiftLeft : kShiftRight);
+}
 
 // Pow's exponent may have another type than the base (opset 12+); the result has the base's type.
 Values import_pow(ImportContext& ctx) {
@@ -101,6 +107,7 @@ KILN_REGISTER_IMPORTER("", "GreaterOrEqual", import_greater_equal);
 KILN_REGISTER_IMPORTER("", "And", import_and);
 KILN_REGISTER_IMPORTER("", "Or", import_or);
 KILN_REGISTER_IMPORTER("", "Xor", import_xor);
+KILN_REGISTER_IMPORTER("", "BitShift", import_bitshift);
 KILN_REGISTER_IMPORTER("", "Not", unary<kNot>);
 KILN_REGISTER_IMPORTER("", "Neg", unary<kNeg>);
 KILN_REGISTER_IMPORTER("", "Abs", unary<kAbs>);

@@ -1,5 +1,5 @@
 // Data, constants and indexing: Constant, ConstantOfShape, Range, Shape, Size, Cast, CastLike, Identity,
-// Dropout, Gather, GatherElements, GatherND, TopK, Einsum, CumSum, Trilu.
+// Dropout, Gather, GatherElements, GatherND, TopK, Einsum, CumSum, CumProd, Trilu.
 #include <algorithm>
 #include <cstring>
 
@@ -217,6 +217,15 @@ Values import_cumsum(ImportContext& ctx) {
   return {ctx.add1("CumSum", {ctx.required_input(0), ctx.required_input(1)}, std::move(at))};
 }
 
+// CumProd: CumSum with running products.
+Values import_cumprod(ImportContext& ctx) {
+  ir::Attrs at;
+  at.set("exclusive", ctx.attr_i("exclusive", 0));
+  at.set("reverse", ctx.attr_i("reverse", 0));
+  at.set("product", int64_t{1});
+  return {ctx.add1("CumSum", {ctx.required_input(0), ctx.required_input(1)}, std::move(at))};
+}
+
 // Trilu: keep x where (col - row) >= k (upper) or <= k (lower), zero elsewhere. Row/column indices come
 // from Range over the last two dims, so dynamic shapes work too.
 Values import_trilu(ImportContext& ctx) {
@@ -285,6 +294,7 @@ KILN_REGISTER_IMPORTER("", "GatherND", import_gather_nd);
 KILN_REGISTER_IMPORTER("", "TopK", import_topk);
 KILN_REGISTER_IMPORTER("", "Einsum", import_einsum);
 KILN_REGISTER_IMPORTER("", "CumSum", import_cumsum);
+KILN_REGISTER_IMPORTER("", "CumProd", import_cumprod);
 KILN_REGISTER_IMPORTER("", "Trilu", import_trilu);
 
 }  // namespace kiln::onnx

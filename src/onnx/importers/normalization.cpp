@@ -1,6 +1,6 @@
 // Normalizations: BatchNormalization (inference) onto Scale (constant statistics, folded) or an ElementWise
 // chain, LayerNormalization / InstanceNormalization / GroupNormalization onto Normalization, and
-// LpNormalization / MeanVarianceNormalization / LRN onto Reduce, Pooling and ElementWise.
+// LpNormalization / MeanVarianceNormalization / LRN / RMSNormalization onto Reduce, Pooling and ElementWise.
 #include <cmath>
 
 #include "onnx/import_context.h"
@@ -200,6 +200,27 @@ ir::Value* reduce_mean_keep(ImportContext& ctx, ir::Value* x, const Ints& axes) 
   return ctx.add1("Reduce", {x}, std::move(at));
 }
 
+// RMSNormalization (opset 23): y = x / sqrt(mean(x^2 over axes [axis, rank)) + epsilon) * scale, the
+// statistics computed in float32 (stash_type 1) and the result cast back to x's type.
+Values import_rms_norm(ImportContext& ctx) {
+  ir::Value* x = ctx.required_input(0);
+  ir::Value* scale = ctx.required_input(1);
+  int64_t r = ImportContext::rank(x);
+  int64_t axis = ctx.axis(ctx.attr_i("axis", -1), r);
+  if (ctx.attr_i("stash_type", 1) != 1)
+    ctx.fail(ParserErrorCode::kUNSUPPORTED_NODE_ATTR, "RMSNormalization: only stash_type 1 (float32) is supported");
+  double eps = ctx.attr_f("epsilon", 1e-5f);
+  Ints axes;
+  for (int64_t d = axis; d < r; ++d) axes.push_back(d);
+  bool is_float = x->dtype == kiln::DataType::kFLOAT;
+  ir::Value* xf = is_float ? x : ctx.cast(x, kiln::DataType::kFLOAT);
+  ir::Value* ms = reduce_mean_keep(ctx, ctx.elementwise(xf, xf, kProd), axes);
+  ir::Value* rms = ctx.unary(ctx.elementwise(ms, ctx.const_scalar(kiln::DataType::kFLOAT, eps), kSum), kSqrt);
+  ir::Value* normed = ctx.elementwise(xf, rms, kDiv);
+  if (!is_float) normed = ctx.cast(normed, x->dtype);
+  return {ctx.elementwise(normed, scale, kProd)};
+}
+
 // MeanVarianceNormalization, as ONNX defines it: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9).
 Values import_mvn(ImportContext& ctx) {
   ir::Value* x = ctx.required_input(0);
@@ -254,5 +275,6 @@ KILN_REGISTER_IMPORTER("", "LayerNormalization", import_layer_norm);
 KILN_REGISTER_IMPORTER("", "InstanceNormalization", import_instance_norm);
 KILN_REGISTER_IMPORTER("", "GroupNormalization", import_group_norm);
 KILN_REGISTER_IMPORTER("", "LpNormalization", import_lp_norm);
+KILN_REGISTER_IMPORTER("", "RMSNormalization", import_rms_norm);
 
 }  // namespace kiln::onnx

@@ -430,7 +430,8 @@ void activation_kernel(KernelContext& ctx) {
 
 enum Ew : int64_t {
   kSum = 0, kProd = 1, kMax = 2, kMin = 3, kSub = 4, kDiv = 5, kPow = 6, kFloorDiv = 7, kAnd = 8, kOr = 9,
-  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66
+  kXor = 10, kEqual = 11, kGreater = 12, kLess = 13, kMod = 64, kGreaterEqual = 65, kLessEqual = 66,
+  kShiftLeft = 67, kShiftRight = 68
 };
 
 template <class T> inline T int_div(T a, T b) {
@@ -517,6 +518,32 @@ struct OModPy {  // result takes the sign of the divisor
     }
   }
 };
+template <class T> inline bool shift_ok(T b) {
+  if constexpr (std::is_signed_v<T>)
+    if (b < 0) return false;
+  return static_cast<uint64_t>(b) < sizeof(T) * 8;
+}
+// Bit shifts of integers (ONNX BitShift): LEFT discards the bits shifted out (also past the sign bit); RIGHT
+// is logical for unsigned and arithmetic (sign-extending) for signed types. A count outside [0, bits)
+// gives what the sign fill alone gives: -1 for RIGHT of a negative value, 0 otherwise.
+struct OShl {
+  template <class T> static T f(T a, T b) {
+    using U = std::make_unsigned_t<T>;
+    if (!shift_ok(b)) return T(0);
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) << static_cast<unsigned>(b)));
+  }
+};
+struct OShr {
+  template <class T> static T f(T a, T b) {
+    if constexpr (std::is_signed_v<T>) {
+      if (!shift_ok(b)) return a < 0 ? T(-1) : T(0);
+      return static_cast<T>(a >> static_cast<unsigned>(b));  // arithmetic (C++20)
+    } else {
+      if (!shift_ok(b)) return T(0);
+      return static_cast<T>(a >> static_cast<unsigned>(b));
+    }
+  }
+};
 struct OAnd { template <class T> static Bool f(T a, T b) { return (a != 0) & (b != 0); } };
 struct OOr { template <class T> static Bool f(T a, T b) { return (a != 0) | (b != 0); } };
 struct OXor { template <class T> static Bool f(T a, T b) { return (a != 0) ^ (b != 0); } };
@@ -594,6 +621,13 @@ void ew_typed(KernelContext& ctx, int64_t op, const BroadcastPlan& plan) {
     case kLess: return ew_apply<OLt, T, Bool>(ctx, plan);
     case kGreaterEqual: return ew_apply<OGe, T, Bool>(ctx, plan);
     case kLessEqual: return ew_apply<OLe, T, Bool>(ctx, plan);
+    case kShiftLeft:
+    case kShiftRight:
+      if constexpr (std::is_integral_v<T>) {
+        if (op == kShiftLeft) return ew_apply<OShl, T, T>(ctx, plan);
+        return ew_apply<OShr, T, T>(ctx, plan);
+      }
+      [[fallthrough]];
     default: ctx.fail("elementwise op " + std::to_string(op) + " is not supported on " + dtype_name(ctx.in[0].dtype));
   }
 }

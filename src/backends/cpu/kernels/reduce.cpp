@@ -811,8 +811,9 @@ void topk_kernel(KernelContext& ctx) {
 }
 
 // ================================================ CumSum ==================================================
+// Running sums (or, with attr `product`, running products) along an axis.
 
-template <class T>
+template <class T, bool PROD>
 void cumsum_typed(KernelContext& ctx, int64_t axis, bool exclusive, bool reverse) {
   const TensorRef& x = ctx.input(0);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
@@ -826,7 +827,11 @@ void cumsum_typed(KernelContext& ctx, int64_t axis, bool exclusive, bool reverse
     T acc[kInnerBlock];
     for (int64_t t = b; t < e; ++t) {
       const int64_t o = t / nb, i0 = (t % nb) * kInnerBlock, len = std::min(inner - i0, kInnerBlock);
-      for (int64_t i = 0; i < len; ++i) acc[i] = T(0);
+      for (int64_t i = 0; i < len; ++i) acc[i] = PROD ? T(1) : T(0);
+      auto step = [](T a, T v) {
+        if constexpr (PROD) return wrap_mul(a, v);
+        else return wrap_add(a, v);
+      };
       for (int64_t s = 0; s < red; ++s) {
         const int64_t r = reverse ? red - 1 - s : s;
         const T* xr = xs + (o * red + r) * inner + i0;
@@ -834,11 +839,11 @@ void cumsum_typed(KernelContext& ctx, int64_t axis, bool exclusive, bool reverse
         if (exclusive) {
           for (int64_t i = 0; i < len; ++i) {
             yr[i] = acc[i];
-            acc[i] = wrap_add(acc[i], xr[i]);
+            acc[i] = step(acc[i], xr[i]);
           }
         } else {
           for (int64_t i = 0; i < len; ++i) {
-            acc[i] = wrap_add(acc[i], xr[i]);
+            acc[i] = step(acc[i], xr[i]);
             yr[i] = acc[i];
           }
         }
@@ -855,7 +860,11 @@ void cumsum_kernel(KernelContext& ctx) {
     ctx.fail("axis " + std::to_string(axis) + " is out of range for a " + std::to_string(rank) + "-D tensor");
   if (axis < 0) axis += rank;
   const bool exclusive = ctx.attrs().i("exclusive", 0) != 0, reverse = ctx.attrs().i("reverse", 0) != 0;
-  dispatch_reduce_types(ctx, x.dtype, [&](auto tag) { cumsum_typed<decltype(tag)>(ctx, axis, exclusive, reverse); });
+  const bool product = ctx.attrs().i("product", 0) != 0;
+  dispatch_reduce_types(ctx, x.dtype, [&](auto tag) {
+    if (product) cumsum_typed<decltype(tag), true>(ctx, axis, exclusive, reverse);
+    else cumsum_typed<decltype(tag), false>(ctx, axis, exclusive, reverse);
+  });
 }
 
 }  // namespace

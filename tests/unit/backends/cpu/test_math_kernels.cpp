@@ -390,6 +390,68 @@ TEST(MathKernels, ElementWiseIntegerEdgeCases) {
   EXPECT_TRUE(close(run1("ElementWise", {&base, &ex}, [](ir::Attrs& at) { at.set("op", 6); }), {0, 1, -1, 1, 1}, 0, 0));
 }
 
+// BITSHIFT_LEFT 67 / BITSHIFT_RIGHT 68 on random integers with broadcasting, against a reference on the
+// bits as uint64 (truncated to the type's width): RIGHT sign-extends signed values; counts outside
+// [0, bits) give 0 (-1 for RIGHT of a negative value).
+TEST(MathKernels, ElementWiseBitShift) {
+  for (int64_t op : {67, 68})
+    for (DataType dt : {DataType::kUINT8, DataType::kINT8, DataType::kINT32, DataType::kINT64})
+      for (auto& [sa, sb] : std::vector<std::pair<Dims, Dims>>{
+               {{7, 9}, {7, 9}}, {{5, 6}, {6}}, {{3, 1}, {1, 4}}, {{40}, {}}, {{}, {40}}, {{2, 0, 3}, {3}}, {{70000}, {70000}}}) {
+        const int bits = dt == DataType::kINT64 ? 64 : dt == DataType::kINT32 ? 32 : 8;
+        const int64_t lo = dt == DataType::kUINT8 ? 0 : (dt == DataType::kINT8 ? -128 : -1000000);
+        const int64_t hi = dt == DataType::kUINT8 ? 255 : (dt == DataType::kINT8 ? 127 : 1000000);
+        HostTensor a = rand_ints(sa, dt, lo, hi);
+        HostTensor b = rand_ints(sb, dt, 0, bits + 2);  // includes counts >= bits
+        if (dt != DataType::kUINT8 && b.numel() > 1) set_elem(b, 1, -1.0);
+        HostTensor y = run1("ElementWise", {&a, &b}, [&](ir::Attrs& at) { at.set("op", op); }, test_pool());
+        Dims out = bcast_shape(sa, sb);
+        ASSERT_EQ(y.shape(), out);
+        ASSERT_EQ(y.dtype(), dt);
+        const uint64_t mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+        bool ok = true;
+        for (int64_t i = 0; i < volume(out) && ok; ++i) {
+          auto idx = unravel(i, out);
+          const int64_t av = static_cast<int64_t>(a.get_f64(bcast_offset(idx, sa)));
+          const int64_t bv = static_cast<int64_t>(b.get_f64(bcast_offset(idx, sb)));
+          uint64_t u = static_cast<uint64_t>(av) & mask, r = 0;
+          const bool neg = dt != DataType::kUINT8 && av < 0;
+          if (bv >= 0 && bv < bits) {
+            if (op == 67) r = (u << bv) & mask;
+            else if (!neg) r = u >> bv;
+            else r = (static_cast<uint64_t>(av >> bv)) & mask;  // sign-extending (av is int64, arithmetic)
+          } else if (op == 68 && neg) {
+            r = mask;  // all ones: -1
+          }
+          int64_t want;  // reinterpret the low `bits` bits in the type
+          if (dt == DataType::kUINT8) want = static_cast<uint8_t>(r);
+          else if (dt == DataType::kINT8) want = static_cast<int8_t>(static_cast<uint8_t>(r));
+          else if (dt == DataType::kINT32) want = static_cast<int32_t>(static_cast<uint32_t>(r));
+          else want = static_cast<int64_t>(r);
+          const int64_t got = dt == DataType::kINT64 ? y.data<int64_t>()[i] : static_cast<int64_t>(y.get_f64(i));
+          ok = got == want;
+          EXPECT_EQ(got, want) << "op " << op << " " << dtype_name(dt) << " " << av << " by " << bv;
+        }
+      }
+  // ONNX's examples (uint8).
+  HostTensor x = HostTensor(DataType::kUINT8, {3});
+  HostTensor s = HostTensor(DataType::kUINT8, {3});
+  for (int i = 0; i < 3; ++i) {
+    set_elem(x, i, std::vector<double>{16, 4, 1}[i]);
+    set_elem(s, i, std::vector<double>{1, 2, 3}[i]);
+  }
+  EXPECT_TRUE(close(run1("ElementWise", {&x, &s}, [](ir::Attrs& at) { at.set("op", 68); }), {8, 1, 0}, 0, 0));
+  EXPECT_TRUE(close(run1("ElementWise", {&x, &s}, [](ir::Attrs& at) { at.set("op", 67); }), {32, 16, 8}, 0, 0));
+  // Signed: arithmetic right shift; out-of-range counts.
+  HostTensor sx = HostTensor::from_i64({-16, -16, 16, -1, 5});
+  HostTensor sc = HostTensor::from_i64({2, 64, 64, -1, 70});
+  EXPECT_TRUE(close(run1("ElementWise", {&sx, &sc}, [](ir::Attrs& at) { at.set("op", 68); }), {-4, -1, 0, -1, 0}, 0, 0));
+  EXPECT_TRUE(close(run1("ElementWise", {&sx, &sc}, [](ir::Attrs& at) { at.set("op", 67); }), {-64, 0, 0, 0, 0}, 0, 0));
+  // Floats are rejected.
+  HostTensor f = rand_float({3});
+  EXPECT_ANY_THROW(run1("ElementWise", {&f, &f}, [](ir::Attrs& at) { at.set("op", 67); }));
+}
+
 // ================================================ Unary ===================================================
 
 struct UnaryCase {

@@ -446,5 +446,62 @@ TEST(ReduceKernels, CumSum) {
           }
 }
 
+// CumSum with `product` (ONNX CumProd): running products against a double reference (floats near 1 so
+// long axes stay finite) and a wrapping uint64 reference for integers.
+TEST(ReduceKernels, CumProd) {
+  const std::vector<std::pair<Dims, int64_t>> cases = {{{9}, 0},        {{3, 5}, 1},  {{3, 5}, 0},       {{3, 5}, -1},
+                                                      {{2, 3, 4}, -2},  {{2, 3, 4}, 0}, {{5, 3000}, 1}, {{2000, 3, 70}, 0}};
+  for (DataType dt : {DataType::kFLOAT, DataType::kDOUBLE, DataType::kINT32, DataType::kINT64})
+    for (auto& [shape, axis] : cases)
+      for (int64_t excl : {0, 1})
+        for (int64_t rev : {0, 1}) {
+          const bool is_float = dtype_is_float(dt);
+          HostTensor x = is_float ? rand_float(shape, dt, 0.99, 1.01) : rand_ints(shape, dt, -3, 3, true);
+          HostTensor a = scalar_of(DataType::kINT64, static_cast<double>(axis));
+          HostTensor y = run1("CumSum", {&x, &a}, [&](ir::Attrs& at) {
+            at.set("exclusive", excl);
+            at.set("reverse", rev);
+            at.set("product", int64_t{1});
+          }, test_pool());
+          ASSERT_EQ(y.shape(), x.shape());
+          const int64_t ax = axis < 0 ? axis + static_cast<int64_t>(shape.size()) : axis;
+          const int64_t outer = std::accumulate(shape.begin(), shape.begin() + ax, int64_t{1}, std::multiplies<>());
+          const int64_t inner = std::accumulate(shape.begin() + ax + 1, shape.end(), int64_t{1}, std::multiplies<>());
+          const int64_t n = shape[ax];
+          const double ulp = dt == DataType::kFLOAT ? 1.2e-7 : 2.3e-16;
+          int bad = 0;
+          for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+              double p = 1;
+              uint64_t q = 1;
+              for (int64_t t = 0; t < n; ++t) {
+                const int64_t r = rev ? n - 1 - t : t;
+                const int64_t k = (o * n + r) * inner + i;
+                if (!excl) {
+                  p *= x.get_f64(k);
+                  q *= static_cast<uint64_t>(static_cast<int64_t>(x.get_f64(k)));
+                }
+                if (is_float) {
+                  const double g = y.get_f64(k);
+                  if (!(std::fabs(g - p) <= 4 * ulp * static_cast<double>(t + 2) * std::fabs(p)) && bad++ < 5)
+                    ADD_FAILURE() << dims_str(shape) << " axis " << axis << " excl " << excl << " rev " << rev << " at "
+                                  << k << ": got " << g << " want " << p;
+                } else {
+                  const int64_t want = dt == DataType::kINT32 ? static_cast<int32_t>(static_cast<uint32_t>(q))
+                                                              : static_cast<int64_t>(q);
+                  const int64_t got = dt == DataType::kINT32 ? y.data<int32_t>()[k] : y.data<int64_t>()[k];
+                  if (got != want && bad++ < 5)
+                    ADD_FAILURE() << dims_str(shape) << " axis " << axis << " excl " << excl << " rev " << rev << " at "
+                                  << k << ": got " << got << " want " << want;
+                }
+                if (excl) {
+                  p *= x.get_f64(k);
+                  q *= static_cast<uint64_t>(static_cast<int64_t>(x.get_f64(k)));
+                }
+              }
+            }
+        }
+}
+
 }  // namespace
 }  // namespace kiln
