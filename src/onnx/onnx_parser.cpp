@@ -18,7 +18,7 @@
 namespace kiln {
 
 namespace {
-constexpr int64_t kMinOpset = 7;
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 21;
 
 const char* code_name(ParserErrorCode c) {
@@ -209,6 +209,27 @@ void ModelImporter::bind(onnx::ImportContext& ctx, ir::Value* v, const std::stri
   bound_.insert(v);
 }
 
+// Opsets 1..6: ops whose form before opset `since` has semantics (or attributes) the importers do not
+// implement. Everything else either kept its semantics, lost only the legacy `consumed_inputs` attribute
+// (ignored), or is handled by its importer (the binary ops' broadcast/axis).
+static void check_legacy_op(const onnx::ImportContext& ctx, const std::string& op) {
+  static const std::unordered_map<std::string, int64_t> kChangedBefore = {
+      {"Cast", 6},    {"Tile", 6}, {"Concat", 4}, {"Reshape", 5}, {"Split", 2}, {"Pad", 2},
+      {"LpPool", 2},  {"GlobalLpPool", 2}, {"GRU", 7}, {"LSTM", 7}, {"RNN", 7},
+      {"Upsample", 7}};
+  auto it = kChangedBefore.find(op);
+  if (it != kChangedBefore.end() && ctx.opset() < it->second)
+    throw onnx::ImportError(ParserErrorCode::kUNSUPPORTED_NODE,
+                            op + " at opset " + std::to_string(ctx.opset()) + " (its form before opset " +
+                                std::to_string(it->second) +
+                                ") is not supported; convert the model with onnx.version_converter");
+  // BatchNormalization and Dropout before opset 7 run in training mode unless is_test = 1.
+  if ((op == "BatchNormalization" || op == "Dropout") && ctx.attr_i("is_test", 0) == 0)
+    throw onnx::ImportError(ParserErrorCode::kUNSUPPORTED_NODE,
+                            op + " at opset " + std::to_string(ctx.opset()) +
+                                " with is_test = 0 (training mode) is not supported");
+}
+
 void ModelImporter::import_node(onnx::ImportContext& ctx, const onnx::NodeProto& node, int index) {
   ctx.begin_node(node, index);
   std::string op(node.op_type);
@@ -222,6 +243,7 @@ void ModelImporter::import_node(onnx::ImportContext& ctx, const onnx::NodeProto&
                                   "the nodes in topological order)");
   }
   onnx::ImporterFn fn = onnx::find_importer(std::string(node.domain), op);
+  if (fn && ctx.opset() < 7 && onnx::canonical_domain(node.domain).empty()) check_legacy_op(ctx, op);
   if (!fn)
     throw onnx::ImportError(ParserErrorCode::kUNSUPPORTED_NODE,
                             "no importer for op '" + op + "' (domain '" + std::string(node.domain) + "')");

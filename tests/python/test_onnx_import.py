@@ -1147,3 +1147,72 @@ def test_dynamic_resize_and_pool():
     check(nodes, {"x": rnd(1, 2, 3, 4)}, ["y"], inits={"s": np.array([1, 1, 2, 2], np.float32)}, opset=13,
           dyn={"x": [None, 2, None, None]}, profile={"x": ((1, 2, 2, 2), (1, 2, 3, 4), (3, 2, 8, 8))},
           runs=[{"x": rnd(3, 2, 5, 7)}])
+
+
+# ======================================================================================================
+# Scatter (ScatterElements, ScatterND, deprecated Scatter)
+# ======================================================================================================
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_scatter_elements(reduction, axis):
+    data = rnd(3, 4)
+    ax = axis % 2
+    idx_shape = (2, 3)
+    if reduction == "none":  # distinct destinations along the axis, so the result does not depend on order
+        idx = np.stack([RNG.permutation(data.shape[ax])[:idx_shape[ax]] for _ in range(idx_shape[1 - ax])],
+                       axis=1 - ax).astype(np.int64)
+    else:
+        idx = RNG.integers(0, data.shape[ax], size=idx_shape).astype(np.int64)
+    idx = idx - data.shape[ax] * (RNG.integers(0, 2, size=idx_shape) if reduction != "none" else 0)
+    check([node("ScatterElements", ["d", "i", "u"], ["y"], axis=axis, reduction=reduction)],
+          {"d": data, "i": idx, "u": rnd(*idx_shape)}, ["y"], opset=18)
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+def test_scatter_nd(reduction):
+    idx = np.array([[0, 1], [2, -1]] if reduction == "none" else [[0, 1], [2, -1], [0, 1]], np.int64)
+    check([node("ScatterND", ["d", "i", "u"], ["y"], reduction=reduction)],
+          {"d": rnd(3, 4, 5), "i": idx, "u": rnd(idx.shape[0], 5)}, ["y"], opset=18)
+
+
+def test_scatter_deprecated_opset9():
+    idx = np.array([[1, 0, 2], [0, 2, 1]], np.int64)
+    check([node("Scatter", ["d", "i", "u"], ["y"], axis=1)], {"d": rnd(2, 3), "i": idx, "u": rnd(2, 3)}, ["y"], opset=9)
+
+
+# ======================================================================================================
+# Opsets before 7: legacy broadcast/axis of the binary ops, consumed_inputs
+# ======================================================================================================
+def run_legacy(nodes, inputs, opset):
+    engine, _ = build(make_model(nodes, inputs, ["y"], opset=opset))
+    return run_kiln(engine, inputs)["y"]
+
+
+def test_legacy_binary_broadcast_axis():
+    a, b = rnd(2, 3, 4, 5), rnd(3, 4)
+    y = run_legacy([node("Add", ["a", "b"], ["y"], broadcast=1, axis=1)], {"a": a, "b": b}, 6)
+    np.testing.assert_allclose(y, a + b[None, :, :, None], rtol=1e-6)
+    b1 = rnd(5)
+    y = run_legacy([node("Mul", ["a", "b"], ["y"], broadcast=1, consumed_inputs=[0, 0])], {"a": a, "b": b1}, 1)
+    np.testing.assert_allclose(y, a * b1, rtol=1e-6)
+
+
+def test_legacy_unchanged_ops():
+    a = rnd(2, 3)
+    y = run_legacy([node("Relu", ["a"], ["y"], consumed_inputs=[0])], {"a": a}, 1)
+    np.testing.assert_array_equal(y, np.maximum(a, 0))
+
+
+def test_legacy_changed_op_is_unsupported_node():
+    model = make_model([node("Reshape", ["a"], ["y"], shape=[6])], {"a": rnd(2, 3)}, ["y"], opset=4)
+    ok, parser, *_ = parse(model.SerializeToString())
+    assert not ok
+    msg = str(parser_errors(parser)[0])
+    assert "UNSUPPORTED_NODE" in msg and "opset 4" in msg, msg
+
+
+def test_legacy_prelu_per_channel_slope():
+    x, s = rnd(2, 3, 4, 5), rnd(3, signed=False)
+    y = run_legacy([node("PRelu", ["x", "s"], ["y"])], {"x": x, "s": s}, 6)
+    sb = s[None, :, None, None]
+    np.testing.assert_allclose(y, np.where(x < 0, x * sb, x), rtol=1e-6)

@@ -66,6 +66,13 @@ Values import_prelu(ImportContext& ctx) {
   ir::Value* x = ctx.required_input(0);
   ir::Value* slope = ctx.required_input(1);
   if (slope->dtype != x->dtype) slope = ctx.cast(slope, x->dtype);
+  // Before opset 7 a 1-D slope of more than one value is per channel (axis 1), not numpy-broadcast.
+  int64_t rx = ImportContext::rank(x);
+  if (ctx.opset() < 7 && ImportContext::rank(slope) == 1 && slope->shape[0] != 1 && rx > 2) {
+    std::vector<int64_t> axes;
+    for (int64_t i = 1; i < rx - 1; ++i) axes.push_back(i);
+    slope = ctx.unsqueeze(slope, axes);
+  }
   ir::Value* zero = ctx.const_scalar(x->dtype, 0.0);
   ir::Value* pos = ctx.elementwise(x, zero, kMax);
   ir::Value* neg = ctx.elementwise(x, zero, kMin);

@@ -10,8 +10,27 @@ namespace {
 using namespace ir_enum;
 using Values = std::vector<ir::Value*>;
 
+// Before opset 7 the binary ops broadcast only with attribute broadcast = 1, and then B's dims line up with
+// A's starting at `axis` (default: B's dims are A's trailing dims). Numpy broadcasting covers the default and
+// broadcast = 0 (equal shapes); an explicit axis is honoured by appending size-1 dims to B.
+ir::Value* legacy_broadcast(ImportContext& ctx, ir::Value* a, ir::Value* b) {
+  if (ctx.opset() >= 7 || ctx.attr_i("broadcast", 0) == 0 || !ctx.has_attr("axis")) return b;
+  int64_t ra = ImportContext::rank(a), rb = ImportContext::rank(b);
+  int64_t axis = ctx.axis(ctx.attr_i("axis", 0), ra);
+  int64_t trailing = ra - axis - rb;
+  if (trailing < 0)
+    ctx.fail(ParserErrorCode::kINVALID_NODE,
+             ctx.op_type() + " (opset " + std::to_string(ctx.opset()) + "): B of rank " + std::to_string(rb) +
+                 " does not fit in A of rank " + std::to_string(ra) + " at axis " + std::to_string(axis));
+  if (trailing == 0) return b;
+  std::vector<int64_t> axes;
+  for (int64_t i = 0; i < trailing; ++i) axes.push_back(rb + i);
+  return ctx.unsqueeze(b, axes);
+}
+
 Values binary(ImportContext& ctx, int64_t op) {
-  return {ctx.elementwise(ctx.required_input(0), ctx.required_input(1), op)};
+  ir::Value* a = ctx.required_input(0);
+  return {ctx.elementwise(a, legacy_broadcast(ctx, a, ctx.required_input(1)), op)};
 }
 
 Values import_add(ImportContext& ctx) { return binary(ctx, kSum); }
@@ -36,7 +55,7 @@ Values import_bitshift(ImportContext& ctx) {
 // Pow's exponent may have another type than the base (opset 12+); the result has the base's type.
 Values import_pow(ImportContext& ctx) {
   ir::Value* a = ctx.required_input(0);
-  ir::Value* b = ctx.required_input(1);
+  ir::Value* b = legacy_broadcast(ctx, a, ctx.required_input(1));
   if (b->dtype != a->dtype) b = ctx.cast(b, a->dtype);
   return {ctx.elementwise(a, b, kPow)};
 }
