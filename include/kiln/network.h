@@ -84,7 +84,7 @@ class Network {
   ILogger* logger_;
   bool strongly_typed_ = false;
   ILayer* finish(ILayer* layer);                       // infers the new layer; removes it on error
-  ITensor* weight_input(const HostTensor& w, const std::string& layer_name, const char* what);
+  ITensor* weight_input(const HostTensor& w, const char* what);
   bool check_inputs(const char* fn, const std::vector<ITensor*>& ins);
 };
 

@@ -231,7 +231,6 @@ class IDeconvolutionLayer(IConvolutionLayer):
 
 class IPoolingLayer(ILayer):
     type = LayerType.POOLING
-    type_ = None
     window_size_nd = _dims_attr("window")
     stride_nd = _dims_attr("stride")
     pre_padding = _dims_attr("pre_padding")
@@ -427,9 +426,6 @@ class IPaddingLayer(ILayer):
 
     def _pads(self):
         return list(self._h.get_attr("pads"))
-
-    def _spatial(self):
-        return len(self._pads()) // 2
 
     @property
     def pre_padding_nd(self):

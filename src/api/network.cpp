@@ -81,11 +81,10 @@ bool Network::check_inputs(const char* fn, const std::vector<ITensor*>& ins) {
   return true;
 }
 
-ITensor* Network::weight_input(const HostTensor& w, const std::string& layer_name, const char* what) {
+ITensor* Network::weight_input(const HostTensor& w, const char* what) {
   if (w.empty()) return nullptr;
   ir::Node* c = graph_->add_constant(graph_->unique_name(std::string("Constant ") + what), w);
   c->attrs.set(kWeightAttr, int64_t{1});
-  (void)layer_name;
   return c->outputs[0];
 }
 
@@ -103,7 +102,7 @@ void Network::set_weights(ILayer* layer, int i, const HostTensor& w) {
     return;
   }
   while (static_cast<int>(layer->inputs.size()) <= i) layer->inputs.push_back(nullptr);
-  layer->inputs[i] = weight_input(w, layer->name, "weights");
+  layer->inputs[i] = weight_input(w, "weights");
 }
 
 // TensorRT hands convolution kernels over as flat arrays; their shape depends on the input's channels
@@ -189,8 +188,8 @@ ILayer* Network::add_convolution_nd(ITensor* in, int64_t nout, const Dims& kerne
                                     const HostTensor& b) {
   if (!check_inputs("add_convolution_nd", {in})) return nullptr;
   ir::Node* n = graph_->add_node("Convolution", "", {in}, 1);
-  n->inputs.push_back(weight_input(w, n->name, "kernel"));
-  if (!b.empty()) n->inputs.push_back(weight_input(b, n->name, "bias"));
+  n->inputs.push_back(weight_input(w, "kernel"));
+  if (!b.empty()) n->inputs.push_back(weight_input(b, "bias"));
   set_conv_defaults(n, nout, kernel);
   return finish(n);
 }
@@ -199,8 +198,8 @@ ILayer* Network::add_deconvolution_nd(ITensor* in, int64_t nout, const Dims& ker
                                       const HostTensor& b) {
   if (!check_inputs("add_deconvolution_nd", {in})) return nullptr;
   ir::Node* n = graph_->add_node("Deconvolution", "", {in}, 1);
-  n->inputs.push_back(weight_input(w, n->name, "kernel"));
-  if (!b.empty()) n->inputs.push_back(weight_input(b, n->name, "bias"));
+  n->inputs.push_back(weight_input(w, "kernel"));
+  if (!b.empty()) n->inputs.push_back(weight_input(b, "bias"));
   set_conv_defaults(n, nout, kernel);
   n->attrs.set("output_padding", std::vector<int64_t>(kernel.size(), 0));
   return finish(n);
@@ -382,9 +381,9 @@ ILayer* Network::add_scale(ITensor* in, int mode, const HostTensor& shift, const
                            const HostTensor& power, int64_t channel_axis) {
   if (!check_inputs("add_scale", {in})) return nullptr;
   ir::Node* n = graph_->add_node("Scale", "", {in}, 1);
-  n->inputs.push_back(weight_input(shift, n->name, "shift"));
-  n->inputs.push_back(weight_input(scale, n->name, "scale"));
-  n->inputs.push_back(weight_input(power, n->name, "power"));
+  n->inputs.push_back(weight_input(shift, "shift"));
+  n->inputs.push_back(weight_input(scale, "scale"));
+  n->inputs.push_back(weight_input(power, "power"));
   n->attrs.set("mode", int64_t{mode});
   n->attrs.set("channel_axis", channel_axis);
   return finish(n);

@@ -62,7 +62,9 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
       if (shapes_.values[o->id].empty()) all_host = false;
     if (all_host) continue;  // computed during shape analysis
     int step = static_cast<int>(steps_.size());
-    steps_.push_back(Step{n});
+    cpu::KernelFn fn = cpu::find_kernel(n->op);
+    if (!fn) throw Error("layer '" + n->name + "': no CPU kernel for op '" + n->op + "'");
+    steps_.push_back(Step{n, fn});
     for (auto* in : n->inputs)
       if (in) last[in->id] = step;
     for (auto* o : n->outputs) {
@@ -107,8 +109,6 @@ void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPo
   const ir::Graph& g = *engine_->graph;
   for (const Step& s : steps_) {
     const ir::Node& n = *s.node;
-    cpu::KernelFn fn = cpu::find_kernel(n.op);
-    if (!fn) throw Error("layer '" + n.name + "': no CPU kernel for op '" + n.op + "'");
     cpu::KernelContext ctx{n, {}, {}, pool};
     ctx.in.reserve(n.inputs.size());
     for (auto* in : n.inputs) {
@@ -123,7 +123,7 @@ void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPo
       const auto& info = shapes_.info[o->id];
       ctx.out.push_back(cpu::TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena)});
     }
-    fn(ctx);
+    s.kernel(ctx);
   }
   // Outputs not written by a step: host-computed shape tensors, constants, and inputs passed through.
   for (size_t i = 0; i < engine_->io.size(); ++i) {

@@ -30,6 +30,7 @@ class Executor {
  private:
   struct Step {
     const ir::Node* node;
+    cpu::KernelFn kernel;  // looked up once in prepare(), not on every run
   };
   enum class Where : uint8_t { kNone, kIO, kConstant, kHost, kArena };
   struct Location {
