@@ -1,5 +1,11 @@
 """Kiln: an inference optimizer and runtime with TensorRT's Python API (`import kiln as trt`)."""
-from . import _kiln
+import os as _os
+
+# A developer build can put the extension elsewhere (cmake -DKILN_PYTHON_OUTPUT_DIR=...): KILN_EXT_DIR
+# names that folder, so several build trees can test the same package sources side by side.
+if _os.environ.get("KILN_EXT_DIR"):
+    __path__.insert(0, _os.environ["KILN_EXT_DIR"])
+from . import _kiln  # noqa: E402
 from .builder import Builder, IBuilderConfig, IHostMemory, IOptimizationProfile, ITimingCache
 from .dims import Dims, Dims2, Dims3, Dims4, DimsHW, Weights, volume
 from .enums import *  # noqa: F401,F403 - the TensorRT enums and dtype aliases
