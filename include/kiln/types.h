@@ -9,7 +9,10 @@
 namespace kiln {
 
 // Values match TensorRT's DataType so that Python scripts comparing ints keep working.
-// kDOUBLE is Kiln's own (ONNX models use it); it is never a GPU I/O type.
+// Values >= 64 are Kiln's own (ONNX models use them); they are never GPU I/O types.
+// Sub-byte types (4- and 2-bit) are stored unpacked, one element per byte, each byte holding the
+// element's bits zero- or sign-extended (fp4: the 4-bit code in the low nibble); the ONNX parser
+// unpacks them.
 enum class DataType : int32_t {
   kFLOAT = 0,
   kHALF = 1,
@@ -17,14 +20,26 @@ enum class DataType : int32_t {
   kINT32 = 3,
   kBOOL = 4,
   kUINT8 = 5,
-  kFP8 = 6,
+  kFP8 = 6,  // float8 E4M3FN (ONNX FLOAT8E4M3FN)
   kBF16 = 7,
   kINT64 = 8,
   kINT4 = 9,
+  kFP4 = 10,  // float4 E2M1 (ONNX FLOAT4E2M1)
+  kE8M0 = 11, // float8 E8M0, a power-of-two scale (ONNX FLOAT8E8M0)
   kDOUBLE = 64,
+  kUINT16 = 65,
+  kUINT32 = 66,
+  kUINT64 = 67,
+  kINT16 = 68,
+  kFP8E5M2 = 69,
+  kFP8E4M3FNUZ = 70,
+  kFP8E5M2FNUZ = 71,
+  kUINT4 = 72,
+  kINT2 = 73,
+  kUINT2 = 74,
 };
 
-size_t dtype_size(DataType t);        // bytes per element (kINT4: 1, packed storage is not used)
+size_t dtype_size(DataType t);        // bytes per element (sub-byte types: 1, packed storage is not used)
 const char* dtype_name(DataType t);   // "float32", "float16", ...
 bool dtype_is_float(DataType t);
 bool dtype_is_valid(int32_t raw);

@@ -18,16 +18,33 @@ class DataType(_IntEnum):
     INT32 = 3
     BOOL = 4
     UINT8 = 5
-    FP8 = 6
+    FP8 = 6  # float8 E4M3FN
     BF16 = 7
     INT64 = 8
     INT4 = 9
-    DOUBLE = 64  # Kiln's own: ONNX models use it
+    FP4 = 10  # float4 E2M1
+    E8M0 = 11  # float8 E8M0 (a power-of-two scale)
+    # Kiln's own (ONNX models use them)
+    DOUBLE = 64
+    UINT16 = 65
+    UINT32 = 66
+    UINT64 = 67
+    INT16 = 68
+    FP8E5M2 = 69
+    FP8E4M3FNUZ = 70
+    FP8E5M2FNUZ = 71
+    UINT4 = 72
+    INT2 = 73
+    UINT2 = 74
 
     @property
     def itemsize(self):
-        return {0: 4, 1: 2, 2: 1, 3: 4, 4: 1, 5: 1, 6: 1, 7: 2, 8: 8, 9: 0.5, 64: 8}[int(self)]
+        """Bytes per element as TensorRT counts them (0.5 for 4-bit types; Kiln's buffers hold one per byte)."""
+        return _ITEMSIZE[int(self)]
 
+
+_ITEMSIZE = {0: 4, 1: 2, 2: 1, 3: 4, 4: 1, 5: 1, 6: 1, 7: 2, 8: 8, 9: 0.5, 10: 0.5, 11: 1, 64: 8, 65: 2, 66: 4,
+             67: 8, 68: 2, 69: 1, 70: 1, 71: 1, 72: 0.5, 73: 0.25, 74: 0.25}
 
 float32 = DataType.FLOAT
 float16 = DataType.HALF
@@ -39,19 +56,54 @@ bool = DataType.BOOL  # noqa: A001 - TensorRT exposes this name
 uint8 = DataType.UINT8
 fp8 = DataType.FP8
 int4 = DataType.INT4
+fp4 = DataType.FP4
+e8m0 = DataType.E8M0
 
 _NP = {
     DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8, DataType.INT32: np.int32,
     DataType.BOOL: np.bool_, DataType.UINT8: np.uint8, DataType.INT64: np.int64, DataType.DOUBLE: np.float64,
+    DataType.INT16: np.int16, DataType.UINT16: np.uint16, DataType.UINT32: np.uint32, DataType.UINT64: np.uint64,
+}
+
+# Types numpy has no dtype for: the numpy dtype of the bytes Kiln keeps for them (one element per byte for
+# the sub-byte types; signed 4/2-bit integers sign-extended), and the ml_dtypes name of the type itself.
+_STORAGE = {
+    DataType.BF16: (np.uint16, "bfloat16"),
+    DataType.FP8: (np.uint8, "float8_e4m3fn"),
+    DataType.FP8E5M2: (np.uint8, "float8_e5m2"),
+    DataType.FP8E4M3FNUZ: (np.uint8, "float8_e4m3fnuz"),
+    DataType.FP8E5M2FNUZ: (np.uint8, "float8_e5m2fnuz"),
+    DataType.FP4: (np.uint8, "float4_e2m1fn"),
+    DataType.E8M0: (np.uint8, "float8_e8m0fnu"),
+    DataType.INT4: (np.int8, "int4"),
+    DataType.UINT4: (np.uint8, "uint4"),
+    DataType.INT2: (np.int8, "int2"),
+    DataType.UINT2: (np.uint8, "uint2"),
 }
 
 
 def nptype(dtype):
-    """The numpy type of a DataType; TypeError where numpy has none (BF16, FP8, INT4)."""
+    """The numpy type of a DataType; TypeError where numpy has none (BF16, FP8, FP4, E8M0, INT4, ...)."""
     dtype = DataType(int(dtype))
     if dtype not in _NP:
         raise TypeError(f"{dtype} has no numpy equivalent")
     return _NP[dtype]
+
+
+def storage_nptype(dtype):
+    """The numpy type of the bytes a Kiln buffer of `dtype` holds: nptype() where numpy has the type, else
+    uint16 for BF16, uint8 for the float8/float4/E8M0 codes and UINT4/UINT2, int8 for INT4/INT2 (one element
+    per byte, sign-extended)."""
+    dtype = DataType(int(dtype))
+    if dtype in _NP:
+        return _NP[dtype]
+    return _STORAGE[dtype][0]
+
+
+def ml_dtypes_name(dtype):
+    """The ml_dtypes type name of a DataType numpy lacks ("float8_e4m3fn", "int4", ...); None otherwise."""
+    entry = _STORAGE.get(DataType(int(dtype)))
+    return entry[1] if entry else None
 
 
 def from_numpy_dtype(dt):
@@ -60,6 +112,14 @@ def from_numpy_dtype(dt):
         if np.dtype(v) == dt:
             return k
     raise TypeError(f"numpy dtype {dt} has no Kiln DataType")
+
+
+def from_ml_dtypes_name(name):
+    """The DataType of an ml_dtypes type name ("float8_e4m3fn", "int4", ...); None for other names."""
+    for k, (_, n) in _STORAGE.items():
+        if n == name:
+            return k
+    return None
 
 
 class TensorIOMode(_IntEnum):

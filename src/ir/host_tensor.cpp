@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "ir/dtype_traits.h"
+#include "ir/minifloat.h"
+
 namespace kiln {
 
 namespace {
@@ -57,6 +60,14 @@ int64_t HostTensor::get_i64(int64_t i) const {
     case DataType::kINT8: return data<int8_t>()[i];
     case DataType::kUINT8: return data<uint8_t>()[i];
     case DataType::kBOOL: return data<uint8_t>()[i] != 0;
+    case DataType::kINT16: return data<int16_t>()[i];
+    case DataType::kUINT16: return data<uint16_t>()[i];
+    case DataType::kUINT32: return data<uint32_t>()[i];
+    case DataType::kUINT64: return static_cast<int64_t>(data<uint64_t>()[i]);  // wraps above INT64_MAX
+    case DataType::kINT4:
+    case DataType::kINT2: return data<int8_t>()[i];   // stored sign-extended
+    case DataType::kUINT4:
+    case DataType::kUINT2: return data<uint8_t>()[i];
     default: return static_cast<int64_t>(get_f64(i));
   }
 }
@@ -67,13 +78,19 @@ double HostTensor::get_f64(int64_t i) const {
     case DataType::kDOUBLE: return data<double>()[i];
     case DataType::kHALF: return half_to_float(data<uint16_t>()[i]);
     case DataType::kBF16: return bf16_to_float(data<uint16_t>()[i]);
+    case DataType::kUINT64: return static_cast<double>(data<uint64_t>()[i]);
+    case DataType::kE8M0: return e8m0_to_float(data<uint8_t>()[i]);
+    case DataType::kFP8:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP4: return minifloat_to_float(dtype_, data<uint8_t>()[i]);
     default: return static_cast<double>(get_i64(i));
   }
 }
 
 std::vector<int64_t> HostTensor::to_i64() const {
-  if (dtype_ != DataType::kINT64 && dtype_ != DataType::kINT32 && dtype_ != DataType::kINT8 &&
-      dtype_ != DataType::kUINT8 && dtype_ != DataType::kBOOL)
+  if (!dtype_is_integer(dtype_) && dtype_ != DataType::kBOOL)
     throw Error(std::string("expected an integer tensor, got ") + dtype_name(dtype_));
   std::vector<int64_t> v(numel());
   for (int64_t i = 0; i < numel(); ++i) v[i] = get_i64(i);

@@ -19,7 +19,19 @@ size_t dtype_size(DataType t) {
     case DataType::kBF16: return 2;
     case DataType::kINT64: return 8;
     case DataType::kINT4: return 1;
+    case DataType::kFP4: return 1;
+    case DataType::kE8M0: return 1;
     case DataType::kDOUBLE: return 8;
+    case DataType::kUINT16: return 2;
+    case DataType::kUINT32: return 4;
+    case DataType::kUINT64: return 8;
+    case DataType::kINT16: return 2;
+    case DataType::kFP8E5M2: return 1;
+    case DataType::kFP8E4M3FNUZ: return 1;
+    case DataType::kFP8E5M2FNUZ: return 1;
+    case DataType::kUINT4: return 1;
+    case DataType::kINT2: return 1;
+    case DataType::kUINT2: return 1;
   }
   throw Error("unknown DataType " + std::to_string(static_cast<int>(t)));
 }
@@ -36,17 +48,40 @@ const char* dtype_name(DataType t) {
     case DataType::kBF16: return "bfloat16";
     case DataType::kINT64: return "int64";
     case DataType::kINT4: return "int4";
+    case DataType::kFP4: return "fp4";
+    case DataType::kE8M0: return "e8m0";
     case DataType::kDOUBLE: return "float64";
+    case DataType::kUINT16: return "uint16";
+    case DataType::kUINT32: return "uint32";
+    case DataType::kUINT64: return "uint64";
+    case DataType::kINT16: return "int16";
+    case DataType::kFP8E5M2: return "fp8e5m2";
+    case DataType::kFP8E4M3FNUZ: return "fp8e4m3fnuz";
+    case DataType::kFP8E5M2FNUZ: return "fp8e5m2fnuz";
+    case DataType::kUINT4: return "uint4";
+    case DataType::kINT2: return "int2";
+    case DataType::kUINT2: return "uint2";
   }
   return "invalid";
 }
 
 bool dtype_is_float(DataType t) {
-  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 || t == DataType::kFP8 ||
-         t == DataType::kDOUBLE;
+  switch (t) {
+    case DataType::kFLOAT:
+    case DataType::kHALF:
+    case DataType::kBF16:
+    case DataType::kFP8:
+    case DataType::kFP4:
+    case DataType::kE8M0:
+    case DataType::kDOUBLE:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2FNUZ: return true;
+    default: return false;
+  }
 }
 
-bool dtype_is_valid(int32_t raw) { return (raw >= 0 && raw <= 9) || raw == 64; }
+bool dtype_is_valid(int32_t raw) { return (raw >= 0 && raw <= 11) || (raw >= 64 && raw <= 74); }
 
 int64_t volume(const Dims& d) {
   int64_t v = 1;

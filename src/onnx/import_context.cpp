@@ -5,6 +5,7 @@
 #include <map>
 
 #include "backends/cpu/eval.h"
+#include "ir/dtype_traits.h"
 #include "ir/op_registry.h"
 
 namespace kiln::onnx {
@@ -44,9 +45,39 @@ std::optional<kiln::DataType> to_kiln_dtype(int32_t t) {
     case onnx::DataType::kInt8: return kiln::DataType::kINT8;
     case onnx::DataType::kUint8: return kiln::DataType::kUINT8;
     case onnx::DataType::kBool: return kiln::DataType::kBOOL;
+    case onnx::DataType::kInt16: return kiln::DataType::kINT16;
+    case onnx::DataType::kUint16: return kiln::DataType::kUINT16;
+    case onnx::DataType::kUint32: return kiln::DataType::kUINT32;
+    case onnx::DataType::kUint64: return kiln::DataType::kUINT64;
+    case onnx::DataType::kFloat8E4M3FN: return kiln::DataType::kFP8;
+    case onnx::DataType::kFloat8E4M3FNUZ: return kiln::DataType::kFP8E4M3FNUZ;
+    case onnx::DataType::kFloat8E5M2: return kiln::DataType::kFP8E5M2;
+    case onnx::DataType::kFloat8E5M2FNUZ: return kiln::DataType::kFP8E5M2FNUZ;
+    case onnx::DataType::kFloat8E8M0: return kiln::DataType::kE8M0;
+    case onnx::DataType::kFloat4E2M1: return kiln::DataType::kFP4;
+    case onnx::DataType::kInt4: return kiln::DataType::kINT4;
+    case onnx::DataType::kUint4: return kiln::DataType::kUINT4;
+    case onnx::DataType::kInt2: return kiln::DataType::kINT2;
+    case onnx::DataType::kUint2: return kiln::DataType::kUINT2;
     default: return std::nullopt;
   }
 }
+
+namespace {
+// ONNX packs 4- and 2-bit elements from the low bits of each byte; Kiln keeps one element per byte,
+// sign-extended for the signed integer types (types.h).
+void unpack_sub_byte(std::string_view packed, HostTensor& h) {
+  const int bits = dtype_int_bits(h.dtype()) == 2 ? 2 : 4;  // int2/uint2, else int4/uint4/float4
+  const unsigned per_byte = 8 / bits, mask = (1u << bits) - 1;
+  const bool sign_extend = h.dtype() == kiln::DataType::kINT4 || h.dtype() == kiln::DataType::kINT2;
+  auto* out = h.mutable_data<uint8_t>();
+  for (int64_t i = 0; i < h.numel(); ++i) {
+    const auto byte = static_cast<uint8_t>(packed[static_cast<size_t>(i) / per_byte]);
+    const unsigned v = (byte >> ((static_cast<unsigned>(i) % per_byte) * bits)) & mask;
+    out[i] = sign_extend ? static_cast<uint8_t>(wrap_to_int(h.dtype(), v)) : static_cast<uint8_t>(v);
+  }
+}
+}  // namespace
 
 HostTensor tensor_to_host(const TensorProto& t, const std::string& model_dir, ExternalDataCache& cache,
                           const std::string& what) {
@@ -57,7 +88,7 @@ HostTensor tensor_to_host(const TensorProto& t, const std::string& model_dir, Ex
     throw ImportError(ParserErrorCode::kUNSUPPORTED_NODE_DATATYPE,
                       what + " has data type " + std::string(data_type_name(t.data_type)) + " (" +
                           std::to_string(t.data_type) +
-                          "), which Kiln does not support (float32/16, bfloat16, float64, int8/32/64, uint8, bool)");
+                          "), which Kiln does not support (it has no string or complex tensors)");
   Dims dims(t.dims.begin(), t.dims.end());
   TensorData bytes;
   try {
@@ -66,6 +97,10 @@ HostTensor tensor_to_host(const TensorProto& t, const std::string& model_dir, Ex
     throw ImportError(ParserErrorCode::kINVALID_VALUE, what + ": " + e.what());
   }
   HostTensor h(*dt, dims);
+  if (data_type_bits(t.data_type) < 8) {  // tensor_bytes checked the packed size
+    unpack_sub_byte(bytes.bytes(), h);
+    return h;
+  }
   if (bytes.size() != h.nbytes())
     throw ImportError(ParserErrorCode::kINVALID_VALUE, what + ": holds " + std::to_string(bytes.size()) +
                                                             " bytes, dims " + dims_str(dims) + " need " +
@@ -315,6 +350,10 @@ void store_scalar(HostTensor& t, int64_t i, double v) {
     case kiln::DataType::kINT8: t.mutable_data<int8_t>()[i] = static_cast<int8_t>(v); break;
     case kiln::DataType::kUINT8: t.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
     case kiln::DataType::kBOOL: t.mutable_data<uint8_t>()[i] = v != 0; break;
+    case kiln::DataType::kINT16: t.mutable_data<int16_t>()[i] = static_cast<int16_t>(v); break;
+    case kiln::DataType::kUINT16: t.mutable_data<uint16_t>()[i] = static_cast<uint16_t>(static_cast<int64_t>(v)); break;
+    case kiln::DataType::kUINT32: t.mutable_data<uint32_t>()[i] = static_cast<uint32_t>(static_cast<int64_t>(v)); break;
+    case kiln::DataType::kUINT64: t.mutable_data<uint64_t>()[i] = static_cast<uint64_t>(v); break;
     default: throw Error(std::string("cannot make a constant of dtype ") + dtype_name(t.dtype()));
   }
 }

@@ -1,5 +1,6 @@
 // Shape/type inference for the pointwise ops: Identity, Cast, Activation, ElementWise, Unary, Select, Scale.
 // Contract: ir/OPS.md.
+#include <climits>
 #include <initializer_list>
 #include <string>
 
@@ -43,16 +44,14 @@ int64_t required_i(const InferContext& ctx, const char* name) {
 
 void infer_identity(InferContext& ctx) { ctx.set_out(0, ctx.in(0).dtype, ctx.in(0).shape); }
 
-constexpr std::initializer_list<DataType> kCastTypes = {
-    DataType::kFLOAT, DataType::kHALF,  DataType::kBF16,  DataType::kDOUBLE, DataType::kINT8,
-    DataType::kUINT8, DataType::kINT32, DataType::kINT64, DataType::kBOOL};
-
+// Cast converts between any two dtypes (the CPU kernel has every pair).
 void infer_cast(InferContext& ctx) {
   int64_t to = required_i(ctx, "to");
-  if (!dtype_is_valid(static_cast<int32_t>(to)) || !one_of(static_cast<DataType>(to), kCastTypes))
-    ctx.fail("attribute 'to' must be one of " + names(kCastTypes) + " (as a DataType value), got " +
-             std::to_string(to));
-  check_dtype(ctx, 0, kCastTypes, "input 0");
+  if (to < INT32_MIN || to > INT32_MAX || !dtype_is_valid(static_cast<int32_t>(to)))
+    ctx.fail("attribute 'to' must be a DataType value, got " + std::to_string(to));
+  const int64_t round_mode = ctx.attrs().i("round_mode", 0);
+  if (round_mode < 0 || round_mode > 2)
+    ctx.fail("attribute 'round_mode' must be 0 (up), 1 (down) or 2 (nearest), got " + std::to_string(round_mode));
   ctx.set_out(0, static_cast<DataType>(to), ctx.in(0).shape);
 }
 
@@ -92,17 +91,21 @@ void infer_elementwise(InferContext& ctx) {
   if (logic) {
     check_dtype(ctx, 0, {DataType::kBOOL}, "inputs of AND/OR/XOR");
   } else if (shift) {
-    check_dtype(ctx, 0, {DataType::kUINT8, DataType::kINT8, DataType::kINT32, DataType::kINT64},
+    check_dtype(ctx, 0,
+                {DataType::kUINT8, DataType::kINT8, DataType::kINT16, DataType::kUINT16, DataType::kINT32,
+                 DataType::kUINT32, DataType::kINT64, DataType::kUINT64},
                 "inputs of BITSHIFT_LEFT/BITSHIFT_RIGHT");
   } else if (op == kEqual) {
     check_dtype(ctx, 0,
                 {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE, DataType::kINT8,
-                 DataType::kUINT8, DataType::kINT32, DataType::kINT64, DataType::kBOOL},
+                 DataType::kUINT8, DataType::kINT16, DataType::kUINT16, DataType::kINT32, DataType::kUINT32,
+                 DataType::kINT64, DataType::kUINT64, DataType::kBOOL},
                 "inputs");
   } else {
     check_dtype(ctx, 0,
                 {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE, DataType::kINT8,
-                 DataType::kUINT8, DataType::kINT32, DataType::kINT64},
+                 DataType::kUINT8, DataType::kINT16, DataType::kUINT16, DataType::kINT32, DataType::kUINT32,
+                 DataType::kINT64, DataType::kUINT64},
                 "inputs");
   }
   Dims out = broadcast_shapes(ctx, a.shape, b.shape);
@@ -119,7 +122,7 @@ void infer_unary(InferContext& ctx) {
   } else if (op == 4 || op == 5 || op == 21) {  // ABS, NEG, SIGN
     check_dtype(ctx, 0,
                 {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE, DataType::kINT8,
-                 DataType::kINT32, DataType::kINT64},
+                 DataType::kINT16, DataType::kINT32, DataType::kINT64},
                 "input 0");
   } else {
     check_dtype(ctx, 0, kFloatTypes, "input 0");

@@ -87,6 +87,18 @@ Values import_size(ImportContext& ctx) {
   return {ctx.add1("Reduce", {ctx.shape_of(x)}, std::move(at))};
 }
 
+// Cast / CastLike with their float8 attributes: `saturate` (opset 19) and E8M0's `round_mode` (opset 24).
+ir::Value* cast_node(ImportContext& ctx, ir::Value* x, kiln::DataType to) {
+  ir::Attrs at;
+  at.set("to", static_cast<int64_t>(to));
+  at.set("saturate", ctx.attr_i("saturate", 1) != 0 ? int64_t{1} : int64_t{0});
+  const std::string round = ctx.attr_s("round_mode", "up");
+  if (round != "up" && round != "down" && round != "nearest")
+    ctx.fail(ParserErrorCode::kUNSUPPORTED_NODE_ATTR, "round_mode must be \"up\", \"down\" or \"nearest\", got \"" + round + "\"");
+  at.set("round_mode", int64_t{round == "up" ? 0 : round == "down" ? 1 : 2});
+  return ctx.add1("Cast", {x}, std::move(at));
+}
+
 Values import_cast(ImportContext& ctx) {
   int64_t to = ctx.req_attr_i("to");
   auto dt = to_kiln_dtype(static_cast<int32_t>(to));
@@ -95,14 +107,14 @@ Values import_cast(ImportContext& ctx) {
              "Cast to " + std::string(data_type_name(static_cast<int32_t>(to))) + " (" + std::to_string(to) +
                  ") is not supported");
   ir::Value* x = ctx.required_input(0);
-  ir::Value* y = ctx.cast(x, *dt);
+  ir::Value* y = cast_node(ctx, x, *dt);
   if (*dt == kiln::DataType::kINT64 || *dt == kiln::DataType::kINT32)
     if (auto sym = ctx.sym_of(x); sym && !dtype_is_float(x->dtype)) ctx.set_sym(y, *sym);
   return {y};
 }
 
 Values import_cast_like(ImportContext& ctx) {
-  return {ctx.cast(ctx.required_input(0), ctx.required_input(1)->dtype)};
+  return {cast_node(ctx, ctx.required_input(0), ctx.required_input(1)->dtype)};
 }
 
 Values import_identity(ImportContext& ctx) {

@@ -1,4 +1,4 @@
-// CPU kernels for the pointwise ops: Identity, Cast, Activation, ElementWise, Unary, Select, Scale.
+// CPU kernels for the pointwise ops: Identity, Activation, ElementWise, Unary, Select, Scale (Cast: cast.cpp).
 //
 // Dispatch on op and dtype happens once per call (switches over templates); the loops themselves are plain
 // contiguous loops over one broadcast run, or vm:: vector loops for the transcendental float32 functions.
@@ -15,7 +15,6 @@
 
 #if KILN_HAVE_AVX2_PATH
 #include <immintrin.h>
-#define KILN_TARGET_F16C __attribute__((target("avx2,f16c")))
 #endif
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -39,6 +38,14 @@ void dispatch_numeric(const KernelContext& ctx, DataType dt, F&& f, bool small_i
     case DataType::kUINT8:
       if (small_ints) return f(uint8_t{});
       break;
+    case DataType::kINT16:
+      if (small_ints) return f(int16_t{});
+      break;
+    case DataType::kUINT16:
+      if (small_ints) return f(uint16_t{});
+      break;
+    case DataType::kUINT32: return f(uint32_t{});
+    case DataType::kUINT64: return f(uint64_t{});
     default: break;
   }
   ctx.fail(std::string("the CPU kernel does not support ") + dtype_name(dt) + " inputs");
@@ -78,153 +85,6 @@ void copy_parallel(ThreadPool* pool, void* dst, const void* src, size_t bytes) {
 void identity_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   copy_parallel(ctx.pool, ctx.out[0].data, x.data, x.nbytes());
-}
-
-// ========================================= Cast ===========================================================
-
-// Element access per dtype: integers pass through int64, floats through double.
-template <DataType D> struct Elem;
-template <> struct Elem<DataType::kFLOAT> {
-  using T = float;
-  static constexpr bool kFloat = true;
-  static double get(T v) { return v; }
-  static T from_f(double v) { return static_cast<float>(v); }
-  static T from_i(int64_t v) { return static_cast<float>(v); }
-};
-template <> struct Elem<DataType::kDOUBLE> {
-  using T = double;
-  static constexpr bool kFloat = true;
-  static double get(T v) { return v; }
-  static T from_f(double v) { return v; }
-  static T from_i(int64_t v) { return static_cast<double>(v); }
-};
-template <> struct Elem<DataType::kHALF> {
-  using T = uint16_t;
-  static constexpr bool kFloat = true;
-  static double get(T v) { return half_to_float(v); }
-  static T from_f(double v) { return float_to_half(static_cast<float>(v)); }
-  static T from_i(int64_t v) { return float_to_half(static_cast<float>(v)); }
-};
-template <> struct Elem<DataType::kBF16> {
-  using T = uint16_t;
-  static constexpr bool kFloat = true;
-  static double get(T v) { return bf16_to_float(v); }
-  static T from_f(double v) { return float_to_bf16(static_cast<float>(v)); }
-  static T from_i(int64_t v) { return float_to_bf16(static_cast<float>(v)); }
-};
-// float -> integer truncates toward zero; NaN gives 0; values beyond int64 saturate there, then narrower
-// types keep the low bits (as numpy's astype does for in-range values).
-inline int64_t f_to_i64(double v) {
-  if (!(v == v)) return 0;
-  if (v >= 9.2233720368547758e18) return std::numeric_limits<int64_t>::max();
-  if (v <= -9.2233720368547758e18) return std::numeric_limits<int64_t>::min();
-  return static_cast<int64_t>(v);
-}
-template <class IT> struct IntElem {
-  using T = IT;
-  static constexpr bool kFloat = false;
-  static int64_t get(T v) { return static_cast<int64_t>(v); }
-  static T from_f(double v) { return static_cast<T>(static_cast<std::make_unsigned_t<int64_t>>(f_to_i64(v))); }
-  static T from_i(int64_t v) { return static_cast<T>(static_cast<uint64_t>(v)); }
-};
-template <> struct Elem<DataType::kINT8> : IntElem<int8_t> {};
-template <> struct Elem<DataType::kUINT8> : IntElem<uint8_t> {};
-template <> struct Elem<DataType::kINT32> : IntElem<int32_t> {};
-template <> struct Elem<DataType::kINT64> : IntElem<int64_t> {};
-template <> struct Elem<DataType::kBOOL> {
-  using T = uint8_t;
-  static constexpr bool kFloat = false;
-  static int64_t get(T v) { return v != 0; }
-  static T from_f(double v) { return v != 0.0; }
-  static T from_i(int64_t v) { return v != 0; }
-};
-
-template <DataType S, DataType D>
-void cast_range(const void* in, void* out, int64_t b, int64_t e) {
-  using ST = typename Elem<S>::T;
-  using DT = typename Elem<D>::T;
-  const ST* x = static_cast<const ST*>(in);
-  DT* y = static_cast<DT*>(out);
-  for (int64_t i = b; i < e; ++i) {
-    if constexpr (Elem<S>::kFloat) y[i] = Elem<D>::from_f(Elem<S>::get(x[i]));
-    else y[i] = Elem<D>::from_i(Elem<S>::get(x[i]));
-  }
-}
-
-using CastFn = void (*)(const void*, void*, int64_t, int64_t);
-
-template <DataType S>
-CastFn cast_fn_to(DataType d) {
-  switch (d) {
-    case DataType::kFLOAT: return &cast_range<S, DataType::kFLOAT>;
-    case DataType::kDOUBLE: return &cast_range<S, DataType::kDOUBLE>;
-    case DataType::kHALF: return &cast_range<S, DataType::kHALF>;
-    case DataType::kBF16: return &cast_range<S, DataType::kBF16>;
-    case DataType::kINT8: return &cast_range<S, DataType::kINT8>;
-    case DataType::kUINT8: return &cast_range<S, DataType::kUINT8>;
-    case DataType::kINT32: return &cast_range<S, DataType::kINT32>;
-    case DataType::kINT64: return &cast_range<S, DataType::kINT64>;
-    case DataType::kBOOL: return &cast_range<S, DataType::kBOOL>;
-    default: return nullptr;
-  }
-}
-
-CastFn cast_fn(DataType s, DataType d) {
-  switch (s) {
-    case DataType::kFLOAT: return cast_fn_to<DataType::kFLOAT>(d);
-    case DataType::kDOUBLE: return cast_fn_to<DataType::kDOUBLE>(d);
-    case DataType::kHALF: return cast_fn_to<DataType::kHALF>(d);
-    case DataType::kBF16: return cast_fn_to<DataType::kBF16>(d);
-    case DataType::kINT8: return cast_fn_to<DataType::kINT8>(d);
-    case DataType::kUINT8: return cast_fn_to<DataType::kUINT8>(d);
-    case DataType::kINT32: return cast_fn_to<DataType::kINT32>(d);
-    case DataType::kINT64: return cast_fn_to<DataType::kINT64>(d);
-    case DataType::kBOOL: return cast_fn_to<DataType::kBOOL>(d);
-    default: return nullptr;
-  }
-}
-
-#if KILN_HAVE_AVX2_PATH
-// float32 <-> float16 with the F16C instructions (round to nearest even, as float_to_half).
-KILN_TARGET_F16C void f32_to_f16_f16c(const float* x, uint16_t* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-  for (; i < n; ++i) y[i] = float_to_half(x[i]);
-}
-KILN_TARGET_F16C void f16_to_f32_f16c(const uint16_t* x, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
-  for (; i < n; ++i) y[i] = half_to_float(x[i]);
-}
-bool has_f16c() {
-  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return v;
-}
-#endif
-
-void cast_kernel(KernelContext& ctx) {
-  const TensorRef& x = ctx.input(0);
-  TensorRef& y = ctx.out[0];
-  if (x.dtype == y.dtype) return copy_parallel(ctx.pool, y.data, x.data, x.nbytes());
-#if KILN_HAVE_AVX2_PATH
-  if (has_f16c() && x.dtype == DataType::kFLOAT && y.dtype == DataType::kHALF) {
-    const float* in = x.as<float>();
-    uint16_t* out = y.as<uint16_t>();
-    return parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { f32_to_f16_f16c(in + b, out + b, e - b); });
-  }
-  if (has_f16c() && x.dtype == DataType::kHALF && y.dtype == DataType::kFLOAT) {
-    const uint16_t* in = x.as<uint16_t>();
-    float* out = y.as<float>();
-    return parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { f16_to_f32_f16c(in + b, out + b, e - b); });
-  }
-#endif
-  CastFn fn = cast_fn(x.dtype, y.dtype);
-  if (!fn) ctx.fail(std::string("cannot cast ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) + " on the CPU");
-  const void* in = x.data;
-  void* out = y.data;
-  parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { fn(in, out, b, e); });
 }
 
 // ====================================== float32 vector maps ===============================================
@@ -734,7 +594,8 @@ void unary_kernel(KernelContext& ctx) {
         done = true;
       }
     };
-    if (x.dtype == DataType::kINT8 || x.dtype == DataType::kINT32 || x.dtype == DataType::kINT64) {
+    if (x.dtype == DataType::kINT8 || x.dtype == DataType::kINT16 || x.dtype == DataType::kINT32 ||
+        x.dtype == DataType::kINT64) {
       dispatch_numeric(ctx, x.dtype, ints);
       if (done) return;
     }
@@ -875,7 +736,6 @@ void scale_kernel(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_CPU_KERNEL("Identity", &identity_kernel);
-KILN_REGISTER_CPU_KERNEL("Cast", &cast_kernel);
 KILN_REGISTER_CPU_KERNEL("Activation", &activation_kernel);
 KILN_REGISTER_CPU_KERNEL("ElementWise", &elementwise_kernel);
 KILN_REGISTER_CPU_KERNEL("Unary", &unary_kernel);
