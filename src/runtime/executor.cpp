@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "runtime/shape_inputs.h"
+
 namespace kiln {
 
 Executor::Executor(std::shared_ptr<const EngineData> engine) : engine_(std::move(engine)) {
@@ -14,6 +16,33 @@ Executor::Executor(std::shared_ptr<const EngineData> engine) : engine_(std::move
     // An output that is also an input keeps the input's binding; the copy is made at the end of run().
     if (value_io_[v->id] < 0) value_io_[v->id] = static_cast<int>(i);
   }
+  // Shape tensors: found once on the declared shapes; where an input's size is dynamic, its profile-0 max
+  // size decides whether it is small enough to read on the host.
+  std::vector<Dims> declared;
+  std::vector<int64_t> max_sizes;
+  for (auto* in : g.inputs()) {
+    declared.push_back(in->shape);
+    int64_t n = -1;
+    for (auto& io : engine_->io)
+      if (io.is_input && io.name == in->name && !io.profiles.empty()) n = volume(io.profiles[0].max);
+    max_sizes.push_back(n);
+  }
+  std::vector<bool> by_input(g.inputs().size(), false);
+  try {
+    by_input = find_shape_inputs(g, analyze_shapes(g, declared, true), max_sizes);
+  } catch (const Error&) {
+    // Declared shapes too open to analyze (inference needs some dim): no input is read as a shape tensor.
+  }
+  shape_input_.assign(engine_->io.size(), false);
+  for (size_t i = 0; i < engine_->io.size(); ++i)
+    for (size_t gi = 0; gi < g.inputs().size(); ++gi)
+      if (engine_->io[i].is_input && g.inputs()[gi]->id == io_value_ids_[i]) shape_input_[i] = by_input[gi];
+}
+
+bool Executor::has_shape_inputs() const {
+  for (bool b : shape_input_)
+    if (b) return true;
+  return false;
 }
 
 const Dims& Executor::io_shape(size_t io_index) const {
@@ -21,35 +50,47 @@ const Dims& Executor::io_shape(size_t io_index) const {
   return io_shapes_.at(io_index);
 }
 
-void Executor::prepare(const std::vector<Dims>& input_shapes) {
+void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) {
   prepared_ = false;
   const ir::Graph& g = *engine_->graph;
   // Graph inputs in graph order from io order.
   std::vector<Dims> graph_shapes(g.inputs().size());
+  std::vector<HostTensor> graph_values(g.inputs().size());
   size_t k = 0;
   for (size_t i = 0; i < engine_->io.size(); ++i) {
     if (!engine_->io[i].is_input) continue;
     if (k >= input_shapes.size()) throw Error("execution context: missing input shapes");
-    for (size_t gi = 0; gi < g.inputs().size(); ++gi)
-      if (g.inputs()[gi]->id == io_value_ids_[i]) graph_shapes[gi] = input_shapes[k];
+    for (size_t gi = 0; gi < g.inputs().size(); ++gi) {
+      if (g.inputs()[gi]->id != io_value_ids_[i]) continue;
+      graph_shapes[gi] = input_shapes[k];
+      if (i < shape_values.size() && shape_input_[i]) graph_values[gi] = shape_values[i];
+    }
     ++k;
   }
-  shapes_ = analyze_shapes(g, graph_shapes, true);
+  shapes_ = analyze_shapes(g, graph_shapes, true, graph_values);
   io_shapes_.clear();
-  for (size_t i = 0; i < engine_->io.size(); ++i) {
-    const Dims& s = shapes_.info[io_value_ids_[i]].shape;
-    if (!dims_known(s))
-      throw Error("output '" + engine_->io[i].name + "' has a data-dependent shape " + dims_str(s) +
-                  ", which the CPU runtime does not support yet");
-    io_shapes_.push_back(s);
-  }
+  for (size_t i = 0; i < engine_->io.size(); ++i) io_shapes_.push_back(shapes_.info[io_value_ids_[i]].shape);
+  // Dynamic mode when a value some kernel needs has a shape known only while running.
+  dynamic_ = false;
+  for (auto& np : g.nodes())
+    for (auto* o : np->outputs)
+      if (np->op != "Constant" && shapes_.values[o->id].empty() && !dims_known(shapes_.info[o->id].shape))
+        dynamic_ = true;
+  for (size_t i = 0; i < engine_->io.size(); ++i)
+    if (!dims_known(io_shapes_[i])) dynamic_ = true;
+  steps_.clear();
+  plan_ = MemoryPlan{};
+  if (!dynamic_) plan_static();
+  prepared_ = true;
+}
 
+void Executor::plan_static() {
+  const ir::Graph& g = *engine_->graph;
   loc_.assign(g.values().size(), Location{});
   for (size_t v = 0; v < loc_.size(); ++v) {
     if (value_io_[v] >= 0) loc_[v] = {Where::kIO, value_io_[v]};
     else if (!shapes_.values[v].empty()) loc_[v] = {Where::kHost, 0};
   }
-  steps_.clear();
   std::vector<int> first(g.values().size(), -1), last(g.values().size(), -1);
   for (auto& np : g.nodes()) {
     const ir::Node* n = np.get();
@@ -68,9 +109,6 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
     for (auto* in : n->inputs)
       if (in) last[in->id] = step;
     for (auto* o : n->outputs) {
-      if (!dims_known(shapes_.info[o->id].shape))
-        throw Error("layer '" + n->name + "': output '" + o->name + "' has unknown shape " +
-                    dims_str(shapes_.info[o->id].shape) + " for these input shapes");
       if (first[o->id] < 0) first[o->id] = step;
       if (last[o->id] < step) last[o->id] = step;
     }
@@ -86,7 +124,6 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
   }
   plan_ = plan_memory(buffers);
   for (size_t b = 0; b < buffers.size(); ++b) loc_[buffer_value[b]] = {Where::kArena, plan_.offsets[b]};
-  prepared_ = true;
 }
 
 void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
@@ -104,8 +141,14 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
   throw Error("internal: tensor '" + engine_->graph->values()[value_id]->name + "' has no storage");
 }
 
-void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const {
+void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
+  if (!dynamic_) return run_static(io_ptrs, arena, pool);
+  if (!sink) throw Error("internal: a graph with data-dependent shapes needs an output sink to run");
+  run_dynamic(*engine_, shapes_, io_value_ids_, io_ptrs, pool, *sink);
+}
+
+void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const {
   const ir::Graph& g = *engine_->graph;
   for (const Step& s : steps_) {
     const ir::Node& n = *s.node;

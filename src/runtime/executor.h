@@ -1,12 +1,19 @@
 // Runs an engine's graph on the CPU backend for one set of input shapes. prepare() infers every
-// shape (computing small shape tensors on the host) and lays out the activation arena; run() executes
-// the kernels in order. One Executor belongs to one execution context: it is not shared.
+// shape (computing small shape tensors on the host, with the contents of shape-tensor inputs when given) and
+// lays out the activation arena; run() executes the kernels in order. One Executor belongs to one execution
+// context: it is not shared.
+//
+// Two modes. Static (the usual one): every shape is known after prepare(), the kernels write into one
+// pre-planned arena. Dynamic: some shape is known only once a node has run (data-dependent outputs such as
+// NonZero's); run() then infers and allocates node by node (runtime/dynamic_run) and hands the outputs to an
+// OutputSink.
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "backends/cpu/kernel.h"
 #include "builder/memory_planner.h"
+#include "runtime/dynamic_run.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
 
@@ -16,16 +23,26 @@ class Executor {
  public:
   explicit Executor(std::shared_ptr<const EngineData> engine);
 
-  // input_shapes: one per engine input, in io order. Throws kiln::Error naming what is wrong.
-  void prepare(const std::vector<Dims>& input_shapes);
+  // Whether io tensor i is an input whose contents shape inference needs (a shape tensor).
+  bool is_shape_input(size_t io_index) const { return io_index < shape_input_.size() && shape_input_[io_index]; }
+  bool has_shape_inputs() const;
+
+  // input_shapes: one per engine input, in io order. shape_values: empty, or one per io tensor (io order)
+  // holding the contents of shape-tensor inputs (an empty HostTensor where unknown or not a shape input).
+  // Throws kiln::Error naming what is wrong.
+  void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values = {});
   bool prepared() const { return prepared_; }
+  // True when some shape is known only while running: run() then needs an OutputSink.
+  bool dynamic() const { return dynamic_; }
   int64_t arena_bytes() const { return plan_.arena_size; }
   int64_t arena_lower_bound() const { return plan_.lower_bound; }
-  // Shape of io tensor i for the prepared input shapes.
+  // Shape of io tensor i for the prepared input shapes (-1 dims for data-dependent output shapes).
   const Dims& io_shape(size_t io_index) const;
 
   // io_ptrs: one address per io tensor (io order); arena: at least arena_bytes(), 256-byte aligned.
-  void run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const;
+  // In dynamic mode outputs go through `sink` (their io_ptrs entries are ignored); in static mode `sink` is
+  // not used.
+  void run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink = nullptr) const;
 
  private:
   struct Step {
@@ -41,14 +58,18 @@ class Executor {
   std::shared_ptr<const EngineData> engine_;
   std::vector<int> io_value_ids_;   // value id of each io tensor
   std::vector<int> value_io_;       // io index by value id, -1 if none
+  std::vector<bool> shape_input_;   // by io index
   ShapeAnalysis shapes_;
   std::vector<Step> steps_;
   std::vector<Location> loc_;       // by value id
   std::vector<Dims> io_shapes_;
   MemoryPlan plan_;
   bool prepared_ = false;
+  bool dynamic_ = false;
 
+  void plan_static();
   void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
+  void run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const;
 };
 
 }  // namespace kiln

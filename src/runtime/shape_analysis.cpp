@@ -21,7 +21,8 @@ HostTensor shape_node_value(const ir::Node& n, const Dims& in) {
   return HostTensor::from_i64(part);
 }
 
-ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values) {
+ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values,
+                             const std::vector<HostTensor>& input_values) {
   ShapeAnalysis r;
   r.info.resize(g.values().size());
   r.values.resize(g.values().size());
@@ -40,6 +41,13 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
         throw Error("input '" + v->name + "': shape " + dims_str(s) + " does not match the declared " +
                     dims_str(v->shape));
     r.info[v->id] = ir::TensorInfo{true, v->dtype, s, nullptr};
+    if (i < input_values.size() && !input_values[i].empty()) {
+      const HostTensor& t = input_values[i];
+      if (t.dtype() != v->dtype || t.shape() != s)
+        throw Error("input '" + v->name + "': its value is " + dtype_name(t.dtype()) + " " + dims_str(t.shape()) +
+                    ", the input is " + dtype_name(v->dtype) + " " + dims_str(s));
+      if (propagate_values) r.values[v->id] = t;
+    }
   }
   for (auto& np : g.nodes()) {
     const ir::Node& n = *np;

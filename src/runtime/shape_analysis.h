@@ -19,8 +19,11 @@ struct ShapeAnalysis {
 // Largest element count of a tensor computed on the host during shape analysis.
 inline constexpr int64_t kMaxHostValueElements = 256;
 
-// input_shapes: one per graph input (in graph input order). Throws kiln::Error naming the layer at fault.
-ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values);
+// input_shapes: one per graph input (in graph input order). input_values (optional, graph input order):
+// the contents of inputs known now (shape tensors read at run time); an empty HostTensor where unknown.
+// Throws kiln::Error naming the layer (or input) at fault.
+ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_shapes, bool propagate_values,
+                             const std::vector<HostTensor>& input_values = {});
 
 // The value a Shape node (with its optional start/end attributes) produces for an input of shape `in`.
 HostTensor shape_node_value(const ir::Node& shape_node, const Dims& in);

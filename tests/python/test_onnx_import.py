@@ -1046,7 +1046,7 @@ def test_supports_operator():
     _, parser, *_ = parse(make_model([node("Relu", ["x"], ["y"])], {"x": rnd(2)}, ["y"]).SerializeToString())
     for op in ["Conv", "Relu", "Resize", "LayerNormalization", "Einsum", "Trilu"]:
         assert parser.supports_operator(op)
-    assert not parser.supports_operator("NonMaxSuppression")
+    assert not parser.supports_operator("KilnNoSuchOp")
 
 
 def test_max_pool_indices_used_is_an_error():

@@ -30,14 +30,20 @@ std::vector<HostTensor> eval_node(const ir::Node& node, const std::vector<const 
     }
     ctx.in.push_back(r);
   }
-  std::vector<HostTensor> results;
-  for (auto& o : outs) {
-    if (!dims_known(o.shape))
-      throw Error("layer '" + node.name + "': output shape " + dims_str(o.shape) + " is not known on the host");
-    results.emplace_back(o.dtype, o.shape);
+  // Outputs of unknown shape (data-dependent ops) get memory when the kernel knows their shape.
+  std::vector<HostTensor> results(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (dims_known(outs[i].shape)) results[i] = HostTensor(outs[i].dtype, outs[i].shape);
+    ctx.out.push_back(TensorRef{true, outs[i].dtype, outs[i].shape, results[i].mutable_raw()});
   }
-  for (auto& r : results) ctx.out.push_back(TensorRef{true, r.dtype(), r.shape(), r.mutable_raw()});
+  ctx.allocate_output = [&](size_t i, const Dims& shape) {
+    results.at(i) = HostTensor(outs[i].dtype, shape);
+    return results[i].mutable_raw();
+  };
   fn(ctx);
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (!dims_known(ctx.out[i].shape))
+      throw Error("layer '" + node.name + "': output shape " + dims_str(ctx.out[i].shape) + " is not known on the host");
   return results;
 }
 

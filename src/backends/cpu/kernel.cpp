@@ -26,6 +26,16 @@ const TensorRef& KernelContext::input(size_t i) const {
   return in[i];
 }
 
+void KernelContext::set_output_shape(size_t i, const Dims& shape) {
+  TensorRef& o = out.at(i);
+  if (o.data && o.shape == shape) return;  // memory already sized by the runner
+  if (!allocate_output)
+    fail("output " + std::to_string(i) + " has a data-dependent shape " + dims_str(shape) +
+         " that this runner cannot allocate at run time");
+  o.shape = shape;
+  o.data = allocate_output(i, shape);
+}
+
 void KernelContext::fail(const std::string& msg) const {
   throw Error("layer '" + node.name + "' (" + node.op + "): " + msg);
 }

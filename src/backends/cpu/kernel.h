@@ -3,6 +3,7 @@
 // its inputs' data and shapes, and writes outputs whose shapes the runtime already inferred and whose
 // memory it already allocated.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,14 @@ struct KernelContext {
   std::vector<TensorRef> in;   // one per node input; absent optional inputs have present == false
   std::vector<TensorRef> out;  // one per node output, shapes set, memory allocated
   ThreadPool* pool;
+  // Set by runners that can size outputs while running (the dynamic executor, host evaluation): gives
+  // output i memory for `shape`. Kernels whose output shapes depend on input values call set_output_shape.
+  std::function<void*(size_t, const Dims&)> allocate_output = nullptr;
 
   const ir::Attrs& attrs() const { return node.attrs; }
+  // For data-dependent outputs (NonZero, Unique, ...): fixes output i's shape once the kernel knows it and
+  // points out[i] at memory for it. Fails naming the layer when the runner cannot allocate at run time.
+  void set_output_shape(size_t i, const Dims& shape);
   const TensorRef& input(size_t i) const;  // throws when absent
   bool has_input(size_t i) const { return i < in.size() && in[i].present; }
   [[noreturn]] void fail(const std::string& msg) const;  // "layer 'x' (Op): msg"

@@ -12,8 +12,9 @@ namespace {
 
 constexpr std::initializer_list<DataType> kFloatTypes = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16,
                                                          DataType::kDOUBLE};
-constexpr std::initializer_list<DataType> kNumericTypes = {DataType::kFLOAT, DataType::kHALF,  DataType::kBF16,
-                                                           DataType::kDOUBLE, DataType::kINT32, DataType::kINT64};
+constexpr std::initializer_list<DataType> kNumericTypes = {
+    DataType::kFLOAT, DataType::kHALF,   DataType::kBF16,   DataType::kDOUBLE, DataType::kINT8,  DataType::kUINT8,
+    DataType::kINT16, DataType::kUINT16, DataType::kINT32, DataType::kUINT32, DataType::kINT64, DataType::kUINT64};
 
 bool one_of(DataType t, std::initializer_list<DataType> l) {
   return std::find(l.begin(), l.end(), t) != l.end();
@@ -52,15 +53,35 @@ std::vector<int64_t> normalize_axes(const InferContext& ctx, const std::vector<i
 
 void infer_reduce(InferContext& ctx) {
   const TensorInfo& x = ctx.in(0);
-  check_dtype(ctx, 0, kNumericTypes, "input 0");
   int64_t op = ctx.attrs().i("op", 0);
+  if (!(x.dtype == DataType::kBOOL && (op == 2 || op == 3)))  // bool MAX/MIN: any / all
+    check_dtype(ctx, 0, kNumericTypes, "input 0");
   if (!((op >= 0 && op <= 4) || (op >= 64 && op <= 68)))
     ctx.fail("attribute 'op' must be a ReduceOperation (SUM 0, PROD 1, MAX 2, MIN 3, AVG 4, or Kiln's 64-68), got " +
              std::to_string(op));
   const int64_t rank = static_cast<int64_t>(x.shape.size());
-  std::vector<int64_t> axes = normalize_axes(ctx, ctx.attrs().ints("axes"), rank);
-  const bool all = axes.empty();
   const bool keep = ctx.attrs().i("keep_dims", 1) != 0;
+  std::vector<int64_t> raw_axes = ctx.attrs().ints("axes");
+  if (ctx.has_input(1)) {  // run-time axes (int 1-D) override the attribute
+    const TensorInfo& a = ctx.in(1);
+    if (a.dtype != DataType::kINT64 && a.dtype != DataType::kINT32)
+      ctx.fail(std::string("the axes (input 1) must be int64 or int32, got ") + dtype_name(a.dtype));
+    if (a.shape.size() != 1) ctx.fail("the axes (input 1) must be 1-D, got shape " + dims_str(a.shape));
+    if (!a.value) {
+      // Which dims are reduced is known only at run time: their sizes are unknown here, and so is the rank
+      // without keep_dims unless the number of axes is.
+      int64_t n = a.shape[0];
+      if (keep) return ctx.set_out(0, x.dtype, Dims(rank, -1));
+      if (n < 0) ctx.fail("needs keep_dims or a known number of run-time axes, got axes of shape " + dims_str(a.shape));
+      if (n == 0) return ctx.set_out(0, x.dtype, ctx.attrs().i("noop_with_empty_axes", 0) ? x.shape : Dims{});
+      if (n > rank) ctx.fail(std::to_string(n) + " axes to reduce in a " + std::to_string(rank) + "-D tensor");
+      return ctx.set_out(0, x.dtype, Dims(rank - n, -1));
+    }
+    raw_axes = a.value->to_i64();
+    if (raw_axes.empty() && ctx.attrs().i("noop_with_empty_axes", 0)) return ctx.set_out(0, x.dtype, x.shape);
+  }
+  std::vector<int64_t> axes = normalize_axes(ctx, raw_axes, rank);
+  const bool all = axes.empty();
   Dims out;
   for (int64_t d = 0; d < rank; ++d) {
     bool reduced = all || std::binary_search(axes.begin(), axes.end(), d);
@@ -73,9 +94,7 @@ void infer_reduce(InferContext& ctx) {
 void infer_argminmax(InferContext& ctx) {
   const TensorInfo& x = ctx.in(0);
   check_dtype(ctx, 0,
-              {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE, DataType::kINT8,
-               DataType::kUINT8, DataType::kINT32, DataType::kINT64},
-              "input 0");
+              kNumericTypes, "input 0");
   int64_t op = ctx.attrs().i("op", 0);
   if (op != 0 && op != 1) ctx.fail("attribute 'op' must be MAX 0 or MIN 1, got " + std::to_string(op));
   const int64_t rank = static_cast<int64_t>(x.shape.size());
@@ -196,7 +215,7 @@ void infer_cumsum(InferContext& ctx) {
 
 }  // namespace
 
-KILN_REGISTER_OP(OpDef{"Reduce", 1, 1, 1, &infer_reduce});
+KILN_REGISTER_OP(OpDef{"Reduce", 1, 2, 1, &infer_reduce});
 KILN_REGISTER_OP(OpDef{"ArgMinMax", 1, 1, 1, &infer_argminmax});
 KILN_REGISTER_OP(OpDef{"SoftMax", 1, 1, 1, &infer_softmax});
 KILN_REGISTER_OP(OpDef{"Normalization", 3, 3, 1, &infer_normalization});

@@ -156,6 +156,16 @@ void infer_squeeze(InferContext& ctx) {
   const TensorInfo& x = ctx.in(0);
   int64_t r = static_cast<int64_t>(x.shape.size());
   Ints axes = ctx.attrs().ints("axes");
+  if (ctx.has_input(1)) {  // run-time axes (input 1) override the attribute
+    bool known = false;
+    axes = shape_values_or_unknown(ctx, 1, "the axes", &known);
+    if (!known) {
+      if (static_cast<int64_t>(axes.size()) > r)
+        ctx.fail(std::to_string(axes.size()) + " axes to squeeze from a " + std::to_string(r) + "-D tensor");
+      ctx.set_out(0, x.dtype, Dims(r - axes.size(), -1));
+      return;
+    }
+  }
   std::vector<bool> drop(r, false);
   if (axes.empty()) {
     for (int64_t d = 0; d < r; ++d) {
@@ -182,8 +192,14 @@ void infer_squeeze(InferContext& ctx) {
 void infer_unsqueeze(InferContext& ctx) {
   const TensorInfo& x = ctx.in(0);
   Ints axes = ctx.attrs().ints("axes");
-  if (axes.empty()) ctx.fail("needs a non-empty 'axes' attribute");
+  bool known = true;
+  if (ctx.has_input(1)) axes = shape_values_or_unknown(ctx, 1, "the axes", &known);  // overrides the attribute
+  if (axes.empty()) ctx.fail("needs non-empty axes (the 'axes' attribute or input 1)");
   int64_t r = static_cast<int64_t>(x.shape.size() + axes.size());
+  if (!known) {  // which dims are new is known only at run time
+    ctx.set_out(0, x.dtype, Dims(r, -1));
+    return;
+  }
   std::vector<bool> ins(r, false);
   for (int64_t ax : axes) {
     int64_t d = normalize_axis(ctx, ax, r);
@@ -590,28 +606,45 @@ void infer_resize(InferContext& ctx) {
   if (nr < 0 || nr > 3) ctx.fail("unknown nearest rounding " + std::to_string(nr));
   bool sizes_in = ctx.has_input(1) && shape_tensor_len(ctx, 1, "the sizes") > 0;
   bool scales_in = ctx.has_input(2) && shape_tensor_len(ctx, 2, "the scales") > 0;
+  // With `axes`, the run-time sizes/scales inputs hold one value per listed axis; the others keep their size.
+  Ints axes = a.ints("axes");
+  std::vector<bool> listed(r, axes.empty());
+  for (int64_t& ax : axes) {
+    ax = normalize_axis(ctx, ax, static_cast<int64_t>(r));
+    if (listed[ax]) ctx.fail("axis " + std::to_string(ax) + " appears twice in axes " + dims_str(a.ints("axes")));
+    listed[ax] = true;
+  }
+  if (axes.empty())
+    for (size_t d = 0; d < r; ++d) axes.push_back(static_cast<int64_t>(d));
+  const size_t n_in = (sizes_in || scales_in) ? axes.size() : r;
   Dims out(r, -1);
+  for (size_t d = 0; d < r; ++d)
+    if (!listed[d]) out[d] = x.shape[d];
   if (sizes_in || (!scales_in && !a.ints("sizes").empty())) {
     bool known = true;
     Ints sizes = sizes_in ? shape_values_or_unknown(ctx, 1, "the sizes", &known) : a.ints("sizes");
-    check_len(ctx, sizes, r, "the sizes");
+    check_len(ctx, sizes, n_in, "the sizes");
     if (known)
       for (int64_t s : sizes)
         if (s < 0) ctx.fail("the sizes " + dims_str(sizes) + " have a negative entry");
-    out = sizes;
+    if (sizes_in)
+      for (size_t i = 0; i < n_in; ++i) out[axes[i]] = sizes[i];
+    else
+      out = sizes;
   } else if (scales_in || !a.floats("scales").empty()) {
     std::vector<double> scales;
     if (scales_in) {
       const TensorInfo& s = ctx.in(2);
       if (!dtype_is_float(s.dtype)) ctx.fail(std::string("the scales (input 2) must be float, got ") + dtype_name(s.dtype));
       int64_t len = shape_tensor_len(ctx, 2, "the scales");
-      if (static_cast<size_t>(len) != r)
-        ctx.fail("the scales have " + std::to_string(len) + " values, expected " + std::to_string(r));
+      if (static_cast<size_t>(len) != n_in)
+        ctx.fail("the scales have " + std::to_string(len) + " values, expected " + std::to_string(n_in));
       if (!s.value) {
         ctx.set_out(0, x.dtype, out);
         return;
       }
-      for (int64_t i = 0; i < len; ++i) scales.push_back(static_cast<float>(s.value->get_f64(i)));
+      scales.assign(r, 1.0);
+      for (int64_t i = 0; i < len; ++i) scales[axes[i]] = static_cast<float>(s.value->get_f64(i));
     } else {
       scales = a.floats("scales");
       if (scales.size() != r)
@@ -631,8 +664,8 @@ void infer_resize(InferContext& ctx) {
 
 KILN_REGISTER_OP(OpDef{"Constant", 0, 0, 1, &infer_constant});
 KILN_REGISTER_OP(OpDef{"Shuffle", 1, 2, 1, &infer_shuffle});
-KILN_REGISTER_OP(OpDef{"Squeeze", 1, 1, 1, &infer_squeeze});
-KILN_REGISTER_OP(OpDef{"Unsqueeze", 1, 1, 1, &infer_unsqueeze});
+KILN_REGISTER_OP(OpDef{"Squeeze", 1, 2, 1, &infer_squeeze});
+KILN_REGISTER_OP(OpDef{"Unsqueeze", 1, 2, 1, &infer_unsqueeze});
 KILN_REGISTER_OP(OpDef{"Concatenation", 1, -1, 1, &infer_concat});
 KILN_REGISTER_OP(OpDef{"Split", 1, 2, -1, &infer_split});
 KILN_REGISTER_OP(OpDef{"Slice", 1, 5, 1, &infer_slice});

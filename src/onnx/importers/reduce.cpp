@@ -22,7 +22,18 @@ Values reduce(ImportContext& ctx, int64_t op, int64_t axes_input_opset) {
     axes = ctx.attr_ints("axes");
   } else {
     noop_with_empty = ctx.attr_i("noop_with_empty_axes", 0) != 0;
-    if (ir::Value* a = ctx.input(1)) axes = ctx.req_ints_of(a, "the axes");
+    if (ir::Value* a = ctx.input(1)) {
+      if (auto known = ctx.ints_of(a, "the axes")) {
+        axes = *known;
+      } else {
+        // Axes fed at run time: the IR Reduce reads them from its input 1 (shapes follow at run time).
+        ir::Attrs at;
+        at.set("op", op);
+        at.set("keep_dims", int64_t{ctx.attr_i("keepdims", 1) != 0});
+        at.set("noop_with_empty_axes", int64_t{noop_with_empty});
+        return {ctx.add1("Reduce", {x, a}, std::move(at))};
+      }
+    }
   }
   if (axes.empty()) {
     // No reduction; the element-wise parts of the op still apply (ONNX defines ReduceL1 as

@@ -49,8 +49,7 @@ Values resize_with(ImportContext& ctx, ir::Value* x, ir::Value* scales, ir::Valu
       at.set("scales", s);
       scales = nullptr;
     } else {
-      if (!axes.empty())
-        ctx.fail(ParserErrorCode::kUNSUPPORTED_NODE_DYNAMIC, ctx.op_type() + ": run-time scales with 'axes' are not supported");
+      if (!axes.empty()) at.set("axes", axes);  // the run-time scales then hold one value per listed axis
       if (scales->dtype != kiln::DataType::kFLOAT) scales = ctx.cast(scales, kiln::DataType::kFLOAT);
     }
   } else if (sizes) {
@@ -74,8 +73,7 @@ Values resize_with(ImportContext& ctx, ir::Value* x, ir::Value* scales, ir::Valu
       at.set("sizes", s);
       sizes = nullptr;
     } else {
-      if (!axes.empty())
-        ctx.fail(ParserErrorCode::kUNSUPPORTED_NODE_DYNAMIC, ctx.op_type() + ": run-time sizes with 'axes' are not supported");
+      if (!axes.empty()) at.set("axes", axes);  // the run-time sizes then hold one value per listed axis
       if (sizes->dtype != kiln::DataType::kINT64) sizes = ctx.cast(sizes, kiln::DataType::kINT64);
     }
   } else {

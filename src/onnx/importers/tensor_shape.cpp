@@ -86,11 +86,18 @@ Values import_transpose(ImportContext& ctx) {
 // The axes of Squeeze/Unsqueeze: an attribute before opset 13, an optional input from 13.
 Ints squeeze_axes(ImportContext& ctx) {
   if (ctx.opset() < 13 || !ctx.has_input(1)) return ctx.attr_ints("axes");
-  return ctx.req_ints_of(ctx.input(1), "the axes");
+  return *ctx.ints_of(ctx.input(1), "the axes");
+}
+
+// Axes given as a run-time tensor (opset 13+): the IR op takes them as its input 1.
+ir::Value* runtime_axes(ImportContext& ctx) {
+  if (ctx.opset() < 13 || !ctx.has_input(1) || ctx.ints_of(ctx.input(1), "the axes")) return nullptr;
+  return ctx.input(1);
 }
 
 Values import_squeeze(ImportContext& ctx) {
   ir::Value* x = ctx.required_input(0);
+  if (ir::Value* a = runtime_axes(ctx)) return {ctx.add1("Squeeze", {x, a})};
   Ints axes = squeeze_axes(ctx);
   int64_t r = ImportContext::rank(x);
   for (auto& a : axes) a = ctx.axis(a, r, "axis");
@@ -112,6 +119,7 @@ Values import_squeeze(ImportContext& ctx) {
 
 Values import_unsqueeze(ImportContext& ctx) {
   ir::Value* x = ctx.required_input(0);
+  if (ir::Value* a = runtime_axes(ctx)) return {ctx.add1("Unsqueeze", {x, a})};
   Ints axes = squeeze_axes(ctx);
   if (axes.empty()) ctx.fail(ParserErrorCode::kINVALID_NODE, "Unsqueeze needs axes");
   int64_t out_rank = ImportContext::rank(x) + static_cast<int64_t>(axes.size());

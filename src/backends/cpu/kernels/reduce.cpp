@@ -30,6 +30,12 @@ void dispatch_reduce_types(const KernelContext& ctx, DataType dt, F&& f) {
     case DataType::kDOUBLE: return f(double{});
     case DataType::kINT32: return f(int32_t{});
     case DataType::kINT64: return f(int64_t{});
+    case DataType::kINT8: return f(int8_t{});
+    case DataType::kUINT8: return f(uint8_t{});
+    case DataType::kINT16: return f(int16_t{});
+    case DataType::kUINT16: return f(uint16_t{});
+    case DataType::kUINT32: return f(uint32_t{});
+    case DataType::kUINT64: return f(uint64_t{});
     default: ctx.fail(std::string("the CPU kernel does not support ") + dtype_name(dt) + " inputs");
   }
 }
@@ -66,9 +72,13 @@ template <class T> inline T wrap_add(T a, T b) {
   else return a + b;
 }
 template <class T> inline T wrap_mul(T a, T b) {
-  if constexpr (std::is_integral_v<T>)
-    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) * static_cast<std::make_unsigned_t<T>>(b));
-  else return a * b;
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    using W = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, U>;  // no int promotion overflow
+    return static_cast<T>(static_cast<W>(static_cast<U>(a)) * static_cast<W>(static_cast<U>(b)));
+  } else {
+    return a * b;
+  }
 }
 
 // A reduction: accumulator type A, identity, per-element map, combine, finalize.
@@ -245,9 +255,17 @@ void reduce_typed(KernelContext& ctx) {
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   const int64_t op = ctx.attrs().i("op", 0);
   std::vector<bool> red(rank, false);
-  std::vector<int64_t> axes = ctx.attrs().ints("axes");
-  if (axes.empty()) red.assign(rank, true);
-  for (int64_t a : axes) red[a < 0 ? a + rank : a] = true;
+  // Run-time axes (input 1) override the attribute; with noop_with_empty_axes an empty list reduces nothing
+  // (each element is then mapped and finalized alone: |x| for L1/L2, log(x) for LOG_SUM, ...).
+  const bool runtime_axes = ctx.has_input(1);
+  std::vector<int64_t> axes = runtime_axes ? ctx.in[1].to_i64() : ctx.attrs().ints("axes");
+  if (axes.empty() && !(runtime_axes && ctx.attrs().i("noop_with_empty_axes", 0))) red.assign(rank, true);
+  for (int64_t a : axes) {
+    if (a < -rank || a >= rank)
+      ctx.fail("axis " + std::to_string(a) + " is out of range for the " + std::to_string(rank) + "-D input " +
+               dims_str(x.shape));
+    red[a < 0 ? a + rank : a] = true;
+  }
   int64_t n_red = 1;
   for (int64_t d = 0; d < rank; ++d)
     if (red[d]) n_red *= x.shape[d];
@@ -282,6 +300,13 @@ void reduce_typed(KernelContext& ctx) {
 }
 
 void reduce_kernel(KernelContext& ctx) {
+  if (ctx.input(0).dtype == DataType::kBOOL) {
+    // MAX/MIN of bools (any/all) on their 0/1 bytes; an empty MIN gives uint8's identity 255, i.e. true.
+    reduce_typed<uint8_t>(ctx);
+    uint8_t* y = ctx.out[0].as<uint8_t>();
+    for (int64_t i = 0; i < ctx.out[0].numel(); ++i) y[i] = y[i] != 0;
+    return;
+  }
   dispatch_reduce_types(ctx, ctx.input(0).dtype, [&](auto tag) { reduce_typed<decltype(tag)>(ctx); });
 }
 
@@ -362,6 +387,10 @@ void argminmax_kernel(KernelContext& ctx) {
     case DataType::kINT64: return run(int64_t{});
     case DataType::kINT8: return run(int8_t{});
     case DataType::kUINT8: return run(uint8_t{});
+    case DataType::kINT16: return run(int16_t{});
+    case DataType::kUINT16: return run(uint16_t{});
+    case DataType::kUINT32: return run(uint32_t{});
+    case DataType::kUINT64: return run(uint64_t{});
     default: ctx.fail(std::string("the CPU kernel does not support ") + dtype_name(x.dtype) + " inputs");
   }
 }

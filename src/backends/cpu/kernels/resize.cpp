@@ -262,7 +262,15 @@ void k_resize(KernelContext& ctx) {
   p.extrapolation = a.f("extrapolation_value", 0.0);
   bool sizes_given = (ctx.has_input(1) && ctx.in[1].numel() > 0) || !a.ints("sizes").empty();
   if (!sizes_given && ctx.has_input(2) && ctx.in[2].numel() > 0) {
-    for (int64_t i = 0; i < ctx.in[2].numel(); ++i) p.scales.push_back(ctx.in[2].get_f64(i));
+    // Run-time scales: one per axis, or one per listed axis with `axes` (the others stay 1).
+    std::vector<int64_t> axes = a.ints("axes");
+    if (axes.empty())
+      for (size_t d = 0; d < r; ++d) axes.push_back(static_cast<int64_t>(d));
+    if (ctx.in[2].numel() != static_cast<int64_t>(axes.size()))
+      ctx.fail("expected " + std::to_string(axes.size()) + " scales, got " + std::to_string(ctx.in[2].numel()));
+    p.scales.assign(r, 1.0);
+    for (size_t i = 0; i < axes.size(); ++i)
+      p.scales[axes[i] < 0 ? axes[i] + static_cast<int64_t>(r) : axes[i]] = ctx.in[2].get_f64(static_cast<int64_t>(i));
   } else if (!sizes_given && !a.floats("scales").empty()) {
     p.scales = a.floats("scales");
   } else {
