@@ -173,6 +173,14 @@ class ImportContext {
   // Flattens x to 2-D [prod(d[:axis]), prod(d[axis:])], correct for dynamic dims.
   ir::Value* flatten2d(ir::Value* x, int64_t axis);
 
+  // ---- subgraphs (If / Loop / Scan bodies; subgraph.cpp) -------------------------------------------------
+  // Imports the nodes of `g` into this IR graph, in place of a run-time call: g's inputs are bound to
+  // `inputs` (in order), its initializers become constants, names of the enclosing scopes stay visible and
+  // the names g defines are visible only inside it (so a body can be imported once per unrolled step).
+  // Node names get the prefix "<current node>/<scope>/". Returns the values of g's outputs, in order.
+  std::vector<ir::Value*> import_subgraph(const GraphProto& g, const std::vector<ir::Value*>& inputs,
+                                          const std::string& scope);
+
   // Throws INVALID_NODE / UNSUPPORTED_* with the given message.
   [[noreturn]] void fail(ParserErrorCode code, const std::string& msg,
                          std::source_location loc = std::source_location::current()) const {
@@ -198,6 +206,7 @@ class ImportContext {
   std::string base_name_;
   int sub_nodes_ = 0;
   std::unordered_set<std::string> node_names_;  // names of the graph's nodes (kept in step as nodes are added)
+  std::unordered_map<const TensorProto*, ir::Value*> subgraph_initializers_;  // one Constant per body initializer
   bool name_taken(const std::string& n);
   std::string next_node_name();
   void try_fold(ir::Node* n);

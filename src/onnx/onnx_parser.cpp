@@ -72,6 +72,19 @@ struct GraphError {
   throw GraphError{code, msg, loc};
 }
 
+// Every tensor name that a node of g, or of a subgraph nested in g (If/Loop/Scan bodies), reads, and g's outputs.
+void collect_used_names(const onnx::GraphProto& g, std::unordered_set<std::string>& used) {
+  for (const auto& n : g.node) {
+    for (auto in : n.input)
+      if (!in.empty()) used.insert(std::string(in));
+    for (const auto& a : n.attribute) {
+      if (a.g) collect_used_names(*a.g, used);
+      for (const auto& sub : a.graphs) collect_used_names(sub, used);
+    }
+  }
+  for (const auto& o : g.output) used.insert(std::string(o.name));
+}
+
 class ModelImporter {
  public:
   ModelImporter(Network& net, ILogger* logger, std::vector<ParserError>& errors)
@@ -160,7 +173,7 @@ void ModelImporter::import_inputs(onnx::ImportContext& ctx, const std::unordered
       graph_fail(ParserErrorCode::kUNSUPPORTED_NODE_DATATYPE,
                  "graph input '" + name + "' has data type " + std::string(onnx::data_type_name(in.type.elem_type)) +
                      " (" + std::to_string(in.type.elem_type) +
-                     "); Kiln supports FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT32, INT64, INT8, UINT8 and BOOL inputs");
+                     "); Kiln has no string or complex tensors");
     if (!in.type.has_shape)
       graph_fail(ParserErrorCode::kUNSUPPORTED_GRAPH,
                  "graph input '" + name + "' has no shape (unknown rank); Kiln needs the rank of every input");
@@ -305,10 +318,7 @@ bool ModelImporter::run(const onnx::Model& model, const std::string& model_dir) 
 
     std::unordered_set<std::string> init_names, used;
     for (const auto& t : graph_->initializer) init_names.insert(std::string(t.name));
-    for (const auto& n : graph_->node)
-      for (auto in : n.input)
-        if (!in.empty()) used.insert(std::string(in));
-    for (const auto& o : graph_->output) used.insert(std::string(o.name));
+    collect_used_names(*graph_, used);  // subgraphs included: a body may read an outer tensor
     ctx.set_used_names(std::move(used));
 
     import_inputs(ctx, init_names);
