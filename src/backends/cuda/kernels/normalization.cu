@@ -1,0 +1,165 @@
+// CUDA kernel for Normalization (LayerNorm, InstanceNorm, GroupNorm): mean and variance over `axes` (and
+// over channel groups when num_groups > 1), then y = (x - mean) / sqrt(var + eps) * scale + bias with scale
+// and bias broadcast against x. Statistics are two-pass (mean, then mean of squared deviations) in float32.
+//
+// With groups the channel axis is split into [G, C/G] and C/G joins the statistics dims (as the CPU kernel).
+// The statistics dims must then form one contiguous run once size-1 dims are dropped, so x is
+// [outer, D, inner]: inner == 1 (LayerNorm, GroupNorm, InstanceNorm on NCHW) runs a warp or a block per
+// row; inner > 1 runs a thread per (outer, inner) column. Other layouts run on the CPU backend (the
+// `supports` predicate says no). scale/bias may be any float dtype.
+#include <cmath>
+
+#include "backends/cuda/kernels/common.cuh"
+
+namespace kiln::cuda::kern {
+namespace {
+
+struct NormParams {
+  const void* scale;
+  const void* bias;
+  int scale_dt, bias_dt;
+  Walk<2> pw;  // x flat index -> (scale, bias) offsets
+  float eps;
+};
+
+__device__ __forceinline__ float affine(const NormParams& p, int64_t flat, float v) {
+  int64_t off[2];
+  p.pw.offsets(flat, off);
+  return v * load_param(p.scale, p.scale_dt, off[0]) + load_param(p.bias, p.bias_dt, off[1]);
+}
+
+template <class T>
+__global__ void k_norm_rows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n, NormParams p,
+                            int tpr) {
+  __shared__ float smem[kThreads / 32];
+  const int rpb = blockDim.x / tpr;
+  const int lane = threadIdx.x % tpr;
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * rpb + threadIdx.x / tpr; row < rows;
+       row += static_cast<int64_t>(gridDim.x) * rpb) {
+    const T* xr = x + row * n;
+    float s = 0.0f;
+    for (int64_t i = lane; i < n; i += tpr) s += to_f(xr[i]);
+    const float mean = row_allreduce(s, SumOp{}, tpr, smem) / static_cast<float>(n);
+    float q = 0.0f;
+    for (int64_t i = lane; i < n; i += tpr) {
+      const float d = to_f(xr[i]) - mean;
+      q += d * d;
+    }
+    const float var = row_allreduce(q, SumOp{}, tpr, smem) / static_cast<float>(n);
+    const float rstd = 1.0f / sqrtf(var + p.eps);
+    for (int64_t i = lane; i < n; i += tpr)
+      y[row * n + i] = from_f<T>(affine(p, row * n + i, (to_f(xr[i]) - mean) * rstd));
+  }
+}
+
+template <class T>
+__global__ void k_norm_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n, int64_t inner,
+                            NormParams p) {
+  const int64_t total = outer * inner;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += stride) {
+    const int64_t o = t / inner, i = t - o * inner;
+    const int64_t base = o * n * inner + i;
+    float s = 0.0f;
+    for (int64_t r = 0; r < n; ++r) s += to_f(x[base + r * inner]);
+    const float mean = s / static_cast<float>(n);
+    float q = 0.0f;
+    for (int64_t r = 0; r < n; ++r) {
+      const float d = to_f(x[base + r * inner]) - mean;
+      q += d * d;
+    }
+    const float rstd = 1.0f / sqrtf(q / static_cast<float>(n) + p.eps);
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t e = base + r * inner;
+      y[e] = from_f<T>(affine(p, e, (to_f(x[e]) - mean) * rstd));
+    }
+  }
+}
+
+// x as [outer, D, inner] around the statistics dims; false when they do not form one run. Unknown dims
+// (-1, at build time) count as larger than 1.
+bool norm_geometry(const Dims& shape, const std::vector<int64_t>& axes, int64_t groups, int64_t* outer, int64_t* D,
+                   int64_t* inner) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  std::vector<bool> stat(rank, false);
+  for (int64_t a : axes) {
+    const int64_t n = a < 0 ? a + rank : a;
+    if (n < 0 || n >= rank) return false;
+    stat[n] = true;
+  }
+  Dims wdims = shape;
+  std::vector<bool> wstat = stat;
+  if (groups > 1) {
+    if (rank < 2) return false;
+    const int64_t c = shape[1];
+    wdims = {shape[0], groups, c < 0 ? -1 : c / groups};
+    wdims.insert(wdims.end(), shape.begin() + 2, shape.end());
+    wstat = {stat[0], stat[1], true};
+    wstat.insert(wstat.end(), stat.begin() + 2, stat.end());
+  }
+  // Phases: 0 = before the run, 1 = inside it, 2 = after it.
+  int phase = 0;
+  *outer = *D = *inner = 1;
+  for (size_t d = 0; d < wdims.size(); ++d) {
+    if (wdims[d] == 1) continue;
+    if (wstat[d]) {
+      if (phase == 2) return false;
+      phase = 1;
+      *D *= wdims[d];
+    } else {
+      if (phase == 1) phase = 2;
+      (phase == 0 ? *outer : *inner) *= wdims[d];
+    }
+  }
+  return true;
+}
+
+bool supports_normalization(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
+  if (in.size() != 3 || !is_float_type(in[0].dtype) || !is_float_type(in[1].dtype) || !is_float_type(in[2].dtype))
+    return false;
+  int64_t outer, D, inner;
+  return norm_geometry(in[0].shape, node.attrs.ints("axes"), node.attrs.i("num_groups", 1), &outer, &D, &inner);
+}
+
+void normalization_kernel(KernelContext& ctx) {
+  const TensorRef& x = ctx.input(0);
+  const TensorRef& scale = ctx.input(1);
+  const TensorRef& bias = ctx.input(2);
+  if (!is_float_type(x.dtype) || !is_float_type(scale.dtype) || !is_float_type(bias.dtype))
+    ctx.fail("Normalization needs float inputs on the GPU");
+  const int64_t groups = ctx.attrs().i("num_groups", 1);
+  if (groups > 1 && (x.shape.size() < 2 || x.shape[1] % groups != 0))
+    ctx.fail("channel count is not divisible by num_groups");
+  int64_t outer, D, inner;
+  if (!norm_geometry(x.shape, ctx.attrs().ints("axes"), groups, &outer, &D, &inner))
+    ctx.fail("the statistics axes do not form one contiguous run of dims (the CPU kernel handles this layout)");
+  if (x.numel() == 0) return;
+  for (const TensorRef* t : {&scale, &bias})
+    if (t->shape.size() > x.shape.size()) ctx.fail("scale/bias have a higher rank than the input");
+  NormParams p;
+  p.scale = scale.data;
+  p.bias = bias.data;
+  p.scale_dt = static_cast<int>(scale.dtype);
+  p.bias_dt = static_cast<int>(bias.dtype);
+  p.pw = broadcast_walk<2>(ctx, x.shape, {&scale.shape, &bias.shape});
+  p.eps = static_cast<float>(ctx.attrs().f("epsilon", 1e-5));
+  cudaStream_t s = ctx.stream();
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* y = ctx.out[0].as<T>();
+    if (inner == 1) {
+      const int tpr = threads_per_row(D);
+      const int rpb = kThreads / tpr;
+      k_norm_rows<T><<<blocks_for((outer + rpb - 1) / rpb, 1), kThreads, 0, s>>>(x.as<T>(), y, outer, D, p, tpr);
+    } else {
+      k_norm_cols<T><<<blocks_for(outer * inner), kThreads, 0, s>>>(x.as<T>(), y, outer, D, inner, p);
+    }
+    KILN_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace
+
+KILN_REGISTER_CUDA_KERNEL("Normalization", &normalization_kernel, &supports_normalization);
+
+}  // namespace kiln::cuda::kern

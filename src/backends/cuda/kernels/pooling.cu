@@ -1,0 +1,218 @@
+// CUDA kernels for Pooling (MAX, AVERAGE with or without padding in the count, MAX_AVERAGE_BLEND, LP; 1 to 3
+// spatial dims; stride, dilation, explicit/ceil/SAME padding) and GlobalPooling (MAX, AVERAGE, LP), matching
+// src/backends/cpu/kernels/pooling.cpp. float32/float16/bfloat16, computed in float32.
+//
+// Pooling: one thread per output element walks its window. Fewer spatial dims are padded with leading 1s,
+// so every case is [planes, D, H, W]. AVERAGE divides by the taps inside the input (exclude_pad) or inside
+// the padded extent [-pre, in + post); a window with no such taps gives 0. GlobalPooling reduces each
+// plane with a warp or a block.
+#include <cmath>
+
+#include "backends/cuda/kernels/common.cuh"
+
+namespace kiln::cuda::kern {
+namespace {
+
+enum PoolType : int { kMax = 0, kAverage = 1, kBlend = 2, kLp = 64 };
+enum PaddingMode : int64_t { kRoundDown = 0, kRoundUp = 1, kSameUpper = 2, kSameLower = 3 };
+
+struct PoolAxis {
+  int64_t in = 1, out = 1, k = 1, s = 1, d = 1, pre = 0, post = 0;
+};
+
+struct PoolParams {
+  PoolAxis ax[3];  // D, H, W
+  int type;
+  bool exclude_pad;
+  float p, blend;
+};
+
+// Taps of output o on axis a: the first input index and how many taps land inside the input / the padding.
+__device__ __forceinline__ void axis_counts(const PoolAxis& a, int64_t o, int64_t* valid, int64_t* padded) {
+  int64_t v = 0, pd = 0;
+  for (int64_t t = 0; t < a.k; ++t) {
+    const int64_t i = o * a.s - a.pre + t * a.d;
+    v += i >= 0 && i < a.in;
+    pd += i >= -a.pre && i < a.in + a.post;
+  }
+  *valid = v;
+  *padded = pd;
+}
+
+template <class T>
+__global__ void k_pool(const T* __restrict__ x, T* __restrict__ y, int64_t n, PoolParams p) {
+  const PoolAxis &AD = p.ax[0], &AH = p.ax[1], &AW = p.ax[2];
+  const int64_t in_plane = AD.in * AH.in * AW.in;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    int64_t rem = e;
+    const int64_t ow = rem % AW.out;
+    rem /= AW.out;
+    const int64_t oh = rem % AH.out;
+    rem /= AH.out;
+    const int64_t od = rem % AD.out;
+    const int64_t plane = rem / AD.out;
+    const T* xp = x + plane * in_plane;
+    float mx = -INFINITY, sm = 0.0f;
+    for (int64_t td = 0; td < AD.k; ++td) {
+      const int64_t id = od * AD.s - AD.pre + td * AD.d;
+      if (id < 0 || id >= AD.in) continue;
+      for (int64_t th = 0; th < AH.k; ++th) {
+        const int64_t ih = oh * AH.s - AH.pre + th * AH.d;
+        if (ih < 0 || ih >= AH.in) continue;
+        const T* row = xp + (id * AH.in + ih) * AW.in;
+        for (int64_t tw = 0; tw < AW.k; ++tw) {
+          const int64_t iw = ow * AW.s - AW.pre + tw * AW.d;
+          if (iw < 0 || iw >= AW.in) continue;
+          const float v = to_f(row[iw]);
+          if (p.type == kMax || p.type == kBlend) mx = v > mx ? v : mx;
+          if (p.type == kLp) sm += p.p == 2.0f ? v * v : powf(fabsf(v), p.p);
+          else if (p.type != kMax) sm += v;
+        }
+      }
+    }
+    float r;
+    if (p.type == kMax) {
+      r = mx;
+    } else if (p.type == kLp) {
+      r = p.p == 2.0f ? sqrtf(sm) : powf(sm, 1.0f / p.p);
+    } else {
+      int64_t vd, pd, vh, ph, vw, pw;
+      axis_counts(AD, od, &vd, &pd);
+      axis_counts(AH, oh, &vh, &ph);
+      axis_counts(AW, ow, &vw, &pw);
+      const int64_t cnt = p.exclude_pad ? vd * vh * vw : pd * ph * pw;
+      const float avg = cnt > 0 ? sm / static_cast<float>(cnt) : 0.0f;
+      r = p.type == kAverage ? avg : (1.0f - p.blend) * mx + p.blend * avg;
+    }
+    y[e] = from_f<T>(r);
+  }
+}
+
+std::vector<int64_t> spatial(const KernelContext& ctx, const char* name, size_t nsp, int64_t def) {
+  std::vector<int64_t> v = ctx.attrs().ints(name);
+  if (v.empty()) return std::vector<int64_t>(nsp, def);
+  if (v.size() != nsp)
+    ctx.fail(std::string("'") + name + "' has " + std::to_string(v.size()) + " values, expected " + std::to_string(nsp));
+  return v;
+}
+
+bool pool_type_ok(int64_t t) { return t == kMax || t == kAverage || t == kBlend || t == kLp; }
+
+bool supports_pooling(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
+  return !in.empty() && is_float_type(in[0].dtype) && in[0].shape.size() >= 3 && in[0].shape.size() <= 5 &&
+         pool_type_ok(node.attrs.i("type", kMax));
+}
+
+void pooling_kernel(KernelContext& ctx) {
+  const TensorRef& x = ctx.input(0);
+  TensorRef& y = ctx.out[0];
+  if (!is_float_type(x.dtype)) ctx.fail(std::string("Pooling on ") + dtype_name(x.dtype) + " is not supported by the CUDA kernel");
+  if (x.shape.size() < 3 || x.shape.size() > 5) ctx.fail("expected 1 to 3 spatial dims, got input " + dims_str(x.shape));
+  const size_t nsp = x.shape.size() - 2;
+  const auto& a = ctx.attrs();
+  PoolParams p;
+  p.type = static_cast<int>(a.i("type", kMax));
+  if (!pool_type_ok(p.type)) ctx.fail("unknown pooling type " + std::to_string(p.type));
+  const int64_t mode = a.i("padding_mode", kRoundDown);
+  p.exclude_pad = a.i("exclude_pad", 1) != 0;
+  p.p = static_cast<float>(a.f("p", 2.0));
+  p.blend = static_cast<float>(a.f("blend_factor", 0.0));
+  const std::vector<int64_t> win = a.req_ints("window"), stride = spatial(ctx, "stride", nsp, 1),
+                             dil = spatial(ctx, "dilation", nsp, 1), pre = spatial(ctx, "pre_padding", nsp, 0),
+                             post = spatial(ctx, "post_padding", nsp, 0);
+  if (win.size() != nsp) ctx.fail("'window' must have one value per spatial dim");
+  const size_t off = 3 - nsp;
+  for (size_t i = 0; i < nsp; ++i) {
+    PoolAxis& A = p.ax[off + i];
+    A.in = x.shape[2 + i];
+    A.out = y.shape[2 + i];
+    A.k = win[i];
+    A.s = stride[i];
+    A.d = dil[i];
+    if (A.k < 1 || A.s < 1 || A.d < 1) ctx.fail("window, stride and dilation must be >= 1");
+    const int64_t eff = A.d * (A.k - 1) + 1;
+    if (mode == kSameUpper || mode == kSameLower) {
+      const int64_t total = std::max<int64_t>(0, (A.out - 1) * A.s + eff - A.in);
+      const int64_t small = total / 2, large = total - small;
+      A.pre = mode == kSameUpper ? small : large;
+      A.post = mode == kSameUpper ? large : small;
+    } else {
+      A.pre = pre[i];
+      A.post = post[i];
+    }
+  }
+  const int64_t n = y.numel();
+  if (n <= 0) return;
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    k_pool<T><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(x.as<T>(), y.as<T>(), n, p);
+    KILN_CUDA_LAUNCH_CHECK();
+  });
+}
+
+// ============================================== GlobalPooling ============================================
+
+template <class T>
+__global__ void k_global_pool(const T* __restrict__ x, T* __restrict__ y, int64_t planes, int64_t n, int type,
+                              float pw, int tpr) {
+  __shared__ float smem[kThreads / 32];
+  const int rpb = blockDim.x / tpr;
+  const int lane = threadIdx.x % tpr;
+  for (int64_t pl = static_cast<int64_t>(blockIdx.x) * rpb + threadIdx.x / tpr; pl < planes;
+       pl += static_cast<int64_t>(gridDim.x) * rpb) {
+    const T* v = x + pl * n;
+    float r;
+    if (type == kMax) {
+      float m = -INFINITY;
+      for (int64_t i = lane; i < n; i += tpr) {
+        const float f = to_f(v[i]);
+        m = f > m ? f : m;
+      }
+      r = row_allreduce(m, MaxOp{}, tpr, smem);
+    } else {
+      float s = 0.0f;
+      for (int64_t i = lane; i < n; i += tpr) {
+        const float f = to_f(v[i]);
+        s += type == kLp ? (pw == 2.0f ? f * f : powf(fabsf(f), pw)) : f;
+      }
+      s = row_allreduce(s, SumOp{}, tpr, smem);
+      if (type == kLp) r = pw == 2.0f ? sqrtf(s) : powf(s, 1.0f / pw);
+      else r = n ? s / static_cast<float>(n) : 0.0f;
+    }
+    if (lane == 0) y[pl] = from_f<T>(r);
+  }
+}
+
+bool supports_global_pooling(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
+  const int64_t t = node.attrs.i("type", kMax);
+  return !in.empty() && is_float_type(in[0].dtype) && in[0].shape.size() >= 2 && (t == kMax || t == kAverage || t == kLp);
+}
+
+void global_pooling_kernel(KernelContext& ctx) {
+  const TensorRef& x = ctx.input(0);
+  TensorRef& y = ctx.out[0];
+  if (!is_float_type(x.dtype)) ctx.fail(std::string("GlobalPooling on ") + dtype_name(x.dtype) + " is not supported by the CUDA kernel");
+  if (x.shape.size() < 2) ctx.fail("expected [N, C, spatial...], got " + dims_str(x.shape));
+  const int type = static_cast<int>(ctx.attrs().i("type", kMax));
+  if (type != kMax && type != kAverage && type != kLp) ctx.fail("unknown global pooling type " + std::to_string(type));
+  const float pw = static_cast<float>(ctx.attrs().f("p", 2.0));
+  const int64_t planes = x.shape[0] * x.shape[1];
+  if (planes <= 0) return;
+  const int64_t n = x.numel() / planes;
+  const int tpr = threads_per_row(n);
+  const int rpb = kThreads / tpr;
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    k_global_pool<T><<<blocks_for((planes + rpb - 1) / rpb, 1), kThreads, 0, ctx.stream()>>>(x.as<T>(), y.as<T>(), planes,
+                                                                                              n, type, pw, tpr);
+    KILN_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace
+
+KILN_REGISTER_CUDA_KERNEL("Pooling", &pooling_kernel, &supports_pooling);
+KILN_REGISTER_CUDA_KERNEL("GlobalPooling", &global_pooling_kernel, &supports_global_pooling);
+
+}  // namespace kiln::cuda::kern

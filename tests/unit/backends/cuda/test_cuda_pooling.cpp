@@ -1,0 +1,68 @@
+// CUDA Pooling and GlobalPooling against the CPU kernels: every pooling type, 1 to 3 spatial dims, strides,
+// dilation, explicit / ceil / SAME padding, exclude_pad on and off.
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/cuda_op_harness.h"
+
+namespace kiln {
+namespace {
+
+using namespace cudatest;
+using Ints = std::vector<int64_t>;
+
+TEST(CudaPooling, TypesAndPadding) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims x;
+    Ints window, stride, pre, post, dil;
+    int64_t padding_mode;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 17}, {3}, {2}, {1}, {1}, {1}, 0},                       // 1-D
+      {{1, 2, 9, 11}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0},     // 2-D, padded
+      {{1, 2, 9, 11}, {2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1},     // ceil mode
+      {{1, 2, 9, 11}, {3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2},     // SAME_UPPER, dilation
+      {{1, 2, 8, 7}, {4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3},      // SAME_LOWER
+      {{1, 2, 5, 6, 7}, {2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0},  // 3-D
+      {{2, 1, 40, 40}, {5, 5}, {1, 1}, {2, 2}, {2, 2}, {1, 1}, 0},
+  };
+  for (DataType dt : float_types())
+    for (const Case& c : cases)
+      for (int64_t type : {0, 1, 2, 64})
+        for (int64_t excl : {0, 1}) {
+          if ((type == 0 || type == 64) && excl == 1) continue;
+          Options opt;
+          if (dt == DataType::kFLOAT) opt.tol = 2e-5;
+          EXPECT_TRUE(check_op("Pooling", {randf(c.x, dt, 0.1, 2.0)}, [&](ir::Attrs& a) {
+            a.set("type", type);
+            a.set("window", c.window);
+            a.set("stride", c.stride);
+            a.set("pre_padding", c.pre);
+            a.set("post_padding", c.post);
+            a.set("dilation", c.dil);
+            a.set("padding_mode", c.padding_mode);
+            a.set("exclude_pad", excl);
+            a.set("blend_factor", 0.3);
+            a.set("p", type == 64 && excl == 0 ? 3.0 : 2.0);
+          }, opt)) << dtype_name(dt) << " " << dims_str(c.x) << " type " << type << " excl " << excl;
+        }
+}
+
+TEST(CudaGlobalPooling, Types) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType dt : float_types())
+    for (const Dims& x : std::vector<Dims>{{2, 3, 1}, {2, 3, 7}, {1, 4, 33, 35}, {2, 2, 3, 4, 5}})
+      for (int64_t type : {0, 1, 64})
+        for (double p : {2.0, 3.0}) {
+          if (type != 64 && p != 2.0) continue;
+          Options opt;
+          if (dt == DataType::kFLOAT) opt.tol = 2e-5;
+          EXPECT_TRUE(check_op("GlobalPooling", {randf(x, dt)}, [&](ir::Attrs& a) {
+            a.set("type", type);
+            a.set("p", p);
+          }, opt)) << dtype_name(dt) << " " << dims_str(x) << " type " << type;
+        }
+}
+
+}  // namespace
+}  // namespace kiln
+#endif  // KILN_WITH_CUDA
