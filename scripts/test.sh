@@ -7,7 +7,7 @@ scripts/setup.sh build
 echo "== C++ unit tests"
 ./build/kiln_unit_tests --gtest_brief=1
 echo "== C++ unit tests under AddressSanitizer + UBSan"
-scripts/setup.sh build-asan -DKILN_ASAN=ON -DKILN_PYTHON=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+scripts/setup.sh build-asan -DKILN_ASAN=ON -DKILN_PYTHON=OFF -DKILN_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ASAN_OPTIONS=detect_leaks=1 ./build-asan/kiln_unit_tests --gtest_brief=1
 echo "== Python tests"
 PYTHONPATH=python python3 -m pytest -q tests/python "$@"

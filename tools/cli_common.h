@@ -100,6 +100,8 @@ std::string join(const std::vector<std::string>& v, const std::string& sep);
 int cmd_build(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args);
 int cmd_inspect(const std::vector<std::string>& args);
+int cmd_bench(const std::vector<std::string>& args);
+extern const char* const kBenchUsage;
 extern const char* const kBuildUsage;
 extern const char* const kRunUsage;
 extern const char* const kInspectUsage;

@@ -31,6 +31,9 @@ const char* const kBuildUsage =
     "                               named in all three. Inputs with dynamic dimensions need shapes.\n"
     "  --workspace BYTES            workspace memory limit (e.g. 1073741824, 512M, 1G)\n"
     "  --fp16                       allow FP16 kernels where the target has them\n"
+    "  --bf16                       allow BF16 kernels where the target has them\n"
+    "  --no-tf32                    GPU: keep float32 matrix products in full float32 (no TF32)\n"
+    "  --device gpu|cpu             the target (default: the GPU when one is usable, else the CPU)\n"
     "  -v, --verbose                print Kiln's info and verbose log messages\n"
     "  -h, --help                   print this help\n"
     "\n"
@@ -58,6 +61,9 @@ int cmd_build(const std::vector<std::string>& args) {
   ap.option("--max-shapes", true);
   ap.option("--workspace");
   ap.flag("--fp16");
+  ap.flag("--bf16");
+  ap.flag("--no-tf32");
+  ap.option("--device");
   ap.flag("-v,--verbose");
   ap.parse(args);
   if (ap.help()) {
@@ -144,6 +150,14 @@ int cmd_build(const std::vector<std::string>& args) {
   BuilderConfig config;
   if (workspace) config.set_memory_pool_limit(MemoryPoolType::kWORKSPACE, *workspace);
   if (ap.has("--fp16")) config.set_flag(BuilderFlag::kFP16);
+  if (ap.has("--bf16")) config.set_flag(BuilderFlag::kBF16);
+  if (ap.has("--no-tf32")) config.clear_flag(BuilderFlag::kTF32);
+  if (ap.has("--device")) {
+    std::string d = ap.get("--device");
+    if (d == "gpu") config.default_device_type = DeviceType::kGPU;
+    else if (d == "cpu") config.default_device_type = DeviceType::kCPU;
+    else throw UsageError("--device " + d + ": expected gpu or cpu");
+  }
   if (!fixed.empty() || !ranged.empty()) {
     OptimizationProfile profile;
     auto set = [&](const std::string& n, const Dims& mn, const Dims& op, const Dims& mx) {

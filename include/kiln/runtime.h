@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,9 +14,23 @@ namespace kiln {
 
 struct EngineData;
 class Executor;
+class DeviceExecution;
 class ExecutionContext;
 
 enum class TensorIOMode : int32_t { kNONE = 0, kINPUT = 1, kOUTPUT = 2 };
+
+// TensorRT 10's IOutputAllocator: gives memory to an output when its size is known, which for outputs
+// whose shape depends on input values (NonZero, Unique, ...) is only while the network runs. Set one per
+// output with ExecutionContext::set_output_allocator; the context does not own it.
+class IOutputAllocator {
+ public:
+  virtual ~IOutputAllocator() = default;
+  // Memory of at least `size` bytes, aligned to `alignment`, for output `name`; `current` is the address
+  // the output has now (nullptr if none). Return `current` to keep it, or nullptr to fail the execution.
+  virtual void* reallocate_output(const std::string& name, void* current, uint64_t size, uint64_t alignment) = 0;
+  // The output's actual shape, once its contents are written.
+  virtual void notify_shape(const std::string& name, const Dims& dims) = 0;
+};
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
@@ -41,12 +56,18 @@ class Engine : public std::enable_shared_from_this<Engine> {
   ILogger* logger() const { return logger_; }
   std::string describe() const;  // I/O, layers and memory, for `kiln inspect`
 
+  // Whether input `name`'s contents are needed to compute shapes (a shape tensor: read from host memory
+  // at run time, and a new value may change output shapes). TensorRT 10's is_shape_inference_io.
+  bool is_shape_inference_io(const std::string& name) const;
+
   std::unique_ptr<ExecutionContext> create_execution_context();
 
  private:
   std::shared_ptr<const EngineData> data_;
   std::vector<uint8_t> plan_;
   ILogger* logger_;
+  mutable std::once_flag shape_io_once_;
+  mutable std::vector<bool> shape_io_;  // by io index, filled on first use
 };
 
 class ExecutionContext {
@@ -62,7 +83,12 @@ class ExecutionContext {
   bool set_tensor_address(const std::string& name, void* ptr);
   void* get_tensor_address(const std::string& name) const;
   bool set_input_shape(const std::string& name, const Dims& dims);
-  Dims get_tensor_shape(const std::string& name);  // outputs: inferred from the current input shapes
+  // Outputs: inferred from the current input shapes (and shape-tensor contents, read from their addresses);
+  // -1 dims for data-dependent shapes until an execution has computed them.
+  Dims get_tensor_shape(const std::string& name);
+  // TensorRT 10: the allocator that gives output `name` its memory once its size is known (nullptr clears).
+  bool set_output_allocator(const std::string& name, IOutputAllocator* allocator);
+  IOutputAllocator* get_output_allocator(const std::string& name) const;
   bool all_input_shapes_specified() const;
   bool set_optimization_profile(int profile);
   int active_optimization_profile() const { return profile_; }
@@ -70,13 +96,23 @@ class ExecutionContext {
   bool execute();
   // Binding-style: one address per I/O tensor in engine order.
   bool execute_bindings(const std::vector<void*>& bindings);
+  // GPU engines: enqueue on `stream` (a cudaStream_t; nullptr is the default stream) and return without
+  // waiting. CPU engines run synchronously on the caller's thread.
+  bool execute_async(void* stream);
+  bool execute_bindings_async(const std::vector<void*>& bindings, void* stream);
+  bool on_gpu() const { return device_ != nullptr; }
   int64_t activation_bytes() const;
 
  private:
   std::shared_ptr<Engine> engine_;
   std::unique_ptr<Executor> exec_;
+  std::unique_ptr<DeviceExecution> device_;  // GPU engines: the CUDA backend's side of this context
   std::vector<void*> addresses_;
   std::vector<Dims> input_shapes_;  // per io index (inputs only meaningful)
+  // Per io index: the bytes of shape-tensor inputs last prepared with (nullopt: unknown, no address set).
+  std::vector<std::optional<std::vector<uint8_t>>> shape_values_;
+  std::vector<IOutputAllocator*> allocators_;  // per io index
+  std::vector<Dims> run_shapes_;  // per io index: outputs' shapes from the last dynamic-mode execution
   bool shapes_dirty_ = true;
   int profile_ = 0;
   std::vector<uint8_t> arena_storage_;
@@ -84,7 +120,10 @@ class ExecutionContext {
   size_t arena_capacity_ = 0;
 
   bool ensure_prepared();
+  bool read_shape_values();  // re-reads shape-tensor inputs; marks shapes dirty when they changed
+  bool give_allocated_outputs();  // static mode: outputs with an allocator get memory before running
   void error(const std::string& msg) const;
+  friend class ContextOutputSink;
 };
 
 class Runtime {

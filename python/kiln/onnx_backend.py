@@ -13,10 +13,11 @@ import numpy as np
 
 from . import _kiln
 from .builder import Builder
-from .enums import DataType, NetworkDefinitionCreationFlag, TensorIOMode, nptype
+from .enums import (BuilderFlag, DataType, DeviceType, NetworkDefinitionCreationFlag, TensorIOMode, ml_dtypes_name,
+                    storage_nptype)
 from .logger import ILogger, Severity
 from .parser import OnnxParser
-from .runtime import Runtime
+from .runtime import IOutputAllocator, Runtime
 
 try:  # onnx is needed only by this module, not by Kiln itself
     import onnx
@@ -25,6 +26,8 @@ except ImportError as e:  # pragma: no cover
     raise ImportError("kiln.onnx_backend needs the `onnx` package") from e
 
 DEFAULT_OPSET = 17  # run_node's opset when the caller names none
+# ml_dtypes types an input array may have (numpy has no float8/float4/4-bit/2-bit types of its own).
+_ML_DTYPE_NAMES = frozenset(ml_dtypes_name(t) for t in DataType if ml_dtypes_name(t))
 
 
 class KilnBackendError(Exception):
@@ -50,37 +53,45 @@ class _CapturingLogger(ILogger):
 
 def cuda_available():
     """True when the loaded Kiln core has a CUDA backend (the binding exposes `cuda_available()` then)."""
-    probe = getattr(_kiln, "cuda_available", None)
+    probe = getattr(_kiln, "gpu_available", None)
     try:
         return bool(probe()) if callable(probe) else False
     except Exception:  # noqa: BLE001 - a probe that fails means no usable CUDA backend
         return False
 
 
-def _ml_bfloat16():
+def _ml_dtype(name):
+    """numpy dtype `name` from ml_dtypes ("bfloat16", "float8_e4m3fn", "int4", ...); None without ml_dtypes
+    (installed with onnx >= 1.15; Debian's onnx 1.12 has none)."""
     try:
-        import ml_dtypes  # installed with onnx >= 1.15; Debian's onnx 1.12 has none
-        return np.dtype(ml_dtypes.bfloat16)
+        import ml_dtypes
     except ImportError:
         return None
+    t = getattr(ml_dtypes, name, None)
+    return None if t is None else np.dtype(t)
 
 
 def _is_bf16(kiln_dtype):
     return DataType(int(kiln_dtype)) == DataType.BF16
 
 
+def _is_sub_byte_int(kiln_dtype):
+    return DataType(int(kiln_dtype)) in (DataType.INT4, DataType.UINT4, DataType.INT2, DataType.UINT2)
+
+
 def _np_dtype(kiln_dtype):
-    """The numpy dtype that holds an engine tensor's bytes (uint16 for bfloat16)."""
-    if _is_bf16(kiln_dtype):
-        return np.dtype(np.uint16)
-    return np.dtype(nptype(kiln_dtype))
+    """The numpy dtype that holds an engine tensor's bytes (uint16 for bfloat16, uint8 for float8 codes, ...)."""
+    return np.dtype(storage_nptype(kiln_dtype))
 
 
 def _to_engine(a, kiln_dtype, name):
     """A C-contiguous array with the bytes the engine reads for input `name`.
 
     bfloat16 inputs: an ml_dtypes.bfloat16 array, a uint16 array of bfloat16 bit patterns (onnx < 1.15's
-    numpy_helper convention), or float values that bfloat16 holds exactly."""
+    numpy_helper convention), or float values that bfloat16 holds exactly. float8/float4/E8M0 inputs: the
+    ml_dtypes array or uint8 codes. 4- and 2-bit integers: the ml_dtypes array or integer values in range."""
+    storage = _np_dtype(kiln_dtype)
+    ml_name = ml_dtypes_name(kiln_dtype)
     if _is_bf16(kiln_dtype):
         if a.dtype.name == "bfloat16" or a.dtype == np.uint16:
             a = a.view(np.uint16)
@@ -91,20 +102,36 @@ def _to_engine(a, kiln_dtype, name):
                 raise KilnBackendError(f"input '{name}' is {a.dtype} but the Kiln engine takes bfloat16, and casting "
                                        f"would change its values")
             a = np.where(nan, np.uint32(0x7FC0), bits >> 16).astype(np.uint16)
+    elif _is_sub_byte_int(kiln_dtype):
+        if a.dtype.name == ml_name:
+            a = a.astype(storage)  # by value: Kiln sign-extends, ml_dtypes keeps only the low bits
+        else:
+            a = _lossless_cast(a, storage, name)
+        info = {"int4": (-8, 7), "uint4": (0, 15), "int2": (-2, 1), "uint2": (0, 3)}[ml_name]
+        if a.size and (a.min() < info[0] or a.max() > info[1]):
+            raise KilnBackendError(f"input '{name}' holds values outside {ml_name}'s range {info}")
+    elif ml_name is not None:  # float8 / float4 / E8M0: the codes themselves
+        if a.dtype.name != ml_name and a.dtype != np.uint8:
+            raise KilnBackendError(f"input '{name}' is {a.dtype} but the Kiln engine takes {ml_name} (pass an "
+                                   f"ml_dtypes.{ml_name} array or its uint8 codes)")
+        a = a.view(np.uint8)
     else:
-        a = _lossless_cast(a, _np_dtype(kiln_dtype), name)
+        a = _lossless_cast(a, storage, name)
     if not a.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
         a = a.copy(order="C")
     return a
 
 
 def _from_engine(buf, kiln_dtype):
-    """An output buffer as the user sees it: bfloat16 as ml_dtypes.bfloat16 where ml_dtypes is installed,
-    else as uint16 bit patterns (what onnx's numpy_helper returns without ml_dtypes)."""
-    if _is_bf16(kiln_dtype):
-        bf16 = _ml_bfloat16()
-        return buf.view(bf16) if bf16 is not None else buf
-    return buf
+    """An output buffer as the user sees it: the ml_dtypes type (bfloat16, float8_*, int4, ...) where
+    ml_dtypes is installed, else the raw storage (uint16 bfloat16 bits, uint8 codes, int8/uint8 values)."""
+    name = ml_dtypes_name(kiln_dtype)
+    if name is None:
+        return buf
+    t = _ml_dtype(name)
+    if t is None:
+        return buf
+    return buf.astype(t) if _is_sub_byte_int(kiln_dtype) else buf.view(t)
 
 
 def _device_kind(device):
@@ -127,6 +154,32 @@ def _lossless_cast(a, want, name):
         raise KilnBackendError(f"input '{name}' is {a.dtype} but the Kiln engine takes {np.dtype(want)}, and casting "
                                f"would change its values")
     return b
+
+
+class _NumpyOutputAllocator(IOutputAllocator):
+    """Gives a data-dependent output numpy memory when the engine knows its size, and keeps the shape."""
+
+    def __init__(self, dtype):
+        IOutputAllocator.__init__(self)
+        self.dtype = dtype
+        self.buffer = None
+        self.shape = None
+
+    def reallocate_output(self, tensor_name, memory, size, alignment):
+        # One spare element keeps the address valid (and distinct) for empty outputs.
+        n = max(1, -(-int(size) // self.dtype.itemsize) + 1)
+        if self.buffer is None or self.buffer.size < n:
+            self.buffer = np.empty(n, dtype=self.dtype)
+        return self.buffer.ctypes.data
+
+    def notify_shape(self, tensor_name, shape):
+        self.shape = tuple(int(d) for d in shape)
+
+    def result(self):
+        if self.shape is None or self.buffer is None:
+            raise KilnBackendError("the engine never reported the shape of a data-dependent output")
+        n = int(np.prod(self.shape, dtype=np.int64))
+        return self.buffer[:n].reshape(self.shape).copy()
 
 
 class KilnBackendRep(BackendRep):
@@ -168,6 +221,10 @@ class KilnBackendRep(BackendRep):
         parsed, self._parsed = self._parsed, None
         builder, network, net_inputs = parsed or self._parse()
         config = builder.create_builder_config()
+        # The device the runner asked for, not the builder's default (a GPU wherever one is present). ONNX
+        # semantics are float32: no TF32 products on the GPU.
+        config.default_device_type = DeviceType.GPU if self.device == "CUDA" else DeviceType.CPU
+        config.clear_flag(BuilderFlag.TF32)
         dynamic = {n: a.shape for n, a in arrays.items() if n in net_inputs and any(d < 0 for d in net_inputs[n])}
         if dynamic:
             profile = builder.create_optimization_profile()
@@ -207,14 +264,14 @@ class KilnBackendRep(BackendRep):
         for name, v in named.items():
             if not isinstance(v, np.ndarray):
                 v = np.asarray(v)
-            if v.dtype.kind not in "biuf" and v.dtype.name != "bfloat16":
+            if v.dtype.kind not in "biuf" and v.dtype.name not in _ML_DTYPE_NAMES:
                 raise KilnBackendError(f"input '{name}' has dtype {v.dtype}, which Kiln does not support")
             out[name] = v
         return out
 
     def run(self, inputs, **kwargs):
-        if self.device != "CPU":
-            raise KilnBackendError("Kiln's CUDA backend is not available in this build")
+        if self.device != "CPU" and not cuda_available():
+            raise KilnBackendError("Kiln's CUDA backend is not available: " + _kiln.gpu_unavailable_reason())
         arrays = self._named_inputs(inputs)
         key = tuple(sorted((n, a.shape, a.dtype.str) for n, a in arrays.items()))
         if key not in self._engines:
@@ -237,15 +294,18 @@ class KilnBackendRep(BackendRep):
                 raise KilnBackendError(f"input '{name}': shape {a.shape} rejected:\n" + self._logger.take())
             ctx.set_tensor_address(name, a.ctypes.data)
             keep.append(a)
+        grown = {}  # outputs whose shapes are known only while running: name -> _NumpyOutputAllocator
         for name in names:
             if engine.get_tensor_mode(name) != TensorIOMode.OUTPUT:
                 continue
+            # After the inputs' addresses are set, shape-tensor inputs are readable: shapes they define are known.
             shape = tuple(ctx.get_tensor_shape(name))
-            if any(d < 0 for d in shape):
-                raise KilnBackendError(f"output '{name}' has shape {shape}, unknown before running (data-dependent "
-                                       f"output shapes are not supported by the Kiln runtime yet):\n"
-                                       + self._logger.take())
             dtype = engine.get_tensor_dtype(name)
+            if any(d < 0 for d in shape):
+                grown[name] = _NumpyOutputAllocator(_np_dtype(dtype))
+                ctx.set_output_allocator(name, grown[name])
+                continue
+            ctx.set_output_allocator(name, None)
             try:
                 o = np.empty(shape, dtype=_np_dtype(dtype))
             except TypeError as e:
@@ -258,6 +318,8 @@ class KilnBackendRep(BackendRep):
             raise KilnBackendError(f"Kiln's execution raised {type(e).__name__}: {e}") from e
         if not ok:
             raise KilnBackendError("Kiln's execution failed:\n" + self._logger.take())
+        for name, alloc in grown.items():
+            outputs[name] = (alloc.result(), engine.get_tensor_dtype(name))
         missing = [n for n in self.output_names if n not in outputs]
         if missing:
             raise KilnBackendError(f"the engine has no output named {missing}")

@@ -6,12 +6,33 @@ from .enums import DataType, TensorIOMode, TensorLocation
 from .logger import bridge_of
 
 
+def as_stream(s):
+    """A cudaStream_t as an int from: an int, torch.cuda.Stream (.cuda_stream), CuPy streams (.ptr), PyCUDA
+    streams (.handle), cuda-python's stream objects (getPtr() / int()), or None (the default stream)."""
+    if s is None:
+        return 0
+    if isinstance(s, int):
+        return s
+    for attr in ("cuda_stream", "ptr", "handle"):
+        v = getattr(s, attr, None)
+        if isinstance(v, int):
+            return v
+    # cuda-python's cudaStream_t / CUstream: int() is the handle (getPtr() is the address of the handle's
+    # storage, not the stream).
+    try:
+        return int(s)
+    except TypeError:
+        raise TypeError(f"cannot use {type(s).__name__} as a CUDA stream: pass an int handle, a torch/CuPy/"
+                        "cuda-python stream, or None") from None
+
+
 def as_pointer(x):
     """An address from an int, an object with __int__, or an array object."""
     if x is None:
         return 0
     if isinstance(x, int):
         return x
+
     if hasattr(x, "data_ptr"):  # torch
         return int(x.data_ptr())
     if hasattr(x, "__cuda_array_interface__"):
@@ -21,6 +42,44 @@ def as_pointer(x):
     if hasattr(x, "ctypes"):
         return int(x.ctypes.data)
     return int(x)
+
+
+class IOutputAllocator:
+    """TensorRT 10's output allocator: gives an output its memory once its size is known, which for outputs
+    whose shape depends on input values (NonZero, Unique, NonMaxSuppression, ...) is only while the network
+    runs. Subclass it, override reallocate_output (or reallocate_output_async) and notify_shape, and set it
+    with context.set_output_allocator(name, allocator)."""
+
+    def __init__(self):
+        pass
+
+    def reallocate_output(self, tensor_name, memory, size, alignment):
+        """Returns the address (or an array object) of at least `size` bytes for `tensor_name`; `memory` is
+        its current address. Returning None/0 fails the execution."""
+        return None
+
+    def reallocate_output_async(self, tensor_name, memory, size, alignment, stream):
+        return self.reallocate_output(tensor_name, memory, size, alignment)
+
+    def notify_shape(self, tensor_name, shape):
+        """Called with the output's actual shape (a Dims) once its contents are written."""
+
+
+class _AllocatorAdapter:
+    """What the C++ bridge calls: forwards to the user's allocator, converting addresses and shapes."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def _kiln_reallocate(self, name, memory, size, alignment):
+        if hasattr(self.user, "reallocate_output_async"):
+            r = self.user.reallocate_output_async(name, memory, size, alignment, 0)
+        else:
+            r = self.user.reallocate_output(name, memory, size, alignment)
+        return as_pointer(r)
+
+    def _kiln_notify_shape(self, name, shape):
+        self.user.notify_shape(name, Dims(shape))
 
 
 class Runtime:
@@ -89,7 +148,12 @@ class ICudaEngine:
         return [Dims(d) for d in self._c.profile_shapes(str(name), int(profile_index))]
 
     def is_shape_inference_io(self, name):
-        return False
+        """True for inputs whose contents shape inference reads (shape tensors: host memory, read at run time)."""
+        return bool(self._c.is_shape_inference_io(str(name)))
+
+    def is_shape_binding(self, index):
+        name = index if isinstance(index, str) else self._c.io_name(int(index))
+        return self.is_shape_inference_io(name)
 
     # -- bindings (TensorRT 8.6) -----------------------------------------------------------------
     num_bindings = property(lambda s: s._c.num_io_tensors)
@@ -154,12 +218,15 @@ class IExecutionContext:
         self._c = c
         self.profiler = None
         self.error_recorder = None
+        self._allocators = {}  # output name -> (user allocator, C++ bridge): kept alive while set
 
     name = property(lambda s: s._c.name, lambda s, v: setattr(s._c, "name", str(v)))
     debug_sync = property(lambda s: s._c.debug_sync, lambda s, v: setattr(s._c, "debug_sync", bool(v)))
     active_optimization_profile = property(lambda s: s._c.active_optimization_profile)
     all_binding_shapes_specified = property(lambda s: s._c.all_input_shapes_specified())
-    all_shape_inputs_specified = property(lambda s: True)
+    all_shape_inputs_specified = property(lambda s: all(
+        s._c.get_tensor_address(n) != 0 for n in (s.engine.get_tensor_name(i) for i in range(s.engine.num_io_tensors))
+        if s.engine.is_shape_inference_io(n)))
 
     def set_optimization_profile_async(self, profile_index, stream_handle):
         return self._c.set_optimization_profile(int(profile_index))
@@ -178,7 +245,24 @@ class IExecutionContext:
         return self._c.set_input_shape(str(name), [int(d) for d in shape])
 
     def get_tensor_shape(self, name):
+        """Inputs: the shape set. Outputs: inferred from the input shapes and shape-tensor contents; -1 dims for
+        data-dependent shapes until an execution has computed them."""
         return Dims(self._c.get_tensor_shape(str(name)))
+
+    def set_output_allocator(self, name, output_allocator):
+        name = str(name)
+        bridge = None if output_allocator is None else _kiln.OutputAllocatorBridge(_AllocatorAdapter(output_allocator))
+        if not self._c.set_output_allocator(name, bridge):
+            return False
+        if bridge is None:
+            self._allocators.pop(name, None)
+        else:
+            self._allocators[name] = (output_allocator, bridge)
+        return True
+
+    def get_output_allocator(self, name):
+        entry = self._allocators.get(str(name))
+        return None if entry is None else entry[0]
 
     def set_binding_shape(self, binding, shape):
         return self.set_input_shape(self.engine.get_binding_name(binding), shape)
@@ -193,11 +277,11 @@ class IExecutionContext:
         return self._c.execute_bindings([as_pointer(b) for b in bindings])
 
     def execute_async_v2(self, bindings, stream_handle=0, input_consumed=None):
-        # The CPU engine runs on the caller's thread; the stream has nothing to order.
-        return self._c.execute_bindings([as_pointer(b) for b in bindings])
+        # GPU engines enqueue on the stream and return; CPU engines run on the caller's thread.
+        return self._c.execute_bindings_async([as_pointer(b) for b in bindings], as_stream(stream_handle))
 
     def execute_async_v3(self, stream_handle=0):
-        return self._c.execute()
+        return self._c.execute_async(as_stream(stream_handle))
 
     def execute_async(self, batch_size=1, bindings=None, stream_handle=0, input_consumed=None):
         return self.execute_async_v2(bindings, stream_handle)

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "backends/gpu_probe.h"
 #include "ir/graph.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
@@ -32,6 +33,36 @@ class PyLogger : public ILogger {
   py::object target_;
 };
 
+// An IOutputAllocator that calls a Python adapter's _kiln_reallocate(name, memory, size, alignment) -> int
+// and _kiln_notify_shape(name, shape) (python/kiln/runtime.py adapts user allocators to these). Runs on the
+// executing thread, which does not hold the GIL; Python errors become kiln::Error and fail the execution.
+class PyOutputAllocator : public IOutputAllocator {
+ public:
+  explicit PyOutputAllocator(py::object target) : target_(std::move(target)) {}
+  void* reallocate_output(const std::string& name, void* current, uint64_t size, uint64_t alignment) override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object r = target_.attr("_kiln_reallocate")(name, reinterpret_cast<uintptr_t>(current), size, alignment);
+      return reinterpret_cast<void*>(r.cast<uintptr_t>());
+    } catch (py::error_already_set& e) {
+      throw Error("reallocate_output('" + name + "') raised " + e.what());
+    } catch (py::cast_error& e) {
+      throw Error("reallocate_output('" + name + "') must return an address (int) or an array: " + e.what());
+    }
+  }
+  void notify_shape(const std::string& name, const Dims& dims) override {
+    py::gil_scoped_acquire gil;
+    try {
+      target_.attr("_kiln_notify_shape")(name, dims);
+    } catch (py::error_already_set& e) {
+      throw Error("notify_shape('" + name + "') raised " + e.what());
+    }
+  }
+
+ private:
+  py::object target_;
+};
+
 DataType dtype_from_numpy(const py::dtype& dt) {
   char k = dt.kind();
   size_t n = dt.itemsize();
@@ -42,6 +73,10 @@ DataType dtype_from_numpy(const py::dtype& dt) {
   if (k == 'i' && n == 8) return DataType::kINT64;
   if (k == 'i' && n == 1) return DataType::kINT8;
   if (k == 'u' && n == 1) return DataType::kUINT8;
+  if (k == 'i' && n == 2) return DataType::kINT16;
+  if (k == 'u' && n == 2) return DataType::kUINT16;
+  if (k == 'u' && n == 4) return DataType::kUINT32;
+  if (k == 'u' && n == 8) return DataType::kUINT64;
   if (k == 'b') return DataType::kBOOL;
   throw py::type_error("numpy dtype " + std::string(py::str(dt)) + " has no Kiln DataType");
 }
@@ -57,6 +92,21 @@ py::dtype numpy_from_dtype(DataType t) {
     case DataType::kUINT8: return py::dtype("uint8");
     case DataType::kBOOL: return py::dtype("bool");
     case DataType::kBF16: return py::dtype("uint16");
+    case DataType::kINT16: return py::dtype("int16");
+    case DataType::kUINT16: return py::dtype("uint16");
+    case DataType::kUINT32: return py::dtype("uint32");
+    case DataType::kUINT64: return py::dtype("uint64");
+    // No numpy type: the stored bytes (float8/float4/E8M0 codes; 4/2-bit integers one per byte).
+    case DataType::kFP8:
+    case DataType::kFP8E5M2:
+    case DataType::kFP8E4M3FNUZ:
+    case DataType::kFP8E5M2FNUZ:
+    case DataType::kFP4:
+    case DataType::kE8M0:
+    case DataType::kUINT4:
+    case DataType::kUINT2: return py::dtype("uint8");
+    case DataType::kINT4:
+    case DataType::kINT2: return py::dtype("int8");
     default: throw py::type_error(std::string("DataType ") + dtype_name(t) + " has no numpy equivalent");
   }
 }
@@ -110,6 +160,11 @@ ir::AttrValue attr_from_py(const py::handle& o) {
 PYBIND11_MODULE(_kiln, m) {
   m.doc() = "Kiln core bindings";
   m.attr("__version__") = KILN_VERSION;
+  m.def("built_with_cuda", &gpu::built_with_cuda);
+  m.def("gpu_available", &gpu::available);
+  m.def("gpu_unavailable_reason", &gpu::unavailable_reason);
+  m.def("gpu_target", &gpu::target);
+  m.def("gpu_library_versions", &gpu::library_versions);
   py::register_exception<kiln::Error>(m, "KilnError");
 
   py::class_<PyLogger, std::shared_ptr<PyLogger>>(m, "LoggerBridge").def(py::init<py::object>());
@@ -303,6 +358,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def("io_shape", &Engine::io_shape)
       .def("io_dtype", [](Engine& e, const std::string& n) { return static_cast<int>(e.io_dtype(n)); })
       .def("profile_shapes", &Engine::profile_shapes)
+      .def("is_shape_inference_io", &Engine::is_shape_inference_io)
       .def("describe", &Engine::describe)
       .def("serialize", [](Engine& e) {
         return py::bytes(reinterpret_cast<const char*>(e.serialized().data()), e.serialized().size());
@@ -320,6 +376,9 @@ PYBIND11_MODULE(_kiln, m) {
       })
       .def("set_input_shape", &ExecutionContext::set_input_shape)
       .def("get_tensor_shape", &ExecutionContext::get_tensor_shape)
+      .def("set_output_allocator", [](ExecutionContext& c, const std::string& n, PyOutputAllocator* a) {
+        return c.set_output_allocator(n, a);  // the Python side keeps `a` alive while it is set
+      }, py::arg("name"), py::arg("allocator").none(true))
       .def("all_input_shapes_specified", &ExecutionContext::all_input_shapes_specified)
       .def("set_optimization_profile", &ExecutionContext::set_optimization_profile)
       .def_property_readonly("active_optimization_profile", &ExecutionContext::active_optimization_profile)
@@ -333,7 +392,20 @@ PYBIND11_MODULE(_kiln, m) {
         for (auto p : b) ptrs.push_back(reinterpret_cast<void*>(p));
         py::gil_scoped_release nogil;
         return c.execute_bindings(ptrs);
-      });
+      })
+      .def("execute_async", [](ExecutionContext& c, uintptr_t stream) {
+        py::gil_scoped_release nogil;
+        return c.execute_async(reinterpret_cast<void*>(stream));
+      })
+      .def("execute_bindings_async", [](ExecutionContext& c, std::vector<uintptr_t> b, uintptr_t stream) {
+        std::vector<void*> ptrs;
+        for (auto p : b) ptrs.push_back(reinterpret_cast<void*>(p));
+        py::gil_scoped_release nogil;
+        return c.execute_bindings_async(ptrs, reinterpret_cast<void*>(stream));
+      })
+      .def_property_readonly("on_gpu", &ExecutionContext::on_gpu);
+
+  py::class_<PyOutputAllocator>(m, "OutputAllocatorBridge").def(py::init<py::object>());
 
   py::class_<Runtime>(m, "Runtime")
       .def(py::init([](std::shared_ptr<PyLogger> l) { return std::make_unique<Runtime>(l.get()); }), py::keep_alive<1, 2>())

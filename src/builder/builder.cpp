@@ -1,5 +1,6 @@
 #include <chrono>
 
+#include "backends/gpu_probe.h"
 #include "builder/pipeline.h"
 #include "kiln/builder.h"
 #include "plan/plan_writer.h"
@@ -67,6 +68,31 @@ uint64_t weight_bytes(const ir::Graph& g) {
   return b;
 }
 
+// Matrix layers may use TF32 tensor cores for float32 when the TF32 flag is set (TensorRT's default).
+void mark_tf32(ir::Graph& g, bool allow) {
+  for (auto& n : g.nodes())
+    if (n->op == "MatrixMultiply" || n->op == "Convolution" || n->op == "Deconvolution")
+      n->attrs.set("allow_tf32", static_cast<int64_t>(allow ? 1 : 0));
+}
+
+// Layers the CUDA backend has no kernel for run on the CPU with copies: say which, once, at build time.
+void log_cpu_fallbacks(const ir::Graph& g, ILogger* logger) {
+  std::vector<std::string> names;
+  for (auto& n : g.nodes()) {
+    if (n->op == "Constant") continue;
+    std::vector<ir::TensorInfo> ins;
+    for (auto* in : n->inputs) ins.push_back(in ? ir::TensorInfo{true, in->dtype, in->shape, nullptr} : ir::TensorInfo{false});
+    if (!gpu::supports(*n, ins)) names.push_back(n->name + " (" + n->op + ")");
+  }
+  if (names.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 12; ++i) list += (i ? ", " : "") + names[i];
+  if (names.size() > 12) list += ", ... (" + std::to_string(names.size() - 12) + " more)";
+  log_to(logger, Severity::kWARNING,
+         std::to_string(names.size()) + " layer(s) have no CUDA kernel for their types and will run on the CPU "
+         "(copies and a stream synchronization each; no CUDA graph): " + list);
+}
+
 }  // namespace
 
 std::vector<uint8_t> Builder::build_serialized_network(Network& network, const BuilderConfig& config) {
@@ -77,12 +103,14 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     if (src.outputs().empty()) throw Error("the network has no outputs: call network.mark_output(tensor)");
     for (auto* o : src.outputs())
       if (o->is_input) throw Error("tensor '" + o->name + "' is both a network input and an output");
-    if (config.default_device_type == DeviceType::kGPU)
-      log_to(logger_, Severity::kINFO, "no CUDA device is available to this build of Kiln: targeting the CPU");
+    const bool use_gpu = config.default_device_type == DeviceType::kGPU && gpu::available();
+    if (config.default_device_type == DeviceType::kGPU && !use_gpu)
+      log_to(logger_, Severity::kINFO, gpu::unavailable_reason() + ": targeting the CPU");
 
     auto ed = std::make_shared<EngineData>();
     ed->name = network.name;
-    ed->target = "cpu";
+    ed->target = use_gpu ? gpu::target() : "cpu";
+    if (use_gpu) ed->target_libraries = gpu::library_versions();
     ed->kiln_version = KILN_VERSION;
     ed->workspace_limit = config.get_memory_pool_limit(MemoryPoolType::kWORKSPACE);
     ed->graph = src.clone();
@@ -91,11 +119,23 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     auto profiles = resolve_profiles(g, config);
     ed->num_profiles = static_cast<int>(profiles.empty() ? 1 : profiles[0].size());
 
-    run_pipeline(g, cpu_pipeline(), logger_);
+    if (use_gpu) {
+      GpuPipelineOptions o;
+      bool typed = network.strongly_typed();
+      o.fp16 = !typed && config.get_flag(BuilderFlag::kFP16);
+      o.bf16 = !typed && config.get_flag(BuilderFlag::kBF16);
+      o.obey_precision_constraints = config.get_flag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS) ||
+                                     config.get_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
+      run_pipeline(g, gpu_pipeline(o), logger_);
+      mark_tf32(g, config.get_flag(BuilderFlag::kTF32) && !typed);
+    } else {
+      run_pipeline(g, cpu_pipeline(), logger_);
+    }
     for (auto& n : g.nodes()) n->attrs.erase("kiln_weight");
 
     // Declared shapes (with -1) for the I/O table and the plan's graph.
     infer_graph_inplace(g);
+    if (use_gpu) log_cpu_fallbacks(g, logger_);
     for (size_t i = 0; i < g.inputs().size(); ++i) {
       auto* in = g.inputs()[i];
       ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, profiles[i]});
@@ -123,7 +163,7 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     auto plan = plan::write_plan(*ed);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log_to(logger_, Severity::kINFO,
-           "built engine for cpu: " + std::to_string(g.num_nodes()) + " nodes, activation memory " +
+           "built engine for " + ed->target + ": " + std::to_string(g.num_nodes()) + " nodes, activation memory " +
                std::to_string(arena) + " bytes, weights " + std::to_string(ed->weights_bytes) + " bytes, in " +
                std::to_string(static_cast<int>(ms)) + " ms");
     return plan;

@@ -10,6 +10,13 @@ namespace kiln {
 
 std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline();
 
+// The CUDA target's passes: the CPU list, then precision lowering when FP16/BF16 is allowed.
+struct GpuPipelineOptions {
+  bool fp16 = false, bf16 = false;
+  bool obey_precision_constraints = false;
+};
+std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& options);
+
 // Runs the passes in order, each until it stops changing the graph (bounded), logging what changed.
 void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger);
 

@@ -39,6 +39,7 @@
 //     device_memory_size  u64
 //     workspace_limit     u64
 //     weights_bytes       u64
+//     target_libraries    str    GPU plans: the CUDA library versions the plan was built with, else ""
 //
 //   "IOTB" the I/O table (EngineData::io, in order)
 //     count u32, then per entry:
@@ -85,7 +86,7 @@
 namespace kiln::plan {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint32_t kPlanFormatVersion = 2;  // 2: META has target_libraries
 inline constexpr size_t kHeaderAlignment = 64;
 inline constexpr size_t kTensorAlignment = 64;
 inline constexpr size_t kMaxHeaderString = 256;

@@ -90,6 +90,7 @@ void read_meta(ByteReader r, EngineData& e) {
   e.device_memory_size = r.u64("device_memory_size");
   e.workspace_limit = r.u64("workspace_limit");
   e.weights_bytes = r.u64("weights_bytes");
+  e.target_libraries = r.str("target_libraries");
   r.expect_end("section META");
 }
 

@@ -229,6 +229,7 @@ std::vector<uint8_t> write_plan(const EngineData& data) {
     w.u64(data.device_memory_size);
     w.u64(data.workspace_limit);
     w.u64(data.weights_bytes);
+    w.str(data.target_libraries);
   }
   {
     SectionScope s(w, kSectionIO);

@@ -1,5 +1,6 @@
 #include <sstream>
 
+#include "backends/gpu_probe.h"
 #include "kiln/runtime.h"
 #include "plan/plan_reader.h"
 #include "runtime/engine_data.h"
@@ -71,6 +72,7 @@ std::vector<Dims> Engine::profile_shapes(const std::string& name, int profile) c
 std::string Engine::describe() const {
   std::ostringstream s;
   s << "engine '" << data_->name << "' target " << data_->target << ", Kiln " << data_->kiln_version << "\n";
+  if (!data_->target_libraries.empty()) s << "built with " << data_->target_libraries << "\n";
   s << "I/O tensors:\n";
   for (auto& io : data_->io) {
     s << "  " << (io.is_input ? "input  " : "output ") << io.name << " " << dtype_name(io.dtype) << " "
@@ -98,12 +100,32 @@ std::unique_ptr<ExecutionContext> Engine::create_execution_context() {
   return std::make_unique<ExecutionContext>(shared_from_this());
 }
 
+namespace {
+
+// A plan runs only on the kind of device it was built for: a CPU plan anywhere, a GPU plan on a GPU of
+// the same architecture (its kernels and tactics were chosen for it). Library versions that differ from
+// the build's are allowed, with a warning: cuBLASLt/cuDNN keep their APIs within a major version.
+void check_target(const EngineData& ed, ILogger* logger) {
+  if (ed.target == "cpu") return;
+  if (ed.target.rfind("cuda:", 0) != 0) throw Error("plan was built for an unknown target '" + ed.target + "'");
+  if (!gpu::available())
+    throw Error("plan was built for " + ed.target + " but " + gpu::unavailable_reason() +
+                "; build a CPU plan (config.default_device_type = DeviceType.CPU) to run here");
+  std::string here = gpu::target();
+  if (here != ed.target)
+    throw Error("plan was built for " + ed.target + " but this GPU is " + here + "; rebuild the engine on this GPU");
+  std::string libs = gpu::library_versions();
+  if (!ed.target_libraries.empty() && ed.target_libraries != libs)
+    log_to(logger, Severity::kWARNING, "plan was built with " + ed.target_libraries + "; this process has " + libs);
+}
+
+}  // namespace
+
 std::shared_ptr<Engine> Runtime::deserialize(const void* data, size_t size) {
   try {
     if (!data || size == 0) throw Error("plan is empty");
     auto ed = std::make_shared<EngineData>(plan::read_plan(data, size, ""));
-    if (ed->target.rfind("cpu", 0) != 0)
-      throw Error("plan was built for " + ed->target + ", this runtime runs cpu plans only");
+    check_target(*ed, logger_);
     std::vector<uint8_t> bytes(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + size);
     return std::make_shared<Engine>(std::move(ed), std::move(bytes), logger_);
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,15 @@ struct EngineData {
   uint64_t device_memory_size = 0;     // activation arena bytes, enough for every profile's max shapes
   uint64_t workspace_limit = 0;
   uint64_t weights_bytes = 0;
+  std::string target_libraries;        // GPU plans: "cudart 13000, cublasLt ..., cudnn ..." at build time
+
+  // A backend's per-engine state (the CUDA backend's device copy of the weights), made on first use and
+  // shared by every context of the engine. Not part of the plan.
+  struct BackendState {
+    std::mutex mutex;
+    std::shared_ptr<void> state;
+  };
+  std::shared_ptr<BackendState> backend = std::make_shared<BackendState>();
 };
 
 }  // namespace kiln

@@ -111,7 +111,9 @@ TEST(PlanCorruption, FlipMessagesSayWhatIsWrong) {
     return read_error(b);
   };
   EXPECT_TRUE(contains(flipped(0), "not a Kiln plan (bad magic")) << flipped(0);
-  EXPECT_TRUE(contains(flipped(8), "plan format version 17 is not supported by this Kiln (supports 1)"));
+  EXPECT_TRUE(contains(flipped(8), "plan format version " + std::to_string(kPlanFormatVersion ^ 0x10) +
+                                       " is not supported by this Kiln (supports " + std::to_string(kPlanFormatVersion) + ")"))
+      << flipped(8);
   EXPECT_TRUE(contains(flipped(12), "header size field is")) << flipped(12);
   EXPECT_TRUE(contains(flipped(h.header_size + 20), "plan is corrupted: checksum mismatch"));
   EXPECT_TRUE(contains(flipped(plan.size() - 1), "plan is corrupted: checksum mismatch"));
@@ -187,14 +189,15 @@ TEST(PlanCorruption, ForeignFiles) {
 
 TEST(PlanCorruption, OtherFormatVersions) {
   std::vector<uint8_t> plan = small_plan();
-  for (uint32_t v : {0u, 2u, 7u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, kPlanFormatVersion - 1, kPlanFormatVersion + 1, 7u, 0xFFFFFFFFu}) {
     std::vector<uint8_t> b = plan;
     std::memcpy(b.data() + kFormatVersionOffset, &v, 4);
     reseal(b);
     std::string msg = read_error(b);
-    EXPECT_TRUE(contains(msg, "plan format version " + std::to_string(v) + " is not supported by this Kiln (supports 1)"))
+    EXPECT_TRUE(contains(msg, "plan format version " + std::to_string(v) + " is not supported by this Kiln (supports " +
+                                  std::to_string(kPlanFormatVersion) + ")"))
         << msg;
-    EXPECT_TRUE(contains(msg, v > 1 ? "a newer Kiln" : "an older Kiln")) << msg;
+    EXPECT_TRUE(contains(msg, v > kPlanFormatVersion ? "a newer Kiln" : "an older Kiln")) << msg;
   }
   EXPECT_THROW(read_plan_header(plan.data(), 11), Error);
 }
@@ -239,6 +242,7 @@ std::vector<uint8_t> meta_section(int32_t num_profiles = 1) {
   w.u64(0);
   w.u64(0);
   w.u64(0);
+  w.str("");  // target_libraries
   return w.take();
 }
 

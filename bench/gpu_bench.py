@@ -1,0 +1,234 @@
+"""The GPU benchmark (issues "CUDA backend" and "Performance"): Kiln FP16 against PyTorch eager FP16 and
+torch.compile(mode="reduce-overhead") FP16 on the same models in the same run, batch-1 latency and
+large-batch throughput, Kiln's error against PyTorch FP32, and a roofline row per model.
+
+Models come from torchvision/transformers with random weights (no network on the GPU machine), exported
+to ONNX by torch.onnx.export. Timing: CUDA events around each call, warm-up first, median of --iters;
+Kiln is timed on its own stream with CUDA-graph replay (the default) and without (KILN_CUDA_GRAPHS=0 run
+of the same engine is reported as "kiln-nograph"). A table goes to stdout, every figure to --json.
+
+    python3 bench/gpu_bench.py --json out.json [--models resnet50,bert-base] [--iters 50] [--no-compile]
+"""
+import argparse
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+
+import kiln as trt  # noqa: E402
+
+# name: (GFLOP per sample, large batch, kind)
+MODELS = {
+    "resnet50": (8.2, 128, "image"),
+    "mobilenetv2": (0.6, 128, "image"),
+    "vit-b16": (35.1, 128, "image"),
+    "bert-base": (22.4, 64, "text"),
+    "gpt2": (22.3, 64, "text"),  # 2 x 85M matmul weights x 128 tokens + attention (embeddings are lookups)
+}
+PEAK_FP16_TFLOPS_DATASHEET = 989.0
+HBM_TBPS = 4.8
+
+
+def make_model(name, torch):
+    torch.manual_seed(0)
+    if name == "resnet50":
+        import torchvision
+        return torchvision.models.resnet50(weights=None)
+    if name == "mobilenetv2":
+        import torchvision
+        return torchvision.models.mobilenet_v2(weights=None)
+    if name == "vit-b16":
+        import torchvision
+        return torchvision.models.vit_b_16(weights=None)
+    if name == "bert-base":
+        from transformers import BertConfig, BertModel
+        return BertModel(BertConfig(attn_implementation="eager"))
+    if name == "gpt2":
+        from transformers import GPT2Config, GPT2Model
+        return GPT2Model(GPT2Config(attn_implementation="eager"))
+    raise KeyError(name)
+
+
+def sample(name, batch, torch, device="cuda"):
+    g = torch.Generator(device="cpu").manual_seed(1)
+    if MODELS[name][2] == "image":
+        return (torch.randn(batch, 3, 224, 224, generator=g).to(device),)
+    vocab = 30522 if name == "bert-base" else 50257
+    return (torch.randint(0, vocab, (batch, 128), generator=g).to(device),)
+
+
+def export(model, args, names, torch):
+    f = io.BytesIO()
+    dyn = {n: {0: "batch"} for n in names}
+    kw = dict(input_names=names, output_names=["out"], dynamic_axes=dyn, opset_version=17)
+    try:
+        torch.onnx.export(model, args, f, dynamo=False, **kw)
+    except TypeError:
+        torch.onnx.export(model, args, f, **kw)
+    return f.getvalue()
+
+
+class Wrap:
+    """First output only (transformers return ModelOutput objects)."""
+
+    def __new__(cls, model, torch):
+        class W(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, x):
+                y = self.m(x)
+                if hasattr(y, "last_hidden_state"):
+                    return y.last_hidden_state
+                return y
+        return W()
+
+
+def time_cuda(fn, iters, torch, warmup=10):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e))
+    return float(np.median(times))
+
+
+def build_kiln(onnx_bytes, input_name, shape_min, shape_max, fp16=True):
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        raise RuntimeError("parse failed: " + "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)))
+    config = builder.create_builder_config()
+    if fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(input_name, shape_min, shape_max, shape_max)
+    config.add_optimization_profile(profile)
+    t0 = time.perf_counter()
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("build failed")
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    return engine, time.perf_counter() - t0, len(plan)
+
+
+def kiln_runner(engine, x, out, torch, stream):
+    ctx = engine.create_execution_context()
+    ctx.set_input_shape(engine.get_tensor_name(0), tuple(x.shape))
+    ctx.set_tensor_address(engine.get_tensor_name(0), x.data_ptr())
+    ctx.set_tensor_address(engine.get_tensor_name(1), out.data_ptr())
+    handle = stream.cuda_stream
+
+    def run():
+        ctx.execute_async_v3(handle)
+    return run, ctx
+
+
+def peak_gemm_tflops(torch):
+    n = 8192
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    ms = time_cuda(lambda: a @ b, 20, torch, warmup=5)
+    return 2 * n ** 3 / (ms * 1e-3) / 1e12
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes minutes)")
+    ap.add_argument("--batches", default="1,large")
+    args = ap.parse_args()
+    import torch
+    torch.backends.cudnn.benchmark = True
+    results = {"device": torch.cuda.get_device_name(), "peak_fp16_gemm_tflops": peak_gemm_tflops(torch), "rows": []}
+    print(f"device {results['device']}; measured fp16 GEMM peak {results['peak_fp16_gemm_tflops']:.0f} TFLOP/s",
+          flush=True)
+    for name in args.models.split(","):
+        gflop, large, kind = MODELS[name]
+        model = make_model(name, torch).eval().cuda()
+        wrapped = Wrap(model, torch).eval()
+        input_name = "x"
+        x1 = sample(name, 2, torch)
+        onnx_bytes = export(wrapped, x1, [input_name], torch)
+        batches = [1 if b == "1" else large for b in args.batches.split(",")]
+        shape = tuple(x1[0].shape[1:])
+        try:
+            engine, build_s, plan_bytes = build_kiln(onnx_bytes, input_name, (1,) + shape, (max(batches),) + shape)
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            print(f"{name}: Kiln failed: {e}", flush=True)
+            results["rows"].append({"model": name, "error": str(e)})
+            continue
+        with torch.no_grad():
+            for b in batches:
+                x = sample(name, b, torch)[0]
+                ref32 = wrapped(x).float()
+                row = {"model": name, "batch": b, "build_s": build_s, "plan_bytes": plan_bytes}
+                out = torch.empty_like(ref32)
+                stream = torch.cuda.Stream()
+                run, ctx = kiln_runner(engine, x, out, torch, stream)
+                with torch.cuda.stream(stream):
+                    row["kiln_ms"] = time_cuda(run, args.iters, torch)
+                    torch.cuda.synchronize()
+                    out.fill_(float("nan"))
+                    run()
+                    torch.cuda.synchronize()
+                diff = (out.double() - ref32.double())
+                row["kiln_max_abs"] = float(diff.abs().max())
+                row["kiln_rel_l2"] = float(diff.norm() / ref32.double().norm())
+                half = Wrap(make_model(name, torch), torch).eval().cuda().half()
+                half.load_state_dict({k: v.half() if v.is_floating_point() else v
+                                      for k, v in wrapped.state_dict().items()})
+                xh = x.half() if x.is_floating_point() else x
+                if kind == "image":
+                    half = half.to(memory_format=torch.channels_last)
+                    xh = xh.contiguous(memory_format=torch.channels_last)
+                row["eager_ms"] = time_cuda(lambda: half(xh), args.iters, torch)
+                if not args.no_compile:
+                    try:
+                        comp = torch.compile(half, mode="reduce-overhead")
+                        for _ in range(3):
+                            comp(xh)
+                        row["compile_ms"] = time_cuda(lambda: comp(xh), args.iters, torch)
+                    except Exception as e:  # noqa: BLE001
+                        row["compile_error"] = str(e)[:200]
+                best = min(v for k, v in row.items() if k in ("eager_ms", "compile_ms"))
+                row["speedup_vs_best_torch"] = best / row["kiln_ms"]
+                row["kiln_per_s"] = b / (row["kiln_ms"] * 1e-3)
+                row["kiln_tflops"] = gflop * b / (row["kiln_ms"] * 1e-3) / 1e3
+                row["fraction_of_peak"] = row["kiln_tflops"] / results["peak_fp16_gemm_tflops"]
+                results["rows"].append(row)
+                print(json.dumps(row), flush=True)
+        del model, wrapped
+        torch.cuda.empty_cache()
+    print("\n| model | batch | Kiln ms | eager ms | compile ms | Kiln/best torch | samples/s | TFLOP/s | % peak | rel L2 vs fp32 | build s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results["rows"]:
+        if "error" in r:
+            print(f"| {r['model']} | - | failed: {r['error'][:60]} | | | | | | | | |")
+            continue
+        print(f"| {r['model']} | {r['batch']} | {r['kiln_ms']:.3f} | {r['eager_ms']:.3f} | "
+              f"{r.get('compile_ms', float('nan')):.3f} | {r['speedup_vs_best_torch']:.2f}x | {r['kiln_per_s']:.0f} | "
+              f"{r['kiln_tflops']:.1f} | {100 * r['fraction_of_peak']:.1f} | {r['kiln_rel_l2']:.2e} | {r['build_s']:.1f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

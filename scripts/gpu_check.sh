@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
+# benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
+#
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu conformance zoo bench (default: build unit gpu bench)
+# Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
+#              PYTEST_ARGS (extra arguments for the GPU pytest run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/kiln-gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/python
+PHASES=${*:-build unit gpu bench}
+SUMMARY=$OUT/summary.md
+echo "| phase | result | seconds |" > "$SUMMARY"
+echo "|---|---|---|" >> "$SUMMARY"
+status=0
+
+phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records the result
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "== $name: $*"
+  if "$@" > "$OUT/$name.log" 2>&1; then
+    echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
+  else
+    echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
+    status=1
+    tail -40 "$OUT/$name.log"
+  fi
+}
+
+build() {
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
+  local cudnn
+  cudnn=$(python3 -c "import nvidia.cudnn, os; print(nvidia.cudnn.__path__[0])")
+  local gtest=()
+  [ -d third_party/googletest ] && gtest=(-DKILN_GTEST_SOURCE_DIR=$PWD/third_party/googletest)
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDNN_ROOT="$cudnn" -DKILN_CUDA_ARCHITECTURES=90 \
+        -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}" &&
+  ninja -C build-gpu -j"$(nproc)"
+}
+
+for p in $PHASES; do
+  case $p in
+    build) phase build build ;;
+    unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 ;;
+    gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} ;;
+    conformance) phase conformance env KILN_ONNX_DEVICE=CUDA python3 -m pytest -q -p no:cacheprovider tests/conformance ;;
+    zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py ;;
+    bench) phase bench python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
+    *) echo "unknown phase $p"; exit 2 ;;
+  esac
+done
+echo
+cat "$SUMMARY"
+for p in $PHASES; do
+  case $p in
+    gpu|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
+  esac
+done
+exit $status

@@ -1,0 +1,122 @@
+#include "backends/cuda/cublaslt/lt_gemm.h"
+
+#include <string>
+
+#include "backends/cuda/kernel.h"
+#include "backends/cuda/library_checks.h"
+
+namespace kiln::cuda {
+
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+    default: return "cuBLAS status (unknown code)";
+  }
+}
+
+namespace {
+
+cudaDataType_t cuda_type(DataType t) {
+  switch (t) {
+    case DataType::kFLOAT: return CUDA_R_32F;
+    case DataType::kHALF: return CUDA_R_16F;
+    case DataType::kBF16: return CUDA_R_16BF;
+    default: throw Error(std::string("cuBLASLt GEMM: unsupported dtype ") + dtype_name(t));
+  }
+}
+
+cublasLtEpilogue_t lt_epilogue(Epilogue e) {
+  switch (e) {
+    case Epilogue::kNone: return CUBLASLT_EPILOGUE_DEFAULT;
+    case Epilogue::kBias: return CUBLASLT_EPILOGUE_BIAS;
+    case Epilogue::kRelu: return CUBLASLT_EPILOGUE_RELU;
+    case Epilogue::kBiasRelu: return CUBLASLT_EPILOGUE_RELU_BIAS;
+    case Epilogue::kGelu: return CUBLASLT_EPILOGUE_GELU;
+    case Epilogue::kBiasGelu: return CUBLASLT_EPILOGUE_GELU_BIAS;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+}  // namespace
+
+LtGemm::~LtGemm() { release(); }
+
+void LtGemm::release() {
+  if (la_) cublasLtMatrixLayoutDestroy(la_);
+  if (lb_) cublasLtMatrixLayoutDestroy(lb_);
+  if (lc_) cublasLtMatrixLayoutDestroy(lc_);
+  if (op_) cublasLtMatmulDescDestroy(op_);
+  la_ = lb_ = lc_ = nullptr;
+  op_ = nullptr;
+  ready_ = false;
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's "A" is our B and its "B" our A,
+// each read column-major with our row-major leading dimension, so the transpose flags carry over unchanged.
+void LtGemm::setup(Resources& res, const GemmShape& s) {
+  release();
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  if (s.dtype == DataType::kFLOAT && s.allow_tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+  cudaDataType_t t = cuda_type(s.dtype);
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op_, compute, CUDA_R_32F));
+  cublasOperation_t opa = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A = our B
+  cublasOperation_t opb = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof(opa)));
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
+  cublasLtEpilogue_t epi = lt_epilogue(s.epilogue);
+  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  if (s.epilogue == Epilogue::kBias || s.epilogue == Epilogue::kBiasRelu || s.epilogue == Epilogue::kBiasGelu) {
+    cudaDataType_t bt = t;
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+  }
+  // Column-major shapes: our B (k x n row-major, or n x k when transposed) is n x k / k x n column-major.
+  uint64_t a_rows = s.trans_b ? s.k : s.n, a_cols = s.trans_b ? s.n : s.k;
+  uint64_t b_rows = s.trans_a ? s.m : s.k, b_cols = s.trans_a ? s.k : s.m;
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la_, t, a_rows, a_cols, s.ldb));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb_, t, b_rows, b_cols, s.lda));
+  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc_, t, s.n, s.m, s.ldc));
+  if (s.batch > 1) {
+    int32_t count = static_cast<int32_t>(s.batch);
+    int64_t sa = s.stride_b, sb = s.stride_a, sc = s.stride_c;
+    for (auto [layout, stride] : {std::pair{la_, sa}, std::pair{lb_, sb}, std::pair{lc_, sc}}) {
+      KILN_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+      KILN_CUBLAS_CHECK(
+          cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
+    }
+  }
+  cublasLtMatmulPreference_t pref = nullptr;
+  KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  size_t ws = res.workspace_bytes;
+  KILN_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(res.cublaslt, op_, la_, lb_, lc_, lc_, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+    throw Error("cuBLASLt has no algorithm for a " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                std::to_string(s.k) + " " + dtype_name(s.dtype) + " GEMM (batch " + std::to_string(s.batch) + ")");
+  algo_ = result.algo;
+  algo_workspace_ = result.workspaceSize;
+  shape_ = s;
+  ready_ = true;
+}
+
+void LtGemm::run(Resources& res, const GemmShape& s, const void* a, const void* b, void* c, const void* bias,
+                 float alpha, float beta) {
+  if (!ready_ || !(shape_ == s)) setup(res, s);
+  if (bias) KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  KILN_CUBLAS_CHECK(cublasLtMatmul(res.cublaslt, op_, &alpha, b, la_, a, lb_, &beta, c, lc_, c, lc_, &algo_,
+                                   res.workspace, res.workspace_bytes, res.stream));
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,225 @@
+// The CUDA backend's side of an execution context: the executor for the current shapes, the context's
+// own activation arena and library handles, and the CUDA graph that replays a static-shape enqueue.
+//
+// CUDA graphs: the first enqueue for a set of shapes and addresses runs eagerly (libraries initialize
+// lazily, which capture forbids); later ones are captured once on a private stream and replayed on the
+// caller's stream with cudaGraphLaunch, which removes the per-kernel launch cost. A change of I/O
+// addresses updates the captured graph in place where CUDA allows (cudaGraphExecUpdate), else it is
+// captured again. KILN_CUDA_GRAPHS=0 turns graphs off.
+#include <cublasLt.h>
+#include <cudnn.h>
+
+#include <cstdlib>
+#include <exception>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device.h"
+#include "backends/cuda/executor.h"
+#include "backends/cuda/library_checks.h"
+#include "runtime/device_execution.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+// cuBLASLt and cuDNN scratch: the builder's workspace limit when set, else 64 MiB.
+size_t workspace_size(const EngineData& e) {
+  constexpr size_t kDefault = 64ull << 20;
+  if (e.workspace_limit == 0) return kDefault;
+  return std::min<size_t>(kDefault, e.workspace_limit);
+}
+
+bool graphs_enabled() {
+  const char* v = std::getenv("KILN_CUDA_GRAPHS");
+  return !(v && std::string(v) == "0");
+}
+
+class CudaExecution final : public DeviceExecution {
+ public:
+  explicit CudaExecution(std::shared_ptr<const EngineData> engine)
+      : engine_(engine), exec_(engine, device_weights(*engine)) {
+    res_.device = &current_device();
+    KILN_CUBLAS_CHECK(cublasLtCreate(&res_.cublaslt));
+    KILN_CUDNN_CHECK(cudnnCreate(&res_.cudnn));
+    workspace_ = DeviceBuffer(workspace_size(*engine));
+    res_.workspace = workspace_.get();
+    res_.workspace_bytes = workspace_.size();
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking));
+  }
+
+  ~CudaExecution() override {
+    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+    if (capture_stream_) cudaStreamDestroy(capture_stream_);
+    if (res_.cudnn) cudnnDestroy(res_.cudnn);
+    if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
+  }
+
+  void prepare(const std::vector<Dims>& input_shapes) override {
+    exec_.prepare(input_shapes);
+    size_t need = static_cast<size_t>(exec_.arena_bytes());
+    if (need > arena_.size()) {
+      // Work already enqueued may still use the old arena: cudaFree waits for the device.
+      arena_ = DeviceBuffer();
+      arena_ = DeviceBuffer(need);
+    }
+    drop_graph();
+  }
+  bool prepared() const override { return exec_.prepared(); }
+  const Dims& io_shape(size_t i) const override { return exec_.io_shape(i); }
+  int64_t activation_bytes() const override { return exec_.arena_bytes(); }
+
+  void enqueue(const std::vector<void*>& user_ptrs, void* stream_ptr) override {
+    cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    const std::vector<void*>& io_ptrs = stage_host_inputs(user_ptrs, stream);
+    struct CopyBack {  // host outputs, copied from their staging buffers after the network
+      CudaExecution& self;
+      const std::vector<void*>& user;
+      cudaStream_t stream;
+      ~CopyBack() noexcept(false) {
+        if (std::uncaught_exceptions() == 0) self.copy_host_outputs(user, stream);
+      }
+    } copy_back{*this, user_ptrs, stream};
+    bool use_graph = graphs_enabled() && exec_.capturable() && !graph_failed_;
+    if (use_graph && eager_runs_ > 0) {
+      if (!graph_exec_ || io_ptrs != graph_ptrs_) use_graph = recapture(io_ptrs);
+      if (use_graph) {
+        KILN_CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream));
+        return;
+      }
+    }
+    res_.stream = stream;
+    exec_.enqueue(io_ptrs, arena_.get(), res_);
+    ++eager_runs_;
+  }
+
+  // Host memory (a numpy array, a plain host pointer) is accepted too: cudaPointerGetAttributes tells it
+  // apart from device memory, and such tensors go through device staging buffers. Convenient, not fast.
+  const std::vector<void*>& stage_host_inputs(const std::vector<void*>& user, cudaStream_t stream) {
+    const auto& io = engine_->io;
+    if (host_.size() != io.size()) {
+      host_.assign(io.size(), HostCheck{});
+      staging_.resize(io.size());
+    }
+    any_host_ = false;
+    for (size_t i = 0; i < io.size(); ++i) {
+      if (host_[i].ptr != user[i]) host_[i] = HostCheck{user[i], is_host_memory(user[i])};
+      any_host_ |= host_[i].host;
+    }
+    if (!any_host_) return user;
+    staged_ptrs_ = user;
+    for (size_t i = 0; i < io.size(); ++i) {
+      if (!host_[i].host) continue;
+      size_t bytes = static_cast<size_t>(volume(exec_.io_shape(i))) * dtype_size(io[i].dtype);
+      if (staging_[i].size() < bytes) staging_[i] = DeviceBuffer(bytes);
+      staged_ptrs_[i] = staging_[i].get();
+      if (io[i].is_input && bytes)
+        KILN_CUDA_CHECK(cudaMemcpyAsync(staging_[i].get(), user[i], bytes, cudaMemcpyHostToDevice, stream));
+    }
+    return staged_ptrs_;
+  }
+
+  void copy_host_outputs(const std::vector<void*>& user, cudaStream_t stream) {
+    if (!any_host_) return;
+    const auto& io = engine_->io;
+    for (size_t i = 0; i < io.size(); ++i) {
+      if (io[i].is_input || !host_[i].host) continue;
+      size_t bytes = static_cast<size_t>(volume(exec_.io_shape(i))) * dtype_size(io[i].dtype);
+      if (bytes) KILN_CUDA_CHECK(cudaMemcpyAsync(user[i], staging_[i].get(), bytes, cudaMemcpyDeviceToHost, stream));
+    }
+    // Host outputs must hold their values when the call returns, whatever the stream.
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  static bool is_host_memory(void* p) {
+    if (!p) return false;
+    cudaPointerAttributes attr{};
+    if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+      cudaGetLastError();
+      return true;
+    }
+    return attr.type == cudaMemoryTypeUnregistered;
+  }
+
+  void synchronize(void* stream) override { KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream))); }
+
+ private:
+  std::shared_ptr<const EngineData> engine_;
+  Executor exec_;
+  Resources res_;
+  DeviceBuffer arena_, workspace_;
+  cudaStream_t capture_stream_ = nullptr;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  std::vector<void*> graph_ptrs_;
+  int eager_runs_ = 0;
+  bool graph_failed_ = false;  // capture failed once for these shapes: run eagerly
+  struct HostCheck {
+    void* ptr = nullptr;
+    bool host = false;
+  };
+  std::vector<HostCheck> host_;           // per io tensor: the last address seen and whether it is host memory
+  std::vector<DeviceBuffer> staging_;     // per io tensor: device copies of host buffers
+  std::vector<void*> staged_ptrs_;
+  bool any_host_ = false;
+
+  void drop_graph() {
+    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+    graph_exec_ = nullptr;
+    eager_runs_ = 0;
+    graph_failed_ = false;
+    graph_ptrs_.clear();
+  }
+
+  // Captures the enqueue for these addresses; false (graphs then stay off for them) when capture fails.
+  bool recapture(const std::vector<void*>& io_ptrs) {
+    cudaGraph_t graph = nullptr;
+    res_.stream = capture_stream_;
+    KILN_CUDA_CHECK(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      exec_.enqueue(io_ptrs, arena_.get(), res_);
+    } catch (...) {
+      cudaStreamEndCapture(capture_stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
+    }
+    if (cudaStreamEndCapture(capture_stream_, &graph) != cudaSuccess || !graph) {
+      cudaGetLastError();
+      graph_failed_ = true;
+      return false;
+    }
+    bool ok = false;
+    if (graph_exec_) {
+      cudaGraphExecUpdateResultInfo info{};
+      if (cudaGraphExecUpdate(graph_exec_, graph, &info) == cudaSuccess) ok = true;
+      else {
+        cudaGetLastError();
+        cudaGraphExecDestroy(graph_exec_);
+        graph_exec_ = nullptr;
+      }
+    }
+    if (!ok) {
+      cudaError_t e = cudaGraphInstantiate(&graph_exec_, graph, 0);
+      if (e != cudaSuccess) {
+        cudaGetLastError();
+        graph_exec_ = nullptr;
+      }
+      ok = e == cudaSuccess;
+    }
+    cudaGraphDestroy(graph);
+    if (ok) graph_ptrs_ = io_ptrs;
+    else graph_failed_ = true;
+    return ok;
+  }
+};
+
+}  // namespace
+
+}  // namespace kiln::cuda
+
+namespace kiln {
+
+std::unique_ptr<DeviceExecution> make_cuda_execution(std::shared_ptr<const EngineData> engine) {
+  return std::make_unique<cuda::CudaExecution>(std::move(engine));
+}
+
+}  // namespace kiln

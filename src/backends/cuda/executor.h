@@ -1,0 +1,73 @@
+// Runs an engine's graph on the CUDA backend for one set of input shapes: the GPU twin of
+// runtime/executor.h. prepare() infers every shape with the shared run-time shape analysis (small shape
+// tensors computed on the host and uploaded once), checks that each node has a CUDA kernel or a CPU
+// fallback, and lays out the activation arena; enqueue() launches the kernels on a stream.
+//
+// Nodes without a CUDA kernel for their dtypes run on the CPU backend: their inputs are copied to the
+// host, the stream is synchronized, and the outputs are copied back. That keeps every model runnable
+// while kernels are added, but it synchronizes, so an executor with such steps is not capturable into a
+// CUDA graph; the builder logs each fallback node.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "backends/cpu/kernel.h"
+#include "backends/cuda/device_buffer.h"
+#include "backends/cuda/device_weights.h"
+#include "backends/cuda/kernel.h"
+#include "builder/memory_planner.h"
+#include "runtime/engine_data.h"
+#include "runtime/shape_analysis.h"
+
+namespace kiln::cuda {
+
+class Executor {
+ public:
+  Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights);
+
+  void prepare(const std::vector<Dims>& input_shapes);
+  bool prepared() const { return prepared_; }
+  int64_t arena_bytes() const { return plan_.arena_size; }
+  int64_t arena_lower_bound() const { return plan_.lower_bound; }
+  const Dims& io_shape(size_t io_index) const;
+  // No step falls back to the CPU: the whole enqueue can be captured into a CUDA graph.
+  bool capturable() const { return num_fallback_ == 0; }
+  size_t num_fallback_steps() const { return num_fallback_; }
+
+  // io_ptrs: one device address per io tensor; arena: arena_bytes() of device memory, 256-byte aligned.
+  void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+
+  // Names of the nodes that would run on the CPU, for the builder's log.
+  std::vector<std::string> fallback_nodes() const;
+
+ private:
+  struct Step {
+    const ir::Node* node;
+    KernelFn kernel;           // CUDA kernel, or nullptr when the step falls back to the CPU
+    cpu::KernelFn host_kernel;
+  };
+  enum class Where : uint8_t { kNone, kIO, kConstant, kHost, kArena };
+  struct Location {
+    Where where = Where::kNone;
+    int64_t index = 0;  // io index, arena offset, or offset in the host-value upload
+  };
+
+  std::shared_ptr<const EngineData> engine_;
+  std::shared_ptr<const DeviceWeights> weights_;
+  std::vector<int> io_value_ids_;
+  std::vector<int> value_io_;
+  ShapeAnalysis shapes_;
+  std::vector<Step> steps_;
+  size_t num_fallback_ = 0;
+  std::vector<Location> loc_;
+  std::vector<Dims> io_shapes_;
+  MemoryPlan plan_;
+  DeviceBuffer host_values_;  // device copies of host-computed tensors, uploaded in prepare()
+  bool prepared_ = false;
+
+  void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
+  const void* host_address(int value_id) const;
+  void run_on_host(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+};
+
+}  // namespace kiln::cuda

@@ -1,0 +1,95 @@
+// The CUDA backend's kernel interface. One kernel function per IR op, registered by op name with
+// KILN_REGISTER_CUDA_KERNEL in src/backends/cuda/kernels/<family>.cu. A kernel enqueues its work on
+// ctx.stream() and never synchronizes: the executor has inferred every output shape and allocated the
+// device memory already. Small parameter tensors (constants, shape arithmetic the runtime computed on
+// the host) are also readable on the host through TensorRef::host, so kernels need not copy them back.
+//
+// A kernel that handles only some variants of its op (dtypes, modes) registers a `supports` predicate;
+// the builder then runs unsupported nodes on the CPU backend (with copies) and says so in the log.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/op_registry.h"  // KILN_CAT, TensorInfo
+
+typedef struct cublasLtContext* cublasLtHandle_t;
+typedef struct cudnnContext* cudnnHandle_t;
+
+namespace kiln::cuda {
+
+struct DeviceInfo;
+
+struct TensorRef {
+  bool present = false;
+  DataType dtype = DataType::kFLOAT;
+  Dims shape;
+  void* data = nullptr;        // device memory
+  const void* host = nullptr;  // host copy when the runtime has one (constants, host-computed values)
+
+  int64_t numel() const { return volume(shape); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+  template <class T> T* as() const { return static_cast<T*>(data); }
+  // The host copy as int64 values (integer tensors); throws naming the tensor when there is none.
+  std::vector<int64_t> host_i64() const;
+};
+
+// What kernels share within one execution context: its stream, library handles and scratch space.
+struct Resources {
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t cublaslt = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  void* workspace = nullptr;  // device scratch for cuBLASLt/cuDNN, `workspace_bytes` long
+  size_t workspace_bytes = 0;
+  const DeviceInfo* device = nullptr;
+  // State a kernel keeps per node between runs of this context (library descriptors, the algorithm it
+  // chose for the current shapes). Owned by the context; see node_state<T>() below.
+  std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
+};
+
+struct KernelContext {
+  const ir::Node& node;
+  std::vector<TensorRef> in;   // one per node input; absent optional inputs have present == false
+  std::vector<TensorRef> out;  // one per node output
+  Resources& res;
+
+  cudaStream_t stream() const { return res.stream; }
+  const ir::Attrs& attrs() const { return node.attrs; }
+  const TensorRef& input(size_t i) const;  // throws when absent
+  bool has_input(size_t i) const { return i < in.size() && in[i].present; }
+  [[noreturn]] void fail(const std::string& msg) const;  // "layer 'x' (Op): msg"
+};
+
+// The per-context state of this kernel's node, default-constructed on first use.
+template <class T> T& node_state(KernelContext& ctx) {
+  auto& slot = ctx.res.node_state[&ctx.node];
+  if (!slot) slot = std::make_shared<T>();
+  return *static_cast<T*>(slot.get());
+}
+
+using KernelFn = void (*)(KernelContext&);
+// Whether the kernel handles this node with these input types/shapes (shapes may hold -1).
+using SupportsFn = bool (*)(const ir::Node&, const std::vector<ir::TensorInfo>& inputs);
+
+void register_kernel(const std::string& op, KernelFn fn, SupportsFn supports = nullptr);
+KernelFn find_kernel(const std::string& op);
+// A kernel exists for the op and accepts this node (its predicate, if any, says yes).
+bool supports(const ir::Node& node, const std::vector<ir::TensorInfo>& inputs);
+std::vector<std::string> kernel_ops();
+
+// Blocks of 256 threads over n elements, capped so a grid-stride loop covers the rest.
+inline unsigned grid_for(int64_t n, int threads = 256) {
+  int64_t blocks = (n + threads - 1) / threads;
+  if (blocks < 1) blocks = 1;
+  if (blocks > 65535LL * 16) blocks = 65535LL * 16;
+  return static_cast<unsigned>(blocks);
+}
+
+}  // namespace kiln::cuda
+
+#define KILN_REGISTER_CUDA_KERNEL(op, ...) \
+  static const bool KILN_CAT(kiln_cuda_kernel_registered_, __LINE__) = (::kiln::cuda::register_kernel(op, __VA_ARGS__), true)

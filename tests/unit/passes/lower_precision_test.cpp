@@ -1,0 +1,92 @@
+// LowerPrecision: float32 layers the backend supports run in float16; weights convert once; network I/O
+// keeps float32 through Casts; pinned layers stay float32 under OBEY_PRECISION_CONSTRAINTS.
+#include <gtest/gtest.h>
+
+#include "passes/lower_precision.h"
+#include "runtime/shape_analysis.h"
+
+using namespace kiln;
+
+namespace {
+
+struct Net {
+  ir::Graph g;
+  ir::Value* x;
+  ir::Node* mm;
+  ir::Node* act;
+  Net() {
+    x = g.add_input("x", DataType::kFLOAT, {2, 3});
+    auto* w = g.add_constant("w", HostTensor::from_f32({1, 2, 3, 4, 5, 6}, {3, 2}));
+    mm = g.add_node("MatrixMultiply", "mm", {x, w->outputs[0]}, 1);
+    act = g.add_node("Activation", "relu", {mm->outputs[0]}, 1);
+    act->attrs.set("type", int64_t{0});
+    act->outputs[0]->name = "y";
+    g.mark_output(act->outputs[0]);
+    infer_graph_inplace(g);
+  }
+};
+
+bool always(const ir::Node&, const std::vector<ir::TensorInfo>&) { return true; }
+
+}  // namespace
+
+TEST(LowerPrecision, LowersLayersConvertsWeightsAndKeepsIo) {
+  Net n;
+  passes::LowerPrecision p(DataType::kHALF, false, &always);
+  ASSERT_TRUE(p.run(n.g));
+  EXPECT_EQ(n.mm->outputs[0]->dtype, DataType::kHALF);
+  EXPECT_EQ(n.act->outputs[0]->dtype, DataType::kHALF);
+  // The weight is now a float16 constant with the same values.
+  const ir::Value* w = n.mm->inputs[1];
+  ASSERT_EQ(w->producer->op, "Constant");
+  const HostTensor& wt = w->producer->attrs.tensor("value");
+  ASSERT_EQ(wt.dtype(), DataType::kHALF);
+  EXPECT_EQ(half_to_float(wt.data<uint16_t>()[5]), 6.f);
+  // The input reaches the layer through a Cast; the output is float32 under its original name.
+  ASSERT_EQ(n.mm->inputs[0]->producer->op, "Cast");
+  EXPECT_EQ(n.mm->inputs[0]->producer->inputs[0], n.x);
+  ASSERT_EQ(n.g.outputs().size(), 1u);
+  EXPECT_EQ(n.g.outputs()[0]->name, "y");
+  EXPECT_EQ(n.g.outputs()[0]->dtype, DataType::kFLOAT);
+  EXPECT_EQ(n.g.outputs()[0]->producer->op, "Cast");
+  infer_graph_inplace(n.g);  // still a valid graph
+  EXPECT_FALSE(p.run(n.g));  // idempotent
+}
+
+TEST(LowerPrecision, PinnedLayerKeepsFloat32WhenObeyingConstraints) {
+  Net n;
+  n.act->precision = DataType::kFLOAT;
+  passes::LowerPrecision p(DataType::kHALF, true, &always);
+  ASSERT_TRUE(p.run(n.g));
+  EXPECT_EQ(n.mm->outputs[0]->dtype, DataType::kHALF);
+  EXPECT_EQ(n.act->outputs[0]->dtype, DataType::kFLOAT);
+  ASSERT_EQ(n.act->inputs[0]->producer->op, "Cast");  // back to float32 before the pinned layer
+  EXPECT_EQ(n.g.outputs()[0], n.act->outputs[0]);
+}
+
+TEST(LowerPrecision, UnsupportedLayersStayFloat32) {
+  Net n;
+  passes::LowerPrecision p(DataType::kBF16, false,
+                           [](const ir::Node& node, const std::vector<ir::TensorInfo>&) { return node.op != "Activation"; });
+  ASSERT_TRUE(p.run(n.g));
+  EXPECT_EQ(n.mm->outputs[0]->dtype, DataType::kBF16);
+  EXPECT_EQ(n.act->outputs[0]->dtype, DataType::kFLOAT);
+  infer_graph_inplace(n.g);
+}
+
+TEST(LowerPrecision, HugeFiniteWeightsSaturateInsteadOfBecomingInfinite) {
+  ir::Graph g;
+  auto* x = g.add_input("x", DataType::kFLOAT, {3});
+  auto* c = g.add_constant("mask_min", HostTensor::from_f32({-3.4e38f, 1.f, 70000.f}, {3}));
+  auto* mul = g.add_node("ElementWise", "mul", {x, c->outputs[0]}, 1);
+  mul->attrs.set("op", int64_t{1});
+  g.mark_output(mul->outputs[0]);
+  infer_graph_inplace(g);
+  passes::LowerPrecision p(DataType::kHALF, false, &always);
+  ASSERT_TRUE(p.run(g));
+  const HostTensor& t = c->attrs.tensor("value");
+  ASSERT_EQ(t.dtype(), DataType::kHALF);
+  EXPECT_EQ(half_to_float(t.data<uint16_t>()[0]), -65504.f);
+  EXPECT_EQ(half_to_float(t.data<uint16_t>()[1]), 1.f);
+  EXPECT_EQ(half_to_float(t.data<uint16_t>()[2]), 65504.f);
+}
