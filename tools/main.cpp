@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli_common.h"
+#include "compare_launch.h"
 
 namespace {
 
@@ -23,6 +24,8 @@ const Verb kVerbs[] = {
     {"build", "build a plan from an ONNX model", cmd_build, &kBuildUsage},
     {"run", "run a plan on inputs from .npy/.npz files (or random data)", cmd_run, &kRunUsage},
     {"inspect", "describe a plan: header, I/O tensors, layers, memory", cmd_inspect, &kInspectUsage},
+    {"bench", "time a plan's executions: latency percentiles and throughput", cmd_bench, &kBenchUsage},
+    {"compare", "compare an ONNX model's outputs on Kiln with ONNX Runtime's (Python)", cmd_compare, &kCompareUsage},
 };
 
 const Verb* find_verb(const std::string& name) {
