@@ -88,7 +88,10 @@ void Executor::plan_static() {
   const ir::Graph& g = *engine_->graph;
   loc_.assign(g.values().size(), Location{});
   for (size_t v = 0; v < loc_.size(); ++v) {
-    if (value_io_[v] >= 0) loc_[v] = {Where::kIO, value_io_[v]};
+    // A network output the host computed (shape arithmetic) keeps its host copy as its storage: layers
+    // that read it must not see the caller's output buffer before the final copy fills it.
+    bool host_output = value_io_[v] >= 0 && !engine_->io[value_io_[v]].is_input && !shapes_.values[v].empty();
+    if (value_io_[v] >= 0 && !host_output) loc_[v] = {Where::kIO, value_io_[v]};
     else if (!shapes_.values[v].empty()) loc_[v] = {Where::kHost, 0};
   }
   std::vector<int> first(g.values().size(), -1), last(g.values().size(), -1);

@@ -58,7 +58,10 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
   loc_.assign(g.values().size(), Location{});
   int64_t host_bytes = 0;
   for (size_t v = 0; v < loc_.size(); ++v) {
-    if (value_io_[v] >= 0) loc_[v] = {Where::kIO, value_io_[v]};
+    // A network output the host computed (shape arithmetic) keeps its host copy as its storage: layers
+    // that read it must not see the caller's output buffer before the final copy fills it.
+    bool host_output = value_io_[v] >= 0 && !engine_->io[value_io_[v]].is_input && !shapes_.values[v].empty();
+    if (value_io_[v] >= 0 && !host_output) loc_[v] = {Where::kIO, value_io_[v]};
     else if (!shapes_.values[v].empty()) {
       loc_[v] = {Where::kHost, host_bytes};
       host_bytes += (static_cast<int64_t>(shapes_.values[v].nbytes()) + kArenaAlignment - 1) / kArenaAlignment *

@@ -129,9 +129,12 @@ Values import_dropout(ImportContext& ctx) {
   ir::Value* x = ctx.required_input(0);
   if (ir::Value* training = ctx.input(2)) {
     const HostTensor* t = ctx.value_of(training);
-    if (!t || t->numel() != 1 || t->get_i64(0) != 0)
+    // Training mode with a constant ratio of 0 drops nothing (exporters write it for p=0.0 dropouts).
+    const HostTensor* ratio = ctx.input(1) ? ctx.value_of(ctx.input(1)) : nullptr;
+    bool zero_ratio = ratio && ratio->numel() == 1 && ratio->get_f64(0) == 0.0;
+    if (!t || t->numel() != 1 || (t->get_i64(0) != 0 && !zero_ratio))
       ctx.fail(ParserErrorCode::kUNSUPPORTED_NODE_INPUT,
-               "Dropout: training_mode must be a constant false for inference");
+               "Dropout: training_mode must be a constant false for inference (or the ratio a constant 0)");
   }
   Values outs{ctx.identity(x)};
   if (ctx.output_used(1)) {
