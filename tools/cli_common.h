@@ -91,6 +91,10 @@ int64_t parse_int(const std::string& s, const std::string& option, int64_t min, 
 // Byte counts: "1048576", "64K", "256M", "2G" (binary units, optional "iB"/"B" suffix).
 uint64_t parse_bytes(const std::string& s, const std::string& option);
 
+// Random values for an input (floats in [-1, 1), integers in [0, 100), bools 0/1), the same for a given seed
+// and input name on every machine. Throws for dtypes it cannot fill.
+void fill_random(uint8_t* dst, DataType dt, int64_t n, uint64_t seed, const std::string& name);
+
 std::string dims_x(const Dims& d);             // "1x3x224x224", "scalar" for rank 0
 std::string format_bytes(uint64_t n);          // "1.50 MiB (1572864 bytes)"
 std::string format_ms(double ms);              // "12.345 ms"

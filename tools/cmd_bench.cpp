@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 
 #include "cli_common.h"
 #include "kiln/runtime.h"
@@ -63,25 +62,6 @@ void print_stats(const char* label, const Stats& s, int64_t samples) {
               1000.0 / s.mean, 1000.0 * static_cast<double>(samples) / s.mean);
 }
 
-// Random bytes that are valid values of each dtype (floats in [-1, 1), integers in [0, 8)).
-std::vector<uint8_t> random_tensor(DataType dt, int64_t n, std::mt19937_64& rng) {
-  std::vector<uint8_t> b(static_cast<size_t>(n) * dtype_size(dt));
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (int64_t i = 0; i < n; ++i) {
-    switch (dt) {
-      case DataType::kFLOAT: reinterpret_cast<float*>(b.data())[i] = u(rng); break;
-      case DataType::kINT32: reinterpret_cast<int32_t*>(b.data())[i] = static_cast<int32_t>(rng() % 8); break;
-      case DataType::kINT64: reinterpret_cast<int64_t*>(b.data())[i] = static_cast<int64_t>(rng() % 8); break;
-      case DataType::kBOOL: b[i] = static_cast<uint8_t>(rng() & 1); break;
-      default: {
-        size_t es = dtype_size(dt);
-        for (size_t k = 0; k < es; ++k) b[i * es + k] = 0;  // zero is a valid value of every other type
-      }
-    }
-  }
-  return b;
-}
-
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
@@ -122,7 +102,6 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (!ctx->set_input_shape(n, s)) throw Error("input '" + n + "': shape " + dims_x(s) + " refused (see above)");
   }
   const bool gpu = ctx->on_gpu();
-  std::mt19937_64 rng(1);
   std::vector<void*> buffers;
   std::vector<std::vector<uint8_t>> host;
   int64_t samples = 1;
@@ -133,7 +112,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     DataType dt = engine->io_dtype(n);
     int64_t count = volume(s);
     if (i == 0 && static_cast<int64_t>(s.size()) > batch_dim) samples = s[batch_dim];
-    host.push_back(random_tensor(dt, count, rng));
+    host.emplace_back(static_cast<size_t>(count) * dtype_size(dt));
+    if (engine->io_mode(n) == TensorIOMode::kINPUT) fill_random(host.back().data(), dt, count, 1, n);
     void* p = host.back().data();
 #ifdef KILN_WITH_CUDA
     if (gpu) {

@@ -61,35 +61,6 @@ struct InputSource {
   std::string from;  // file name (or archive:entry)
 };
 
-uint64_t name_hash(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-void fill_random(uint8_t* dst, DataType dt, int64_t n, uint64_t seed, const std::string& name) {
-  std::mt19937_64 rng(seed ^ name_hash(name));
-  // Mapped by hand (not std::uniform_*_distribution) so that a seed gives the same data everywhere.
-  auto unit = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };  // [0, 1)
-  auto uf = [&] { return static_cast<float>(2.0 * unit() - 1.0); };
-  auto ui = [&] { return static_cast<int64_t>(rng() % 100); };
-  for (int64_t i = 0; i < n; ++i) {
-    switch (dt) {
-      case DataType::kFLOAT: reinterpret_cast<float*>(dst)[i] = uf(); break;
-      case DataType::kDOUBLE: reinterpret_cast<double*>(dst)[i] = 2.0 * unit() - 1.0; break;
-      case DataType::kHALF: reinterpret_cast<uint16_t*>(dst)[i] = float_to_half(uf()); break;
-      case DataType::kBF16: reinterpret_cast<uint16_t*>(dst)[i] = float_to_bf16(uf()); break;
-      case DataType::kINT8: reinterpret_cast<int8_t*>(dst)[i] = static_cast<int8_t>(ui()); break;
-      case DataType::kUINT8: dst[i] = static_cast<uint8_t>(ui()); break;
-      case DataType::kINT32: reinterpret_cast<int32_t*>(dst)[i] = static_cast<int32_t>(ui()); break;
-      case DataType::kINT64: reinterpret_cast<int64_t*>(dst)[i] = ui(); break;
-      case DataType::kBOOL: dst[i] = static_cast<uint8_t>(rng() & 1); break;
-      default:
-        throw Error("input '" + name + "' has dtype " + dtype_name(dt) + ", for which kiln run cannot make data");
-    }
-  }
-}
-
 // Element i as double / int64.
 double elem_f(const uint8_t* p, DataType dt, int64_t i) {
   switch (dt) {

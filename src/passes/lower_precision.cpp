@@ -41,12 +41,13 @@ bool LowerPrecision::run(ir::Graph& g) {
   for (auto& np : g.nodes()) {
     ir::Node* n = np.get();
     if (is_structural(n->op)) continue;
-    bool has_float = false, all_float_or_other = true;
+    // Lowered: layers reading float32 whose float outputs are all float32 (not float64 or already low).
+    bool reads_float32 = false, outputs_ok = true;
     for (auto* in : n->inputs)
-      if (in && in->dtype == DataType::kFLOAT) has_float = true;
+      if (in && in->dtype == DataType::kFLOAT) reads_float32 = true;
     for (auto* o : n->outputs)
-      if (o->dtype != DataType::kFLOAT) all_float_or_other = all_float_or_other && !dtype_is_float(o->dtype);
-    if (!has_float || !all_float_or_other) continue;
+      if (o->dtype != DataType::kFLOAT && dtype_is_float(o->dtype)) outputs_ok = false;
+    if (!reads_float32 || !outputs_ok) continue;
     if (obey_) {
       if (n->precision && *n->precision == DataType::kFLOAT) continue;
       bool pinned = false;

@@ -16,6 +16,7 @@
 #include "runtime/dynamic_run.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
+#include "runtime/static_plan.h"
 
 namespace kiln {
 
@@ -34,8 +35,8 @@ class Executor {
   bool prepared() const { return prepared_; }
   // True when some shape is known only while running: run() then needs an OutputSink.
   bool dynamic() const { return dynamic_; }
-  int64_t arena_bytes() const { return plan_.arena_size; }
-  int64_t arena_lower_bound() const { return plan_.lower_bound; }
+  int64_t arena_bytes() const { return plan_.memory.arena_size; }
+  int64_t arena_lower_bound() const { return plan_.memory.lower_bound; }
   // Shape of io tensor i for the prepared input shapes (-1 dims for data-dependent output shapes).
   const Dims& io_shape(size_t io_index) const;
 
@@ -45,29 +46,16 @@ class Executor {
   void run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink = nullptr) const;
 
  private:
-  struct Step {
-    const ir::Node* node;
-    cpu::KernelFn kernel;  // looked up once in prepare(), not on every run
-  };
-  enum class Where : uint8_t { kNone, kIO, kConstant, kHost, kArena };
-  struct Location {
-    Where where = Where::kNone;
-    int64_t index = 0;  // io index, or arena offset
-  };
-
   std::shared_ptr<const EngineData> engine_;
-  std::vector<int> io_value_ids_;   // value id of each io tensor
-  std::vector<int> value_io_;       // io index by value id, -1 if none
+  IoMap io_;
   std::vector<bool> shape_input_;   // by io index
   ShapeAnalysis shapes_;
-  std::vector<Step> steps_;
-  std::vector<Location> loc_;       // by value id
+  StaticPlan plan_;
+  std::vector<cpu::KernelFn> kernels_;  // one per plan_.steps entry, looked up once in prepare()
   std::vector<Dims> io_shapes_;
-  MemoryPlan plan_;
   bool prepared_ = false;
   bool dynamic_ = false;
 
-  void plan_static();
   void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
   void run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const;
 };

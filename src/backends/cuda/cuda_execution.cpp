@@ -10,7 +10,6 @@
 #include <cudnn.h>
 
 #include <cstdlib>
-#include <exception>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
@@ -70,16 +69,13 @@ class CudaExecution final : public DeviceExecution {
 
   void enqueue(const std::vector<void*>& user_ptrs, void* stream_ptr) override {
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-    const std::vector<void*>& io_ptrs = stage_host_inputs(user_ptrs, stream);
-    struct CopyBack {  // host outputs, copied from their staging buffers after the network
-      CudaExecution& self;
-      const std::vector<void*>& user;
-      cudaStream_t stream;
-      ~CopyBack() noexcept(false) {
-        if (std::uncaught_exceptions() == 0) self.copy_host_outputs(user, stream);
-      }
-    } copy_back{*this, user_ptrs, stream};
-    bool use_graph = graphs_enabled() && exec_.capturable() && !graph_failed_;
+    run(stage_host_inputs(user_ptrs, stream), stream);
+    copy_host_outputs(user_ptrs, stream);
+  }
+
+  // The network on device addresses: a CUDA-graph replay where possible, else the kernels one by one.
+  void run(const std::vector<void*>& io_ptrs, cudaStream_t stream) {
+    bool use_graph = graphs_ && exec_.capturable() && !graph_failed_;
     if (use_graph && eager_runs_ > 0) {
       if (!graph_exec_ || io_ptrs != graph_ptrs_) use_graph = recapture(io_ptrs);
       if (use_graph) {
@@ -145,6 +141,7 @@ class CudaExecution final : public DeviceExecution {
  private:
   std::shared_ptr<const EngineData> engine_;
   Executor exec_;
+  const bool graphs_ = graphs_enabled();  // read once: the environment is not consulted per enqueue
   Resources res_;
   DeviceBuffer arena_, workspace_;
   cudaStream_t capture_stream_ = nullptr;

@@ -9,16 +9,7 @@
 namespace kiln::cuda {
 
 Executor::Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights)
-    : engine_(std::move(engine)), weights_(std::move(weights)) {
-  const ir::Graph& g = *engine_->graph;
-  value_io_.assign(g.values().size(), -1);
-  for (size_t i = 0; i < engine_->io.size(); ++i) {
-    ir::Value* v = g.find_value(engine_->io[i].name);
-    if (!v) throw Error("engine I/O tensor '" + engine_->io[i].name + "' is missing from its graph");
-    io_value_ids_.push_back(v->id);
-    if (value_io_[v->id] < 0) value_io_[v->id] = static_cast<int>(i);
-  }
-}
+    : engine_(std::move(engine)), weights_(std::move(weights)), io_(*engine_) {}
 
 const Dims& Executor::io_shape(size_t io_index) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
@@ -35,52 +26,20 @@ std::vector<std::string> Executor::fallback_nodes() const {
 void Executor::prepare(const std::vector<Dims>& input_shapes) {
   prepared_ = false;
   const ir::Graph& g = *engine_->graph;
-  std::vector<Dims> graph_shapes(g.inputs().size());
-  size_t k = 0;
-  for (size_t i = 0; i < engine_->io.size(); ++i) {
-    if (!engine_->io[i].is_input) continue;
-    if (k >= input_shapes.size()) throw Error("execution context: missing input shapes");
-    for (size_t gi = 0; gi < g.inputs().size(); ++gi)
-      if (g.inputs()[gi]->id == io_value_ids_[i]) graph_shapes[gi] = input_shapes[k];
-    ++k;
-  }
-  shapes_ = analyze_shapes(g, graph_shapes, true);
+  shapes_ = analyze_shapes(g, io_.graph_input_shapes(*engine_, input_shapes), true);
   io_shapes_.clear();
   for (size_t i = 0; i < engine_->io.size(); ++i) {
-    const Dims& s = shapes_.info[io_value_ids_[i]].shape;
+    const Dims& s = shapes_.info[io_.io_value_ids[i]].shape;
     if (!dims_known(s))
       throw Error("output '" + engine_->io[i].name + "' has a data-dependent shape " + dims_str(s) +
                   ", which the CUDA runtime does not support yet");
     io_shapes_.push_back(s);
   }
+  plan_ = plan_static(*engine_, io_, shapes_);
 
-  // Host-computed values that device steps may read: packed into one upload.
-  loc_.assign(g.values().size(), Location{});
-  int64_t host_bytes = 0;
-  for (size_t v = 0; v < loc_.size(); ++v) {
-    // A network output the host computed (shape arithmetic) keeps its host copy as its storage: layers
-    // that read it must not see the caller's output buffer before the final copy fills it.
-    bool host_output = value_io_[v] >= 0 && !engine_->io[value_io_[v]].is_input && !shapes_.values[v].empty();
-    if (value_io_[v] >= 0 && !host_output) loc_[v] = {Where::kIO, value_io_[v]};
-    else if (!shapes_.values[v].empty()) {
-      loc_[v] = {Where::kHost, host_bytes};
-      host_bytes += (static_cast<int64_t>(shapes_.values[v].nbytes()) + kArenaAlignment - 1) / kArenaAlignment *
-                    kArenaAlignment;
-    }
-  }
   steps_.clear();
   num_fallback_ = 0;
-  std::vector<int> first(g.values().size(), -1), last(g.values().size(), -1);
-  for (auto& np : g.nodes()) {
-    const ir::Node* n = np.get();
-    if (n->op == "Constant") {
-      if (loc_[n->outputs[0]->id].where == Where::kNone) loc_[n->outputs[0]->id] = {Where::kConstant, 0};
-      continue;
-    }
-    bool all_host = true;
-    for (auto* o : n->outputs)
-      if (shapes_.values[o->id].empty()) all_host = false;
-    if (all_host) continue;
+  for (const ir::Node* n : plan_.steps) {
     std::vector<ir::TensorInfo> ins;
     for (auto* in : n->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
     Step step{n, nullptr, nullptr};
@@ -90,35 +49,23 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
       if (!step.host_kernel) throw Error("layer '" + n->name + "': no CUDA or CPU kernel for op '" + n->op + "'");
       ++num_fallback_;
     }
-    int idx = static_cast<int>(steps_.size());
     steps_.push_back(step);
-    for (auto* in : n->inputs)
-      if (in) last[in->id] = idx;
-    for (auto* o : n->outputs) {
-      if (!dims_known(shapes_.info[o->id].shape))
-        throw Error("layer '" + n->name + "': output '" + o->name + "' has unknown shape " +
-                    dims_str(shapes_.info[o->id].shape) + " for these input shapes");
-      if (first[o->id] < 0) first[o->id] = idx;
-      if (last[o->id] < idx) last[o->id] = idx;
-    }
   }
-  std::vector<BufferLifetime> buffers;
-  std::vector<int> buffer_value;
-  for (size_t v = 0; v < loc_.size(); ++v) {
-    if (loc_[v].where != Where::kNone || first[v] < 0) continue;
-    const auto& info = shapes_.info[v];
-    buffers.push_back(BufferLifetime{volume(info.shape) * static_cast<int64_t>(dtype_size(info.dtype)), first[v],
-                                     std::max(first[v], last[v])});
-    buffer_value.push_back(static_cast<int>(v));
-  }
-  plan_ = plan_memory(buffers);
-  for (size_t b = 0; b < buffers.size(); ++b) loc_[buffer_value[b]] = {Where::kArena, plan_.offsets[b]};
 
+  // Host-computed values that device steps may read: packed into one upload.
+  host_offset_.assign(g.values().size(), -1);
+  int64_t host_bytes = 0;
+  for (size_t v = 0; v < plan_.loc.size(); ++v) {
+    if (plan_.loc[v].where != StaticPlan::Where::kHost) continue;
+    host_offset_[v] = host_bytes;
+    host_bytes += (static_cast<int64_t>(shapes_.values[v].nbytes()) + kArenaAlignment - 1) / kArenaAlignment *
+                  kArenaAlignment;
+  }
   if (host_bytes > 0) {
     std::vector<uint8_t> staging(static_cast<size_t>(host_bytes), 0);
-    for (size_t v = 0; v < loc_.size(); ++v)
-      if (loc_[v].where == Where::kHost)
-        std::memcpy(staging.data() + loc_[v].index, shapes_.values[v].raw(), shapes_.values[v].nbytes());
+    for (size_t v = 0; v < host_offset_.size(); ++v)
+      if (host_offset_[v] >= 0)
+        std::memcpy(staging.data() + host_offset_[v], shapes_.values[v].raw(), shapes_.values[v].nbytes());
     if (host_values_.size() < staging.size()) host_values_ = DeviceBuffer(staging.size());
     // Synchronous: the upload must be complete before any captured or enqueued work reads it.
     KILN_CUDA_CHECK(cudaMemcpy(host_values_.get(), staging.data(), staging.size(), cudaMemcpyHostToDevice));
@@ -127,11 +74,12 @@ void Executor::prepare(const std::vector<Dims>& input_shapes) {
 }
 
 void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
-  const Location& l = loc_[value_id];
+  using Where = StaticPlan::Where;
+  const StaticPlan::Location& l = plan_.loc[value_id];
   switch (l.where) {
     case Where::kIO: return io_ptrs[l.index];
     case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
-    case Where::kHost: return static_cast<uint8_t*>(host_values_.get()) + l.index;
+    case Where::kHost: return static_cast<uint8_t*>(host_values_.get()) + host_offset_[value_id];
     case Where::kConstant: return weights_->address(value_id);
     case Where::kNone: break;
   }
@@ -139,7 +87,8 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
 }
 
 const void* Executor::host_address(int value_id) const {
-  const Location& l = loc_[value_id];
+  using Where = StaticPlan::Where;
+  const StaticPlan::Location& l = plan_.loc[value_id];
   if (l.where == Where::kHost) return shapes_.values[value_id].raw();
   if (l.where == Where::kConstant) return ir::constant_value(engine_->graph->values()[value_id].get())->raw();
   return nullptr;
@@ -184,7 +133,6 @@ void Executor::run_on_host(const Step& s, const std::vector<void*>& io_ptrs, voi
 
 void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
-  const ir::Graph& g = *engine_->graph;
   for (const Step& s : steps_) {
     if (!s.kernel) {
       run_on_host(s, io_ptrs, arena, res);
@@ -207,22 +155,13 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
     }
     s.kernel(ctx);
   }
-  // Outputs no step wrote: host-computed tensors, constants, inputs passed through.
-  for (size_t i = 0; i < engine_->io.size(); ++i) {
-    if (engine_->io[i].is_input) continue;
-    int vid = io_value_ids_[i];
-    const Location& l = loc_[vid];
-    if (l.where == Where::kArena || (l.where == Where::kIO && l.index == static_cast<int64_t>(i))) continue;
-    bool written_by_step = false;
-    for (const Step& s : steps_)
-      for (auto* o : s.node->outputs) written_by_step |= o->id == vid;
-    if (written_by_step) continue;
+  // Outputs not written in place: host-computed tensors, constants, inputs passed through.
+  for (auto [i, vid] : plan_.output_copies) {
     void* src = address(vid, io_ptrs, arena);
     size_t bytes = static_cast<size_t>(volume(io_shapes_[i])) * dtype_size(shapes_.info[vid].dtype);
     if (src != io_ptrs[i] && bytes)
       KILN_CUDA_CHECK(cudaMemcpyAsync(io_ptrs[i], src, bytes, cudaMemcpyDeviceToDevice, res.stream));
   }
-  (void)g;
 }
 
 }  // namespace kiln::cuda

@@ -18,6 +18,7 @@
 #include "builder/memory_planner.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
+#include "runtime/static_plan.h"
 
 namespace kiln::cuda {
 
@@ -27,8 +28,8 @@ class Executor {
 
   void prepare(const std::vector<Dims>& input_shapes);
   bool prepared() const { return prepared_; }
-  int64_t arena_bytes() const { return plan_.arena_size; }
-  int64_t arena_lower_bound() const { return plan_.lower_bound; }
+  int64_t arena_bytes() const { return plan_.memory.arena_size; }
+  int64_t arena_lower_bound() const { return plan_.memory.lower_bound; }
   const Dims& io_shape(size_t io_index) const;
   // No step falls back to the CPU: the whole enqueue can be captured into a CUDA graph.
   bool capturable() const { return num_fallback_ == 0; }
@@ -46,22 +47,16 @@ class Executor {
     KernelFn kernel;           // CUDA kernel, or nullptr when the step falls back to the CPU
     cpu::KernelFn host_kernel;
   };
-  enum class Where : uint8_t { kNone, kIO, kConstant, kHost, kArena };
-  struct Location {
-    Where where = Where::kNone;
-    int64_t index = 0;  // io index, arena offset, or offset in the host-value upload
-  };
 
   std::shared_ptr<const EngineData> engine_;
   std::shared_ptr<const DeviceWeights> weights_;
-  std::vector<int> io_value_ids_;
-  std::vector<int> value_io_;
+  IoMap io_;
   ShapeAnalysis shapes_;
-  std::vector<Step> steps_;
+  StaticPlan plan_;
+  std::vector<Step> steps_;              // one per plan_.steps entry
+  std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;
-  std::vector<Location> loc_;
   std::vector<Dims> io_shapes_;
-  MemoryPlan plan_;
   DeviceBuffer host_values_;  // device copies of host-computed tensors, uploaded in prepare()
   bool prepared_ = false;
 

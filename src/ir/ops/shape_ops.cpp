@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "ir/op_registry.h"
+#include "ir/slice_range.h"
 
 namespace kiln::ir {
 namespace {
@@ -369,22 +370,7 @@ void infer_dynamic_slice(InferContext& ctx) {
       out[ax] = -1;
       continue;
     }
-    int64_t s = starts[i], e = ends[i], st = steps[i];
-    if (s < 0) s += dim;
-    if (e < 0) e += dim;
-    int64_t len;
-    if (dim == 0) {
-      len = 0;
-    } else if (st > 0) {
-      s = std::clamp<int64_t>(s, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      len = e > s ? (e - s + st - 1) / st : 0;
-    } else {
-      s = std::clamp<int64_t>(s, 0, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      len = s > e ? (s - e + (-st) - 1) / (-st) : 0;
-    }
-    out[ax] = len;
+    out[ax] = onnx_slice_range(dim, starts[i], ends[i], steps[i]).length;
   }
   ctx.set_out(0, x.dtype, out);
 }

@@ -18,6 +18,7 @@
 
 #include "backends/cpu/kernel.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
+#include "ir/slice_range.h"
 
 namespace kiln::cpu {
 namespace {
@@ -477,27 +478,13 @@ void k_dynamic_slice(KernelContext& ctx) {
   Ints begin(r, 0), step(r, 1);
   for (size_t i = 0; i < n; ++i) {
     int64_t ax = norm_axis(ctx, axes[i], r);
-    int64_t dim = x.shape[ax], s = starts[i], e = ends[i], st = steps[i];
+    const int64_t st = steps[i];
     if (st == 0) ctx.fail("slice step on axis " + std::to_string(ax) + " is 0");
-    if (s < 0) s += dim;
-    if (e < 0) e += dim;
-    int64_t len;
-    if (dim == 0) {
-      s = 0;
-      len = 0;
-    } else if (st > 0) {
-      s = std::clamp<int64_t>(s, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      len = e > s ? (e - s + st - 1) / st : 0;
-    } else {
-      s = std::clamp<int64_t>(s, 0, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      len = s > e ? (s - e - st - 1) / (-st) : 0;
-    }
-    if (len != y.shape[ax])
-      ctx.fail("axis " + std::to_string(ax) + " slices to " + std::to_string(len) + " elements, the output has " +
-               std::to_string(y.shape[ax]));
-    begin[ax] = s;
+    const ir::SliceRange sr = ir::onnx_slice_range(x.shape[ax], starts[i], ends[i], st);
+    if (sr.length != y.shape[ax])
+      ctx.fail("axis " + std::to_string(ax) + " slices to " + std::to_string(sr.length) +
+               " elements, the output has " + std::to_string(y.shape[ax]));
+    begin[ax] = sr.start;
     step[ax] = st;
   }
   Ints xs = strides_of(x.shape);

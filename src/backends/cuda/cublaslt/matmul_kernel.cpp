@@ -3,8 +3,6 @@
 // call when each operand's batch is either the output's or broadcast whole; other broadcasts loop over the
 // outer batch index (one call per distinct operand pair). float32 uses TF32 tensor cores when the builder
 // allowed it (node attribute `allow_tf32`); float16/bfloat16 accumulate in float32.
-#include <memory>
-
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/kernel.h"
 
@@ -12,13 +10,6 @@ namespace kiln::cuda {
 
 namespace {
 
-struct MatmulState {
-  std::vector<std::unique_ptr<LtGemm>> gemms;  // one per distinct call shape
-  LtGemm& get(size_t i) {
-    while (gemms.size() <= i) gemms.push_back(std::make_unique<LtGemm>());
-    return *gemms[i];
-  }
-};
 
 bool matmul_supports(const ir::Node& n, const std::vector<ir::TensorInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present || in[0].dtype != in[1].dtype) return false;
@@ -62,7 +53,7 @@ void matmul_kernel(KernelContext& ctx) {
   s.n = N;
   s.k = K;
   s.ldc = N;
-  auto& state = node_state<MatmulState>(ctx);
+  LtGemm& gemm = node_state<LtGemm>(ctx);  // every call of this node has one shape
   const size_t es = dtype_size(a.dtype);
   if (K == 0) ctx.fail("contraction dimension is 0");
   Dims batch_a(a.shape.begin(), a.shape.end() - (a_vec ? 1 : 2));
@@ -73,7 +64,7 @@ void matmul_kernel(KernelContext& ctx) {
   const int64_t vol_out = volume(batch_out);
   if (vol_b == 1 && !s.trans_a && vol_a > 1) {  // fold A's batch into M: one large GEMM
     s.m = vol_a * M;
-    state.get(0).run(ctx.res, s, a.data, b.data, c.data);
+    gemm.run(ctx.res, s, a.data, b.data, c.data);
     return;
   }
   if ((vol_a == vol_out || vol_a == 1) && (vol_b == vol_out || vol_b == 1)) {
@@ -81,7 +72,7 @@ void matmul_kernel(KernelContext& ctx) {
     s.stride_a = vol_a == 1 ? 0 : M * K;
     s.stride_b = vol_b == 1 ? 0 : K * N;
     s.stride_c = M * N;
-    state.get(0).run(ctx.res, s, a.data, b.data, c.data);
+    gemm.run(ctx.res, s, a.data, b.data, c.data);
     return;
   }
   // General broadcast: walk the output batch index, mapping it to each operand's batch index.
@@ -104,7 +95,7 @@ void matmul_kernel(KernelContext& ctx) {
     const auto* pa = static_cast<const uint8_t*>(a.data) + operand_index(batch_a, i) * M * K * es;
     const auto* pb = static_cast<const uint8_t*>(b.data) + operand_index(batch_b, i) * K * N * es;
     auto* pc = static_cast<uint8_t*>(c.data) + i * M * N * es;
-    state.get(0).run(ctx.res, s, pa, pb, pc);
+    gemm.run(ctx.res, s, pa, pb, pc);
   }
 }
 

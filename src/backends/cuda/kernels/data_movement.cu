@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "backends/cuda/kernels/index_map.cuh"
+#include "ir/slice_range.h"
 
 namespace kiln::cuda::kern {
 
@@ -410,27 +411,13 @@ void dynamic_slice_kernel(KernelContext& ctx) {
   IndexMap m = identity_map(ctx, x.shape, y.shape);
   for (size_t i = 0; i < n; ++i) {
     const int64_t ax = norm_axis(ctx, axes[i], r);
-    const int64_t dim = x.shape[ax], st = steps[i];
-    int64_t s = starts[i], e = ends[i], len;
+    const int64_t st = steps[i];
     if (st == 0) ctx.fail("slice step on axis " + std::to_string(ax) + " is 0");
-    if (s < 0) s += dim;
-    if (e < 0) e += dim;
-    if (dim == 0) {
-      s = 0;
-      len = 0;
-    } else if (st > 0) {
-      s = std::clamp<int64_t>(s, 0, dim);
-      e = std::clamp<int64_t>(e, 0, dim);
-      len = e > s ? (e - s + st - 1) / st : 0;
-    } else {
-      s = std::clamp<int64_t>(s, 0, dim - 1);
-      e = std::clamp<int64_t>(e, -1, dim - 1);
-      len = s > e ? (s - e - st - 1) / (-st) : 0;
-    }
-    if (len != y.shape[ax])
-      ctx.fail("axis " + std::to_string(ax) + " slices to " + std::to_string(len) + " elements, the output has " +
-               std::to_string(y.shape[ax]));
-    m.ax[ax].start = s;
+    const ir::SliceRange sr = ir::onnx_slice_range(x.shape[ax], starts[i], ends[i], st);
+    if (sr.length != y.shape[ax])
+      ctx.fail("axis " + std::to_string(ax) + " slices to " + std::to_string(sr.length) +
+               " elements, the output has " + std::to_string(y.shape[ax]));
+    m.ax[ax].start = sr.start;
     m.ax[ax].step = st;
   }
   launch_index_map(ctx, x.data, y.data, y.numel(), dtype_size(x.dtype), m);
