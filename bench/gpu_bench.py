@@ -135,6 +135,41 @@ def kiln_runner(engine, x, out, torch, stream):
     return run, ctx
 
 
+def kiln_profile(ctx, run, torch, stream, runs=5):
+    """Per-layer times (median over `runs` profiled executions) as context.last_profile() rows."""
+    class Keep(trt.IProfiler):
+        def report_layer_time(self, layer_name, ms):
+            pass
+    ctx.profiler = Keep()
+    profiles = []
+    with torch.cuda.stream(stream):
+        for _ in range(runs):
+            run()
+            profiles.append(ctx.last_profile())
+    ctx.profiler = None
+    rows = profiles[0]
+    for i, r in enumerate(rows):
+        r["ms"] = float(np.median([p[i]["ms"] for p in profiles]))
+    return rows
+
+
+def print_profile(name, batch, rows, top=15):
+    total = sum(r["ms"] for r in rows)
+    print(f"\n-- Kiln per-layer profile: {name} batch {batch}: {len(rows)} layers, {total:.3f} ms eager sum")
+    for r in sorted(rows, key=lambda r: -r["ms"])[:top]:
+        s = r["ms"] * 1e-3
+        print(f"   {r['name'][:50]:50s} {r['op'][:16]:16s} {r['ms']:8.4f} ms {100 * r['ms'] / total:5.1f}% "
+              f"{r['flops'] / s / 1e12 if s else 0:7.1f} TFLOP/s {r['bytes'] / s / 1e9 if s else 0:7.0f} GB/s"
+              + ("  CPU FALLBACK" if r.get("on_host") else ""))
+    by_op = {}
+    for r in rows:
+        t = by_op.setdefault(r["op"], [0, 0.0])
+        t[0] += 1
+        t[1] += r["ms"]
+    print("   by op: " + ", ".join(f"{op} x{n} {ms:.3f} ms ({100 * ms / total:.0f}%)"
+                                  for op, (n, ms) in sorted(by_op.items(), key=lambda kv: -kv[1][1])))
+
+
 def peak_gemm_tflops(torch):
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.float16)
@@ -150,6 +185,7 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes minutes)")
     ap.add_argument("--batches", default="1,large")
+    ap.add_argument("--profile", action="store_true", help="print Kiln's per-layer profile for each row")
     args = ap.parse_args()
     import torch
     torch.backends.cudnn.benchmark = True
@@ -189,6 +225,10 @@ def main():
                     out.fill_(float("nan"))
                     run()
                     torch.cuda.synchronize()
+                if args.profile:
+                    prof = kiln_profile(ctx, run, torch, stream)
+                    print_profile(name, b, prof)
+                    row["profile"] = prof
                 diff = (out.double() - ref32.double())
                 row["kiln_max_abs"] = float(diff.abs().max())
                 row["kiln_rel_l2"] = float(diff.norm() / ref32.double().norm())
@@ -210,7 +250,7 @@ def main():
                 row["kiln_tflops"] = gflop * b / (row["kiln_ms"] * 1e-3) / 1e3
                 row["fraction_of_peak"] = row["kiln_tflops"] / results["peak_fp16_gemm_tflops"]
                 results["rows"].append(row)
-                print(json.dumps(row), flush=True)
+                print(json.dumps({k: v for k, v in row.items() if k != "profile"}), flush=True)
         del model, wrapped, half
         torch.cuda.empty_cache()
     print("\n| model | batch | Kiln ms | eager ms | compile ms | Kiln/best torch | samples/s | TFLOP/s | % peak | rel L2 vs fp32 | build s |")

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "cli_common.h"
+#include "layer_profile.h"
 #include "kiln/runtime.h"
 #include "npy.h"
 
@@ -32,6 +33,10 @@ const char* const kBenchUsage =
     "  --no-graph                GPU: no CUDA graph capture/replay\n"
     "  --compare-graph           GPU: time with and without CUDA graphs, one after the other\n"
     "  --batch-dim N             the dimension of input 0 that counts samples for throughput (default 0)\n"
+    "  --profile                 then more executions timing every layer: a table of the slowest layers\n"
+    "                            with their TFLOP/s and GB/s, and the time per op type\n"
+    "  --profile-runs N          profiled executions, combined by their median per layer (default 10)\n"
+    "  --top N                   layers in the profile table (default 30; 0 = all)\n"
     "  -v, --verbose             log everything\n";
 
 namespace {
@@ -73,6 +78,9 @@ int cmd_bench(const std::vector<std::string>& args) {
   ap.option("--batch-dim");
   ap.flag("--no-graph");
   ap.flag("--compare-graph");
+  ap.flag("--profile");
+  ap.option("--profile-runs");
+  ap.option("--top");
   ap.flag("-v,--verbose");
   ap.parse(args);
   if (ap.help()) {
@@ -184,6 +192,18 @@ int cmd_bench(const std::vector<std::string>& args) {
     print_stats("no-graph", time_runs(false), samples);
   } else {
     print_stats(gpu ? (ap.has("--no-graph") ? "no-graph" : "graph") : "cpu", time_runs(!ap.has("--no-graph")), samples);
+  }
+  if (ap.has("--profile")) {
+    const int64_t runs = ap.has("--profile-runs") ? parse_int(ap.get("--profile-runs"), "--profile-runs", 1, 100000) : 10;
+    const int64_t top = ap.has("--top") ? parse_int(ap.get("--top"), "--top", 0, 1000000) : 30;
+    ctx->profiling = true;
+    std::vector<std::vector<LayerTiming>> profiles;
+    for (int64_t i = 0; i < runs; ++i) {
+      if (!ctx->execute()) throw Error("profiled execution failed (see above)");
+      profiles.push_back(ctx->last_profile());
+    }
+    ctx->profiling = false;
+    print_layer_profile(median_profile(profiles), static_cast<int>(top));
   }
 #ifdef KILN_WITH_CUDA
   if (gpu)

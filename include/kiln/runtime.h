@@ -17,6 +17,17 @@ class Executor;
 class DeviceExecution;
 class ExecutionContext;
 
+// One layer's share of a profiled execution (ExecutionContext::profiling): its time and what it moved and
+// computed (estimates from the run-time shapes), for achieved TFLOP/s and GB/s.
+struct LayerTiming {
+  std::string name;  // the layer (node) name
+  std::string op;    // its IR op
+  double ms = 0;
+  double flops = 0;
+  double bytes = 0;
+  bool on_host = false;  // GPU engines: the layer ran on the CPU backend (a fallback, with copies)
+};
+
 enum class TensorIOMode : int32_t { kNONE = 0, kINPUT = 1, kOUTPUT = 2 };
 
 // TensorRT 10's IOutputAllocator: gives memory to an output when its size is known, which for outputs
@@ -78,6 +89,11 @@ class ExecutionContext {
   Engine& engine() { return *engine_; }
   std::string name;
   bool debug_sync = false;
+  // When set, each execution times every layer (TensorRT's IProfiler): GPU engines then run eagerly with an
+  // event around each layer and synchronize before returning. Off, executions are not slowed.
+  bool profiling = false;
+  // The layers of the last profiled execution, in execution order (empty before one ran).
+  const std::vector<LayerTiming>& last_profile() const { return last_profile_; }
 
   // Each returns false and logs why on bad input; nothing is changed then.
   bool set_tensor_address(const std::string& name, void* ptr);
@@ -115,6 +131,7 @@ class ExecutionContext {
   std::vector<Dims> run_shapes_;  // per io index: outputs' shapes from the last dynamic-mode execution
   bool shapes_dirty_ = true;
   int profile_ = 0;
+  std::vector<LayerTiming> last_profile_;
   std::vector<uint8_t> arena_storage_;
   void* arena_ = nullptr;
   size_t arena_capacity_ = 0;

@@ -18,7 +18,7 @@ from .network import (IActivationLayer, ICastLayer, IConcatenationLayer, IConsta
                       ISelectLayer, IShapeLayer, IShuffleLayer, ISliceLayer, ISoftMaxLayer, ITensor, ITopKLayer,
                       IUnaryLayer)
 from .parser import OnnxParser, ParserError
-from .runtime import ICudaEngine, IExecutionContext, IOutputAllocator, Runtime
+from .runtime import ICudaEngine, IExecutionContext, IOutputAllocator, IProfiler, Profiler, Runtime
 
 __version__ = _kiln.__version__
 

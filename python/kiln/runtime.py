@@ -65,6 +65,24 @@ class IOutputAllocator:
         """Called with the output's actual shape (a Dims) once its contents are written."""
 
 
+class IProfiler:
+    """TensorRT's per-layer profiler: set one as context.profiler and each execution calls
+    report_layer_time(layer_name, ms) once per layer, in execution order. Subclass it and override that."""
+
+    def __init__(self):
+        pass
+
+    def report_layer_time(self, layer_name, ms):
+        pass
+
+
+class Profiler(IProfiler):
+    """TensorRT's default profiler: prints each layer's time."""
+
+    def report_layer_time(self, layer_name, ms):
+        print(f"{layer_name}: {ms:.3f}ms")
+
+
 class _AllocatorAdapter:
     """What the C++ bridge calls: forwards to the user's allocator, converting addresses and shapes."""
 
@@ -216,11 +234,35 @@ class IExecutionContext:
     def __init__(self, engine, c):
         self.engine = engine
         self._c = c
-        self.profiler = None
+        self._profiler = None
         self.error_recorder = None
         self._allocators = {}  # output name -> (user allocator, C++ bridge): kept alive while set
 
     name = property(lambda s: s._c.name, lambda s, v: setattr(s._c, "name", str(v)))
+
+    @property
+    def profiler(self):
+        return self._profiler
+
+    @profiler.setter
+    def profiler(self, p):
+        # TensorRT's IProfiler: with one set, each execution times every layer (GPU engines then run without
+        # CUDA graphs and wait for the work) and reports them through p.report_layer_time(name, ms).
+        if p is not None and not callable(getattr(p, "report_layer_time", None)):
+            raise TypeError("profiler: expected an object with report_layer_time(layer_name, ms), like trt.IProfiler")
+        self._profiler = p
+        self._c.profiling = p is not None
+
+    def _report_profile(self, ok):
+        if ok and self._profiler is not None:
+            for layer in self._c.last_profile():
+                self._profiler.report_layer_time(layer["name"], layer["ms"])
+        return ok
+
+    def last_profile(self):
+        """Kiln: the last profiled execution's layers as dicts (name, op, ms, flops, bytes, on_host)."""
+        return self._c.last_profile()
+
     debug_sync = property(lambda s: s._c.debug_sync, lambda s, v: setattr(s._c, "debug_sync", bool(v)))
     active_optimization_profile = property(lambda s: s._c.active_optimization_profile)
     all_binding_shapes_specified = property(lambda s: s._c.all_input_shapes_specified())
@@ -274,14 +316,15 @@ class IExecutionContext:
         return []
 
     def execute_v2(self, bindings):
-        return self._c.execute_bindings([as_pointer(b) for b in bindings])
+        return self._report_profile(self._c.execute_bindings([as_pointer(b) for b in bindings]))
 
     def execute_async_v2(self, bindings, stream_handle=0, input_consumed=None):
         # GPU engines enqueue on the stream and return; CPU engines run on the caller's thread.
-        return self._c.execute_bindings_async([as_pointer(b) for b in bindings], as_stream(stream_handle))
+        return self._report_profile(
+            self._c.execute_bindings_async([as_pointer(b) for b in bindings], as_stream(stream_handle)))
 
     def execute_async_v3(self, stream_handle=0):
-        return self._c.execute_async(as_stream(stream_handle))
+        return self._report_profile(self._c.execute_async(as_stream(stream_handle)))
 
     def execute_async(self, batch_size=1, bindings=None, stream_handle=0, input_consumed=None):
         return self.execute_async_v2(bindings, stream_handle)

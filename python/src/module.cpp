@@ -368,6 +368,14 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<ExecutionContext, std::shared_ptr<ExecutionContext>>(m, "ExecutionContext")
       .def_readwrite("name", &ExecutionContext::name)
       .def_readwrite("debug_sync", &ExecutionContext::debug_sync)
+      .def_readwrite("profiling", &ExecutionContext::profiling)
+      .def("last_profile", [](const ExecutionContext& c) {
+        py::list out;
+        for (const auto& l : c.last_profile())
+          out.append(py::dict(py::arg("name") = l.name, py::arg("op") = l.op, py::arg("ms") = l.ms,
+                              py::arg("flops") = l.flops, py::arg("bytes") = l.bytes, py::arg("on_host") = l.on_host));
+        return out;
+      })
       .def("set_tensor_address", [](ExecutionContext& c, const std::string& n, uintptr_t p) {
         return c.set_tensor_address(n, reinterpret_cast<void*>(p));
       })

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "kiln/runtime.h"
 #include "runtime/engine_data.h"
 
 namespace kiln {
@@ -21,6 +22,9 @@ class DeviceExecution {
   // device addresses, one per I/O tensor. Does not wait for the work.
   virtual void enqueue(const std::vector<void*>& io_ptrs, void* stream) = 0;
   virtual void synchronize(void* stream) = 0;
+  // As enqueue, but eagerly (no CUDA graph) with an event around every layer; waits for the work and
+  // returns each layer's time.
+  virtual std::vector<LayerTiming> profile(const std::vector<void*>& io_ptrs, void* stream) = 0;
 };
 
 // Throws kiln::Error when the build has no CUDA backend or no device is usable.

@@ -247,7 +247,8 @@ bool ExecutionContext::execute_async(void* stream) {
     }
   }
   try {
-    device_->enqueue(addresses_, stream);
+    if (profiling) last_profile_ = device_->profile(addresses_, stream);
+    else device_->enqueue(addresses_, stream);
   } catch (const std::exception& e) {
     error(std::string("execute: ") + e.what());
     return false;
@@ -303,7 +304,8 @@ bool ExecutionContext::execute() {
       for (size_t i = 0; i < io.size(); ++i) run_shapes_[i] = io[i].is_input ? input_shapes_[i] : sink.shapes()[i];
       out_shapes = run_shapes_;
     } else {
-      exec_->run(addresses_, arena_, &cpu::default_thread_pool());
+      if (profiling) last_profile_.clear();
+      exec_->run(addresses_, arena_, &cpu::default_thread_pool(), nullptr, profiling ? &last_profile_ : nullptr);
       for (size_t i = 0; i < io.size(); ++i) out_shapes.push_back(exec_->io_shape(i));
     }
     for (size_t i = 0; i < io.size(); ++i)

@@ -1,7 +1,9 @@
 #include "runtime/executor.h"
 
+#include <chrono>
 #include <cstring>
 
+#include "runtime/layer_cost.h"
 #include "runtime/shape_inputs.h"
 
 namespace kiln {
@@ -93,14 +95,16 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
   throw Error("internal: tensor '" + engine_->graph->values()[value_id]->name + "' has no storage");
 }
 
-void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink) const {
+void Executor::run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink,
+                   std::vector<LayerTiming>* profile) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
-  if (!dynamic_) return run_static(io_ptrs, arena, pool);
+  if (!dynamic_) return run_static(io_ptrs, arena, pool, profile);
   if (!sink) throw Error("internal: a graph with data-dependent shapes needs an output sink to run");
   run_dynamic(*engine_, shapes_, io_.io_value_ids, io_ptrs, pool, *sink);
 }
 
-void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const {
+void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool,
+                          std::vector<LayerTiming>* profile) const {
   for (size_t k = 0; k < plan_.steps.size(); ++k) {
     const ir::Node& n = *plan_.steps[k];
     cpu::KernelContext ctx{n, {}, {}, pool};
@@ -117,7 +121,23 @@ void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::T
       const auto& info = shapes_.info[o->id];
       ctx.out.push_back(cpu::TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena)});
     }
+    if (!profile) {
+      kernels_[k](ctx);
+      continue;
+    }
+    auto t0 = std::chrono::steady_clock::now();
     kernels_[k](ctx);
+    std::vector<ir::TensorInfo> ins, outs;
+    for (auto& r : ctx.in) ins.push_back(r.present ? ir::TensorInfo{true, r.dtype, r.shape} : ir::TensorInfo{false});
+    for (auto& r : ctx.out) outs.push_back(ir::TensorInfo{true, r.dtype, r.shape});
+    LayerCost c = layer_cost(n, ins, outs);
+    LayerTiming t;
+    t.name = n.name;
+    t.op = n.op;
+    t.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    t.flops = c.flops;
+    t.bytes = c.bytes;
+    profile->push_back(std::move(t));
   }
   // Outputs not written in place: host-computed shape tensors, constants, inputs passed through.
   for (auto [i, vid] : plan_.output_copies) {

@@ -13,6 +13,7 @@
 
 #include "backends/cpu/kernel.h"
 #include "builder/memory_planner.h"
+#include "kiln/runtime.h"
 #include "runtime/dynamic_run.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
@@ -43,7 +44,9 @@ class Executor {
   // io_ptrs: one address per io tensor (io order); arena: at least arena_bytes(), 256-byte aligned.
   // In dynamic mode outputs go through `sink` (their io_ptrs entries are ignored); in static mode `sink` is
   // not used.
-  void run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink = nullptr) const;
+  // profile: when given (static mode), each layer's wall time is appended to it.
+  void run(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool, OutputSink* sink = nullptr,
+           std::vector<LayerTiming>* profile = nullptr) const;
 
  private:
   std::shared_ptr<const EngineData> engine_;
@@ -57,7 +60,8 @@ class Executor {
   bool dynamic_ = false;
 
   void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
-  void run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool) const;
+  void run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::ThreadPool* pool,
+                  std::vector<LayerTiming>* profile) const;
 };
 
 }  // namespace kiln

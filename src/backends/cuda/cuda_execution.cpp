@@ -136,6 +136,32 @@ class CudaExecution final : public DeviceExecution {
     return attr.type == cudaMemoryTypeUnregistered;
   }
 
+  std::vector<LayerTiming> profile(const std::vector<void*>& user_ptrs, void* stream_ptr) override {
+    cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    const std::vector<void*>& ptrs = stage_host_inputs(user_ptrs, stream);
+    std::vector<cudaEvent_t> marks(exec_.num_steps() + 1, nullptr);
+    std::vector<LayerTiming> layers;
+    try {
+      for (auto& e : marks) KILN_CUDA_CHECK(cudaEventCreate(&e));
+      res_.stream = stream;
+      exec_.enqueue(ptrs, arena_.get(), res_, marks.data());
+      copy_host_outputs(user_ptrs, stream);
+      KILN_CUDA_CHECK(cudaEventSynchronize(marks.back()));
+      layers = exec_.step_costs();
+      for (size_t k = 0; k < layers.size(); ++k) {
+        float ms = 0;
+        KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, marks[k], marks[k + 1]));
+        layers[k].ms = ms;
+      }
+    } catch (...) {
+      for (auto e : marks)
+        if (e) cudaEventDestroy(e);
+      throw;
+    }
+    for (auto e : marks) cudaEventDestroy(e);
+    return layers;
+  }
+
   void synchronize(void* stream) override { KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream))); }
 
  private:

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cuda/cuda_check.h"
+#include "runtime/layer_cost.h"
 
 namespace kiln::cuda {
 
@@ -131,9 +132,29 @@ void Executor::run_on_host(const Step& s, const std::vector<void*>& io_ptrs, voi
   KILN_CUDA_CHECK(cudaStreamSynchronize(res.stream));
 }
 
-void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res) const {
-  if (!prepared_) throw Error("execution context: input shapes are not set");
+std::vector<LayerTiming> Executor::step_costs() const {
+  std::vector<LayerTiming> out;
   for (const Step& s : steps_) {
+    std::vector<ir::TensorInfo> ins, outs;
+    for (auto* in : s.node->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
+    for (auto* o : s.node->outputs) outs.push_back(shapes_.info[o->id]);
+    LayerCost c = layer_cost(*s.node, ins, outs);
+    LayerTiming t;
+    t.name = s.node->name;
+    t.op = s.node->op;
+    t.flops = c.flops;
+    t.bytes = c.bytes;
+    t.on_host = !s.kernel;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks) const {
+  if (!prepared_) throw Error("execution context: input shapes are not set");
+  size_t k = 0;
+  for (const Step& s : steps_) {
+    if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k++], res.stream));
     if (!s.kernel) {
       run_on_host(s, io_ptrs, arena, res);
       continue;
@@ -155,6 +176,7 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
     }
     s.kernel(ctx);
   }
+  if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k], res.stream));
   // Outputs not written in place: host-computed tensors, constants, inputs passed through.
   for (auto [i, vid] : plan_.output_copies) {
     void* src = address(vid, io_ptrs, arena);

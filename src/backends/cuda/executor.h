@@ -16,6 +16,7 @@
 #include "backends/cuda/device_weights.h"
 #include "backends/cuda/kernel.h"
 #include "builder/memory_planner.h"
+#include "kiln/runtime.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
 #include "runtime/static_plan.h"
@@ -36,7 +37,12 @@ class Executor {
   size_t num_fallback_steps() const { return num_fallback_; }
 
   // io_ptrs: one device address per io tensor; arena: arena_bytes() of device memory, 256-byte aligned.
-  void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+  // marks: nullptr, or steps()+1 events; mark k is recorded before step k and the last after all steps
+  // (the per-layer profile).
+  void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks = nullptr) const;
+  size_t num_steps() const { return steps_.size(); }
+  // One entry per step (name, op, estimated flops and bytes, whether it falls back to the CPU); ms unset.
+  std::vector<LayerTiming> step_costs() const;
 
   // Names of the nodes that would run on the CPU, for the builder's log.
   std::vector<std::string> fallback_nodes() const;

@@ -1,0 +1,53 @@
+#include "runtime/layer_cost.h"
+
+namespace kiln {
+
+namespace {
+
+double numel(const ir::TensorInfo& t) { return t.present ? static_cast<double>(volume(t.shape)) : 0.0; }
+
+// The contraction length of a MatrixMultiply: a's last dim, or its second-to-last when transposed.
+double contraction(const ir::Node& n, const ir::TensorInfo& a) {
+  const Dims& s = a.shape;
+  if (s.empty()) return 1;
+  bool vec = n.attrs.i("op_a", 0) == 2 || s.size() == 1;
+  if (!vec && n.attrs.i("op_a", 0) == 1) return static_cast<double>(s[s.size() - 2]);
+  return static_cast<double>(s.back());
+}
+
+}  // namespace
+
+LayerCost layer_cost(const ir::Node& n, const std::vector<ir::TensorInfo>& in, const std::vector<ir::TensorInfo>& out) {
+  LayerCost c;
+  for (const auto& t : in)
+    if (t.present) c.bytes += numel(t) * static_cast<double>(dtype_size(t.dtype));
+  for (const auto& t : out)
+    if (t.present) c.bytes += numel(t) * static_cast<double>(dtype_size(t.dtype));
+  double y = out.empty() ? 0.0 : numel(out[0]);
+  if (n.op == "MatrixMultiply" && !in.empty() && in[0].present) {
+    c.flops = 2.0 * y * contraction(n, in[0]);
+  } else if ((n.op == "Convolution" || n.op == "Deconvolution") && in.size() > 1 && in[1].present &&
+             in[1].shape.size() >= 2) {
+    // Per output element: (input channels per group) x (kernel window) multiply-adds. The weight is
+    // [K, C/g, k...] for Convolution; Deconvolution's [C, K/g, k...] counts per input element instead.
+    double window = 1;
+    for (size_t i = 2; i < in[1].shape.size(); ++i) window *= static_cast<double>(in[1].shape[i]);
+    if (n.op == "Convolution") c.flops = 2.0 * y * static_cast<double>(in[1].shape[1]) * window;
+    else c.flops = 2.0 * numel(in[0]) * static_cast<double>(in[1].shape[1]) * window;
+  } else if (n.op == "FusedAttention" && in.size() >= 3 && in[0].present && in[1].present &&
+             in[0].shape.size() >= 2) {
+    // q [.., Sq, D] and k [.., Sk, D] (or transposed): scores Sq x Sk x D, then Sq x Sk x Dv.
+    const Dims& q = in[0].shape;
+    double d = static_cast<double>(q.back());
+    double rows = numel(in[0]) / d;
+    double sk = n.attrs.i("k_transposed", 0) ? static_cast<double>(in[1].shape.back())
+                                             : static_cast<double>(in[1].shape[in[1].shape.size() - 2]);
+    double dv = static_cast<double>(in[2].shape.back());
+    c.flops = 2.0 * rows * sk * (d + dv);
+  } else {
+    c.flops = y;  // pointwise-like: about one operation per output element
+  }
+  return c;
+}
+
+}  // namespace kiln
