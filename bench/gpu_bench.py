@@ -131,7 +131,8 @@ def kiln_runner(engine, x, out, torch, stream):
     handle = stream.cuda_stream
 
     def run():
-        ctx.execute_async_v3(handle)
+        if not ctx.execute_async_v3(handle):
+            raise RuntimeError("Kiln's execute_async_v3 failed (the log above says why)")
     return run, ctx
 
 
@@ -219,12 +220,17 @@ def main():
                 out = torch.empty_like(ref32)
                 stream = torch.cuda.Stream()
                 run, ctx = kiln_runner(engine, x, out, torch, stream)
-                with torch.cuda.stream(stream):
-                    row["kiln_ms"] = time_cuda(run, args.iters, torch)
-                    torch.cuda.synchronize()
-                    out.fill_(float("nan"))
-                    run()
-                    torch.cuda.synchronize()
+                try:
+                    with torch.cuda.stream(stream):
+                        row["kiln_ms"] = time_cuda(run, args.iters, torch)
+                        torch.cuda.synchronize()
+                        out.fill_(float("nan"))
+                        run()
+                        torch.cuda.synchronize()
+                except RuntimeError as e:
+                    print(f"{name} batch {b}: Kiln failed: {e}", flush=True)
+                    results["rows"].append({"model": name, "batch": b, "error": str(e)})
+                    continue
                 if args.profile:
                     prof = kiln_profile(ctx, run, torch, stream)
                     print_profile(name, b, prof)

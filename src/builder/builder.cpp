@@ -78,8 +78,21 @@ void mark_tf32(ir::Graph& g, bool allow) {
 // Layers the CUDA backend has no kernel for run on the CPU with copies: say which, once, at build time.
 void log_cpu_fallbacks(const ir::Graph& g, ILogger* logger) {
   std::vector<std::string> names;
+  // Shape nodes and integer arithmetic on their outputs (and constants) run during the runtime's shape
+  // analysis, on the host, once per set of input shapes: not per execution, so not a fallback.
+  std::vector<bool> host(g.values().size(), false);
+  auto is_int = [](DataType t) { return t == DataType::kINT32 || t == DataType::kINT64 || t == DataType::kBOOL; };
   for (auto& n : g.nodes()) {
-    if (n->op == "Constant") continue;
+    bool all_host = n->op == "Constant" || n->op == "Shape";
+    if (!all_host) {
+      all_host = !n->inputs.empty();
+      for (auto* in : n->inputs)
+        if (in && !host[in->id]) all_host = false;
+      for (auto* o : n->outputs)
+        if (!is_int(o->dtype)) all_host = false;
+    }
+    for (auto* o : n->outputs) host[o->id] = all_host;
+    if (all_host) continue;
     std::vector<ir::TensorInfo> ins;
     for (auto* in : n->inputs) ins.push_back(in ? ir::TensorInfo{true, in->dtype, in->shape, nullptr} : ir::TensorInfo{false});
     if (!gpu::supports(*n, ins)) names.push_back(n->name + " (" + n->op + ")");

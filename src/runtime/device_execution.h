@@ -14,7 +14,10 @@ class DeviceExecution {
  public:
   virtual ~DeviceExecution() = default;
   // Infers shapes for these input shapes (engine input order) and sizes the activation memory.
-  virtual void prepare(const std::vector<Dims>& input_shapes) = 0;
+  // shape_values: per io tensor, the contents of shape-tensor inputs (empty elsewhere or when unknown).
+  virtual void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) = 0;
+  // Copies `bytes` from host or device memory at `src` to the host (shape-tensor inputs).
+  virtual void read(void* dst, const void* src, size_t bytes) = 0;
   virtual bool prepared() const = 0;
   virtual const Dims& io_shape(size_t io_index) const = 0;
   virtual int64_t activation_bytes() const = 0;

@@ -114,8 +114,14 @@ bool ExecutionContext::read_shape_values() {
     std::optional<std::vector<uint8_t>> now;
     int64_t n = volume(input_shapes_[i]);
     if (addresses_[i] && n >= 0) {
-      const auto* p = static_cast<const uint8_t*>(addresses_[i]);
-      now.emplace(p, p + static_cast<size_t>(n) * dtype_size(io[i].dtype));
+      size_t bytes = static_cast<size_t>(n) * dtype_size(io[i].dtype);
+      if (device_) {  // TensorRT keeps shape tensors in host memory; device memory is read too
+        now.emplace(bytes);
+        device_->read(now->data(), addresses_[i], bytes);
+      } else {
+        const auto* p = static_cast<const uint8_t*>(addresses_[i]);
+        now.emplace(p, p + bytes);
+      }
     } else if (n != 0) {
       all = false;
     } else {
@@ -138,8 +144,8 @@ bool ExecutionContext::ensure_prepared() {
               ": call set_input_shape first");
     return false;
   }
-  if (!device_ && exec_->has_shape_inputs()) read_shape_values();
-  if (!shapes_dirty_ && exec_->prepared()) return true;
+  if (exec_->has_shape_inputs()) read_shape_values();
+  if (!shapes_dirty_ && (device_ ? device_->prepared() : exec_->prepared())) return true;
   std::vector<Dims> shapes;
   std::vector<HostTensor> values(io.size());
   for (size_t i = 0; i < io.size(); ++i) {
@@ -148,7 +154,7 @@ bool ExecutionContext::ensure_prepared() {
     if (shape_values_[i]) values[i] = HostTensor::copy_of(io[i].dtype, input_shapes_[i], shape_values_[i]->data());
   }
   try {
-    if (device_) device_->prepare(shapes);
+    if (device_) device_->prepare(shapes, values);
     else exec_->prepare(shapes, values);
   } catch (const std::exception& e) {
     error(e.what());

@@ -53,8 +53,8 @@ class CudaExecution final : public DeviceExecution {
     if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
   }
 
-  void prepare(const std::vector<Dims>& input_shapes) override {
-    exec_.prepare(input_shapes);
+  void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) override {
+    exec_.prepare(input_shapes, shape_values);
     size_t need = static_cast<size_t>(exec_.arena_bytes());
     if (need > arena_.size()) {
       // Work already enqueued may still use the old arena: cudaFree waits for the device.
@@ -160,6 +160,11 @@ class CudaExecution final : public DeviceExecution {
     }
     for (auto e : marks) cudaEventDestroy(e);
     return layers;
+  }
+
+  void read(void* dst, const void* src, size_t bytes) override {
+    // cudaMemcpyDefault: unified addressing tells host from device memory (unregistered host memory too).
+    if (bytes) KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
   }
 
   void synchronize(void* stream) override { KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream))); }

@@ -24,10 +24,16 @@ std::vector<std::string> Executor::fallback_nodes() const {
   return names;
 }
 
-void Executor::prepare(const std::vector<Dims>& input_shapes) {
+void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) {
   prepared_ = false;
   const ir::Graph& g = *engine_->graph;
-  shapes_ = analyze_shapes(g, io_.graph_input_shapes(*engine_, input_shapes), true);
+  std::vector<HostTensor> graph_values(g.inputs().size());
+  for (size_t i = 0; i < engine_->io.size() && i < shape_values.size(); ++i) {
+    if (!engine_->io[i].is_input || shape_values[i].empty()) continue;
+    for (size_t gi = 0; gi < g.inputs().size(); ++gi)
+      if (g.inputs()[gi]->id == io_.io_value_ids[i]) graph_values[gi] = shape_values[i];
+  }
+  shapes_ = analyze_shapes(g, io_.graph_input_shapes(*engine_, input_shapes), true, graph_values);
   io_shapes_.clear();
   for (size_t i = 0; i < engine_->io.size(); ++i) {
     const Dims& s = shapes_.info[io_.io_value_ids[i]].shape;

@@ -27,7 +27,8 @@ class Executor {
  public:
   Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights);
 
-  void prepare(const std::vector<Dims>& input_shapes);
+  // shape_values: per io tensor, the contents of shape-tensor inputs (empty HostTensor where unknown).
+  void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values = {});
   bool prepared() const { return prepared_; }
   int64_t arena_bytes() const { return plan_.memory.arena_size; }
   int64_t arena_lower_bound() const { return plan_.memory.lower_bound; }
