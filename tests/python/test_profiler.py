@@ -14,9 +14,10 @@ def _engine(device=trt.DeviceType.CPU):
     w = net.add_constant((8, 4), np.arange(32, dtype=np.float32).reshape(8, 4) / 32)
     mm = net.add_matrix_multiply(x, trt.MatrixOperation.NONE, w.get_output(0), trt.MatrixOperation.NONE)
     mm.name = "project"
-    act = net.add_activation(mm.get_output(0), trt.ActivationType.RELU)
-    act.name = "relu"
-    net.mark_output(act.get_output(0))
+    sm = net.add_softmax(mm.get_output(0))
+    sm.axes = 1 << 1
+    sm.name = "softmax"
+    net.mark_output(sm.get_output(0))
     config = builder.create_builder_config()
     config.default_device_type = device
     plan = builder.build_serialized_network(net, config)
@@ -42,9 +43,11 @@ def test_profiler_reports_every_layer_in_order():
     assert ctx.profiler is rec
     assert ctx.execute_v2([x.ctypes.data, y.ctypes.data])
     names = [n for n, _ in rec.rows]
-    assert names.index("project") < names.index("relu")
+    assert names.index("project") < names.index("softmax")
     assert all(ms >= 0 for _, ms in rec.rows)
-    np.testing.assert_allclose(y, np.maximum(x @ (np.arange(32, dtype=np.float32).reshape(8, 4) / 32), 0), rtol=1e-5)
+    z = x @ (np.arange(32, dtype=np.float32).reshape(8, 4) / 32)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(y, z / z.sum(axis=1, keepdims=True), rtol=1e-5)
     rows = {r["name"]: r for r in ctx.last_profile()}
     assert rows["project"]["op"] == "MatrixMultiply"
     assert rows["project"]["flops"] == 2 * 2 * 4 * 8  # 2 x M x N x K
