@@ -6,6 +6,7 @@
 
 #include "ir/op_registry.h"
 #include "ir/ops/einsum_equation.h"
+#include "ir/ops/fused_epilogue.h"
 
 namespace kiln::ir {
 namespace {
@@ -57,6 +58,17 @@ void infer_matmul(InferContext& ctx) {
   Dims out = broadcast_shapes(ctx, batch_a, batch_b);
   if (!a_vec) out.push_back(m);
   if (!b_vec) out.push_back(n);
+  // Fused epilogue: bias [N] along the output's last dim (B must be a matrix), residual of the output's shape.
+  if (ctx.has_input(2)) {
+    const TensorInfo& bias = ctx.in(2);
+    if (b_vec) ctx.fail("a fused bias (input 2) needs a matrix B (the output has no N dim), got B " + dims_str(b.shape));
+    if (bias.dtype != a.dtype)
+      ctx.fail(std::string("the bias (input 2) is ") + dtype_name(bias.dtype) + ", expected the inputs' " +
+               dtype_name(a.dtype));
+    if (bias.shape.size() != 1 || (bias.shape[0] >= 0 && n >= 0 && bias.shape[0] != n))
+      ctx.fail("the bias (input 2) has shape " + dims_str(bias.shape) + ", expected [" + std::to_string(n) + "] (N)");
+  }
+  check_fused_epilogue(ctx, 3, a.dtype, out);
   ctx.set_out(0, a.dtype, std::move(out));
 }
 
@@ -90,7 +102,7 @@ void infer_einsum(InferContext& ctx) {
 
 }  // namespace
 
-KILN_REGISTER_OP(OpDef{"MatrixMultiply", 2, 2, 1, &infer_matmul});
+KILN_REGISTER_OP(OpDef{"MatrixMultiply", 2, 4, 1, &infer_matmul});  // inputs 2, 3: fused bias, residual
 KILN_REGISTER_OP(OpDef{"Einsum", 1, -1, 1, &infer_einsum});
 
 }  // namespace kiln::ir

@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "backends/cpu/activation.h"
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"
 #include "backends/cpu/kernels/vec_math.h"
@@ -155,7 +156,8 @@ enum Act : int64_t {
 };
 
 // ONNX defaults for alpha/beta when the attribute is absent.
-void activation_params(const ir::Attrs& a, int64_t type, double* alpha, double* beta) {
+void activation_params(const ir::Attrs& a, int64_t type, double* alpha, double* beta, const char* alpha_key = "alpha",
+                       const char* beta_key = "beta") {
   double da = 0, db = 0;
   switch (type) {
     case kLeakyRelu: da = 0.01; break;
@@ -167,8 +169,8 @@ void activation_params(const ir::Attrs& a, int64_t type, double* alpha, double* 
     case kShrink: da = 0.0; db = 0.5; break;
     default: break;
   }
-  *alpha = a.f("alpha", da);
-  *beta = a.f("beta", db);
+  *alpha = a.f(alpha_key, da);
+  *beta = a.f(beta_key, db);
 }
 
 // Scalar formulas (double, and the float32 activations without a vector version).
@@ -734,6 +736,18 @@ void scale_kernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+// The Activation math for the fused epilogues of Convolution / MatrixMultiply (backends/cpu/activation.h).
+void fused_activation_params(const ir::Attrs& a, int64_t type, double* alpha, double* beta) {
+  activation_params(a, type, alpha, beta, "act_alpha", "act_beta");
+}
+void apply_activation(KernelContext& ctx, int64_t type, double alpha, double beta, const float* x, float* y, int64_t n) {
+  activation_f32(ctx, type, static_cast<float>(alpha), static_cast<float>(beta), x, y, n);
+}
+void apply_activation(KernelContext& ctx, int64_t type, double alpha, double beta, const double* x, double* y,
+                      int64_t n) {
+  activation_scalar<double>(ctx, type, alpha, beta, x, y, n);
+}
 
 KILN_REGISTER_CPU_KERNEL("Identity", &identity_kernel);
 KILN_REGISTER_CPU_KERNEL("Activation", &activation_kernel);

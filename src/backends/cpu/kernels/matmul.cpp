@@ -3,7 +3,8 @@
 // MatrixMultiply (numpy matmul + TensorRT's TRANSPOSE/VECTOR operand ops): float32 goes to cpu::sgemm /
 // sgemm_strided_batched. When B has no batch, A's batch folds into M (one big GEMM); otherwise batch dims
 // are broadcast with a BroadcastPlan, one strided-batched call per run (stride 0 for a broadcast operand).
-// Other dtypes (double, int32, int64) use a simple row-parallel loop nest.
+// Other dtypes (double, int32, int64) use a simple row-parallel loop nest. The fused epilogue (bias [N], residual,
+// `activation`; ir/OPS.md) then runs over the output in place.
 //
 // Einsum: each operand becomes a strided view over unique labels (repeated labels = diagonals, summed
 // strides; size-1 dims broadcast with stride 0). Labels used by nobody else are summed out first, then
@@ -18,6 +19,7 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"
+#include "backends/cpu/kernels/fused_epilogue.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 #include "ir/ops/einsum_equation.h"
 
@@ -143,10 +145,30 @@ void matmul_typed(KernelContext& ctx) {
   });
 }
 
+// The fused epilogue: y = act(a@b + bias + residual), bias [N] along the output's last dim.
+template <class T>
+void matmul_epilogue(KernelContext& ctx) {
+  TensorRef& y = ctx.out[0];
+  const T* bias = nullptr;
+  int64_t n = 0;
+  if (ctx.has_input(2)) {
+    const TensorRef& b = ctx.in[2];
+    n = y.shape.empty() ? 0 : y.shape.back();
+    if (b.dtype != y.dtype || b.shape.size() != 1 || b.shape[0] != n)
+      ctx.fail("the bias is " + std::string(dtype_name(b.dtype)) + " " + dims_str(b.shape) + ", expected " +
+               dtype_name(y.dtype) + " [" + std::to_string(n) + "] (the output's last dim)");
+    bias = b.as<T>();
+  }
+  apply_fused_epilogue<T>(ctx, y.as<T>(), y.numel(), bias, n, fused_residual<T>(ctx, 3));
+}
+
 void matmul_kernel(KernelContext& ctx) {
   const TensorRef& a = ctx.input(0);
   if (a.dtype != ctx.input(1).dtype) ctx.fail("inputs must share a dtype");
-  dispatch_matmul_types(ctx, a.dtype, [&](auto tag) { matmul_typed<decltype(tag)>(ctx); });
+  dispatch_matmul_types(ctx, a.dtype, [&](auto tag) {
+    matmul_typed<decltype(tag)>(ctx);
+    matmul_epilogue<decltype(tag)>(ctx);
+  });
 }
 
 // ================================================= Einsum =================================================

@@ -30,7 +30,16 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
 
+bool has_bias(Epilogue e) { return e == Epilogue::kBias || e == Epilogue::kBiasRelu || e == Epilogue::kBiasGelu; }
+
 }  // namespace
+
+int64_t common_alignment(std::initializer_list<uint64_t> values) {
+  int64_t a = 256;
+  for (uint64_t v : values)
+    while (a > 1 && v % static_cast<uint64_t>(a) != 0) a /= 2;
+  return a;
+}
 
 LtGemm::~LtGemm() { release(); }
 
@@ -41,12 +50,20 @@ void LtGemm::release() {
   if (op_) cublasLtMatmulDescDestroy(op_);
   la_ = lb_ = lc_ = nullptr;
   op_ = nullptr;
+  bias_ = nullptr;
   ready_ = false;
 }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's "A" is our B and its "B" our A,
 // each read column-major with our row-major leading dimension, so the transpose flags carry over unchanged.
-void LtGemm::setup(Resources& res, const GemmShape& s) {
+//
+// The bias epilogue in that view: cuBLASLt adds a vector whose length is the number of rows of its D (the
+// column-major m) to every column. Its D is our C^T, an n x m column-major matrix (leading dimension ldc):
+// its rows are our columns, so the vector runs along our row-major N, the last dim of the output, and is the
+// same for each of our M rows. That is exactly the [N] bias of a fused MatrixMultiply (y[i, j] += bias[j]).
+// The residual is cuBLASLt's C (beta = 1) with D's layout: D = act(A B + C + bias), the epilogue applied after
+// beta * C is added.
+void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias) {
   release();
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   if (s.dtype == DataType::kFLOAT && s.allow_tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
@@ -58,9 +75,13 @@ void LtGemm::setup(Resources& res, const GemmShape& s) {
   KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof(opb)));
   cublasLtEpilogue_t epi = lt_epilogue(s.epilogue);
   KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-  if (s.epilogue == Epilogue::kBias || s.epilogue == Epilogue::kBiasRelu || s.epilogue == Epilogue::kBiasGelu) {
+  if (has_bias(s.epilogue)) {
+    // The bias has D's type (float16 output: a float16 bias); set before the heuristic, which reads the
+    // pointer's alignment.
     cudaDataType_t bt = t;
     KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    bias_ = bias;
   }
   // Column-major shapes: our B (k x n row-major, or n x k when transposed) is n x k / k x n column-major.
   uint64_t a_rows = s.trans_b ? s.k : s.n, a_cols = s.trans_b ? s.n : s.k;
@@ -82,6 +103,10 @@ void LtGemm::setup(Resources& res, const GemmShape& s) {
   size_t ws = res.workspace_bytes;
   KILN_CUBLAS_CHECK(
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  const uint32_t align = static_cast<uint32_t>(s.align);
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align)));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(res.cublaslt, op_, la_, lb_, lc_, lc_, pref, 1, &result, &found);
@@ -96,11 +121,15 @@ void LtGemm::setup(Resources& res, const GemmShape& s) {
 }
 
 void LtGemm::run(Resources& res, const GemmShape& s, const void* a, const void* b, void* c, const void* bias,
-                 float alpha, float beta) {
-  if (!ready_ || !(shape_ == s)) setup(res, s);
-  if (bias) KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  KILN_CUBLAS_CHECK(cublasLtMatmul(res.cublaslt, op_, &alpha, b, la_, a, lb_, &beta, c, lc_, c, lc_, &algo_,
-                                   res.workspace, res.workspace_bytes, res.stream));
+                 float alpha, float beta, const void* c_in) {
+  if (has_bias(s.epilogue) && !bias) throw Error("cuBLASLt GEMM: the bias epilogue needs a bias pointer");
+  if (!ready_ || !(shape_ == s)) setup(res, s, bias);
+  if (has_bias(s.epilogue) && bias != bias_) {
+    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    bias_ = bias;
+  }
+  KILN_CUBLAS_CHECK(cublasLtMatmul(res.cublaslt, op_, &alpha, b, la_, a, lb_, &beta, c_in ? c_in : c, lc_, c, lc_,
+                                   &algo_, res.workspace, res.workspace_bytes, res.stream));
 }
 
 }  // namespace kiln::cuda

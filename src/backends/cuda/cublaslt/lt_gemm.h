@@ -1,11 +1,12 @@
-// Row-major strided-batched GEMM through cuBLASLt: C[b] = alpha * op(A[b]) * op(B[b]) (+ beta * C[b]) with an
-// optional fused epilogue (bias over N, ReLU/GELU). Descriptors and the heuristic's algorithm are cached per
+// Row-major strided-batched GEMM through cuBLASLt: D[b] = epilogue(alpha * op(A[b]) * op(B[b]) + beta * C[b])
+// with an optional fused epilogue (bias over N, ReLU / tanh-GELU) and C optionally distinct from D (a residual). Descriptors and the heuristic's algorithm are cached per
 // shape in a LtGemm object, which a kernel keeps in its per-node state.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "kiln/types.h"
@@ -25,15 +26,22 @@ struct GemmShape {
   DataType dtype = DataType::kFLOAT;          // A, B and C
   bool allow_tf32 = false;                    // float32 on tensor cores (10-bit mantissa products)
   Epilogue epilogue = Epilogue::kNone;
+  // The smallest alignment (bytes, a power of two up to 256) of every matrix pointer and per-batch offset the
+  // calls use: the heuristic then picks only algorithms that work with it (cuBLASLt assumes 256 otherwise).
+  int64_t align = 256;
   bool operator==(const GemmShape&) const = default;
 };
+
+// The largest power of two (up to 256) dividing every address / byte offset given.
+int64_t common_alignment(std::initializer_list<uint64_t> values);
 
 class LtGemm {
  public:
   ~LtGemm();
-  // Enqueues the GEMM; bias (length n, dtype of C) when the epilogue has one.
+  // Enqueues D = epilogue(alpha * A B + beta * C): D is `c`; C is `c_in` (same layout as D; defaults to D).
+  // bias (length n: our row-major N, dtype of D) when the epilogue has one; the same bias serves every batch.
   void run(Resources& res, const GemmShape& s, const void* a, const void* b, void* c, const void* bias = nullptr,
-           float alpha = 1.f, float beta = 0.f);
+           float alpha = 1.f, float beta = 0.f, const void* c_in = nullptr);
 
  private:
   GemmShape shape_{};
@@ -43,7 +51,8 @@ class LtGemm {
   cublasLtMatmulAlgo_t algo_{};
   size_t algo_workspace_ = 0;
   void release();
-  void setup(Resources& res, const GemmShape& s);
+  const void* bias_ = nullptr;  // the bias pointer the descriptor holds
+  void setup(Resources& res, const GemmShape& s, const void* bias);
 };
 
 }  // namespace kiln::cuda

@@ -3,19 +3,48 @@
 // call when each operand's batch is either the output's or broadcast whole; other broadcasts loop over the
 // outer batch index (one call per distinct operand pair). float32 uses TF32 tensor cores when the builder
 // allowed it (node attribute `allow_tf32`); float16/bfloat16 accumulate in float32.
+//
+// The fused epilogue (ir/OPS.md: y = act(a@b + bias + residual)) rides on cuBLASLt: the bias [N] is the BIAS
+// epilogue's vector (see lt_gemm.cpp for why it runs along our last dim), the residual is cuBLASLt's C with
+// beta = 1 (D = the output), and ReLU / tanh-GELU are the RELU(_BIAS) / GELU(_BIAS) epilogues (cuBLASLt's GELU
+// is the tanh approximation, so GELU_ERF is not mapped to it). Other activations run afterwards in one Kiln
+// kernel over the output (kernels/epilogue.cu). Every GEMM call of a batched or broadcast product takes the
+// same bias, and its residual at the same offset as its output.
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/kernels/epilogue.h"
 
 namespace kiln::cuda {
 
 namespace {
 
+constexpr int kActRelu = 0, kActGeluTanh = 13;
 
 bool matmul_supports(const ir::Node& n, const std::vector<ir::TensorInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present || in[0].dtype != in[1].dtype) return false;
   DataType t = in[0].dtype;
-  return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16;
+  if (t != DataType::kFLOAT && t != DataType::kHALF && t != DataType::kBF16) return false;
+  for (size_t i = 2; i < in.size() && i < 4; ++i)  // fused bias and residual: the output's dtype
+    if (in[i].present && in[i].dtype != t) return false;
+  return fused_activation_supported(n.attrs.i("activation", -1));
 }
+
+// The cuBLASLt epilogue for this bias / activation; *lt_act: cuBLASLt applies the activation too.
+Epilogue lt_epilogue_for(bool bias, int act, bool* lt_act) {
+  *lt_act = true;
+  if (act == kActRelu) return bias ? Epilogue::kBiasRelu : Epilogue::kRelu;
+  if (act == kActGeluTanh) return bias ? Epilogue::kBiasGelu : Epilogue::kGelu;
+  *lt_act = false;
+  return bias ? Epilogue::kBias : Epilogue::kNone;
+}
+
+// Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
+// cuBLASLt's epilogue; 1: only the bias; 2: nothing (Kiln's kernel adds the bias too). The residual is always
+// cuBLASLt's C.
+struct MatmulState {
+  LtGemm gemm;
+  int level = 0;
+};
 
 void matmul_kernel(KernelContext& ctx) {
   const TensorRef& a = ctx.input(0);
@@ -53,29 +82,27 @@ void matmul_kernel(KernelContext& ctx) {
   s.n = N;
   s.k = K;
   s.ldc = N;
-  LtGemm& gemm = node_state<LtGemm>(ctx);  // every call of this node has one shape
+  MatmulState& state = node_state<MatmulState>(ctx);  // every call of this node has one shape
+  LtGemm& gemm = state.gemm;
   const size_t es = dtype_size(a.dtype);
   if (K == 0) ctx.fail("contraction dimension is 0");
+  // The fused epilogue.
+  const void* bias = ctx.has_input(2) ? ctx.in[2].data : nullptr;
+  const void* residual = ctx.has_input(3) ? ctx.in[3].data : nullptr;
+  if (bias && (b_vec || ctx.in[2].numel() != N)) ctx.fail("the fused bias must hold N = " + std::to_string(N) + " values");
+  if (residual && ctx.in[3].numel() != c.numel()) ctx.fail("the fused residual must have the output's shape");
+  BiasAct fused;
+  read_fused_activation(ctx.attrs(), &fused);
+  const float beta = residual ? 1.f : 0.f;
+  const auto* res_bytes = static_cast<const uint8_t*>(residual);
+  auto addr = [](const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); };
   Dims batch_a(a.shape.begin(), a.shape.end() - (a_vec ? 1 : 2));
   Dims batch_b(b.shape.begin(), b.shape.end() - (b_vec ? 1 : 2));
   const int64_t vol_a = volume(batch_a), vol_b = volume(batch_b);
   const int64_t out_rank = static_cast<int64_t>(c.shape.size()) - (a_vec ? 0 : 1) - (b_vec ? 0 : 1);
   Dims batch_out(c.shape.begin(), c.shape.begin() + out_rank);
   const int64_t vol_out = volume(batch_out);
-  if (vol_b == 1 && !s.trans_a && vol_a > 1) {  // fold A's batch into M: one large GEMM
-    s.m = vol_a * M;
-    gemm.run(ctx.res, s, a.data, b.data, c.data);
-    return;
-  }
-  if ((vol_a == vol_out || vol_a == 1) && (vol_b == vol_out || vol_b == 1)) {
-    s.batch = vol_out;
-    s.stride_a = vol_a == 1 ? 0 : M * K;
-    s.stride_b = vol_b == 1 ? 0 : K * N;
-    s.stride_c = M * N;
-    gemm.run(ctx.res, s, a.data, b.data, c.data);
-    return;
-  }
-  // General broadcast: walk the output batch index, mapping it to each operand's batch index.
+  // General broadcast: maps the output batch index to each operand's batch index.
   const size_t rank = batch_out.size();
   auto operand_index = [&](const Dims& bd, int64_t flat) {
     int64_t idx = 0, stride = 1;
@@ -91,11 +118,62 @@ void matmul_kernel(KernelContext& ctx) {
     }
     return idx;
   };
-  for (int64_t i = 0; i < vol_out; ++i) {
-    const auto* pa = static_cast<const uint8_t*>(a.data) + operand_index(batch_a, i) * M * K * es;
-    const auto* pb = static_cast<const uint8_t*>(b.data) + operand_index(batch_b, i) * K * N * es;
-    auto* pc = static_cast<uint8_t*>(c.data) + i * M * N * es;
-    gemm.run(ctx.res, s, pa, pb, pc);
+  // Enqueues the GEMM(s) with cuBLASLt doing as much of the epilogue as `level` allows (see MatmulState), then
+  // Kiln's kernel for the rest.
+  auto enqueue = [&](int level) {
+    BiasAct post = fused;  // what is left for Kiln's kernel
+    post.bias = nullptr;
+    bool lt_act = false;
+    const bool lt_bias = bias && level < 2;
+    if (level == 0) s.epilogue = lt_epilogue_for(bias != nullptr, fused.act, &lt_act);
+    else s.epilogue = lt_bias ? Epilogue::kBias : Epilogue::kNone;
+    if (lt_act) post.act = -1;
+    if (bias && !lt_bias) {
+      post.bias = bias;
+      post.channels = N;
+      post.inner = 1;
+    }
+    const void* lt_bias_ptr = lt_bias ? bias : nullptr;
+    s.batch = 1;
+    s.stride_a = s.stride_b = s.stride_c = 0;
+    s.m = M;
+    if (vol_b == 1 && !s.trans_a && vol_a > 1) {  // fold A's batch into M: one large GEMM
+      s.m = vol_a * M;
+      s.align = common_alignment({addr(a.data), addr(b.data), addr(c.data), addr(residual)});
+      gemm.run(ctx.res, s, a.data, b.data, c.data, lt_bias_ptr, 1.f, beta, residual);
+    } else if ((vol_a == vol_out || vol_a == 1) && (vol_b == vol_out || vol_b == 1)) {
+      s.batch = vol_out;
+      s.stride_a = vol_a == 1 ? 0 : M * K;
+      s.stride_b = vol_b == 1 ? 0 : K * N;
+      s.stride_c = M * N;
+      s.align = common_alignment({addr(a.data), addr(b.data), addr(c.data), addr(residual),
+                                  static_cast<uint64_t>(s.stride_a * es), static_cast<uint64_t>(s.stride_b * es),
+                                  static_cast<uint64_t>(s.stride_c * es)});
+      gemm.run(ctx.res, s, a.data, b.data, c.data, lt_bias_ptr, 1.f, beta, residual);
+    } else {
+      s.align = common_alignment({addr(a.data), addr(b.data), addr(c.data), addr(residual),
+                                  static_cast<uint64_t>(M * K * es), static_cast<uint64_t>(K * N * es),
+                                  static_cast<uint64_t>(M * N * es)});
+      for (int64_t i = 0; i < vol_out; ++i) {
+        const auto* pa = static_cast<const uint8_t*>(a.data) + operand_index(batch_a, i) * M * K * es;
+        const auto* pb = static_cast<const uint8_t*>(b.data) + operand_index(batch_b, i) * K * N * es;
+        auto* pc = static_cast<uint8_t*>(c.data) + i * M * N * es;
+        gemm.run(ctx.res, s, pa, pb, pc, lt_bias_ptr, 1.f, beta, residual ? res_bytes + i * M * N * es : nullptr);
+      }
+    }
+    launch_bias_act(ctx.stream(), c.dtype, c.data, c.numel(), post);  // nothing when nothing is left
+  };
+  // cuBLASLt refuses some epilogues for some shapes/types (no algorithm, NOT_SUPPORTED): it then does less of
+  // the epilogue, once for this node. The first call fails at setup, before any GEMM is enqueued.
+  const bool has_epilogue = bias || fused.act >= 0;
+  for (;;) {
+    try {
+      enqueue(state.level);
+      return;
+    } catch (const Error&) {
+      if (!has_epilogue || state.level >= 2) throw;
+      ++state.level;
+    }
   }
 }
 

@@ -5,67 +5,13 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/pointwise.cuh"
 
 namespace kiln::cuda::kern {
 namespace {
 
-enum Act : int {
-  kRelu = 0, kSigmoid = 1, kTanh = 2, kLeakyRelu = 3, kElu = 4, kSelu = 5, kSoftsign = 6, kSoftplus = 7,
-  kClip = 8, kHardSigmoid = 9, kScaledTanh = 10, kThresholdedRelu = 11, kGeluErf = 12, kGeluTanh = 13,
-  kHardSwish = 64, kSilu = 65, kMish = 66, kCelu = 67, kShrink = 68
-};
-
-bool known_activation(int t) { return (t >= kRelu && t <= kGeluTanh) || (t >= kHardSwish && t <= kShrink); }
-
-// ONNX defaults for alpha/beta when the attribute is absent (as the CPU kernel).
-void activation_params(const ir::Attrs& a, int type, double* alpha, double* beta) {
-  double da = 0, db = 0;
-  switch (type) {
-    case kLeakyRelu: da = 0.01; break;
-    case kElu: case kCelu: case kThresholdedRelu: da = 1.0; break;
-    case kSelu: da = 1.67326319217681884765625; db = 1.05070102214813232421875; break;
-    case kSoftplus: case kScaledTanh: da = 1.0; db = 1.0; break;
-    case kClip: da = -std::numeric_limits<double>::infinity(); db = std::numeric_limits<double>::infinity(); break;
-    case kHardSigmoid: da = 0.2; db = 0.5; break;
-    case kShrink: da = 0.0; db = 0.5; break;
-    default: break;
-  }
-  *alpha = a.f("alpha", da);
-  *beta = a.f("beta", db);
-}
-
-__device__ __forceinline__ float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-// log(1 + e^z) without overflow for large z.
-__device__ __forceinline__ float softplus(float z) { return z > 0.0f ? z + log1pf(expf(-z)) : log1pf(expf(z)); }
-
-__device__ __forceinline__ float activate(int type, float a, float b, float x) {
-  switch (type) {
-    case kRelu: return x < 0.0f ? 0.0f : x;  // NaN stays NaN
-    case kSigmoid: return 1.0f / (1.0f + expf(-x));
-    case kTanh: return tanhf(x);
-    case kLeakyRelu: return x >= 0.0f ? x : a * x;
-    case kElu: return x >= 0.0f ? x : a * expm1f(x);
-    case kSelu: return b * (x > 0.0f ? x : a * expm1f(x));
-    case kSoftsign: return x / (1.0f + fabsf(x));
-    case kSoftplus: return a * softplus(b * x);
-    case kClip: return x < a ? a : (x > b ? b : x);
-    case kHardSigmoid: return clamp01(a * x + b);
-    case kScaledTanh: return a * tanhf(b * x);
-    case kThresholdedRelu: return x <= a ? 0.0f : x;
-    case kGeluErf: return 0.5f * x * erfcf(-x * 0.70710678118654752f);
-    case kGeluTanh: {
-      const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      return x / (1.0f + expf(-2.0f * u));  // == 0.5x(1 + tanh(u)), keeps relative accuracy
-    }
-    case kHardSwish: return x * clamp01(x * (1.0f / 6.0f) + 0.5f);
-    case kSilu: return x / (1.0f + expf(-x));
-    case kMish: return x * tanhf(softplus(x));
-    case kCelu: return x > 0.0f ? x : a * expm1f(x / a);
-    case kShrink: return x < -b ? x + a : (x > b ? x - a : (x == x ? 0.0f : x));
-    default: return x;  // the host checked the type
-  }
-}
+using namespace act;  // the Activation math: activation_math.cuh
 
 template <class T> struct FloatAct {
   int type;

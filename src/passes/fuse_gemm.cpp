@@ -1,0 +1,98 @@
+#include "passes/fuse_gemm.h"
+
+#include "passes/fusion_match.h"
+
+namespace kiln::passes {
+
+namespace {
+
+using fusion::Uses;
+
+// A MatrixMultiply with nothing fused yet, float, whose output ends in a known N from a matrix B.
+bool plain_matmul(const ir::Node& n) {
+  if (n.op != "MatrixMultiply" || n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1] || n.outputs.size() != 1)
+    return false;
+  for (size_t i = 2; i < n.inputs.size(); ++i)
+    if (n.inputs[i]) return false;
+  if (ir::fused_activation(n.attrs) != -1) return false;
+  return fusion::is_float(n.outputs[0]->dtype) && !n.outputs[0]->shape.empty();
+}
+
+// B is a matrix (the output's last dim is N, not a batch dim of a vector product).
+bool b_is_matrix(const ir::Node& n) { return n.attrs.i("op_b", 0) != 2 && n.inputs[1]->shape.size() >= 2; }
+
+std::string fresh_name(const ir::Graph& g, const std::string& base) {
+  if (!g.find_node(base)) return base;
+  for (int i = 1;; ++i) {
+    std::string n = base + "_" + std::to_string(i);
+    if (!g.find_node(n)) return n;
+  }
+}
+
+// The bias operand of a SUM u on y: a constant that broadcasts along the last dim only (rebuilt as a [N]
+// constant), or a 1-D [N] tensor used as it is. nullptr when u is not a bias add.
+ir::Value* bias_operand(ir::Graph& g, const ir::Node& mm, const ir::Node& u, const ir::Value* y) {
+  const int64_t N = y->shape.back();
+  if (N <= 0 || !b_is_matrix(mm)) return nullptr;
+  ir::Value* other = fusion::other_operand(u, y);
+  if (!other || other->dtype != y->dtype) return nullptr;
+  if (const HostTensor* c = ir::constant_value(other)) {
+    if (c->numel() != N || !fusion::broadcasts_along(c->shape(), y->shape.size(), y->shape.size() - 1, N)) return nullptr;
+    if (c->shape() == Dims{N}) return other;
+    ir::Node* k = g.add_constant(fresh_name(g, mm.name + "_bias"), c->reshaped({N}));
+    return k->outputs[0];
+  }
+  if (other->shape == Dims{N} && y->shape.size() >= 1) return other;
+  return nullptr;
+}
+
+}  // namespace
+
+bool FuseGemmEpilogue::run(ir::Graph& g) {
+  Uses uses(g);
+  std::vector<ir::Node*> mms;
+  for (auto& n : g.nodes())
+    if (plain_matmul(*n)) mms.push_back(n.get());
+  bool changed = false;
+  for (ir::Node* mm : mms) {
+    for (;;) {
+      ir::Value* y = mm->outputs[0];
+      ir::Node* u = uses.only_user(y);
+      if (!u || !fusion::same_constraints(*mm, *u) || u->outputs.size() != 1) break;
+      const bool has_bias = mm->inputs.size() > 2 && mm->inputs[2];
+      const bool has_residual = mm->inputs.size() > 3 && mm->inputs[3];
+      if (fusion::is_elementwise(*u, fusion::kSum)) {
+        ir::Value* other = fusion::other_operand(*u, y);
+        if (!other || other->dtype != y->dtype) break;
+        ir::Value* bias = has_bias ? nullptr : bias_operand(g, *mm, *u, y);
+        if (bias) {
+          mm->inputs.resize(4, nullptr);
+          mm->inputs[2] = bias;
+        } else if (!has_residual && dims_known(y->shape) && other->shape == y->shape) {
+          mm->inputs.resize(4, nullptr);
+          mm->inputs[3] = other;
+        } else {
+          break;
+        }
+      } else if (fusion::fusable_activation(*u) && u->inputs[0] == y) {
+        fusion::absorb_activation(*mm, *u);
+      } else {
+        break;
+      }
+      fusion::record_fused(*mm, *u);
+      fusion::take_output(*mm, *u);
+      uses.removed.insert(u);
+      changed = true;
+      if (u->op == "Activation") break;  // the activation ends the epilogue
+    }
+    // Trailing absent inputs are dropped (a node with only a residual keeps a null bias slot).
+    while (mm->inputs.size() > 2 && !mm->inputs.back()) mm->inputs.pop_back();
+  }
+  if (changed) {
+    g.remove_nodes_if([&](const ir::Node* n) { return uses.removed.count(n) > 0; });
+    g.topo_sort();
+  }
+  return changed;
+}
+
+}  // namespace kiln::passes

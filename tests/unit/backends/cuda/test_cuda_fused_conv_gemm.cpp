@@ -1,0 +1,247 @@
+// The fused forms of Convolution (cuDNN + Kiln's epilogue kernel) and MatrixMultiply (cuBLASLt epilogues +
+// Kiln's epilogue kernel) against the CPU kernels: y = act(op + bias + residual) for every activation the
+// passes fuse, with and without bias and residual, float32 / float16 / bfloat16, batched and broadcast GEMMs,
+// odd sizes (unaligned rows). Outputs are poisoned before each run (so a z = y read with alpha2 = 0 would
+// show up as NaN), and two runs must agree bit for bit.
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/cuda_op_harness.h"
+#include "backends/cuda/library_handles.h"
+
+namespace kiln {
+namespace {
+
+using namespace cudatest;
+
+// Tolerances relative to max |reference|: the low-precision output may be rounded once before the epilogue.
+double fused_tol(DataType dt) {
+  switch (dt) {
+    case DataType::kHALF: return 4e-3;
+    case DataType::kBF16: return 2.5e-2;
+    default: return 2e-5;
+  }
+}
+
+cuda::LibraryHandles& handles() {
+  static cuda::LibraryHandles h;
+  return h;
+}
+
+// check_op with cuBLASLt/cuDNN handles and a workspace in the kernel's Resources (kept for both runs, as an
+// execution context keeps them).
+::testing::AssertionResult check_lib_op(const std::string& op, const std::vector<HostTensor>& inputs,
+                                        const std::function<void(ir::Attrs&)>& attrs, DataType dt) {
+  try {
+    ir::Graph g;
+    std::vector<ir::Value*> vals;
+    std::vector<ir::TensorInfo> infos(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i].empty()) {
+        vals.push_back(nullptr);
+        infos[i].present = false;
+        continue;
+      }
+      vals.push_back(g.add_input("in" + std::to_string(i), inputs[i].dtype(), inputs[i].shape()));
+      infos[i] = ir::TensorInfo{true, inputs[i].dtype(), inputs[i].shape(), &inputs[i]};
+    }
+    ir::Node* node = g.add_node(op, "node", vals, 1);
+    attrs(node->attrs);
+    const std::vector<ir::TensorInfo> outs = ir::infer_node(*node, infos);
+    node->outputs[0]->shape = outs[0].shape;
+    node->outputs[0]->dtype = outs[0].dtype;
+    if (!cuda::supports(*node, infos)) return ::testing::AssertionFailure() << "cuda::supports() says no";
+    cuda::KernelFn fn = cuda::find_kernel(op);
+    if (!fn) return ::testing::AssertionFailure() << "no CUDA kernel for " << op;
+
+    std::vector<HostTensor> ref_in;
+    std::vector<const HostTensor*> rptrs;
+    for (const HostTensor& t : inputs) ref_in.push_back(as_f32(t));
+    ir::Graph rg;
+    std::vector<ir::Value*> rvals;
+    for (size_t i = 0; i < ref_in.size(); ++i) {
+      rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
+      rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
+    }
+    ir::Node* rnode = rg.add_node(op, "node", rvals, 1);
+    rnode->attrs = node->attrs;
+    const HostTensor ref = cpu::eval_node(*rnode, rptrs).at(0);
+
+    cudaStream_t s = test_stream();
+    cuda::Resources res;
+    res.stream = s;
+    handles().attach(res);
+    cuda::KernelContext ctx{*node, {}, {}, res};
+    std::vector<cuda::DeviceBuffer> dev_in;
+    for (const HostTensor& t : inputs) {
+      cuda::TensorRef r;
+      if (!t.empty()) {
+        dev_in.emplace_back(std::max<size_t>(t.nbytes(), 1));
+        if (cudaMemcpy(dev_in.back().get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice) != cudaSuccess)
+          return ::testing::AssertionFailure() << "cudaMemcpy of an input failed";
+        r = cuda::TensorRef{true, t.dtype(), t.shape(), dev_in.back().get(), t.raw()};
+      }
+      ctx.in.push_back(r);
+    }
+    cuda::DeviceBuffer dev_out(std::max<size_t>(static_cast<size_t>(volume(outs[0].shape)) * dtype_size(outs[0].dtype), 1));
+    ctx.out.push_back(cuda::TensorRef{true, outs[0].dtype, outs[0].shape, dev_out.get(), nullptr});
+    std::vector<HostTensor> runs;
+    for (int poison : {0xFF, 0x7B}) {
+      if (cudaMemsetAsync(dev_out.get(), poison, dev_out.size(), s) != cudaSuccess)
+        return ::testing::AssertionFailure() << "cudaMemset failed";
+      fn(ctx);
+      const cudaError_t e = cudaStreamSynchronize(s);
+      if (e != cudaSuccess) return ::testing::AssertionFailure() << "kernel failed: " << cudaGetErrorString(e);
+      HostTensor h(outs[0].dtype, outs[0].shape);
+      if (cudaMemcpy(h.mutable_raw(), dev_out.get(), h.nbytes(), cudaMemcpyDeviceToHost) != cudaSuccess)
+        return ::testing::AssertionFailure() << "cudaMemcpy of the output failed";
+      runs.push_back(h);
+    }
+    if (!runs[0].same_bytes(runs[1])) return ::testing::AssertionFailure() << "the two runs differ (unwritten elements?)";
+    for (const HostTensor& r : runs) {
+      ::testing::AssertionResult c = compare(r, ref, fused_tol(dt), false);
+      if (!c) return c;
+    }
+    return ::testing::AssertionSuccess();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw: " << e.what();
+  }
+}
+
+struct Act {
+  int64_t type;
+  bool set_ab;
+  double alpha, beta;
+};
+const std::vector<Act>& acts() {
+  static const std::vector<Act> a = {{-1, false, 0, 0}, {0, false, 0, 0},   {8, true, 0, 6},   {1, false, 0, 0},
+                                     {2, false, 0, 0},  {3, true, 0.1, 0},  {65, false, 0, 0}, {64, false, 0, 0},
+                                     {12, false, 0, 0}, {13, false, 0, 0}};
+  return a;
+}
+
+void set_act(ir::Attrs& a, const Act& act) {
+  if (act.type < 0) return;
+  a.set("activation", act.type);
+  if (act.set_ab) {
+    a.set("act_alpha", act.alpha);
+    a.set("act_beta", act.beta);
+  }
+}
+
+struct ConvCase {
+  Dims x, w;
+  int64_t groups, stride;
+};
+
+TEST(CudaFusedConvolution, EveryActivationBiasResidualDtype) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const std::vector<ConvCase> cases = {
+      {{2, 8, 9, 7}, {16, 8, 3, 3}, 1, 1},  // 2-D
+      {{1, 8, 10, 10}, {8, 4, 3, 3}, 2, 2}, // groups, stride
+      {{2, 4, 13}, {6, 4, 3}, 1, 1},        // 1-D
+      {{1, 4, 5, 6, 5}, {8, 4, 3, 3, 3}, 1, 1},  // 3-D
+  };
+  for (DataType dt : float_types())
+    for (const ConvCase& c : cases)
+      for (const Act& act : acts())
+        for (int parts = 0; parts < 4; ++parts) {
+          const bool bias = parts & 1, residual = parts & 2;
+          const size_t nsp = c.x.size() - 2;
+          auto attrs = [&](ir::Attrs& a) {
+            a.set("pre_padding", std::vector<int64_t>(nsp, 1));
+            a.set("post_padding", std::vector<int64_t>(nsp, 1));
+            a.set("stride", std::vector<int64_t>(nsp, c.stride));
+            a.set("groups", c.groups);
+            set_act(a, act);
+          };
+          // The output shape, for the residual.
+          Dims y = {c.x[0], c.w[0]};
+          for (size_t i = 0; i < nsp; ++i) y.push_back((c.x[2 + i] + 2 - 3) / c.stride + 1);
+          std::vector<HostTensor> in = {randf(c.x, dt), randf(c.w, dt, 0.05, 0.3), bias ? randf({c.w[0]}, dt) : HostTensor(),
+                                        residual ? randf(y, dt) : HostTensor()};
+          if (!residual) in.pop_back();
+          EXPECT_TRUE(check_lib_op("Convolution", in, attrs, dt))
+              << dtype_name(dt) << " x " << dims_str(c.x) << " w " << dims_str(c.w) << " act " << act.type << " bias "
+              << bias << " residual " << residual;
+        }
+}
+
+TEST(CudaFusedConvolution, SupportsAcceptsFusedForms) {
+  for (DataType dt : float_types()) {
+    ir::Graph g;
+    auto* x = g.add_input("x", dt, {1, 4, 8, 8});
+    auto* w = g.add_input("w", dt, {8, 4, 3, 3});
+    auto* b = g.add_input("b", dt, {8});
+    auto* r = g.add_input("r", dt, {1, 8, 8, 8});
+    ir::Node* n = g.add_node("Convolution", "c", {x, w, b, r}, 1);
+    n->attrs.set("pre_padding", std::vector<int64_t>{1, 1});
+    n->attrs.set("post_padding", std::vector<int64_t>{1, 1});
+    n->attrs.set("activation", int64_t{12});
+    std::vector<ir::TensorInfo> in;
+    for (auto* v : n->inputs) in.push_back(ir::TensorInfo{true, v->dtype, v->shape, nullptr});
+    EXPECT_TRUE(cuda::supports(*n, in)) << dtype_name(dt);
+    n->attrs.set("activation", int64_t{99});
+    EXPECT_FALSE(cuda::supports(*n, in)) << "an unknown activation";
+  }
+}
+
+struct MmCase {
+  Dims a, b;
+  int64_t op_b;
+};
+
+TEST(CudaFusedMatrixMultiply, BiasResidualActivationBatchedAndBroadcast) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const std::vector<MmCase> cases = {
+      {{16, 32}, {32, 24}, 0},             // one GEMM
+      {{5, 7}, {7, 5}, 0},                 // odd sizes: rows not 16-byte aligned
+      {{2, 3, 8, 16}, {16, 8}, 0},         // A's batch folded into M
+      {{2, 3, 8, 16}, {2, 3, 16, 12}, 0},  // strided batch
+      {{2, 1, 4, 8}, {1, 3, 8, 6}, 0},     // broadcast: strided batch over the output
+      {{2, 3, 4, 8}, {3, 1, 8, 6}, 0},     // general broadcast: one call per batch
+      {{6, 16}, {10, 16}, 1},              // transposed B
+      {{16}, {2, 16, 8}, 0},               // vector A
+  };
+  for (DataType dt : float_types())
+    for (const MmCase& c : cases)
+      for (const Act& act : acts())
+        for (int parts = 0; parts < 4; ++parts) {
+          const bool bias = parts & 1, residual = parts & 2;
+          auto attrs = [&](ir::Attrs& a) {
+            a.set("op_b", c.op_b);
+            set_act(a, act);
+          };
+          // The output shape, from the CPU op.
+          ir::Graph g;
+          ir::Node* n = g.add_node("MatrixMultiply", "m", {g.add_input("a", dt, c.a), g.add_input("b", dt, c.b)}, 1);
+          n->attrs.set("op_b", c.op_b);
+          const Dims y = ir::infer_node(*n, {ir::TensorInfo{true, dt, c.a, nullptr}, ir::TensorInfo{true, dt, c.b, nullptr}})[0].shape;
+          std::vector<HostTensor> in = {randf(c.a, dt, 0.1, 1.0), randf(c.b, dt, 0.1, 1.0),
+                                        bias ? randf({y.back()}, dt) : HostTensor(), residual ? randf(y, dt) : HostTensor()};
+          if (!residual) in.pop_back();
+          if (!residual && !bias) in.pop_back();
+          EXPECT_TRUE(check_lib_op("MatrixMultiply", in, attrs, dt))
+              << dtype_name(dt) << " " << dims_str(c.a) << " x " << dims_str(c.b) << " act " << act.type << " bias "
+              << bias << " residual " << residual;
+        }
+}
+
+TEST(CudaFusedEpilogueKernel, SupportsAcceptsFusedMatrixMultiply) {
+  for (DataType dt : float_types()) {
+    ir::Graph g;
+    ir::Node* n = g.add_node("MatrixMultiply", "m",
+                             {g.add_input("a", dt, {4, 8}), g.add_input("b", dt, {8, 5}), g.add_input("bias", dt, {5}),
+                              g.add_input("r", dt, {4, 5})},
+                             1);
+    n->attrs.set("activation", int64_t{13});
+    std::vector<ir::TensorInfo> in;
+    for (auto* v : n->inputs) in.push_back(ir::TensorInfo{true, v->dtype, v->shape, nullptr});
+    EXPECT_TRUE(cuda::supports(*n, in)) << dtype_name(dt);
+    in[2].dtype = dt == DataType::kFLOAT ? DataType::kHALF : DataType::kFLOAT;
+    EXPECT_FALSE(cuda::supports(*n, in)) << "a bias of another dtype";
+  }
+}
+
+}  // namespace
+}  // namespace kiln
+
+#endif  // KILN_WITH_CUDA
