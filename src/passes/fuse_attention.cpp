@@ -1,0 +1,320 @@
+// FuseAttention: see fuse_attention.h for the patterns. Matching walks up from each SoftMax whose one
+// consumer is the P @ V MatrixMultiply, through mask additions / causal Selects (nearest the SoftMax) and
+// then scalar scales, to the Q @ K^T MatrixMultiply, trying both operands of commutative ops. One match is
+// rewritten at a time (the use counts are recomputed after each), so chains never overlap.
+#include "passes/fuse_attention.h"
+
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/graph.h"
+
+namespace kiln::passes {
+namespace {
+
+constexpr int64_t kEwSum = 0, kEwProd = 1, kEwDiv = 5;
+
+bool attn_float(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16; }
+
+// A one-element float constant: its value.
+bool const_scalar(const ir::Value* v, double* out) {
+  const HostTensor* t = ir::constant_value(v);
+  if (!t || t->numel() != 1) return false;
+  const DataType dt = t->dtype();
+  if (!attn_float(dt) && dt != DataType::kDOUBLE) return false;
+  *out = t->get_f64(0);
+  return true;
+}
+
+// m broadcasts onto s without growing it (unknown dims are taken to fit; the op checks at run time).
+bool fits(const Dims& m, const Dims& s) {
+  if (m.size() > s.size()) return false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    const int64_t md = m[m.size() - 1 - i], sd = s[s.size() - 1 - i];
+    if (md != 1 && md != -1 && md != sd) return false;
+  }
+  return true;
+}
+
+// Numpy broadcast of two shapes that are known to broadcast (unknown dims stay unknown).
+Dims broadcast(const Dims& a, const Dims& b) {
+  const size_t r = std::max(a.size(), b.size());
+  Dims out(r);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    out[i] = da == 1 ? db : db == 1 ? da : da == -1 ? db : da;
+  }
+  return out;
+}
+
+bool pinned(const ir::Node* n) {
+  if (n->precision) return true;
+  for (auto& t : n->output_types)
+    if (t) return true;
+  return false;
+}
+
+// A Shuffle that only swaps the last two dims.
+bool is_swap_last_two(const ir::Node* n) {
+  if (n->op != "Shuffle" || (n->inputs.size() > 1 && n->inputs[1])) return false;
+  if (n->attrs.i("has_reshape", 0) != 0) return false;
+  const size_t r = n->inputs[0]->shape.size();
+  if (r < 2) return false;
+  const std::vector<int64_t> second = n->attrs.ints("second_transpose");
+  for (size_t i = 0; i < second.size(); ++i)
+    if (second[i] != static_cast<int64_t>(i)) return false;
+  const std::vector<int64_t> perm = n->attrs.ints("first_transpose");
+  if (perm.size() != r) return false;
+  for (size_t i = 0; i + 2 < r; ++i)
+    if (perm[i] != static_cast<int64_t>(i)) return false;
+  return perm[r - 2] == static_cast<int64_t>(r - 1) && perm[r - 1] == static_cast<int64_t>(r - 2);
+}
+
+struct SelectMask {
+  ir::Value* cond;
+  ir::Value* fill;        // the constant written where masked
+  bool masked_when_true;  // Select(cond, fill, scores) rather than Select(cond, scores, fill)
+};
+
+struct Match {
+  ir::Value* q = nullptr;
+  ir::Value* k = nullptr;
+  bool k_transposed = false;
+  double scale = 1.0;
+  std::vector<ir::Value*> masks;
+  std::vector<SelectMask> selects;
+  std::vector<ir::Node*> chain;  // the nodes the fused node replaces
+};
+
+class Matcher {
+ public:
+  explicit Matcher(const ir::Graph& g) {
+    for (auto& n : g.nodes())
+      for (auto* in : n->inputs)
+        if (in) ++uses_[in];
+  }
+  int uses(const ir::Value* v) const {
+    auto it = uses_.find(v);
+    return it == uses_.end() ? 0 : it->second;
+  }
+  // An intermediate the fused node may swallow.
+  bool inner(const ir::Value* v) const { return v->producer && !v->is_output && uses(v) == 1 && !pinned(v->producer); }
+
+  // A constant-scalar PROD/DIV of x (rank kept) with x single-use: its other input's factor.
+  bool scaled(const ir::Value* v, ir::Value** x, double* factor) const {
+    if (!inner(v) || v->producer->op != "ElementWise") return false;
+    const ir::Node* n = v->producer;
+    const int64_t op = n->attrs.i("op", -1);
+    if (op != kEwProd && op != kEwDiv) return false;
+    for (int side = 0; side < 2; ++side) {
+      if (op == kEwDiv && side == 1) break;  // c / x is not a scale
+      double c;
+      if (!const_scalar(n->inputs[1 - side], &c) || !std::isfinite(c) || c == 0.0) continue;
+      if (n->inputs[1 - side]->shape.size() > n->inputs[side]->shape.size()) continue;
+      *x = n->inputs[side];
+      *factor = op == kEwDiv ? 1.0 / c : c;
+      return true;
+    }
+    return false;
+  }
+
+  // s: the scores (or a step towards them). phase 0 still allows masks, 1 only scales.
+  bool match_scores(ir::Value* s, int phase, Match& m) const {
+    if (!inner(s)) return false;
+    ir::Node* n = s->producer;
+    if (n->op == "MatrixMultiply") return match_qk(n, m);
+    ir::Value* x;
+    double f;
+    if (scaled(s, &x, &f)) {
+      Match saved = m;
+      m.scale *= f;
+      m.chain.push_back(n);
+      if (match_scores(x, 1, m)) return true;
+      m = saved;
+      return false;
+    }
+    if (phase != 0) return false;
+    if (n->op == "ElementWise" && n->attrs.i("op", -1) == kEwSum) {
+      for (int side = 0; side < 2; ++side) {
+        ir::Value* sc = n->inputs[side];
+        ir::Value* mask = n->inputs[1 - side];
+        if (!attn_float(mask->dtype) || !fits(mask->shape, sc->shape)) continue;
+        Match saved = m;
+        m.masks.push_back(mask);
+        m.chain.push_back(n);
+        if (match_scores(sc, 0, m)) return true;
+        m = saved;
+      }
+      return false;
+    }
+    if (n->op == "Select") {
+      ir::Value* cond = n->inputs[0];
+      if (cond->dtype != DataType::kBOOL) return false;
+      for (int side = 1; side <= 2; ++side) {
+        ir::Value* sc = n->inputs[side];
+        ir::Value* fill = n->inputs[3 - side];
+        double c;
+        if (!const_scalar(fill, &c) || !(c <= -1e4) || fill->dtype != sc->dtype) continue;
+        if (!fits(cond->shape, sc->shape) || !fits(fill->shape, sc->shape)) continue;
+        Match saved = m;
+        m.selects.push_back(SelectMask{cond, fill, side == 2});
+        m.chain.push_back(n);
+        if (match_scores(sc, 0, m)) return true;
+        m = saved;
+      }
+      return false;
+    }
+    return false;
+  }
+
+  bool match_qk(ir::Node* mm, Match& m) const {
+    const int64_t op_b = mm->attrs.i("op_b", 0);
+    if (mm->attrs.i("op_a", 0) != 0 || (op_b != 0 && op_b != 1)) return false;
+    const size_t r = mm->outputs[0]->shape.size();
+    ir::Value* q = mm->inputs[0];
+    ir::Value* k = mm->inputs[1];
+    if ((r != 3 && r != 4) || q->shape.size() != r || k->shape.size() != r) return false;
+    m.chain.push_back(mm);
+    bool kt = op_b == 0;
+    ir::Value* x;
+    double f;
+    for (int guard = 0; guard < 8 && scaled(q, &x, &f); ++guard) {
+      m.scale *= f;
+      m.chain.push_back(q->producer);
+      q = x;
+    }
+    for (int guard = 0; guard < 8; ++guard) {
+      if (scaled(k, &x, &f)) {
+        m.scale *= f;
+        m.chain.push_back(k->producer);
+        k = x;
+      } else if (inner(k) && is_swap_last_two(k->producer)) {
+        m.chain.push_back(k->producer);
+        k = k->producer->inputs[0];
+        kt = !kt;
+      } else {
+        break;
+      }
+    }
+    m.q = q;
+    m.k = k;
+    m.k_transposed = kt;
+    return true;
+  }
+
+ private:
+  std::unordered_map<const ir::Value*, int> uses_;
+};
+
+// A constant cond whose visible part (cond, or !cond when masked_when_true) is the causal lower triangle
+// for scores [..., sq, sk]: key j visible to query i iff j <= i + (sk - sq).
+bool is_causal(const SelectMask& s, const Dims& scores) {
+  const HostTensor* t = ir::constant_value(s.cond);
+  const size_t r = scores.size();
+  if (!t || t->dtype() != DataType::kBOOL || t->shape().size() < 2) return false;
+  const int64_t sq = scores[r - 2], sk = scores[r - 1];
+  const Dims& cs = t->shape();
+  if (sq < 0 || sk < sq || cs[cs.size() - 2] != sq || cs[cs.size() - 1] != sk) return false;
+  for (size_t i = 0; i + 2 < cs.size(); ++i)
+    if (cs[i] != 1) return false;
+  for (int64_t i = 0; i < sq; ++i)
+    for (int64_t j = 0; j < sk; ++j) {
+      const bool c = t->get_i64(i * sk + j) != 0;
+      if ((s.masked_when_true ? !c : c) != (j <= i + (sk - sq))) return false;
+    }
+  return true;
+}
+
+// The first SoftMax -> MatrixMultiply chain that matches; false when there is none.
+bool fuse_one(ir::Graph& g) {
+  Matcher mt(g);
+  for (auto& np : g.nodes()) {
+    ir::Node* sm = np.get();
+    if (sm->op != "SoftMax" || pinned(sm) || sm->attrs.i("log", 0) != 0) continue;
+    ir::Value* x = sm->inputs[0];
+    ir::Value* p = sm->outputs[0];
+    const int64_t r = static_cast<int64_t>(x->shape.size());
+    if (r != 3 && r != 4) continue;
+    int64_t axis = sm->attrs.i("axis", -1);
+    if (axis < 0) axis += r;
+    if (axis != r - 1 || !attn_float(x->dtype)) continue;
+    if (p->is_output || mt.uses(p) != 1) continue;
+    const std::vector<ir::Node*> users = g.users(p);
+    if (users.size() != 1) continue;
+    ir::Node* pv = users[0];
+    if (pv->op != "MatrixMultiply" || pinned(pv) || pv->inputs[0] != p || pv->inputs[1] == p) continue;
+    if (pv->attrs.i("op_a", 0) != 0 || pv->attrs.i("op_b", 0) != 0) continue;
+    ir::Value* v = pv->inputs[1];
+    if (static_cast<int64_t>(v->shape.size()) != r || static_cast<int64_t>(pv->outputs[0]->shape.size()) != r) continue;
+    Match m;
+    m.chain = {sm, pv};
+    if (!mt.match_scores(x, 0, m)) continue;
+    if (m.q->dtype != x->dtype || m.k->dtype != x->dtype || v->dtype != x->dtype) continue;
+
+    // The mask: the SUM masks plus the Selects as additive Select(cond, 0, fill) terms. A causal Select becomes
+    // the `causal` attribute only when it is the sole masking: every row then keeps a visible key, so -inf and
+    // the fill agree. With other masks, a row they mask entirely (left padding) would, unfused, spread over
+    // all its keys (fill + mask everywhere): an additive fill term keeps that exactly.
+    std::vector<ir::Value*> terms = m.masks;
+    bool causal = false;
+    for (const SelectMask& s : m.selects) {
+      if (m.masks.empty() && m.selects.size() == 1 && is_causal(s, x->shape)) {
+        causal = true;
+        continue;
+      }
+      const HostTensor* fill = ir::constant_value(s.fill);
+      ir::Node* zero = g.add_constant(g.unique_name("fused_attention_zero"), HostTensor(fill->dtype(), fill->shape()));
+      zero->outputs[0]->dtype = fill->dtype();
+      zero->outputs[0]->shape = fill->shape();
+      ir::Node* sel = g.add_node("Select", g.unique_name("fused_attention_mask"),
+                                 {s.cond, s.masked_when_true ? s.fill : zero->outputs[0],
+                                  s.masked_when_true ? zero->outputs[0] : s.fill},
+                                 1);
+      sel->outputs[0]->dtype = s.fill->dtype;
+      sel->outputs[0]->shape = broadcast(s.cond->shape, s.fill->shape);
+      terms.push_back(sel->outputs[0]);
+    }
+    ir::Value* mask = terms.empty() ? nullptr : terms[0];
+    for (size_t i = 1; i < terms.size(); ++i) {
+      ir::Node* sum = g.add_node("ElementWise", g.unique_name("fused_attention_mask_sum"), {mask, terms[i]}, 1);
+      sum->attrs.set("op", kEwSum);
+      sum->outputs[0]->dtype = mask->dtype;
+      sum->outputs[0]->shape = broadcast(mask->shape, terms[i]->shape);
+      mask = sum->outputs[0];
+    }
+
+    std::vector<ir::Value*> ins = {m.q, m.k, v};
+    if (mask) ins.push_back(mask);
+    std::string name = "fused_attention(" + pv->name + ")";
+    if (g.find_node(name)) name = g.unique_name("FusedAttention");
+    ir::Node* fa = g.add_node("FusedAttention", name, ins, 1);
+    fa->attrs.set("scale", m.scale);
+    fa->attrs.set("causal", int64_t{causal ? 1 : 0});
+    fa->attrs.set("k_transposed", int64_t{m.k_transposed ? 1 : 0});
+    ir::Value* old = pv->outputs[0];
+    ir::Value* out = fa->outputs[0];
+    out->dtype = old->dtype;
+    out->shape = old->shape;
+    const std::string out_name = old->name;
+    old->name = out_name + "__unfused";
+    out->name = out_name;
+    g.replace_all_uses(old, out);
+    std::unordered_set<const ir::Node*> gone(m.chain.begin(), m.chain.end());
+    g.remove_nodes_if([&](const ir::Node* n) { return gone.count(n) != 0; });
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool FuseAttention::run(ir::Graph& g) {
+  bool changed = false;
+  while (fuse_one(g)) changed = true;
+  if (changed) g.topo_sort();
+  return changed;
+}
+
+}  // namespace kiln::passes

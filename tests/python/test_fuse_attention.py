@@ -1,0 +1,192 @@
+"""Attention fusion on exported-model patterns: the attention blocks of HF BERT and GPT-2 (eager attention as
+torch.onnx.export writes it at opset 17) and torchvision ViT (nn.MultiheadAttention: 3-D [B*H, S, D], q
+divided before the MatMul, k^T a Transpose(perm [1, 2, 0])) are written by hand with onnx.helper, built by
+Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block (once the
+fuse-attention pass is in the builder's pipeline: until then that check skips, the numbers are still checked)."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from test_onnx_import import build, make_model, run_kiln
+from kiln_helpers import ort_run
+
+RNG = np.random.default_rng(7)
+F32_MIN = float(np.finfo(np.float32).min)
+
+
+def w(*shape, scale=0.3):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def c64(name, values):
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.INT64, [len(values)], values))
+
+
+def cf(name, value):
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.FLOAT, [], [value]))
+
+
+def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3)):
+    """x [B, S, heads*d] -> Transpose(Reshape(x, [0, 0, heads, d]), perm)."""
+    nodes += [c64(p + "_shape", [0, 0, heads, d]),
+              helper.make_node("Reshape", [x, p + "_shape"], [p + "_r"]),
+              helper.make_node("Transpose", [p + "_r"], [p], perm=list(perm))]
+    return p
+
+
+def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5):
+    data = model.SerializeToString()
+    engine, logger = build(data, profile)
+    got = run_kiln(engine, inputs)
+    ref = ort_run(data, inputs)
+    for name, r in ref.items():
+        g = got[name]
+        assert g.shape == r.shape, name
+        assert not np.isnan(g).any(), name
+        err = np.max(np.abs(g.astype(np.float64) - r))
+        assert err <= atol + rtol * np.max(np.abs(r)), f"{name}: max error {err}"
+    if not any("pass fuse-attention" in m for _, m in logger.messages):
+        pytest.skip("the fuse-attention pass is not in the builder pipeline yet (numbers checked)")
+    layers = [line for line in engine.describe().splitlines() if line.strip().startswith("FusedAttention")]
+    assert len(layers) == blocks, engine.describe()
+    return engine
+
+
+def bert_model(B, S, heads=4, d=8, dynamic=False):
+    hidden = heads * d
+    nodes, inits = [], {}
+    for n in ("q", "k", "v"):
+        inits["W" + n], inits["b" + n] = w(hidden, hidden), w(hidden)
+        nodes += [helper.make_node("MatMul", ["x", "W" + n], [n + "_mm"]),
+                  helper.make_node("Add", [n + "_mm", "b" + n], [n + "_lin"])]
+    q = split_heads(nodes, "q_lin", "q", heads, d)
+    kt = split_heads(nodes, "k_lin", "kt", heads, d, perm=(0, 2, 3, 1))  # the exporter merges both transposes
+    v = split_heads(nodes, "v_lin", "v", heads, d)
+    nodes += [
+        # extended mask: (1 - mask[:, None, None, :]) * finfo.min
+        c64("ax12", [1, 2]),
+        helper.make_node("Unsqueeze", ["mask", "ax12"], ["m4"]),
+        helper.make_node("Cast", ["m4"], ["m4f"], to=TensorProto.FLOAT),
+        cf("one", 1.0), cf("fmin", F32_MIN),
+        helper.make_node("Sub", ["one", "m4f"], ["inv"]),
+        helper.make_node("Mul", ["inv", "fmin"], ["ext"]),
+        helper.make_node("MatMul", [q, kt], ["scores"]),
+        cf("sqrt_d", float(np.sqrt(d))),
+        helper.make_node("Div", ["scores", "sqrt_d"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "ext"], ["masked"]),
+        helper.make_node("Softmax", ["masked"], ["probs"], axis=-1),
+        helper.make_node("MatMul", ["probs", v], ["ctx"]),
+        helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
+        c64("out_shape", [0, 0, hidden]),
+        helper.make_node("Reshape", ["ctx_t", "out_shape"], ["y"]),
+    ]
+    x = w(B, S, hidden, scale=1.0)
+    mask = np.ones((B, S), np.int64)
+    mask[0, S - 3:] = 0  # padding in the first sequence
+    dyn = {"x": [None, None, hidden], "mask": [None, None]} if dynamic else None
+    model = make_model(nodes, {"x": x, "mask": mask}, ["y"], inits, opset=17, dyn=dyn)
+    return model, {"x": x, "mask": mask}
+
+
+def test_bert_attention_fuses():
+    model, inputs = bert_model(2, 11)
+    check(model, inputs, 1)
+
+
+def test_bert_attention_dynamic_shapes():
+    model, inputs = bert_model(2, 11, dynamic=True)
+    profile = {"x": ((1, 1, 32), (2, 11, 32), (4, 64, 32)), "mask": ((1, 1), (2, 11), (4, 64))}
+    engine = check(model, inputs, 1, profile)
+    mask = np.ones((3, 20), np.int64)
+    mask[1, 15:] = 0
+    inputs2 = {"x": w(3, 20, 32, scale=1.0), "mask": mask}  # other shapes, same engine
+    got = run_kiln(engine, inputs2)["y"]
+    ref = ort_run(model.SerializeToString(), inputs2)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
+
+
+def gpt2_model(S, heads=2, d=16, max_pos=32):
+    hidden = heads * d
+    inits = {"Wqkv": w(hidden, 3 * hidden), "bqkv": w(3 * hidden),
+             "bias": np.tril(np.ones((max_pos, max_pos), bool)).reshape(1, 1, max_pos, max_pos)}
+    nodes = [helper.make_node("MatMul", ["x", "Wqkv"], ["qkv_mm"]),
+             helper.make_node("Add", ["qkv_mm", "bqkv"], ["qkv"]),
+             c64("split", [hidden, hidden, hidden]),
+             helper.make_node("Split", ["qkv", "split"], ["q_lin", "k_lin", "v_lin"], axis=2)]
+    q = split_heads(nodes, "q_lin", "q", heads, d)
+    k = split_heads(nodes, "k_lin", "k", heads, d)
+    v = split_heads(nodes, "v_lin", "v", heads, d)
+    nodes += [
+        helper.make_node("Transpose", [k], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", [q, "kt"], ["w0"]),
+        cf("sqrt_d", float(np.sqrt(d))),
+        helper.make_node("Div", ["w0", "sqrt_d"], ["w1"]),
+        # causal_mask = bias[:, :, k_len - q_len : k_len, :k_len] (static here: folds to a constant)
+        c64("starts", [0, 0]), c64("ends", [S, S]), c64("axes", [2, 3]),
+        helper.make_node("Slice", ["bias", "starts", "ends", "axes"], ["causal"]),
+        cf("mask_value", F32_MIN),
+        helper.make_node("Where", ["causal", "w1", "mask_value"], ["w2"]),
+        helper.make_node("Add", ["w2", "attn_mask"], ["w3"]),
+        helper.make_node("Softmax", ["w3"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", v], ["a"]),
+        helper.make_node("Transpose", ["a"], ["a_t"], perm=[0, 2, 1, 3]),
+        c64("out_shape", [0, 0, hidden]),
+        helper.make_node("Reshape", ["a_t", "out_shape"], ["y"]),
+    ]
+    x = w(2, S, hidden, scale=1.0)
+    attn_mask = np.zeros((2, 1, 1, S), np.float32)
+    attn_mask[1, ..., :2] = F32_MIN  # left padding in the second sequence
+    model = make_model(nodes, {"x": x, "attn_mask": attn_mask}, ["y"], inits, opset=17)
+    return model, {"x": x, "attn_mask": attn_mask}
+
+
+def test_gpt2_causal_attention_fuses():
+    model, inputs = gpt2_model(9)
+    check(model, inputs, 1)
+
+
+def vit_model(B=2, S=10, heads=4, d=8):
+    """torchvision's nn.MultiheadAttention export (batch_first=False inside the encoder), from q/k/v projections."""
+    e = heads * d
+    nodes = []
+    for n in ("q", "k", "v"):
+        nodes += [c64(n + "_shape", [S, B * heads, d]),
+                  helper.make_node("Reshape", [n + "_in", n + "_shape"], [n + "_r"])]
+    nodes += [
+        helper.make_node("Transpose", ["q_r"], ["q"], perm=[1, 0, 2]),
+        helper.make_node("Transpose", ["v_r"], ["v"], perm=[1, 0, 2]),
+        cf("c", float(np.sqrt(d))),
+        helper.make_node("Div", ["q", "c"], ["q_scaled"]),
+        helper.make_node("Transpose", ["k_r"], ["kt"], perm=[1, 2, 0]),
+        helper.make_node("MatMul", ["q_scaled", "kt"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["o_t"], perm=[1, 0, 2]),
+        c64("out_shape", [S * B, e]),
+        helper.make_node("Reshape", ["o_t", "out_shape"], ["y"]),
+    ]
+    inputs = {n + "_in": w(S, B, e, scale=1.0) for n in ("q", "k", "v")}
+    return make_model(nodes, inputs, ["y"], opset=17), inputs
+
+
+def test_vit_attention_fuses():
+    model, inputs = vit_model()
+    check(model, inputs, 1)
+
+
+def test_two_blocks_fuse_and_softmax_elsewhere_stays():
+    """Two stacked BERT-style blocks without projections, and a softmax classifier that is not attention."""
+    B, H, S, D = 1, 2, 6, 4
+    nodes = []
+    prev = "x"
+    for i in range(2):
+        nodes += [helper.make_node("Transpose", [prev], [f"kt{i}"], perm=[0, 1, 3, 2]),
+                  helper.make_node("MatMul", [prev, f"kt{i}"], [f"s{i}"]),
+                  cf(f"c{i}", 0.5),
+                  helper.make_node("Mul", [f"s{i}", f"c{i}"], [f"ss{i}"]),
+                  helper.make_node("Softmax", [f"ss{i}"], [f"p{i}"], axis=-1),
+                  helper.make_node("MatMul", [f"p{i}", prev], [f"o{i}"])]
+        prev = f"o{i}"
+    nodes.append(helper.make_node("Softmax", [prev], ["y"], axis=-1))
+    x = w(B, H, S, D, scale=1.0)
+    check(make_model(nodes, {"x": x}, ["y"], opset=17), {"x": x}, 2)
