@@ -55,6 +55,27 @@ def make_model(name, torch):
     raise KeyError(name)
 
 
+def realistic_weights(model, kind, torch):
+    """Random-weight models as a trained one would behave numerically: Linear layers their architecture
+    zero-initializes (ViT's head) get random weights, and BatchNorm statistics are measured on random images,
+    else activations shrink to ~1e-9 through the depth (MobileNetV2) and the accuracy column measures fp16
+    underflow, not Kiln."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and not m.weight.detach().any():
+            torch.nn.init.normal_(m.weight, std=m.in_features ** -0.5)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if kind == "image" and bns:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None
+        model.train()
+        g = torch.Generator(device="cpu").manual_seed(4)
+        with torch.no_grad():
+            for _ in range(2):
+                model(torch.randn(8, 3, 224, 224, generator=g).cuda())
+    return model.eval()
+
+
 def sample(name, batch, torch, device="cuda"):
     g = torch.Generator(device="cpu").manual_seed(1)
     if MODELS[name][2] == "image":
@@ -195,7 +216,7 @@ def main():
           flush=True)
     for name in args.models.split(","):
         gflop, large, kind = MODELS[name]
-        model = make_model(name, torch).eval().cuda()
+        model = realistic_weights(make_model(name, torch).cuda(), kind, torch)
         wrapped = first_output(model, torch).eval()
         input_name = "x"
         x1 = sample(name, 2, torch)

@@ -1,7 +1,13 @@
 #include "builder/pipeline.h"
 
 #include "backends/gpu_probe.h"
+#include "passes/channels_last.h"
+#include "passes/fuse_attention.h"
+#include "passes/fuse_conv.h"
+#include "passes/fuse_gemm.h"
+#include "passes/fuse_pointwise.h"
 #include "passes/lower_precision.h"
+#include "passes/recognize_activations.h"
 
 namespace kiln {
 
@@ -13,11 +19,23 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
   p.push_back(std::make_unique<passes::FoldConstants>());
   p.push_back(std::make_unique<passes::MergeReshapes>());
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
+  // Fusions (both targets: the CPU kernels implement every fused form). GELU/SiLU compositions become one
+  // activation first, so the epilogues can take them; attention before the GEMM epilogue, which would
+  // otherwise take a mask add after Q@K^T for a bias.
+  p.push_back(std::make_unique<passes::RecognizeActivations>());
+  p.push_back(std::make_unique<passes::FuseAttention>());
+  p.push_back(std::make_unique<passes::FoldBatchNormIntoConv>());
+  p.push_back(std::make_unique<passes::FuseConvEpilogue>());
+  p.push_back(std::make_unique<passes::FuseGemmEpilogue>());
+  p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   return p;
 }
 
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& o) {
   auto p = cpu_pipeline();
+  // After the convolution fusions (fewer layers to carry the layout through), before precision lowering
+  // (which then sees the final layers).
+  p.push_back(std::make_unique<passes::ChannelsLast>());
   if (o.fp16 || o.bf16) {
     // FP16 wins when both are allowed: it has the finer mantissa for activations of inference networks.
     DataType low = o.fp16 ? DataType::kHALF : DataType::kBF16;
@@ -25,6 +43,9 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   }
+  // Last: dtypes are final, and what is left between the library calls is pointwise chains.
+  p.push_back(std::make_unique<passes::FusePointwise>(&gpu::supports));
+  p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   return p;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "ir/op_registry.h"
+#include "ir/ops/fused_epilogue.h"
 
 namespace kiln::ir {
 namespace {
@@ -163,10 +164,39 @@ void infer_conv_common(InferContext& ctx, bool deconv) {
       out.push_back(o);
     }
   }
+  if (!deconv) check_fused_epilogue(ctx, 3, x.dtype, out);
   ctx.set_out(0, x.dtype, out);
 }
 
-void infer_convolution(InferContext& ctx) { infer_conv_common(ctx, false); }
+// Channels-last convolution (attr channels_last = 1, made by passes/channels_last for the GPU): x [N, H, W, C],
+// w [K, kh, kw, C/groups], residual and y [N, H', W', K]. Checked and inferred as its NCHW twin.
+void infer_convolution(InferContext& ctx) {
+  if (ctx.attrs().i("channels_last", 0) == 0) return infer_conv_common(ctx, false);
+  static const Ints to_nchw{0, 3, 1, 2}, to_nhwc{0, 2, 3, 1};
+  auto permute = [](const Dims& s, const Ints& p) {
+    Dims out(p.size());
+    for (size_t i = 0; i < p.size(); ++i) out[i] = s[static_cast<size_t>(p[i])];
+    return out;
+  };
+  std::vector<TensorInfo> ins;
+  for (size_t i = 0; i < ctx.node().inputs.size(); ++i) {
+    if (!ctx.has_input(i)) {
+      ins.push_back(TensorInfo{false});
+      continue;
+    }
+    TensorInfo t = ctx.in(i);
+    t.value = nullptr;
+    if (i != 2) {
+      if (t.shape.size() != 4) ctx.fail("channels-last convolution needs 4-D tensors, input " + std::to_string(i) +
+                                        " is " + dims_str(t.shape));
+      t.shape = permute(t.shape, to_nchw);
+    }
+    ins.push_back(t);
+  }
+  InferContext nchw(ctx.node(), ins);
+  infer_conv_common(nchw, false);
+  ctx.set_out(0, nchw.out(0).dtype, permute(nchw.out(0).shape, to_nhwc));
+}
 void infer_deconvolution(InferContext& ctx) { infer_conv_common(ctx, true); }
 
 void infer_pooling(InferContext& ctx) {
@@ -201,7 +231,7 @@ void infer_global_pooling(InferContext& ctx) {
 
 }  // namespace
 
-KILN_REGISTER_OP(OpDef{"Convolution", 2, 3, 1, &infer_convolution});
+KILN_REGISTER_OP(OpDef{"Convolution", 2, 4, 1, &infer_convolution});  // input 3: the fused residual
 KILN_REGISTER_OP(OpDef{"Deconvolution", 2, 3, 1, &infer_deconvolution});
 KILN_REGISTER_OP(OpDef{"Pooling", 1, 1, 1, &infer_pooling});
 KILN_REGISTER_OP(OpDef{"GlobalPooling", 1, 1, 1, &infer_global_pooling});

@@ -1,4 +1,5 @@
 // CPU kernels for Convolution and Deconvolution (float32, NC<spatial...> with 1 to 3 spatial dims).
+// Convolution's fused epilogue (residual input 3, `activation`) runs after the convolution in place.
 // This file turns the node's attributes into the compute core's parameters (backends/cpu/conv.h):
 // SAME_UPPER/SAME_LOWER padding is computed here, and for EXPLICIT_ROUND_UP the end padding is widened
 // so that the core's floor formula gives the (ceil) output size the shape inference chose.
@@ -6,6 +7,7 @@
 
 #include "backends/cpu/conv.h"
 #include "backends/cpu/kernel.h"
+#include "backends/cpu/kernels/fused_epilogue.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
 namespace kiln::cpu {
@@ -87,9 +89,57 @@ void run_conv(KernelContext& ctx, bool deconv) {
   } catch (const std::invalid_argument& e) {
     ctx.fail(e.what());
   }
+  // Convolution's fused epilogue: y = act(conv + bias + residual), the bias already added above.
+  if (!deconv) apply_fused_epilogue<float>(ctx, y.as<float>(), y.numel(), nullptr, 0, fused_residual<float>(ctx, 3));
 }
 
-void k_convolution(KernelContext& ctx) { run_conv(ctx, false); }
+// dst = src transposed by `perm` (4-D float32; out dim i = in dim perm[i]).
+std::vector<float> transposed4(const TensorRef& t, const Ints& perm, Dims* shape) {
+  const Dims& s = t.shape;
+  Dims o{s[perm[0]], s[perm[1]], s[perm[2]], s[perm[3]]};
+  int64_t in_strides[4] = {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1};
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  const float* src = t.as<float>();
+  size_t k = 0;
+  for (int64_t a = 0; a < o[0]; ++a)
+    for (int64_t b = 0; b < o[1]; ++b)
+      for (int64_t c = 0; c < o[2]; ++c)
+        for (int64_t d = 0; d < o[3]; ++d)
+          out[k++] = src[a * in_strides[perm[0]] + b * in_strides[perm[1]] + c * in_strides[perm[2]] +
+                         d * in_strides[perm[3]]];
+  *shape = o;
+  return out;
+}
+
+// Channels-last (attr channels_last, from passes/channels_last): NHWC data and [K, kh, kw, C/g] weights. The
+// CPU runs it as its NCHW twin between transposes: the GPU is where channels-last pays.
+void run_conv_channels_last(KernelContext& ctx) {
+  static const Ints to_nchw{0, 3, 1, 2}, to_nhwc{0, 2, 3, 1};
+  for (size_t i : {size_t{0}, size_t{1}, size_t{3}})
+    if (ctx.has_input(i)) check_f32(ctx, ctx.in[i], "channels-last convolution operands");
+  KernelContext nchw = ctx;
+  std::vector<std::vector<float>> keep;
+  for (size_t i : {size_t{0}, size_t{1}, size_t{3}}) {
+    if (!ctx.has_input(i)) continue;
+    if (ctx.in[i].shape.size() != 4) ctx.fail("channels-last convolution needs 4-D tensors, input " + std::to_string(i) +
+                                              " is " + dims_str(ctx.in[i].shape));
+    keep.push_back(transposed4(ctx.in[i], to_nchw, &nchw.in[i].shape));
+    nchw.in[i].data = keep.back().data();
+  }
+  const TensorRef& y = ctx.out[0];
+  std::vector<float> y_nchw(static_cast<size_t>(y.numel()));
+  nchw.out[0].shape = Dims{y.shape[0], y.shape[3], y.shape[1], y.shape[2]};
+  nchw.out[0].data = y_nchw.data();
+  run_conv(nchw, false);
+  Dims back;
+  std::vector<float> r = transposed4(nchw.out[0], to_nhwc, &back);
+  std::copy(r.begin(), r.end(), y.as<float>());
+}
+
+void k_convolution(KernelContext& ctx) {
+  if (ctx.attrs().i("channels_last", 0)) return run_conv_channels_last(ctx);
+  run_conv(ctx, false);
+}
 void k_deconvolution(KernelContext& ctx) { run_conv(ctx, true); }
 
 }  // namespace

@@ -1,0 +1,213 @@
+#include "passes/channels_last.h"
+
+#include <cstring>
+#include <unordered_set>
+
+namespace kiln::passes {
+
+namespace {
+
+using Perm = std::vector<int64_t>;
+const Perm kToNhwc{0, 2, 3, 1};  // Shuffle first_transpose: out dim i = in dim perm[i]
+const Perm kToNchw{0, 3, 1, 2};
+
+Dims permuted(const Dims& s, const Perm& p) {
+  Dims out(p.size());
+  for (size_t i = 0; i < p.size(); ++i) out[i] = s[static_cast<size_t>(p[i])];
+  return out;
+}
+
+// A Shuffle that is exactly a transpose by `p` (no reshape, no second transpose).
+bool is_transpose(const ir::Node* n, const Perm& p) {
+  if (!n || n->op != "Shuffle" || n->inputs.size() != 1 || n->outputs.size() != 1) return false;
+  if (n->attrs.i("has_reshape", 0) != 0 || !n->attrs.ints("second_transpose").empty()) return false;
+  return n->attrs.ints("first_transpose") == p;
+}
+
+// The NHWC value behind v when v = transpose(NHWC -> NCHW) of it, else nullptr.
+ir::Value* nhwc_source(const ir::Value* v) {
+  return v && is_transpose(v->producer, kToNchw) ? v->producer->inputs[0] : nullptr;
+}
+
+ir::Value* add_transpose(ir::Graph& g, ir::Value* x, const Perm& p, const std::string& base) {
+  for (ir::Node* u : g.users(x))  // one transpose per value, however many convolutions read it
+    if (is_transpose(u, p)) return u->outputs[0];
+  ir::Node* t = g.add_node("Shuffle", g.unique_name(base), {x}, 1);
+  t->attrs.set("first_transpose", p);
+  t->attrs.set("has_reshape", int64_t{0});
+  ir::Value* y = t->outputs[0];
+  y->dtype = x->dtype;
+  y->shape = permuted(x->shape, p);
+  return y;
+}
+
+// A constant of rank <= 4, broadcast-aligned to rank 4 (leading 1s) and transposed to NHWC.
+ir::Value* nhwc_constant(ir::Graph& g, const ir::Value* v) {
+  const HostTensor* c = ir::constant_value(v);
+  if (!c || c->shape().size() > 4) return nullptr;
+  Dims s4 = c->shape();
+  while (s4.size() < 4) s4.insert(s4.begin(), 1);
+  Dims out_shape = permuted(s4, kToNhwc);
+  HostTensor out(c->dtype(), out_shape);
+  const size_t es = dtype_size(c->dtype());
+  const auto* src = static_cast<const uint8_t*>(c->raw());
+  auto* dst = static_cast<uint8_t*>(out.mutable_raw());
+  // dst[n][h][w][c] = src[n][c][h][w]
+  const int64_t N = s4[0], C = s4[1], H = s4[2], W = s4[3];
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w = 0; w < W; ++w)
+        for (int64_t ch = 0; ch < C; ++ch)
+          std::memcpy(dst + (((n * H + h) * W + w) * C + ch) * es, src + (((n * C + ch) * H + h) * W + w) * es, es);
+  ir::Node* k = g.add_constant(g.unique_name(v->name + "_nhwc"), std::move(out));
+  k->outputs[0]->dtype = c->dtype();
+  k->outputs[0]->shape = out_shape;
+  return k->outputs[0];
+}
+
+// Replaces every use of `old_value` by `nchw` (the transpose after the channels-last twin of its producer);
+// a network output keeps its public name.
+void rehome(ir::Graph& g, ir::Value* old_value, ir::Value* nchw) {
+  if (old_value->is_output) std::swap(old_value->name, nchw->name);
+  g.replace_all_uses(old_value, nchw);
+}
+
+// A twin of `n` (same op, attributes, precision) on new inputs, with one output of `dtype` and `shape`.
+ir::Node* twin(ir::Graph& g, const ir::Node* n, std::vector<ir::Value*> inputs, DataType dtype, const Dims& shape) {
+  ir::Node* t = g.add_node(n->op, g.unique_name(n->name + "_nhwc"), std::move(inputs), 1);
+  t->attrs = n->attrs;
+  t->precision = n->precision;
+  t->output_types = n->output_types;
+  t->outputs[0]->dtype = dtype;
+  t->outputs[0]->shape = shape;
+  return t;
+}
+
+bool convert_convolution(ir::Graph& g, ir::Node* n) {
+  if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
+  if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
+  const HostTensor* w = ir::constant_value(n->inputs[1]);
+  if (!w || w->shape().size() != 4) return false;
+  ir::Value* y = n->outputs[0];
+  if (y->shape.size() != 4) return false;
+  std::vector<ir::Value*> ins = n->inputs;
+  ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
+  ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
+  if (ins.size() > 3 && ins[3]) ins[3] = add_transpose(g, ins[3], kToNhwc, n->name + "_residual_to_nhwc");
+  ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
+  c->attrs.set("channels_last", int64_t{1});
+  std::swap(c->name, n->name);  // the layer keeps its name (profiles, precision settings)
+  rehome(g, y, add_transpose(g, c->outputs[0], kToNchw, c->name + "_to_nchw"));
+  return true;
+}
+
+// Axis `a` of a 4-D NCHW tensor as an NHWC axis.
+int64_t nhwc_axis(int64_t a) {
+  static const int64_t map[4] = {0, 3, 1, 2};
+  return map[a < 0 ? a + 4 : a];
+}
+
+// Rewrites `n` onto the NHWC sources of its inputs when every non-constant input has one; the result is
+// transposed back to NCHW for n's consumers. Constants are transposed at build time.
+bool sink(ir::Graph& g, ir::Node* n) {
+  static const char* const kAgnostic[] = {"Activation", "Unary", "Cast", "ElementWise", "Select", "Scale",
+                                          "Concatenation", "GlobalPooling"};
+  bool known = false;
+  for (const char* op : kAgnostic) known |= n->op == op;
+  if (!known || n->outputs.size() != 1 || n->outputs[0]->shape.size() != 4) return false;
+  if (n->op == "Scale" && (n->attrs.i("mode", 0) == 2 || n->attrs.i("channel_axis", 1) != 1)) return false;
+  if (n->op == "GlobalPooling" && n->attrs.i("type", 0) != 0 && n->attrs.i("type", 0) != 1) return false;
+  bool any = false;
+  for (ir::Value* in : n->inputs) {
+    if (!in) continue;
+    if (nhwc_source(in)) any = true;
+    else if (n->op == "Scale" || n->op == "Concatenation" || n->op == "GlobalPooling") {
+      if (in == n->inputs[0] || n->op == "Concatenation") return false;  // the data input must be NHWC
+    } else if (!ir::constant_value(in) || ir::constant_value(in)->shape().size() > 4) {
+      return false;
+    }
+  }
+  if (!any) return false;
+  std::vector<ir::Value*> ins;
+  for (size_t i = 0; i < n->inputs.size(); ++i) {
+    ir::Value* in = n->inputs[i];
+    if (!in) ins.push_back(nullptr);
+    else if (ir::Value* s = nhwc_source(in)) ins.push_back(s);
+    else if (n->op == "Scale") ins.push_back(in);  // per-channel or uniform parameters: layout-free
+    else if (ir::constant_value(in)->numel() == 1 && ir::constant_value(in)->shape().size() <= 1) ins.push_back(in);
+    else ins.push_back(nhwc_constant(g, in));
+  }
+  ir::Value* y = n->outputs[0];
+  ir::Node* t;
+  if (n->op == "GlobalPooling") {
+    // Over H and W of NHWC: a Reduce with kept dims, [N, 1, 1, C].
+    t = g.add_node("Reduce", g.unique_name(n->name + "_nhwc"), {ins[0]}, 1);
+    t->attrs.set("op", int64_t{n->attrs.i("type", 0) == 0 ? 2 : 4});  // MAX 2, AVG 4
+    t->attrs.set("axes", std::vector<int64_t>{1, 2});
+    t->attrs.set("keep_dims", int64_t{1});
+    t->precision = n->precision;
+    t->outputs[0]->dtype = y->dtype;
+    t->outputs[0]->shape = permuted(y->shape, kToNhwc);
+  } else {
+    t = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
+    if (n->op == "Concatenation") t->attrs.set("axis", nhwc_axis(n->attrs.i("axis", 0)));
+    if (n->op == "Scale") t->attrs.set("channel_axis", int64_t{3});
+  }
+  std::swap(t->name, n->name);
+  rehome(g, y, add_transpose(g, t->outputs[0], kToNchw, t->name + "_to_nchw"));
+  return true;
+}
+
+// transpose(NCHW -> NHWC) of transpose(NHWC -> NCHW) of x is x.
+bool cancel(ir::Graph& g, ir::Node* n) {
+  if (!is_transpose(n, kToNhwc) || n->outputs[0]->is_output) return false;
+  ir::Value* x = nhwc_source(n->inputs[0]);
+  if (!x) return false;
+  g.replace_all_uses(n->outputs[0], x);
+  return true;
+}
+
+bool dead(const ir::Graph& g, const ir::Node* n) {
+  for (const ir::Value* o : n->outputs)
+    if (o->is_output || !g.users(o).empty()) return false;
+  return true;
+}
+
+// Removes nodes nothing uses, repeatedly (remove_nodes_if's predicate must not look at the graph itself).
+void remove_dead(ir::Graph& g) {
+  for (;;) {
+    std::unordered_set<const ir::Node*> doomed;
+    for (auto& n : g.nodes())
+      if (dead(g, n.get())) doomed.insert(n.get());
+    if (doomed.empty()) return;
+    g.remove_nodes_if([&](const ir::Node* n) { return doomed.count(n) > 0; });
+  }
+}
+
+}  // namespace
+
+bool ChannelsLast::run(ir::Graph& g) {
+  bool changed = false;
+  std::vector<ir::Node*> snapshot;
+  for (auto& n : g.nodes()) snapshot.push_back(n.get());
+  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n);
+  if (!changed) return false;
+  // Sink and cancel until nothing moves; nodes are visited in topological order so that one sweep
+  // carries a transpose as far down as it can go.
+  for (int round = 0; round < 64; ++round) {
+    remove_dead(g);
+    g.topo_sort();
+    bool moved = false;
+    snapshot.clear();
+    for (auto& n : g.nodes()) snapshot.push_back(n.get());
+    for (ir::Node* n : snapshot) {
+      if (dead(g, n)) continue;
+      if (cancel(g, n) || sink(g, n)) moved = true;
+    }
+    if (!moved) break;
+  }
+  remove_dead(g);
+  return true;
+}
+
+}  // namespace kiln::passes
