@@ -46,7 +46,10 @@ for p in $PHASES; do
     build) phase build build ;;
     unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 ;;
     gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} ;;
-    conformance) phase conformance env KILN_ONNX_DEVICE=CUDA python3 -m pytest -q -p no:cacheprovider tests/conformance ;;
+    # The CUDA twins of the ONNX backend tests, in parallel workers (pytest-xdist replaces a crashed one, so one
+    # crash costs one test, not the count).
+    conformance) phase conformance env KILN_CONFORMANCE_JSON="$OUT/conformance.json" python3 -m pytest -q -p no:cacheprovider \
+        -n "$(( $(nproc) / 2 ))" -k cuda tests/conformance ;;
     zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py ;;
     bench) phase bench python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
     *) echo "unknown phase $p"; exit 2 ;;
@@ -57,6 +60,7 @@ cat "$SUMMARY"
 for p in $PHASES; do
   case $p in
     gpu|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
+    conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
   esac
 done
 exit $status

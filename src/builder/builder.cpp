@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cstdlib>
 
 #include "backends/gpu_probe.h"
 #include "builder/pipeline.h"
@@ -141,6 +142,11 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
                                      config.get_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
       run_pipeline(g, gpu_pipeline(o), logger_);
       mark_tf32(g, config.get_flag(BuilderFlag::kTF32) && !typed);
+    } else if (const char* v = std::getenv("KILN_CPU_RUNS_GPU_PIPELINE"); v && std::string(v) == "1") {
+      // Testing aid: the GPU target's float32 graph rewrites (channels-last layout, pointwise fusion) on a
+      // CPU engine, whose kernels implement every rewritten form: a machine without a GPU can check them
+      // against the plain CPU pipeline on whole models.
+      run_pipeline(g, gpu_pipeline(GpuPipelineOptions{}), logger_);
     } else {
       run_pipeline(g, cpu_pipeline(), logger_);
     }

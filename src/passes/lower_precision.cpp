@@ -13,17 +13,21 @@ namespace {
 // consumers, and lowering them buys nothing.
 bool is_structural(const std::string& op) { return op == "Constant" || op == "Cast" || op == "Shape"; }
 
-// Finite values beyond float16's range saturate at +-65504 instead of becoming infinities: exported
-// attention masks use float32's lowest value (-3.4e38) as "minus infinity", and 0 * inf would be NaN where
-// the mask is off. The saturated value still drives softmax weights to zero.
+// Finite values beyond the target's range saturate at its largest finite value instead of becoming
+// infinities: exported attention masks use float32's lowest value (-3.4e38) as "minus infinity", and 0 * inf
+// would be NaN where the mask is off. float16's limit is 65504; bfloat16 has float32's exponent but rounds
+// float32's largest values (above 3.3895e38) up to infinity. The saturated value still drives softmax
+// weights to zero.
 HostTensor convert_tensor(const HostTensor& t, DataType to) {
   constexpr float kHalfMax = 65504.f;
+  constexpr float kBf16Max = 3.38953139e38f;  // 0x7F7F
   HostTensor out(to, t.shape());
   const float* src = t.data<float>();
   auto* dst = out.mutable_data<uint16_t>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     float v = src[i];
-    if (to == DataType::kHALF && std::isfinite(v)) v = std::min(std::max(v, -kHalfMax), kHalfMax);
+    const float lim = to == DataType::kHALF ? kHalfMax : kBf16Max;
+    if (std::isfinite(v)) v = std::min(std::max(v, -lim), lim);
     dst[i] = to == DataType::kHALF ? float_to_half(v) : float_to_bf16(v);
   }
   return out;

@@ -183,8 +183,10 @@ def _counts():
     by_suite = collections.OrderedDict()
     for r in _results.values():
         suite, name, outcome = r["suite"], r["name"], r["outcome"]
-        if name.endswith("_cuda") and outcome == "skipped":
-            continue  # the CUDA twin of each test: skipped where no GPU is usable (counted by its own run there)
+        if name.endswith("_cuda"):
+            if outcome == "skipped":
+                continue  # the CUDA twin of each test: skipped where no GPU is usable (counted by its own run there)
+            suite += " (CUDA)"  # counted apart from the CPU run of the same test
         c = by_suite.setdefault(suite, collections.Counter())
         c[outcome] += 1
         c["total"] += 1
@@ -197,7 +199,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr = terminalreporter
     tr.section(f"Kiln ONNX conformance (onnx {onnx_version()}, Python {sys.version.split()[0]})")
     for suite, c in _counts().items():
-        label = "ONNX backend node tests" if suite == "node" else f"ONNX backend {suite} tests"
+        label = f"ONNX backend {suite} tests".replace("backend node (CUDA) tests", "backend node tests on CUDA")
+        label = "ONNX backend node tests" if suite == "node" else label
         passed = c["passed"]
         pct = 100.0 * passed / c["total"] if c["total"] else 0.0
         tr.write_line(f"{label}: {passed} passed ({pct:.1f}% of {c['total']}), {c['xfailed']} expected failures, "

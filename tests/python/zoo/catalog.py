@@ -65,9 +65,10 @@ def _calibrate_bn(m, size, batch=4):
     return m.eval()
 
 
-def _Select(module, keys, **call_kwargs):
+def _Select(module, keys, arg_names=None, **call_kwargs):
     """`module` whose forward returns a dict/ModelOutput, wrapped to return the named entries as a tuple of
-    tensors (what the ONNX exporter and the comparison both need)."""
+    tensors (what the ONNX exporter and the comparison both need). With `arg_names`, the inputs are passed
+    by those keyword names (for forwards whose positional order differs)."""
     import torch
 
     class Select(torch.nn.Module):
@@ -76,7 +77,10 @@ def _Select(module, keys, **call_kwargs):
             self.inner = module
 
         def forward(self, *args):
-            out = self.inner(*args, **call_kwargs)
+            if arg_names:
+                out = self.inner(**dict(zip(arg_names, args)), **call_kwargs)
+            else:
+                out = self.inner(*args, **call_kwargs)
             picked = tuple(out[k] for k in keys)
             return picked if len(picked) > 1 else picked[0]
 
@@ -204,8 +208,12 @@ def _gpt2():
     torch.manual_seed(0)
     cfg = _eager(tf.GPT2Config(use_cache=False))  # gpt2 (124M) sizes
     ids = _tokens(cfg.vocab_size)
-    m = _Select(tf.GPT2Model(cfg), ["last_hidden_state"], return_dict=True, use_cache=False)
-    return m, (ids,), ["input_ids"], ["last_hidden_state"]
+    # With an attention mask (all ones: no padding): without one, newer transformers look for packed
+    # sequences in the position ids with torch.diff, which the TorchScript exporter cannot export.
+    mask = torch.ones_like(ids)
+    m = _Select(tf.GPT2Model(cfg), ["last_hidden_state"], arg_names=["input_ids", "attention_mask"], return_dict=True,
+                use_cache=False)
+    return m, (ids, mask), ["input_ids", "attention_mask"], ["last_hidden_state"]
 
 
 def _t5_encoder():

@@ -2,6 +2,8 @@
 // keeps float32 through Casts; pinned layers stay float32 under OBEY_PRECISION_CONSTRAINTS.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "passes/lower_precision.h"
 #include "runtime/shape_analysis.h"
 
@@ -89,4 +91,22 @@ TEST(LowerPrecision, HugeFiniteWeightsSaturateInsteadOfBecomingInfinite) {
   EXPECT_EQ(half_to_float(t.data<uint16_t>()[0]), -65504.f);
   EXPECT_EQ(half_to_float(t.data<uint16_t>()[1]), 1.f);
   EXPECT_EQ(half_to_float(t.data<uint16_t>()[2]), 65504.f);
+}
+
+TEST(LowerPrecision, Float32LowestSaturatesInBfloat16Too) {
+  // float32's lowest value rounds to -inf in bfloat16 (its largest finite is 3.3895e38): saturated instead.
+  ir::Graph g;
+  auto* x = g.add_input("x", DataType::kFLOAT, {2});
+  auto* c = g.add_constant("mask_min", HostTensor::from_f32({-3.4028235e38f, 2.f}, {2}));
+  auto* mul = g.add_node("ElementWise", "mul", {x, c->outputs[0]}, 1);
+  mul->attrs.set("op", int64_t{1});
+  g.mark_output(mul->outputs[0]);
+  infer_graph_inplace(g);
+  passes::LowerPrecision p(DataType::kBF16, false, &always);
+  ASSERT_TRUE(p.run(g));
+  const HostTensor& t = c->attrs.tensor("value");
+  ASSERT_EQ(t.dtype(), DataType::kBF16);
+  EXPECT_TRUE(std::isfinite(bf16_to_float(t.data<uint16_t>()[0])));
+  EXPECT_LT(bf16_to_float(t.data<uint16_t>()[0]), -3.3e38f);
+  EXPECT_EQ(bf16_to_float(t.data<uint16_t>()[1]), 2.f);
 }
