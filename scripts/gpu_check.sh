@@ -36,9 +36,19 @@ build() {
   cudnn=$(python3 -c "import nvidia.cudnn, os; print(nvidia.cudnn.__path__[0])")
   local gtest=()
   [ -d third_party/googletest ] && gtest=(-DKILN_GTEST_SOURCE_DIR=$PWD/third_party/googletest)
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDNN_ROOT="$cudnn" -DKILN_CUDA_ARCHITECTURES=90 \
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 -DCUDNN_ROOT="$cudnn" -DKILN_CUDA_ARCHITECTURES=90 \
         -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}" &&
   ninja -C build-gpu -j"$(nproc)"
+}
+
+trace_tests() {
+  local gdb
+  gdb=$(command -v cuda-gdb || echo /usr/local/cuda/bin/cuda-gdb)
+  for t in ${TRACE_TESTS:-}; do
+    echo "== $t"
+    timeout 150 "$gdb" -batch -ex run -ex bt -ex "info sharedlibrary libkiln" \
+      --args python3 -m pytest -q -x -p no:cacheprovider -p no:faulthandler "$t" 2>&1 | grep -vE "^\[New Thread|^\[Thread" | tail -60
+  done
 }
 
 for p in $PHASES; do
@@ -49,9 +59,11 @@ for p in $PHASES; do
     # The CUDA twins of the ONNX backend tests, in parallel workers (pytest-xdist replaces a crashed one, so one
     # crash costs one test, not the count).
     conformance) phase conformance env KILN_CONFORMANCE_JSON="$OUT/conformance.json" python3 -m pytest -q -p no:cacheprovider \
-        -n "$(( $(nproc) / 2 ))" -k cuda tests/conformance ;;
+        -n "$(( $(nproc) / 2 ))" --max-worker-restart=10000 -k cuda tests/conformance ;;
     zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py ;;
-    bench) phase bench python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
+    # Host backtraces of crashing tests (TRACE_TESTS: pytest node ids, space-separated) under cuda-gdb.
+    trace) phase trace trace_tests ;;
+    bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
     *) echo "unknown phase $p"; exit 2 ;;
   esac
 done

@@ -96,7 +96,9 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
 const void* Executor::host_address(int value_id) const {
   using Where = StaticPlan::Where;
   const StaticPlan::Location& l = plan_.loc[value_id];
-  if (l.where == Where::kHost) return shapes_.values[value_id].raw();
+  // Host-computed values, and shape-tensor inputs whose contents the runtime read (their storage is the
+  // caller's buffer, but shape analysis holds a copy).
+  if (!shapes_.values[value_id].empty()) return shapes_.values[value_id].raw();
   if (l.where == Where::kConstant) return ir::constant_value(engine_->graph->values()[value_id].get())->raw();
   return nullptr;
 }

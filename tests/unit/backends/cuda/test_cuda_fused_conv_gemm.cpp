@@ -197,7 +197,7 @@ TEST(CudaFusedMatrixMultiply, BiasResidualActivationBatchedAndBroadcast) {
       {{2, 3, 8, 16}, {16, 8}, 0},         // A's batch folded into M
       {{2, 3, 8, 16}, {2, 3, 16, 12}, 0},  // strided batch
       {{2, 1, 4, 8}, {1, 3, 8, 6}, 0},     // broadcast: strided batch over the output
-      {{2, 3, 4, 8}, {3, 1, 8, 6}, 0},     // general broadcast: one call per batch
+      {{3, 1, 4, 8}, {2, 8, 6}, 0},        // general broadcast: one call per batch
       {{6, 16}, {10, 16}, 1},              // transposed B
       {{16}, {2, 16, 8}, 0},               // vector A
   };
