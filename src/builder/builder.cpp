@@ -133,7 +133,11 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     auto profiles = resolve_profiles(g, config);
     ed->num_profiles = static_cast<int>(profiles.empty() ? 1 : profiles[0].size());
 
-    if (use_gpu) {
+    // Testing aid: KILN_CPU_RUNS_GPU_PIPELINE=1 runs the GPU target's graph rewrites (channels-last layout,
+    // pointwise fusion, precision lowering when its flags are set) for a CPU engine, whose kernels implement
+    // every float32 rewritten form: a machine without a GPU can check them on whole models.
+    const char* emulate = std::getenv("KILN_CPU_RUNS_GPU_PIPELINE");
+    if (use_gpu || (emulate && std::string(emulate) == "1")) {
       GpuPipelineOptions o;
       bool typed = network.strongly_typed();
       o.fp16 = !typed && config.get_flag(BuilderFlag::kFP16);
@@ -142,11 +146,6 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
                                      config.get_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
       run_pipeline(g, gpu_pipeline(o), logger_);
       mark_tf32(g, config.get_flag(BuilderFlag::kTF32) && !typed);
-    } else if (const char* v = std::getenv("KILN_CPU_RUNS_GPU_PIPELINE"); v && std::string(v) == "1") {
-      // Testing aid: the GPU target's float32 graph rewrites (channels-last layout, pointwise fusion) on a
-      // CPU engine, whose kernels implement every rewritten form: a machine without a GPU can check them
-      // against the plain CPU pipeline on whole models.
-      run_pipeline(g, gpu_pipeline(GpuPipelineOptions{}), logger_);
     } else {
       run_pipeline(g, cpu_pipeline(), logger_);
     }
@@ -154,7 +153,7 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
 
     // Declared shapes (with -1) for the I/O table and the plan's graph.
     infer_graph_inplace(g);
-    if (use_gpu) log_cpu_fallbacks(g, logger_);
+    if (use_gpu || (emulate && std::string(emulate) == "1")) log_cpu_fallbacks(g, logger_);
     for (size_t i = 0; i < g.inputs().size(); ++i) {
       auto* in = g.inputs()[i];
       ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, profiles[i]});

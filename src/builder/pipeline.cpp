@@ -1,5 +1,8 @@
 #include "builder/pipeline.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "backends/gpu_probe.h"
 #include "passes/channels_last.h"
 #include "passes/fuse_attention.h"
@@ -43,9 +46,14 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   }
-  // Last: dtypes are final, and what is left between the library calls is pointwise chains.
-  p.push_back(std::make_unique<passes::FusePointwise>(&gpu::supports));
-  p.push_back(std::make_unique<passes::EliminateDeadNodes>());
+  // Last: dtypes are final, and what is left between the library calls is pointwise chains. Opt-in for now
+  // (KILN_FUSE_POINTWISE=1): its kernels pass their GPU tests, but whole-model runs inside Python processes
+  // on the GPU machine crashed in the source generator (iostream number formatting, since replaced by
+  // string appends; not yet re-run on a GPU). See docs/DESIGN-NOTES.md.
+  if (const char* v = std::getenv("KILN_FUSE_POINTWISE"); v && std::string(v) == "1") {
+    p.push_back(std::make_unique<passes::FusePointwise>(&gpu::supports));
+    p.push_back(std::make_unique<passes::EliminateDeadNodes>());
+  }
   return p;
 }
 

@@ -1,7 +1,6 @@
 #include "kiln/types.h"
 
 #include <cstdio>
-#include <sstream>
 
 #include "kiln/logger.h"
 
@@ -99,11 +98,11 @@ bool dims_known(const Dims& d) {
 }
 
 std::string dims_str(const Dims& d) {
-  std::ostringstream s;
-  s << "[";
-  for (size_t i = 0; i < d.size(); ++i) s << (i ? ", " : "") << d[i];
-  s << "]";
-  return s.str();
+  // String appends, not an ostringstream: iostream number formatting depends on the process's C++ locale,
+  // which a host application owns (see backends/cuda/nvrtc/source_writer.h).
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s.append(i ? ", " : "").append(std::to_string(d[i]));
+  return s + "]";
 }
 
 const char* severity_name(Severity s) {

@@ -184,7 +184,9 @@ bool FuseConvEpilogue::run(ir::Graph& g) {
           ir::Node* c = g.add_constant(fresh_name(g, conv->name + "_bias"), fusion::make_tensor(y->dtype, bias, {K}));
           if (conv->inputs.size() < 3) conv->inputs.resize(3, nullptr);
           conv->inputs[2] = c->outputs[0];
-        } else if (!has_residual && dims_known(y->shape) && other->shape == y->shape) {
+        } else if (!has_residual && other->shape == y->shape) {
+          // Unknown dims (a dynamic batch) count as equal when both are unknown: in networks they come from
+          // the same input; run-time shape inference checks the real shapes and names the layer otherwise.
           conv->inputs.resize(4, nullptr);
           conv->inputs[3] = other;
         } else {

@@ -68,7 +68,9 @@ bool FuseGemmEpilogue::run(ir::Graph& g) {
         if (bias) {
           mm->inputs.resize(4, nullptr);
           mm->inputs[2] = bias;
-        } else if (!has_residual && dims_known(y->shape) && other->shape == y->shape) {
+        } else if (!has_residual && other->shape == y->shape) {
+          // Unknown dims (a dynamic batch) count as equal when both are unknown: in networks they come from
+          // the same input; run-time shape inference checks the real shapes and names the layer otherwise.
           mm->inputs.resize(4, nullptr);
           mm->inputs[3] = other;
         } else {

@@ -1,10 +1,11 @@
 #include "backends/cuda/nvrtc/nvrtc_module.h"
 
+#include "backends/cuda/nvrtc/source_writer.h"
+
 #include <nvrtc.h>
 
 #include <algorithm>
 #include <mutex>
-#include <sstream>
 #include <unordered_map>
 
 #include "backends/cuda/cuda_check.h"
@@ -19,10 +20,14 @@ void check(nvrtcResult r, const char* call) {
 }
 
 std::string numbered(const std::string& src) {
-  std::ostringstream o;
-  std::istringstream in(src);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) o << n << ": " << line << "\n";
+  SourceWriter o;  // not an ostringstream: see source_writer.h
+  size_t start = 0;
+  for (int n = 1; start < src.size(); ++n) {
+    size_t end = src.find('\n', start);
+    if (end == std::string::npos) end = src.size();
+    o << n << ": " << src.substr(start, end - start) << "\n";
+    start = end + 1;
+  }
   return o.str();
 }
 
