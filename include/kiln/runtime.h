@@ -72,6 +72,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   bool is_shape_inference_io(const std::string& name) const;
 
   std::unique_ptr<ExecutionContext> create_execution_context();
+  // Each profile's activation arena at its max shapes against the liveness lower bound (one line each).
+  std::string memory_report() const;
 
  private:
   std::shared_ptr<const EngineData> data_;

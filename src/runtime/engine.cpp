@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "backends/gpu_probe.h"
@@ -69,6 +71,38 @@ std::vector<Dims> Engine::profile_shapes(const std::string& name, int profile) c
   return {p.min, p.opt, p.max};
 }
 
+namespace {
+
+std::string ratio(double a, double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", b > 0 ? a / b : 0.0);
+  return buf;
+}
+
+}  // namespace
+
+// Per profile, at its max shapes: the activation arena the static plan lays out against the liveness lower
+// bound (the largest sum of tensors alive at once), i.e. what the arena's packing gives away.
+std::string Engine::memory_report() const {
+  std::string out;
+  Executor probe(data_);
+  for (int p = 0; p < std::max(1, data_->num_profiles); ++p) {
+    std::vector<Dims> shapes;
+    for (auto& io : data_->io)
+      if (io.is_input) shapes.push_back(p < static_cast<int>(io.profiles.size()) ? io.profiles[p].max : io.shape);
+    out += "  profile " + std::to_string(p) + " max shapes: ";
+    try {
+      probe.prepare(shapes);
+      const auto arena = static_cast<double>(probe.arena_bytes()), bound = static_cast<double>(probe.arena_lower_bound());
+      out += "arena " + std::to_string(probe.arena_bytes()) + " bytes, liveness lower bound " +
+             std::to_string(probe.arena_lower_bound()) + " bytes (arena / bound = " + ratio(arena, bound) + ")\n";
+    } catch (const std::exception& e) {
+      out += std::string("not known before running (") + e.what() + ")\n";
+    }
+  }
+  return out;
+}
+
 std::string Engine::describe() const {
   std::ostringstream s;
   s << "engine '" << data_->name << "' target " << data_->target << ", Kiln " << data_->kiln_version << "\n";
@@ -85,14 +119,20 @@ std::string Engine::describe() const {
   s << "layers: " << num_layers() << "\n";
   for (auto& n : data_->graph->nodes()) {
     if (n->op == "Constant") continue;
-    s << "  " << n->op << " '" << n->name << "' -> ";
+    s << "  " << n->op << " '" << n->name << "'";
+    if (n->attrs.has("fused")) s << " (fused: " << n->attrs.s("fused", "") << ")";  // layers the fusion passes merged in
+    s << " -> ";
     for (size_t i = 0; i < n->outputs.size(); ++i)
       s << (i ? ", " : "") << dtype_name(n->outputs[i]->dtype) << dims_str(n->outputs[i]->shape);
     s << "\n";
   }
   s << "activation memory (device_memory_size): " << data_->device_memory_size << " bytes\n";
+  s << memory_report();
   s << "weights: " << data_->weights_bytes << " bytes\n";
-  s << "plan: " << plan_.size() << " bytes\n";
+  s << "plan: " << plan_.size() << " bytes";
+  if (data_->weights_bytes > 0)
+    s << " (" << ratio(static_cast<double>(plan_.size()), static_cast<double>(data_->weights_bytes)) << "x the weights)";
+  s << "\n";
   return s.str();
 }
 
