@@ -217,6 +217,7 @@ def main():
     for name in args.models.split(","):
         gflop, large, kind = MODELS[name]
         model = realistic_weights(make_model(name, torch).cuda(), kind, torch)
+        params = sum(p.numel() for p in model.parameters())
         wrapped = first_output(model, torch).eval()
         input_name = "x"
         x1 = sample(name, 2, torch)
@@ -276,6 +277,14 @@ def main():
                 row["kiln_per_s"] = b / (row["kiln_ms"] * 1e-3)
                 row["kiln_tflops"] = gflop * b / (row["kiln_ms"] * 1e-3) / 1e3
                 row["fraction_of_peak"] = row["kiln_tflops"] / results["peak_fp16_gemm_tflops"]
+                # Roofline: the least work and traffic one inference of this batch needs (FLOPs; fp16 weights read
+                # once, input and output once), the floor time they imply on this GPU (measured GEMM peak, HBM
+                # 4.8 TB/s), and the fraction of that floor Kiln reaches.
+                row["flops"] = gflop * 1e9 * b
+                row["min_bytes"] = 2 * params + x.element_size() * x.numel() + out.element_size() * out.numel()
+                floor_s = max(row["flops"] / (results["peak_fp16_gemm_tflops"] * 1e12), row["min_bytes"] / (HBM_TBPS * 1e12))
+                row["floor_ms"] = floor_s * 1e3
+                row["roofline_fraction"] = row["floor_ms"] / row["kiln_ms"]
                 results["rows"].append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "profile"}), flush=True)
         del model, wrapped, half
@@ -289,6 +298,12 @@ def main():
         print(f"| {r['model']} | {r['batch']} | {r['kiln_ms']:.3f} | {r['eager_ms']:.3f} | "
               f"{r.get('compile_ms', float('nan')):.3f} | {r['speedup_vs_best_torch']:.2f}x | {r['kiln_per_s']:.0f} | "
               f"{r['kiln_tflops']:.1f} | {100 * r['fraction_of_peak']:.1f} | {r['kiln_rel_l2']:.2e} | {r['build_s']:.1f} |")
+    print("\n| model | batch | GFLOP | min MB | floor ms | Kiln ms | fraction of the floor |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results["rows"]:
+        if "floor_ms" in r:
+            print(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.1f} | {r['min_bytes'] / 1e6:.1f} | "
+                  f"{r['floor_ms']:.3f} | {r['kiln_ms']:.3f} | {100 * r['roofline_fraction']:.1f}% |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
