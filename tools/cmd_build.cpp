@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <unistd.h>
+
+#include "build_progress.h"
 #include "cli_common.h"
 #include "ir/graph.h"
 #include "kiln/builder.h"
@@ -177,7 +180,10 @@ int cmd_build(const std::vector<std::string>& args) {
 
   // Build.
   t0 = Clock::now();
+  BuildProgress progress(isatty(fileno(stderr)) != 0, ap.verbose());
+  config.progress_monitor = &progress;
   std::vector<uint8_t> plan = builder.build_serialized_network(*network, config);
+  config.progress_monitor = nullptr;
   double build_ms = ms_since(t0);
   if (plan.empty()) {
     std::fprintf(stderr, "kiln build: error: building the plan failed (see the errors above)\n");

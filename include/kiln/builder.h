@@ -41,6 +41,19 @@ class OptimizationProfile {
   bool valid_ = true;
 };
 
+// TensorRT 10's IProgressMonitor: the builder reports nested phases and their steps while it builds, so a
+// person (or `kiln build`'s progress bar) can follow a long build. Calls come from the building thread.
+class IProgressMonitor {
+ public:
+  virtual ~IProgressMonitor() = default;
+  // parent_phase is nullptr for a top-level phase.
+  virtual void phase_start(const char* phase_name, const char* parent_phase, int32_t num_steps) noexcept = 0;
+  // Step `step` (0-based) of the phase is done. Returning false cancels the build: build_serialized_network
+  // then fails and logs that the monitor canceled it.
+  virtual bool step_complete(const char* phase_name, int32_t step) noexcept = 0;
+  virtual void phase_finish(const char* phase_name) noexcept = 0;
+};
+
 class BuilderConfig {
  public:
   BuilderConfig();
@@ -57,6 +70,7 @@ class BuilderConfig {
   int builder_optimization_level = 3;
   int avg_timing_iterations = 1;
   int profiling_verbosity = 0;
+  IProgressMonitor* progress_monitor = nullptr;  // not owned
 
  private:
   std::map<MemoryPoolType, uint64_t> pools_;

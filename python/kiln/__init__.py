@@ -6,7 +6,7 @@ import os as _os
 if _os.environ.get("KILN_EXT_DIR"):
     __path__.insert(0, _os.environ["KILN_EXT_DIR"])
 from . import _kiln  # noqa: E402
-from .builder import Builder, IBuilderConfig, IHostMemory, IOptimizationProfile, ITimingCache
+from .builder import Builder, IBuilderConfig, IHostMemory, IOptimizationProfile, IProgressMonitor, ITimingCache
 from .dims import Dims, Dims2, Dims3, Dims4, DimsHW, Weights, volume
 from .enums import *  # noqa: F401,F403 - the TensorRT enums and dtype aliases
 from .enums import nptype

@@ -66,15 +66,48 @@ class ITimingCache:
         return True
 
 
+class IProgressMonitor:
+    """TensorRT 10's build progress monitor: set one as config.progress_monitor and the builder reports its
+    phases ("Building engine", and inside it "Optimizing graph", "Planning memory") and their steps.
+    Return False from step_complete to cancel the build (build_serialized_network then returns None)."""
+
+    def __init__(self):
+        pass
+
+    def phase_start(self, phase_name, parent_phase, num_steps):
+        pass
+
+    def step_complete(self, phase_name, step):
+        return True
+
+    def phase_finish(self, phase_name):
+        pass
+
+
 class IBuilderConfig:
     def __init__(self):
         self._c = _kiln.BuilderConfig()
         self._profiles = []
         self._timing_cache = None
         self.int8_calibrator = None
-        self.progress_monitor = None
+        self._progress_monitor = None
+        self._progress_bridge = None  # keeps the C++ bridge alive while the monitor is set
         self.algorithm_selector = None
         self.profile_stream = 0
+
+    @property
+    def progress_monitor(self):
+        return self._progress_monitor
+
+    @progress_monitor.setter
+    def progress_monitor(self, monitor):
+        if monitor is not None and not all(callable(getattr(monitor, m, None))
+                                           for m in ("phase_start", "step_complete", "phase_finish")):
+            raise TypeError("progress_monitor: expected an object with phase_start, step_complete and phase_finish, "
+                            "like trt.IProgressMonitor")
+        bridge = None if monitor is None else _kiln.ProgressMonitorBridge(monitor)
+        self._c.set_progress_monitor(bridge)
+        self._progress_monitor, self._progress_bridge = monitor, bridge
 
     def set_memory_pool_limit(self, pool, pool_size):
         self._c.set_memory_pool_limit(int(pool), int(pool_size))

@@ -63,6 +63,43 @@ class PyOutputAllocator : public IOutputAllocator {
   py::object target_;
 };
 
+// TensorRT 10's IProgressMonitor implemented in Python (kiln.IProgressMonitor): the builder calls it from the
+// building thread, which runs without the GIL. A monitor that raises is reported (sys.unraisablehook) and
+// the build goes on.
+class PyProgressMonitor : public IProgressMonitor {
+ public:
+  explicit PyProgressMonitor(py::object target) : target_(std::move(target)) {}
+  void phase_start(const char* phase, const char* parent, int32_t steps) noexcept override {
+    py::gil_scoped_acquire gil;
+    try {
+      target_.attr("phase_start")(phase, parent ? py::object(py::str(parent)) : py::object(py::none()), steps);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("IProgressMonitor.phase_start");
+    }
+  }
+  bool step_complete(const char* phase, int32_t step) noexcept override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object r = target_.attr("step_complete")(phase, step);
+      return r.is_none() || py::bool_(r);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("IProgressMonitor.step_complete");
+      return true;
+    }
+  }
+  void phase_finish(const char* phase) noexcept override {
+    py::gil_scoped_acquire gil;
+    try {
+      target_.attr("phase_finish")(phase);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("IProgressMonitor.phase_finish");
+    }
+  }
+
+ private:
+  py::object target_;
+};
+
 DataType dtype_from_numpy(const py::dtype& dt) {
   char k = dt.kind();
   size_t n = dt.itemsize();
@@ -288,6 +325,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def("is_valid", &OptimizationProfile::is_valid)
       .def_readonly("last_error", &OptimizationProfile::last_error);
 
+  py::class_<PyProgressMonitor, std::shared_ptr<PyProgressMonitor>>(m, "ProgressMonitorBridge")
+      .def(py::init<py::object>());
+
   py::class_<BuilderConfig>(m, "BuilderConfig")
       .def(py::init<>())
       .def("set_memory_pool_limit", [](BuilderConfig& c, int p, uint64_t b) { c.set_memory_pool_limit(MemoryPoolType(p), b); })
@@ -297,6 +337,9 @@ PYBIND11_MODULE(_kiln, m) {
       .def_property_readonly("num_optimization_profiles", [](BuilderConfig& c) { return c.profiles().size(); })
       .def_property("default_device_type", [](BuilderConfig& c) { return static_cast<int>(c.default_device_type); },
                     [](BuilderConfig& c, int d) { c.default_device_type = DeviceType(d); })
+      .def("set_progress_monitor", [](BuilderConfig& c, PyProgressMonitor* m) {
+        c.progress_monitor = m;  // the Python side keeps `m` alive while it is set
+      }, py::arg("monitor").none(true))
       .def_readwrite("builder_optimization_level", &BuilderConfig::builder_optimization_level)
       .def_readwrite("avg_timing_iterations", &BuilderConfig::avg_timing_iterations)
       .def_readwrite("profiling_verbosity", &BuilderConfig::profiling_verbosity);

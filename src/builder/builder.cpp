@@ -3,6 +3,7 @@
 
 #include "backends/gpu_probe.h"
 #include "builder/pipeline.h"
+#include "builder/progress.h"
 #include "kiln/builder.h"
 #include "plan/plan_writer.h"
 #include "runtime/engine_data.h"
@@ -121,6 +122,9 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     if (config.default_device_type == DeviceType::kGPU && !use_gpu)
       log_to(logger_, Severity::kINFO, gpu::unavailable_reason() + ": targeting the CPU");
 
+    // Progress: "Building engine" (3 steps: graph optimization, memory planning, serialization), with the
+    // passes and the profile checks as nested phases.
+    ProgressPhase building(config.progress_monitor, "Building engine", nullptr, 3);
     auto ed = std::make_shared<EngineData>();
     ed->name = network.name;
     ed->target = use_gpu ? gpu::target() : "cpu";
@@ -144,11 +148,16 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
       o.bf16 = !typed && config.get_flag(BuilderFlag::kBF16);
       o.obey_precision_constraints = config.get_flag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS) ||
                                      config.get_flag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
-      run_pipeline(g, gpu_pipeline(o), logger_);
+      auto passes = gpu_pipeline(o);
+      ProgressPhase optimizing(config.progress_monitor, "Optimizing graph", &building, static_cast<int32_t>(passes.size()));
+      run_pipeline(g, passes, logger_, &optimizing);
       mark_tf32(g, config.get_flag(BuilderFlag::kTF32) && !typed);
     } else {
-      run_pipeline(g, cpu_pipeline(), logger_);
+      auto passes = cpu_pipeline();
+      ProgressPhase optimizing(config.progress_monitor, "Optimizing graph", &building, static_cast<int32_t>(passes.size()));
+      run_pipeline(g, passes, logger_, &optimizing);
     }
+    building.step();
     for (auto& n : g.nodes()) n->attrs.erase("kiln_weight");
 
     // Declared shapes (with -1) for the I/O table and the plan's graph.
@@ -163,8 +172,9 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     // Check every profile's extremes and size the arena for the largest.
     Executor probe(ed);
     uint64_t arena = 0;
+    ProgressPhase planning(config.progress_monitor, "Planning memory", &building, 3 * ed->num_profiles);
     for (int p = 0; p < ed->num_profiles; ++p) {
-      for (int which = 0; which < 3; ++which) {
+      for (int which = 0; which < 3; ++which, planning.step()) {
         std::vector<Dims> shapes;
         for (auto& ps : profiles) shapes.push_back(which == 0 ? ps[p].min : which == 1 ? ps[p].opt : ps[p].max);
         try {
@@ -176,9 +186,11 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
         arena = std::max<uint64_t>(arena, static_cast<uint64_t>(probe.arena_bytes()));
       }
     }
+    building.step();
     ed->device_memory_size = arena;
     ed->weights_bytes = weight_bytes(g);
     auto plan = plan::write_plan(*ed);
+    building.step();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     log_to(logger_, Severity::kINFO,
            "built engine for " + ed->target + ": " + std::to_string(g.num_nodes()) + " nodes, activation memory " +

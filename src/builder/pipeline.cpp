@@ -1,5 +1,7 @@
 #include "builder/pipeline.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -57,14 +59,21 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
   return p;
 }
 
-void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger) {
+void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger,
+                  ProgressPhase* phase) {
   for (auto& pass : pipeline) {
     size_t before = g.num_nodes();
+    auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 4 && pass->run(g); ++i) {
     }
     g.topo_sort();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f ms", ms);
     log_to(logger, Severity::kVERBOSE,
-           "pass " + pass->name() + ": " + std::to_string(before) + " -> " + std::to_string(g.num_nodes()) + " nodes");
+           "pass " + pass->name() + ": " + std::to_string(before) + " -> " + std::to_string(g.num_nodes()) +
+               " nodes, " + took);
+    if (phase) phase->step();
   }
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "builder/progress.h"
 #include "kiln/logger.h"
 #include "passes/pass.h"
 
@@ -17,7 +18,9 @@ struct GpuPipelineOptions {
 };
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& options);
 
-// Runs the passes in order, each until it stops changing the graph (bounded), logging what changed.
-void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger);
+// Runs the passes in order, each until it stops changing the graph (bounded), logging what changed and how
+// long it took; `phase` (may be null) gets one step per pass.
+void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger,
+                  ProgressPhase* phase = nullptr);
 
 }  // namespace kiln
