@@ -66,6 +66,16 @@ class ITimingCache:
         return True
 
 
+def _tensor_core_gpu():
+    if not _kiln.gpu_available():
+        return False
+    target = _kiln.gpu_target()  # "cuda:sm_90"
+    try:
+        return int(target.rsplit("sm_", 1)[1].rstrip("a")) >= 80
+    except (IndexError, ValueError):
+        return False
+
+
 class IProgressMonitor:
     """TensorRT 10's build progress monitor: set one as config.progress_monitor and the builder reports its
     phases ("Building engine", and inside it "Optimizing graph", "Planning memory") and their steps.
@@ -202,9 +212,11 @@ class Builder:
     def is_network_supported(self, network, config):
         return True
 
-    platform_has_fast_fp16 = property(lambda s: False)
-    platform_has_fast_int8 = property(lambda s: False)
-    platform_has_tf32 = property(lambda s: False)
+    # Tensor-core FP16/BF16/TF32 (and INT8) arithmetic: a usable GPU of compute capability 8.0 or newer
+    # (the CUDA backend builds for sm_80 and sm_90); the CPU backend has none of them.
+    platform_has_fast_fp16 = property(lambda s: _tensor_core_gpu())
+    platform_has_fast_int8 = property(lambda s: _tensor_core_gpu())
+    platform_has_tf32 = property(lambda s: _tensor_core_gpu())
 
     def reset(self):
         pass
