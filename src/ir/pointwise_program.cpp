@@ -97,21 +97,6 @@ int64_t int_clip_bound(double v, bool up, int64_t lo, int64_t hi) {
   return static_cast<int64_t>(r);
 }
 
-void activation_defaults(int64_t type, double* alpha, double* beta) {
-  double da = 0, db = 0;
-  switch (type) {
-    case kLeakyRelu: da = 0.01; break;
-    case kElu: case kCelu: case kThresholdedRelu: da = 1.0; break;
-    case kSelu: da = 1.67326319217681884765625; db = 1.05070102214813232421875; break;
-    case kSoftplus: case kScaledTanh: da = 1.0; db = 1.0; break;
-    case kClip: da = -std::numeric_limits<double>::infinity(); db = std::numeric_limits<double>::infinity(); break;
-    case kHardSigmoid: da = 0.2; db = 0.5; break;
-    case kShrink: da = 0.0; db = 0.5; break;
-    default: break;
-  }
-  *alpha = da;
-  *beta = db;
-}
 
 void validate(const Program& p, const std::vector<DataType>& input_dtypes) {
   if (p.code.empty()) throw Error("the program is empty");

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/activation_params.h"
 #include "ir/attrs.h"
 
 namespace kiln::ir::pw {
@@ -101,8 +102,8 @@ bool is_int_type(DataType t);    // int8, uint8, int32, int64
 // throws kiln::Error naming the instruction. num_inputs = input_dtypes.size().
 void validate(const Program& p, const std::vector<DataType>& input_dtypes);
 
-// ONNX defaults of alpha/beta for an ActivationType (as the Activation kernels use when attrs are absent).
-void activation_defaults(int64_t type, double* alpha, double* beta);
+// ONNX defaults of alpha/beta for an ActivationType (ir/activation_params.h).
+using ir::activation_defaults;
 
 // An integer Activation's CLIP bound rounded into [lo, hi] (up: ceil for a lower bound, else floor).
 int64_t int_clip_bound(double v, bool up, int64_t lo, int64_t hi);

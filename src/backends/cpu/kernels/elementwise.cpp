@@ -11,6 +11,7 @@
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/activation_params.h"
 #include "ir/host_tensor.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
@@ -155,23 +156,7 @@ enum Act : int64_t {
   kHardSwish = 64, kSilu = 65, kMish = 66, kCelu = 67, kShrink = 68
 };
 
-// ONNX defaults for alpha/beta when the attribute is absent.
-void activation_params(const ir::Attrs& a, int64_t type, double* alpha, double* beta, const char* alpha_key = "alpha",
-                       const char* beta_key = "beta") {
-  double da = 0, db = 0;
-  switch (type) {
-    case kLeakyRelu: da = 0.01; break;
-    case kElu: case kCelu: case kThresholdedRelu: da = 1.0; break;
-    case kSelu: da = 1.67326319217681884765625; db = 1.05070102214813232421875; break;
-    case kSoftplus: case kScaledTanh: da = 1.0; db = 1.0; break;
-    case kClip: da = -std::numeric_limits<double>::infinity(); db = std::numeric_limits<double>::infinity(); break;
-    case kHardSigmoid: da = 0.2; db = 0.5; break;
-    case kShrink: da = 0.0; db = 0.5; break;
-    default: break;
-  }
-  *alpha = a.f(alpha_key, da);
-  *beta = a.f(beta_key, db);
-}
+using ir::activation_params;  // ONNX defaults for absent alpha/beta (ir/activation_params.h)
 
 // Scalar formulas (double, and the float32 activations without a vector version).
 template <class T, int64_t K> struct Act1 {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/activation_params.h"
 #include "ir/attrs.h"
 
 namespace kiln::cuda::kern::act {
@@ -17,23 +18,7 @@ enum Act : int {
 
 inline bool known_activation(int t) { return (t >= kRelu && t <= kGeluTanh) || (t >= kHardSwish && t <= kShrink); }
 
-// ONNX defaults for alpha/beta when the attribute is absent (as the CPU kernel).
-inline void activation_params(const ir::Attrs& a, int type, double* alpha, double* beta, const char* alpha_key = "alpha",
-                              const char* beta_key = "beta") {
-  double da = 0, db = 0;
-  switch (type) {
-    case kLeakyRelu: da = 0.01; break;
-    case kElu: case kCelu: case kThresholdedRelu: da = 1.0; break;
-    case kSelu: da = 1.67326319217681884765625; db = 1.05070102214813232421875; break;
-    case kSoftplus: case kScaledTanh: da = 1.0; db = 1.0; break;
-    case kClip: da = -std::numeric_limits<double>::infinity(); db = std::numeric_limits<double>::infinity(); break;
-    case kHardSigmoid: da = 0.2; db = 0.5; break;
-    case kShrink: da = 0.0; db = 0.5; break;
-    default: break;
-  }
-  *alpha = a.f(alpha_key, da);
-  *beta = a.f(beta_key, db);
-}
+using ir::activation_params;  // ONNX defaults for absent alpha/beta (ir/activation_params.h)
 
 __device__ __forceinline__ float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 // log(1 + e^z) without overflow for large z.
