@@ -11,6 +11,7 @@
 #include "passes/fuse_conv.h"
 #include "passes/fuse_gemm.h"
 #include "passes/fuse_pointwise.h"
+#include "passes/lower_einsum.h"
 #include "passes/lower_precision.h"
 #include "passes/recognize_activations.h"
 
@@ -27,6 +28,9 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
   // Fusions (both targets: the CPU kernels implement every fused form). GELU/SiLU compositions become one
   // activation first, so the epilogues can take them; attention before the GEMM epilogue, which would
   // otherwise take a mask add after Q@K^T for a bias.
+  // Einsum as Shuffle + MatrixMultiply (sgemm/cuBLASLt instead of the generic Einsum kernel), early so the
+  // GEMM epilogue can take a bias that follows it.
+  p.push_back(std::make_unique<passes::LowerEinsum>());
   p.push_back(std::make_unique<passes::RecognizeActivations>());
   p.push_back(std::make_unique<passes::FuseAttention>());
   p.push_back(std::make_unique<passes::FoldBatchNormIntoConv>());
