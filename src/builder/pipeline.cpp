@@ -13,6 +13,7 @@
 #include "passes/fuse_pointwise.h"
 #include "passes/lower_einsum.h"
 #include "passes/lower_precision.h"
+#include "passes/lower_quantization.h"
 #include "passes/recognize_activations.h"
 
 namespace kiln {
@@ -42,6 +43,8 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
 
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& o) {
   auto p = cpu_pipeline();
+  // Quantize/dequantize layers as pointwise layers: the CUDA backend has kernels for those.
+  p.push_back(std::make_unique<passes::LowerQuantization>());
   // After the convolution fusions (fewer layers to carry the layout through), before precision lowering
   // (which then sees the final layers).
   p.push_back(std::make_unique<passes::ChannelsLast>());
