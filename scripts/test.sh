@@ -15,3 +15,9 @@ echo "== ONNX backend conformance (newest onnx from PyPI)"
 PYTHONPATH=python python3 -m pytest -q -p no:cacheprovider tests/conformance
 echo "== ONNX backend conformance (Debian python3-onnx 1.12, /usr/bin/python3)"
 tests/conformance/run_debian_onnx.sh
+# The GPU target's graph rewrites (channels-last, quantization lowering, ...) on CPU engines: CI has no
+# GPU, but every rewritten form has a CPU kernel, so the rewrites are checked against the same references.
+echo "== GPU graph rewrites on the CPU (KILN_CPU_RUNS_GPU_PIPELINE=1): models and conformance"
+KILN_CPU_RUNS_GPU_PIPELINE=1 PYTHONPATH=python python3 -m pytest -q -p no:cacheprovider tests/python/test_models.py \
+  tests/python/test_fuse_attention.py
+KILN_CPU_RUNS_GPU_PIPELINE=1 PYTHONPATH=python python3 -m pytest -q -p no:cacheprovider tests/conformance

@@ -1,10 +1,8 @@
 """Attention fusion on exported-model patterns: the attention blocks of HF BERT and GPT-2 (eager attention as
 torch.onnx.export writes it at opset 17) and torchvision ViT (nn.MultiheadAttention: 3-D [B*H, S, D], q
 divided before the MatMul, k^T a Transpose(perm [1, 2, 0])) are written by hand with onnx.helper, built by
-Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block (once the
-fuse-attention pass is in the builder's pipeline: until then that check skips, the numbers are still checked)."""
+Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block."""
 import numpy as np
-import pytest
 from onnx import TensorProto, helper
 
 from test_onnx_import import build, make_model, run_kiln
@@ -45,8 +43,6 @@ def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5):
         assert not np.isnan(g).any(), name
         err = np.max(np.abs(g.astype(np.float64) - r))
         assert err <= atol + rtol * np.max(np.abs(r)), f"{name}: max error {err}"
-    if not any("pass fuse-attention" in m for _, m in logger.messages):
-        pytest.skip("the fuse-attention pass is not in the builder pipeline yet (numbers checked)")
     layers = [line for line in engine.describe().splitlines() if line.strip().startswith("FusedAttention")]
     assert len(layers) == blocks, engine.describe()
     return engine
