@@ -18,7 +18,12 @@
 
 namespace kiln {
 
-std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
+namespace {
+
+// Clean-up and constant folding, then the fusions. The fused forms all have CPU kernels; fused attention
+// only pays on the GPU (a flash-attention kernel there; on the CPU the batched sgemm path is faster), and
+// scripts/test.sh checks it on the CPU through KILN_CPU_RUNS_GPU_PIPELINE.
+std::vector<std::unique_ptr<passes::Pass>> common_pipeline(bool gpu) {
   std::vector<std::unique_ptr<passes::Pass>> p;
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   p.push_back(std::make_unique<passes::EliminateIdentities>());
@@ -26,14 +31,13 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
   p.push_back(std::make_unique<passes::FoldConstants>());
   p.push_back(std::make_unique<passes::MergeReshapes>());
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
-  // Fusions (both targets: the CPU kernels implement every fused form). GELU/SiLU compositions become one
-  // activation first, so the epilogues can take them; attention before the GEMM epilogue, which would
-  // otherwise take a mask add after Q@K^T for a bias.
   // Einsum as Shuffle + MatrixMultiply (sgemm/cuBLASLt instead of the generic Einsum kernel), early so the
-  // GEMM epilogue can take a bias that follows it.
+  // GEMM epilogue can take a bias that follows it. GELU/SiLU compositions become one activation before the
+  // epilogues, so they can take them; attention before the GEMM epilogue, which would otherwise take a mask
+  // add after Q@K^T for a bias.
   p.push_back(std::make_unique<passes::LowerEinsum>());
   p.push_back(std::make_unique<passes::RecognizeActivations>());
-  p.push_back(std::make_unique<passes::FuseAttention>());
+  if (gpu) p.push_back(std::make_unique<passes::FuseAttention>());
   p.push_back(std::make_unique<passes::FoldBatchNormIntoConv>());
   p.push_back(std::make_unique<passes::FuseConvEpilogue>());
   p.push_back(std::make_unique<passes::FuseGemmEpilogue>());
@@ -41,8 +45,12 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() {
   return p;
 }
 
+}  // namespace
+
+std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() { return common_pipeline(false); }
+
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& o) {
-  auto p = cpu_pipeline();
+  auto p = common_pipeline(true);
   // Quantize/dequantize layers as pointwise layers: the CUDA backend has kernels for those.
   p.push_back(std::make_unique<passes::LowerQuantization>());
   // After the convolution fusions (fewer layers to carry the layout through), before precision lowering

@@ -1,8 +1,10 @@
 """Attention fusion on exported-model patterns: the attention blocks of HF BERT and GPT-2 (eager attention as
 torch.onnx.export writes it at opset 17) and torchvision ViT (nn.MultiheadAttention: 3-D [B*H, S, D], q
 divided before the MatMul, k^T a Transpose(perm [1, 2, 0])) are written by hand with onnx.helper, built by
-Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block."""
+Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block. Attention is
+fused for GPU targets: these CPU engines are built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE)."""
 import numpy as np
+import pytest
 from onnx import TensorProto, helper
 
 from test_onnx_import import build, make_model, run_kiln
@@ -10,6 +12,11 @@ from kiln_helpers import ort_run
 
 RNG = np.random.default_rng(7)
 F32_MIN = float(np.finfo(np.float32).min)
+
+
+@pytest.fixture(autouse=True)
+def gpu_passes(monkeypatch):
+    monkeypatch.setenv("KILN_CPU_RUNS_GPU_PIPELINE", "1")
 
 
 def w(*shape, scale=0.3):

@@ -32,15 +32,27 @@ void apply_fused_epilogue(KernelContext& ctx, T* y, int64_t n, const T* bias, in
     else
       return a + b;
   };
-  if (bias || residual) {
-    if (bias && bias_len <= 0) ctx.fail("empty fused bias");
-    parallel_range(ctx.pool, n, grain_for(2), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        T v = y[i];
-        if (bias) v = add(v, bias[i % bias_len]);
-        if (residual) v = add(v, residual[i]);
-        y[i] = v;
+  if (bias) {
+    // Row by row (the bias runs along the last dim): contiguous inner loops the compiler vectorizes, no
+    // per-element modulo.
+    if (bias_len <= 0 || n % bias_len != 0)
+      ctx.fail("the fused bias has " + std::to_string(bias_len) + " elements, which do not tile the " +
+               std::to_string(n) + "-element output");
+    const int64_t rows = n / bias_len;
+    parallel_range(ctx.pool, rows, grain_for(2 * bias_len), [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        T* yr = y + r * bias_len;
+        const T* res = residual ? residual + r * bias_len : nullptr;
+        if (res) {
+          for (int64_t j = 0; j < bias_len; ++j) yr[j] = add(add(yr[j], bias[j]), res[j]);
+        } else {
+          for (int64_t j = 0; j < bias_len; ++j) yr[j] = add(yr[j], bias[j]);
+        }
       }
+    });
+  } else if (residual) {
+    parallel_range(ctx.pool, n, grain_for(2), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = add(y[i], residual[i]);
     });
   }
   const int64_t act = ir::fused_activation(ctx.attrs());
