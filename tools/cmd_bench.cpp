@@ -93,6 +93,11 @@ int cmd_bench(const std::vector<std::string>& args) {
   const int64_t iterations = ap.has("--iterations") ? parse_int(ap.get("--iterations"), "--iterations", 1, 10000000) : 100;
   const double duration = ap.has("--duration") ? static_cast<double>(parse_int(ap.get("--duration"), "--duration", 1, 3600)) : 0;
   const int64_t batch_dim = ap.has("--batch-dim") ? parse_int(ap.get("--batch-dim"), "--batch-dim", 0, 7) : 0;
+  if ((ap.has("--profile-runs") || ap.has("--top")) && !ap.has("--profile"))
+    throw UsageError("--profile-runs and --top go with --profile");
+  const int64_t profile_runs =
+      ap.has("--profile-runs") ? parse_int(ap.get("--profile-runs"), "--profile-runs", 1, 100000) : 10;
+  const int64_t profile_top = ap.has("--top") ? parse_int(ap.get("--top"), "--top", 0, 1000000) : 30;
   CliLogger logger(ap.verbose());
   std::vector<uint8_t> plan = npy::read_file(ap.positional()[0]);
   Runtime runtime(&logger);
@@ -194,16 +199,14 @@ int cmd_bench(const std::vector<std::string>& args) {
     print_stats(gpu ? (ap.has("--no-graph") ? "no-graph" : "graph") : "cpu", time_runs(!ap.has("--no-graph")), samples);
   }
   if (ap.has("--profile")) {
-    const int64_t runs = ap.has("--profile-runs") ? parse_int(ap.get("--profile-runs"), "--profile-runs", 1, 100000) : 10;
-    const int64_t top = ap.has("--top") ? parse_int(ap.get("--top"), "--top", 0, 1000000) : 30;
     ctx->profiling = true;
     std::vector<std::vector<LayerTiming>> profiles;
-    for (int64_t i = 0; i < runs; ++i) {
+    for (int64_t i = 0; i < profile_runs; ++i) {
       if (!ctx->execute()) throw Error("profiled execution failed (see above)");
       profiles.push_back(ctx->last_profile());
     }
     ctx->profiling = false;
-    print_layer_profile(median_profile(profiles), static_cast<int>(top));
+    print_layer_profile(median_profile(profiles), static_cast<int>(profile_top));
   }
 #ifdef KILN_WITH_CUDA
   if (gpu)
