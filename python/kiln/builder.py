@@ -50,7 +50,9 @@ class IOptimizationProfile:
 
 
 class ITimingCache:
-    """The CPU backend times nothing; the cache holds no entries yet (CUDA tactics will fill it)."""
+    """TensorRT's timing cache, for API compatibility only: Kiln times no tactics while building (the CPU
+    backend has none; the CUDA backend lets cuDNN time its algorithms when a context first runs), so the
+    cache records nothing. serialize() returns the bytes it was created from; combine() and reset() succeed."""
 
     def __init__(self, data=b""):
         self._data = bytes(data)
