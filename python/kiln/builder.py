@@ -28,6 +28,7 @@ class IHostMemory(bytes):
 class IOptimizationProfile:
     def __init__(self):
         self._c = _kiln.OptimizationProfile()
+        self._shape_inputs = {}  # name -> [min, opt, max] value tuples (set_shape_input)
 
     def set_shape(self, input, min, opt, max):
         if not self._c.set_shape(str(input), as_dims(min), as_dims(opt), as_dims(max)):
@@ -37,7 +38,20 @@ class IOptimizationProfile:
         return [Dims(d) for d in self._c.get_shape(str(input))]
 
     def set_shape_input(self, input, min, opt, max):
-        raise NotImplementedError("shape-tensor inputs are not supported by Kiln yet")
+        """TensorRT's value ranges for a shape-tensor input (engine.is_shape_inference_io). Kiln reads the
+        values themselves at run time (from host memory, each execution) and plans from them then, so the
+        ranges are checked and kept (get_shape_input) but not needed to build."""
+        vals = [tuple(int(v) for v in x) for x in (min, opt, max)]
+        if not (len(vals[0]) == len(vals[1]) == len(vals[2])):
+            raise ValueError(f"set_shape_input('{input}'): min, opt and max must have one length, got "
+                             f"{len(vals[0])}, {len(vals[1])}, {len(vals[2])}")
+        if any(not (lo <= o <= hi) for lo, o, hi in zip(*vals)):
+            raise ValueError(f"set_shape_input('{input}'): min <= opt <= max must hold element by element, got "
+                             f"{vals[0]}, {vals[1]}, {vals[2]}")
+        self._shape_inputs[str(input)] = vals
+
+    def get_shape_input(self, input):
+        return [list(v) for v in self._shape_inputs.get(str(input), [])]
 
     def __bool__(self):
         return self._c.is_valid()

@@ -254,3 +254,31 @@ def test_nms_vs_onnxruntime():
     inits = {"mo": np.array([3], np.int64), "iou": np.array([0.4], np.float32), "st": np.array([0.2], np.float32)}
     node = helper.make_node("NonMaxSuppression", ["b", "s", "mo", "iou", "st"], ["sel"])
     check(make_model([node], {"b": boxes, "s": scores}, ["sel"], inits=inits, opset=11), {"b": boxes, "s": scores})
+
+
+def test_profile_shape_input_ranges_are_checked_and_kept():
+    """TensorRT scripts give shape-tensor inputs value ranges with set_shape_input; Kiln checks and keeps them
+    (the values are read at run time) and the engine runs with values inside them."""
+    x = rnd(2, 3, 4)
+    m = make_model([helper.make_node("Reshape", ["x", "s"], ["y"])], {"x": x, "s": np.array([4, -1, 3], np.int64)}, ["y"])
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    net = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+    assert trt.OnnxParser(net, logger).parse(m.SerializeToString())
+    config = builder.create_builder_config()
+    config.default_device_type = trt.DeviceType.CPU
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (2, 3, 4), (2, 3, 4), (2, 3, 4))
+    profile.set_shape("s", (3,), (3,), (3,))
+    profile.set_shape_input("s", (1, -1, 1), (4, -1, 3), (24, -1, 12))
+    assert profile.get_shape_input("s") == [[1, -1, 1], [4, -1, 3], [24, -1, 12]]
+    assert profile.get_shape_input("x") == []
+    with pytest.raises(ValueError, match="min <= opt <= max"):
+        profile.set_shape_input("s", (4, -1, 3), (1, -1, 1), (24, -1, 12))
+    with pytest.raises(ValueError, match="one length"):
+        profile.set_shape_input("s", (1,), (1, 2), (1, 2, 3))
+    config.add_optimization_profile(profile)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(builder.build_serialized_network(net, config))
+    assert engine.is_shape_inference_io("s")
+    got, _ = run(engine, {"x": x, "s": np.array([4, -1, 3], np.int64)})
+    np.testing.assert_array_equal(got["y"], x.reshape(4, -1, 3))
