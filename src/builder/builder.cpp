@@ -141,7 +141,8 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     // pointwise fusion, precision lowering when its flags are set) for a CPU engine, whose kernels implement
     // every float32 rewritten form: a machine without a GPU can check them on whole models.
     const char* emulate = std::getenv("KILN_CPU_RUNS_GPU_PIPELINE");
-    if (use_gpu || (emulate && std::string(emulate) == "1")) {
+    const bool gpu_passes = use_gpu || (emulate && std::string(emulate) == "1");
+    if (gpu_passes) {
       GpuPipelineOptions o;
       bool typed = network.strongly_typed();
       o.fp16 = !typed && config.get_flag(BuilderFlag::kFP16);
@@ -162,7 +163,7 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
 
     // Declared shapes (with -1) for the I/O table and the plan's graph.
     infer_graph_inplace(g);
-    if (use_gpu || (emulate && std::string(emulate) == "1")) log_cpu_fallbacks(g, logger_);
+    if (gpu_passes) log_cpu_fallbacks(g, logger_);
     for (size_t i = 0; i < g.inputs().size(); ++i) {
       auto* in = g.inputs()[i];
       ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, profiles[i]});

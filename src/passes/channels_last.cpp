@@ -65,13 +65,6 @@ ir::Value* nhwc_constant(ir::Graph& g, const ir::Value* v) {
   return k->outputs[0];
 }
 
-// Replaces every use of `old_value` by `nchw` (the transpose after the channels-last twin of its producer);
-// a network output keeps its public name.
-void rehome(ir::Graph& g, ir::Value* old_value, ir::Value* nchw) {
-  if (old_value->is_output) std::swap(old_value->name, nchw->name);
-  g.replace_all_uses(old_value, nchw);
-}
-
 // A twin of `n` (same op, attributes, precision) on new inputs, with one output of `dtype` and `shape`.
 ir::Node* twin(ir::Graph& g, const ir::Node* n, std::vector<ir::Value*> inputs, DataType dtype, const Dims& shape) {
   ir::Node* t = g.add_node(n->op, g.unique_name(n->name + "_nhwc"), std::move(inputs), 1);
@@ -97,7 +90,7 @@ bool convert_convolution(ir::Graph& g, ir::Node* n) {
   ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
   c->attrs.set("channels_last", int64_t{1});
   std::swap(c->name, n->name);  // the layer keeps its name (profiles, precision settings)
-  rehome(g, y, add_transpose(g, c->outputs[0], kToNchw, c->name + "_to_nchw"));
+  replace_value(g, y, add_transpose(g, c->outputs[0], kToNchw, c->name + "_to_nchw"));
   return true;
 }
 
@@ -154,7 +147,7 @@ bool sink(ir::Graph& g, ir::Node* n) {
     if (n->op == "Scale") t->attrs.set("channel_axis", int64_t{3});
   }
   std::swap(t->name, n->name);
-  rehome(g, y, add_transpose(g, t->outputs[0], kToNchw, t->name + "_to_nchw"));
+  replace_value(g, y, add_transpose(g, t->outputs[0], kToNchw, t->name + "_to_nchw"));
   return true;
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <unordered_set>
 
 #include "ir/ops/einsum_equation.h"
 
@@ -158,22 +157,6 @@ ir::Value* lower(ir::Graph& g, const ir::Node& n) {
 
 }  // namespace
 
-bool LowerEinsum::run(ir::Graph& g) {
-  std::vector<ir::Node*> einsums;
-  for (auto& n : g.nodes())
-    if (n->op == "Einsum") einsums.push_back(n.get());
-  std::unordered_set<const ir::Node*> doomed;
-  for (ir::Node* n : einsums) {
-    ir::Value* y = n->outputs[0];
-    ir::Value* r = lower(g, *n);
-    if (!r) continue;
-    if (y->is_output) std::swap(y->name, r->name);  // the network output keeps its name
-    g.replace_all_uses(y, r);
-    doomed.insert(n);
-  }
-  if (doomed.empty()) return false;
-  g.remove_nodes_if([&](const ir::Node* n) { return doomed.count(n) > 0; });
-  return true;
-}
+bool LowerEinsum::run(ir::Graph& g) { return lower_nodes(g, {"Einsum"}, lower); }
 
 }  // namespace kiln::passes

@@ -1,7 +1,5 @@
 #include "passes/lower_quantization.h"
 
-#include <unordered_set>
-
 namespace kiln::passes {
 
 namespace {
@@ -91,21 +89,7 @@ ir::Value* lower(ir::Graph& g, const ir::Node& n) {
 }  // namespace
 
 bool LowerQuantization::run(ir::Graph& g) {
-  std::vector<ir::Node*> todo;
-  for (auto& n : g.nodes())
-    if (n->op == "QuantizeLinear" || n->op == "DequantizeLinear") todo.push_back(n.get());
-  std::unordered_set<const ir::Node*> doomed;
-  for (ir::Node* n : todo) {
-    ir::Value* y = n->outputs[0];
-    ir::Value* r = lower(g, *n);
-    if (!r) continue;
-    if (y->is_output) std::swap(y->name, r->name);  // the network output keeps its name
-    g.replace_all_uses(y, r);
-    doomed.insert(n);
-  }
-  if (doomed.empty()) return false;
-  g.remove_nodes_if([&](const ir::Node* n) { return doomed.count(n) > 0; });
-  return true;
+  return lower_nodes(g, {"QuantizeLinear", "DequantizeLinear"}, lower);
 }
 
 }  // namespace kiln::passes

@@ -3,11 +3,38 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
 
 namespace kiln::passes {
+
+// Makes `replacement` stand for `old` everywhere: every node input, and a network output, which keeps its
+// public name (the names swap). For rewrites that replace a node by a new subgraph.
+inline void replace_value(ir::Graph& g, ir::Value* old, ir::Value* replacement) {
+  if (old->is_output) std::swap(old->name, replacement->name);
+  g.replace_all_uses(old, replacement);
+}
+
+// The lowering passes' loop: every node of op `op` for which `lower` builds a replacement (returning the value
+// that stands for the node's only output, or nullptr to keep the node) is replaced and removed.
+template <class Lower>
+bool lower_nodes(ir::Graph& g, const std::vector<std::string>& ops, Lower&& lower) {
+  std::vector<ir::Node*> todo;
+  for (auto& n : g.nodes())
+    if (std::find(ops.begin(), ops.end(), n->op) != ops.end()) todo.push_back(n.get());
+  std::vector<const ir::Node*> doomed;
+  for (ir::Node* n : todo) {
+    if (ir::Value* r = lower(g, *n)) {
+      replace_value(g, n->outputs[0], r);
+      doomed.push_back(n);
+    }
+  }
+  if (doomed.empty()) return false;
+  g.remove_nodes_if([&](const ir::Node* n) { return std::find(doomed.begin(), doomed.end(), n) != doomed.end(); });
+  return true;
+}
 
 class Pass {
  public:

@@ -130,13 +130,8 @@ void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::T
     std::vector<ir::TensorInfo> ins, outs;
     for (auto& r : ctx.in) ins.push_back(r.present ? ir::TensorInfo{true, r.dtype, r.shape} : ir::TensorInfo{false});
     for (auto& r : ctx.out) outs.push_back(ir::TensorInfo{true, r.dtype, r.shape});
-    LayerCost c = layer_cost(n, ins, outs);
-    LayerTiming t;
-    t.name = n.name;
-    t.op = n.op;
+    LayerTiming t = layer_timing(n, ins, outs);
     t.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    t.flops = c.flops;
-    t.bytes = c.bytes;
     profile->push_back(std::move(t));
   }
   // Outputs not written in place: host-computed shape tensors, constants, inputs passed through.

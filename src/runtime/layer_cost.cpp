@@ -50,4 +50,15 @@ LayerCost layer_cost(const ir::Node& n, const std::vector<ir::TensorInfo>& in, c
   return c;
 }
 
+LayerTiming layer_timing(const ir::Node& n, const std::vector<ir::TensorInfo>& in,
+                         const std::vector<ir::TensorInfo>& out) {
+  LayerCost c = layer_cost(n, in, out);
+  LayerTiming t;
+  t.name = n.name;
+  t.op = n.op;
+  t.flops = c.flops;
+  t.bytes = c.bytes;
+  return t;
+}
+
 }  // namespace kiln

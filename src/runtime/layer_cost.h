@@ -7,6 +7,7 @@
 
 #include "ir/graph.h"
 #include "ir/op_registry.h"
+#include "kiln/runtime.h"
 
 namespace kiln {
 
@@ -18,5 +19,9 @@ struct LayerCost {
 // Shapes are the run-time ones (fully known).
 LayerCost layer_cost(const ir::Node& node, const std::vector<ir::TensorInfo>& inputs,
                      const std::vector<ir::TensorInfo>& outputs);
+
+// A profile row for the node: name, op and cost (ms is the caller's to fill).
+LayerTiming layer_timing(const ir::Node& node, const std::vector<ir::TensorInfo>& inputs,
+                         const std::vector<ir::TensorInfo>& outputs);
 
 }  // namespace kiln

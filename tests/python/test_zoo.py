@@ -25,7 +25,10 @@ RESULTS = []
 
 
 def _params():
+    chosen = os.environ.get("KILN_ZOO_MODELS")
     for case in catalog.CASES:
+        if chosen and case.name not in chosen.split(","):
+            continue  # KILN_ZOO_MODELS picks the cases: the others are not generated at all
         marks = [pytest.mark.slow] if case.slow else []
         yield pytest.param(case, id=case.name, marks=marks)
 
@@ -50,10 +53,7 @@ def zoo_table(request):
 def test_zoo_model(case):
     if importlib.util.find_spec(case.source) is None:
         pytest.skip(f"{case.source} is not installed for this Python (the {case.source} models run where it is)")
-    if os.environ.get("KILN_ZOO_MODELS") and case.name not in os.environ["KILN_ZOO_MODELS"].split(","):
-        pytest.skip("not in KILN_ZOO_MODELS")
     result = harness.run_case(case)
     RESULTS.append(result)
-    if result.status == "EXPORT FAILED":
-        pytest.skip(f"torch could not export {case.name} (not a Kiln problem): {result.reason}")
+    # An export failure is the catalog's to fix (GPT-2 needed an explicit attention mask): it fails the case.
     assert result.passed, f"{case.name}: {result.status}: {result.reason}"

@@ -146,12 +146,7 @@ std::vector<LayerTiming> Executor::step_costs() const {
     std::vector<ir::TensorInfo> ins, outs;
     for (auto* in : s.node->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
     for (auto* o : s.node->outputs) outs.push_back(shapes_.info[o->id]);
-    LayerCost c = layer_cost(*s.node, ins, outs);
-    LayerTiming t;
-    t.name = s.node->name;
-    t.op = s.node->op;
-    t.flops = c.flops;
-    t.bytes = c.bytes;
+    LayerTiming t = layer_timing(*s.node, ins, outs);
     t.on_host = !s.kernel;
     out.push_back(std::move(t));
   }
