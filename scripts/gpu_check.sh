@@ -5,7 +5,8 @@
 # Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu pointwise conformance zoo trace bench
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
-#              PYTEST_ARGS (extra arguments for the GPU pytest run).
+#              PYTEST_ARGS (extra arguments for the GPU pytest run), PHASE_TIMEOUT (seconds one phase may run,
+#              default 400: a hung phase still leaves the others' results and the summary).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu}
@@ -22,7 +23,7 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
   shift
   local t0=$SECONDS
   echo "== $name: $*"
-  if "$@" > "$OUT/$name.log" 2>&1; then
+  if timeout -k 5 "${PHASE_TIMEOUT:-400}" "$@" > "$OUT/$name.log" 2>&1; then
     echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
   else
     echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
@@ -30,6 +31,10 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
     tail -40 "$OUT/$name.log"
   fi
 }
+
+# A per-test limit where pytest-timeout is installed, so one hung test costs one test, not the phase.
+PYTEST_TIMEOUT=()
+python3 -c "import pytest_timeout" 2>/dev/null && PYTEST_TIMEOUT=(--timeout="${TEST_TIMEOUT:-150}")
 
 build() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
@@ -56,15 +61,15 @@ for p in $PHASES; do
   case $p in
     build) phase build build ;;
     unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 ;;
-    gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu ${PYTEST_ARGS:-} ;;
+    gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The six architectures again with the opt-in NVRTC pointwise fusion (to validate it before it is on).
     pointwise) phase pointwise env KILN_FUSE_POINTWISE=1 python3 -m pytest -q -s -p no:cacheprovider \
-        tests/gpu/test_gpu_models.py ${PYTEST_ARGS:-} ;;
+        tests/gpu/test_gpu_models.py "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The CUDA twins of the ONNX backend tests, in parallel workers (pytest-xdist replaces a crashed one, so one
     # crash costs one test, not the count).
     conformance) phase conformance env KILN_CONFORMANCE_JSON="$OUT/conformance.json" python3 -m pytest -q -p no:cacheprovider \
-        -n "$(( $(nproc) / 2 ))" --max-worker-restart=10000 -k cuda tests/conformance ;;
-    zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py ;;
+        -n "$(( $(nproc) / 2 ))" --max-worker-restart=10000 -k cuda "${PYTEST_TIMEOUT[@]}" tests/conformance ;;
+    zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py "${PYTEST_TIMEOUT[@]}" ;;
     # Host backtraces of crashing tests (TRACE_TESTS: pytest node ids, space-separated) under cuda-gdb.
     trace) phase trace trace_tests ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
