@@ -23,7 +23,8 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
   shift
   local t0=$SECONDS
   echo "== $name: $*"
-  if timeout -k 5 "${PHASE_TIMEOUT:-400}" "$@" > "$OUT/$name.log" 2>&1; then
+  # bash -c with the function definitions, since timeout runs programs, not this script's functions.
+  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
     echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
   else
     echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
