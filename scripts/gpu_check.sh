@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu pointwise conformance zoo trace bench
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu unfused conformance zoo trace bench
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), PHASE_TIMEOUT (seconds one phase may run,
@@ -63,8 +63,8 @@ for p in $PHASES; do
     build) phase build build ;;
     unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 ;;
     gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
-    # The six architectures again with the opt-in NVRTC pointwise fusion (to validate it before it is on).
-    pointwise) phase pointwise env KILN_FUSE_POINTWISE=1 python3 -m pytest -q -s -p no:cacheprovider \
+    # The six architectures again without NVRTC pointwise fusion (on by default), so both paths stay validated.
+    unfused) phase unfused env KILN_FUSE_POINTWISE=0 python3 -m pytest -q -s -p no:cacheprovider \
         tests/gpu/test_gpu_models.py "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The CUDA twins of the ONNX backend tests, in parallel workers (pytest-xdist replaces a crashed one, so one
     # crash costs one test, not the count).
@@ -81,7 +81,7 @@ echo
 cat "$SUMMARY"
 for p in $PHASES; do
   case $p in
-    gpu|pointwise|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
+    gpu|unfused|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
   esac
 done

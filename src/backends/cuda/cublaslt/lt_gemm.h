@@ -1,6 +1,7 @@
 // Row-major strided-batched GEMM through cuBLASLt: D[b] = epilogue(alpha * op(A[b]) * op(B[b]) + beta * C[b])
-// with an optional fused epilogue (bias over N, ReLU / tanh-GELU) and C optionally distinct from D (a residual). Descriptors and the heuristic's algorithm are cached per
-// shape in a LtGemm object, which a kernel keeps in its per-node state.
+// with an optional fused epilogue (bias over N, ReLU / tanh-GELU) and C optionally distinct from D (a residual).
+// Descriptors and the algorithm are cached per shape in a LtGemm object, which a kernel keeps in its per-node
+// state: the fastest of the heuristic's first candidates, timed on the first (eager) call for the shape.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -52,7 +53,18 @@ class LtGemm {
   size_t algo_workspace_ = 0;
   void release();
   const void* bias_ = nullptr;  // the bias pointer the descriptor holds
-  void setup(Resources& res, const GemmShape& s, const void* bias);
+  static constexpr int kCandidates = 8;  // heuristic results timed when a shape is first seen
+  static constexpr int kTimedRuns = 3;
+  // The first call's operands, used to time the candidates; allowed false: take the heuristic's first.
+  struct Timing {
+    bool allowed = false;
+    const void *a = nullptr, *b = nullptr;
+    void* c = nullptr;
+    const void* c_in = nullptr;
+    float alpha = 1.f, beta = 0.f;
+  };
+  void setup(Resources& res, const GemmShape& s, const void* bias, const Timing& timing);
+  int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t);
 };
 
 }  // namespace kiln::cuda
