@@ -151,6 +151,21 @@ bool sink(ir::Graph& g, ir::Node* n) {
   return true;
 }
 
+// Pooling has a channels-last form (attr channels_last, as on Convolution): a 2-D Pooling of a value that
+// is stored NHWC runs NHWC, with the same attributes (window, padding, strides, ... are per spatial dim).
+bool sink_pooling(ir::Graph& g, ir::Node* n) {
+  if (n->op != "Pooling" || n->attrs.i("channels_last", 0) != 0 || n->inputs.size() != 1 || n->outputs.size() != 1)
+    return false;
+  ir::Value* src = nhwc_source(n->inputs[0]);
+  ir::Value* y = n->outputs[0];
+  if (!src || y->shape.size() != 4) return false;
+  ir::Node* t = twin(g, n, {src}, y->dtype, permuted(y->shape, kToNhwc));
+  t->attrs.set("channels_last", int64_t{1});
+  std::swap(t->name, n->name);
+  replace_value(g, y, add_transpose(g, t->outputs[0], kToNchw, t->name + "_to_nchw"));
+  return true;
+}
+
 // transpose(NCHW -> NHWC) of transpose(NHWC -> NCHW) of x is x.
 bool cancel(ir::Graph& g, ir::Node* n) {
   if (!is_transpose(n, kToNhwc) || n->outputs[0]->is_output) return false;
@@ -195,7 +210,7 @@ bool ChannelsLast::run(ir::Graph& g) {
     for (auto& n : g.nodes()) snapshot.push_back(n.get());
     for (ir::Node* n : snapshot) {
       if (dead(g, n)) continue;
-      if (cancel(g, n) || sink(g, n)) moved = true;
+      if (cancel(g, n) || sink(g, n) || sink_pooling(g, n)) moved = true;
     }
     if (!moved) break;
   }

@@ -5,7 +5,8 @@
 // -> transpose(NHWC->NCHW), its weights stored [K, kh, kw, C/g]. The NHWC->NCHW transposes are then
 // pushed down through layout-agnostic consumers (activations, unary ops, casts, element-wise ops whose
 // other operands are channels-last too or constants, Select, Scale, channel Concatenation, global
-// pooling), and a transpose that meets its inverse cancels. What is left are the transposes where the
+// pooling) and through 2-D Pooling, which becomes channels-last itself (attr channels_last, like the
+// convolutions); a transpose that meets its inverse cancels. What is left are the transposes where the
 // network's layout really changes: at its inputs and outputs and around ops without a channels-last form.
 // The logical shapes the user sees never change: only values inside a region are stored NHWC.
 #pragma once

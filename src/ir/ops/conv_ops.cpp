@@ -199,22 +199,42 @@ void infer_convolution(InferContext& ctx) {
 }
 void infer_deconvolution(InferContext& ctx) { infer_conv_common(ctx, true); }
 
-void infer_pooling(InferContext& ctx) {
-  const TensorInfo& x = ctx.in(0);
-  size_t nsp = spatial_rank(ctx, x.shape);
+// Output spatial sizes of a Pooling whose input has the spatial dims `in` (any layout).
+Dims pooled_spatial(const InferContext& ctx, const Dims& in) {
   int64_t type = ctx.attrs().i("type", 0);
   if (type != 0 && type != 1 && type != 2 && type != 64)
     ctx.fail("unknown pooling type " + std::to_string(type) + " (expected 0 MAX, 1 AVERAGE, 2 MAX_AVERAGE_BLEND, 64 LP)");
+  const size_t nsp = in.size();
   Window win = read_window(ctx, "window", nsp, {});
-  Dims out{x.shape[0], x.shape[1]};
+  Dims out;
   for (size_t i = 0; i < nsp; ++i) {
     if (win.mode <= kRoundUp && (win.pre[i] >= win.dilation[i] * (win.kernel[i] - 1) + 1 ||
                                  win.post[i] >= win.dilation[i] * (win.kernel[i] - 1) + 1))
       ctx.fail("padding " + dims_str(win.pre) + "/" + dims_str(win.post) + " must be smaller than the window " +
                dims_str(win.kernel));
-    out.push_back(window_out(ctx, x.shape[2 + i], win.kernel[i], win.stride[i], win.dilation[i], win.pre[i],
-                             win.post[i], win.mode, true, i));
+    out.push_back(window_out(ctx, in[i], win.kernel[i], win.stride[i], win.dilation[i], win.pre[i], win.post[i],
+                             win.mode, true, i));
   }
+  return out;
+}
+
+// x [N, C, spatial...]; channels-last (attr channels_last = 1, made by passes/channels_last like
+// Convolution's): x [N, spatial..., C] and y [N, spatial'..., C], with the same attributes.
+void infer_pooling(InferContext& ctx) {
+  const TensorInfo& x = ctx.in(0);
+  if (ctx.attrs().i("channels_last", 0) == 0) {
+    spatial_rank(ctx, x.shape);
+    Dims out{x.shape[0], x.shape[1]};
+    for (int64_t d : pooled_spatial(ctx, Dims(x.shape.begin() + 2, x.shape.end()))) out.push_back(d);
+    ctx.set_out(0, x.dtype, out);
+    return;
+  }
+  if (x.shape.size() < 3 || x.shape.size() > 5)
+    ctx.fail("channels-last pooling: input 0 must be [N, spatial..., C] with 1 to 3 spatial dims, got " +
+             dims_str(x.shape));
+  Dims out{x.shape[0]};
+  for (int64_t d : pooled_spatial(ctx, Dims(x.shape.begin() + 1, x.shape.end() - 1))) out.push_back(d);
+  out.push_back(x.shape.back());
   ctx.set_out(0, x.dtype, out);
 }
 

@@ -4,6 +4,8 @@
 
 #include "fusion_test_util.h"
 #include "passes/channels_last.h"
+#include "plan/plan_reader.h"
+#include "plan/plan_writer.h"
 
 using namespace kiln;
 
@@ -50,7 +52,100 @@ size_t channels_last_convs(const ir::Graph& g) {
   return c;
 }
 
+// A 2-D Pooling of x (padding `pad` on both sides, stride 2, floor or ceil mode).
+ir::Value* pool(ir::Graph& g, ir::Value* x, int64_t type, int64_t k, int64_t pad, bool ceil_mode,
+                const std::string& name) {
+  auto* n = g.add_node("Pooling", name, {x}, 1);
+  n->attrs.set("type", type);
+  n->attrs.set("window", std::vector<int64_t>{k, k});
+  n->attrs.set("stride", std::vector<int64_t>{2, 2});
+  n->attrs.set("pre_padding", std::vector<int64_t>{pad, pad});
+  n->attrs.set("post_padding", std::vector<int64_t>{pad, pad});
+  n->attrs.set("padding_mode", int64_t{ceil_mode ? 1 : 0});
+  n->attrs.set("exclude_pad", int64_t{0});
+  auto out = [&](int64_t in) {
+    int64_t span = in + 2 * pad - k;
+    int64_t o = (ceil_mode ? (span + 1) / 2 : span / 2) + 1;
+    return ceil_mode && (o - 1) * 2 >= in + pad ? o - 1 : o;
+  };
+  n->outputs[0]->shape = {x->shape[0], x->shape[1], out(x->shape[2]), out(x->shape[3])};
+  return n->outputs[0];
+}
+
+size_t channels_last_pools(const ir::Graph& g) {
+  size_t c = 0;
+  for (auto& n : g.nodes()) c += n->op == "Pooling" && n->attrs.i("channels_last", 0) == 1;
+  return c;
+}
+
+// ResNet's stem: conv -> relu -> pool -> conv -> relu, the output named "y".
+void resnet_stem(ir::Graph& g, int64_t pool_type, int64_t k, int64_t pad, bool ceil_mode) {
+  auto* x = g.add_input("x", DataType::kFLOAT, {2, 3, 11, 10});
+  auto* stem = relu(g, conv(g, x, 3, 8, 3, "stem"), "stem_relu");
+  auto* p = pool(g, stem, pool_type, k, pad, ceil_mode, "stem_pool");
+  auto* y = relu(g, conv(g, p, 8, 8, 3, "conv2"), "conv2_relu");
+  y->name = "y";
+  g.mark_output(y);
+}
+
 }  // namespace
+
+TEST(ChannelsLast, PoolingBetweenConvolutionsRunsChannelsLast) {
+  struct Variant {
+    int64_t type, k, pad;
+    bool ceil_mode;
+  };
+  for (Variant v : {Variant{0, 3, 1, false}, Variant{1, 3, 1, false}, Variant{0, 2, 0, true}, Variant{1, 3, 1, true}}) {
+    ir::Graph g;
+    resnet_stem(g, v.type, v.k, v.pad, v.ceil_mode);
+    passes::ChannelsLast pass;
+    ASSERT_TRUE(fusetest::run_and_compare(g, pass)) << "pool type " << v.type << " ceil " << v.ceil_mode;
+    EXPECT_EQ(channels_last_convs(g), 2u);
+    EXPECT_EQ(channels_last_pools(g), 1u) << g.to_string();
+    EXPECT_EQ(fusetest::count_op(g, "Pooling"), 1u);
+    EXPECT_EQ(transposes(g), 2u) << "only the network's input and output change layout:\n" << g.to_string();
+    ASSERT_NE(g.find_node("stem_pool"), nullptr) << "the pooling keeps its name";
+    EXPECT_EQ(g.find_node("stem_pool")->attrs.i("channels_last", 0), 1);
+    EXPECT_EQ(g.outputs()[0]->name, "y");
+  }
+}
+
+TEST(ChannelsLast, PoolingOfAnNchwValueStaysNchw) {
+  ir::Graph g;
+  auto* x = g.add_input("x", DataType::kFLOAT, {1, 3, 8, 8});
+  auto* p = pool(g, x, 0, 3, 1, false, "input_pool");  // reads the network input: nothing to gain
+  auto* y = conv(g, p, 3, 4, 3, "conv");
+  g.mark_output(y);
+  passes::ChannelsLast pass;
+  ASSERT_TRUE(fusetest::run_and_compare(g, pass));
+  EXPECT_EQ(channels_last_convs(g), 1u);
+  EXPECT_EQ(channels_last_pools(g), 0u);
+  EXPECT_EQ(transposes(g), 2u) << g.to_string();
+}
+
+TEST(ChannelsLast, ChannelsLastPoolingSurvivesAPlan) {
+  ir::Graph g;
+  resnet_stem(g, 0, 3, 1, false);
+  passes::ChannelsLast pass;
+  const std::vector<HostTensor> inputs = fusetest::random_inputs(g);
+  ASSERT_TRUE(pass.run(g));
+  infer_graph_inplace(g);
+  const std::vector<HostTensor> want = fusetest::eval_graph(g, inputs);
+  EngineData e;
+  e.graph = g.clone();
+  e.io = {IOTensorInfo{"x", true, DataType::kFLOAT, {2, 3, 11, 10}, {{{2, 3, 11, 10}, {2, 3, 11, 10}, {2, 3, 11, 10}}}},
+          IOTensorInfo{"y", false, DataType::kFLOAT, g.outputs()[0]->shape, {}}};
+  const std::vector<uint8_t> bytes = plan::write_plan(e);
+  EngineData r = plan::read_plan(bytes.data(), bytes.size(), "cpu");
+  const ir::Node* p = r.graph->find_node("stem_pool");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->attrs.i("channels_last", 0), 1);
+  EXPECT_EQ(p->outputs[0]->shape, (Dims{2, 6, 5, 8})) << "stored NHWC";
+  infer_graph_inplace(*r.graph);
+  const std::vector<HostTensor> got = fusetest::eval_graph(*r.graph, inputs);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].same_bytes(want[0]));
+}
 
 TEST(ChannelsLast, ResidualBlockKeepsTransposesAtTheEdges) {
   ir::Graph g;

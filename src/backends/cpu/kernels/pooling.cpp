@@ -5,6 +5,7 @@
 // spreads the planes over the thread pool. For each output row it accumulates whole rows of the window:
 // for every window column kw the range of output columns whose tap lands inside the input is computed
 // once, so the inner loop has no bounds checks and vectorizes (contiguous when the stride is 1).
+// Channels-last Pooling ([N, spatial..., C], attr channels_last) vectorizes along C instead.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -59,31 +60,39 @@ void parallel_planes(ThreadPool* pool, int64_t planes, int64_t plane_work, const
   pool->parallel_for(planes, grain, fn);
 }
 
-void k_pooling(KernelContext& ctx) {
-  const TensorRef& x = ctx.input(0);
-  TensorRef& y = ctx.out[0];
-  if (x.dtype != DataType::kFLOAT) ctx.fail(std::string("supports float32, got ") + dtype_name(x.dtype));
-  size_t nsp = x.shape.size() - 2;
-  if (x.shape.size() < 3 || nsp > 3) ctx.fail("expected 1 to 3 spatial dims, got input " + dims_str(x.shape));
-  const auto& a = ctx.attrs();
-  int64_t type = a.i("type", kMax);
-  int64_t mode = a.i("padding_mode", kRoundDown);
-  bool exclude_pad = a.i("exclude_pad", 1) != 0;
-  double p = a.f("p", 2.0);
-  float blend = static_cast<float>(a.f("blend_factor", 0.0));
-  Ints win = ctx.attrs().req_ints("window"), stride = spatial(ctx, "stride", nsp, 1),
-       dil = spatial(ctx, "dilation", nsp, 1), pre = spatial(ctx, "pre_padding", nsp, 0),
-       post = spatial(ctx, "post_padding", nsp, 0);
-  if (win.size() != nsp) ctx.fail("'window' must have one value per spatial dim");
+// The attributes of a Pooling and its three axes (D, H, W; fewer spatial dims are padded with leading 1s),
+// for input spatial dims `in` and output spatial dims `out` (either layout).
+struct PoolGeometry {
   Axis ax[3];
+  int64_t type = kMax;
+  bool exclude_pad = true;
+  double p = 2.0;
+  float blend = 0.f;
+};
+
+PoolGeometry pool_geometry(const KernelContext& ctx, const Dims& in, const Dims& out) {
+  const size_t nsp = in.size();
+  const auto& a = ctx.attrs();
+  PoolGeometry G;
+  G.type = a.i("type", kMax);
+  if (G.type != kMax && G.type != kAverage && G.type != kBlend && G.type != kLp)
+    ctx.fail("unknown pooling type " + std::to_string(G.type));
+  int64_t mode = a.i("padding_mode", kRoundDown);
+  G.exclude_pad = a.i("exclude_pad", 1) != 0;
+  G.p = a.f("p", 2.0);
+  G.blend = static_cast<float>(a.f("blend_factor", 0.0));
+  Ints win = a.req_ints("window"), stride = spatial(ctx, "stride", nsp, 1), dil = spatial(ctx, "dilation", nsp, 1),
+       pre = spatial(ctx, "pre_padding", nsp, 0), post = spatial(ctx, "post_padding", nsp, 0);
+  if (win.size() != nsp) ctx.fail("'window' must have one value per spatial dim");
   size_t off = 3 - nsp;
   for (size_t i = 0; i < nsp; ++i) {
-    Axis& A = ax[off + i];
-    A.in = x.shape[2 + i];
-    A.out = y.shape[2 + i];
+    Axis& A = G.ax[off + i];
+    A.in = in[i];
+    A.out = out[i];
     A.k = win[i];
     A.s = stride[i];
     A.d = dil[i];
+    if (A.k < 1 || A.s < 1 || A.d < 1) ctx.fail("window, stride and dilation must be >= 1");
     int64_t eff = A.d * (A.k - 1) + 1;
     if (mode == kSameUpper || mode == kSameLower) {
       int64_t total = std::max<int64_t>(0, (A.out - 1) * A.s + eff - A.in);
@@ -95,8 +104,19 @@ void k_pooling(KernelContext& ctx) {
       A.post = post[i];
     }
   }
-  for (auto& A : ax) A.prepare();
-  const Axis &AD = ax[0], &AH = ax[1], &AW = ax[2];
+  for (auto& A : G.ax) A.prepare();
+  return G;
+}
+
+// NCHW: one [D, H, W] plane per (n, c).
+void pool_planes(KernelContext& ctx, const PoolGeometry& G) {
+  const TensorRef& x = ctx.input(0);
+  TensorRef& y = ctx.out[0];
+  const Axis &AD = G.ax[0], &AH = G.ax[1], &AW = G.ax[2];
+  const int64_t type = G.type;
+  const double p = G.p;
+  const bool exclude_pad = G.exclude_pad;
+  const float blend = G.blend;
   int64_t planes = x.shape[0] * x.shape[1];
   int64_t in_plane = AD.in * AH.in * AW.in, out_plane = AD.out * AH.out * AW.out;
   if (planes == 0 || out_plane == 0) return;
@@ -175,6 +195,83 @@ void k_pooling(KernelContext& ctx) {
         }
     }
   });
+}
+
+// Channels-last (attr channels_last, from passes/channels_last): x [N, D, H, W, C] (fewer spatial dims padded
+// with 1s). One output pixel at a time: every tap inside the input adds a whole row of C channels, which is
+// contiguous, so the inner loops vectorize.
+void pool_channels_last(KernelContext& ctx, const PoolGeometry& G) {
+  const TensorRef& x = ctx.input(0);
+  TensorRef& y = ctx.out[0];
+  const Axis &AD = G.ax[0], &AH = G.ax[1], &AW = G.ax[2];
+  const int64_t type = G.type, C = x.shape.back();
+  const double p = G.p;
+  const float inv_p = static_cast<float>(1.0 / p);
+  const int64_t pixels = x.shape[0] * AD.out * AH.out * AW.out;
+  if (pixels == 0 || C == 0) return;
+  const bool need_max = type == kMax || type == kBlend, need_sum = type != kMax;
+  const float* X = x.as<float>();
+  float* Y = y.as<float>();
+  parallel_planes(ctx.pool, pixels, AD.k * AH.k * AW.k * C, [&](int64_t b, int64_t e) {
+    std::vector<float> mx(static_cast<size_t>(C)), sm(static_cast<size_t>(C));
+    for (int64_t pix = b; pix < e; ++pix) {
+      int64_t rem = pix;
+      const int64_t ow = rem % AW.out;
+      rem /= AW.out;
+      const int64_t oh = rem % AH.out;
+      rem /= AH.out;
+      const int64_t od = rem % AD.out, n = rem / AD.out;
+      std::fill(mx.begin(), mx.end(), -std::numeric_limits<float>::infinity());
+      std::fill(sm.begin(), sm.end(), 0.f);
+      for (int64_t td = 0; td < AD.k; ++td) {
+        const int64_t id = AD.tap(od, td);
+        if (id < 0 || id >= AD.in) continue;
+        for (int64_t th = 0; th < AH.k; ++th) {
+          const int64_t ih = AH.tap(oh, th);
+          if (ih < 0 || ih >= AH.in) continue;
+          for (int64_t tw = 0; tw < AW.k; ++tw) {
+            const int64_t iw = AW.tap(ow, tw);
+            if (iw < 0 || iw >= AW.in) continue;
+            const float* r = X + (((n * AD.in + id) * AH.in + ih) * AW.in + iw) * C;
+            if (need_max)
+              for (int64_t c = 0; c < C; ++c) mx[c] = r[c] > mx[c] ? r[c] : mx[c];
+            if (type == kLp && p == 2.0)
+              for (int64_t c = 0; c < C; ++c) sm[c] += r[c] * r[c];
+            else if (type == kLp)
+              for (int64_t c = 0; c < C; ++c) sm[c] += std::pow(std::fabs(r[c]), static_cast<float>(p));
+            else if (need_sum)
+              for (int64_t c = 0; c < C; ++c) sm[c] += r[c];
+          }
+        }
+      }
+      float* out = Y + pix * C;
+      if (type == kMax) {
+        std::copy(mx.begin(), mx.end(), out);
+      } else if (type == kLp) {
+        for (int64_t c = 0; c < C; ++c) out[c] = p == 2.0 ? std::sqrt(sm[c]) : std::pow(sm[c], inv_p);
+      } else {
+        const int64_t cnt = G.exclude_pad ? AD.valid_count[od] * AH.valid_count[oh] * AW.valid_count[ow]
+                                          : AD.pad_count[od] * AH.pad_count[oh] * AW.pad_count[ow];
+        for (int64_t c = 0; c < C; ++c) {
+          const float avg = cnt > 0 ? sm[c] / static_cast<float>(cnt) : 0.f;
+          out[c] = type == kAverage ? avg : (1.f - G.blend) * mx[c] + G.blend * avg;
+        }
+      }
+    }
+  });
+}
+
+void k_pooling(KernelContext& ctx) {
+  const TensorRef& x = ctx.input(0);
+  const TensorRef& y = ctx.out[0];
+  if (x.dtype != DataType::kFLOAT) ctx.fail(std::string("supports float32, got ") + dtype_name(x.dtype));
+  if (x.shape.size() < 3 || x.shape.size() > 5) ctx.fail("expected 1 to 3 spatial dims, got input " + dims_str(x.shape));
+  if (ctx.attrs().i("channels_last", 0) != 0) {
+    Dims in(x.shape.begin() + 1, x.shape.end() - 1), out(y.shape.begin() + 1, y.shape.end() - 1);
+    return pool_channels_last(ctx, pool_geometry(ctx, in, out));
+  }
+  Dims in(x.shape.begin() + 2, x.shape.end()), out(y.shape.begin() + 2, y.shape.end());
+  pool_planes(ctx, pool_geometry(ctx, in, out));
 }
 
 void k_global_pooling(KernelContext& ctx) {

@@ -6,7 +6,11 @@
 // so every case is [planes, D, H, W]. AVERAGE divides by the taps inside the input (exclude_pad) or inside
 // the padded extent [-pre, in + post); a window with no such taps gives 0. GlobalPooling reduces each
 // plane with a warp or a block.
+//
+// Channels-last Pooling (attr channels_last, from passes/channels_last: x [N, spatial..., C]) has its own
+// kernel, k_pool_channels_last below: threads along C with 16-byte vector loads, bandwidth-bound.
 #include <cmath>
+#include <cstdint>
 
 #include "backends/cuda/kernels/common.cuh"
 
@@ -89,6 +93,111 @@ __global__ void k_pool(const T* __restrict__ x, T* __restrict__ y, int64_t n, Po
   }
 }
 
+// Channels-last: x [N, D, H, W, C], y [N, D', H', W', C] (fewer spatial dims padded with 1s). One thread per
+// output pixel and group of V consecutive channels; each tap of its window is one V-element vector load
+// (16 bytes where C and the pointers allow). Consecutive threads take consecutive channel groups, then
+// consecutive pixels along W, so a warp's loads are contiguous runs and the windows that neighbouring
+// pixels share are re-read from L1/L2, not DRAM. Index math in I: int32 when every offset fits (the
+// divisions are most of the arithmetic of this cheap kernel). kMaxOnly: MAX, the common case, without the
+// per-element type tests.
+template <class T, int V, class I, bool kMaxOnly>
+__global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y, I n, I groups, I C, PoolParams p) {
+  const PoolAxis &AD = p.ax[0], &AH = p.ax[1], &AW = p.ax[2];
+  const I d_in = static_cast<I>(AD.in), h_in = static_cast<I>(AH.in), w_in = static_cast<I>(AW.in);
+  const I d_out = static_cast<I>(AD.out), h_out = static_cast<I>(AH.out), w_out = static_cast<I>(AW.out);
+  const I stride = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x);
+  for (I e = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + static_cast<I>(threadIdx.x); e < n; e += stride) {
+    const I cg = e % groups;
+    I pix = e / groups;
+    const I ow = pix % w_out;
+    pix /= w_out;
+    const I oh = pix % h_out;
+    pix /= h_out;
+    const I od = pix % d_out;
+    const I nb = pix / d_out;
+    float mx[V], sm[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      mx[k] = -INFINITY;
+      sm[k] = 0.0f;
+    }
+    for (I td = 0; td < static_cast<I>(AD.k); ++td) {
+      const I id = od * static_cast<I>(AD.s) - static_cast<I>(AD.pre) + td * static_cast<I>(AD.d);
+      if (id < 0 || id >= d_in) continue;
+      for (I th = 0; th < static_cast<I>(AH.k); ++th) {
+        const I ih = oh * static_cast<I>(AH.s) - static_cast<I>(AH.pre) + th * static_cast<I>(AH.d);
+        if (ih < 0 || ih >= h_in) continue;
+        const I row = ((nb * d_in + id) * h_in + ih) * w_in;
+        for (I tw = 0; tw < static_cast<I>(AW.k); ++tw) {
+          const I iw = ow * static_cast<I>(AW.s) - static_cast<I>(AW.pre) + tw * static_cast<I>(AW.d);
+          if (iw < 0 || iw >= w_in) continue;
+          const Vec<T, V> v = *reinterpret_cast<const Vec<T, V>*>(x + (row + iw) * C + cg * V);
+#pragma unroll
+          for (int k = 0; k < V; ++k) {
+            const float f = to_f(v.v[k]);
+            if (kMaxOnly || p.type == kBlend) mx[k] = f > mx[k] ? f : mx[k];
+            if (!kMaxOnly) {
+              if (p.type == kLp) sm[k] += p.p == 2.0f ? f * f : powf(fabsf(f), p.p);
+              else sm[k] += f;
+            }
+          }
+        }
+      }
+    }
+    Vec<T, V> out;
+    if (kMaxOnly) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) out.v[k] = from_f<T>(mx[k]);
+    } else if (p.type == kLp) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) out.v[k] = from_f<T>(p.p == 2.0f ? sqrtf(sm[k]) : powf(sm[k], 1.0f / p.p));
+    } else {
+      int64_t vd, pd, vh, ph, vw, pw;
+      axis_counts(AD, od, &vd, &pd);
+      axis_counts(AH, oh, &vh, &ph);
+      axis_counts(AW, ow, &vw, &pw);
+      const int64_t cnt = p.exclude_pad ? vd * vh * vw : pd * ph * pw;
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float avg = cnt > 0 ? sm[k] / static_cast<float>(cnt) : 0.0f;
+        out.v[k] = from_f<T>(p.type == kAverage ? avg : (1.0f - p.blend) * mx[k] + p.blend * avg);
+      }
+    }
+    // y's offset (pixel * C + cg * V) is e * V because C = groups * V.
+    *reinterpret_cast<Vec<T, V>*>(y + e * V) = out;
+  }
+}
+
+template <class T, int V, class I>
+void launch_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p) {
+  const int64_t C = x.shape.back(), groups = C / V, n = y.numel() / V;
+  const unsigned blocks = blocks_for(n);
+  if (p.type == kMax)
+    k_pool_channels_last<T, V, I, true><<<blocks, kThreads, 0, ctx.stream()>>>(
+        x.as<T>(), y.as<T>(), static_cast<I>(n), static_cast<I>(groups), static_cast<I>(C), p);
+  else
+    k_pool_channels_last<T, V, I, false><<<blocks, kThreads, 0, ctx.stream()>>>(
+        x.as<T>(), y.as<T>(), static_cast<I>(n), static_cast<I>(groups), static_cast<I>(C), p);
+  KILN_CUDA_LAUNCH_CHECK();
+}
+
+bool aligned_to(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
+void pool_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p) {
+  if (y.numel() <= 0) return;
+  // int32 offsets when every element offset, and a grid stride past the last one, stays below 2^31.
+  const bool small = std::max(x.numel(), y.numel()) <= (int64_t{1} << 30);
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int kVec = 16 / sizeof(T);
+    const bool vec = x.shape.back() % kVec == 0 && aligned_to(x.data, 16) && aligned_to(y.data, 16);
+    if (vec && small) launch_channels_last<T, kVec, int32_t>(ctx, x, y, p);
+    else if (vec) launch_channels_last<T, kVec, int64_t>(ctx, x, y, p);
+    else if (small) launch_channels_last<T, 1, int32_t>(ctx, x, y, p);
+    else launch_channels_last<T, 1, int64_t>(ctx, x, y, p);
+  });
+}
+
 std::vector<int64_t> spatial(const KernelContext& ctx, const char* name, size_t nsp, int64_t def) {
   std::vector<int64_t> v = ctx.attrs().ints(name);
   if (v.empty()) return std::vector<int64_t>(nsp, def);
@@ -122,11 +231,14 @@ void pooling_kernel(KernelContext& ctx) {
                              dil = spatial(ctx, "dilation", nsp, 1), pre = spatial(ctx, "pre_padding", nsp, 0),
                              post = spatial(ctx, "post_padding", nsp, 0);
   if (win.size() != nsp) ctx.fail("'window' must have one value per spatial dim");
+  // Spatial dims start at 1 in [N, spatial..., C] (channels-last), at 2 in [N, C, spatial...].
+  const bool channels_last = a.i("channels_last", 0) != 0;
+  const size_t first = channels_last ? 1 : 2;
   const size_t off = 3 - nsp;
   for (size_t i = 0; i < nsp; ++i) {
     PoolAxis& A = p.ax[off + i];
-    A.in = x.shape[2 + i];
-    A.out = y.shape[2 + i];
+    A.in = x.shape[first + i];
+    A.out = y.shape[first + i];
     A.k = win[i];
     A.s = stride[i];
     A.d = dil[i];
@@ -142,6 +254,7 @@ void pooling_kernel(KernelContext& ctx) {
       A.post = post[i];
     }
   }
+  if (channels_last) return pool_channels_last(ctx, x, y, p);
   const int64_t n = y.numel();
   if (n <= 0) return;
   dispatch_float(x.dtype, [&](auto tag) {

@@ -1,5 +1,6 @@
 // CUDA Pooling and GlobalPooling against the CPU kernels: every pooling type, 1 to 3 spatial dims, strides,
-// dilation, explicit / ceil / SAME padding, exclude_pad on and off.
+// dilation, explicit / ceil / SAME padding, exclude_pad on and off; both layouts (channels-last: the
+// vectorized kernel where C allows 16-byte loads, the scalar one where it does not).
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/cuda_op_harness.h"
 
@@ -45,6 +46,62 @@ TEST(CudaPooling, TypesAndPadding) {
             a.set("p", type == 64 && excl == 0 ? 3.0 : 2.0);
           }, opt)) << dtype_name(dt) << " " << dims_str(c.x) << " type " << type << " excl " << excl;
         }
+}
+
+TEST(CudaPooling, ChannelsLast) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims sp;  // spatial dims of x [N, sp..., C]
+    Ints window, stride, pre, post, dil;
+    int64_t padding_mode;
+  };
+  const std::vector<Case> cases = {
+      {{16, 14}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0},        // the ResNet stem pool
+      {{9, 11}, {2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1},         // ceil mode
+      {{9, 11}, {3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2},         // SAME_UPPER, dilation
+      {{8, 7}, {4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3},          // SAME_LOWER
+      {{17}, {3}, {2}, {1}, {1}, {1}, 0},                           // 1-D
+      {{5, 6, 7}, {2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0},  // 3-D
+  };
+  for (DataType dt : float_types())
+    for (int64_t C : {3, 64, 67})
+      for (const Case& c : cases)
+        for (int64_t type : {0, 1, 2, 64})
+          for (int64_t excl : {0, 1}) {
+            if ((type == 0 || type == 64) && excl == 1) continue;
+            Dims x{2};
+            x.insert(x.end(), c.sp.begin(), c.sp.end());
+            x.push_back(C);
+            Options opt;
+            if (dt == DataType::kFLOAT) opt.tol = 2e-5;
+            EXPECT_TRUE(check_op("Pooling", {randf(x, dt, 0.1, 2.0)}, [&](ir::Attrs& a) {
+              a.set("type", type);
+              a.set("window", c.window);
+              a.set("stride", c.stride);
+              a.set("pre_padding", c.pre);
+              a.set("post_padding", c.post);
+              a.set("dilation", c.dil);
+              a.set("padding_mode", c.padding_mode);
+              a.set("exclude_pad", excl);
+              a.set("blend_factor", 0.3);
+              a.set("p", type == 64 && excl == 0 ? 3.0 : 2.0);
+              a.set("channels_last", int64_t{1});
+            }, opt)) << dtype_name(dt) << " " << dims_str(x) << " type " << type << " excl " << excl;
+          }
+}
+
+// A stem-like max pool over many pixels (64 channels: the 16-byte path in every dtype).
+TEST(CudaPooling, ChannelsLastLarge) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType dt : float_types())
+    EXPECT_TRUE(check_op("Pooling", {randf({4, 56, 56, 64}, dt)}, [&](ir::Attrs& a) {
+      a.set("type", int64_t{0});
+      a.set("window", Ints{3, 3});
+      a.set("stride", Ints{2, 2});
+      a.set("pre_padding", Ints{1, 1});
+      a.set("post_padding", Ints{1, 1});
+      a.set("channels_last", int64_t{1});
+    })) << dtype_name(dt);
 }
 
 TEST(CudaGlobalPooling, Types) {
