@@ -1,0 +1,133 @@
+#include "backends/cuda/kernels/attention_gemm_path.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backends/cuda/cublaslt/lt_gemm.h"  // common_alignment
+#include "backends/cuda/device.h"
+#include "backends/cuda/kernels/attention_gemm_plan.h"
+#include "backends/cuda/kernels/attention_lt_gemm.h"
+#include "backends/cuda/kernels/attention_softmax.h"
+
+namespace kiln::cuda::kern {
+
+namespace {
+
+// Per node and context: the two products' descriptors and algorithms, per shape.
+struct AttentionGemmState {
+  LtBatchedGemms scores, output;
+};
+
+uint64_t addr(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
+uint64_t bytes(int64_t elements, size_t elem_size) { return static_cast<uint64_t>(elements) * elem_size; }
+
+}  // namespace
+
+size_t attention_chunk_target_bytes(const DeviceInfo& device) {
+  return std::max<size_t>(4ull << 20, static_cast<size_t>(std::max(device.l2_bytes, 0)) / 2);
+}
+
+bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L) {
+  Resources& res = ctx.res;
+  if (!res.cublaslt || !res.workspace) return false;
+  const AttentionGemmPlan plan = plan_attention_gemm(
+      L, res.workspace_bytes, attention_chunk_target_bytes(res.device ? *res.device : current_device()));
+  if (!plan.use) return false;
+
+  const TensorRef& q = ctx.input(0);
+  const TensorRef& k = ctx.input(1);
+  const TensorRef& v = ctx.input(2);
+  const TensorRef& out = ctx.out[0];
+  const DataType dt = q.dtype;
+  const size_t es = dtype_size(dt);
+  const int64_t p_per_float = static_cast<int64_t>(sizeof(float) / es);  // P elements in one score's bytes
+  auto* ws = static_cast<uint8_t*>(res.workspace);
+  float* scores = reinterpret_cast<float*>(ws);
+  void* lt_ws = ws + plan.lt_offset;
+  const bool tf32 = dt == DataType::kFLOAT && ctx.attrs().i("allow_tf32", 0) != 0;
+
+  // cuBLASLt is column-major: a row-major [r, c] matrix with leading dim ld is its column-major [c, r] one.
+  // Row-major S[Sq, Sk] = Q K^T is column-major S^T[Sk, Sq] = op(K') Q', where Q' = Q^T is Q's memory read as
+  // [D, Sq] (ld D) and K' is K's memory: [D, Sk] (ld D) for a row-major K[Sk, D], to be transposed, or
+  // [Sk, D] (ld Sk) for k_transposed's K^T[D, Sk], used as it is.
+  LtBatchedShape sg;
+  sg.trans_a = !L.k_transposed;
+  sg.m = L.Sk;
+  sg.n = L.Sq;
+  sg.k = L.D;
+  sg.lda = L.k_transposed ? L.Sk : L.D;
+  sg.ldb = L.D;
+  sg.ldc = plan.ld_s;
+  sg.stride_a = plan.k_stride;
+  sg.stride_b = plan.q_stride;
+  sg.stride_c = plan.slice_floats;
+  sg.ab_dtype = dt;
+  sg.c_dtype = DataType::kFLOAT;
+  sg.tf32 = tf32;
+  sg.align = common_alignment({addr(k.data), addr(q.data), addr(scores), bytes(plan.k_stride, es),
+                               bytes(plan.q_stride, es), bytes(plan.slice_floats, sizeof(float))});
+  sg.workspace_bytes = plan.lt_bytes;
+  // Row-major O[Sq, Dv] = P V is column-major O^T[Dv, Sq] = V' P', V' = V's memory as [Dv, Sk] (ld Dv), P' = P's
+  // memory as [Sk, Sq] with P's leading dim (P sits over S: ld_s floats per row, see attention_softmax.h).
+  LtBatchedShape og;
+  og.m = L.Dv;
+  og.n = L.Sq;
+  og.k = L.Sk;
+  og.lda = L.Dv;
+  og.ldb = plan.ld_s * p_per_float;
+  og.ldc = L.Dv;
+  og.stride_a = plan.v_stride;
+  og.stride_b = plan.slice_floats * p_per_float;
+  og.stride_c = L.Sq * L.Dv;
+  og.ab_dtype = dt;
+  og.c_dtype = dt;
+  og.tf32 = tf32;
+  og.align = common_alignment({addr(v.data), addr(scores), addr(out.data), bytes(plan.v_stride, es),
+                               bytes(plan.slice_floats, sizeof(float)), bytes(L.Sq * L.Dv, es)});
+  og.workspace_bytes = plan.lt_bytes;
+
+  // Both chunk sizes are prepared before anything is enqueued, so a refusal leaves the direct kernel a clean
+  // stream.
+  AttentionGemmState& st = node_state<AttentionGemmState>(ctx);
+  for (int64_t n : {plan.per_chunk, plan.chunk_slices(plan.chunks - 1)}) {
+    sg.batch = og.batch = n;
+    if (!st.scores.prepare(res.cublaslt, sg) || !st.output.prepare(res.cublaslt, og)) return false;
+  }
+
+  AttentionSoftmaxArgs sm;
+  sm.scores = scores;
+  sm.H = L.H;
+  sm.Sq = L.Sq;
+  sm.Sk = L.Sk;
+  sm.ld_s = plan.ld_s;
+  sm.slice_floats = plan.slice_floats;
+  if (ctx.has_input(3)) {
+    sm.mask = ctx.input(3).data;
+    sm.mask_dtype = ctx.input(3).dtype;
+    sm.m_sb = L.m_sb;
+    sm.m_sh = L.m_sh;
+    sm.m_si = L.m_si;
+    sm.m_sj = L.m_sj;
+  }
+  sm.causal = ctx.attrs().i("causal", 0) != 0;
+  const float scale = static_cast<float>(ctx.attrs().f("scale", 1.0));
+  const auto* qb = static_cast<const uint8_t*>(q.data);
+  const auto* kb = static_cast<const uint8_t*>(k.data);
+  const auto* vb = static_cast<const uint8_t*>(v.data);
+  auto* ob = static_cast<uint8_t*>(out.data);
+  cudaStream_t stream = ctx.stream();
+  for (int64_t c = 0; c < plan.chunks; ++c) {
+    const int64_t first = c * plan.per_chunk, n = plan.chunk_slices(c);
+    sg.batch = og.batch = n;
+    st.scores.run(res.cublaslt, sg, scale, kb + bytes(first * plan.k_stride, es), qb + bytes(first * plan.q_stride, es),
+                  scores, lt_ws, stream);
+    sm.slices = n;
+    sm.first_slice = first;
+    launch_attention_softmax(dt, sm, stream);
+    st.output.run(res.cublaslt, og, 1.0f, vb + bytes(first * plan.v_stride, es), scores,
+                  ob + bytes(first * L.Sq * L.Dv, es), lt_ws, stream);
+  }
+  return true;
+}
+
+}  // namespace kiln::cuda::kern
