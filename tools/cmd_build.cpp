@@ -37,6 +37,8 @@ const char* const kBuildUsage =
     "  --bf16                       allow BF16 kernels where the target has them\n"
     "  --no-tf32                    GPU: keep float32 matrix products in full float32 (no TF32)\n"
     "  --device gpu|cpu             the target (default: the GPU when one is usable, else the CPU)\n"
+    "  --timing-cache FILE          GPU: reuse the tactics timed into FILE (when it exists) and save the\n"
+    "                               ones this build times there (a warm cache makes rebuilds fast)\n"
     "  -v, --verbose                print Kiln's info and verbose log messages\n"
     "  -h, --help                   print this help\n"
     "\n"
@@ -66,6 +68,7 @@ int cmd_build(const std::vector<std::string>& args) {
   ap.flag("--fp16");
   ap.flag("--bf16");
   ap.flag("--no-tf32");
+  ap.option("--timing-cache");
   ap.option("--device");
   ap.flag("-v,--verbose");
   ap.parse(args);
@@ -155,6 +158,20 @@ int cmd_build(const std::vector<std::string>& args) {
   if (ap.has("--fp16")) config.set_flag(BuilderFlag::kFP16);
   if (ap.has("--bf16")) config.set_flag(BuilderFlag::kBF16);
   if (ap.has("--no-tf32")) config.clear_flag(BuilderFlag::kTF32);
+  std::string cache_path;
+  if (ap.has("--timing-cache")) {
+    cache_path = ap.get("--timing-cache");
+    config.timing_cache = std::make_shared<TimingCache>();
+    if (std::FILE* f = std::fopen(cache_path.c_str(), "rb")) {
+      std::fclose(f);
+      try {
+        *config.timing_cache = TimingCache(npy::read_file(cache_path));
+      } catch (const Error& e) {
+        throw Error("--timing-cache " + cache_path + ": " + e.what());
+      }
+      logger.info("timing cache " + cache_path + ": " + std::to_string(config.timing_cache->size()) + " records");
+    }
+  }
   if (ap.has("--device")) {
     std::string d = ap.get("--device");
     if (d == "gpu") config.default_device_type = DeviceType::kGPU;
@@ -201,6 +218,10 @@ int cmd_build(const std::vector<std::string>& args) {
   }
   npy::write_file(output, plan);
   std::printf("built in %s\n", format_ms(build_ms).c_str());
+  if (config.timing_cache) {
+    npy::write_file(cache_path, config.timing_cache->serialize());
+    std::printf("timing cache %s: %zu records\n", cache_path.c_str(), config.timing_cache->size());
+  }
 
   // Load what was written back, both as a check and for the summary.
   Runtime runtime(&logger);

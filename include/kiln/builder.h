@@ -7,6 +7,7 @@
 
 #include "kiln/logger.h"
 #include "kiln/network.h"
+#include "kiln/timing_cache.h"
 #include "kiln/types.h"
 
 namespace kiln {
@@ -71,6 +72,9 @@ class BuilderConfig {
   int avg_timing_iterations = 1;
   int profiling_verbosity = 0;
   IProgressMonitor* progress_monitor = nullptr;  // not owned
+  // Seeds a GPU build's tactics and receives the ones it times (unless kDISABLE_TIMING_CACHE). Shared, so
+  // one cache serves several builds (TensorRT's config.set_timing_cache).
+  std::shared_ptr<TimingCache> timing_cache;
 
  private:
   std::map<MemoryPoolType, uint64_t> pools_;

@@ -64,22 +64,32 @@ class IOptimizationProfile:
 
 
 class ITimingCache:
-    """TensorRT's timing cache, for API compatibility only: Kiln times no tactics while building (the CPU
-    backend has none; the CUDA backend lets cuDNN time its algorithms when a context first runs), so the
-    cache records nothing. serialize() returns the bytes it was created from; combine() and reset() succeed."""
+    """TensorRT's timing cache: the tactics (cuBLASLt and cuDNN algorithms) GPU builds timed, keyed by the
+    exact problem, GPU model and library version. A build with the cache set reuses its records instead of
+    timing again and adds the ones it times; serialize() gives bytes that create_timing_cache() reads back.
+    CPU builds time nothing, so they leave it unchanged."""
 
     def __init__(self, data=b""):
-        self._data = bytes(data)
+        try:
+            self._c = _kiln.TimingCache(bytes(data))
+        except _kiln.KilnError as e:
+            raise ValueError(f"cannot read the timing cache: {e}") from None
 
     def serialize(self):
-        return IHostMemory(self._data)
+        return IHostMemory(self._c.serialize())
 
     def combine(self, other, ignore_mismatch):
+        """Adds the other cache's records that this one lacks (records of other GPUs never match a key
+        here, so they are harmless: ignore_mismatch changes nothing)."""
+        self._c.combine(other._c)
         return True
 
     def reset(self):
-        self._data = b""
+        self._c.reset()
         return True
+
+    def __len__(self):
+        return self._c.size()
 
 
 def _tensor_core_gpu():
@@ -175,7 +185,10 @@ class IBuilderConfig:
         return ITimingCache(serialized_timing_cache)
 
     def set_timing_cache(self, cache, ignore_mismatch=False):
+        if cache is not None and not isinstance(cache, ITimingCache):
+            raise TypeError(f"set_timing_cache expects an ITimingCache (from create_timing_cache), got {type(cache).__name__}")
         self._timing_cache = cache
+        self._c.timing_cache = cache._c if cache is not None else None
         return True
 
     def get_timing_cache(self):

@@ -328,6 +328,19 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<PyProgressMonitor, std::shared_ptr<PyProgressMonitor>>(m, "ProgressMonitorBridge")
       .def(py::init<py::object>());
 
+  py::class_<TimingCache, std::shared_ptr<TimingCache>>(m, "TimingCache")
+      .def(py::init([](py::bytes data) {
+        std::string s = data;
+        return std::make_shared<TimingCache>(std::vector<uint8_t>(s.begin(), s.end()));
+      }))
+      .def("serialize", [](const TimingCache& c) {
+        std::vector<uint8_t> b = c.serialize();
+        return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+      })
+      .def("combine", &TimingCache::combine)
+      .def("reset", &TimingCache::reset)
+      .def("size", &TimingCache::size);
+
   py::class_<BuilderConfig>(m, "BuilderConfig")
       .def(py::init<>())
       .def("set_memory_pool_limit", [](BuilderConfig& c, int p, uint64_t b) { c.set_memory_pool_limit(MemoryPoolType(p), b); })
@@ -340,6 +353,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def("set_progress_monitor", [](BuilderConfig& c, PyProgressMonitor* m) {
         c.progress_monitor = m;  // the Python side keeps `m` alive while it is set
       }, py::arg("monitor").none(true))
+      .def_readwrite("timing_cache", &BuilderConfig::timing_cache)
       .def_readwrite("builder_optimization_level", &BuilderConfig::builder_optimization_level)
       .def_readwrite("avg_timing_iterations", &BuilderConfig::avg_timing_iterations)
       .def_readwrite("profiling_verbosity", &BuilderConfig::profiling_verbosity);

@@ -40,6 +40,8 @@
 //     workspace_limit     u64
 //     weights_bytes       u64
 //     target_libraries    str    GPU plans: the CUDA library versions the plan was built with, else ""
+//     tactics             str    the serialized TimingCache of the tactics timed for this plan's layers
+//                                (kiln/timing_cache.h; "" when none)
 //
 //   "IOTB" the I/O table (EngineData::io, in order)
 //     count u32, then per entry:
@@ -86,7 +88,7 @@
 namespace kiln::plan {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-inline constexpr uint32_t kPlanFormatVersion = 2;  // 2: META has target_libraries
+inline constexpr uint32_t kPlanFormatVersion = 3;  // 2: META has target_libraries; 3: META has tactics
 inline constexpr size_t kHeaderAlignment = 64;
 inline constexpr size_t kTensorAlignment = 64;
 inline constexpr size_t kMaxHeaderString = 256;

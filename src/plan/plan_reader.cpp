@@ -91,6 +91,13 @@ void read_meta(ByteReader r, EngineData& e) {
   e.workspace_limit = r.u64("workspace_limit");
   e.weights_bytes = r.u64("weights_bytes");
   e.target_libraries = r.str("target_libraries");
+  at = r.offset();
+  std::string tactics = r.str("tactics");
+  try {
+    e.tactics = std::make_shared<TimingCache>(std::vector<uint8_t>(tactics.begin(), tactics.end()));
+  } catch (const Error& err) {
+    r.fail_at(at, std::string("the tactics: ") + err.what());
+  }
   r.expect_end("section META");
 }
 

@@ -230,6 +230,9 @@ std::vector<uint8_t> write_plan(const EngineData& data) {
     w.u64(data.workspace_limit);
     w.u64(data.weights_bytes);
     w.str(data.target_libraries);
+    std::vector<uint8_t> tactics;
+    if (data.tactics && data.tactics->size()) tactics = data.tactics->serialize();
+    w.str(std::string(tactics.begin(), tactics.end()), "the tactics");
   }
   {
     SectionScope s(w, kSectionIO);

@@ -10,6 +10,8 @@
 
 namespace kiln {
 
+class OutputSink;  // runtime/dynamic_run.h
+
 class DeviceExecution {
  public:
   virtual ~DeviceExecution() = default;
@@ -19,6 +21,11 @@ class DeviceExecution {
   // Copies `bytes` from host or device memory at `src` to the host (shape-tensor inputs).
   virtual void read(void* dst, const void* src, size_t bytes) = 0;
   virtual bool prepared() const = 0;
+  // Some output shape is known only while running (NonZero, Unique, ...): run with run_dynamic, not enqueue.
+  virtual bool dynamic() const = 0;
+  // Dynamic mode: runs the network once the work already on `stream` is done, hands each output to `sink`
+  // (which returns host or device memory of the size it was told) and returns once the outputs are written.
+  virtual void run_dynamic(const std::vector<void*>& io_ptrs, void* stream, OutputSink& sink) = 0;
   virtual const Dims& io_shape(size_t io_index) const = 0;
   virtual int64_t activation_bytes() const = 0;
   // Enqueues the network on `stream` (a cudaStream_t; nullptr is the legacy default stream) with
@@ -32,5 +39,11 @@ class DeviceExecution {
 
 // Throws kiln::Error when the build has no CUDA backend or no device is usable.
 std::unique_ptr<DeviceExecution> make_cuda_execution(std::shared_ptr<const EngineData> engine);
+
+// The builder's tactic timing: runs the engine once, eagerly, on zero-filled device buffers of these input
+// shapes, so that every kernel that times library algorithms does so now and records its choice in
+// engine->tactics. Throws kiln::Error when it cannot run (no device, shape-tensor inputs it has no values
+// for, ...); the contexts then time on their first run instead.
+void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes);
 
 }  // namespace kiln

@@ -107,6 +107,8 @@ std::string Engine::describe() const {
   std::ostringstream s;
   s << "engine '" << data_->name << "' target " << data_->target << ", Kiln " << data_->kiln_version << "\n";
   if (!data_->target_libraries.empty()) s << "built with " << data_->target_libraries << "\n";
+  if (data_->target != "cpu")
+    s << "tactics: " << (data_->tactics ? data_->tactics->size() : 0) << " timed at build (cuBLASLt/cuDNN algorithms)\n";
   s << "I/O tensors:\n";
   for (auto& io : data_->io) {
     s << "  " << (io.is_input ? "input  " : "output ") << io.name << " " << dtype_name(io.dtype) << " "

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "kiln/timing_cache.h"
 
 namespace kiln {
 
@@ -35,6 +36,9 @@ struct EngineData {
   uint64_t workspace_limit = 0;
   uint64_t weights_bytes = 0;
   std::string target_libraries;        // GPU plans: "cudart 13000, cublasLt ..., cudnn ..." at build time
+  // GPU plans: the tactics the build timed for its layers. Contexts look theirs up here before timing, and
+  // record what they time for new shapes (shared by every context of the engine; thread-safe).
+  std::shared_ptr<TimingCache> tactics = std::make_shared<TimingCache>();
 
   // A backend's per-engine state (the CUDA backend's device copy of the weights), made on first use and
   // shared by every context of the engine. Not part of the plan.

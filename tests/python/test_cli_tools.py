@@ -42,3 +42,15 @@ def test_build_inspect_and_profile(tmp_path):
     assert bad.returncode == 2 and "--profile-runs" in bad.stderr, bad.stderr
     alone = _run("bench", plan, "--top", "3")
     assert alone.returncode == 2 and "go with --profile" in alone.stderr, alone.stderr
+
+
+def test_build_timing_cache_file(tmp_path):
+    plan, cache = str(tmp_path / "lenet.plan"), tmp_path / "tactics.cache"
+    built = _run("build", LENET, "-o", plan, "--device", "cpu", "--shapes", "input:1x1x28x28", "--timing-cache", str(cache))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "timing cache" in built.stdout and cache.read_bytes()[:4] == b"KLTC"  # a CPU build times nothing
+    again = _run("build", LENET, "-o", plan, "--device", "cpu", "--shapes", "input:1x1x28x28", "--timing-cache", str(cache))
+    assert again.returncode == 0, again.stdout + again.stderr
+    cache.write_bytes(b"garbage")
+    bad = _run("build", LENET, "-o", plan, "--device", "cpu", "--shapes", "input:1x1x28x28", "--timing-cache", str(cache))
+    assert bad.returncode == 1 and "not a Kiln timing cache" in bad.stderr, bad.stderr

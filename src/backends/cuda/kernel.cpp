@@ -1,5 +1,7 @@
 #include "backends/cuda/kernel.h"
 
+#include "backends/cuda/device.h"
+
 #include <map>
 #include <mutex>
 
@@ -29,6 +31,12 @@ std::vector<int64_t> TensorRef::host_i64() const {
     }
   }
   return v;
+}
+
+std::string tactic_key(const Resources& res, const std::string& kind, const std::string& library_version,
+                       const std::string& problem) {
+  const DeviceInfo& dev = res.device ? *res.device : current_device();
+  return kind + "|" + dev.name + " " + dev.arch() + "|" + library_version + "|" + problem;
 }
 
 const TensorRef& KernelContext::input(size_t i) const {

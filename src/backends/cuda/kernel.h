@@ -18,6 +18,7 @@
 #include "ir/op_registry.h"  // KILN_CAT, TensorInfo
 
 typedef struct cublasLtContext* cublasLtHandle_t;
+namespace kiln { class TimingCache; }
 typedef struct cudnnContext* cudnnHandle_t;
 
 namespace kiln::cuda {
@@ -46,6 +47,9 @@ struct Resources {
   void* workspace = nullptr;  // device scratch for cuBLASLt/cuDNN, `workspace_bytes` long
   size_t workspace_bytes = 0;
   const DeviceInfo* device = nullptr;
+  // Tactics timed before (the plan's, the build's timing cache) and where newly timed ones go; kernels that
+  // time library algorithms look their problem up first (tactic_key below). Null: time, keep nothing.
+  TimingCache* tactics = nullptr;
   // State a kernel keeps per node between runs of this context (library descriptors, the algorithm it
   // chose for the current shapes). Owned by the context; see node_state<T>() below.
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
@@ -70,6 +74,11 @@ template <class T> T& node_state(KernelContext& ctx) {
   if (!slot) slot = std::make_shared<T>();
   return *static_cast<T*>(slot.get());
 }
+
+// A timing-cache key for a kernel's problem: "<kind>|<GPU name> <sm_XY>|<library version>|<problem>", so a
+// record is reused only on the same GPU model with the same library build.
+std::string tactic_key(const Resources& res, const std::string& kind, const std::string& library_version,
+                       const std::string& problem);
 
 using KernelFn = void (*)(KernelContext&);
 // Whether the kernel handles this node with these input types/shapes (shapes may hold -1).

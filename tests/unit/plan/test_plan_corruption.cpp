@@ -243,6 +243,7 @@ std::vector<uint8_t> meta_section(int32_t num_profiles = 1) {
   w.u64(0);
   w.u64(0);
   w.str("");  // target_libraries
+  w.str("");  // tactics
   return w.take();
 }
 

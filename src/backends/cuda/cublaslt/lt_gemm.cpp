@@ -1,11 +1,14 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 
 #include <array>
+#include <cstring>
+#include <optional>
 #include <limits>
 #include <string>
 
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/library_checks.h"
+#include "kiln/timing_cache.h"
 
 namespace kiln::cuda {
 
@@ -109,6 +112,13 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align)));
+  const std::string key = tactic_key(res, "gemm", "cublasLt " + std::to_string(cublasLtGetVersion()), gemm_problem(s));
+  if (use_recorded(res, key)) {
+    cublasLtMatmulPreferenceDestroy(pref);
+    shape_ = s;
+    ready_ = true;
+    return;
+  }
   std::array<cublasLtMatmulHeuristicResult_t, kCandidates> results{};
   int found = 0;
   cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(res.cublaslt, op_, la_, lb_, lc_, lc_, pref, kCandidates,
@@ -118,11 +128,41 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
     throw Error("cuBLASLt has no algorithm for a " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
                 std::to_string(s.k) + " " + dtype_name(s.dtype) + " GEMM (batch " + std::to_string(s.batch) + ")");
   int best = 0;
-  if (found > 1 && timing.allowed) best = fastest(res, results.data(), found, timing);
+  if (timing.allowed) {
+    if (found > 1) best = fastest(res, results.data(), found, timing);
+    if (res.tactics)
+      res.tactics->record(key, std::string(reinterpret_cast<const char*>(&results[best].algo), sizeof(cublasLtMatmulAlgo_t)));
+  }
   algo_ = results[best].algo;
   algo_workspace_ = results[best].workspaceSize;
   shape_ = s;
   ready_ = true;
+}
+
+// The recorded algorithm for this problem, if one is recorded and cuBLASLt still accepts it for these
+// descriptors (the record may come from a plan or cache made with other alignments of the same shape).
+bool LtGemm::use_recorded(Resources& res, const std::string& key) {
+  if (!res.tactics) return false;
+  std::optional<std::string> rec = res.tactics->find(key);
+  if (!rec || rec->size() != sizeof(cublasLtMatmulAlgo_t)) return false;
+  cublasLtMatmulAlgo_t algo{};
+  std::memcpy(&algo, rec->data(), sizeof(algo));
+  cublasLtMatmulHeuristicResult_t check{};
+  if (cublasLtMatmulAlgoCheck(res.cublaslt, op_, la_, lb_, lc_, lc_, &algo, &check) != CUBLAS_STATUS_SUCCESS ||
+      check.workspaceSize > res.workspace_bytes)
+    return false;
+  algo_ = algo;
+  algo_workspace_ = check.workspaceSize;
+  return true;
+}
+
+// Every field of the problem that changes which algorithms apply, as text.
+std::string gemm_problem(const GemmShape& s) {
+  std::string p;
+  for (int64_t v : {int64_t(s.trans_a), int64_t(s.trans_b), s.m, s.n, s.k, s.lda, s.ldb, s.ldc, s.stride_a, s.stride_b,
+                    s.stride_c, s.batch, int64_t(s.allow_tf32), int64_t(s.epilogue), s.align})
+    p += std::to_string(v) + ",";
+  return p + dtype_name(s.dtype);
 }
 
 // Times the heuristic's candidates on this call's own operands (a warm-up and kTimedRuns runs each, CUDA

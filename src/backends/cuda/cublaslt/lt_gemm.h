@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "kiln/types.h"
@@ -32,6 +33,9 @@ struct GemmShape {
   int64_t align = 256;
   bool operator==(const GemmShape&) const = default;
 };
+
+// The timing-cache text of a GEMM problem (every field that decides which algorithms apply).
+std::string gemm_problem(const GemmShape& s);
 
 // The largest power of two (up to 256) dividing every address / byte offset given.
 int64_t common_alignment(std::initializer_list<uint64_t> values);
@@ -65,6 +69,7 @@ class LtGemm {
   };
   void setup(Resources& res, const GemmShape& s, const void* bias, const Timing& timing);
   int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t);
+  bool use_recorded(Resources& res, const std::string& key);
 };
 
 }  // namespace kiln::cuda

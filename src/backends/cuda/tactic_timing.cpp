@@ -1,0 +1,37 @@
+// The builder's tactic timing run (runtime/device_execution.h): one eager execution at a profile's shapes on
+// zero-filled buffers. Zeros are valid everywhere timing needs them to be (token ids, gather indices, masks)
+// and the libraries' speed does not depend on the values.
+#include <algorithm>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device_buffer.h"
+#include "runtime/device_execution.h"
+
+namespace kiln {
+
+void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
+  std::unique_ptr<DeviceExecution> exec = make_cuda_execution(engine);
+  exec->prepare(input_shapes, std::vector<HostTensor>(engine->io.size()));
+  if (exec->dynamic()) return;  // data-dependent shapes run on the CPU: no library tactics to time
+  std::vector<cuda::DeviceBuffer> buffers;
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < engine->io.size(); ++i) {
+    const size_t bytes = static_cast<size_t>(volume(exec->io_shape(i))) * dtype_size(engine->io[i].dtype);
+    buffers.emplace_back(std::max<size_t>(bytes, 1));
+    KILN_CUDA_CHECK(cudaMemset(buffers.back().get(), 0, bytes));
+    ptrs.push_back(buffers.back().get());
+  }
+  cudaStream_t stream = nullptr;
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  try {
+    exec->enqueue(ptrs, stream);
+    exec->synchronize(stream);
+  } catch (...) {
+    cudaStreamSynchronize(stream);
+    cudaStreamDestroy(stream);
+    throw;
+  }
+  cudaStreamDestroy(stream);
+}
+
+}  // namespace kiln
