@@ -14,12 +14,29 @@
 // with float compute). When cuDNN answers NOT_SUPPORTED (or BAD_PARAM) for a configuration, and for every
 // other activation, the convolution runs alone and one Kiln kernel (kernels/epilogue.cu) applies
 // bias + residual + activation in place.
+//
+// The graph API path (conv_graph.h): forward convolutions also get cuDNN graph-API execution plans, for the
+// whole epilogue where cuDNN fuses it (conv + bias + residual + ReLU) and for the bare convolution followed
+// by Kiln's epilogue kernel. On the first run for a shape, each plan and the legacy choice above are timed
+// with CUDA events on the context's stream (never inside a capture, as cudnnFind) and the fastest is kept,
+// so the graph path is taken only where it wins. KILN_CUDNN_GRAPH=0 keeps the legacy path alone,
+// KILN_CUDNN_GRAPH=force / force-fused take the graph path whenever it has a plan (for tests; see
+// conv_graph.h), and KILN_CUDNN_GRAPH_LOG=1 prints each choice with its timings on stderr.
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
 
+#include "backends/cuda/cudnn/conv_graph.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
+#include "kiln/timing_cache.h"
 
 namespace kiln::cuda {
 
@@ -141,6 +158,9 @@ struct ConvState {
   // The other algorithms cudnnFind timed, fastest first: tried in turn when cuDNN refuses to run the chosen
   // one with these descriptors (seen as BAD_PARAM at run time for an fp16 16x16/16 patch convolution).
   std::vector<std::pair<cudnnConvolutionFwdAlgo_t, size_t>> fallbacks;
+  // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
+  std::unique_ptr<ConvGraphPlan> graph;
+  std::string graph_note;  // what was chosen and why, or why the graph path is not used (KILN_CUDNN_GRAPH_LOG)
 
   ConvState() {
     KILN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
@@ -166,6 +186,55 @@ bool cudnn_can_fuse(const KernelContext& ctx) {
 bool refused(cudnnStatus_t s) {
   const int c = static_cast<int>(s) / 1000;
   return c == 2 || c == 3;
+}
+
+// cudnnFind's results as a timing-cache tactic: per candidate the algorithm, status, workspace and time, so
+// a recorded problem replays exactly the choice (and the fallback order) the timing made.
+template <class Perf> std::string pack_perf(const Perf* perf, int found) {
+  std::string s;
+  for (int i = 0; i < found; ++i) {
+    const int32_t algo = static_cast<int32_t>(perf[i].algo), status = static_cast<int32_t>(perf[i].status);
+    const uint64_t memory = perf[i].memory;
+    const float time = perf[i].time;
+    s.append(reinterpret_cast<const char*>(&algo), 4).append(reinterpret_cast<const char*>(&status), 4);
+    s.append(reinterpret_cast<const char*>(&memory), 8).append(reinterpret_cast<const char*>(&time), 4);
+  }
+  return s;
+}
+
+// The candidates of a recorded tactic; -1 when it is not one pack_perf made for at most `max` candidates.
+template <class Perf, class Algo> int unpack_perf(const std::string& s, Perf* perf, int max) {
+  constexpr size_t kRecord = 20;
+  if (s.empty() || s.size() % kRecord != 0 || s.size() / kRecord > static_cast<size_t>(max)) return -1;
+  const int n = static_cast<int>(s.size() / kRecord);
+  for (int i = 0; i < n; ++i) {
+    int32_t algo, status;
+    uint64_t memory;
+    float time;
+    const char* p = s.data() + i * kRecord;
+    std::memcpy(&algo, p, 4);
+    std::memcpy(&status, p + 4, 4);
+    std::memcpy(&memory, p + 8, 8);
+    std::memcpy(&time, p + 16, 4);
+    perf[i] = Perf{};
+    perf[i].algo = static_cast<Algo>(algo);
+    perf[i].status = static_cast<cudnnStatus_t>(status);
+    perf[i].memory = memory;
+    perf[i].time = time;
+  }
+  return n;
+}
+
+// Everything that decides which algorithms apply and how fast they are, as timing-cache text.
+std::string conv_problem(const KernelContext& ctx, bool deconv, bool channels_last, cudnnMathType_t math) {
+  std::string p = std::string(deconv ? "deconv" : "conv") + (channels_last ? " nhwc " : " nchw ") +
+                  dtype_name(ctx.input(0).dtype) + " x" + dims_str(ctx.input(0).shape) + " w" +
+                  dims_str(ctx.input(1).shape) + " y" + dims_str(ctx.out[0].shape) + " math" + std::to_string(math);
+  for (const char* a : {"pre_padding", "post_padding", "stride", "dilation"}) {
+    p += std::string(" ") + a;
+    for (int64_t v : ctx.attrs().ints(a)) p += "," + std::to_string(v);
+  }
+  return p + " groups" + std::to_string(ctx.attrs().i("groups", 1)) + " ws" + std::to_string(ctx.res.workspace_bytes);
 }
 
 void setup(KernelContext& ctx, ConvState& st, bool deconv) {
@@ -208,14 +277,22 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
     bshape[1] = ys[1];
     st.bias.set(t, bshape);
   }
-  // Time the candidates on this context's own buffers (the output is scratch until written).
+  // Time the candidates on this context's own buffers (the output is scratch until written), unless the
+  // plan or the timing cache has this problem's timing already.
   constexpr int kMax = 8;
   int found = 0;
+  const std::string key = tactic_key(ctx.res, "cudnn-find", "cudnn " + std::to_string(cudnnGetVersion()),
+                                     conv_problem(ctx, deconv, cl, math));
+  std::optional<std::string> recorded = ctx.res.tactics ? ctx.res.tactics->find(key) : std::nullopt;
   if (!deconv) {
     std::array<cudnnConvolutionFwdAlgoPerf_t, kMax> perf{};
-    KILN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(ctx.res.cudnn, st.x.d, x.data, st.w, wt.data, st.conv, st.y.d,
-                                                            y.data, kMax, &found, perf.data(), ctx.res.workspace,
-                                                            ctx.res.workspace_bytes));
+    if (recorded) found = unpack_perf<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(*recorded, perf.data(), kMax);
+    if (found <= 0) {
+      KILN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(ctx.res.cudnn, st.x.d, x.data, st.w, wt.data, st.conv,
+                                                              st.y.d, y.data, kMax, &found, perf.data(),
+                                                              ctx.res.workspace, ctx.res.workspace_bytes));
+      if (ctx.res.tactics) ctx.res.tactics->record(key, pack_perf(perf.data(), found));
+    }
     bool ok = false;
     float best_time = 0, precomp_time = -1;
     size_t precomp_memory = 0;
@@ -255,9 +332,14 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
     }
   } else {
     std::array<cudnnConvolutionBwdDataAlgoPerf_t, kMax> perf{};
-    KILN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.res.cudnn, st.w, wt.data, st.x.d, x.data, st.conv,
-                                                                 st.y.d, y.data, kMax, &found, perf.data(),
-                                                                 ctx.res.workspace, ctx.res.workspace_bytes));
+    if (recorded)
+      found = unpack_perf<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(*recorded, perf.data(), kMax);
+    if (found <= 0) {
+      KILN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.res.cudnn, st.w, wt.data, st.x.d, x.data,
+                                                                   st.conv, st.y.d, y.data, kMax, &found, perf.data(),
+                                                                   ctx.res.workspace, ctx.res.workspace_bytes));
+      if (ctx.res.tactics) ctx.res.tactics->record(key, pack_perf(perf.data(), found));
+    }
     bool ok = false;
     for (int i = 0; i < found && !ok; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ctx.res.workspace_bytes) {
@@ -274,22 +356,11 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
   st.ready = true;
 }
 
-void run(KernelContext& ctx, bool deconv) {
+// The legacy API's forward convolution and epilogue, as setup() chose them.
+void run_legacy_forward(KernelContext& ctx, ConvState& st) {
   const TensorRef &x = ctx.input(0), &wt = ctx.input(1);
   TensorRef& y = ctx.out[0];
-  if (y.numel() == 0) return;
-  KILN_CUDNN_CHECK(cudnnSetStream(ctx.res.cudnn, ctx.stream()));
-  auto& st = node_state<ConvState>(ctx);
-  if (!st.ready || st.x_shape != x.shape || st.w_shape != wt.shape || st.y_shape != y.shape || st.dtype != x.dtype)
-    setup(ctx, st, deconv);
   const float one = 1.f, zero = 0.f;
-  if (deconv) {
-    KILN_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.res.cudnn, &one, st.w, wt.data, st.x.d, x.data, st.conv,
-                                                  st.bwd_algo, ctx.res.workspace, st.workspace, &zero, st.y.d, y.data));
-    if (ctx.has_input(2))
-      KILN_CUDNN_CHECK(cudnnAddTensor(ctx.res.cudnn, &one, st.bias.d, ctx.in[2].data, &one, st.y.d, y.data));
-    return;
-  }
   const void* residual = ctx.has_input(3) ? ctx.in[3].data : nullptr;
   if (st.fused) {
     // y = act(1 * conv(x) + alpha2 * z + bias); without a residual z = y with alpha2 = 0 (cuDNN needs a z).
@@ -326,6 +397,263 @@ void run(KernelContext& ctx, bool deconv) {
   }
   ep.residual = residual;
   launch_bias_act(ctx.stream(), y.dtype, y.data, y.numel(), ep);
+}
+
+// ---- The graph API path ----
+
+// Strides of dense NCHW-ordered dims stored in that order, and stored channels-last (N, spatial..., C).
+std::vector<int64_t> packed_strides(const Dims& d) {
+  std::vector<int64_t> s(d.size(), 1);
+  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * d[i + 1];
+  return s;
+}
+std::vector<int64_t> channels_last_strides(const Dims& d) {
+  std::vector<int64_t> s(d.size(), 1);
+  int64_t inner = d[1];  // C is innermost; then the spatial dims, last fastest; N outermost
+  for (int i = static_cast<int>(d.size()) - 1; i >= 2; --i) {
+    s[i] = inner;
+    inner *= d[i];
+  }
+  s[0] = inner;
+  return s;
+}
+
+ConvGraphPointers graph_pointers(const KernelContext& ctx) {
+  ConvGraphPointers p;
+  p.x = ctx.input(0).data;
+  p.w = ctx.input(1).data;
+  p.y = ctx.out[0].data;
+  p.bias = ctx.has_input(2) ? ctx.in[2].data : nullptr;
+  p.residual = ctx.has_input(3) ? ctx.in[3].data : nullptr;
+  p.workspace = ctx.res.workspace;
+  return p;
+}
+
+// The convolution in the graph API's terms (setup() has checked the padding is symmetric).
+ConvGraphProblem graph_problem(const KernelContext& ctx) {
+  const TensorRef &x = ctx.input(0), &wt = ctx.input(1);
+  const TensorRef& y = ctx.out[0];
+  const bool cl = ctx.attrs().i("channels_last", 0) != 0;
+  Dims xs = cl ? nchw_view(x.shape) : x.shape, ws = cl ? nchw_view(wt.shape) : wt.shape,
+       ys = cl ? nchw_view(y.shape) : y.shape;
+  const Geometry g = geometry(ctx.node, xs, ws, ys, false);
+  std::vector<int64_t> pad(g.pad.begin(), g.pad.end()), stride(g.stride.begin(), g.stride.end()),
+      dil(g.dilation.begin(), g.dilation.end());
+  if (g.nsp == 1) {  // 1-D as 2-D with a unit height, as the legacy descriptors do
+    for (Dims* d : {&xs, &ws, &ys}) d->insert(d->begin() + 2, 1);
+    pad.insert(pad.begin(), 0);
+    stride.insert(stride.begin(), 1);
+    dil.insert(dil.begin(), 1);
+  }
+  auto strides = [&](const Dims& d) { return cl ? channels_last_strides(d) : packed_strides(d); };
+  ConvGraphProblem p;
+  p.io_type = dnn_type(x.dtype);
+  p.allow_tf32 = x.dtype == DataType::kFLOAT && ctx.attrs().i("allow_tf32", 0) != 0;
+  p.x_dims = xs;
+  p.x_strides = strides(xs);
+  p.w_dims = ws;
+  p.w_strides = strides(ws);
+  p.y_dims = ys;
+  p.y_strides = strides(ys);
+  p.bias_dims.assign(ys.size(), 1);
+  p.bias_dims[1] = ys[1];
+  p.bias_strides = strides(p.bias_dims);
+  p.pre_pad = pad;
+  p.post_pad = pad;
+  p.stride = stride;
+  p.dilation = dil;
+  const ConvGraphPointers ptr = graph_pointers(ctx);
+  p.align[kGraphX] = address_alignment(ptr.x);
+  p.align[kGraphW] = address_alignment(ptr.w);
+  p.align[kGraphY] = address_alignment(ptr.y);
+  p.align[kGraphBias] = address_alignment(ptr.bias);
+  p.align[kGraphResidual] = address_alignment(ptr.residual);
+  return p;
+}
+
+// After a graph plan: the part of the node's epilogue the plan did not compute, by Kiln's epilogue kernel
+// (nothing is launched when nothing is left).
+void finish_epilogue(KernelContext& ctx, const ConvGraphEpilogue& fused) {
+  TensorRef& y = ctx.out[0];
+  BiasAct ep;
+  read_fused_activation(ctx.attrs(), &ep);
+  if (fused.relu) ep.act = -1;
+  const bool cl = ctx.attrs().i("channels_last", 0) != 0;
+  if (ctx.has_input(2) && !fused.bias) {
+    ep.bias = ctx.in[2].data;
+    ep.channels = cl ? y.shape[3] : y.shape[1];
+    ep.inner = cl ? 1 : volume(Dims(y.shape.begin() + 2, y.shape.end()));
+  }
+  if (ctx.has_input(3) && !fused.residual) ep.residual = ctx.in[3].data;
+  launch_bias_act(ctx.stream(), y.dtype, y.data, y.numel(), ep);
+}
+
+// Runs the node through a graph plan; false (nothing enqueued, reason in *why) when the plan cannot run on
+// these addresses or cuDNN refuses.
+bool run_graph(KernelContext& ctx, ConvGraphPlan& plan, std::string* why) {
+  const ConvGraphPointers p = graph_pointers(ctx);
+  if (!plan.aligned(p)) {
+    *why = "tensor addresses less aligned than the plan was built for";
+    return false;
+  }
+  if (plan.execute(ctx.res.cudnn, p, why) != CUDNN_STATUS_SUCCESS) {
+    cudaGetLastError();  // a launch error cuDNN left behind must not be blamed on the next kernel
+    return false;
+  }
+  finish_epilogue(ctx, plan.fused());
+  return true;
+}
+
+// RAII pair of CUDA events.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EventPair() {
+    KILN_CUDA_CHECK(cudaEventCreate(&start));
+    KILN_CUDA_CHECK(cudaEventCreate(&stop));
+  }
+  ~EventPair() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
+
+// Milliseconds one call of `once` takes on the stream: one untimed call first (lazy module loading; a
+// candidate that fails shows up there), then the best of a few timed rounds. Negative when a call fails.
+template <class F>
+float time_ms(cudaStream_t stream, F&& once) {
+  constexpr int kRounds = 3, kReps = 4;
+  if (!once()) return -1;
+  EventPair ev;
+  float best = std::numeric_limits<float>::infinity();
+  for (int r = 0; r < kRounds; ++r) {
+    KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+    for (int i = 0; i < kReps; ++i)
+      if (!once()) return -1;
+    KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+    KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+    best = std::min(best, ms / kReps);
+  }
+  return best;
+}
+
+std::string ms_str(float ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f ms", ms);
+  return buf;
+}
+
+// Chooses between the legacy call setup() prepared and graph-API plans for these shapes (see the top of
+// the file). Runs the candidates on this context's tensors: the output is scratch until the real run.
+void choose_path(KernelContext& ctx, ConvState& st) {
+  st.graph.reset();
+  st.graph_note.clear();
+  const ConvGraphMode mode = conv_graph_mode();
+  if (mode == ConvGraphMode::kOff) {
+    st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)";
+    return;
+  }
+  const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
+  // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
+  // only guards other callers.
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(ctx.stream(), &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) {
+    cudaGetLastError();
+    st.graph_note = "legacy (first run inside a CUDA graph capture: nothing timed)";
+    if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: " + st.graph_note);
+    return;
+  }
+  const ConvGraphProblem problem = graph_problem(ctx);
+  ConvGraphBudget budget;
+  budget.workspace_bytes = ctx.res.workspace ? ctx.res.workspace_bytes : 0;
+  budget.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  // The whole epilogue in the graph where cuDNN fuses it; and the bare convolution + Kiln's epilogue kernel.
+  ConvGraphEpilogue full;
+  full.bias = ctx.has_input(2);
+  full.residual = ctx.has_input(3);
+  full.relu = ctx.attrs().i("activation", -1) == kActRelu;
+  std::string why;
+  std::vector<std::unique_ptr<ConvGraphPlan>> plans =
+      build_conv_graph_plans(ctx.res.cudnn, problem, full, &budget, &why);
+  if (full.any() && mode != ConvGraphMode::kForceFused) {
+    auto bare = build_conv_graph_plans(ctx.res.cudnn, problem, ConvGraphEpilogue{}, &budget, &why);
+    for (auto& p : bare) plans.push_back(std::move(p));
+  }
+  if (plans.empty()) {
+    st.graph_note = "legacy (no graph plan: " + why + ")";
+    if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: no cuDNN graph plan: " + why);
+    return;
+  }
+  std::string timings;
+  float legacy_ms = -1;
+  if (!forced) {
+    legacy_ms = time_ms(ctx.stream(), [&] {
+      run_legacy_forward(ctx, st);
+      return true;
+    });
+    timings = "legacy " + ms_str(legacy_ms);
+  }
+  size_t best = plans.size();
+  float best_ms = 0;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    std::string failure;
+    const float ms = time_ms(ctx.stream(), [&] { return run_graph(ctx, *plans[i], &failure); });
+    timings += (timings.empty() ? "" : ", ") + plans[i]->name() + " " + (ms < 0 ? "failed (" + failure + ")" : ms_str(ms));
+    if (ms >= 0 && (best == plans.size() || ms < best_ms)) {
+      best = i;
+      best_ms = ms;
+    }
+  }
+  if (best == plans.size()) {
+    st.graph_note = "legacy (every graph plan failed: " + timings + ")";
+    if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: " + st.graph_note);
+    return;
+  }
+  if (forced || best_ms < legacy_ms) {
+    st.graph = std::move(plans[best]);
+    st.graph_note = "graph " + st.graph->name() + " [" + timings + "]";
+  } else {
+    st.graph_note = "legacy [" + timings + "]";
+  }
+}
+
+void run(KernelContext& ctx, bool deconv) {
+  const TensorRef &x = ctx.input(0), &wt = ctx.input(1);
+  TensorRef& y = ctx.out[0];
+  if (y.numel() == 0) return;
+  KILN_CUDNN_CHECK(cudnnSetStream(ctx.res.cudnn, ctx.stream()));
+  auto& st = node_state<ConvState>(ctx);
+  if (!st.ready || st.x_shape != x.shape || st.w_shape != wt.shape || st.y_shape != y.shape || st.dtype != x.dtype) {
+    setup(ctx, st, deconv);
+    if (!deconv) {
+      choose_path(ctx, st);
+      if (conv_graph_log_enabled())
+        std::fprintf(stderr, "kiln: convolution '%s' x %s: %s\n", ctx.node.name.c_str(), dims_str(x.shape).c_str(),
+                     st.graph_note.c_str());
+    }
+  }
+  if (deconv) {
+    const float one = 1.f, zero = 0.f;
+    KILN_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.res.cudnn, &one, st.w, wt.data, st.x.d, x.data, st.conv,
+                                                  st.bwd_algo, ctx.res.workspace, st.workspace, &zero, st.y.d, y.data));
+    if (ctx.has_input(2))
+      KILN_CUDNN_CHECK(cudnnAddTensor(ctx.res.cudnn, &one, st.bias.d, ctx.in[2].data, &one, st.y.d, y.data));
+    return;
+  }
+  if (st.graph) {
+    std::string why;
+    if (run_graph(ctx, *st.graph, &why)) return;
+    // Misaligned addresses this time: the legacy call runs instead, the plan stays for later runs. A cuDNN
+    // failure at run time (it ran when timed) drops the plan for good.
+    if (st.graph->aligned(graph_pointers(ctx))) {
+      st.graph_note = "legacy (the graph plan failed at run time: " + why + ")";
+      st.graph.reset();
+    }
+  }
+  run_legacy_forward(ctx, st);
 }
 
 void conv_kernel(KernelContext& ctx) { run(ctx, false); }
