@@ -2,17 +2,17 @@
 // Slice (every mode), DynamicSlice, Expand, Tile and Pad. All are dtype-generic (elements of 1, 2, 4 or 8
 // bytes). Semantics as src/backends/cpu/kernels/data_movement.cpp.
 //
-//  - Transposes collapse unit dims and dims that stay adjacent; when the last dim moves they run a tiled
-//    transpose through shared memory (32x32 tiles, coalesced reads and writes), otherwise a gather whose
-//    reads and writes run along the shared last dim.
+//  - Shuffle's transposes run in transpose.cu (collapsed dims; vector row copies when the last dim stays,
+//    shared-memory tiles shaped to the two swapped extents when it moves); a reshape alone is one
+//    cudaMemcpyAsync.
 //  - Concatenation/Split copy [outer, bytes] blocks with the widest unit (up to 16 bytes) that divides
 //    every width, offset and pointer.
 //  - Slice, DynamicSlice, Expand, Tile and Pad are IndexMaps (index_map.cuh).
 // Parameter tensors (starts, pads, repeats, ...) are read from their host copies.
 #include <algorithm>
-#include <numeric>
 
 #include "backends/cuda/kernels/index_map.cuh"
+#include "backends/cuda/kernels/transpose.cuh"
 #include "ir/slice_range.h"
 
 namespace kiln::cuda::kern {
@@ -105,20 +105,11 @@ void set_fill(const KernelContext& ctx, size_t i, DataType dt, IndexMap& m) {
   m.fill_ptr = ctx.in[i].data;
 }
 
-// ================================================= Transpose =============================================
+// ================================================= Shuffle ===============================================
 
-template <class T>
-__global__ void k_gather_walk(const T* __restrict__ x, T* __restrict__ y, int64_t n, Walk<1> w) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    int64_t off;
-    w.offsets(i, &off);
-    y[i] = x[off];
-  }
-}
-
-// Two transposes around a reshape: output flat -> (walk a) flat index of the reshaped middle tensor, which is
-// the flat index of transpose1(x) -> (walk b) offset in x.
+// Two transposes around a reshape that no single transpose expresses (fold_shuffle said no): output flat ->
+// (walk a) flat index of the reshaped middle tensor, which is the flat index of transpose1(x) -> (walk b)
+// offset in x.
 template <class T>
 __global__ void k_gather_walk2(const T* __restrict__ x, T* __restrict__ y, int64_t n, Walk<1> a, Walk<1> b) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -128,115 +119,6 @@ __global__ void k_gather_walk2(const T* __restrict__ x, T* __restrict__ y, int64
     b.offsets(mid, &off);
     y[i] = x[off];
   }
-}
-
-constexpr int kTile = 32, kTileRows = 8;
-
-// Batched 2-D transpose: within each outer item, out[a * osa + b] = in[a + b * sb] for a < A, b < B.
-template <class T>
-__global__ void k_transpose_tiles(const T* __restrict__ x, T* __restrict__ y, int64_t A, int64_t B, int64_t sb,
-                                  int64_t osa, int64_t tiles_a, int64_t n_outer, Walk<2> outer) {
-  __shared__ T tile[kTile][kTile + 1];
-  const int64_t ta = blockIdx.x % tiles_a, tb = blockIdx.x / tiles_a;
-  const int64_t a0 = ta * kTile, b0 = tb * kTile;
-  for (int64_t o = blockIdx.y; o < n_outer; o += gridDim.y) {
-    int64_t base[2];
-    outer.offsets(o, base);
-    const T* src = x + base[0];
-    T* dst = y + base[1];
-    for (int r = threadIdx.y; r < kTile; r += kTileRows) {
-      const int64_t a = a0 + threadIdx.x, b = b0 + r;
-      if (a < A && b < B) tile[r][threadIdx.x] = src[a + b * sb];
-    }
-    __syncthreads();
-    for (int r = threadIdx.y; r < kTile; r += kTileRows) {
-      const int64_t a = a0 + r, b = b0 + threadIdx.x;
-      if (a < A && b < B) dst[a * osa + b] = tile[threadIdx.x][r];
-    }
-    __syncthreads();
-  }
-}
-
-// out = transpose(in) with out dim j = in dim perm[j]; in has shape `shape`.
-void transpose(const KernelContext& ctx, const void* in, void* out, const Dims& shape, const std::vector<int64_t>& perm,
-               size_t es) {
-  const int64_t total = volume(shape);
-  if (total <= 0) return;
-  const size_t r = shape.size();
-  // Drop unit dims.
-  std::vector<int64_t> newid(r, -1);
-  Dims d1;
-  for (size_t i = 0; i < r; ++i)
-    if (shape[i] != 1) {
-      newid[i] = static_cast<int64_t>(d1.size());
-      d1.push_back(shape[i]);
-    }
-  std::vector<int64_t> p1;
-  for (size_t j = 0; j < r; ++j)
-    if (newid[perm[j]] >= 0) p1.push_back(newid[perm[j]]);
-  // Merge input dims that stay adjacent in the output.
-  std::vector<std::pair<int64_t, int64_t>> groups;  // [first, last] input dims, in output order
-  for (size_t j = 0; j < p1.size(); ++j) {
-    if (j > 0 && p1[j] == groups.back().second + 1) groups.back().second = p1[j];
-    else groups.push_back({p1[j], p1[j]});
-  }
-  const size_t m = groups.size();
-  if (m <= 1) {
-    KILN_CUDA_CHECK(cudaMemcpyAsync(out, in, static_cast<size_t>(total) * es, cudaMemcpyDeviceToDevice, ctx.stream()));
-    return;
-  }
-  std::vector<int64_t> order(m);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return groups[a].first < groups[b].first; });
-  Dims id(m);
-  std::vector<int64_t> p(m);  // output group j -> merged input dim
-  for (size_t k = 0; k < m; ++k) {
-    const int64_t g = order[k];
-    int64_t sz = 1;
-    for (int64_t d = groups[g].first; d <= groups[g].second; ++d) sz *= d1[d];
-    id[k] = sz;
-    p[g] = static_cast<int64_t>(k);
-  }
-  const Dims is = contiguous_strides(id);
-  Dims od(m), isj(m);
-  for (size_t j = 0; j < m; ++j) {
-    od[j] = id[p[j]];
-    isj[j] = is[p[j]];
-  }
-  const Dims os = contiguous_strides(od);
-  cudaStream_t s = ctx.stream();
-  dispatch_size(es, [&](auto tag) {
-    using T = decltype(tag);
-    const T* src = static_cast<const T*>(in);
-    T* dst = static_cast<T*>(out);
-    if (p[m - 1] != static_cast<int64_t>(m) - 1) {
-      // The input's last dim (output position ja) and the output's last dim (input stride sb) form the tiles.
-      size_t ja = 0;
-      while (p[ja] != static_cast<int64_t>(m) - 1) ++ja;
-      const int64_t A = od[ja], B = od[m - 1], sb = isj[m - 1], osa = os[ja];
-      Dims odims;
-      std::vector<Dims> ostr(2);
-      for (size_t j = 0; j + 1 < m; ++j)
-        if (j != ja) {
-          odims.push_back(od[j]);
-          ostr[0].push_back(isj[j]);
-          ostr[1].push_back(os[j]);
-        }
-      const Walk<2> ow = make_walk<2>(ctx, odims, ostr);
-      const int64_t n_outer = volume(odims);
-      const int64_t tiles_a = (A + kTile - 1) / kTile, tiles_b = (B + kTile - 1) / kTile;
-      if (tiles_a * tiles_b <= 0x7fffffffLL) {
-        dim3 grid(static_cast<unsigned>(tiles_a * tiles_b), static_cast<unsigned>(std::min<int64_t>(n_outer, 65535)));
-        k_transpose_tiles<T><<<grid, dim3(kTile, kTileRows), 0, s>>>(src, dst, A, B, sb, osa, tiles_a, n_outer, ow);
-        KILN_CUDA_LAUNCH_CHECK();
-        return;
-      }
-    }
-    // The last dim stays last (or a transpose too large for one tile grid): gather along it.
-    const Walk<1> w = make_walk<1>(ctx, od, {isj});
-    k_gather_walk<T><<<blocks_for(total), kThreads, 0, s>>>(src, dst, total, w);
-    KILN_CUDA_LAUNCH_CHECK();
-  });
 }
 
 bool is_identity(const std::vector<int64_t>& perm) {
@@ -256,8 +138,12 @@ void shuffle_kernel(KernelContext& ctx) {
   const size_t es = dtype_size(x.dtype);
   const std::vector<int64_t> p1 = ctx.attrs().ints("first_transpose"), p2 = ctx.attrs().ints("second_transpose");
   const bool t1 = !is_identity(p1), t2 = !is_identity(p2);
-  if (t1 && p1.size() != x.shape.size()) ctx.fail("first_transpose does not match the input rank");
-  if (t2 && p2.size() != y.shape.size()) ctx.fail("second_transpose does not match the output rank");
+  if (t1 && !is_permutation(p1, x.shape.size()))
+    ctx.fail("first_transpose " + dims_str(p1) + " is not a permutation of the input's " +
+             std::to_string(x.shape.size()) + " dims");
+  if (t2 && !is_permutation(p2, y.shape.size()))
+    ctx.fail("second_transpose " + dims_str(p2) + " is not a permutation of the output's " +
+             std::to_string(y.shape.size()) + " dims");
   if (x.numel() != y.numel()) ctx.fail("input and output sizes differ");
   if (!t1 && !t2) {
     if (x.data != y.data && x.nbytes())
@@ -268,11 +154,18 @@ void shuffle_kernel(KernelContext& ctx) {
   Dims mid = y.shape;
   if (t2)
     for (size_t i = 0; i < p2.size(); ++i) mid[p2[i]] = y.shape[i];
-  if (t1 && !t2) return transpose(ctx, x.data, y.data, x.shape, p1, es);
-  if (!t1) return transpose(ctx, x.data, y.data, mid, p2, es);
-  // Both: one gather through the two index maps.
+  // A transpose then a reshape writes the transpose's bytes; a reshape then a transpose transposes the
+  // reshaped view.
+  if (t1 && !t2) return launch_transpose(ctx, x.data, y.data, x.shape, p1, es);
+  if (!t1) return launch_transpose(ctx, x.data, y.data, mid, p2, es);
   const int64_t n = y.numel();
   if (n <= 0) return;
+  // Both: one transpose of a view of x when the reshape only splits and merges dims, else one gather
+  // through the two index maps.
+  Dims folded_shape;
+  std::vector<int64_t> folded_perm;
+  if (fold_shuffle(x.shape, p1, mid, p2, &folded_shape, &folded_perm))
+    return launch_transpose(ctx, x.data, y.data, folded_shape, folded_perm, es);
   const Dims ms = contiguous_strides(mid), xs = contiguous_strides(x.shape);
   Dims sa(y.shape.size()), t1dims(x.shape.size()), sb(x.shape.size());
   for (size_t j = 0; j < y.shape.size(); ++j) sa[j] = ms[p2[j]];

@@ -1,8 +1,17 @@
 // CUDA data-movement kernels (Shuffle, Squeeze/Unsqueeze, Concatenation, Split, Slice, DynamicSlice, Expand,
 // Tile, Pad, Gather, Scatter, Resize, ConstantOfShape, Range, Fill) against the CPU kernels, for element sizes
-// 1, 2, 4 and 8 bytes, ranks 1 to 5 and every mode.
+// 1, 2, 4 and 8 bytes, ranks 1 to 6 and every mode. Shuffle's transposes (transpose.cu) get the shapes real
+// models produce (channels-last of a 3-channel input, attention head split/merge), every kernel path (vector
+// row copies, 64x64 and thin tiles, the gather), 64-bit indexing, offset pointers and empty tensors; the fast
+// division and the folding of two transposes around a reshape are also checked on the host (no GPU needed).
 #ifdef KILN_WITH_CUDA
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+
 #include "backends/cuda/cuda_op_harness.h"
+#include "backends/cuda/kernels/transpose.cuh"
 
 namespace kiln {
 namespace {
@@ -50,6 +59,348 @@ TEST(CudaShuffle, TransposesAndReshapes) {
         }
         if (!c.p2.empty()) a.set("second_transpose", c.p2);
       })) << dtype_name(dt) << " " << dims_str(c.x);
+}
+
+// A Shuffle node's attributes: first transpose, optional reshape, second transpose (empty = none).
+std::function<void(ir::Attrs&)> shuffle_attrs(const Ints& p1, const Ints& reshape = {}, const Ints& p2 = {}) {
+  return [=](ir::Attrs& a) {
+    if (!p1.empty()) a.set("first_transpose", p1);
+    if (!reshape.empty()) {
+      a.set("reshape_dims", reshape);
+      a.set("has_reshape", int64_t{1});
+    }
+    if (!p2.empty()) a.set("second_transpose", p2);
+  };
+}
+
+// The element sizes once each (bool shares uint8's kernels).
+const std::vector<DataType>& size_types() {
+  static const std::vector<DataType> t = {DataType::kUINT8, DataType::kHALF, DataType::kFLOAT, DataType::kINT64};
+  return t;
+}
+
+// NCHW <-> NHWC, the channels-last pass's Shuffles: C = 3 and 4 take the thin tiles (4 x 1024), C = 64 the
+// 64x64 tiles, C = 1 collapses to a copy; H*W odd (35) and just over one thin tile (1073).
+TEST(CudaShuffle, ChannelsLastBothWays) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType dt : move_types())
+    for (int64_t c : {1, 3, 4, 64})
+      for (auto [h, w] : {std::pair<int64_t, int64_t>{5, 7}, {37, 29}}) {
+        EXPECT_TRUE(check_op("Shuffle", {any({2, c, h, w}, dt)}, shuffle_attrs({0, 2, 3, 1})))
+            << dtype_name(dt) << " NCHW->NHWC C=" << c << " " << h << "x" << w;
+        EXPECT_TRUE(check_op("Shuffle", {any({2, h, w, c}, dt)}, shuffle_attrs({0, 3, 1, 2})))
+            << dtype_name(dt) << " NHWC->NCHW C=" << c << " " << h << "x" << w;
+      }
+}
+
+// Attention heads: [B,S,H,D] <-> [B,H,S,D] as a plain transpose, as reshape+transpose (split) and
+// transpose+reshape (merge), and K's [B,S,H,D] -> [B,H,D,S]. D = 64 and 80 copy 16-byte rows, D = 3 2-byte
+// units of fp16, D = 1 collapses to a 2-D transpose.
+TEST(CudaShuffle, AttentionHeadSplitMerge) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const int64_t B = 2, S = 37, H = 5;
+  for (DataType dt : move_types())
+    for (int64_t d : {64, 80, 1, 3}) {
+      const std::string what = std::string(dtype_name(dt)) + " D=" + std::to_string(d);
+      EXPECT_TRUE(check_op("Shuffle", {any({B, S, H, d}, dt)}, shuffle_attrs({0, 2, 1, 3}))) << what;
+      EXPECT_TRUE(check_op("Shuffle", {any({B, H, S, d}, dt)}, shuffle_attrs({0, 2, 1, 3}))) << what;
+      EXPECT_TRUE(check_op("Shuffle", {any({B, S, H * d}, dt)}, shuffle_attrs({}, {B, S, H, d}, {0, 2, 1, 3}))) << what;
+      EXPECT_TRUE(check_op("Shuffle", {any({B, H, S, d}, dt)}, shuffle_attrs({0, 2, 1, 3}, {B, S, H * d}))) << what;
+      EXPECT_TRUE(check_op("Shuffle", {any({B, S, H, d}, dt)}, shuffle_attrs({0, 2, 3, 1}))) << what << " K^T";
+    }
+}
+
+TEST(CudaShuffle, Rank6) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const std::vector<Ints> perms = {
+      {5, 4, 3, 2, 1, 0},  // reversal
+      {1, 0, 3, 2, 5, 4},  // pairs swapped: the last dim moves
+      {2, 0, 1, 4, 3, 5},  // the last dim stays
+      {0, 1, 2, 3, 5, 4},  // an inner 2-D transpose
+      {4, 5, 0, 1, 2, 3},  // two merged groups swap
+  };
+  for (DataType dt : size_types())
+    for (const Dims& x : {Dims{2, 3, 4, 5, 3, 2}, Dims{3, 1, 4, 2, 5, 7}})
+      for (const Ints& p : perms)
+        EXPECT_TRUE(check_op("Shuffle", {any(x, dt)}, shuffle_attrs(p))) << dtype_name(dt) << " " << dims_str(x) << " " << dims_str(p);
+}
+
+// Every tile shape class: 64x64 with ragged edges, thin tiles with a small extent on either side, a 32x32
+// tile (both extents 20), and transposes too small for a tile (the gather).
+TEST(CudaShuffle, TileShapes) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims x;
+    Ints p;
+  };
+  const std::vector<Case> cases = {
+      {{3, 130, 70}, {0, 2, 1}}, {{70, 2000}, {1, 0}}, {{5, 2, 3000}, {0, 2, 1}}, {{3000, 6}, {1, 0}},
+      {{4, 20, 20}, {0, 2, 1}},  {{3, 3, 5}, {0, 2, 1}},  {{7, 2, 2}, {2, 1, 0}},    {{2, 17, 3, 33}, {3, 1, 2, 0}},
+  };
+  for (DataType dt : size_types())
+    for (const Case& c : cases)
+      EXPECT_TRUE(check_op("Shuffle", {any(c.x, dt)}, shuffle_attrs(c.p))) << dtype_name(dt) << " " << dims_str(c.x);
+}
+
+// Two transposes around a reshape: folded into one transpose when the reshape only splits and merges dims,
+// gathered through both index maps when it does not ([3,2,4] -> [4,6] cuts the 3 and the 2 across).
+TEST(CudaShuffle, TwoTransposesAroundAReshape) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType dt : size_types()) {
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 8, 6}, dt)}, shuffle_attrs({0, 2, 1}, {2, 3, 2, 8}, {0, 1, 3, 2}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 3, 4}, dt)}, shuffle_attrs({1, 0, 2}, {4, 6}, {1, 0}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({4, 6, 10}, dt)}, shuffle_attrs({2, 0, 1}, {5, 2, 24}, {2, 1, 0}))) << dtype_name(dt);
+  }
+}
+
+// Resets the 64-bit switch even when a check throws.
+struct Force64BitIndex {
+  Force64BitIndex() { cuda::kern::set_transpose_force_64bit_index(true); }
+  ~Force64BitIndex() { cuda::kern::set_transpose_force_64bit_index(false); }
+};
+
+TEST(CudaShuffle, SixtyFourBitIndexKernels) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  Force64BitIndex force;
+  for (DataType dt : size_types()) {
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 3, 37, 29}, dt)}, shuffle_attrs({0, 2, 3, 1}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({3, 130, 70}, dt)}, shuffle_attrs({0, 2, 1}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 37, 5, 80}, dt)}, shuffle_attrs({0, 2, 1, 3}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({3, 3, 5}, dt)}, shuffle_attrs({0, 2, 1}))) << dtype_name(dt);
+  }
+}
+
+// Shuffle with its input and output at element offsets inside larger device buffers, so the row copies
+// must pick a narrower unit than 16 bytes; bytes around the output must stay untouched.
+::testing::AssertionResult check_shuffle_at(const HostTensor& x, const Ints& perm, int64_t in_off, int64_t out_off) {
+  ir::Graph g;
+  ir::Node* node = g.add_node("Shuffle", "node", {g.add_input("in0", x.dtype(), x.shape())}, 1);
+  node->attrs.set("first_transpose", perm);
+  const HostTensor ref = cpu::eval_node(*node, {&x}).at(0);
+  const size_t es = dtype_size(x.dtype());
+  const size_t guard = 64;
+  cuda::DeviceBuffer din(x.nbytes() + in_off * es + guard), dout(ref.nbytes() + out_off * es + guard);
+  char* in_ptr = static_cast<char*>(din.get()) + in_off * es;
+  char* out_ptr = static_cast<char*>(dout.get()) + out_off * es;
+  cudaStream_t s = test_stream();
+  if (cudaMemcpy(in_ptr, x.raw(), x.nbytes(), cudaMemcpyHostToDevice) != cudaSuccess ||
+      cudaMemset(dout.get(), 0xA5, dout.size()) != cudaSuccess)
+    return ::testing::AssertionFailure() << "cudaMemcpy/cudaMemset failed";
+  cuda::Resources res;
+  res.stream = s;
+  cuda::KernelContext ctx{*node, {}, {}, res};
+  ctx.in.push_back(cuda::TensorRef{true, x.dtype(), x.shape(), in_ptr, nullptr});
+  ctx.out.push_back(cuda::TensorRef{true, ref.dtype(), ref.shape(), out_ptr, nullptr});
+  cuda::find_kernel("Shuffle")(ctx);
+  const cudaError_t e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) return ::testing::AssertionFailure() << "kernel failed: " << cudaGetErrorString(e);
+  std::vector<unsigned char> got(dout.size());
+  if (cudaMemcpy(got.data(), dout.get(), got.size(), cudaMemcpyDeviceToHost) != cudaSuccess)
+    return ::testing::AssertionFailure() << "cudaMemcpy of the output failed";
+  const size_t first = out_off * es, last = first + ref.nbytes();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const unsigned char want = i >= first && i < last ? static_cast<const unsigned char*>(ref.raw())[i - first] : 0xA5;
+    if (got[i] != want)
+      return ::testing::AssertionFailure() << "byte " << i << " of the output buffer (view at " << first << ".." << last
+                                           << ") is " << int(got[i]) << ", expected " << int(want);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(CudaShuffle, OffsetPointers) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims x;
+    Ints p;
+  };
+  const std::vector<Case> cases = {
+      {{2, 5, 3, 8}, {0, 2, 1, 3}},  // rows of 8 elements: 16-byte units only when aligned
+      {{2, 5, 3, 3}, {0, 2, 1, 3}},  // rows of 3
+      {{2, 3, 5, 7}, {0, 2, 3, 1}},  // a thin tile
+      {{3, 70, 66}, {0, 2, 1}},      // 64x64 tiles
+  };
+  for (DataType dt : size_types())
+    for (const Case& c : cases)
+      for (int64_t in_off : {0, 1, 3})
+        for (int64_t out_off : {0, 1, 2})
+          EXPECT_TRUE(check_shuffle_at(any(c.x, dt), c.p, in_off, out_off))
+              << dtype_name(dt) << " " << dims_str(c.x) << " offsets " << in_off << ", " << out_off;
+}
+
+TEST(CudaShuffle, EmptyTensors) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType dt : size_types()) {
+    EXPECT_TRUE(check_op("Shuffle", {any({0, 3, 4}, dt)}, shuffle_attrs({1, 0, 2}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 0, 5}, dt)}, shuffle_attrs({2, 0, 1}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({3, 0}, dt)}, shuffle_attrs({}, {5, 0}))) << dtype_name(dt);
+    EXPECT_TRUE(check_op("Shuffle", {any({2, 0, 4}, dt)}, shuffle_attrs({1, 0, 2}, {0, 8}, {1, 0}))) << dtype_name(dt);
+  }
+}
+
+// The Shuffles of real models at full size: each result is checked against the CPU kernel, then the best of
+// 20 runs is printed as GB/s (bytes read + written). Disabled because it measures rather than tests; run it
+// on the GPU machine with --gtest_also_run_disabled_tests --gtest_filter='CudaShuffle.DISABLED_Bandwidth'.
+TEST(CudaShuffle, DISABLED_Bandwidth) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    const char* name;
+    DataType dt;
+    Dims x;
+    Ints p1, reshape, p2;
+  };
+  const DataType f16 = DataType::kHALF, f32 = DataType::kFLOAT;
+  const std::vector<Case> cases = {
+      {"NCHW->NHWC [128,3,224,224] fp16 (was 0.67 ms)", f16, {128, 3, 224, 224}, {0, 2, 3, 1}, {}, {}},
+      {"NCHW->NHWC [128,3,224,224] fp32", f32, {128, 3, 224, 224}, {0, 2, 3, 1}, {}, {}},
+      {"NHWC->NCHW [128,112,112,64] fp16 (was ~1 TB/s)", f16, {128, 112, 112, 64}, {0, 3, 1, 2}, {}, {}},
+      {"NCHW->NHWC [128,64,112,112] fp16", f16, {128, 64, 112, 112}, {0, 2, 3, 1}, {}, {}},
+      {"BERT b64 head split [64,128,768]->[64,12,128,64] fp16 (was ~1 TB/s)", f16, {64, 128, 768}, {}, {64, 128, 12, 64}, {0, 2, 1, 3}},
+      {"BERT b64 head merge [64,12,128,64]->[64,128,768] fp16", f16, {64, 12, 128, 64}, {0, 2, 1, 3}, {64, 128, 768}, {}},
+      {"ViT b128 head split [128,197,768]->[128,12,197,64] fp16", f16, {128, 197, 768}, {}, {128, 197, 12, 64}, {0, 2, 1, 3}},
+      {"K^T [64,128,12,64]->[64,12,64,128] fp16", f16, {64, 128, 12, 64}, {0, 2, 3, 1}, {}, {}},
+  };
+  for (const Case& c : cases) {
+    HostTensor x(c.dt, c.x);
+    auto* bytes = static_cast<uint32_t*>(x.mutable_raw());
+    for (size_t i = 0; i < x.nbytes() / 4; ++i) bytes[i] = static_cast<uint32_t>(i * 2654435761u);
+    ir::Graph g;
+    ir::Node* node = g.add_node("Shuffle", "node", {g.add_input("in0", x.dtype(), x.shape())}, 1);
+    shuffle_attrs(c.p1, c.reshape, c.p2)(node->attrs);
+    const HostTensor want = cpu::eval_node(*node, {&x}).at(0);
+    cuda::DeviceBuffer din(x.nbytes()), dout(want.nbytes());
+    ASSERT_EQ(cudaMemcpy(din.get(), x.raw(), x.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    cudaStream_t s = test_stream();
+    cuda::Resources res;
+    res.stream = s;
+    cuda::KernelContext ctx{*node, {}, {}, res};
+    ctx.in.push_back(cuda::TensorRef{true, x.dtype(), x.shape(), din.get(), nullptr});
+    ctx.out.push_back(cuda::TensorRef{true, want.dtype(), want.shape(), dout.get(), nullptr});
+    const cuda::KernelFn fn = cuda::find_kernel("Shuffle");
+    fn(ctx);
+    ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+    HostTensor got(want.dtype(), want.shape());
+    ASSERT_EQ(cudaMemcpy(got.mutable_raw(), dout.get(), got.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_TRUE(got.same_bytes(want)) << c.name;
+    cudaEvent_t start, stop;
+    ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+    ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+    float best = 1e30f;
+    for (int i = 0; i < 20; ++i) {
+      cudaEventRecord(start, s);
+      fn(ctx);
+      cudaEventRecord(stop, s);
+      ASSERT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      best = std::min(best, ms);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    std::printf("%-72s %8.4f ms %7.0f GB/s\n", c.name, best, 2.0 * x.nbytes() / (best * 1e6));
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// Host-side pieces of the transposes (run without a GPU).
+
+TEST(TransposeHost, FastDivisionIsExact) {
+  using cuda::kern::FastDivU32;
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 4099; ++d) divisors.push_back(d);
+  for (int s = 12; s < 31; ++s)
+    for (int64_t delta : {-1, 0, 1}) divisors.push_back(static_cast<uint32_t>((int64_t{1} << s) + delta));
+  divisors.push_back(0x7fffffffu);
+  for (int i = 0; i < 2000; ++i) divisors.push_back(static_cast<uint32_t>(mtest::rand_int(1, 0x7fffffff)));
+  const uint32_t kMax = 0x7fffffffu;
+  for (uint32_t d : divisors) {
+    const FastDivU32 f(d);
+    std::vector<uint32_t> ns = {0, 1, d - 1, d, kMax, kMax - 1, kMax - d + 1};
+    if (d < kMax / 2) ns.insert(ns.end(), {d + 1, 2 * d - 1, 2 * d, 2 * d + 1});
+    ns.push_back(kMax / d * d);
+    if (kMax / d * d > 0) ns.push_back(kMax / d * d - 1);
+    for (int i = 0; i < 200; ++i) ns.push_back(static_cast<uint32_t>(mtest::rand_int(0, kMax)));
+    for (uint32_t n : ns)
+      ASSERT_EQ(f.div(n), n / d) << n << " / " << d << " (magic " << f.magic << ", shift " << f.shift << ")";
+  }
+}
+
+// out = x (row-major with dims `shape`) transposed by perm, on the host, byte by byte.
+HostTensor host_transpose(const HostTensor& x, const Dims& shape, const Ints& perm) {
+  const size_t r = shape.size(), es = dtype_size(x.dtype());
+  Dims od(r), in_strides(r, 1);
+  for (size_t i = r; i-- > 1;) in_strides[i - 1] = in_strides[i] * shape[i];
+  for (size_t j = 0; j < r; ++j) od[j] = shape[perm[j]];
+  HostTensor y(x.dtype(), {x.numel()});
+  for (int64_t f = 0; f < x.numel(); ++f) {
+    int64_t rem = f, off = 0;
+    for (size_t j = r; j-- > 0;) {
+      off += (rem % od[j]) * in_strides[perm[j]];
+      rem /= od[j];
+    }
+    std::memcpy(static_cast<char*>(y.mutable_raw()) + f * es, static_cast<const char*>(x.raw()) + off * es, es);
+  }
+  return y;
+}
+
+Ints random_perm(size_t r) {
+  Ints p(r);
+  std::iota(p.begin(), p.end(), 0);
+  std::shuffle(p.begin(), p.end(), mtest::rng());
+  return p;
+}
+
+// fold_shuffle's single transpose against the CPU Shuffle kernel on random shapes, permutations and
+// reshapes (dims 1-4, ranks 1-5; a reshape that splits and merges dims at random).
+TEST(TransposeHost, FoldedShuffleMatchesTheCpuKernel) {
+  int folded = 0, refused = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    Dims x(mtest::rand_int(1, 4));
+    for (int64_t& d : x) d = mtest::rand_int(1, 4);
+    // mid: the elements regrouped into random factors of the remaining count.
+    int64_t left = volume(x);
+    Dims mid;
+    while (left > 1 || mid.empty()) {
+      std::vector<int64_t> divs;
+      for (int64_t f = 1; f <= left; ++f)
+        if (left % f == 0) divs.push_back(f);
+      const int64_t f = divs[mtest::rand_int(0, static_cast<int64_t>(divs.size()) - 1)];
+      mid.push_back(f);
+      left /= f;
+      if (mid.size() >= 5) {
+        mid.back() *= left;
+        left = 1;
+      }
+    }
+    const Ints p1 = random_perm(x.size()), p2 = random_perm(mid.size());
+    Dims shape;
+    Ints perm;
+    if (!cuda::kern::fold_shuffle(x, p1, mid, p2, &shape, &perm)) {
+      ++refused;
+      continue;
+    }
+    ++folded;
+    const HostTensor in = rand_ints(x, DataType::kINT32, -1000, 1000);
+    ir::Graph g;
+    ir::Node* node = g.add_node("Shuffle", "node", {g.add_input("in0", in.dtype(), in.shape())}, 1);
+    shuffle_attrs(p1, mid, p2)(node->attrs);
+    const HostTensor want = cpu::eval_node(*node, {&in}).at(0);
+    const HostTensor got = host_transpose(in, shape, perm);
+    ASSERT_TRUE(got.reshaped(want.shape()).same_bytes(want))
+        << dims_str(x) << " " << dims_str(p1) << " -> " << dims_str(mid) << " " << dims_str(p2) << " folded to "
+        << dims_str(shape) << " " << dims_str(perm);
+  }
+  EXPECT_GT(folded, 200);
+  EXPECT_GT(refused, 0);
+}
+
+TEST(TransposeHost, FoldRefusesAReshapeThatCutsAcrossDims) {
+  Dims shape;
+  Ints perm;
+  EXPECT_FALSE(cuda::kern::fold_shuffle({2, 3, 4}, {1, 0, 2}, {4, 6}, {1, 0}, &shape, &perm));  // [3,2,4] -> [4,6]
+  EXPECT_FALSE(cuda::kern::fold_shuffle({3, 2}, {0, 1}, {2, 3}, {1, 0}, &shape, &perm));
+  ASSERT_TRUE(cuda::kern::fold_shuffle({2, 3, 4}, {2, 0, 1}, {4, 6}, {1, 0}, &shape, &perm));
+  EXPECT_EQ(shape, (Dims{2, 3, 4}));
+  EXPECT_EQ(perm, (Ints{0, 1, 2}));  // [4,2,3] -> [4,6] -> [6,4] is x itself
 }
 
 TEST(CudaSqueeze, CopiesBytes) {
