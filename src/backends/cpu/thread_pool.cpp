@@ -104,8 +104,12 @@ struct ThreadPool::Impl {
         std::unique_lock<std::mutex> lk(mu);
         work_cv.wait(lk, [&] { return generation.load(std::memory_order_relaxed) != seen; });
       }
-      if (stop.load()) return;
+      // Generation first, then stop: the destructor sets stop before it bumps the generation, so either
+      // this load sees that bump and the stop check below sees stop, or a later wait sees the bump. (The
+      // other order lost the stop signal when it landed between the two loads: a worker then slept forever
+      // and the pool's destructor hung in join, seen on an oversubscribed machine.)
       seen = generation.load(std::memory_order_acquire);
+      if (stop.load()) return;
       active.fetch_add(1);
       if (Job* j = job.load()) j->run();
       if (active.fetch_sub(1) == 1) {
