@@ -85,9 +85,9 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
   switch (l.where) {
     case Where::kIO: return io_ptrs[l.index];
     case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
-    case Where::kHost: return const_cast<void*>(shapes_.values[value_id].raw());
-    case Where::kConstant: {
-      const ir::Value* v = engine_->graph->values()[value_id].get();
+    case Where::kHost: return const_cast<void*>(shapes_.values[l.value].raw());
+    case Where::kConstant: {  // by l.value: a view layer's output reads the constant it aliases
+      const ir::Value* v = engine_->graph->values()[l.value].get();
       return const_cast<void*>(ir::constant_value(v)->raw());
     }
     case Where::kNone: break;

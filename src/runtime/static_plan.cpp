@@ -1,5 +1,7 @@
 #include "runtime/static_plan.h"
 
+#include "runtime/view_layers.h"
+
 namespace kiln {
 
 IoMap::IoMap(const EngineData& engine) {
@@ -30,33 +32,45 @@ std::vector<Dims> IoMap::graph_input_shapes(const EngineData& engine, const std:
 StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAnalysis& shapes) {
   using Where = StaticPlan::Where;
   const ir::Graph& g = *engine.graph;
+  const size_t num_values = g.values().size();
   StaticPlan p;
-  p.loc.assign(g.values().size(), StaticPlan::Location{});
-  for (size_t v = 0; v < p.loc.size(); ++v) {
+  p.loc.assign(num_values, StaticPlan::Location{});
+  for (size_t v = 0; v < num_values; ++v) {
+    const int vid = static_cast<int>(v);
     int i = io.value_io[v];
     bool host = !shapes.values[v].empty();
     bool constant = ir::constant_value(g.values()[v].get()) != nullptr;
     // Outputs that no step writes (host-computed, constants) keep their own storage and are copied out.
     bool own_storage = i >= 0 && !engine.io[i].is_input && (host || constant);
-    if (i >= 0 && !own_storage) p.loc[v] = {Where::kIO, i};
-    else if (host) p.loc[v] = {Where::kHost, 0};
-    else if (constant) p.loc[v] = {Where::kConstant, 0};
+    if (i >= 0 && !own_storage) p.loc[v] = {Where::kIO, i, vid};
+    else if (host) p.loc[v] = {Where::kHost, 0, vid};
+    else if (constant) p.loc[v] = {Where::kConstant, 0, vid};
   }
-  std::vector<int> first(g.values().size(), -1), last(g.values().size(), -1);
+  // root[v]: the value whose storage v shares (v itself unless v is a view layer's output).
+  std::vector<int> root(num_values);
+  for (size_t v = 0; v < num_values; ++v) root[v] = static_cast<int>(v);
+  // Live ranges in steps, kept for roots only: a read of a view's output is a read of its root.
+  std::vector<int> first(num_values, -1), last(num_values, -1);
   for (auto& np : g.nodes()) {
     const ir::Node* n = np.get();
     if (n->op == "Constant") {
-      if (p.loc[n->outputs[0]->id].where == Where::kNone) p.loc[n->outputs[0]->id] = {Where::kConstant, 0};
+      const int vid = n->outputs[0]->id;
+      if (p.loc[vid].where == Where::kNone) p.loc[vid] = {Where::kConstant, 0, vid};
       continue;  // its value lives in the plan
     }
     bool all_host = true;
     for (auto* o : n->outputs)
       if (shapes.values[o->id].empty()) all_host = false;
     if (all_host) continue;  // computed during shape analysis
+    if (is_view_layer(*n, shapes) && p.loc[root[n->inputs[0]->id]].where != Where::kHost) {
+      root[n->outputs[0]->id] = root[n->inputs[0]->id];
+      p.views.push_back(n);
+      continue;
+    }
     int step = static_cast<int>(p.steps.size());
     p.steps.push_back(n);
     for (auto* in : n->inputs)
-      if (in) last[in->id] = step;
+      if (in) last[root[in->id]] = step;
     for (auto* o : n->outputs) {
       if (!dims_known(shapes.info[o->id].shape))
         throw Error("layer '" + n->name + "': output '" + o->name + "' has unknown shape " +
@@ -65,17 +79,31 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
       if (last[o->id] < step) last[o->id] = step;
     }
   }
+  // A group that a step writes and that holds a network output lives in that output's buffer: the step
+  // writes the caller's buffer directly, as it would without the views. The first such output in value
+  // order takes it; the group's other outputs become output copies below.
+  for (size_t v = 0; v < num_values; ++v) {
+    const int r = root[v];
+    if (r == static_cast<int>(v) || p.loc[v].where != Where::kIO || p.loc[r].where != Where::kNone) continue;
+    if (engine.io[p.loc[v].index].is_input) continue;  // a view's output is never a network input
+    p.loc[r] = {Where::kIO, p.loc[v].index, r};
+  }
   std::vector<BufferLifetime> buffers;
   std::vector<int> buffer_value;
-  for (size_t v = 0; v < p.loc.size(); ++v) {
-    if (p.loc[v].where != Where::kNone || first[v] < 0) continue;
+  for (size_t v = 0; v < num_values; ++v) {
+    if (root[v] != static_cast<int>(v) || p.loc[v].where != Where::kNone || first[v] < 0) continue;
     const auto& info = shapes.info[v];
     buffers.push_back(BufferLifetime{volume(info.shape) * static_cast<int64_t>(dtype_size(info.dtype)), first[v],
                                      std::max(first[v], last[v])});
     buffer_value.push_back(static_cast<int>(v));
   }
   p.memory = plan_memory(buffers);
-  for (size_t b = 0; b < buffers.size(); ++b) p.loc[buffer_value[b]] = {Where::kArena, p.memory.offsets[b]};
+  for (size_t b = 0; b < buffers.size(); ++b)
+    p.loc[buffer_value[b]] = {Where::kArena, p.memory.offsets[b], buffer_value[b]};
+  // Views' outputs take their root's location (a network output among them too: nothing writes its own
+  // buffer now, so it is copied out unless it is the one its group lives in).
+  for (size_t v = 0; v < num_values; ++v)
+    if (root[v] != static_cast<int>(v)) p.loc[v] = p.loc[root[v]];
   for (size_t i = 0; i < engine.io.size(); ++i) {
     if (engine.io[i].is_input) continue;
     int vid = io.io_value_ids[i];

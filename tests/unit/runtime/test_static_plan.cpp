@@ -1,9 +1,12 @@
 // The static plan shared by the CPU and CUDA executors: outputs no step writes (constants, host-computed
 // shape values) keep their own storage and are copied out at the end, so layers that read them never see
-// the caller's output buffer before it is filled; passed-through inputs are copied too.
+// the caller's output buffer before it is filled; passed-through inputs are copied too. View layers
+// (reshapes that keep the bytes) run no kernel and share their input's storage.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
+#include <cstdint>
 
 #include "ir/graph.h"
 #include "runtime/engine_data.h"
@@ -77,6 +80,225 @@ TEST(StaticPlan, LayersReadConstantAndHostOutputsBeforeTheirBuffersAreFilled) {
   EXPECT_EQ(x_shape, (std::vector<int64_t>{3}));
   EXPECT_EQ(x_expanded, x);
   EXPECT_EQ(x_out, x);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// View layers
+
+ir::Node* relu(ir::Graph& g, ir::Value* x, const std::string& name) {
+  auto* n = g.add_node("Activation", name, {x}, 1);
+  n->attrs.set("type", int64_t{0});
+  n->outputs[0]->name = name;
+  return n;
+}
+
+ir::Node* negate(ir::Graph& g, ir::Value* x, const std::string& name) {
+  auto* n = g.add_node("Unary", name, {x}, 1);
+  n->attrs.set("op", int64_t{5});
+  n->outputs[0]->name = name;
+  return n;
+}
+
+ir::Node* unsqueeze(ir::Graph& g, ir::Value* x, const std::string& name) {
+  auto* n = g.add_node("Unsqueeze", name, {x}, 1);
+  n->attrs.set("axes", std::vector<int64_t>{0});
+  n->outputs[0]->name = name;
+  return n;
+}
+
+ir::Node* reshape(ir::Graph& g, ir::Value* x, std::vector<int64_t> dims, const std::string& name) {
+  auto* n = g.add_node("Shuffle", name, {x}, 1);
+  n->attrs.set("has_reshape", int64_t{1});
+  n->attrs.set("reshape_dims", std::move(dims));
+  n->outputs[0]->name = name;
+  return n;
+}
+
+StaticPlan plan_for(const EngineData& ed, const std::vector<Dims>& input_shapes) {
+  IoMap io(ed);
+  ShapeAnalysis shapes = analyze_shapes(*ed.graph, io.graph_input_shapes(ed, input_shapes), true);
+  return plan_static(ed, io, shapes);
+}
+
+std::vector<std::string> names(const std::vector<const ir::Node*>& nodes) {
+  std::vector<std::string> out;
+  for (auto* n : nodes) out.push_back(n->name);
+  return out;
+}
+
+std::vector<std::string> copied_outputs(const EngineData& ed, const StaticPlan& p) {
+  std::vector<std::string> out;
+  for (auto [i, vid] : p.output_copies) out.push_back(ed.io[i].name);
+  return out;
+}
+
+std::vector<float> ramp(size_t n, float start) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = start + static_cast<float>(i) * 0.25f;
+  return v;
+}
+
+// Runs the CPU executor over an arena full of NaN, so a layer reading memory nobody wrote shows.
+void run(const std::shared_ptr<EngineData>& ed, const std::vector<Dims>& input_shapes, std::vector<void*> ptrs) {
+  Executor ex(ed);
+  ex.prepare(input_shapes);
+  std::vector<float> arena(static_cast<size_t>(ex.arena_bytes()) / sizeof(float) + 64, std::nanf(""));
+  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(arena.data()) + 255) / 256 * 256);
+  ex.run(ptrs, aligned, &cpu::default_thread_pool());
+}
+
+// a = relu(x) is read only through a chain of three views; c = -x is made before the chain's reader d.
+// a's storage must outlive c's birth, so c cannot take a's bytes.
+std::shared_ptr<EngineData> view_chain_net() {
+  auto g = std::make_unique<ir::Graph>();
+  auto* x = g->add_input("x", DataType::kFLOAT, {4, 64});
+  auto* a = relu(*g, x, "a");
+  auto* v1 = unsqueeze(*g, a->outputs[0], "v1");                   // [1, 4, 64]
+  auto* v2 = reshape(*g, v1->outputs[0], {16, 16}, "v2");          // a view of a view
+  auto* v3 = reshape(*g, v2->outputs[0], {4, 64}, "v3");
+  auto* c = negate(*g, x, "c");
+  auto* d = g->add_node("ElementWise", "d", {v3->outputs[0], c->outputs[0]}, 1);
+  d->attrs.set("op", int64_t{0});
+  d->outputs[0]->name = "d";
+  g->mark_output(d->outputs[0]);
+  return engine_of(std::move(g));
+}
+
+TEST(StaticPlanViews, ChainsOfViewsShareTheirRootsOffsetAndRunNoKernel) {
+  auto ed = view_chain_net();
+  StaticPlan p = plan_for(*ed, {{4, 64}});
+  EXPECT_EQ(names(p.steps), (std::vector<std::string>{"a", "c", "d"}));
+  EXPECT_EQ(names(p.views), (std::vector<std::string>{"v1", "v2", "v3"}));
+  auto loc = [&](const char* name) { return p.loc[ed->graph->find_value(name)->id]; };
+  const int a_id = ed->graph->find_value("a")->id;
+  ASSERT_EQ(loc("a").where, StaticPlan::Where::kArena);
+  for (const char* v : {"v1", "v2", "v3"}) {
+    EXPECT_EQ(loc(v).where, StaticPlan::Where::kArena) << v;
+    EXPECT_EQ(loc(v).index, loc("a").index) << v;
+    EXPECT_EQ(loc(v).value, a_id) << v;
+  }
+  // a lives until d reads v3, so c (written in between, same size) needs bytes of its own.
+  EXPECT_NE(loc("c").index, loc("a").index);
+  // Two 1 KiB buffers alive at once, in the arena and in the liveness bound alike (the views add none).
+  EXPECT_EQ(p.memory.arena_size, 2048);
+  EXPECT_EQ(p.memory.lower_bound, 2048);
+}
+
+TEST(StaticPlanViews, ChainOfViewsComputesTheSameValues) {
+  auto ed = view_chain_net();
+  std::vector<float> x = ramp(4 * 64, -30.f), d(4 * 64, std::nanf(""));
+  run(ed, {{4, 64}}, {x.data(), d.data()});
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(d[i], std::max(x[i], 0.f) - x[i]) << i;
+}
+
+// y = reshape(relu(x)) and y2 = unsqueeze(relu(x)) are network outputs, z = -y reads the first.
+std::shared_ptr<EngineData> view_output_net() {
+  auto g = std::make_unique<ir::Graph>();
+  auto* x = g->add_input("x", DataType::kFLOAT, {2, 3});
+  auto* a = relu(*g, x, "a");
+  auto* y = reshape(*g, a->outputs[0], {6}, "y");
+  auto* y2 = unsqueeze(*g, a->outputs[0], "y2");
+  auto* z = negate(*g, y->outputs[0], "z");
+  g->mark_output(y->outputs[0]);
+  g->mark_output(z->outputs[0]);
+  g->mark_output(y2->outputs[0]);
+  return engine_of(std::move(g));
+}
+
+TEST(StaticPlanViews, AGroupHoldingANetworkOutputLivesInThatOutputsBuffer) {
+  auto ed = view_output_net();
+  StaticPlan p = plan_for(*ed, {{2, 3}});
+  EXPECT_EQ(names(p.steps), (std::vector<std::string>{"a", "z"}));
+  auto loc = [&](const char* name) { return p.loc[ed->graph->find_value(name)->id]; };
+  // relu writes the caller's y buffer directly; y2, in the same group, is copied out of it at the end.
+  EXPECT_EQ(loc("a").where, StaticPlan::Where::kIO);
+  EXPECT_EQ(loc("a").index, 1);  // io order: x, y, z, y2
+  EXPECT_EQ(loc("y").index, 1);
+  EXPECT_EQ(loc("y2").index, 1);
+  EXPECT_EQ(copied_outputs(*ed, p), (std::vector<std::string>{"y2"}));
+  EXPECT_EQ(p.memory.arena_size, 0);
+
+  std::vector<float> x = ramp(6, -0.5f), y(6, std::nanf("")), z(6, std::nanf("")), y2(6, std::nanf(""));
+  run(ed, {{2, 3}}, {x.data(), y.data(), z.data(), y2.data()});
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(y[i], std::max(x[i], 0.f)) << i;
+    EXPECT_EQ(y2[i], y[i]) << i;
+    EXPECT_EQ(z[i], -y[i]) << i;
+  }
+}
+
+TEST(StaticPlanViews, AViewOfANetworkOutputIsCopiedOutOfItsBuffer) {
+  auto g = std::make_unique<ir::Graph>();
+  auto* x = g->add_input("x", DataType::kFLOAT, {2, 3});
+  auto* a = relu(*g, x, "a");
+  auto* y = unsqueeze(*g, a->outputs[0], "y");
+  g->mark_output(a->outputs[0]);
+  g->mark_output(y->outputs[0]);
+  auto ed = engine_of(std::move(g));
+  StaticPlan p = plan_for(*ed, {{2, 3}});
+  EXPECT_EQ(names(p.steps), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(p.loc[ed->graph->find_value("y")->id].index, 1);  // a's own output buffer
+  EXPECT_EQ(copied_outputs(*ed, p), (std::vector<std::string>{"y"}));
+  std::vector<float> xs = ramp(6, -0.5f), as(6, std::nanf("")), ys(6, std::nanf(""));
+  run(ed, {{2, 3}}, {xs.data(), as.data(), ys.data()});
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(as[i], std::max(xs[i], 0.f)) << i;
+    EXPECT_EQ(ys[i], as[i]) << i;
+  }
+}
+
+// Views of the network input x and of a constant c (both too large to be computed on the host during
+// shape analysis), read by a step and also network outputs of their own.
+TEST(StaticPlanViews, ViewsOfInputsAndConstantsReadTheirStorageAndAreCopiedWhenOutputs) {
+  const Dims shape{2, 200};
+  auto g = std::make_unique<ir::Graph>();
+  auto* x = g->add_input("x", DataType::kFLOAT, shape);
+  std::vector<float> cv = ramp(400, 3.f);
+  auto* c = g->add_constant("c", HostTensor::from_f32(cv, shape));
+  auto* xs = unsqueeze(*g, x, "xs");
+  auto* cs = unsqueeze(*g, c->outputs[0], "cs");
+  auto* sum = g->add_node("ElementWise", "sum", {xs->outputs[0], cs->outputs[0]}, 1);
+  sum->attrs.set("op", int64_t{0});
+  sum->outputs[0]->name = "sum";
+  auto* xr = reshape(*g, x, {400}, "xr");
+  auto* cr = reshape(*g, c->outputs[0], {400}, "cr");
+  g->mark_output(sum->outputs[0]);
+  g->mark_output(xr->outputs[0]);
+  g->mark_output(cr->outputs[0]);
+  auto ed = engine_of(std::move(g));
+
+  StaticPlan p = plan_for(*ed, {shape});
+  EXPECT_EQ(names(p.steps), (std::vector<std::string>{"sum"}));
+  auto loc = [&](const char* name) { return p.loc[ed->graph->find_value(name)->id]; };
+  EXPECT_EQ(loc("xs").where, StaticPlan::Where::kIO);
+  EXPECT_EQ(loc("xs").index, 0);
+  EXPECT_EQ(loc("cs").where, StaticPlan::Where::kConstant);
+  EXPECT_EQ(loc("cs").value, c->outputs[0]->id);  // the executors find the constant's data by this id
+  EXPECT_EQ(copied_outputs(*ed, p), (std::vector<std::string>{"xr", "cr"}));
+  EXPECT_EQ(p.memory.arena_size, 0);
+
+  std::vector<float> xv = ramp(400, -7.f), s(400, std::nanf("")), xo(400, std::nanf("")), co(400, std::nanf(""));
+  const std::vector<float> x_before = xv;
+  run(ed, {shape}, {xv.data(), s.data(), xo.data(), co.data()});
+  EXPECT_EQ(xv, x_before);  // the caller's input is only read
+  EXPECT_EQ(xo, xv);
+  EXPECT_EQ(co, cv);
+  for (size_t i = 0; i < 400; ++i) ASSERT_EQ(s[i], xv[i] + cv[i]) << i;
+}
+
+TEST(StaticPlanViews, TransposesThatMoveDataStaySteps) {
+  auto g = std::make_unique<ir::Graph>();
+  auto* x = g->add_input("x", DataType::kFLOAT, {2, 3});
+  auto* a = relu(*g, x, "a");
+  auto* t = g->add_node("Shuffle", "t", {a->outputs[0]}, 1);
+  t->attrs.set("first_transpose", std::vector<int64_t>{1, 0});
+  t->outputs[0]->name = "t";
+  g->mark_output(t->outputs[0]);
+  auto ed = engine_of(std::move(g));
+  StaticPlan p = plan_for(*ed, {{2, 3}});
+  EXPECT_EQ(names(p.steps), (std::vector<std::string>{"a", "t"}));
+  EXPECT_TRUE(p.views.empty());
+  EXPECT_EQ(p.loc[ed->graph->find_value("a")->id].where, StaticPlan::Where::kArena);
 }
 
 }  // namespace
