@@ -2,8 +2,10 @@
 #include <cstdlib>
 
 #include "backends/gpu_probe.h"
+#include "runtime/device_execution.h"
 #include "builder/pipeline.h"
 #include "builder/progress.h"
+#include "ir/ops/data_dependent_ops.h"
 #include "kiln/builder.h"
 #include "plan/plan_writer.h"
 #include "runtime/engine_data.h"
@@ -70,10 +72,11 @@ uint64_t weight_bytes(const ir::Graph& g) {
   return b;
 }
 
-// Matrix layers may use TF32 tensor cores for float32 when the TF32 flag is set (TensorRT's default).
+// Matrix layers (attention's two products included) may use TF32 tensor cores for float32 when the TF32
+// flag is set (TensorRT's default).
 void mark_tf32(ir::Graph& g, bool allow) {
   for (auto& n : g.nodes())
-    if (n->op == "MatrixMultiply" || n->op == "Convolution" || n->op == "Deconvolution")
+    if (n->op == "MatrixMultiply" || n->op == "Convolution" || n->op == "Deconvolution" || n->op == "FusedAttention")
       n->attrs.set("allow_tf32", static_cast<int64_t>(allow ? 1 : 0));
 }
 
@@ -106,6 +109,44 @@ void log_cpu_fallbacks(const ir::Graph& g, ILogger* logger) {
   log_to(logger, Severity::kWARNING,
          std::to_string(names.size()) + " layer(s) have no CUDA kernel for their types and will run on the CPU "
          "(copies and a stream synchronization each; no CUDA graph): " + list);
+}
+
+// Layers whose output sizes depend on input values (NonZero, ...): a GPU engine then runs its network on the
+// CPU, with copies of the I/O (cuda::Executor::run_dynamic). Said once, at build time.
+void log_data_dependent_shapes(const ir::Graph& g, ILogger* logger) {
+  std::string list;
+  for (auto& n : g.nodes())
+    if (ir::has_data_dependent_shape(n->op)) list += (list.empty() ? "" : ", ") + n->name + " (" + n->op + ")";
+  if (!list.empty())
+    log_to(logger, Severity::kWARNING,
+           "layers with data-dependent output shapes: " + list + "; the GPU engine runs such a network on the "
+           "CPU, copying its inputs and outputs between device and host at each execution");
+}
+
+// GPU builds time their library tactics now, at each profile's opt shapes (a run of the engine, in
+// time_tactics_on_device), so the plan carries them and contexts start without timing. A timing cache seeds
+// the records (a warm cache times nothing) and receives the new ones. When the run fails the build goes on:
+// contexts then time on their first run, as they do for shapes the plan has no record of.
+void time_tactics(const std::shared_ptr<EngineData>& ed, const std::vector<std::vector<ProfileShapes>>& profiles,
+                  const BuilderConfig& config, const ProgressPhase* parent, ILogger* logger) {
+  const bool use_cache = config.timing_cache && !config.get_flag(BuilderFlag::kDISABLE_TIMING_CACHE);
+  ed->tactics = std::make_shared<TimingCache>();
+  if (use_cache) ed->tactics->set_fallback(config.timing_cache);
+  ProgressPhase timing(config.progress_monitor, "Timing tactics", parent, ed->num_profiles);
+  for (int p = 0; p < ed->num_profiles; ++p, timing.step()) {
+    std::vector<Dims> shapes;
+    for (auto& ps : profiles) shapes.push_back(ps[p].opt);
+    try {
+      time_tactics_on_device(ed, shapes);
+    } catch (const std::exception& e) {
+      log_to(logger, Severity::kWARNING,
+             "profile " + std::to_string(p) + ": tactics not timed at build (" + e.what() +
+                 "); contexts time them on their first run");
+    }
+  }
+  ed->tactics->set_fallback(nullptr);
+  if (use_cache) config.timing_cache->combine(*ed->tactics);
+  log_to(logger, Severity::kINFO, std::to_string(ed->tactics->size()) + " tactic record(s) in the plan");
 }
 
 }  // namespace
@@ -187,8 +228,10 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
         arena = std::max<uint64_t>(arena, static_cast<uint64_t>(probe.arena_bytes()));
       }
     }
+    if (use_gpu) log_data_dependent_shapes(g, logger_);
     building.step();
     ed->device_memory_size = arena;
+    if (use_gpu) time_tactics(ed, profiles, config, &building, logger_);
     ed->weights_bytes = weight_bytes(g);
     auto plan = plan::write_plan(*ed);
     building.step();

@@ -210,7 +210,7 @@ class ContextOutputSink : public OutputSink {
       c_.addresses_[i] = p;
       return p;
     }
-    const Dims& planned = c_.exec_->io_shape(i);
+    const Dims& planned = c_.device_ ? c_.device_->io_shape(i) : c_.exec_->io_shape(i);
     if (planned != shape)
       throw Error("output '" + io.name + "' has shape " + dims_str(shape) + ", not the " + dims_str(planned) +
                   " its address was set for");
@@ -245,16 +245,38 @@ bool ExecutionContext::execute_async(void* stream) {
   if (!device_) return execute();
   if (!ensure_prepared()) return false;
   const auto& io = engine_->data().io;
+  // Data-dependent output shapes: the device runs the network synchronously (on the CPU backend) and hands
+  // outputs to their allocators, as execute() does for CPU engines.
+  const bool dynamic = device_->dynamic();
   for (size_t i = 0; i < io.size(); ++i) {
-    if (!addresses_[i] && volume(device_->io_shape(i)) > 0) {
+    const Dims& s = device_->io_shape(i);
+    if (dynamic && !io[i].is_input && allocators_[i]) continue;
+    if (!dims_known(s)) {
+      error("execute: output '" + io[i].name + "' has a data-dependent shape " + dims_str(s) +
+            ": give it an output allocator (set_output_allocator, TensorRT's IOutputAllocator)");
+      return false;
+    }
+    if (!addresses_[i] && volume(s) > 0) {
       error("execute: no address set for " + std::string(io[i].is_input ? "input" : "output") + " '" + io[i].name +
             "' (set_tensor_address or bindings)");
       return false;
     }
   }
   try {
-    if (profiling) last_profile_ = device_->profile(addresses_, stream);
-    else device_->enqueue(addresses_, stream);
+    if (dynamic) {
+      ContextOutputSink sink(*this);
+      device_->run_dynamic(addresses_, stream, sink);
+      run_shapes_.assign(io.size(), {});
+      for (size_t i = 0; i < io.size(); ++i) {
+        run_shapes_[i] = io[i].is_input ? input_shapes_[i] : sink.shapes()[i];
+        if (!io[i].is_input && allocators_[i]) allocators_[i]->notify_shape(io[i].name, run_shapes_[i]);
+      }
+      last_profile_.clear();  // no per-layer times: the network ran on the CPU
+    } else if (profiling) {
+      last_profile_ = device_->profile(addresses_, stream);
+    } else {
+      device_->enqueue(addresses_, stream);
+    }
   } catch (const std::exception& e) {
     error(std::string("execute: ") + e.what());
     return false;

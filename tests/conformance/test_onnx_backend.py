@@ -1,11 +1,12 @@
-"""ONNX's own backend test suite run on Kiln (`kiln.onnx_backend`), on the CPU.
+"""ONNX's own backend test suite run on Kiln (`kiln.onnx_backend`), on the CPU (and on CUDA where a GPU is).
 
     PYTHONPATH=python python3 -m pytest -q tests/conformance             # newest onnx (PyPI)
     tests/conformance/run_debian_onnx.sh                                   # Debian's onnx 1.12
 
-Every test that fails today is listed in expected_failures.py with its reason and is marked
-xfail(strict=True): it still runs, and a test that starts passing fails the run ("XPASS(strict)")
-until its entry is removed, so the list stays honest. conftest.py prints the pass counts.
+Every test that fails today is listed in expected_failures.py with its reason (for every device, or for
+one: CPU or CUDA) and is marked xfail(strict=True): it still runs, and a test that starts passing fails the
+run ("XPASS(strict)") until its entry is removed, so the list stays honest. conftest.py prints the pass
+counts.
 """
 import importlib.metadata
 import os
@@ -33,6 +34,15 @@ _cases = backend_test.enable_report().test_cases
 
 EXPECTED = expected_failures(importlib.metadata.version("onnx"))
 
+# CPU failures that the GPU graph rewrites remove when a CPU engine runs them (KILN_CPU_RUNS_GPU_PIPELINE=1,
+# as CI does): pointwise fusion turns these float16/bfloat16 chains into one FusedPointwise layer, whose CPU
+# interpreter computes in float32 for every float type (the CPU kernels it replaces take float32 and float64
+# only). In that mode their entries do not apply. (Kept here: expected_failures.py is generated.)
+PASS_WITH_GPU_PIPELINE_ON_CPU = {
+    "test_celu_bfloat16_expanded_cpu", "test_celu_float16_expanded_cpu", "test_swiglu_float16_cpu",
+    "test_swiglu_float16_expanded_cpu",
+}
+
 
 def _base_name(test_name):
     for device in ("_cpu", "_cuda"):
@@ -41,11 +51,20 @@ def _base_name(test_name):
     return test_name
 
 
+def _expected_failure(test_name):
+    """Why the test is expected to fail, or None: the entry for this device's test (named with its _cpu/_cuda
+    suffix) if there is one, else the entry for every device (named without)."""
+    if os.environ.get("KILN_CPU_RUNS_GPU_PIPELINE") == "1" and test_name in PASS_WITH_GPU_PIPELINE_ON_CPU:
+        return None
+    reason = EXPECTED.get(test_name)
+    return reason if reason is not None else EXPECTED.get(_base_name(test_name))
+
+
 def _mark_expected_failures(cls):
     for attr in list(vars(cls)):
         if not attr.startswith("test_"):
             continue
-        reason = EXPECTED.get(_base_name(attr))
+        reason = _expected_failure(attr)
         if reason is not None:
             func = getattr(cls, attr)
             setattr(cls, attr, pytest.mark.xfail(reason=reason, strict=True, run=True)(func))

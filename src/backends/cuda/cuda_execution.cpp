@@ -6,6 +6,10 @@
 // caller's stream with cudaGraphLaunch, which removes the per-kernel launch cost. A change of I/O
 // addresses updates the captured graph in place where CUDA allows (cudaGraphExecUpdate), else it is
 // captured again. KILN_CUDA_GRAPHS=0 turns graphs off.
+//
+// Host parameters that are network inputs (a CumSum axis fed at run time, host_parameters.h) are read from
+// the caller's buffers before each run; a new value prepares the executor again. Graphs with data-dependent
+// shapes run on the CPU (Executor::run_dynamic) between host copies of their inputs and outputs.
 #include <cublasLt.h>
 #include <cudnn.h>
 
@@ -33,6 +37,47 @@ bool graphs_enabled() {
   return !(v && std::string(v) == "0");
 }
 
+// Plain (unregistered) host memory, as opposed to device, managed or pinned memory.
+bool is_host_memory(const void* p) {
+  if (!p) return false;
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+    cudaGetLastError();
+    return true;
+  }
+  return attr.type == cudaMemoryTypeUnregistered;
+}
+
+// The outputs of a dynamic run (computed in host memory): where the context's sink hands out memory the
+// host cannot write (device memory from an output allocator), the run writes a host staging buffer that
+// copy_out() copies there.
+class StagedOutputs final : public OutputSink {
+ public:
+  explicit StagedOutputs(OutputSink& to) : to_(to) {}
+
+  void* output_memory(size_t io_index, const Dims& shape, size_t bytes) override {
+    void* dst = to_.output_memory(io_index, shape, bytes);
+    if (bytes == 0 || is_host_memory(dst)) return dst;
+    pending_.push_back(Pending{dst, HostTensor(DataType::kUINT8, {static_cast<int64_t>(bytes)})});
+    return pending_.back().staging.mutable_raw();
+  }
+
+  // Copies on `stream` (later work there sees the outputs) and waits: the staging dies with this object.
+  void copy_out(cudaStream_t stream) {
+    for (const Pending& p : pending_)
+      KILN_CUDA_CHECK(cudaMemcpyAsync(p.dst, p.staging.raw(), p.staging.nbytes(), cudaMemcpyDefault, stream));
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+
+ private:
+  struct Pending {
+    void* dst;
+    HostTensor staging;
+  };
+  OutputSink& to_;
+  std::vector<Pending> pending_;
+};
+
 class CudaExecution final : public DeviceExecution {
  public:
   explicit CudaExecution(std::shared_ptr<const EngineData> engine)
@@ -43,34 +88,58 @@ class CudaExecution final : public DeviceExecution {
     workspace_ = DeviceBuffer(workspace_size(*engine));
     res_.workspace = workspace_.get();
     res_.workspace_bytes = workspace_.size();
+    res_.tactics = engine_->tactics.get();  // the plan's tactics; what this context times goes there too
     KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking));
   }
 
   ~CudaExecution() override {
     if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
     if (capture_stream_) cudaStreamDestroy(capture_stream_);
+    res_.node_state.clear();  // kernels' library state (cuDNN execution plans refer to the handle) goes first
     if (res_.cudnn) cudnnDestroy(res_.cudnn);
     if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
   }
 
   void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) override {
-    exec_.prepare(input_shapes, shape_values);
-    size_t need = static_cast<size_t>(exec_.arena_bytes());
-    if (need > arena_.size()) {
-      // Work already enqueued may still use the old arena: cudaFree waits for the device.
-      arena_ = DeviceBuffer();
-      arena_ = DeviceBuffer(need);
-    }
-    drop_graph();
+    input_shapes_ = input_shapes;
+    input_values_ = shape_values;
+    input_values_.resize(engine_->io.size());
+    from_context_.assign(engine_->io.size(), false);
+    for (size_t i = 0; i < input_values_.size(); ++i) from_context_[i] = !input_values_[i].empty();
+    prepare_executor();
   }
   bool prepared() const override { return exec_.prepared(); }
+  bool dynamic() const override { return exec_.dynamic(); }
   const Dims& io_shape(size_t i) const override { return exec_.io_shape(i); }
   int64_t activation_bytes() const override { return exec_.arena_bytes(); }
 
   void enqueue(const std::vector<void*>& user_ptrs, void* stream_ptr) override {
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    read_host_parameters(user_ptrs, stream);
     run(stage_host_inputs(user_ptrs, stream), stream);
     copy_host_outputs(user_ptrs, stream);
+  }
+
+  void run_dynamic(const std::vector<void*>& user_ptrs, void* stream_ptr, OutputSink& sink) override {
+    cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    const auto& io = engine_->io;
+    // The caller's work on the inputs first; then host copies of those in device memory.
+    KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<HostTensor> copies(io.size());
+    std::vector<void*> host_ptrs(io.size(), nullptr);
+    for (size_t i = 0; i < io.size(); ++i) {
+      if (!io[i].is_input) continue;
+      if (is_host_memory(user_ptrs[i])) {
+        host_ptrs[i] = user_ptrs[i];
+        continue;
+      }
+      copies[i] = HostTensor(io[i].dtype, exec_.io_shape(i));
+      read(copies[i].mutable_raw(), user_ptrs[i], copies[i].nbytes());
+      host_ptrs[i] = copies[i].mutable_raw();
+    }
+    StagedOutputs staged(sink);
+    exec_.run_dynamic(host_ptrs, staged);
+    staged.copy_out(stream);
   }
 
   // The network on device addresses: a CUDA-graph replay where possible, else the kernels one by one.
@@ -126,18 +195,9 @@ class CudaExecution final : public DeviceExecution {
     KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
   }
 
-  static bool is_host_memory(void* p) {
-    if (!p) return false;
-    cudaPointerAttributes attr{};
-    if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
-      cudaGetLastError();
-      return true;
-    }
-    return attr.type == cudaMemoryTypeUnregistered;
-  }
-
   std::vector<LayerTiming> profile(const std::vector<void*>& user_ptrs, void* stream_ptr) override {
     cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+    read_host_parameters(user_ptrs, stream);
     const std::vector<void*>& ptrs = stage_host_inputs(user_ptrs, stream);
     std::vector<cudaEvent_t> marks(exec_.num_steps() + 1, nullptr);
     std::vector<LayerTiming> layers;
@@ -188,6 +248,44 @@ class CudaExecution final : public DeviceExecution {
   std::vector<DeviceBuffer> staging_;     // per io tensor: device copies of host buffers
   std::vector<void*> staged_ptrs_;
   bool any_host_ = false;
+  // What the executor was prepared with: the context's input shapes and shape-tensor values, plus the
+  // host parameters read since (per io tensor; from_context_: the context supplied that value).
+  std::vector<Dims> input_shapes_;
+  std::vector<HostTensor> input_values_;
+  std::vector<bool> from_context_;
+
+  void prepare_executor() {
+    exec_.prepare(input_shapes_, input_values_);
+    size_t need = static_cast<size_t>(exec_.arena_bytes());
+    if (need > arena_.size()) {
+      // Work already enqueued may still use the old arena: cudaFree waits for the device.
+      arena_ = DeviceBuffer();
+      arena_ = DeviceBuffer(need);
+    }
+    drop_graph();
+  }
+
+  // Network inputs whose values kernels read on the host (Executor::host_parameter_inputs) are read before
+  // each run, once the work already on `stream` (which may write them) is done, as the context reads shape
+  // tensors. A new value prepares the executor again: kernels take it at launch, a captured graph holds the
+  // old one. Inputs larger than shape analysis computes on the host stay unread (their nodes run on the CPU).
+  void read_host_parameters(const std::vector<void*>& user, cudaStream_t stream) {
+    bool synced = false, changed = false;
+    for (size_t i : exec_.host_parameter_inputs()) {
+      const int64_t n = volume(exec_.io_shape(i));
+      if (from_context_[i] || !user[i] || n < 0 || n > kMaxHostValueElements) continue;
+      if (!synced) {
+        KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+        synced = true;
+      }
+      HostTensor now(engine_->io[i].dtype, exec_.io_shape(i));
+      read(now.mutable_raw(), user[i], now.nbytes());
+      if (!input_values_[i].empty() && input_values_[i].same_bytes(now)) continue;
+      input_values_[i] = std::move(now);
+      changed = true;
+    }
+    if (changed) prepare_executor();
+  }
 
   void drop_graph() {
     if (graph_exec_) cudaGraphExecDestroy(graph_exec_);

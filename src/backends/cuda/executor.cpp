@@ -5,12 +5,17 @@
 #include <cstring>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/host_parameters.h"
 #include "runtime/layer_cost.h"
 
 namespace kiln::cuda {
 
 Executor::Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights)
-    : engine_(std::move(engine)), weights_(std::move(weights)), io_(*engine_) {}
+    : engine_(std::move(engine)), weights_(std::move(weights)), io_(*engine_) {
+  const std::vector<bool> feeds = values_feeding_host_parameters(*engine_->graph);
+  for (size_t i = 0; i < engine_->io.size(); ++i)
+    if (engine_->io[i].is_input && feeds[io_.io_value_ids[i]]) host_parameter_inputs_.push_back(i);
+}
 
 const Dims& Executor::io_shape(size_t io_index) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
@@ -24,33 +29,53 @@ std::vector<std::string> Executor::fallback_nodes() const {
   return names;
 }
 
-void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values) {
+// As the CPU executor decides its dynamic mode: a value some step computes, or an io tensor, whose shape
+// is known only once a node has run.
+bool Executor::has_data_dependent_shapes() const {
+  for (auto& np : engine_->graph->nodes())
+    for (auto* o : np->outputs)
+      if (np->op != "Constant" && shapes_.values[o->id].empty() && !dims_known(shapes_.info[o->id].shape)) return true;
+  for (const Dims& s : io_shapes_)
+    if (!dims_known(s)) return true;
+  return false;
+}
+
+// Every input the node's CUDA kernel reads on the host has a host copy (or is empty).
+bool Executor::host_parameters_known(const ir::Node& n) const {
+  for (int slot : host_parameter_slots(n.op)) {
+    const ir::Value* v = slot < static_cast<int>(n.inputs.size()) ? n.inputs[slot] : nullptr;
+    if (v && volume(shapes_.info[v->id].shape) != 0 && !host_address(v->id)) return false;
+  }
+  return true;
+}
+
+void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& input_values) {
   prepared_ = false;
   const ir::Graph& g = *engine_->graph;
   std::vector<HostTensor> graph_values(g.inputs().size());
-  for (size_t i = 0; i < engine_->io.size() && i < shape_values.size(); ++i) {
-    if (!engine_->io[i].is_input || shape_values[i].empty()) continue;
+  for (size_t i = 0; i < engine_->io.size() && i < input_values.size(); ++i) {
+    if (!engine_->io[i].is_input || input_values[i].empty()) continue;
     for (size_t gi = 0; gi < g.inputs().size(); ++gi)
-      if (g.inputs()[gi]->id == io_.io_value_ids[i]) graph_values[gi] = shape_values[i];
+      if (g.inputs()[gi]->id == io_.io_value_ids[i]) graph_values[gi] = input_values[i];
   }
   shapes_ = analyze_shapes(g, io_.graph_input_shapes(*engine_, input_shapes), true, graph_values);
   io_shapes_.clear();
-  for (size_t i = 0; i < engine_->io.size(); ++i) {
-    const Dims& s = shapes_.info[io_.io_value_ids[i]].shape;
-    if (!dims_known(s))
-      throw Error("output '" + engine_->io[i].name + "' has a data-dependent shape " + dims_str(s) +
-                  ", which the CUDA runtime does not support yet");
-    io_shapes_.push_back(s);
+  for (size_t i = 0; i < engine_->io.size(); ++i) io_shapes_.push_back(shapes_.info[io_.io_value_ids[i]].shape);
+  plan_ = StaticPlan{};
+  steps_.clear();
+  num_fallback_ = 0;
+  dynamic_ = has_data_dependent_shapes();
+  if (dynamic_) {  // run_dynamic() plans node by node
+    prepared_ = true;
+    return;
   }
   plan_ = plan_static(*engine_, io_, shapes_);
 
-  steps_.clear();
-  num_fallback_ = 0;
   for (const ir::Node* n : plan_.steps) {
     std::vector<ir::TensorInfo> ins;
     for (auto* in : n->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
     Step step{n, nullptr, nullptr};
-    if (supports(*n, ins)) step.kernel = find_kernel(n->op);
+    if (supports(*n, ins) && host_parameters_known(*n)) step.kernel = find_kernel(n->op);
     if (!step.kernel) {
       step.host_kernel = cpu::find_kernel(n->op);
       if (!step.host_kernel) throw Error("layer '" + n->name + "': no CUDA or CPU kernel for op '" + n->op + "'");
@@ -87,7 +112,7 @@ void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* a
     case Where::kIO: return io_ptrs[l.index];
     case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
     case Where::kHost: return static_cast<uint8_t*>(host_values_.get()) + host_offset_[value_id];
-    case Where::kConstant: return weights_->address(value_id);
+    case Where::kConstant: return weights_->address(l.value);  // a view's output: the constant it aliases
     case Where::kNone: break;
   }
   throw Error("internal: tensor '" + engine_->graph->values()[value_id]->name + "' has no storage");
@@ -99,7 +124,7 @@ const void* Executor::host_address(int value_id) const {
   // Host-computed values, and shape-tensor inputs whose contents the runtime read (their storage is the
   // caller's buffer, but shape analysis holds a copy).
   if (!shapes_.values[value_id].empty()) return shapes_.values[value_id].raw();
-  if (l.where == Where::kConstant) return ir::constant_value(engine_->graph->values()[value_id].get())->raw();
+  if (l.where == Where::kConstant) return ir::constant_value(engine_->graph->values()[l.value].get())->raw();
   return nullptr;
 }
 
@@ -140,6 +165,12 @@ void Executor::run_on_host(const Step& s, const std::vector<void*>& io_ptrs, voi
   KILN_CUDA_CHECK(cudaStreamSynchronize(res.stream));
 }
 
+void Executor::run_dynamic(const std::vector<void*>& io_ptrs, OutputSink& sink) const {
+  if (!prepared_) throw Error("execution context: input shapes are not set");
+  if (!dynamic_) throw Error("internal: run_dynamic on a graph whose shapes are all known");
+  kiln::run_dynamic(*engine_, shapes_, io_.io_value_ids, io_ptrs, &cpu::default_thread_pool(), sink);
+}
+
 std::vector<LayerTiming> Executor::step_costs() const {
   std::vector<LayerTiming> out;
   for (const Step& s : steps_) {
@@ -155,6 +186,7 @@ std::vector<LayerTiming> Executor::step_costs() const {
 
 void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
+  if (dynamic_) throw Error("internal: a graph with data-dependent shapes runs through run_dynamic");
   size_t k = 0;
   for (const Step& s : steps_) {
     if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k++], res.stream));

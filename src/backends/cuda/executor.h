@@ -6,7 +6,13 @@
 // Nodes without a CUDA kernel for their dtypes run on the CPU backend: their inputs are copied to the
 // host, the stream is synchronized, and the outputs are copied back. That keeps every model runnable
 // while kernels are added, but it synchronizes, so an executor with such steps is not capturable into a
-// CUDA graph; the builder logs each fallback node.
+// CUDA graph; the builder logs each fallback node. So does a node whose kernel reads a parameter on the host
+// (host_parameters.h) that is computed on the device.
+//
+// Data-dependent shapes (NonZero, Unique, Compress, NonMaxSuppression, and what they feed): when some shape
+// is known only while running, the executor is `dynamic()` and the whole graph runs on the CPU backend's
+// dynamic mode (runtime/dynamic_run) through run_dynamic(), on host copies of the I/O that CudaExecution
+// makes; the builder warns about it.
 #pragma once
 #include <memory>
 #include <vector>
@@ -17,6 +23,7 @@
 #include "backends/cuda/kernel.h"
 #include "builder/memory_planner.h"
 #include "kiln/runtime.h"
+#include "runtime/dynamic_run.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
 #include "runtime/static_plan.h"
@@ -27,9 +34,15 @@ class Executor {
  public:
   Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights);
 
-  // shape_values: per io tensor, the contents of shape-tensor inputs (empty HostTensor where unknown).
-  void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& shape_values = {});
+  // input_values: per io tensor, the contents of inputs known on the host (shape tensors, host parameters;
+  // an empty HostTensor where unknown).
+  void prepare(const std::vector<Dims>& input_shapes, const std::vector<HostTensor>& input_values = {});
   bool prepared() const { return prepared_; }
+  // Some shape is known only while running: run_dynamic() runs the graph, enqueue() may not.
+  bool dynamic() const { return dynamic_; }
+  // Io indices of the inputs whose values kernels read on the host although no shape depends on them
+  // (host_parameters.h): the caller reads them before each run and prepares again when they change.
+  const std::vector<size_t>& host_parameter_inputs() const { return host_parameter_inputs_; }
   int64_t arena_bytes() const { return plan_.memory.arena_size; }
   int64_t arena_lower_bound() const { return plan_.memory.lower_bound; }
   const Dims& io_shape(size_t io_index) const;
@@ -42,6 +55,9 @@ class Executor {
   // (the per-layer profile).
   void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks = nullptr) const;
   size_t num_steps() const { return steps_.size(); }
+  // Dynamic mode: runs the whole graph on the CPU backend. io_ptrs: host addresses of the inputs (outputs'
+  // entries are ignored); outputs are delivered through `sink` in host memory.
+  void run_dynamic(const std::vector<void*>& io_ptrs, OutputSink& sink) const;
   // One entry per step (name, op, estimated flops and bytes, whether it falls back to the CPU); ms unset.
   std::vector<LayerTiming> step_costs() const;
 
@@ -64,8 +80,13 @@ class Executor {
   std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;
   std::vector<Dims> io_shapes_;
+  std::vector<size_t> host_parameter_inputs_;
   DeviceBuffer host_values_;  // device copies of host-computed tensors, uploaded in prepare()
   bool prepared_ = false;
+  bool dynamic_ = false;
+
+  bool has_data_dependent_shapes() const;
+  bool host_parameters_known(const ir::Node& n) const;
 
   void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
   const void* host_address(int value_id) const;

@@ -1,5 +1,6 @@
 // CUDA kernels for Reduce (SUM, PROD, MAX, MIN, AVG, L1, L2, LOG_SUM, LOG_SUM_EXP, SUM_SQUARE over any set
-// of axes) and ArgMinMax, matching src/backends/cpu/kernels/reduce.cpp.
+// of axes, from the attribute or the run-time axes input) and ArgMinMax, matching
+// src/backends/cpu/kernels/reduce.cpp.
 //
 // The input's dims are collapsed into alternating kept/reduced segments (size-1 dims dropped). Two kernels:
 //  - rows: `tpr` threads (a warp, or the whole block for long rows) reduce the elements of one output,
@@ -240,14 +241,29 @@ bool supports_reduce(const ir::Node&, const std::vector<ir::TensorInfo>& in) {
   return !in.empty() && reduce_dtype_ok(in[0].dtype);
 }
 
+// The axes input's values. The output shape depends on them, so the runtime's shape analysis has read them
+// on the host (a constant, host-computed shape arithmetic, or a network input read as a shape tensor).
+std::vector<int64_t> runtime_axes_of(const KernelContext& ctx) {
+  const TensorRef& a = ctx.in[1];
+  if (a.numel() == 0) return {};
+  if (!a.host) ctx.fail("input 1 (axes) must be known on the host (it is computed on the device)");
+  if (a.dtype != DataType::kINT32 && a.dtype != DataType::kINT64)
+    ctx.fail(std::string("input 1 (axes) must be int32 or int64, got ") + dtype_name(a.dtype));
+  return a.host_i64();
+}
+
 void reduce_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   if (!reduce_dtype_ok(x.dtype)) ctx.fail(std::string("Reduce on ") + dtype_name(x.dtype) + " is not supported by the CUDA kernel");
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   const int op = static_cast<int>(ctx.attrs().i("op", 0));
   std::vector<bool> red(rank, false);
-  const std::vector<int64_t> axes = ctx.attrs().ints("axes");
-  if (axes.empty()) red.assign(rank, true);
+  // Run-time axes (input 1, ONNX opset 18) override the attribute; with noop_with_empty_axes an empty list
+  // reduces nothing (each element is then mapped and finalized alone: |x| for L1, log(x) for LOG_SUM, ...).
+  // As the CPU kernel.
+  const bool runtime_axes = ctx.has_input(1);
+  const std::vector<int64_t> axes = runtime_axes ? runtime_axes_of(ctx) : ctx.attrs().ints("axes");
+  if (axes.empty() && !(runtime_axes && ctx.attrs().i("noop_with_empty_axes", 0))) red.assign(rank, true);
   for (int64_t a : axes) red[norm_axis(ctx, a, rank)] = true;
   int64_t n_red = 1;
   for (int64_t d = 0; d < rank; ++d)

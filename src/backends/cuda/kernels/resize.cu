@@ -208,6 +208,31 @@ bool supports_resize(const ir::Node& node, const std::vector<ir::TensorInfo>& in
   return resized <= kMaxActiveAxes;
 }
 
+// The scales input (host copy): one value per axis, or with the `axes` attribute one per listed axis (the
+// others keep scale 1), as the CPU kernel reads it.
+std::vector<double> runtime_scales(const KernelContext& ctx, size_t rank) {
+  const TensorRef& t = ctx.in[2];
+  if (!t.host) ctx.fail("input 2 (scales) must be known on the host");
+  std::vector<int64_t> axes = ctx.attrs().ints("axes");
+  if (axes.empty())
+    for (size_t d = 0; d < rank; ++d) axes.push_back(static_cast<int64_t>(d));
+  if (t.numel() != static_cast<int64_t>(axes.size()))
+    ctx.fail("expected " + std::to_string(axes.size()) + " scales, got " + std::to_string(t.numel()));
+  std::vector<double> scales(rank, 1.0);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    double v = 0;
+    switch (t.dtype) {
+      case DataType::kFLOAT: v = static_cast<const float*>(t.host)[i]; break;
+      case DataType::kDOUBLE: v = static_cast<const double*>(t.host)[i]; break;
+      case DataType::kHALF: v = half_to_float(static_cast<const uint16_t*>(t.host)[i]); break;
+      case DataType::kBF16: v = bf16_to_float(static_cast<const uint16_t*>(t.host)[i]); break;
+      default: ctx.fail(std::string("input 2 (scales) must be float, got ") + dtype_name(t.dtype));
+    }
+    scales[norm_axis(ctx, axes[i], static_cast<int64_t>(rank))] = v;
+  }
+  return scales;
+}
+
 void resize_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   TensorRef& y = ctx.out[0];
@@ -228,16 +253,7 @@ void resize_kernel(KernelContext& ctx) {
   std::vector<double> scales;
   const bool sizes_given = (ctx.has_input(1) && ctx.in[1].numel() > 0) || !a.ints("sizes").empty();
   if (!sizes_given && ctx.has_input(2) && ctx.in[2].numel() > 0) {
-    const TensorRef& t = ctx.in[2];
-    if (!t.host) ctx.fail("input 2 (scales) must be known on the host");
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      switch (t.dtype) {
-        case DataType::kFLOAT: scales.push_back(static_cast<const float*>(t.host)[i]); break;
-        case DataType::kDOUBLE: scales.push_back(static_cast<const double*>(t.host)[i]); break;
-        case DataType::kHALF: scales.push_back(half_to_float(static_cast<const uint16_t*>(t.host)[i])); break;
-        default: ctx.fail(std::string("input 2 (scales) must be float, got ") + dtype_name(t.dtype));
-      }
-    }
+    scales = runtime_scales(ctx, r);
   } else if (!sizes_given && !a.floats("scales").empty()) {
     scales = a.floats("scales");
   } else {
