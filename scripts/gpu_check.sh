@@ -5,7 +5,8 @@
 # Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu unfused conformance zoo trace bench
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
-#              PYTEST_ARGS (extra arguments for the GPU pytest run), PHASE_TIMEOUT (seconds one phase may run,
+#              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
+#              phase), PHASE_TIMEOUT (seconds one phase may run,
 #              default 400: a hung phase still leaves the others' results and the summary).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,7 @@ trace_tests() {
 for p in $PHASES; do
   case $p in
     build) phase build build ;;
-    unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 ;;
+    unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" ;;
     gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The six architectures again without NVRTC pointwise fusion (on by default), so both paths stay validated.
     unfused) phase unfused env KILN_FUSE_POINTWISE=0 python3 -m pytest -q -s -p no:cacheprovider \
