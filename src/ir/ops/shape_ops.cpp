@@ -108,9 +108,12 @@ Dims resolve_reshape(const InferContext& ctx, const Dims& in, const Ints& req, b
   }
   // Volumes, with the dims copied by placeholders cancelled on both sides (so [-1, 3, 4] -> [0, -1] works).
   int64_t in_known = 1, out_known = 1;
-  bool in_unknown = false;
+  bool in_unknown = false, copied_zero = false;
   for (size_t j = 0; j < in.size(); ++j) {
-    if (copied[j]) continue;
+    if (copied[j]) {
+      copied_zero = copied_zero || in[j] == 0;  // both sides then hold zero elements, whatever the rest
+      continue;
+    }
     if (in[j] < 0) in_unknown = true;
     else in_known *= in[j];
   }
@@ -124,13 +127,13 @@ Dims resolve_reshape(const InferContext& ctx, const Dims& in, const Ints& req, b
   };
   if (infer_at >= 0) {
     if (!in_unknown) {
-      if (out_known == 0)
+      if (out_known == 0 || copied_zero)
         ctx.fail("cannot reshape " + dims_str(in) + " to " + dims_str(req) +
                  ": the -1 is ambiguous when the other dims hold zero elements");
       if (in_known % out_known != 0) mismatch();
       out[infer_at] = in_known / out_known;
     }
-  } else if (!in_unknown && in_known != out_known) {
+  } else if (!in_unknown && in_known != out_known && !copied_zero) {
     mismatch();
   }
   return out;

@@ -76,6 +76,16 @@ TEST(ShapeInfer, ShuffleReshape) {
   bad2.attrs().set("reshape_dims", Ints{4, 2});
   bad2.attrs().set("has_reshape", 1);
   EXPECT_CONTAINS(bad2.error({F({2, 3})}), "cannot reshape [2, 3] (6 elements) to [4, 2]");
+  // A placeholder copying a zero dim: both sides hold zero elements, so the other dims are free, and a -1
+  // beside it is ambiguous.
+  Infer empty("Shuffle");
+  empty.attrs().set("reshape_dims", Ints{5, 0});
+  empty.attrs().set("has_reshape", 1);
+  EXPECT_EQ(empty.shape({F({3, 0})}), "[5, 0]");
+  Infer empty_infer("Shuffle");
+  empty_infer.attrs().set("reshape_dims", Ints{-1, 0});
+  empty_infer.attrs().set("has_reshape", 1);
+  EXPECT_CONTAINS(empty_infer.error({F({3, 0})}), "ambiguous");
   Infer two("Shuffle");
   two.attrs().set("reshape_dims", Ints{-1, -1});
   two.attrs().set("has_reshape", 1);
