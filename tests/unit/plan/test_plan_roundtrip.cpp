@@ -89,13 +89,13 @@ TEST(PlanRoundTrip, PreservesEverything) {
 
 TEST(PlanRoundTrip, TacticsSurvive) {
   EngineData e = make_test_engine();
-  e.tactics->record("gemm|sm_90|128x768x768", std::string("\x00\x01binary\xff", 10));
+  e.tactics->record("gemm|sm_90|128x768x768", std::string("\x00\x01" "binary" "\xff", 9));
   e.tactics->record("conv|sm_90|k3", "7");
   std::vector<uint8_t> bytes = write_plan(e);
   EngineData r = read_plan(bytes.data(), bytes.size());
   ASSERT_TRUE(r.tactics);
   EXPECT_EQ(r.tactics->size(), 2u);
-  EXPECT_EQ(r.tactics->find("gemm|sm_90|128x768x768"), std::string("\x00\x01binary\xff", 10));
+  EXPECT_EQ(r.tactics->find("gemm|sm_90|128x768x768"), std::string("\x00\x01" "binary" "\xff", 9));
   EXPECT_EQ(r.tactics->find("conv|sm_90|k3"), "7");
   EXPECT_EQ(r.tactics->serialize(), e.tactics->serialize());
 }
