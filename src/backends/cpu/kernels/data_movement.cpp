@@ -19,6 +19,7 @@
 #include "backends/cpu/kernel.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 #include "ir/slice_range.h"
+#include "ir/transpose_collapse.h"
 
 namespace kiln::cpu {
 namespace {
@@ -211,42 +212,14 @@ void transpose_tile(const T* s, T* y, int64_t na, int64_t nb, int64_t sb, int64_
 void transpose(const KernelContext& ctx, const void* in, void* out, const Dims& shape, const Ints& perm, size_t es) {
   int64_t total = volume(shape);
   if (total <= 0) return;
-  size_t r = shape.size();
-  // Drop unit dims.
-  Ints newid(r, -1);
-  Dims d1;
-  for (size_t i = 0; i < r; ++i)
-    if (shape[i] != 1) {
-      newid[i] = static_cast<int64_t>(d1.size());
-      d1.push_back(shape[i]);
-    }
-  Ints p1;
-  for (size_t j = 0; j < r; ++j)
-    if (newid[perm[j]] >= 0) p1.push_back(newid[perm[j]]);
-  // Merge input dims that stay adjacent in the output: groups of consecutive p1 entries.
-  std::vector<std::pair<int64_t, int64_t>> groups;  // [first, last] input dims, in output order
-  for (size_t j = 0; j < p1.size(); ++j) {
-    if (j > 0 && p1[j] == groups.back().second + 1) groups.back().second = p1[j];
-    else groups.push_back({p1[j], p1[j]});
-  }
-  size_t m = groups.size();
+  const ir::CollapsedTranspose c = ir::collapse_transpose(shape, perm);
+  const size_t m = c.in_dims.size();
   if (m <= 1) {
     copy_bytes(out, in, static_cast<size_t>(total) * es, ctx.pool);
     return;
   }
-  // Merged input dims, ordered by their first original dim.
-  Ints order(m);
-  for (size_t g = 0; g < m; ++g) order[g] = static_cast<int64_t>(g);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return groups[a].first < groups[b].first; });
-  Dims id(m);
-  Ints p(m);  // output group j -> merged input dim
-  for (size_t k = 0; k < m; ++k) {
-    int64_t g = order[k];
-    int64_t sz = 1;
-    for (int64_t d = groups[g].first; d <= groups[g].second; ++d) sz *= d1[d];
-    id[k] = sz;
-    p[g] = static_cast<int64_t>(k);
-  }
+  const Dims& id = c.in_dims;
+  const Ints& p = c.perm;  // output dim j -> collapsed input dim
   Ints is = strides_of(id);
   Dims od(m);
   Ints isj(m);

@@ -1,5 +1,5 @@
-// Transposes for Shuffle (transpose.cuh). The permutation is first collapsed: unit dims are dropped and
-// input dims that stay adjacent in the output are merged, so [N,C,H,W]->[N,H,W,C] becomes [N,C,HW]->[N,HW,C]
+// Transposes for Shuffle (transpose.cuh). The permutation is first collapsed (ir/transpose_collapse.h): unit
+// dims are dropped and input dims that stay adjacent in the output are merged, so [N,C,H,W]->[N,H,W,C] becomes [N,C,HW]->[N,HW,C]
 // and [B,S,H,D]->[B,H,S,D] stays rank 4. Then one of three kernels runs:
 //
 //  1. The last dim stays (attention head split/merge [B,S,H,D]<->[B,H,S,D]; any permutation of outer dims):
@@ -29,6 +29,7 @@
 
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/transpose.cuh"
+#include "ir/transpose_collapse.h"
 
 namespace kiln::cuda::kern {
 
@@ -251,47 +252,6 @@ void launch_tiles(const KernelContext& ctx, const void* in, void* out, int64_t A
   KILN_CUDA_LAUNCH_CHECK();
 }
 
-// ============================================= Collapsing ===============================================
-
-struct Collapsed {
-  Dims in_dims;               // row-major input dims, no unit dims, no two that stay adjacent
-  std::vector<int64_t> perm;  // output dim j = in_dims[perm[j]]
-};
-
-Collapsed collapse(const Dims& shape, const std::vector<int64_t>& perm) {
-  const size_t r = shape.size();
-  std::vector<int64_t> newid(r, -1);
-  Dims d1;
-  for (size_t i = 0; i < r; ++i)
-    if (shape[i] != 1) {
-      newid[i] = static_cast<int64_t>(d1.size());
-      d1.push_back(shape[i]);
-    }
-  std::vector<int64_t> p1;
-  for (size_t j = 0; j < r; ++j)
-    if (newid[perm[j]] >= 0) p1.push_back(newid[perm[j]]);
-  std::vector<std::pair<int64_t, int64_t>> groups;  // [first, last] input dims, in output order
-  for (size_t j = 0; j < p1.size(); ++j) {
-    if (j > 0 && p1[j] == groups.back().second + 1) groups.back().second = p1[j];
-    else groups.push_back({p1[j], p1[j]});
-  }
-  const size_t m = groups.size();
-  std::vector<int64_t> order(m);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return groups[a].first < groups[b].first; });
-  Collapsed c;
-  c.in_dims.resize(m);
-  c.perm.resize(m);
-  for (size_t k = 0; k < m; ++k) {
-    const int64_t g = order[k];
-    int64_t sz = 1;
-    for (int64_t d = groups[g].first; d <= groups[g].second; ++d) sz *= d1[d];
-    c.in_dims[k] = sz;
-    c.perm[g] = static_cast<int64_t>(k);
-  }
-  return c;
-}
-
 }  // namespace
 
 void set_transpose_force_64bit_index(bool on) { g_force_64bit_index = on; }
@@ -314,7 +274,7 @@ void launch_transpose(const KernelContext& ctx, const void* in, void* out, const
   if (es != 1 && es != 2 && es != 4 && es != 8) ctx.fail("unsupported element size " + std::to_string(es));
   const int64_t total = volume(shape);
   if (total <= 0) return;
-  const Collapsed c = collapse(shape, perm);
+  const ir::CollapsedTranspose c = ir::collapse_transpose(shape, perm);
   const size_t m = c.in_dims.size();
   if (m <= 1) {
     if (in != out)
@@ -424,7 +384,7 @@ bool fold_shuffle(const Dims& x, const std::vector<int64_t>& p1, const Dims& mid
     for (size_t k = first; k < last; ++k) pr.push_back(pos_in_x[k]);
   }
   if (!is_permutation(pr, xs.size())) return false;  // cannot happen when the atoms cover both shapes
-  if (collapse(xs, pr).in_dims.size() > static_cast<size_t>(kMaxDims)) return false;
+  if (ir::collapse_transpose(xs, pr).in_dims.size() > static_cast<size_t>(kMaxDims)) return false;
   *shape = std::move(xs);
   *perm = std::move(pr);
   return true;
