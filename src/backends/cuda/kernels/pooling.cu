@@ -43,6 +43,16 @@ __device__ __forceinline__ void axis_counts(const PoolAxis& a, int64_t o, int64_
   *padded = pd;
 }
 
+// What an AVERAGE window at output (od, oh, ow) divides by: its taps inside the input (exclude_pad) or
+// inside the padded extent [-pre, in + post).
+__device__ __forceinline__ int64_t average_divisor(const PoolParams& p, int64_t od, int64_t oh, int64_t ow) {
+  int64_t vd, pd, vh, ph, vw, pw;
+  axis_counts(p.ax[0], od, &vd, &pd);
+  axis_counts(p.ax[1], oh, &vh, &ph);
+  axis_counts(p.ax[2], ow, &vw, &pw);
+  return p.exclude_pad ? vd * vh * vw : pd * ph * pw;
+}
+
 template <class T>
 __global__ void k_pool(const T* __restrict__ x, T* __restrict__ y, int64_t n, PoolParams p) {
   const PoolAxis &AD = p.ax[0], &AH = p.ax[1], &AW = p.ax[2];
@@ -81,11 +91,7 @@ __global__ void k_pool(const T* __restrict__ x, T* __restrict__ y, int64_t n, Po
     } else if (p.type == kLp) {
       r = p.p == 2.0f ? sqrtf(sm) : powf(sm, 1.0f / p.p);
     } else {
-      int64_t vd, pd, vh, ph, vw, pw;
-      axis_counts(AD, od, &vd, &pd);
-      axis_counts(AH, oh, &vh, &ph);
-      axis_counts(AW, ow, &vw, &pw);
-      const int64_t cnt = p.exclude_pad ? vd * vh * vw : pd * ph * pw;
+      const int64_t cnt = average_divisor(p, od, oh, ow);
       const float avg = cnt > 0 ? sm / static_cast<float>(cnt) : 0.0f;
       r = p.type == kAverage ? avg : (1.0f - p.blend) * mx + p.blend * avg;
     }
@@ -152,11 +158,7 @@ __global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y,
 #pragma unroll
       for (int k = 0; k < V; ++k) out.v[k] = from_f<T>(p.p == 2.0f ? sqrtf(sm[k]) : powf(sm[k], 1.0f / p.p));
     } else {
-      int64_t vd, pd, vh, ph, vw, pw;
-      axis_counts(AD, od, &vd, &pd);
-      axis_counts(AH, oh, &vh, &ph);
-      axis_counts(AW, ow, &vw, &pw);
-      const int64_t cnt = p.exclude_pad ? vd * vh * vw : pd * ph * pw;
+      const int64_t cnt = average_divisor(p, od, oh, ow);
 #pragma unroll
       for (int k = 0; k < V; ++k) {
         const float avg = cnt > 0 ? sm[k] / static_cast<float>(cnt) : 0.0f;
