@@ -19,29 +19,32 @@ const std::vector<int>& shape_defining_slots(const std::string& op) {
   return it == table.end() ? none : it->second;
 }
 
-std::vector<bool> find_shape_inputs(const ir::Graph& g, const ShapeAnalysis& r,
-                                    const std::vector<int64_t>& fallback_sizes) {
-  std::vector<bool> needed(g.values().size(), false);
-  auto known = [&](const ir::Value* v) { return ir::constant_value(v) || !r.values[v->id].empty(); };
-  // A value whose contents are needed: so are the unknown inputs of the node that computes it, except
-  // through Shape (which reads only its input's dims).
+std::vector<bool> values_feeding_slots(const ir::Graph& g, const std::vector<int>& (*slots)(const std::string&),
+                                       const std::function<bool(const ir::Value*)>& known) {
+  std::vector<bool> feeds(g.values().size(), false);
   std::vector<const ir::Value*> work;
-  auto need = [&](const ir::Value* v) {
-    if (v && !known(v) && !needed[v->id]) {
-      needed[v->id] = true;
+  auto mark = [&](const ir::Value* v) {
+    if (v && !known(v) && !feeds[v->id]) {
+      feeds[v->id] = true;
       work.push_back(v);
     }
   };
   for (auto& n : g.nodes())
-    for (int slot : shape_defining_slots(n->op))
-      if (slot < static_cast<int>(n->inputs.size())) need(n->inputs[slot]);
+    for (int slot : slots(n->op))
+      if (slot < static_cast<int>(n->inputs.size())) mark(n->inputs[slot]);
   while (!work.empty()) {
-    const ir::Value* v = work.back();
+    const ir::Node* p = work.back()->producer;
     work.pop_back();
-    const ir::Node* p = v->producer;
     if (!p || p->op == "Shape" || p->op == "Constant") continue;
-    for (const ir::Value* in : p->inputs) need(in);
+    for (const ir::Value* in : p->inputs) mark(in);
   }
+  return feeds;
+}
+
+std::vector<bool> find_shape_inputs(const ir::Graph& g, const ShapeAnalysis& r,
+                                    const std::vector<int64_t>& fallback_sizes) {
+  const std::vector<bool> needed = values_feeding_slots(
+      g, &shape_defining_slots, [&](const ir::Value* v) { return ir::constant_value(v) || !r.values[v->id].empty(); });
   std::vector<bool> out(g.inputs().size(), false);
   for (size_t i = 0; i < g.inputs().size(); ++i) {
     const ir::Value* v = g.inputs()[i];

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "ir/op_registry.h"
+#include "runtime/shape_inputs.h"
 
 namespace kiln::cuda {
 
@@ -19,26 +20,9 @@ const std::vector<int>& host_parameter_slots(const std::string& op) {
 }
 
 std::vector<bool> values_feeding_host_parameters(const ir::Graph& g) {
-  std::vector<bool> feeds(g.values().size(), false);
-  std::vector<const ir::Value*> work;
-  auto mark = [&](const ir::Value* v) {
-    if (v && !ir::constant_value(v) && !feeds[v->id]) {
-      feeds[v->id] = true;
-      work.push_back(v);
-    }
-  };
-  for (auto& n : g.nodes())
-    for (int slot : host_parameter_slots(n->op))
-      if (slot < static_cast<int>(n->inputs.size())) mark(n->inputs[slot]);
   // A parameter computed from other tensors (axis = Add(a, b)) is known on the host when they are: shape
   // analysis evaluates small nodes whose inputs it knows.
-  while (!work.empty()) {
-    const ir::Node* p = work.back()->producer;
-    work.pop_back();
-    if (!p || p->op == "Shape" || p->op == "Constant") continue;
-    for (const ir::Value* in : p->inputs) mark(in);
-  }
-  return feeds;
+  return values_feeding_slots(g, &host_parameter_slots, [](const ir::Value* v) { return ir::constant_value(v) != nullptr; });
 }
 
 }  // namespace kiln::cuda
