@@ -8,6 +8,7 @@
 
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/library_checks.h"
+#include "backends/cuda/stream_timing.h"
 #include "kiln/timing_cache.h"
 
 namespace kiln::cuda {
@@ -165,37 +166,24 @@ std::string gemm_problem(const GemmShape& s) {
   return p + dtype_name(s.dtype);
 }
 
-// Times the heuristic's candidates on this call's own operands (a warm-up and kTimedRuns runs each, CUDA
-// events on the context's stream) and returns the fastest's index: the heuristic ranks by a model, which
-// can misjudge the skinny and batched products of inference. A candidate that fails to launch is skipped. Runs once per node and shape, on the
-// context's first (eager) run, never inside a CUDA-graph capture.
+// Times the heuristic's candidates on this call's own operands (time_ms: a warm-up, then the best of a few
+// timed rounds) and returns the fastest's index: the heuristic ranks by a model, which can misjudge the
+// skinny and batched products of inference. A candidate that fails to launch is skipped. Runs once per node
+// and shape, on the context's first (eager) run, never inside a CUDA-graph capture.
 int LtGemm::fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t) {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  KILN_CUDA_CHECK(cudaEventCreate(&start));
-  KILN_CUDA_CHECK(cudaEventCreate(&stop));
   int best = 0;
   float best_ms = std::numeric_limits<float>::infinity();
   for (int i = 0; i < found; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-    auto launch = [&] {
+    const float ms = time_ms(res.stream, [&] {
       return cublasLtMatmul(res.cublaslt, op_, &t.alpha, t.b, la_, t.a, lb_, &t.beta, t.c_in, lc_, t.c, lc_,
-                            &results[i].algo, res.workspace, res.workspace_bytes, res.stream);
-    };
-    if (launch() != CUBLAS_STATUS_SUCCESS) continue;
-    KILN_CUDA_CHECK(cudaEventRecord(start, res.stream));
-    bool ok = true;
-    for (int r = 0; r < kTimedRuns && ok; ++r) ok = launch() == CUBLAS_STATUS_SUCCESS;
-    KILN_CUDA_CHECK(cudaEventRecord(stop, res.stream));
-    KILN_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0.f;
-    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    if (ok && ms < best_ms) {
+                            &results[i].algo, res.workspace, res.workspace_bytes, res.stream) == CUBLAS_STATUS_SUCCESS;
+    });
+    if (ms >= 0 && ms < best_ms) {
       best_ms = ms;
       best = i;
     }
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   return best;
 }
 

@@ -58,7 +58,6 @@ class LtGemm {
   void release();
   const void* bias_ = nullptr;  // the bias pointer the descriptor holds
   static constexpr int kCandidates = 8;  // heuristic results timed when a shape is first seen
-  static constexpr int kTimedRuns = 3;
   // The first call's operands, used to time the candidates; allowed false: take the heuristic's first.
   struct Timing {
     bool allowed = false;
