@@ -119,6 +119,37 @@ TEST(CudaNormalization, LayerInstanceGroup) {
     }
 }
 
+// LayerNorm rows that take the warp-per-row kernel (whole 16-byte vectors, scale/bias per row position):
+// BERT/ViT widths, one vector per lane and fewer, the largest rows the registers hold, scale/bias given with
+// leading unit dims, float32 scale/bias for 16-bit x (the precision-lowered models keep some that way), and
+// widths just outside the fast path (not whole vectors, too long) that must still take the general kernel.
+TEST(CudaNormalization, LayerNormWarpPerRow) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims x, scale;
+    int64_t axis;
+  };
+  const std::vector<Case> cases = {
+      {{128, 768}, {768}, 1},        {{2, 197, 768}, {1, 1, 768}, 2}, {{3, 1024}, {1024}, -1},
+      {{2, 2048}, {2048}, 1},        {{5, 8}, {8}, 1},                {{7, 24}, {24}, 1},
+      {{3, 4, 256}, {256}, 2},       {{2, 2056}, {2056}, 1},          {{4, 12}, {12}, 1},
+      {{1, 1, 768}, {768}, 2},       {{1000, 64}, {64}, 1},
+  };
+  for (DataType dt : float_types())
+    for (const Case& c : cases)
+      for (bool f32_params : {false, true}) {
+        const DataType pdt = f32_params ? DataType::kFLOAT : dt;
+        HostTensor x = randf(c.x, dt, -2.0, 3.0), scale = randf(c.scale, pdt, 0.5, 1.5), bias = randf(c.scale, pdt);
+        Options opt;
+        if (dt == DataType::kFLOAT) opt.tol = 3e-5;
+        EXPECT_TRUE(check_op("Normalization", {x, scale, bias}, [&](ir::Attrs& a) {
+          a.set("axes", std::vector<int64_t>{c.axis});
+          a.set("epsilon", 1e-5);
+          a.set("num_groups", int64_t{1});
+        }, opt)) << dtype_name(dt) << " " << dims_str(c.x) << (f32_params ? " float32 scale/bias" : "");
+      }
+}
+
 TEST(CudaTopK, SortAndSelectPaths) {
   KILN_REQUIRE_CUDA_DEVICE();
   const std::vector<DataType> types = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kINT32,
