@@ -46,6 +46,39 @@ ir::Value* bias_operand(ir::Graph& g, const ir::Node& mm, const ir::Node& u, con
   return nullptr;
 }
 
+// A Shuffle that only reshapes (no transposes) its one data input.
+bool plain_reshape(const ir::Node& n) {
+  return n.op == "Shuffle" && !n.inputs.empty() && n.inputs[0] && n.outputs.size() == 1 &&
+         n.attrs.ints("first_transpose").empty() && n.attrs.ints("second_transpose").empty();
+}
+
+// y -> reshape -> activation becomes y -> activation -> reshape, so the activation reaches the GEMM's
+// epilogue: exporters flatten a 3-D MatMul into [M, K] x [K, N] and reshape back before the activation (GPT-2's
+// MLP: Gemm, Reshape, GELU), and an activation is the same on either side of a reshape. The values keep their
+// roles for the rest of the graph: the activation's old output (what later layers read) becomes the reshape's
+// output, and the reshape's old output value, now y's shape, becomes the activation's. False when the pattern
+// is not there (or is shared: each value has its one user).
+bool hoist_activation_over_reshape(fusion::Uses& uses, const ir::Node& mm, ir::Value* y) {
+  ir::Node* r = uses.only_user(y);
+  if (!r || !plain_reshape(*r) || r->inputs[0] != y || !fusion::same_constraints(mm, *r)) return false;
+  ir::Value* reshaped = r->outputs[0];
+  ir::Node* act = uses.only_user(reshaped);
+  if (!act || !fusion::fusable_activation(*act) || !fusion::same_constraints(mm, *act)) return false;
+  for (size_t i = 1; i < r->inputs.size(); ++i)  // the shape input must not be the activation's work
+    if (r->inputs[i] == reshaped) return false;
+  ir::Value* activated = act->outputs[0];
+  act->inputs[0] = y;
+  act->outputs[0] = reshaped;
+  reshaped->producer = act;
+  reshaped->shape = y->shape;
+  r->inputs[0] = reshaped;
+  r->outputs[0] = activated;
+  activated->producer = r;
+  uses.users[y] = {act};
+  uses.users[reshaped] = {r};
+  return true;
+}
+
 }  // namespace
 
 bool FuseGemmEpilogue::run(ir::Graph& g) {
@@ -78,6 +111,9 @@ bool FuseGemmEpilogue::run(ir::Graph& g) {
         }
       } else if (fusion::fusable_activation(*u) && u->inputs[0] == y) {
         fusion::absorb_activation(*mm, *u);
+      } else if (hoist_activation_over_reshape(uses, *mm, y)) {
+        changed = true;
+        continue;  // the activation is y's user now
       } else {
         break;
       }

@@ -110,3 +110,23 @@ TEST(LowerPrecision, Float32LowestSaturatesInBfloat16Too) {
   EXPECT_LT(bf16_to_float(t.data<uint16_t>()[0]), -3.3e38f);
   EXPECT_EQ(bf16_to_float(t.data<uint16_t>()[1]), 2.f);
 }
+
+TEST(LowerPrecision, ShapeReadsTheLowPrecisionValueWithoutACast) {
+  // Exported MatMuls read Shape of their activations to rebuild 3-D outputs; a Cast to float32 in front of
+  // each Shape would convert the whole tensor only for its dims.
+  Net n;
+  ir::Node* shape = n.g.add_node("Shape", "shape", {n.mm->outputs[0]}, 1);
+  shape->outputs[0]->name = "dims";
+  n.g.mark_output(shape->outputs[0]);
+  infer_graph_inplace(n.g);
+  passes::LowerPrecision p(DataType::kHALF, false, &always);
+  ASSERT_TRUE(p.run(n.g));
+  EXPECT_EQ(shape->inputs[0], n.mm->outputs[0]);
+  EXPECT_EQ(shape->inputs[0]->dtype, DataType::kHALF);
+  size_t casts_to_float = 0;
+  for (auto& node : n.g.nodes())
+    if (node->op == "Cast" && node->outputs[0]->dtype == DataType::kFLOAT) ++casts_to_float;
+  EXPECT_EQ(casts_to_float, 1u) << "only the network output's Cast back";
+  infer_graph_inplace(n.g);
+  EXPECT_EQ(shape->outputs[0]->dtype, DataType::kINT64);
+}

@@ -150,3 +150,50 @@ TEST(FuseGemmEpilogue, AfterRecognizingTheExportedGelu) {
   EXPECT_EQ(count_layers(b.g), 1u);
   EXPECT_EQ(mm_node(b)->attrs.i("activation", -1), 12);
 }
+
+namespace {
+ir::Value* reshape(Builder& b, ir::Value* x, Dims to, const std::string& name) {
+  ir::Node* n = b.node("Shuffle", {x}, name);
+  n->attrs.set("has_reshape", int64_t{1});
+  n->attrs.set("reshape_dims", std::vector<int64_t>(to));
+  return n->outputs[0];
+}
+}  // namespace
+
+TEST(FuseGemmEpilogue, ActivationAfterTheReshapeBackReachesTheEpilogue) {
+  // GPT-2's MLP as exported: the 3-D input flattened to [M, K], Gemm + bias, reshaped back to 3-D, then GELU.
+  Builder b;
+  ir::Value* x = reshape(b, b.input({2, 3, 8}), {6, 8}, "flatten");
+  ir::Value* h = b.add(b.matmul(x, b.rand_cst({8, 5}, 0.1, 0.5)), b.rand_cst({5}), "bias_add");
+  ir::Value* back = reshape(b, h, {2, 3, 5}, "unflatten");
+  ir::Value* out = b.act(back, 12, "gelu");
+  out->name = "out";
+  b.output(out);
+  b.infer();
+  passes::FuseGemmEpilogue p;
+  ASSERT_TRUE(run_and_compare(b.g, p));
+  ir::Node* mm = mm_node(b);
+  EXPECT_EQ(mm->attrs.i("activation", -1), 12);
+  EXPECT_EQ(mm->attrs.s("fused", ""), "bias_add,gelu");
+  EXPECT_EQ(count_op(b.g, "Activation"), 0u);
+  // The reshape now produces the network output, from the GEMM's.
+  ASSERT_EQ(b.g.outputs()[0]->name, "out");
+  ir::Node* last = b.g.outputs()[0]->producer;
+  ASSERT_EQ(last->op, "Shuffle");
+  EXPECT_EQ(last->inputs[0]->producer, mm);
+  EXPECT_EQ(b.g.outputs()[0]->shape, (Dims{2, 3, 5}));
+}
+
+TEST(FuseGemmEpilogue, ReshapeReadByOthersKeepsTheActivationAfterIt) {
+  Builder b;
+  ir::Value* h = b.matmul(b.input({6, 8}), b.rand_cst({8, 5}, 0.1, 0.5));
+  ir::Value* back = reshape(b, h, {2, 3, 5}, "unflatten");
+  b.output(b.act(back, 12, "gelu"));
+  b.output(b.add(back, b.scalar(1.0)));  // the reshaped pre-activation value is read elsewhere too
+  b.infer();
+  passes::FuseGemmEpilogue p;
+  bool changed = true;
+  ASSERT_TRUE(run_and_compare(b.g, p, 1e-5, &changed));
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(count_op(b.g, "Activation"), 1u);
+}
