@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <utility>
+
+#include "backends/cuda/cudnn/conv_graph_record.h"
 
 namespace kiln::cuda {
 
@@ -14,19 +18,12 @@ constexpr int64_t kFirstVirtualUid = 100;
 constexpr int64_t kMaxHeuristicResults = 32;
 }  // namespace
 
-std::string ConvGraphEpilogue::str() const {
-  std::string s = "conv";
-  if (bias) s += "+bias";
-  if (residual) s += "+residual";
-  if (relu) s += "+relu";
-  return s;
-}
-
-int64_t address_alignment(const void* p) {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  if (a == 0) return 16;
-  const uintptr_t low = a & (~a + 1);  // the lowest set bit
-  return static_cast<int64_t>(std::min<uintptr_t>(low, 16));
+cudnnDataType_t cudnn_io_type(DataType t) {
+  switch (t) {
+    case DataType::kHALF: return CUDNN_DATA_HALF;
+    case DataType::kBF16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
 }
 
 // Everything an execution plan was built from: tensors, operations and the operation graph. cuDNN may keep
@@ -121,7 +118,7 @@ std::shared_ptr<ConvOpGraph> make_op_graph(BackendSteps& st, cudnnHandle_t handl
   auto g = std::make_shared<ConvOpGraph>();
   g->epilogue = e;
   std::copy(p.align, p.align + kGraphTensorCount, g->align);
-  const cudnnDataType_t io = p.io_type;
+  const cudnnDataType_t io = cudnn_io_type(p.io_type);
   // Real tensors first: their descriptors must exist before the operations reference them.
   BackendDesc x = make_tensor(st, kUid[kGraphX], io, p.x_dims, p.x_strides, p.align[kGraphX], false);
   BackendDesc w = make_tensor(st, kUid[kGraphW], io, p.w_dims, p.w_strides, p.align[kGraphW], false);
@@ -275,13 +272,48 @@ bool engine_notes(BackendSteps& st, const BackendDesc& config, EngineNotes* n) {
 
 // Why an engine may not run this problem under Kiln's numerics, or null.
 const char* numerics_refusal(const EngineNotes& n, const ConvGraphProblem& p) {
-  if (p.io_type == CUDNN_DATA_FLOAT && !p.allow_tf32 && n.tensor_core) return "TF32 tensor cores (not allowed)";
+  if (p.io_type == DataType::kFLOAT && !p.allow_tf32 && n.tensor_core) return "TF32 tensor cores (not allowed)";
   if (n.down_convert) return "down-converts its inputs";
   if (n.reduced_precision) return "reduced-precision reduction";
   if (n.nondeterministic) return "nondeterministic";
   // float32 I/O promises float32 accuracy (the legacy path's FMA math); half types have more slack.
-  if (p.io_type == CUDNN_DATA_FLOAT && n.transform) return "FFT/Winograd (float32 accuracy)";
+  if (p.io_type == DataType::kFLOAT && n.transform) return "FFT/Winograd (float32 accuracy)";
   return nullptr;
+}
+
+// The knob settings (type, value) the heuristic chose for the configuration; nullopt when cuDNN does not
+// report them (the identity then says "unknown", the same every time, so records still match).
+std::optional<std::vector<std::pair<int64_t, int64_t>>> engine_knobs(const BackendDesc& config) {
+  // How many knob choices the configuration has (no descriptors requested), then that many of them.
+  int64_t count = 0;
+  if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
+                               &count, nullptr) != CUDNN_STATUS_SUCCESS ||
+      count < 0 || count > 4 * CUDNN_KNOB_TYPE_COUNTS)
+    return std::nullopt;
+  std::vector<BackendDesc> choices;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; ++i) {
+    choices.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
+    if (choices.back().created() != CUDNN_STATUS_SUCCESS) return std::nullopt;
+    raw.push_back(choices.back().get());
+  }
+  std::vector<std::pair<int64_t, int64_t>> knobs;
+  if (count == 0) return knobs;
+  int64_t got = 0;
+  if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
+                               &got, raw.data()) != CUDNN_STATUS_SUCCESS)
+    return std::nullopt;
+  got = std::clamp<int64_t>(got, 0, count);
+  for (int64_t i = 0; i < got; ++i) {
+    cudnnBackendKnobType_t type{};
+    int64_t n = 0, value = 0;
+    if (cudnnBackendGetAttribute(raw[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &n, &type) !=
+            CUDNN_STATUS_SUCCESS ||
+        n != 1 || choices[i].get_i64(CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, &value) != CUDNN_STATUS_SUCCESS)
+      return std::nullopt;
+    knobs.emplace_back(static_cast<int64_t>(type), value);
+  }
+  return knobs;
 }
 
 std::string engine_label(const EngineNotes& n) {
@@ -293,9 +325,9 @@ std::string engine_label(const EngineNotes& n) {
 }  // namespace
 
 ConvGraphPlan::ConvGraphPlan(std::shared_ptr<const ConvOpGraph> graph, BackendDesc config, BackendDesc plan,
-                             int64_t workspace, std::string name)
+                             int64_t workspace, std::string engine_config, std::string name)
     : graph_(std::move(graph)), config_(std::move(config)), plan_(std::move(plan)), workspace_(workspace),
-      name_(std::move(name)) {}
+      engine_config_(std::move(engine_config)), name_(std::move(name)) {}
 
 // Destroys the variant pack and plan before the descriptors they were made from (members go in reverse).
 ConvGraphPlan::~ConvGraphPlan() = default;
@@ -349,7 +381,8 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t handle, const ConvGraphPointe
 
 std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t handle, const ConvGraphProblem& problem,
                                                                    const ConvGraphEpilogue& epilogue,
-                                                                   ConvGraphBudget* budget, std::string* why) {
+                                                                   ConvGraphBudget* budget, std::string* why,
+                                                                   const std::string* only_config) {
   std::vector<std::unique_ptr<ConvGraphPlan>> plans;
   const std::string tag = epilogue.str() + ": ";
   if (!valid_problem(problem, why)) return plans;
@@ -360,6 +393,7 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
     return plans;
   }
   std::string skipped;
+  bool wanted_seen = false;  // only_config: the heuristics offered that configuration
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     if (!plans.empty()) break;  // FALLBACK only when mode A gave nothing usable
     BackendSteps heur_steps;
@@ -378,6 +412,10 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
         skipped += st.error() + "; ";
         continue;
       }
+      // Identified before anything is finalized: with only_config, every other configuration costs nothing.
+      const std::string engine_config = conv_graph_engine_config(notes.index, engine_knobs(config));
+      if (only_config && engine_config != *only_config) continue;
+      wanted_seen = true;
       if (const char* refusal = numerics_refusal(notes, problem)) {
         skipped += engine_label(notes) + ": " + refusal + "; ";
         continue;
@@ -388,6 +426,7 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
       }
       --budget->attempts_left;
       budget->runtime_compiled_left -= notes.runtime_compiled;
+      count_conv_graph_plan_finalized();
       BackendDesc plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
       int64_t workspace = 0;
       if (!(st.ok(plan.created(), "create execution plan") &&
@@ -402,20 +441,25 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
         skipped += engine_label(notes) + ": needs " + std::to_string(workspace) + " bytes of workspace; ";
         continue;
       }
+      std::string name = engine_config + (notes.runtime_compiled ? " (runtime-compiled) " : " ") + epilogue.str();
       plans.push_back(std::make_unique<ConvGraphPlan>(graph, std::move(config), std::move(plan), workspace,
-                                                      engine_label(notes) + " " + epilogue.str()));
+                                                      engine_config, std::move(name)));
     }
   }
+  if (only_config && !wanted_seen) skipped += *only_config + ": not among the heuristics' configurations; ";
   if (plans.empty()) *why += tag + "no usable plan" + (skipped.empty() ? std::string() : " (" + skipped + ")") + "; ";
   return plans;
 }
 
 ConvGraphMode conv_graph_mode() {
   const char* v = std::getenv("KILN_CUDNN_GRAPH");
-  if (!v || !*v || std::strcmp(v, "0") == 0) return ConvGraphMode::kOff;
+  if (!v || !*v || std::strcmp(v, "1") == 0) return ConvGraphMode::kAuto;
+  if (std::strcmp(v, "0") == 0) return ConvGraphMode::kOff;
   if (std::strcmp(v, "force") == 0) return ConvGraphMode::kForce;
   if (std::strcmp(v, "force-fused") == 0) return ConvGraphMode::kForceFused;
-  return ConvGraphMode::kAuto;
+  // An unknown value is refused rather than read as "on": now that on is the default, "off" or "false" must
+  // not quietly mean the opposite of what was meant.
+  throw Error(std::string("KILN_CUDNN_GRAPH=") + v + ": expected 0 (legacy cuDNN API only), 1 (the default), force or force-fused");
 }
 
 bool conv_graph_log_enabled() {

@@ -11,6 +11,13 @@
 //
 // Plans keep every descriptor they were built from alive. cudnnBackendExecute with a fixed variant pack is
 // capturable in a CUDA graph; the variant pack (the addresses) is rebuilt only when an address changes.
+//
+// Plans belong to one execution context and are not shared between contexts of an engine: a plan is
+// finalized with one cuDNN handle (CUDNN_ATTR_EXECUTION_PLAN_HANDLE), and cuDNN's documentation promises
+// thread safety only for calls that do not use one handle at the same time; it does not say that a finalized
+// plan may be executed through another handle, or from several threads at once (a ConvGraphPlan's cached
+// variant pack is per-context state besides). What another context repeats is cheap instead: the choice is
+// a timing-cache record (conv_graph_record.h), so it finalizes only the recorded plan.
 #pragma once
 #include <cudnn.h>
 
@@ -21,34 +28,12 @@
 #include <vector>
 
 #include "backends/cuda/cudnn/conv_graph_desc.h"
+#include "backends/cuda/cudnn/conv_graph_problem.h"
 
 namespace kiln::cuda {
 
-// Which epilogue steps the graph itself computes (the rest is Kiln's epilogue kernel's).
-struct ConvGraphEpilogue {
-  bool bias = false, residual = false, relu = false;
-  bool any() const { return bias || residual || relu; }
-  std::string str() const;  // "conv+bias+residual+relu"
-};
-
-// Tensors of the graph; the index is also each one's position in ConvGraphProblem::align.
-enum ConvGraphTensor { kGraphX = 0, kGraphW, kGraphY, kGraphBias, kGraphResidual, kGraphTensorCount };
-
-// A forward convolution in the graph API's terms: dims in NCHW order (N, C, spatial...; weights K, C/groups,
-// kernel...) with the memory layout carried by the strides (channels-last: C has stride 1). Two or three
-// spatial dims: a 1-D convolution is described with a unit height first.
-struct ConvGraphProblem {
-  cudnnDataType_t io_type = CUDNN_DATA_FLOAT;  // x, w, y, bias, residual
-  bool allow_tf32 = false;                     // float32 I/O: tensor-core (TF32) engines allowed
-  std::vector<int64_t> x_dims, x_strides, w_dims, w_strides, y_dims, y_strides, bias_dims, bias_strides;
-  std::vector<int64_t> pre_pad, post_pad, stride, dilation;  // one per spatial dim
-  // The byte alignment promised for each tensor's base address (16 at most): engines may rely on it, so a
-  // plan runs only on addresses that keep the promise (ConvGraphPlan::aligned).
-  int64_t align[kGraphTensorCount] = {16, 16, 16, 16, 16};
-};
-
-// The largest power of two (16 at most) dividing the address; 16 for null.
-int64_t address_alignment(const void* p);
+// The cuDNN data type of the graph's real tensors (float32, float16, bfloat16).
+cudnnDataType_t cudnn_io_type(DataType t);
 
 struct ConvGraphPointers {
   const void* x = nullptr;
@@ -65,14 +50,16 @@ struct ConvOpGraph;  // the descriptors a plan was built from (conv_graph.cpp)
 class ConvGraphPlan {
  public:
   ConvGraphPlan(std::shared_ptr<const ConvOpGraph> graph, BackendDesc config, BackendDesc plan, int64_t workspace,
-                std::string name);
+                std::string engine_config, std::string name);
   ~ConvGraphPlan();
   ConvGraphPlan(const ConvGraphPlan&) = delete;
   ConvGraphPlan& operator=(const ConvGraphPlan&) = delete;
 
   const ConvGraphEpilogue& fused() const;
   int64_t workspace_bytes() const { return workspace_; }
-  const std::string& name() const { return name_; }
+  // Which engine configuration this is (conv_graph_record.h: what a timing-cache record names).
+  const std::string& engine_config() const { return engine_config_; }
+  const std::string& name() const { return name_; }  // the configuration, runtime compilation, the epilogue
   // The addresses keep the alignment the plan was built for (only tensors the graph reads or writes count).
   bool aligned(const ConvGraphPointers& p) const;
   // Enqueues the plan on the handle's stream. On failure returns the status and says why in *why.
@@ -82,7 +69,7 @@ class ConvGraphPlan {
   std::shared_ptr<const ConvOpGraph> graph_;
   BackendDesc config_, plan_;
   int64_t workspace_ = 0;
-  std::string name_;
+  std::string engine_config_, name_;
   // The variant pack for the last addresses (x, w, y, [bias], [residual], then the workspace).
   BackendDesc pack_;
   std::vector<void*> pack_ptrs_;
@@ -100,18 +87,25 @@ struct ConvGraphBudget {
 };
 
 // Execution plans for the problem with this epilogue, best heuristic rank first; empty (with the reasons
-// appended to *why) when none could be built.
+// appended to *why) when none could be built. With `only_config` (a ConvGraphPlan::engine_config() text, as
+// a timing-cache record names it) every other engine configuration is passed over before finalizing, so
+// at most that one plan is finalized: the heuristic queries and the graph's descriptors are all it costs
+// besides.
 std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t handle, const ConvGraphProblem& problem,
                                                                    const ConvGraphEpilogue& epilogue,
-                                                                   ConvGraphBudget* budget, std::string* why);
+                                                                   ConvGraphBudget* budget, std::string* why,
+                                                                   const std::string* only_config = nullptr);
 
-// KILN_CUDNN_GRAPH: unset or "0" off (the legacy API only; the default until the graph path's speed and
-// first-run cost are measured on the H200); "1" or anything else: whichever of the two timed faster. For tests: "force" takes the graph path whenever it has a plan, and "force-fused" only plans with
-// the node's whole epilogue in the graph (where cuDNN's pointwise fusion is not ReLU, the activation still
-// runs in Kiln's kernel); both make a missing plan an error instead of a quiet fallback.
+// KILN_CUDNN_GRAPH: unset (the default) or "1": whichever of the graph path and the legacy API timed faster,
+// the choice recorded in the timing cache (the plan's, at build time) so later contexts only finalize the
+// recorded plan; "0": the legacy API alone. For tests: "force" takes the graph path whenever it has a plan,
+// and "force-fused" only plans with the node's whole epilogue in the graph (where cuDNN's pointwise fusion is
+// not ReLU, the activation still runs in Kiln's kernel); both make a missing plan an error instead of a quiet
+// fallback, and neither reads nor writes timing-cache records. Any other value is an error.
 enum class ConvGraphMode { kOff, kAuto, kForce, kForceFused };
 ConvGraphMode conv_graph_mode();
-// KILN_CUDNN_GRAPH_LOG=1: one line on stderr per convolution and shape saying what was chosen and why.
+// KILN_CUDNN_GRAPH_LOG=1: one line on stderr per convolution and shape saying what was chosen and why, whether
+// from a timing-cache record or by timing, and how long choosing took.
 bool conv_graph_log_enabled();
 
 }  // namespace kiln::cuda

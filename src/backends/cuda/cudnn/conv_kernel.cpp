@@ -15,13 +15,21 @@
 // other activation, the convolution runs alone and one Kiln kernel (kernels/epilogue.cu) applies
 // bias + residual + activation in place.
 //
-// The graph API path (conv_graph.h): forward convolutions also get cuDNN graph-API execution plans, for the
-// whole epilogue where cuDNN fuses it (conv + bias + residual + ReLU) and for the bare convolution followed
-// by Kiln's epilogue kernel. On the first run for a shape, each plan and the legacy choice above are timed
-// with CUDA events on the context's stream (never inside a capture, as cudnnFind) and the fastest is kept,
-// so the graph path is taken only where it wins. KILN_CUDNN_GRAPH=0 keeps the legacy path alone,
-// KILN_CUDNN_GRAPH=force / force-fused take the graph path whenever it has a plan (for tests; see
-// conv_graph.h), and KILN_CUDNN_GRAPH_LOG=1 prints each choice with its timings on stderr.
+// The graph API path (conv_graph.h), on by default: forward convolutions also get cuDNN graph-API execution
+// plans, for the whole epilogue where cuDNN fuses it (conv + bias + residual + ReLU) and for the bare
+// convolution followed by Kiln's epilogue kernel. The first time a problem is seen, each plan and the legacy
+// choice above are timed with CUDA events on the context's stream (never inside a capture, as cudnnFind),
+// the fastest is kept, so the graph path is taken only where it wins, and the choice is recorded in the
+// timing cache ("cudnn-graph", conv_graph_record.h). The builder's trial run at each profile's opt shapes
+// does that first time, so the plan carries the records and a context's first run finalizes only the
+// recorded plan per convolution (none where the legacy call won) instead of building and timing up to
+// several (runtime-compiled engines take up to a second each to finalize). KILN_CUDNN_GRAPH=0 keeps the
+// legacy path alone, KILN_CUDNN_GRAPH=force / force-fused take the graph path whenever it has a plan (for
+// tests; see conv_graph.h), and KILN_CUDNN_GRAPH_LOG=1 prints each choice, where it came from and what it
+// cost on stderr.
+//
+// Channels-last depthwise convolutions (groups == C == K) have a third candidate, Kiln's direct kernel
+// (kernels/depthwise_conv.h), timed against whatever won above and recorded as "depthwise" when faster.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -33,8 +41,10 @@
 #include <string>
 
 #include "backends/cuda/cudnn/conv_graph.h"
+#include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/stream_timing.h"
+#include "backends/cuda/kernels/depthwise_conv.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
 #include "kiln/timing_cache.h"
@@ -80,14 +90,6 @@ Geometry geometry(const ir::Node& n, const Dims& x, const Dims& w, const Dims& y
     g.dilation.push_back(static_cast<int>(dil[i]));
   }
   return g;
-}
-
-cudnnDataType_t dnn_type(DataType t) {
-  switch (t) {
-    case DataType::kHALF: return CUDNN_DATA_HALF;
-    case DataType::kBF16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
-  }
 }
 
 // A channels-last (NHWC) shape as the NCHW dims cuDNN describes it by: [N, H, W, C] -> [N, C, H, W]; the
@@ -159,9 +161,12 @@ struct ConvState {
   // The other algorithms cudnnFind timed, fastest first: tried in turn when cuDNN refuses to run the chosen
   // one with these descriptors (seen as BAD_PARAM at run time for an fp16 16x16/16 patch convolution).
   std::vector<std::pair<cudnnConvolutionFwdAlgo_t, size_t>> fallbacks;
+  // Kiln's direct depthwise kernel timed fastest for these shapes (forward only; kernels/depthwise_conv.h).
+  bool depthwise = false;
   // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
   std::unique_ptr<ConvGraphPlan> graph;
   std::string graph_note;  // what was chosen and why, or why the graph path is not used (KILN_CUDNN_GRAPH_LOG)
+  std::string choice_how;  // where the choice came from: a record, timing, nothing (KILN_CUDNN_GRAPH_LOG)
 
   ConvState() {
     KILN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
@@ -246,7 +251,7 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
              ys = cl ? nchw_view(y.shape) : y.shape;
   Geometry g = geometry(ctx.node, xs, ws, ys, deconv);
   if (!g.symmetric) ctx.fail("cuDNN needs symmetric padding (the builder should have run this layer on the CPU)");
-  cudnnDataType_t t = dnn_type(x.dtype);
+  cudnnDataType_t t = cudnn_io_type(x.dtype);
   // The "input" and "output" of cuDNN's forward convolution: for Deconvolution, y and x swap roles.
   if (cl) {
     st.x.set_nhwc(t, xs);
@@ -448,7 +453,7 @@ ConvGraphProblem graph_problem(const KernelContext& ctx) {
   }
   auto strides = [&](const Dims& d) { return cl ? channels_last_strides(d) : packed_strides(d); };
   ConvGraphProblem p;
-  p.io_type = dnn_type(x.dtype);
+  p.io_type = x.dtype;
   p.allow_tf32 = x.dtype == DataType::kFLOAT && ctx.attrs().i("allow_tf32", 0) != 0;
   p.x_dims = xs;
   p.x_strides = strides(xs);
@@ -505,42 +510,100 @@ bool run_graph(KernelContext& ctx, ConvGraphPlan& plan, std::string* why) {
   return true;
 }
 
-// RAII pair of CUDA events.
+// Milliseconds as log text.
 std::string ms_str(float ms) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.4f ms", ms);
   return buf;
 }
 
-// Chooses between the legacy call setup() prepared and graph-API plans for these shapes (see the top of
-// the file). Runs the candidates on this context's tensors: the output is scratch until the real run.
-void choose_path(KernelContext& ctx, ConvState& st) {
+// The direct depthwise kernel's geometry when it applies to this node and its current tensors.
+bool depthwise_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
+  if (ctx.attrs().i("channels_last", 0) == 0 || ctx.in[0].shape.size() != 4) return false;
+  const Geometry geo = geometry(ctx.node, nchw_view(ctx.in[0].shape), nchw_view(ctx.in[1].shape),
+                                nchw_view(ctx.out[0].shape), false);
+  return geo.symmetric && geo.pad.size() == 2 && depthwise_conv_geometry(ctx, geo.pad[0], geo.pad[1], g);
+}
+
+// Times Kiln's direct depthwise kernel against the path timing chose (timed again here when its time is
+// unknown) and takes it when faster: cuDNN's NHWC depthwise engines are far from memory bandwidth.
+void consider_depthwise(KernelContext& ctx, ConvState& st, float chosen_ms, ConvGraphChoice* chosen) {
+  DepthwiseGeometry g;
+  if (!depthwise_geometry(ctx, &g)) return;
+  if (chosen_ms < 0) {
+    chosen_ms = time_ms(ctx.stream(), [&] {
+      std::string why;
+      if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
+      run_legacy_forward(ctx, st);
+      return true;
+    });
+  }
+  const float ms = time_ms(ctx.stream(), [&] {
+    enqueue_depthwise_conv(ctx, g);
+    return true;
+  });
+  if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
+    st.graph_note += " [direct depthwise " + ms_str(ms) + "]";
+    return;
+  }
   st.graph.reset();
-  st.graph_note.clear();
-  const ConvGraphMode mode = conv_graph_mode();
-  if (mode == ConvGraphMode::kOff) {
-    st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)";
-    return;
+  st.depthwise = true;
+  st.graph_note = "direct depthwise kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
+  *chosen = ConvGraphChoice{};
+  chosen->depthwise = true;
+}
+
+// Follows a timing-cache record of the choice for this problem: "legacy" builds no plan at all; a recorded
+// plan is the only one finalized. False (the reason in *stale) when the record cannot be followed.
+bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem, const ConvGraphEpilogue& full,
+                   const std::string& text, std::string* stale) {
+  const std::optional<ConvGraphChoice> choice = decode_conv_graph_choice(text);
+  if (!choice) {
+    *stale = "unreadable record '" + text + "'";
+    return false;
   }
+  if (choice->depthwise) {
+    DepthwiseGeometry g;
+    if (!depthwise_geometry(ctx, &g)) {
+      *stale = "the recorded direct depthwise kernel does not apply to these tensors";
+      return false;
+    }
+    st.depthwise = true;
+    st.graph_note = "direct depthwise kernel";
+    return true;
+  }
+  if (!choice->graph) {
+    st.graph_note = "legacy";
+    return true;
+  }
+  ConvGraphBudget one;  // the recorded plan was within the timing's budget: let it be built again
+  one.workspace_bytes = ctx.res.workspace ? ctx.res.workspace_bytes : 0;
+  one.max_plans = 1;
+  one.attempts_left = 1;
+  one.runtime_compiled_left = 1;
+  std::string why;
+  std::vector<std::unique_ptr<ConvGraphPlan>> plans = build_conv_graph_plans(
+      ctx.res.cudnn, problem, choice->full_epilogue ? full : ConvGraphEpilogue{}, &one, &why, &choice->engine_config);
+  if (plans.empty()) {
+    *stale = "the recorded '" + text + "' could not be built: " + why;
+    return false;
+  }
+  st.graph = std::move(plans.front());
+  st.graph_note = "graph " + st.graph->name();
+  return true;
+}
+
+// Builds the graph plans within the budget and times them, and (unless forced) the legacy call, on this
+// context's tensors (the output is scratch until the real run); keeps the fastest and says what it is.
+ConvGraphChoice time_paths(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem,
+                           const ConvGraphEpilogue& full, ConvGraphMode mode, float* chosen_ms) {
+  *chosen_ms = -1;  // not timed
   const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
-  // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
-  // only guards other callers.
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(ctx.stream(), &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) {
-    cudaGetLastError();
-    st.graph_note = "legacy (first run inside a CUDA graph capture: nothing timed)";
-    if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: " + st.graph_note);
-    return;
-  }
-  const ConvGraphProblem problem = graph_problem(ctx);
+  ConvGraphChoice legacy;  // graph = false
   ConvGraphBudget budget;
   budget.workspace_bytes = ctx.res.workspace ? ctx.res.workspace_bytes : 0;
   budget.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
   // The whole epilogue in the graph where cuDNN fuses it; and the bare convolution + Kiln's epilogue kernel.
-  ConvGraphEpilogue full;
-  full.bias = ctx.has_input(2);
-  full.residual = ctx.has_input(3);
-  full.relu = ctx.attrs().i("activation", -1) == kActRelu;
   std::string why;
   std::vector<std::unique_ptr<ConvGraphPlan>> plans =
       build_conv_graph_plans(ctx.res.cudnn, problem, full, &budget, &why);
@@ -551,7 +614,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   if (plans.empty()) {
     st.graph_note = "legacy (no graph plan: " + why + ")";
     if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: no cuDNN graph plan: " + why);
-    return;
+    return legacy;
   }
   std::string timings;
   float legacy_ms = -1;
@@ -576,14 +639,77 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   if (best == plans.size()) {
     st.graph_note = "legacy (every graph plan failed: " + timings + ")";
     if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: " + st.graph_note);
+    return legacy;
+  }
+  if (!forced && best_ms >= legacy_ms) {
+    st.graph_note = "legacy [" + timings + "]";
+    *chosen_ms = legacy_ms;
+    return legacy;
+  }
+  *chosen_ms = best_ms;
+  st.graph = std::move(plans[best]);
+  st.graph_note = "graph " + st.graph->name() + " [" + timings + "]";
+  ConvGraphChoice graph;
+  graph.graph = true;
+  graph.full_epilogue = st.graph->fused().any();  // only the full variant fuses anything
+  graph.engine_config = st.graph->engine_config();
+  return graph;
+}
+
+// Chooses between the legacy call setup() prepared and graph-API plans for these shapes (see the top of
+// the file): from the timing cache's record for the problem when there is one, else by timing, recording
+// the winner. Forced modes (tests) neither follow nor leave records: what they take is not what timing chose.
+void choose_path(KernelContext& ctx, ConvState& st) {
+  st.graph.reset();
+  st.depthwise = false;
+  st.graph_note.clear();
+  st.choice_how = "nothing chosen";
+  const ConvGraphMode mode = conv_graph_mode();
+  if (mode == ConvGraphMode::kOff) {
+    st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)";
     return;
   }
-  if (forced || best_ms < legacy_ms) {
-    st.graph = std::move(plans[best]);
-    st.graph_note = "graph " + st.graph->name() + " [" + timings + "]";
-  } else {
-    st.graph_note = "legacy [" + timings + "]";
+  const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
+  // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
+  // only guards other callers.
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(ctx.stream(), &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone) {
+    cudaGetLastError();
+    st.graph_note = "legacy (first run inside a CUDA graph capture: nothing timed)";
+    if (forced) ctx.fail("KILN_CUDNN_GRAPH=force: " + st.graph_note);
+    return;
   }
+  const ConvGraphProblem problem = graph_problem(ctx);
+  ConvGraphEpilogue full;
+  full.bias = ctx.has_input(2);
+  full.residual = ctx.has_input(3);
+  full.relu = ctx.attrs().i("activation", -1) == kActRelu;
+  std::string key;
+  if (!forced && ctx.res.tactics)
+    key = tactic_key(ctx.res, "cudnn-graph", "cudnn " + std::to_string(cudnnGetVersion()),
+                     conv_graph_problem_text(problem, full, ctx.attrs().i("activation", -1),
+                                             ctx.res.workspace ? ctx.res.workspace_bytes : 0));
+  std::string stale;
+  if (!key.empty()) {
+    if (std::optional<std::string> text = ctx.res.tactics->find(key)) {
+      if (follow_record(ctx, st, problem, full, *text, &stale)) {
+        count_conv_graph_choice(true);
+        st.choice_how = "from the timing-cache record";
+        return;
+      }
+    }
+  }
+  count_conv_graph_choice(false);
+  st.choice_how = forced ? "timed (forced mode: not recorded)"
+                  : key.empty() ? "timed (no timing cache: not recorded)"
+                  : stale.empty() ? "timed and recorded"
+                                  : "timed again (" + stale + ")";
+  float chosen_ms = -1;
+  ConvGraphChoice chosen = time_paths(ctx, st, problem, full, mode, &chosen_ms);
+  if (!forced) consider_depthwise(ctx, st, chosen_ms, &chosen);
+  // A stale record stays: the timing cache keeps a key's first record, so this adds nothing then, and each
+  // context times this convolution again (rare: the key holds everything the build of a plan depends on).
+  if (!key.empty()) ctx.res.tactics->record(key, encode_conv_graph_choice(chosen));
 }
 
 void run(KernelContext& ctx, bool deconv) {
@@ -593,12 +719,18 @@ void run(KernelContext& ctx, bool deconv) {
   KILN_CUDNN_CHECK(cudnnSetStream(ctx.res.cudnn, ctx.stream()));
   auto& st = node_state<ConvState>(ctx);
   if (!st.ready || st.x_shape != x.shape || st.w_shape != wt.shape || st.y_shape != y.shape || st.dtype != x.dtype) {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point t0 = Clock::now();
     setup(ctx, st, deconv);
     if (!deconv) {
+      const Clock::time_point t1 = Clock::now();
       choose_path(ctx, st);
-      if (conv_graph_log_enabled())
-        std::fprintf(stderr, "kiln: convolution '%s' x %s: %s\n", ctx.node.name.c_str(), dims_str(x.shape).c_str(),
-                     st.graph_note.c_str());
+      const Clock::time_point t2 = Clock::now();
+      if (conv_graph_log_enabled())  // the two times: what a context's first run spends per convolution here
+        std::fprintf(stderr, "kiln: convolution '%s' x %s: %s; %s; legacy setup %.1f ms, choice %.1f ms\n",
+                     ctx.node.name.c_str(), dims_str(x.shape).c_str(), st.graph_note.c_str(), st.choice_how.c_str(),
+                     std::chrono::duration<double, std::milli>(t1 - t0).count(),
+                     std::chrono::duration<double, std::milli>(t2 - t1).count());
     }
   }
   if (deconv) {
@@ -609,11 +741,16 @@ void run(KernelContext& ctx, bool deconv) {
       KILN_CUDNN_CHECK(cudnnAddTensor(ctx.res.cudnn, &one, st.bias.d, ctx.in[2].data, &one, st.y.d, y.data));
     return;
   }
+  if (st.depthwise) {
+    DepthwiseGeometry g;
+    if (depthwise_geometry(ctx, &g)) return enqueue_depthwise_conv(ctx, g);
+    // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
+  }
   if (st.graph) {
     std::string why;
     if (run_graph(ctx, *st.graph, &why)) return;
     // Misaligned addresses this time: the legacy call runs instead, the plan stays for later runs. A cuDNN
-    // failure at run time (it ran when timed) drops the plan for good.
+    // failure at run time (a timed plan ran before; a recorded one runs here first) drops the plan for good.
     if (st.graph->aligned(graph_pointers(ctx))) {
       st.graph_note = "legacy (the graph plan failed at run time: " + why + ")";
       st.graph.reset();

@@ -6,15 +6,19 @@
 // Each case runs the kernel four times on one context: twice eagerly with the output poisoned differently
 // (both runs must agree bit for bit: no element left unwritten), once with every tensor moved to new
 // addresses (the cached variant pack must follow them), and once captured in a CUDA graph and replayed
-// (the executor replays convolutions that way). KILN_CUDNN_GRAPH selects the path: "1" (timed choice,
-// whichever wins), "force" (a graph plan, fused or not, or an error), "force-fused" (the plan with the
-// whole epilogue in the graph, or an error) and "0" or unset (the legacy API alone).
+// (the executor replays convolutions that way). KILN_CUDNN_GRAPH selects the path: unset or "1" (the
+// default: timed choice, whichever wins), "force" (a graph plan, fused or not, or an error), "force-fused"
+// (the plan with the whole epilogue in the graph, or an error) and "0" (the legacy API alone). These cases
+// run without a timing cache, so every one times; SecondContextFollowsTheRecordedChoice checks the records.
 #ifdef KILN_WITH_CUDA
 #include <cstdlib>
+#include <memory>
 #include <optional>
 
 #include "backends/cuda/cuda_op_harness.h"
+#include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/library_handles.h"
+#include "kiln/timing_cache.h"
 
 namespace kiln {
 namespace {
@@ -110,67 +114,90 @@ HostTensor download(const cuda::TensorRef& y) {
   return h;
 }
 
+// A Convolution node of the case over random inputs, with the CPU kernel's result for them.
+struct PreparedConv {
+  ir::Graph g;
+  ir::Node* node = nullptr;
+  std::vector<HostTensor> inputs;  // x, w, [bias], [residual] (an absent bias before a residual is empty)
+  ir::TensorInfo out;
+  HostTensor ref;
+  size_t ybytes = 0;
+};
+
+// Throws kiln::Error saying what is wrong when the node cannot be built or the CUDA backend refuses it.
+std::unique_ptr<PreparedConv> prepare_conv(const ConvCase& c, const Epilogue& e, DataType dt) {
+  auto pc = std::make_unique<PreparedConv>();
+  const Dims yshape = output_shape(c, dt);
+  std::vector<HostTensor>& inputs = pc->inputs;
+  inputs = {randf(c.x, dt), randf(c.w, dt, 0.05, 0.3), e.bias ? randf({c.w[0]}, dt) : HostTensor(),
+            e.residual ? randf(yshape, dt) : HostTensor()};
+  if (!e.residual) inputs.pop_back();
+  if (!e.bias && !e.residual) inputs.pop_back();
+
+  std::vector<ir::Value*> vals;
+  std::vector<ir::TensorInfo> infos;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const bool present = !inputs[i].empty();
+    vals.push_back(present ? pc->g.add_input("in" + std::to_string(i), dt, inputs[i].shape()) : nullptr);
+    ir::TensorInfo info;
+    info.present = present;
+    if (present) info = ir::TensorInfo{true, dt, inputs[i].shape(), &inputs[i]};
+    infos.push_back(info);
+  }
+  ir::Node* node = pc->node = pc->g.add_node("Convolution", "conv", vals, 1);
+  set_attrs(node->attrs, c, e);
+  pc->out = ir::infer_node(*node, infos).at(0);
+  node->outputs[0]->shape = pc->out.shape;
+  node->outputs[0]->dtype = pc->out.dtype;
+  if (pc->out.shape != yshape) throw Error("output shape " + dims_str(pc->out.shape));
+  if (!cuda::supports(*node, infos)) throw Error("cuda::supports() says no");
+  pc->ybytes = std::max<size_t>(static_cast<size_t>(volume(pc->out.shape)) * dtype_size(pc->out.dtype), 1);
+
+  // The reference: the CPU kernel on float32 copies (it runs channels-last as its NCHW twin).
+  std::vector<HostTensor> ref_in;
+  std::vector<const HostTensor*> rptrs;
+  for (const HostTensor& t : inputs) ref_in.push_back(as_f32(t));
+  ir::Graph rg;
+  std::vector<ir::Value*> rvals;
+  for (size_t i = 0; i < ref_in.size(); ++i) {
+    rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
+    rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
+  }
+  ir::Node* rnode = rg.add_node("Convolution", "conv", rvals, 1);
+  rnode->attrs = node->attrs;
+  pc->ref = cpu::eval_node(*rnode, rptrs).at(0);
+  return pc;
+}
+
+// Points the context's inputs at the device copies `d` and its output at `y`.
+void bind_conv(cuda::KernelContext& ctx, const PreparedConv& pc, DataType dt, DeviceInputs& d, cuda::DeviceBuffer& y) {
+  ctx.in.clear();
+  for (size_t i = 0; i < pc.inputs.size(); ++i) {
+    cuda::TensorRef r;
+    if (!pc.inputs[i].empty()) r = cuda::TensorRef{true, dt, pc.inputs[i].shape(), d.buffers[i].get(), pc.inputs[i].raw()};
+    ctx.in.push_back(r);
+  }
+  ctx.out.assign(1, cuda::TensorRef{true, pc.out.dtype, pc.out.shape, y.get(), nullptr});
+}
+
 // Runs the case on the GPU four ways (see the top of the file) and compares each result with the CPU.
 ::testing::AssertionResult check_conv(const ConvCase& c, const Epilogue& e, DataType dt) {
   try {
-    const Dims yshape = output_shape(c, dt);
-    std::vector<HostTensor> inputs = {randf(c.x, dt), randf(c.w, dt, 0.05, 0.3),
-                                      e.bias ? randf({c.w[0]}, dt) : HostTensor(), e.residual ? randf(yshape, dt) : HostTensor()};
-    if (!e.residual) inputs.pop_back();
-    if (!e.bias && !e.residual) inputs.pop_back();
-
-    ir::Graph g;
-    std::vector<ir::Value*> vals;
-    std::vector<ir::TensorInfo> infos;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const bool present = !inputs[i].empty();
-      vals.push_back(present ? g.add_input("in" + std::to_string(i), dt, inputs[i].shape()) : nullptr);
-      ir::TensorInfo info;
-      info.present = present;
-      if (present) info = ir::TensorInfo{true, dt, inputs[i].shape(), &inputs[i]};
-      infos.push_back(info);
-    }
-    ir::Node* node = g.add_node("Convolution", "conv", vals, 1);
-    set_attrs(node->attrs, c, e);
-    const ir::TensorInfo out = ir::infer_node(*node, infos).at(0);
-    node->outputs[0]->shape = out.shape;
-    node->outputs[0]->dtype = out.dtype;
-    if (out.shape != yshape) return ::testing::AssertionFailure() << "output shape " << dims_str(out.shape);
-    if (!cuda::supports(*node, infos)) return ::testing::AssertionFailure() << "cuda::supports() says no";
+    const std::unique_ptr<PreparedConv> pc = prepare_conv(c, e, dt);
+    const std::vector<HostTensor>& inputs = pc->inputs;
+    const HostTensor& ref = pc->ref;
     cuda::KernelFn fn = cuda::find_kernel("Convolution");
     if (!fn) return ::testing::AssertionFailure() << "no CUDA kernel for Convolution";
-
-    // The reference: the CPU kernel on float32 copies (it runs channels-last as its NCHW twin).
-    std::vector<HostTensor> ref_in;
-    std::vector<const HostTensor*> rptrs;
-    for (const HostTensor& t : inputs) ref_in.push_back(as_f32(t));
-    ir::Graph rg;
-    std::vector<ir::Value*> rvals;
-    for (size_t i = 0; i < ref_in.size(); ++i) {
-      rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
-      rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
-    }
-    ir::Node* rnode = rg.add_node("Convolution", "conv", rvals, 1);
-    rnode->attrs = node->attrs;
-    const HostTensor ref = cpu::eval_node(*rnode, rptrs).at(0);
 
     cudaStream_t s = test_stream();
     cuda::Resources res;
     res.stream = s;
     handles().attach(res);
-    cuda::KernelContext ctx{*node, {}, {}, res};
+    cuda::KernelContext ctx{*pc->node, {}, {}, res};
     DeviceInputs dev;
     dev.upload(inputs);
-    auto bind = [&](DeviceInputs& d, cuda::DeviceBuffer& y) {
-      ctx.in.clear();
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        cuda::TensorRef r;
-        if (!inputs[i].empty()) r = cuda::TensorRef{true, dt, inputs[i].shape(), d.buffers[i].get(), inputs[i].raw()};
-        ctx.in.push_back(r);
-      }
-      ctx.out.assign(1, cuda::TensorRef{true, out.dtype, out.shape, y.get(), nullptr});
-    };
-    const size_t ybytes = std::max<size_t>(static_cast<size_t>(volume(out.shape)) * dtype_size(out.dtype), 1);
+    auto bind = [&](DeviceInputs& d, cuda::DeviceBuffer& y) { bind_conv(ctx, *pc, dt, d, y); };
+    const size_t ybytes = pc->ybytes;
     cuda::DeviceBuffer y1(ybytes);
     bind(dev, y1);
     auto run_eager = [&](int poison) -> HostTensor {
@@ -272,7 +299,7 @@ const std::vector<Epilogue>& epilogues() {
   return e;
 }
 
-// The timed choice (KILN_CUDNN_GRAPH=1): whichever path wins must be right. Every shape in both layouts and every
+// The timed choice (KILN_CUDNN_GRAPH=1, the default): whichever path wins must be right. Every shape in both layouts and every
 // dtype, each with one epilogue, shifted between layouts and dtypes so every epilogue meets each of them.
 TEST(CudaConvGraph, TimedChoiceMatchesCpu) {
   KILN_REQUIRE_CUDA_DEVICE();
@@ -339,6 +366,74 @@ TEST(CudaConvGraph, LegacyPathWhenDisabled) {
   for (DataType dt : float_types())
     for (const ConvCase& c : both_layouts())
       EXPECT_TRUE(check_conv(c, Epilogue{true, true, 0}, dt)) << describe(c, Epilogue{true, true, 0}, dt);
+}
+
+// A context's first run records the timed choice in the timing cache; another context (its own cuDNN
+// handle, workspace and per-node state, as a second execution context of one engine) with the same cache
+// follows the record: nothing timed, at most the recorded plan finalized, the first context's result bit
+// for bit (the same plan, or the same legacy algorithm) and right against the CPU. KILN_CUDNN_GRAPH unset:
+// the default.
+TEST(CudaConvGraph, SecondContextFollowsTheRecordedChoice) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  ScopedEnv mode("KILN_CUDNN_GRAPH", nullptr);
+  struct Case {
+    ConvCase c;
+    Epilogue e;
+    DataType dt;
+  };
+  const std::vector<Case> cases = {
+      {nhwc_cases()[1], {true, true, 0}, DataType::kHALF},   // 3x3 + bias + residual + ReLU: the fused graph
+      {nhwc_cases()[3], {true, false, 0}, DataType::kBF16},  // depthwise 3x3 + bias + ReLU
+      {nchw(nhwc_cases()[0]), {}, DataType::kFLOAT},         // NCHW float32 1x1, nothing to fuse
+      {nhwc_cases()[2], {true, false, 1}, DataType::kHALF},  // 7x7 stride 2 + bias + sigmoid (Kiln's kernel)
+  };
+  cuda::KernelFn fn = cuda::find_kernel("Convolution");
+  ASSERT_NE(fn, nullptr);
+  for (const Case& k : cases) {
+    const std::string what = describe(k.c, k.e, k.dt);
+    try {
+      const std::unique_ptr<PreparedConv> pc = prepare_conv(k.c, k.e, k.dt);
+      cudaStream_t s = test_stream();
+      DeviceInputs dev;
+      dev.upload(pc->inputs);
+      TimingCache cache;
+      // One context's first run: fresh per-node state, the shared cache.
+      auto first_run = [&](const cuda::LibraryHandles& h, cuda::DeviceBuffer& y) -> HostTensor {
+        cuda::Resources res;
+        res.stream = s;
+        h.attach(res);
+        res.tactics = &cache;
+        cuda::KernelContext ctx{*pc->node, {}, {}, res};
+        bind_conv(ctx, *pc, k.dt, dev, y);
+        if (cudaMemsetAsync(y.get(), 0xFF, pc->ybytes, s) != cudaSuccess) throw Error("cudaMemset failed");
+        fn(ctx);
+        const cudaError_t err = cudaStreamSynchronize(s);
+        if (err != cudaSuccess) throw Error(std::string("kernel failed: ") + cudaGetErrorString(err));
+        return download(ctx.out[0]);
+      };
+      const cuda::ConvGraphCounters c0 = cuda::conv_graph_counters();
+      cuda::DeviceBuffer y1(pc->ybytes);
+      const HostTensor first = first_run(handles(), y1);
+      const cuda::ConvGraphCounters c1 = cuda::conv_graph_counters();
+      EXPECT_EQ(c1.choices_timed - c0.choices_timed, 1) << what;
+      EXPECT_EQ(c1.choices_from_record - c0.choices_from_record, 0) << what;
+      EXPECT_EQ(cache.size(), 2u) << what << ": expected cudnnFind's record and the graph path's";
+
+      const cuda::LibraryHandles other;  // the second context's own cuDNN handle and workspace
+      cuda::DeviceBuffer y2(pc->ybytes);
+      const HostTensor second = first_run(other, y2);
+      const cuda::ConvGraphCounters c2 = cuda::conv_graph_counters();
+      EXPECT_EQ(c2.choices_timed - c1.choices_timed, 0) << what << ": the second context timed again";
+      EXPECT_EQ(c2.choices_from_record - c1.choices_from_record, 1) << what;
+      EXPECT_LE(c2.plans_finalized - c1.plans_finalized, 1) << what << ": more than the recorded plan finalized";
+      EXPECT_EQ(cache.size(), 2u) << what;
+      EXPECT_TRUE(second.same_bytes(first)) << what << ": the second context's result differs from the first's";
+      EXPECT_TRUE(compare(first, pc->ref, tolerance(k.dt), false)) << what << " (first context)";
+      EXPECT_TRUE(compare(second, pc->ref, tolerance(k.dt), false)) << what << " (second context)";
+    } catch (const std::exception& ex) {
+      ADD_FAILURE() << what << " threw: " << ex.what();
+    }
+  }
 }
 
 }  // namespace
