@@ -47,6 +47,7 @@ struct Options {
   bool nan_ok = false;         // NaN in the reference may match NaN in the result
   double tol = -1;             // relative tolerance override (relative to max |ref|)
   int num_outputs = 1;
+  cuda::KernelFn kernel = nullptr;  // run this instead of the op's registered kernel (one path of several)
 };
 
 inline double default_tol(DataType dt) {
@@ -132,7 +133,7 @@ inline ::testing::AssertionResult check_op(const std::string& op, const std::vec
     if (attrs) attrs(node->attrs);
     const std::vector<ir::TensorInfo> outs = ir::infer_node(*node, infos);
     if (!cuda::supports(*node, infos)) return ::testing::AssertionFailure() << "cuda::supports() says no";
-    cuda::KernelFn fn = cuda::find_kernel(op);
+    cuda::KernelFn fn = opt.kernel ? opt.kernel : cuda::find_kernel(op);
     if (!fn) return ::testing::AssertionFailure() << "no CUDA kernel for " << op;
 
     // The reference.

@@ -1,0 +1,183 @@
+#include "backends/cuda/kernels/depthwise_conv.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backends/cuda/kernels/activation_math.cuh"
+#include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/epilogue.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+using kern::from_f;
+using kern::to_f;
+
+struct DwArgs {
+  DepthwiseGeometry g;
+  int64_t cvecs;   // C / kVec
+  int64_t pixels;  // N * OH * OW
+  int act;
+  float alpha, beta;
+};
+
+// blockDim.x: channel vectors (blockIdx.x picks which), blockDim.y: output pixels (a grid-stride loop over
+// blockIdx.y covers them all). Dynamic shared memory: the block's filters as float [kh * kw][blockDim.x * kVec].
+template <class T, bool kBias, bool kResidual>
+__global__ void k_depthwise_nhwc(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                                 const T* __restrict__ residual, T* __restrict__ y, DwArgs a) {
+  constexpr int kVec = 16 / sizeof(T);
+  extern __shared__ float taps[];
+  const DepthwiseGeometry& g = a.g;
+  const int ntaps = g.kh * g.kw;
+  const int width = blockDim.x * kVec;  // channels of this block
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * width;
+  const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+  // The filters are [C, kh, kw] in memory: consecutive threads take consecutive taps of a channel.
+  for (int i = tid; i < ntaps * width; i += blockDim.x * blockDim.y) {
+    const int cl = i / ntaps, t = i - cl * ntaps;
+    const int64_t c = c0 + cl;
+    taps[t * width + cl] = c < g.C ? to_f(w[c * ntaps + t]) : 0.0f;
+  }
+  __syncthreads();
+  const int64_t cv = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (cv >= a.cvecs) return;
+  const int64_t c = cv * kVec;
+  const float* my_taps = taps + threadIdx.x * kVec;
+  const int64_t spatial = g.OH * g.OW;
+  for (int64_t pix = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; pix < a.pixels;
+       pix += static_cast<int64_t>(gridDim.y) * blockDim.y) {
+    const int64_t n = pix / spatial;
+    const int64_t rem = pix - n * spatial;
+    const int64_t oh = rem / g.OW, ow = rem - oh * g.OW;
+    float acc[kVec];
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) acc[e] = 0.0f;
+    for (int i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.stride_h - g.pad_h + static_cast<int64_t>(i) * g.dil_h;
+      if (ih < 0 || ih >= g.H) continue;
+      const T* xrow = x + ((n * g.H + ih) * g.W) * g.C + c;
+      for (int j = 0; j < g.kw; ++j) {
+        const int64_t iw = ow * g.stride_w - g.pad_w + static_cast<int64_t>(j) * g.dil_w;
+        if (iw < 0 || iw >= g.W) continue;
+        alignas(16) T v[kVec];
+        *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(xrow + iw * g.C);
+        const float* wt = my_taps + (i * g.kw + j) * width;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) acc[e] += to_f(v[e]) * wt[e];
+      }
+    }
+    const int64_t out = pix * g.C + c;
+    alignas(16) T r[kVec];
+    if constexpr (kResidual) *reinterpret_cast<uint4*>(r) = *reinterpret_cast<const uint4*>(residual + out);
+    alignas(16) T o[kVec];
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) {
+      float v = acc[e];
+      if constexpr (kBias) v += to_f(bias[c + e]);
+      if constexpr (kResidual) v += to_f(r[e]);
+      if (a.act >= 0) v = kern::act::activate(a.act, a.alpha, a.beta, v);
+      o[e] = from_f<T>(v);
+    }
+    *reinterpret_cast<uint4*>(y + out) = *reinterpret_cast<const uint4*>(o);
+  }
+}
+
+// Channel vectors per block (at most 32, fewer when the filters would not fit 48 KiB of shared memory) and
+// pixels per block (256 threads in all).
+void block_shape(int64_t cvecs, int vec, int ntaps, unsigned* bx, unsigned* by) {
+  int64_t x = std::min<int64_t>(cvecs, 32);
+  while (x > 1 && static_cast<int64_t>(ntaps) * x * vec * 4 > 48 * 1024) x /= 2;
+  *bx = static_cast<unsigned>(x);
+  *by = static_cast<unsigned>(std::max<int64_t>(1, 256 / x));
+}
+
+template <class T, bool kBias, bool kResidual>
+void launch(KernelContext& ctx, const DwArgs& a) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int ntaps = a.g.kh * a.g.kw;
+  unsigned bx, by;
+  block_shape(a.cvecs, kVec, ntaps, &bx, &by);
+  const size_t smem = static_cast<size_t>(ntaps) * bx * kVec * sizeof(float);
+  const int64_t pixel_blocks = (a.pixels + by - 1) / by;
+  const dim3 grid(static_cast<unsigned>((a.cvecs + bx - 1) / bx),
+                  static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(pixel_blocks, 1), 65535)));
+  k_depthwise_nhwc<T, kBias, kResidual><<<grid, dim3(bx, by), smem, ctx.stream()>>>(
+      ctx.in[0].as<T>(), ctx.in[1].as<T>(), kBias ? ctx.in[2].as<T>() : nullptr,
+      kResidual ? ctx.in[3].as<T>() : nullptr, ctx.out[0].as<T>(), a);
+  KILN_CUDA_LAUNCH_CHECK();
+}
+
+std::vector<int64_t> pair_attr(const ir::Attrs& attrs, const char* key) {
+  std::vector<int64_t> v = attrs.has(key) ? attrs.ints(key) : std::vector<int64_t>{};
+  if (v.empty()) v = {1, 1};
+  if (v.size() == 1) v.push_back(v[0]);
+  return v;
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+bool depthwise_conv_geometry(const KernelContext& ctx, int pad_h, int pad_w, DepthwiseGeometry* g) {
+  const ir::Node& n = ctx.node;
+  if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return false;
+  if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.empty()) return false;
+  const TensorRef &x = ctx.in[0], &w = ctx.in[1], &y = ctx.out[0];
+  const DataType dt = x.dtype;
+  if (dt != DataType::kFLOAT && dt != DataType::kHALF && dt != DataType::kBF16) return false;
+  if (w.dtype != dt || y.dtype != dt || x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4)
+    return false;
+  const int64_t C = x.shape[3];
+  if (n.attrs.i("groups", 1) != C || w.shape[0] != C || w.shape[3] != 1 || y.shape[3] != C) return false;
+  if (C % (16 / static_cast<int64_t>(dtype_size(dt))) != 0) return false;
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != C)) return false;
+  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape || !aligned16(ctx.in[3].data))) return false;
+  if (!aligned16(x.data) || !aligned16(y.data)) return false;
+  if (!fused_activation_supported(n.attrs.i("activation", -1))) return false;
+  const std::vector<int64_t> stride = pair_attr(n.attrs, "stride"), dil = pair_attr(n.attrs, "dilation");
+  if (stride.size() != 2 || dil.size() != 2) return false;
+  g->N = x.shape[0];
+  g->H = x.shape[1];
+  g->W = x.shape[2];
+  g->C = C;
+  g->OH = y.shape[1];
+  g->OW = y.shape[2];
+  g->kh = static_cast<int>(w.shape[1]);
+  g->kw = static_cast<int>(w.shape[2]);
+  g->stride_h = static_cast<int>(stride[0]);
+  g->stride_w = static_cast<int>(stride[1]);
+  g->dil_h = static_cast<int>(dil[0]);
+  g->dil_w = static_cast<int>(dil[1]);
+  g->pad_h = pad_h;
+  g->pad_w = pad_w;
+  return g->kh > 0 && g->kw > 0 && g->stride_h > 0 && g->stride_w > 0 && g->dil_h > 0 && g->dil_w > 0;
+}
+
+void enqueue_depthwise_conv(KernelContext& ctx, const DepthwiseGeometry& g) {
+  DwArgs a;
+  a.g = g;
+  a.cvecs = g.C / (16 / static_cast<int64_t>(dtype_size(ctx.in[0].dtype)));
+  a.pixels = g.N * g.OH * g.OW;
+  if (a.pixels == 0 || a.cvecs == 0) return;
+  BiasAct ba;
+  read_fused_activation(ctx.attrs(), &ba);
+  a.act = ba.act;
+  a.alpha = ba.alpha;
+  a.beta = ba.beta;
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  const bool ok = kern::dispatch_float(ctx.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (bias && residual) launch<T, true, true>(ctx, a);
+    else if (bias) launch<T, true, false>(ctx, a);
+    else if (residual) launch<T, false, true>(ctx, a);
+    else launch<T, false, false>(ctx, a);
+  });
+  if (!ok) ctx.fail("the depthwise kernel takes float32, float16 or bfloat16");
+}
+
+}  // namespace kiln::cuda
