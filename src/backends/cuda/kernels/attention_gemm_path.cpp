@@ -13,11 +13,6 @@ namespace kiln::cuda::kern {
 
 namespace {
 
-// Per node and context: the two products' descriptors and algorithms, per shape.
-struct AttentionGemmState {
-  LtBatchedGemms scores, output;
-};
-
 uint64_t addr(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
 uint64_t bytes(int64_t elements, size_t elem_size) { return static_cast<uint64_t>(elements) * elem_size; }
 
@@ -27,7 +22,7 @@ size_t attention_chunk_target_bytes(const DeviceInfo& device) {
   return std::max<size_t>(4ull << 20, static_cast<size_t>(std::max(device.l2_bytes, 0)) / 2);
 }
 
-bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L) {
+bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L, AttentionGemmState& st) {
   Resources& res = ctx.res;
   if (!res.cublaslt || !res.workspace) return false;
   const AttentionGemmPlan plan = plan_attention_gemm(
@@ -88,7 +83,6 @@ bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L) {
 
   // Both chunk sizes are prepared before anything is enqueued, so a refusal leaves the direct kernel a clean
   // stream.
-  AttentionGemmState& st = node_state<AttentionGemmState>(ctx);
   for (int64_t n : {plan.per_chunk, plan.chunk_slices(plan.chunks - 1)}) {
     sg.batch = og.batch = n;
     if (!st.scores.prepare(res.cublaslt, sg) || !st.output.prepare(res.cublaslt, og)) return false;

@@ -8,6 +8,7 @@
 // score traffic at ~3 TB/s (less when a chunk's scores stay in L2): ~0.05 ms instead of ~0.7 ms.
 #pragma once
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/kernels/attention_lt_gemm.h"
 #include "backends/fused_attention_layout.h"
 
 namespace kiln::cuda {
@@ -20,10 +21,16 @@ namespace kiln::cuda::kern {
 // the second product read them), at least 4 MiB.
 size_t attention_chunk_target_bytes(const DeviceInfo& device);
 
+// The path's per-node state: the two products' descriptors and algorithms, per shape. The caller keeps it (in
+// FusedAttention's node state, fused_attention.cu: a node has one state slot, shared with the path choice).
+struct AttentionGemmState {
+  LtBatchedGemms scores, output;
+};
+
 // Enqueues the node's attention on ctx.stream() through the GEMM path and returns true, or returns false with
 // nothing enqueued when the path does not apply (no cuBLASLt handle or workspace, a layout without uniform
 // slice strides, scores that do not fit, more keys than the softmax holds, or cuBLASLt has no algorithm).
-// Never synchronizes or allocates; cuBLASLt's heuristic runs only for shapes the node has not met before.
-bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L);
+// Never synchronizes or allocates; cuBLASLt's heuristic runs only for shapes `st` has not met before.
+bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L, AttentionGemmState& st);
 
 }  // namespace kiln::cuda::kern

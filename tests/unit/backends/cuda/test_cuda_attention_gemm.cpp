@@ -1,13 +1,13 @@
-// FusedAttention's two CUDA paths against the CPU kernel on the same random cases: the GEMM path (cuBLASLt
-// products + Kiln's masked softmax, attention_gemm_path.h) and the direct flash-style kernel (taken when the
-// kernel has no cuBLASLt handle or workspace, as in cudatest::check_op). float32 (pure and TF32),
-// float16, bfloat16; masks broadcast and full, causal, Sq != Sk, k transposed, several workspace chunks,
-// odd sizes (197 tokens, head size 80), the block-per-row softmax for long key rows, and a CUDA graph replay.
-#include "backends/cuda/cuda_op_harness.h"
+// FusedAttention's CUDA paths against the CPU kernel on the same random cases: the GEMM path (cuBLASLt
+// products + Kiln's masked softmax, attention_gemm_path.h; the registered kernel runs with KILN_ATTENTION=gemm
+// so that it takes that path rather than the timed choice) and the direct kernels (taken when the kernel has
+// no cuBLASLt handle or workspace, as in cudatest::check_op: the flash kernel for float16/bfloat16 with head
+// size 64 or 128, the generic kernel otherwise). float32 (pure and TF32), float16, bfloat16; masks broadcast
+// and full, causal, Sq != Sk, k transposed, several workspace chunks, odd sizes (197 tokens, head size 80),
+// the block-per-row softmax for long key rows, and a CUDA graph replay.
+#include "backends/cuda/attention_test_cases.h"
 
 #ifdef KILN_WITH_CUDA
-#include <cmath>
-#include <limits>
 #include <map>
 #include <memory>
 
@@ -24,55 +24,7 @@ namespace {
 
 constexpr size_t kDefaultWorkspace = 64ull << 20;
 
-struct Case {
-  Dims q, k, v;
-  Dims mask;  // empty: no mask
-  bool causal = false;
-  bool k_transposed = false;
-  int neg_inf_row = -1;  // >= 0: that query row of the mask is all -inf (the mask must have full Sq, Sk)
-};
-
-std::string describe(const Case& c) {
-  return "q " + dims_str(c.q) + " k " + dims_str(c.k) + " v " + dims_str(c.v) + " mask " + dims_str(c.mask) +
-         (c.causal ? " causal" : "") + (c.k_transposed ? " k_transposed" : "");
-}
-
-// Relative to max |reference|. The GEMM path rounds P to float16/bfloat16 before P V, as the direct kernel does.
-double tol_for(DataType dt, bool tf32) {
-  switch (dt) {
-    case DataType::kFLOAT: return tf32 ? 5e-3 : 1e-4;
-    case DataType::kHALF: return 5e-3;
-    default: return 3e-2;
-  }
-}
-
-HostTensor mask_tensor(const Case& c, DataType dt) {
-  HostTensor m = randf(c.mask, dt, 0.1, 2.0);
-  if (c.neg_inf_row < 0) return m;
-  const int64_t sk = c.mask.back(), sq = c.mask[c.mask.size() - 2];
-  const float ninf = -std::numeric_limits<float>::infinity();
-  for (int64_t o = 0; o < volume(c.mask) / (sq * sk); ++o)
-    for (int64_t j = 0; j < sk; ++j) {
-      const int64_t idx = (o * sq + c.neg_inf_row) * sk + j;
-      if (dt == DataType::kFLOAT) m.mutable_data<float>()[idx] = ninf;
-      else if (dt == DataType::kHALF) m.mutable_data<uint16_t>()[idx] = float_to_half(ninf);
-      else m.mutable_data<uint16_t>()[idx] = float_to_bf16(ninf);
-    }
-  return m;
-}
-
-std::vector<HostTensor> make_inputs(const Case& c, DataType dt, DataType mask_dt) {
-  std::vector<HostTensor> in = {randf(c.q, dt), randf(c.k, dt), randf(c.v, dt)};
-  if (!c.mask.empty()) in.push_back(mask_tensor(c, mask_dt));
-  return in;
-}
-
-void set_attrs(ir::Attrs& a, const Case& c, bool tf32) {
-  a.set("scale", 1.0 / std::sqrt(static_cast<double>(c.q.back())));
-  a.set("causal", int64_t{c.causal ? 1 : 0});
-  a.set("k_transposed", int64_t{c.k_transposed ? 1 : 0});
-  if (tf32) a.set("allow_tf32", int64_t{1});
-}
+using Case = AttentionCase;
 
 // cuBLASLt handles and a workspace of each size the tests ask for, kept for the whole test program.
 const cuda::LibraryHandles& handles(size_t workspace) {
@@ -90,11 +42,14 @@ struct GemmOptions {
 };
 
 // The GEMM path: the first run calls run_attention_gemm itself (which must take the case), the second goes
-// through the registered kernel; the output is poisoned before each. Both must agree bit for bit (so the
-// kernel took the GEMM path too: the direct kernel sums in another order) and match the CPU kernel.
+// through the registered kernel with KILN_ATTENTION=gemm; the output is poisoned before each. Both must agree
+// bit for bit (so the kernel took the GEMM path too: the direct kernels sum in another order) and match the
+// CPU kernel.
 ::testing::AssertionResult check_gemm_path(const Case& c, DataType dt, DataType mask_dt, const GemmOptions& opt = {}) {
   try {
-    const std::vector<HostTensor> inputs = make_inputs(c, dt, mask_dt);
+    const ScopedEnv gemm_path("KILN_ATTENTION", "gemm");
+    cuda::kern::AttentionGemmState gemm_state;  // the direct call's own; the kernel keeps its state per node
+    const std::vector<HostTensor> inputs = attention_inputs(c, dt, mask_dt);
     ir::Graph g;
     std::vector<ir::Value*> vals;
     std::vector<ir::TensorInfo> infos;
@@ -103,7 +58,7 @@ struct GemmOptions {
       infos.push_back(ir::TensorInfo{true, inputs[i].dtype(), inputs[i].shape(), &inputs[i]});
     }
     ir::Node* node = g.add_node("FusedAttention", "attn", vals, 1);
-    set_attrs(node->attrs, c, opt.tf32);
+    set_attention_attrs(node->attrs, c, opt.tf32);
     const ir::TensorInfo out_info = ir::infer_node(*node, infos).at(0);
     if (!cuda::supports(*node, infos)) return ::testing::AssertionFailure() << "cuda::supports() says no";
     cuda::KernelFn fn = cuda::find_kernel("FusedAttention");
@@ -158,7 +113,7 @@ struct GemmOptions {
       if (cudaMemsetAsync(dev_out.get(), run == 0 ? 0xFF : 0x7B, out_bytes, s) != cudaSuccess)
         return ::testing::AssertionFailure() << "cudaMemset failed";
       if (run == 0) {
-        if (!cuda::kern::run_attention_gemm(ctx, L)) return ::testing::AssertionFailure() << "the GEMM path declined";
+        if (!cuda::kern::run_attention_gemm(ctx, L, gemm_state)) return ::testing::AssertionFailure() << "the GEMM path declined";
       } else {
         fn(ctx);
       }
@@ -198,17 +153,17 @@ struct GemmOptions {
       if (!runs[0].same_bytes(runs[r]))
         return ::testing::AssertionFailure() << "run " << r << " differs from the direct call of the GEMM path"
                                              << (r == 1 ? " (did the kernel take the other path?)" : " (graph replay)");
-    return compare(runs[0], ref, tol_for(dt, opt.tf32), false);
+    return compare(runs[0], ref, attention_tol(dt, opt.tf32), false);
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "threw: " << e.what();
   }
 }
 
-// The direct kernel: check_op gives the kernel no cuBLASLt handle or workspace.
+// The direct kernels: check_op gives the kernel no cuBLASLt handle or workspace.
 ::testing::AssertionResult check_direct(const Case& c, DataType dt, DataType mask_dt) {
   Options o;
-  o.tol = tol_for(dt, false);
-  return check_op("FusedAttention", make_inputs(c, dt, mask_dt), [&](ir::Attrs& a) { set_attrs(a, c, false); }, o);
+  o.tol = attention_tol(dt);
+  return check_op("FusedAttention", attention_inputs(c, dt, mask_dt), [&](ir::Attrs& a) { set_attention_attrs(a, c); }, o);
 }
 
 // Both paths, every float dtype (and a float32 mask under float16/bfloat16 when asked).

@@ -1,62 +1,20 @@
-// FusedAttention on the GPU against the CPU kernel: float32 (generic path), float16/bfloat16 (tensor cores for
-// head sizes 64 and 128, generic otherwise), masks of several broadcast shapes, causal, tails, k transposed.
-#include "backends/cuda/cuda_op_harness.h"
+// FusedAttention on the GPU against the CPU kernel, through the registered kernel without cuBLASLt (so the
+// direct kernels: float32 on the generic path, float16/bfloat16 on the flash kernel for head sizes 64 and 128,
+// generic otherwise), masks of several broadcast shapes, causal, tails, k transposed.
+#include "backends/cuda/attention_test_cases.h"
 
 #ifdef KILN_WITH_CUDA
-#include <cmath>
-#include <limits>
-
 using namespace kiln;
 using namespace kiln::cudatest;
 
 namespace {
 
-struct Case {
-  Dims q, k, v;
-  Dims mask;  // empty: no mask
-  bool causal = false;
-  bool k_transposed = false;
-  double scale = 0;  // 0: 1/sqrt(D)
-  int neg_inf_row = -1;  // >= 0: that query row of the mask is all -inf (the mask must have full Sq, Sk)
-};
-
-double tol_for(DataType dt) {
-  switch (dt) {
-    case DataType::kFLOAT: return 1e-4;
-    case DataType::kHALF: return 5e-3;
-    default: return 3e-2;
-  }
-}
-
-HostTensor mask_tensor(const Case& c, DataType dt) {
-  HostTensor m = randf(c.mask, dt, 0.1, 2.0);
-  if (c.neg_inf_row < 0) return m;
-  const int64_t sk = c.mask.back(), sq = c.mask[c.mask.size() - 2];
-  const int64_t outer = volume(c.mask) / (sq * sk);
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t j = 0; j < sk; ++j) {
-      const int64_t idx = (o * sq + c.neg_inf_row) * sk + j;
-      const float ninf = -std::numeric_limits<float>::infinity();
-      if (dt == DataType::kFLOAT) m.mutable_data<float>()[idx] = ninf;
-      else if (dt == DataType::kHALF) m.mutable_data<uint16_t>()[idx] = float_to_half(ninf);
-      else m.mutable_data<uint16_t>()[idx] = float_to_bf16(ninf);
-    }
-  return m;
-}
+using Case = AttentionCase;
 
 ::testing::AssertionResult run_case(const Case& c, DataType dt, DataType mask_dt) {
-  std::vector<HostTensor> in = {randf(c.q, dt), randf(c.k, dt), randf(c.v, dt)};
-  if (!c.mask.empty()) in.push_back(mask_tensor(c, mask_dt));
-  const double scale = c.scale != 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.q.back()));
   Options o;
-  o.tol = tol_for(dt);
-  return check_op("FusedAttention", in,
-                  [&](ir::Attrs& a) {
-                    a.set("scale", scale);
-                    a.set("causal", int64_t{c.causal ? 1 : 0});
-                    a.set("k_transposed", int64_t{c.k_transposed ? 1 : 0});
-                  },
-                  o);
+  o.tol = attention_tol(dt);
+  return check_op("FusedAttention", attention_inputs(c, dt, mask_dt), [&](ir::Attrs& a) { set_attention_attrs(a, c); }, o);
 }
 
 void run_all(const Case& c, bool mask_f32_too = false) {

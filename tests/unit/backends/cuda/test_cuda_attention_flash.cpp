@@ -1,0 +1,402 @@
+// FusedAttention's flash kernel on tensor cores (kernels/attention_flash_mma.h) against the CPU kernel, forced
+// with KILN_ATTENTION=flash (an error where it does not apply, so every case below runs it): float16 and
+// bfloat16, head sizes 64 and 128; ViT (197 tokens) and BERT (128 tokens, padding mask) shapes; lengths 1, 63
+// and 65 (partial query and key tiles); Sq != Sk; causal (including rows that see no key); masks broadcast and
+// full, float32 and the input dtype; fully masked rows (-inf: output 0; float32's lowest: the CPU's uniform
+// average); k transposed (16-byte and element-wise staging); broadcast heads and batches; more than 65535
+// (batch, head) slices. Then the timed choice between the flash kernel and the GEMM path (KILN_ATTENTION
+// unset): its record in the timing cache, reused by a new context inside a CUDA graph capture, and the GEMM
+// path for a capture with nothing recorded. The support predicate is checked on the host (no GPU needed).
+#include "backends/cuda/attention_test_cases.h"
+
+#ifdef KILN_WITH_CUDA
+#include <limits>
+#include <memory>
+
+#include "backends/cuda/device.h"
+#include "backends/cuda/kernels/attention_flash_mma.h"
+#include "backends/cuda/library_handles.h"
+#include "kiln/timing_cache.h"
+
+using namespace kiln;
+using namespace kiln::cudatest;
+
+namespace {
+
+using Case = AttentionCase;
+
+const std::vector<DataType>& low_types() {
+  static const std::vector<DataType> t = {DataType::kHALF, DataType::kBF16};
+  return t;
+}
+
+// The case through the registered kernel with the flash kernel forced (check_op: two poisoned runs that must
+// agree bit for bit, compared with the CPU kernel).
+::testing::AssertionResult check_flash(const Case& c, DataType dt, DataType mask_dt) {
+  const ScopedEnv flash("KILN_ATTENTION", "flash");
+  Options o;
+  o.tol = attention_tol(dt);
+  return check_op("FusedAttention", attention_inputs(c, dt, mask_dt), [&](ir::Attrs& a) { set_attention_attrs(a, c); }, o);
+}
+
+// Both 16-bit dtypes, the mask in the input dtype and (when asked) in float32.
+void flash_all(const Case& c, bool f32_mask_too = false) {
+  SCOPED_TRACE(describe(c));
+  for (DataType dt : low_types()) {
+    EXPECT_TRUE(check_flash(c, dt, dt)) << dtype_name(dt);
+    if (f32_mask_too && !c.mask.empty()) {
+      EXPECT_TRUE(check_flash(c, dt, DataType::kFLOAT)) << dtype_name(dt) << " with a float32 mask";
+    }
+  }
+}
+
+Dims bhsd(int64_t b, int64_t h, int64_t s, int64_t d) { return Dims{b, h, s, d}; }
+
+const int64_t kHeads[] = {64, 128};
+
+}  // namespace
+
+TEST(CudaAttentionFlash, VitAndBertShapes) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    flash_all(Case{bhsd(2, 12, 197, d), bhsd(2, 12, 197, d), bhsd(2, 12, 197, d), {}});
+    flash_all(Case{bhsd(2, 12, 128, d), bhsd(2, 12, 128, d), bhsd(2, 12, 128, d), {2, 1, 1, 128}}, true);
+  }
+}
+
+TEST(CudaAttentionFlash, PartialTiles) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    for (int64_t s : {1, 63, 65}) flash_all(Case{bhsd(1, 2, s, d), bhsd(1, 2, s, d), bhsd(1, 2, s, d), {}});
+    flash_all(Case{bhsd(1, 2, 63, d), bhsd(1, 2, 63, d), bhsd(1, 2, 63, d), {1, 2, 63, 63}});
+    // One query (decoding) against 77 keys; more keys than queries; more queries than keys.
+    flash_all(Case{bhsd(2, 4, 1, d), bhsd(2, 4, 77, d), bhsd(2, 4, 77, d), {2, 1, 1, 77}}, true);
+    flash_all(Case{bhsd(2, 2, 70, d), bhsd(2, 2, 150, d), bhsd(2, 2, 150, d), {2, 1, 1, 150}});
+    flash_all(Case{bhsd(1, 2, 150, d), bhsd(1, 2, 70, d), bhsd(1, 2, 70, d), {}});
+  }
+  flash_all(Case{bhsd(1, 2, 40, 64), bhsd(1, 2, 50, 64), bhsd(1, 2, 50, 64), {}, false, false, 0.7});  // a given scale
+}
+
+TEST(CudaAttentionFlash, Causal) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    flash_all(Case{bhsd(1, 2, 130, d), bhsd(1, 2, 130, d), bhsd(1, 2, 130, d), {}, true});
+    // Queries at the end of a longer key sequence (a KV cache), with a padding mask.
+    flash_all(Case{bhsd(2, 2, 70, d), bhsd(2, 2, 150, d), bhsd(2, 2, 150, d), {2, 1, 1, 150}, true});
+    // More queries than keys: the first 80 rows see no key (output 0), a whole query tile among them.
+    flash_all(Case{bhsd(1, 2, 150, d), bhsd(1, 2, 70, d), bhsd(1, 2, 70, d), {}, true});
+  }
+}
+
+TEST(CudaAttentionFlash, MaskLayouts) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    flash_all(Case{bhsd(2, 2, 100, d), bhsd(2, 2, 90, d), bhsd(2, 2, 90, d), {2, 2, 100, 90}}, true);  // full
+    flash_all(Case{bhsd(2, 2, 100, d), bhsd(2, 2, 90, d), bhsd(2, 2, 90, d), {1, 2, 1, 90}});    // per head and key
+    flash_all(Case{bhsd(2, 2, 100, d), bhsd(2, 2, 90, d), bhsd(2, 2, 90, d), {2, 1, 100, 1}});   // per query row
+  }
+}
+
+TEST(CudaAttentionFlash, FullyMaskedRows) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    Case c{bhsd(1, 2, 70, d), bhsd(1, 2, 80, d), bhsd(1, 2, 80, d), {1, 1, 70, 80}};
+    c.neg_inf_row = 3;  // -inf: no visible key, output 0
+    flash_all(c, true);
+    // float32's lowest, as exported BERT masks write: finite, so the CPU kernel averages v uniformly over the
+    // row; the kernel must not turn it into -inf (it subtracts the max before scaling by log2 e).
+    c.masked_value = std::numeric_limits<float>::lowest();
+    for (DataType dt : low_types()) EXPECT_TRUE(check_flash(c, dt, DataType::kFLOAT)) << dtype_name(dt);
+  }
+}
+
+TEST(CudaAttentionFlash, TransposedKeys) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    // 90 keys: K^T rows are not 16-byte multiples, staged element by element; 128 keys: 16-byte copies.
+    flash_all(Case{bhsd(2, 3, 100, d), bhsd(2, 3, d, 90), bhsd(2, 3, 90, d), {1, 1, 100, 90}, false, true});
+    flash_all(Case{bhsd(2, 3, 100, d), bhsd(2, 3, d, 128), bhsd(2, 3, 128, d), {}, true, true});
+  }
+  flash_all(Case{{6, 50, 64}, {6, 64, 50}, {6, 50, 64}, {}, false, true});  // ViT's [B*H, S, D] with k^T
+}
+
+TEST(CudaAttentionFlash, BroadcastAndManySlices) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    flash_all(Case{bhsd(2, 4, 64, d), bhsd(2, 1, 64, d), bhsd(2, 1, 64, d), {2, 1, 1, 64}});  // shared K/V heads
+    flash_all(Case{bhsd(1, 4, 64, d), bhsd(3, 4, 64, d), bhsd(3, 4, 64, d), {}});            // broadcast query batch
+  }
+  // 70000 (batch*head) slices of one query tile: more blocks than gridDim.y could hold.
+  flash_all(Case{{70000, 3, 64}, {70000, 5, 64}, {70000, 5, 64}, {}});
+}
+
+// ---- The timed choice (KILN_ATTENTION unset) ----
+
+namespace {
+
+// One FusedAttention node with its inputs on the device and its CPU reference, run on any Resources.
+class AttentionNode {
+ public:
+  AttentionNode(const Case& c, DataType dt) {
+    inputs_ = attention_inputs(c, dt, dt);
+    std::vector<ir::Value*> vals;
+    std::vector<ir::TensorInfo> infos;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      vals.push_back(graph_.add_input("in" + std::to_string(i), dt, inputs_[i].shape()));
+      infos.push_back(ir::TensorInfo{true, dt, inputs_[i].shape(), &inputs_[i]});
+    }
+    node_ = graph_.add_node("FusedAttention", "attn", vals, 1);
+    set_attention_attrs(node_->attrs, c);
+    out_info_ = ir::infer_node(*node_, infos).at(0);
+
+    ir::Graph rg;
+    std::vector<ir::Value*> rvals;
+    std::vector<HostTensor> ref_in;
+    std::vector<const HostTensor*> rptrs;
+    for (const HostTensor& t : inputs_) ref_in.push_back(as_f32(t));
+    for (size_t i = 0; i < ref_in.size(); ++i) {
+      rvals.push_back(rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
+      rptrs.push_back(&ref_in[i]);
+    }
+    ir::Node* rnode = rg.add_node("FusedAttention", "attn", rvals, 1);
+    rnode->attrs = node_->attrs;
+    ref_ = cpu::eval_node(*rnode, rptrs).at(0);
+
+    for (const HostTensor& t : inputs_) {
+      dev_in_.emplace_back(std::max<size_t>(t.nbytes(), 1));
+      if (cudaMemcpy(dev_in_.back().get(), t.raw(), t.nbytes(), cudaMemcpyHostToDevice) != cudaSuccess)
+        throw Error("cudaMemcpy of an input failed");
+    }
+    dev_out_ = cuda::DeviceBuffer(std::max<size_t>(out_bytes(), 1));
+  }
+
+  const HostTensor& reference() const { return ref_; }
+
+  // One run of the registered kernel on `res` (poisoned output first), eagerly or captured into a CUDA graph
+  // and replayed; the output.
+  HostTensor run(cuda::Resources& res, bool capture) {
+    cudaStream_t s = res.stream;
+    cuda::KernelContext ctx{*node_, {}, {}, res};
+    for (size_t i = 0; i < inputs_.size(); ++i)
+      ctx.in.push_back(cuda::TensorRef{true, inputs_[i].dtype(), inputs_[i].shape(), dev_in_[i].get(), inputs_[i].raw()});
+    ctx.out.push_back(cuda::TensorRef{true, out_info_.dtype, out_info_.shape, dev_out_.get(), nullptr});
+    if (cudaMemsetAsync(dev_out_.get(), 0xFF, out_bytes(), s) != cudaSuccess) throw Error("cudaMemset failed");
+    cuda::KernelFn fn = cuda::find_kernel("FusedAttention");
+    if (!capture) {
+      fn(ctx);
+    } else {
+      cudaGraph_t graph = nullptr;
+      if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) throw Error("begin capture failed");
+      try {
+        fn(ctx);
+      } catch (...) {
+        cudaStreamEndCapture(s, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        throw;
+      }
+      if (cudaStreamEndCapture(s, &graph) != cudaSuccess) throw Error("capture failed");
+      cudaGraphExec_t exec = nullptr;
+      cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+      if (e == cudaSuccess) e = cudaGraphLaunch(exec, s);
+      if (exec) cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
+      if (e != cudaSuccess) throw Error(std::string("graph replay failed: ") + cudaGetErrorString(e));
+    }
+    const cudaError_t e = cudaStreamSynchronize(s);
+    if (e != cudaSuccess) throw Error(std::string("kernel failed: ") + cudaGetErrorString(e));
+    HostTensor h(out_info_.dtype, out_info_.shape);
+    if (cudaMemcpy(h.mutable_raw(), dev_out_.get(), out_bytes(), cudaMemcpyDeviceToHost) != cudaSuccess)
+      throw Error("cudaMemcpy of the output failed");
+    return h;
+  }
+
+ private:
+  size_t out_bytes() const { return static_cast<size_t>(volume(out_info_.shape)) * dtype_size(out_info_.dtype); }
+
+  ir::Graph graph_;
+  ir::Node* node_ = nullptr;
+  std::vector<HostTensor> inputs_;
+  HostTensor ref_;
+  ir::TensorInfo out_info_;
+  std::vector<cuda::DeviceBuffer> dev_in_;
+  cuda::DeviceBuffer dev_out_;
+};
+
+const cuda::LibraryHandles& library_handles() {
+  static cuda::LibraryHandles h;
+  return h;
+}
+
+// A fresh context's resources (no node state) with cuBLASLt, the workspace and, optionally, a timing cache.
+cuda::Resources fresh_resources(TimingCache* tactics) {
+  cuda::Resources res;
+  res.stream = test_stream();
+  library_handles().attach(res);
+  res.tactics = tactics;
+  return res;
+}
+
+}  // namespace
+
+TEST(CudaAttentionFlash, TimedChoiceIsRecordedAndReused) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const Case cases[] = {
+      Case{bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), {2, 1, 1, 128}},  // BERT
+      Case{bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), {}},              // ViT
+  };
+  for (const Case& c : cases) {
+    for (DataType dt : low_types()) {
+      SCOPED_TRACE(describe(c) + " " + dtype_name(dt));
+      try {
+        AttentionNode node(c, dt);
+        const double tol = attention_tol(dt);
+        HostTensor gemm_out, flash_out;
+        {
+          const ScopedEnv gemm("KILN_ATTENTION", "gemm");
+          cuda::Resources res = fresh_resources(nullptr);
+          gemm_out = node.run(res, false);
+        }
+        {
+          const ScopedEnv flash("KILN_ATTENTION", "flash");
+          cuda::Resources res = fresh_resources(nullptr);
+          flash_out = node.run(res, false);
+        }
+        EXPECT_TRUE(compare(gemm_out, node.reference(), tol, false)) << "GEMM path";
+        EXPECT_TRUE(compare(flash_out, node.reference(), tol, false)) << "flash kernel";
+
+        const ScopedEnv timed("KILN_ATTENTION", nullptr);
+        TimingCache cache;
+        HostTensor chosen;
+        {
+          cuda::Resources res = fresh_resources(&cache);
+          chosen = node.run(res, false);  // times both paths, records the faster
+        }
+        EXPECT_EQ(cache.size(), 1u) << "one attention-path record";
+        EXPECT_TRUE(chosen.same_bytes(gemm_out) || chosen.same_bytes(flash_out)) << "the output of neither path";
+        EXPECT_TRUE(compare(chosen, node.reference(), tol, false));
+        {
+          // A new context with the cache: its first run, inside a capture, takes the recorded path (after an
+          // eager run with the GEMM path forced, which prepares cuBLASLt's descriptors and chooses nothing).
+          cuda::Resources res = fresh_resources(&cache);
+          {
+            const ScopedEnv gemm("KILN_ATTENTION", "gemm");
+            node.run(res, false);
+          }
+          EXPECT_TRUE(node.run(res, true).same_bytes(chosen)) << "the captured run did not take the recorded path";
+        }
+        {
+          // Nothing recorded: a first choice inside a capture cannot time, so it takes the GEMM path.
+          cuda::Resources res = fresh_resources(nullptr);
+          {
+            const ScopedEnv gemm("KILN_ATTENTION", "gemm");
+            node.run(res, false);
+          }
+          EXPECT_TRUE(node.run(res, true).same_bytes(gemm_out)) << "a capture with nothing recorded must take the GEMM path";
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw: " << e.what();
+      }
+    }
+  }
+}
+
+TEST(CudaAttentionFlash, UnknownPathIsAnError) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const ScopedEnv bogus("KILN_ATTENTION", "fastest");
+  const ::testing::AssertionResult r = check_op(
+      "FusedAttention", attention_inputs(Case{bhsd(1, 1, 8, 64), bhsd(1, 1, 8, 64), bhsd(1, 1, 8, 64), {}}, DataType::kHALF,
+                                         DataType::kHALF),
+      [&](ir::Attrs& a) { set_attention_attrs(a, Case{bhsd(1, 1, 8, 64), {}, {}, {}}); });
+  EXPECT_FALSE(r);
+  EXPECT_NE(std::string(r.message()).find("KILN_ATTENTION must be auto, gemm or flash"), std::string::npos) << r.message();
+}
+
+// ---- What the flash kernel takes (host only) ----
+
+namespace {
+
+cuda::DeviceInfo h200_like() {
+  cuda::DeviceInfo d;
+  d.name = "test";
+  d.major = 9;
+  d.minor = 0;
+  d.max_shared_per_block_optin = 227 * 1024;
+  return d;
+}
+
+cuda::kern::FlashAttentionArgs flash_args(DataType dt, int64_t d, int64_t dv, bool k_transposed = false) {
+  cuda::kern::FlashAttentionArgs a;
+  a.dtype = dt;
+  const Dims q{2, 12, 197, d}, k = k_transposed ? Dims{2, 12, d, 197} : Dims{2, 12, 197, d}, v{2, 12, 197, dv};
+  const std::string err = attention_layout(q, k, v, nullptr, k_transposed, &a.L);
+  if (!err.empty()) throw Error(err);
+  // Addresses are only checked for alignment here; nothing is dereferenced.
+  a.q = reinterpret_cast<const void*>(uintptr_t{0x10000});
+  a.k = reinterpret_cast<const void*>(uintptr_t{0x20000});
+  a.v = reinterpret_cast<const void*>(uintptr_t{0x30000});
+  a.out = reinterpret_cast<void*>(uintptr_t{0x40000});
+  return a;
+}
+
+}  // namespace
+
+TEST(CudaAttentionFlash, SupportedArguments) {
+  const cuda::DeviceInfo dev = h200_like();
+  for (DataType dt : {DataType::kHALF, DataType::kBF16})
+    for (int64_t d : {64, 128}) {
+      EXPECT_EQ(cuda::kern::flash_attention_unsupported(flash_args(dt, d, d), dev), "") << dtype_name(dt) << " " << d;
+      EXPECT_EQ(cuda::kern::flash_attention_unsupported(flash_args(dt, d, d, true), dev), "") << "k transposed";
+    }
+  // k transposed with K^T rows of any alignment: staged element by element.
+  cuda::kern::FlashAttentionArgs kt = flash_args(DataType::kHALF, 64, 64, true);
+  kt.k = reinterpret_cast<const void*>(uintptr_t{0x20002});
+  EXPECT_EQ(cuda::kern::flash_attention_unsupported(kt, dev), "");
+  // Masks of every float dtype at any address (read element by element).
+  cuda::kern::FlashAttentionArgs masked = flash_args(DataType::kBF16, 128, 128);
+  masked.mask = reinterpret_cast<const void*>(uintptr_t{0x50002});
+  for (DataType mdt : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
+    masked.mask_dtype = mdt;
+    EXPECT_EQ(cuda::kern::flash_attention_unsupported(masked, dev), "") << dtype_name(mdt);
+  }
+}
+
+TEST(CudaAttentionFlash, UnsupportedArgumentsSayWhy) {
+  const cuda::DeviceInfo dev = h200_like();
+  auto why = [&](const cuda::kern::FlashAttentionArgs& a, const cuda::DeviceInfo& d) {
+    return cuda::kern::flash_attention_unsupported(a, d);
+  };
+  EXPECT_NE(why(flash_args(DataType::kFLOAT, 64, 64), dev).find("dtype"), std::string::npos);
+  EXPECT_NE(why(flash_args(DataType::kHALF, 80, 80), dev).find("head sizes"), std::string::npos);
+  EXPECT_NE(why(flash_args(DataType::kHALF, 64, 128), dev).find("head sizes"), std::string::npos);
+  EXPECT_NE(why(flash_args(DataType::kHALF, 256, 256), dev).find("head sizes"), std::string::npos);
+  cuda::DeviceInfo turing = dev;
+  turing.major = 7;
+  turing.minor = 5;
+  EXPECT_NE(why(flash_args(DataType::kHALF, 64, 64), turing).find("sm_75"), std::string::npos);
+  cuda::DeviceInfo small = dev;
+  small.max_shared_per_block_optin = 48 * 1024;  // D = 64 fits (45 KiB), D = 128 (85 KiB) does not
+  EXPECT_EQ(why(flash_args(DataType::kHALF, 64, 64), small), "");
+  EXPECT_NE(why(flash_args(DataType::kHALF, 128, 128), small).find("shared memory"), std::string::npos);
+  for (int which = 0; which < 4; ++which) {
+    cuda::kern::FlashAttentionArgs a = flash_args(DataType::kHALF, 64, 64);
+    const void* odd = reinterpret_cast<const void*>(uintptr_t{0x60008});  // 8-byte aligned only
+    if (which == 0) a.q = odd;
+    if (which == 1) a.k = odd;
+    if (which == 2) a.v = odd;
+    if (which == 3) a.out = const_cast<void*>(odd);
+    EXPECT_NE(why(a, dev).find("16-byte aligned"), std::string::npos) << "tensor " << which;
+  }
+  cuda::kern::FlashAttentionArgs masked = flash_args(DataType::kHALF, 64, 64);
+  masked.mask = reinterpret_cast<const void*>(uintptr_t{0x50000});
+  masked.mask_dtype = DataType::kINT32;
+  EXPECT_NE(why(masked, dev).find("mask dtype"), std::string::npos);
+}
+
+#endif  // KILN_WITH_CUDA
