@@ -82,13 +82,14 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
 void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
   using Where = StaticPlan::Where;
   const StaticPlan::Location& l = plan_.loc[value_id];
+  // l.offset: where a view layer's output starts in the storage it aliases.
   switch (l.where) {
-    case Where::kIO: return io_ptrs[l.index];
-    case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
-    case Where::kHost: return const_cast<void*>(shapes_.values[l.value].raw());
+    case Where::kIO: return static_cast<uint8_t*>(io_ptrs[l.index]) + l.offset;
+    case Where::kArena: return static_cast<uint8_t*>(arena) + l.index + l.offset;
+    case Where::kHost: return const_cast<void*>(shapes_.values[l.value].raw());  // never a view's
     case Where::kConstant: {  // by l.value: a view layer's output reads the constant it aliases
       const ir::Value* v = engine_->graph->values()[l.value].get();
-      return const_cast<void*>(ir::constant_value(v)->raw());
+      return static_cast<uint8_t*>(const_cast<void*>(ir::constant_value(v)->raw())) + l.offset;
     }
     case Where::kNone: break;
   }

@@ -1,5 +1,7 @@
 #include "runtime/static_plan.h"
 
+#include <optional>
+
 #include "runtime/view_layers.h"
 
 namespace kiln {
@@ -46,9 +48,14 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
     else if (host) p.loc[v] = {Where::kHost, 0, vid};
     else if (constant) p.loc[v] = {Where::kConstant, 0, vid};
   }
-  // root[v]: the value whose storage v shares (v itself unless v is a view layer's output).
+  // root[v]: the value whose storage v shares (v itself unless v is a view layer's output), and
+  // offset[v]: the byte where v starts in it.
   std::vector<int> root(num_values);
   for (size_t v = 0; v < num_values; ++v) root[v] = static_cast<int>(v);
+  std::vector<int64_t> offset(num_values, 0);
+  auto bytes = [&](int v) {
+    return volume(shapes.info[v].shape) * static_cast<int64_t>(dtype_size(shapes.info[v].dtype));
+  };
   // Live ranges in steps, kept for roots only: a read of a view's output is a read of its root.
   std::vector<int> first(num_values, -1), last(num_values, -1);
   for (auto& np : g.nodes()) {
@@ -62,10 +69,16 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
     for (auto* o : n->outputs)
       if (shapes.values[o->id].empty()) all_host = false;
     if (all_host) continue;  // computed during shape analysis
-    if (is_view_layer(*n, shapes) && p.loc[root[n->inputs[0]->id]].where != Where::kHost) {
-      root[n->outputs[0]->id] = root[n->inputs[0]->id];
-      p.views.push_back(n);
-      continue;
+    if (!n->inputs.empty() && n->inputs[0] && p.loc[root[n->inputs[0]->id]].where != Where::kHost) {
+      if (std::optional<std::vector<int64_t>> offsets = view_offsets(*n, shapes)) {
+        const int in = n->inputs[0]->id;
+        for (size_t k = 0; k < n->outputs.size(); ++k) {
+          root[n->outputs[k]->id] = root[in];
+          offset[n->outputs[k]->id] = offset[in] + (*offsets)[k];
+        }
+        p.views.push_back(n);
+        continue;
+      }
     }
     int step = static_cast<int>(p.steps.size());
     p.steps.push_back(n);
@@ -81,12 +94,21 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
   }
   // A group that a step writes and that holds a network output lives in that output's buffer: the step
   // writes the caller's buffer directly, as it would without the views. The first such output in value
-  // order takes it; the group's other outputs become output copies below.
+  // order that is the root's bytes exactly takes it (a block of them could not hold the root); the
+  // group's other outputs become output copies below.
   for (size_t v = 0; v < num_values; ++v) {
     const int r = root[v];
     if (r == static_cast<int>(v) || p.loc[v].where != Where::kIO || p.loc[r].where != Where::kNone) continue;
     if (engine.io[p.loc[v].index].is_input) continue;  // a view's output is never a network input
+    if (offset[v] != 0 || bytes(static_cast<int>(v)) != bytes(r)) continue;
     p.loc[r] = {Where::kIO, p.loc[v].index, r};
+  }
+  // A network output copied out of a group the arena holds is read after the last step: the root's bytes
+  // must outlive every step.
+  const int last_step = static_cast<int>(p.steps.size()) - 1;
+  for (size_t i = 0; i < engine.io.size(); ++i) {
+    const int r = root[io.io_value_ids[i]];
+    if (!engine.io[i].is_input && p.loc[r].where == Where::kNone && first[r] >= 0) last[r] = last_step;
   }
   std::vector<BufferLifetime> buffers;
   std::vector<int> buffer_value;
@@ -103,7 +125,10 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
   // Views' outputs take their root's location (a network output among them too: nothing writes its own
   // buffer now, so it is copied out unless it is the one its group lives in).
   for (size_t v = 0; v < num_values; ++v)
-    if (root[v] != static_cast<int>(v)) p.loc[v] = p.loc[root[v]];
+    if (root[v] != static_cast<int>(v)) {
+      p.loc[v] = p.loc[root[v]];
+      p.loc[v].offset = offset[v];
+    }
   for (size_t i = 0; i < engine.io.size(); ++i) {
     if (engine.io[i].is_input) continue;
     int vid = io.io_value_ids[i];

@@ -1,5 +1,7 @@
 #include "runtime/view_layers.h"
 
+#include "runtime/block_views.h"
+
 namespace kiln {
 
 namespace {
@@ -47,6 +49,11 @@ bool is_view_layer(const ir::Node& n, const ShapeAnalysis& shapes) {
   if (in.dtype != out.dtype || !dims_known(in.shape) || !dims_known(out.shape)) return false;
   if (volume(in.shape) != volume(out.shape)) return false;
   return !shuffle || shuffle_keeps_bytes(n, in.shape, out.shape);
+}
+
+std::optional<std::vector<int64_t>> view_offsets(const ir::Node& n, const ShapeAnalysis& shapes) {
+  if (is_view_layer(n, shapes)) return std::vector<int64_t>{0};
+  return block_view_offsets(n, shapes);
 }
 
 }  // namespace kiln

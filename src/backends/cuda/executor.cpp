@@ -108,11 +108,13 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
 void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
   using Where = StaticPlan::Where;
   const StaticPlan::Location& l = plan_.loc[value_id];
+  // l.offset: where a view layer's output starts in the storage it aliases.
   switch (l.where) {
-    case Where::kIO: return io_ptrs[l.index];
-    case Where::kArena: return static_cast<uint8_t*>(arena) + l.index;
-    case Where::kHost: return static_cast<uint8_t*>(host_values_.get()) + host_offset_[value_id];
-    case Where::kConstant: return weights_->address(l.value);  // a view's output: the constant it aliases
+    case Where::kIO: return static_cast<uint8_t*>(io_ptrs[l.index]) + l.offset;
+    case Where::kArena: return static_cast<uint8_t*>(arena) + l.index + l.offset;
+    case Where::kHost: return static_cast<uint8_t*>(host_values_.get()) + host_offset_[value_id];  // never a view's
+    case Where::kConstant:  // a view's output: the constant it aliases
+      return static_cast<uint8_t*>(weights_->address(l.value)) + l.offset;
     case Where::kNone: break;
   }
   throw Error("internal: tensor '" + engine_->graph->values()[value_id]->name + "' has no storage");
@@ -124,7 +126,8 @@ const void* Executor::host_address(int value_id) const {
   // Host-computed values, and shape-tensor inputs whose contents the runtime read (their storage is the
   // caller's buffer, but shape analysis holds a copy).
   if (!shapes_.values[value_id].empty()) return shapes_.values[value_id].raw();
-  if (l.where == Where::kConstant) return ir::constant_value(engine_->graph->values()[l.value].get())->raw();
+  if (l.where == Where::kConstant)
+    return static_cast<const uint8_t*>(ir::constant_value(engine_->graph->values()[l.value].get())->raw()) + l.offset;
   return nullptr;
 }
 

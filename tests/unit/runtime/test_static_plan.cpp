@@ -12,20 +12,20 @@
 #include "runtime/engine_data.h"
 #include "runtime/executor.h"
 #include "runtime/static_plan.h"
+#include "runtime_test_graphs.h"
 
 namespace kiln {
 namespace {
 
-std::shared_ptr<EngineData> engine_of(std::unique_ptr<ir::Graph> g) {
-  auto ed = std::make_shared<EngineData>();
-  g->topo_sort();
-  infer_graph_inplace(*g);
-  for (auto* in : g->inputs())
-    ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, {ProfileShapes{in->shape, in->shape, in->shape}}});
-  for (auto* o : g->outputs()) ed->io.push_back(IOTensorInfo{o->name, false, o->dtype, o->shape, {}});
-  ed->graph = std::move(g);
-  return ed;
-}
+using test::copied_outputs;
+using test::engine_of;
+using test::names;
+using test::negate;
+using test::plan_for;
+using test::ramp;
+using test::relu;
+using test::reshape;
+using test::unsqueeze;
 
 // y = x + c and expand(x, shape(x)), with the constant c and the shape of x also network outputs.
 std::shared_ptr<EngineData> net() {
@@ -85,68 +85,6 @@ TEST(StaticPlan, LayersReadConstantAndHostOutputsBeforeTheirBuffersAreFilled) {
 // ---------------------------------------------------------------------------------------------------------
 // View layers
 
-ir::Node* relu(ir::Graph& g, ir::Value* x, const std::string& name) {
-  auto* n = g.add_node("Activation", name, {x}, 1);
-  n->attrs.set("type", int64_t{0});
-  n->outputs[0]->name = name;
-  return n;
-}
-
-ir::Node* negate(ir::Graph& g, ir::Value* x, const std::string& name) {
-  auto* n = g.add_node("Unary", name, {x}, 1);
-  n->attrs.set("op", int64_t{5});
-  n->outputs[0]->name = name;
-  return n;
-}
-
-ir::Node* unsqueeze(ir::Graph& g, ir::Value* x, const std::string& name) {
-  auto* n = g.add_node("Unsqueeze", name, {x}, 1);
-  n->attrs.set("axes", std::vector<int64_t>{0});
-  n->outputs[0]->name = name;
-  return n;
-}
-
-ir::Node* reshape(ir::Graph& g, ir::Value* x, std::vector<int64_t> dims, const std::string& name) {
-  auto* n = g.add_node("Shuffle", name, {x}, 1);
-  n->attrs.set("has_reshape", int64_t{1});
-  n->attrs.set("reshape_dims", std::move(dims));
-  n->outputs[0]->name = name;
-  return n;
-}
-
-StaticPlan plan_for(const EngineData& ed, const std::vector<Dims>& input_shapes) {
-  IoMap io(ed);
-  ShapeAnalysis shapes = analyze_shapes(*ed.graph, io.graph_input_shapes(ed, input_shapes), true);
-  return plan_static(ed, io, shapes);
-}
-
-std::vector<std::string> names(const std::vector<const ir::Node*>& nodes) {
-  std::vector<std::string> out;
-  for (auto* n : nodes) out.push_back(n->name);
-  return out;
-}
-
-std::vector<std::string> copied_outputs(const EngineData& ed, const StaticPlan& p) {
-  std::vector<std::string> out;
-  for (auto [i, vid] : p.output_copies) out.push_back(ed.io[i].name);
-  return out;
-}
-
-std::vector<float> ramp(size_t n, float start) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = start + static_cast<float>(i) * 0.25f;
-  return v;
-}
-
-// Runs the CPU executor over an arena full of NaN, so a layer reading memory nobody wrote shows.
-void run(const std::shared_ptr<EngineData>& ed, const std::vector<Dims>& input_shapes, std::vector<void*> ptrs) {
-  Executor ex(ed);
-  ex.prepare(input_shapes);
-  std::vector<float> arena(static_cast<size_t>(ex.arena_bytes()) / sizeof(float) + 64, std::nanf(""));
-  void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(arena.data()) + 255) / 256 * 256);
-  ex.run(ptrs, aligned, &cpu::default_thread_pool());
-}
-
 // a = relu(x) is read only through a chain of three views; c = -x is made before the chain's reader d.
 // a's storage must outlive c's birth, so c cannot take a's bytes.
 std::shared_ptr<EngineData> view_chain_net() {
@@ -187,7 +125,7 @@ TEST(StaticPlanViews, ChainsOfViewsShareTheirRootsOffsetAndRunNoKernel) {
 TEST(StaticPlanViews, ChainOfViewsComputesTheSameValues) {
   auto ed = view_chain_net();
   std::vector<float> x = ramp(4 * 64, -30.f), d(4 * 64, std::nanf(""));
-  run(ed, {{4, 64}}, {x.data(), d.data()});
+  test::run_cpu(ed, {{4, 64}}, {x.data(), d.data()});
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(d[i], std::max(x[i], 0.f) - x[i]) << i;
 }
 
@@ -219,7 +157,7 @@ TEST(StaticPlanViews, AGroupHoldingANetworkOutputLivesInThatOutputsBuffer) {
   EXPECT_EQ(p.memory.arena_size, 0);
 
   std::vector<float> x = ramp(6, -0.5f), y(6, std::nanf("")), z(6, std::nanf("")), y2(6, std::nanf(""));
-  run(ed, {{2, 3}}, {x.data(), y.data(), z.data(), y2.data()});
+  test::run_cpu(ed, {{2, 3}}, {x.data(), y.data(), z.data(), y2.data()});
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_EQ(y[i], std::max(x[i], 0.f)) << i;
     EXPECT_EQ(y2[i], y[i]) << i;
@@ -240,7 +178,7 @@ TEST(StaticPlanViews, AViewOfANetworkOutputIsCopiedOutOfItsBuffer) {
   EXPECT_EQ(p.loc[ed->graph->find_value("y")->id].index, 1);  // a's own output buffer
   EXPECT_EQ(copied_outputs(*ed, p), (std::vector<std::string>{"y"}));
   std::vector<float> xs = ramp(6, -0.5f), as(6, std::nanf("")), ys(6, std::nanf(""));
-  run(ed, {{2, 3}}, {xs.data(), as.data(), ys.data()});
+  test::run_cpu(ed, {{2, 3}}, {xs.data(), as.data(), ys.data()});
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_EQ(as[i], std::max(xs[i], 0.f)) << i;
     EXPECT_EQ(ys[i], as[i]) << i;
@@ -279,7 +217,7 @@ TEST(StaticPlanViews, ViewsOfInputsAndConstantsReadTheirStorageAndAreCopiedWhenO
 
   std::vector<float> xv = ramp(400, -7.f), s(400, std::nanf("")), xo(400, std::nanf("")), co(400, std::nanf(""));
   const std::vector<float> x_before = xv;
-  run(ed, {shape}, {xv.data(), s.data(), xo.data(), co.data()});
+  test::run_cpu(ed, {shape}, {xv.data(), s.data(), xo.data(), co.data()});
   EXPECT_EQ(xv, x_before);  // the caller's input is only read
   EXPECT_EQ(xo, xv);
   EXPECT_EQ(co, cv);
