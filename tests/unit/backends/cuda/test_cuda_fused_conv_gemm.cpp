@@ -21,6 +21,11 @@ double fused_tol(DataType dt) {
   }
 }
 
+// cuBLASLt computes the tanh-GELU epilogue (ActivationType 13) with its own fast tanh, about 1e-4 relative
+// from the CPU's tanhf: float32 results with that epilogue are held to 2e-4 (seen at 2.2e-5 on an H200 when
+// the timed algorithm choice picked a GELU_BIAS kernel; half and bfloat16 tolerances already cover it).
+double matmul_tol(DataType dt, int64_t act) { return dt == DataType::kFLOAT && act == 13 ? 2e-4 : fused_tol(dt); }
+
 cuda::LibraryHandles& handles() {
   static cuda::LibraryHandles h;
   return h;
@@ -29,7 +34,7 @@ cuda::LibraryHandles& handles() {
 // check_op with cuBLASLt/cuDNN handles and a workspace in the kernel's Resources (kept for both runs, as an
 // execution context keeps them).
 ::testing::AssertionResult check_lib_op(const std::string& op, const std::vector<HostTensor>& inputs,
-                                        const std::function<void(ir::Attrs&)>& attrs, DataType dt) {
+                                        const std::function<void(ir::Attrs&)>& attrs, DataType dt, double tol = -1) {
   try {
     ir::Graph g;
     std::vector<ir::Value*> vals;
@@ -97,7 +102,7 @@ cuda::LibraryHandles& handles() {
     }
     if (!runs[0].same_bytes(runs[1])) return ::testing::AssertionFailure() << "the two runs differ (unwritten elements?)";
     for (const HostTensor& r : runs) {
-      ::testing::AssertionResult c = compare(r, ref, fused_tol(dt), false);
+      ::testing::AssertionResult c = compare(r, ref, tol >= 0 ? tol : fused_tol(dt), false);
       if (!c) return c;
     }
     return ::testing::AssertionSuccess();
@@ -219,7 +224,7 @@ TEST(CudaFusedMatrixMultiply, BiasResidualActivationBatchedAndBroadcast) {
                                         bias ? randf({y.back()}, dt) : HostTensor(), residual ? randf(y, dt) : HostTensor()};
           if (!residual) in.pop_back();
           if (!residual && !bias) in.pop_back();
-          EXPECT_TRUE(check_lib_op("MatrixMultiply", in, attrs, dt))
+          EXPECT_TRUE(check_lib_op("MatrixMultiply", in, attrs, dt, matmul_tol(dt, act.type)))
               << dtype_name(dt) << " " << dims_str(c.a) << " x " << dims_str(c.b) << " act " << act.type << " bias "
               << bias << " residual " << residual;
         }
