@@ -82,12 +82,15 @@ BackendDesc make_conv_op(BackendSteps& st, const BackendDesc& x, const BackendDe
 }
 
 // A pointwise operation y = mode(x[, b]) computed in float32; its pointwise descriptor goes to `keep`.
+// relu_upper > 0 (RELU_FWD only): the upper clip (ReLU6).
 BackendDesc make_pointwise_op(BackendSteps& st, std::vector<BackendDesc>& keep, cudnnPointwiseMode_t mode,
-                              const BackendDesc& x, const BackendDesc* b, const BackendDesc& y) {
+                              const BackendDesc& x, const BackendDesc* b, const BackendDesc& y, float relu_upper = 0) {
   BackendDesc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
   if (!(st.ok(pw.created(), "create pointwise descriptor") &&
         st.ok(pw.set_pointwise_mode(CUDNN_ATTR_POINTWISE_MODE, mode), "pointwise mode") &&
         st.ok(pw.set_dtype(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_DATA_FLOAT), "pointwise math precision") &&
+        (relu_upper <= 0 ||
+         st.ok(pw.set_float(CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, relu_upper), "pointwise ReLU upper clip")) &&
         st.ok(pw.finalize(), "finalize pointwise descriptor")))
     return BackendDesc();
   BackendDesc op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
@@ -169,7 +172,8 @@ std::shared_ptr<ConvOpGraph> make_op_graph(BackendSteps& st, cudnnHandle_t handl
   }
   if (e.relu) {
     if (!output_of_step(step)) return nullptr;
-    ops.push_back(make_pointwise_op(st, g->keep, CUDNN_POINTWISE_RELU_FWD, produced[step - 1], nullptr, produced[step]));
+    ops.push_back(make_pointwise_op(st, g->keep, CUDNN_POINTWISE_RELU_FWD, produced[step - 1], nullptr, produced[step],
+                                    e.relu_upper));
     if (!ops.back().get()) return nullptr;
     ++step;
   }

@@ -1,8 +1,8 @@
 // Forward convolution through cuDNN's graph API (backend descriptors), the path cuDNN's fastest Hopper
 // kernels are reachable by: the legacy cudnnConvolutionForward algorithms are several times slower there.
 //
-// One operation graph computes y = [relu]([conv(x, w)] [+ bias] [+ residual]) with float32 compute and
-// float32 virtual intermediates; x, w, y, bias ([1, K, 1, 1]) and residual (y's shape) are real tensors of
+// One operation graph computes y = [relu or relu6]([conv(x, w)] [+ bias] [+ residual]) with float32
+// compute and float32 virtual intermediates; x, w, y, bias ([1, K, 1, 1]) and residual (y's shape) are real tensors of
 // the I/O dtype. Engine heuristics (mode A, then FALLBACK when A yields nothing usable) rank engine
 // configurations; each of the first few is finalized into an execution plan, skipping those that need more
 // workspace than the context has or whose numerical notes break Kiln's promises (TF32 for float32 unless

@@ -1,6 +1,7 @@
 #include "backends/cuda/cudnn/conv_graph_problem.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace kiln::cuda {
 
@@ -9,6 +10,11 @@ std::string ConvGraphEpilogue::str() const {
   if (bias) s += "+bias";
   if (residual) s += "+residual";
   if (relu) s += "+relu";
+  if (relu && relu_upper > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "<=%g", static_cast<double>(relu_upper));
+    s += buf;
+  }
   return s;
 }
 

@@ -13,8 +13,11 @@ namespace kiln::cuda {
 // Which epilogue steps the graph itself computes (the rest is Kiln's epilogue kernel's).
 struct ConvGraphEpilogue {
   bool bias = false, residual = false, relu = false;
+  // With relu: clip above this value too when it is > 0 (ReLU6, MobileNet's activation: Clip(0, 6)), so
+  // the graph computes it instead of a separate pass of Kiln's epilogue kernel over the output.
+  float relu_upper = 0;
   bool any() const { return bias || residual || relu; }
-  std::string str() const;  // "conv+bias+residual+relu"
+  std::string str() const;  // "conv+bias+residual+relu" ("relu<=6" with an upper clip)
 };
 
 // Tensors of the graph; the index is also each one's position in ConvGraphProblem::align.

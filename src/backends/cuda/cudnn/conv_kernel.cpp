@@ -181,6 +181,7 @@ struct ConvState {
 };
 
 constexpr int64_t kActRelu = 0;
+constexpr int64_t kActClip = 8;  // Clip(alpha, beta); Clip(0, b) is cuDNN's ReLU with an upper clip
 
 // cuDNN's fused call can run this node: a bias, and ReLU or no activation.
 bool cudnn_can_fuse(const KernelContext& ctx) {
@@ -683,7 +684,10 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   ConvGraphEpilogue full;
   full.bias = ctx.has_input(2);
   full.residual = ctx.has_input(3);
-  full.relu = ctx.attrs().i("activation", -1) == kActRelu;
+  BiasAct act;
+  read_fused_activation(ctx.attrs(), &act);
+  full.relu = act.act == kActRelu || (act.act == kActClip && act.alpha == 0.0f && act.beta > 0.0f);
+  if (act.act == kActClip && full.relu) full.relu_upper = act.beta;  // ReLU6
   std::string key;
   if (!forced && ctx.res.tactics)
     key = tactic_key(ctx.res, "cudnn-graph", "cudnn " + std::to_string(cudnnGetVersion()),

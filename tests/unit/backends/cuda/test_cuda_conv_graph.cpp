@@ -57,7 +57,7 @@ struct ConvCase {
 
 struct Epilogue {
   bool bias = false, residual = false;
-  int64_t act = -1;  // ActivationType: 0 ReLU, 1 sigmoid, -1 none
+  int64_t act = -1;  // ActivationType: 0 ReLU, 1 sigmoid, 8 clip (as ReLU6: Clip(0, 6)), -1 none
 };
 
 std::string describe(const ConvCase& c, const Epilogue& e, DataType dt) {
@@ -74,6 +74,10 @@ void set_attrs(ir::Attrs& a, const ConvCase& c, const Epilogue& e) {
   a.set("groups", c.groups);
   if (c.nhwc) a.set("channels_last", int64_t{1});
   if (e.act >= 0) a.set("activation", e.act);
+  if (e.act == 8) {  // ReLU6: the graph's ReLU with an upper clip
+    a.set("act_alpha", 0.0);
+    a.set("act_beta", 6.0);
+  }
 }
 
 // The node's output shape (for the residual) from shape inference.
@@ -295,6 +299,7 @@ const std::vector<Epilogue>& epilogues() {
       {true, true, 0},     // bias + residual + ReLU (ResNet's block end)
       {false, true, -1},   // residual alone
       {true, true, 1},     // bias + residual + sigmoid (the activation runs in Kiln's kernel)
+      {true, false, 8},    // bias + ReLU6 (MobileNet; the graph's ReLU with an upper clip)
   };
   return e;
 }
