@@ -1,7 +1,8 @@
 // The direct depthwise convolution kernel (kernels/depthwise_conv.*) against the CPU Convolution kernel:
 // channels-last x [N, H, W, C] and weights [C, kh, kw, 1], float32 / float16 / bfloat16, 3x3 stride 1 and 2,
-// 5x5 and 7x7 (shared memory holds fewer channels per block), dilation, asymmetric strides, channel counts of
-// one 16-byte vector and of several blocks, with every combination of bias, residual and activation
+// 5x5 and 7x7 (shared memory holds fewer channels per block), 2x2 and 4x4 (the kernel's any-size variant),
+// dilation, asymmetric strides, rows wider than a block's columns, channel counts of one 16-byte vector and
+// of several blocks, with every combination of bias, residual and activation
 // (ReLU, and clip as ReLU6). The harness runs the kernel twice on differently poisoned outputs, so an
 // unwritten element fails too.
 #ifdef KILN_WITH_CUDA
@@ -32,7 +33,8 @@ TEST(CudaDepthwiseConv, MatchesTheCpuKernel) {
   const std::vector<Case> cases = {
       {{2, 9, 11, 32}, 3, 1, 1, 1, 1},   {{1, 14, 14, 96}, 3, 2, 2, 1, 1},   {{2, 7, 8, 8}, 3, 1, 1, 1, 1},
       {{1, 12, 12, 40}, 5, 1, 1, 2, 1},  {{1, 10, 9, 264}, 7, 1, 1, 3, 1},   {{2, 9, 9, 16}, 3, 1, 1, 2, 2},
-      {{1, 8, 13, 24}, 3, 2, 1, 0, 1},   {{3, 5, 5, 1024}, 3, 1, 1, 1, 1},
+      {{1, 8, 13, 24}, 3, 2, 1, 0, 1},   {{3, 5, 5, 1024}, 3, 1, 1, 1, 1},   {{1, 4, 300, 16}, 3, 1, 1, 1, 1},
+      {{2, 6, 7, 16}, 2, 1, 1, 0, 1},    {{1, 9, 9, 8}, 4, 2, 2, 1, 1},
   };
   struct Epi {
     bool bias, residual;
