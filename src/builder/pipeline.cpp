@@ -12,6 +12,7 @@
 #include "passes/fuse_gemm.h"
 #include "passes/fuse_pointwise.h"
 #include "passes/lower_einsum.h"
+#include "passes/patchify_conv.h"
 #include "passes/lower_precision.h"
 #include "passes/lower_quantization.h"
 #include "passes/recognize_activations.h"
@@ -51,6 +52,8 @@ std::vector<std::unique_ptr<passes::Pass>> cpu_pipeline() { return common_pipeli
 
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& o) {
   auto p = common_pipeline(true);
+  // After the convolution epilogue fusion (the GEMM keeps its bias and activation), before the layout pass.
+  p.push_back(std::make_unique<passes::PatchifyConvolution>());
   // Quantize/dequantize layers as pointwise layers: the CUDA backend has kernels for those.
   p.push_back(std::make_unique<passes::LowerQuantization>());
   // After the convolution fusions (fewer layers to carry the layout through), before precision lowering
