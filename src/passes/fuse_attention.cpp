@@ -1,7 +1,9 @@
 // FuseAttention: see fuse_attention.h for the patterns. Matching walks up from each SoftMax whose one
 // consumer is the P @ V MatrixMultiply, through mask additions / causal Selects (nearest the SoftMax) and
-// then scalar scales, to the Q @ K^T MatrixMultiply, trying both operands of commutative ops. One match is
-// rewritten at a time (the use counts are recomputed after each), so chains never overlap.
+// then scalar scales, to the Q @ K^T MatrixMultiply, trying both operands of commutative ops. Then the
+// exporters' head transposes around the match are absorbed into the node's layout attributes
+// (Matcher::absorb_inputs; the output's in fuse_one). One match is rewritten at a time (the use counts are
+// recomputed after each), so chains never overlap.
 #include "passes/fuse_attention.h"
 
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <unordered_set>
 
 #include "ir/graph.h"
+#include "ir/ops/fused_attention_format.h"
 
 namespace kiln::passes {
 namespace {
@@ -56,21 +59,40 @@ bool pinned(const ir::Node* n) {
   return false;
 }
 
-// A Shuffle that only swaps the last two dims.
-bool is_swap_last_two(const ir::Node* n) {
-  if (n->op != "Shuffle" || (n->inputs.size() > 1 && n->inputs[1])) return false;
-  if (n->attrs.i("has_reshape", 0) != 0) return false;
-  const size_t r = n->inputs[0]->shape.size();
-  if (r < 2) return false;
+// A Shuffle that is one transpose and nothing else (Shuffle = transpose2(reshape(transpose1(x))): no reshape,
+// an identity second transpose): its permutation, or empty.
+std::vector<int64_t> pure_transpose(const ir::Node* n) {
+  if (n->op != "Shuffle" || (n->inputs.size() > 1 && n->inputs[1])) return {};
+  if (n->attrs.i("has_reshape", n->attrs.has("reshape_dims") ? 1 : 0) != 0) return {};  // infer_shuffle's rule
   const std::vector<int64_t> second = n->attrs.ints("second_transpose");
   for (size_t i = 0; i < second.size(); ++i)
-    if (second[i] != static_cast<int64_t>(i)) return false;
-  const std::vector<int64_t> perm = n->attrs.ints("first_transpose");
-  if (perm.size() != r) return false;
+    if (second[i] != static_cast<int64_t>(i)) return {};
+  std::vector<int64_t> perm = n->attrs.ints("first_transpose");
+  if (perm.size() != n->inputs[0]->shape.size()) return {};
+  return perm;
+}
+
+bool is_transpose(const ir::Node* n, const std::vector<int64_t>& perm) { return n && pure_transpose(n) == perm; }
+
+// A Shuffle that only swaps the last two dims.
+bool is_swap_last_two(const ir::Node* n) {
+  const std::vector<int64_t> perm = pure_transpose(n);
+  const size_t r = perm.size();
+  if (r < 2) return false;
   for (size_t i = 0; i + 2 < r; ++i)
     if (perm[i] != static_cast<int64_t>(i)) return false;
   return perm[r - 2] == static_cast<int64_t>(r - 1) && perm[r - 1] == static_cast<int64_t>(r - 2);
 }
+
+// The exporters' head split of a `rank`-D q, k or v: tokens-major [B, S, H, X] -> heads-major [B, H, S, X]
+// (nn.MultiheadAttention's 3-D [S, N, X] -> [N, S, X]), or straight to K^T [B, H, D, S] ([N, D, S]). The output
+// goes back to tokens-major by the plain split, its own inverse.
+std::vector<int64_t> head_split(size_t rank, bool to_kt) {
+  if (rank == 4) return to_kt ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3};
+  return to_kt ? std::vector<int64_t>{1, 2, 0} : std::vector<int64_t>{1, 0, 2};
+}
+// ViT's packed qkv [B, S, 3, H, D] -> [3, B, H, S, D], split by Gathers on axis 0.
+const std::vector<int64_t> kPackedToHeads = {2, 0, 3, 1, 4};
 
 struct SelectMask {
   ir::Value* cond;
@@ -81,7 +103,11 @@ struct SelectMask {
 struct Match {
   ir::Value* q = nullptr;
   ir::Value* k = nullptr;
+  ir::Value* v = nullptr;
   bool k_transposed = false;
+  ir::AttentionFormat format;        // how the fused node reads q, k, v and writes its output
+  ir::Node* out_transpose = nullptr;  // absorbed: the fused node writes its output instead
+  std::vector<ir::Node*> splits;      // packed-qkv transposes, removed once no Gather reads them
   double scale = 1.0;
   std::vector<ir::Value*> masks;
   std::vector<SelectMask> selects;
@@ -204,6 +230,59 @@ class Matcher {
     return true;
   }
 
+  // The exporters' head transposes around a match, read through layouts instead (ir/ops/fused_attention_format.h):
+  //   q, v  = Transpose[0, 2, 1, 3](t), t [B, S, H, X]      -> t, tokens-major
+  //   k     = the same, or K^T = Transpose[0, 2, 3, 1](t)   -> t, tokens-major (K^T: no longer transposed)
+  //   3-D   the same with [1, 0, 2] and [1, 2, 0], t [S, N, X] (nn.MultiheadAttention)
+  //   q/k/v = Gather(axis 0, constant i)(Transpose[2, 0, 3, 1, 4](p)), p [B, S, N, H, X] (ViT's packed qkv)
+  //                                                         -> p, packed, slot i
+  // Each Transpose / Gather must be swallowable (inner: one consumer, not an output, no pinned precision). The
+  // packed split's Transpose feeds the other Gathers too: it goes once none is left (fuse_one).
+  void absorb_inputs(Match& m) const {
+    ir::Value** ins[3] = {&m.q, &m.k, &m.v};
+    for (int t = 0; t < 3; ++t) {
+      ir::Value*& x = *ins[t];
+      const bool kt = t == 1 && m.k_transposed;
+      if (!inner(x)) continue;
+      ir::Node* n = x->producer;
+      if (x->shape.size() >= 3 && is_transpose(n, head_split(x->shape.size(), kt))) {
+        m.chain.push_back(n);
+        x = n->inputs[0];
+        m.format.layout[t] = ir::kAttnTokensMajor;
+        if (kt) m.k_transposed = false;
+      } else if (!kt) {
+        int64_t slot;
+        if (ir::Node* split = packed_split(n, &slot)) {
+          m.chain.push_back(n);
+          m.splits.push_back(split);
+          x = split->inputs[0];
+          m.format.layout[t] = ir::kAttnPacked;
+          m.format.slot[t] = slot;
+        }
+      }
+    }
+  }
+
+  // gather = Gather(axis 0, constant scalar i)(Transpose[2, 0, 3, 1, 4](p)), p [B, S, N, H, X] with N known:
+  // that Transpose, and i in [0, N) in *slot. nullptr otherwise.
+  ir::Node* packed_split(const ir::Node* gather, int64_t* slot) const {
+    if (gather->op != "Gather" || gather->inputs.size() != 2 || !gather->inputs[1]) return nullptr;
+    if (gather->attrs.i("axis", 0) != 0 || gather->attrs.i("mode", 0) != 0 || gather->attrs.i("num_elementwise_dims", 0) != 0)
+      return nullptr;
+    const HostTensor* idx = ir::constant_value(gather->inputs[1]);
+    if (!idx || !idx->shape().empty() || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return nullptr;
+    ir::Value* split_out = gather->inputs[0];
+    ir::Node* split = split_out->producer;
+    if (!split || split_out->is_output || pinned(split) || !is_transpose(split, kPackedToHeads)) return nullptr;
+    const int64_t n = split->inputs[0]->shape[2];
+    int64_t i = idx->get_i64(0);
+    if (n < 0) return nullptr;
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) return nullptr;
+    *slot = i;
+    return split;
+  }
+
  private:
   std::unordered_map<const ir::Value*, int> uses_;
 };
@@ -252,6 +331,18 @@ bool fuse_one(ir::Graph& g) {
     m.chain = {sm, pv};
     if (!mt.match_scores(x, 0, m)) continue;
     if (m.q->dtype != x->dtype || m.k->dtype != x->dtype || v->dtype != x->dtype) continue;
+    m.v = v;
+    mt.absorb_inputs(m);
+    // The Transpose back to tokens after attention, when it is the result's only consumer.
+    ir::Value* old = pv->outputs[0];
+    if (!old->is_output && mt.uses(old) == 1) {
+      const std::vector<ir::Node*> next = g.users(old);
+      if (next.size() == 1 && !pinned(next[0]) && is_transpose(next[0], head_split(static_cast<size_t>(r), false))) {
+        m.out_transpose = next[0];
+        m.chain.push_back(next[0]);
+        m.format.out_layout = ir::kAttnTokensMajor;
+      }
+    }
 
     // The mask: the SUM masks plus the Selects as additive Select(cond, 0, fill) terms. A causal Select becomes
     // the `causal` attribute only when it is the sole masking: every row then keeps a visible key, so -inf and
@@ -285,24 +376,31 @@ bool fuse_one(ir::Graph& g) {
       mask = sum->outputs[0];
     }
 
-    std::vector<ir::Value*> ins = {m.q, m.k, v};
+    std::vector<ir::Value*> ins = {m.q, m.k, m.v};
     if (mask) ins.push_back(mask);
     std::string name = "fused_attention(" + pv->name + ")";
     if (g.find_node(name)) name = g.unique_name("FusedAttention");
     ir::Node* fa = g.add_node("FusedAttention", name, ins, 1);
     fa->attrs.set("scale", m.scale);
     fa->attrs.set("causal", int64_t{causal ? 1 : 0});
-    fa->attrs.set("k_transposed", int64_t{m.k_transposed ? 1 : 0});
-    ir::Value* old = pv->outputs[0];
+    m.format.k_transposed = m.k_transposed;
+    ir::set_attention_format(fa->attrs, m.format);
+    // The fused node takes over the value it replaces: the attention result, or the output Transpose's.
+    ir::Value* replaced = m.out_transpose ? m.out_transpose->outputs[0] : old;
     ir::Value* out = fa->outputs[0];
-    out->dtype = old->dtype;
-    out->shape = old->shape;
-    const std::string out_name = old->name;
-    old->name = out_name + "__unfused";
+    out->dtype = replaced->dtype;
+    out->shape = replaced->shape;
+    const std::string out_name = replaced->name;
+    replaced->name = out_name + "__unfused";
     out->name = out_name;
-    g.replace_all_uses(old, out);
+    g.replace_all_uses(replaced, out);
     std::unordered_set<const ir::Node*> gone(m.chain.begin(), m.chain.end());
     g.remove_nodes_if([&](const ir::Node* n) { return gone.count(n) != 0; });
+    // A packed-qkv split Transpose goes with its last Gather (the other Gathers may belong to no attention).
+    std::unordered_set<const ir::Node*> dead;
+    for (ir::Node* split : m.splits)
+      if (!split->outputs[0]->is_output && g.users(split->outputs[0]).empty()) dead.insert(split);
+    if (!dead.empty()) g.remove_nodes_if([&](const ir::Node* n) { return dead.count(n) != 0; });
     return true;
   }
   return false;

@@ -1,5 +1,10 @@
 #include "runtime/layer_cost.h"
 
+#include <algorithm>
+
+#include "backends/fused_attention_layout.h"
+#include "ir/ops/fused_attention_format.h"
+
 namespace kiln {
 
 namespace {
@@ -34,16 +39,22 @@ LayerCost layer_cost(const ir::Node& n, const std::vector<ir::TensorInfo>& in, c
     for (size_t i = 2; i < in[1].shape.size(); ++i) window *= static_cast<double>(in[1].shape[i]);
     if (n.op == "Convolution") c.flops = 2.0 * y * static_cast<double>(in[1].shape[1]) * window;
     else c.flops = 2.0 * numel(in[0]) * static_cast<double>(in[1].shape[1]) * window;
-  } else if (n.op == "FusedAttention" && in.size() >= 3 && in[0].present && in[1].present &&
-             in[0].shape.size() >= 2) {
-    // q [.., Sq, D] and k [.., Sk, D] (or transposed): scores Sq x Sk x D, then Sq x Sk x Dv.
-    const Dims& q = in[0].shape;
-    double d = static_cast<double>(q.back());
-    double rows = numel(in[0]) / d;
-    double sk = n.attrs.i("k_transposed", 0) ? static_cast<double>(in[1].shape.back())
-                                             : static_cast<double>(in[1].shape[in[1].shape.size() - 2]);
-    double dv = static_cast<double>(in[2].shape.back());
-    c.flops = 2.0 * rows * sk * (d + dv);
+  } else if (n.op == "FusedAttention" && in.size() >= 3 && in[0].present && in[1].present && in[2].present) {
+    // Scores B*H x Sq x Sk x D, then B*H x Sq x Sk x Dv, whatever layout q, k, v and the output are in.
+    AttentionLayout L;
+    if (attention_layout(in[0].shape, in[1].shape, in[2].shape, nullptr, n.attrs, &L).empty()) {
+      c.flops = 2.0 * static_cast<double>(L.B * L.H) * static_cast<double>(L.Sq) * static_cast<double>(L.Sk) *
+                static_cast<double>(L.D + L.Dv);
+      // q, k and v packed in one tensor each read only their slot of it.
+      const ir::AttentionFormat f = ir::attention_format(n.attrs);
+      for (int i = 0; i < 3; ++i)
+        if (f.layout[i] == ir::kAttnPacked) {
+          ir::AttentionAxes ax;
+          if (!ir::attention_axes(f.layout[i], in[i].shape.size(), &ax).empty() || ax.slot < 0) continue;
+          const double whole = numel(in[i]) * static_cast<double>(dtype_size(in[i].dtype));
+          c.bytes -= whole - whole / static_cast<double>(std::max<int64_t>(in[i].shape[ax.slot], 1));
+        }
+    }
   } else {
     c.flops = y;  // pointwise-like: about one operation per output element
   }

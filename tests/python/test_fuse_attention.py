@@ -1,8 +1,10 @@
 """Attention fusion on exported-model patterns: the attention blocks of HF BERT and GPT-2 (eager attention as
-torch.onnx.export writes it at opset 17) and torchvision ViT (nn.MultiheadAttention: 3-D [B*H, S, D], q
-divided before the MatMul, k^T a Transpose(perm [1, 2, 0])) are written by hand with onnx.helper, built by
-Kiln and compared with ONNX Runtime; the engine must hold one FusedAttention layer per block. Attention is
-fused for GPU targets: these CPU engines are built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE)."""
+torch.onnx.export writes it at opset 17), torchvision ViT (nn.MultiheadAttention: 3-D [B*H, S, D], q
+divided before the MatMul, k^T a Transpose(perm [1, 2, 0])) and a packed-qkv ViT (Reshape [B, S, 3, H, D],
+Transpose [2, 0, 3, 1, 4], Gather q/k/v) are written by hand with onnx.helper, built by Kiln and compared with
+ONNX Runtime; the engine must hold one FusedAttention layer per block and none of the head Transposes around
+it (the layer reads and writes those layouts itself). Attention is fused for GPU targets: these CPU engines
+are built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE)."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -39,7 +41,7 @@ def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3)):
     return p
 
 
-def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5):
+def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5, transposes=0):
     data = model.SerializeToString()
     engine, logger = build(data, profile)
     got = run_kiln(engine, inputs)
@@ -50,8 +52,10 @@ def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5):
         assert not np.isnan(g).any(), name
         err = np.max(np.abs(g.astype(np.float64) - r))
         assert err <= atol + rtol * np.max(np.abs(r)), f"{name}: max error {err}"
-    layers = [line for line in engine.describe().splitlines() if line.strip().startswith("FusedAttention")]
-    assert len(layers) == blocks, engine.describe()
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert len([l for l in layers if l.startswith("FusedAttention")]) == blocks, engine.describe()
+    left = [l for l in layers if l.startswith("Shuffle") and ("Transpose" in l or "Gather" in l)]
+    assert len(left) == transposes, engine.describe()
     return engine
 
 
@@ -174,6 +178,36 @@ def vit_model(B=2, S=10, heads=4, d=8):
 
 def test_vit_attention_fuses():
     model, inputs = vit_model()
+    check(model, inputs, 1)
+
+
+def vit_packed_model(B=2, S=10, heads=4, d=8, slots=(0, 1, 2)):
+    """tests/python/models/vit.py's attention: one qkv projection, split by Reshape, Transpose and Gathers."""
+    e = heads * d
+    nodes = [c64("qkv_shape", [B, S, 3, heads, d]),
+             helper.make_node("Reshape", ["qkv", "qkv_shape"], ["qkv_r"]),
+             helper.make_node("Transpose", ["qkv_r"], ["qkv_t"], perm=[2, 0, 3, 1, 4])]
+    for n, i in zip("qkv", slots):
+        nodes += [helper.make_node("Constant", [], [n + "_i"], value=helper.make_tensor(n + "_it", TensorProto.INT64, [], [i])),
+                  helper.make_node("Gather", ["qkv_t", n + "_i"], [n], axis=0)]
+    nodes += [
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"]),
+        cf("c", float(1 / np.sqrt(d))),
+        helper.make_node("Mul", ["s", "c"], ["s_scaled"]),
+        helper.make_node("Softmax", ["s_scaled"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["o_t"], perm=[0, 2, 1, 3]),
+        c64("out_shape", [B, S, e]),
+        helper.make_node("Reshape", ["o_t", "out_shape"], ["y"]),
+    ]
+    inputs = {"qkv": w(B, S, 3 * e, scale=1.0)}
+    return make_model(nodes, inputs, ["y"], opset=17), inputs
+
+
+@pytest.mark.parametrize("slots", [(0, 1, 2), (2, 0, 1)])
+def test_vit_packed_qkv_attention_fuses(slots):
+    model, inputs = vit_packed_model(slots=slots)
     check(model, inputs, 1)
 
 

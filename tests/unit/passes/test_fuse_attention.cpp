@@ -48,6 +48,22 @@ struct Builder {
     return t->outputs[0];
   }
   ir::Value* select(ir::Value* c, ir::Value* a, ir::Value* b) { return g.add_node("Select", name("where"), {c, a, b}, 1)->outputs[0]; }
+  ir::Value* reshape(ir::Value* x, std::vector<int64_t> dims) {
+    ir::Node* r = g.add_node("Shuffle", name("reshape"), {x}, 1);
+    r->attrs.set("has_reshape", int64_t{1});
+    r->attrs.set("reshape_dims", std::move(dims));
+    r->attrs.set("zero_is_placeholder", int64_t{0});
+    return r->outputs[0];
+  }
+  // x[i] along axis 0, as the ONNX importer writes Gather with a scalar index.
+  ir::Value* gather0(ir::Value* x, int64_t i) {
+    auto* idx = g.add_constant(name("index"), HostTensor::scalar_i64(i))->outputs[0];
+    ir::Node* n = g.add_node("Gather", name("gather"), {x, idx}, 1);
+    n->attrs.set("axis", int64_t{0});
+    n->attrs.set("mode", int64_t{0});
+    n->attrs.set("num_elementwise_dims", int64_t{0});
+    return n->outputs[0];
+  }
   void output(ir::Value* v) {
     g.mark_output(v);
     infer_graph_inplace(g);
@@ -223,7 +239,7 @@ TEST(FuseAttention, OtherWhereBecomesAdditiveMask) {
 }
 
 // torchvision ViT (nn.MultiheadAttention at opset 17): 3-D [B*H, S, D], q / sqrt(d) before the MatMul, k^T a
-// Transpose(perm [1, 2, 0]) of [S, B*H, D] (read as is: k_transposed), no mask.
+// Transpose(perm [1, 2, 0]) of [S, B*H, D] (read tokens-major: the Transpose goes), no mask.
 TEST(FuseAttention, VitPattern) {
   const int64_t S = 10, BH = 6, D = 8;
   Builder b;
@@ -237,11 +253,13 @@ TEST(FuseAttention, VitPattern) {
   const ir::Node* fa = fuse_and_compare(b, {{"q", random({BH, S, D}, 1)}, {"kr", random({S, BH, D}, 2)}, {"v", random({BH, S, D}, 3)}}, 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->inputs[0], q) << "the pre-scale of q is folded into the scale";
-  EXPECT_EQ(fa->inputs[1], kt);
+  EXPECT_EQ(fa->inputs[1], kr) << "K^T = Transpose[1, 2, 0]([S, B*H, D]) is read tokens-major";
   EXPECT_EQ(fa->inputs.size(), 3u);
-  EXPECT_EQ(fa->attrs.i("k_transposed", -1), 1);
+  EXPECT_EQ(fa->attrs.i("k_transposed", -1), 0);
+  EXPECT_EQ(fa->attrs.i("k_layout", 0), 1);
+  EXPECT_EQ(fa->attrs.i("q_layout", 0), 0);
   EXPECT_NEAR(fa->attrs.f("scale", 0), 1.0 / std::sqrt(8.0), 1e-7);
-  EXPECT_EQ(count_op(b.g, "Shuffle"), 1);
+  EXPECT_EQ(count_op(b.g, "Shuffle"), 0);
 }
 
 // scaled_dot_product_attention's export: q * sqrt(scale) @ (k^T * sqrt(scale)), a float mask, softmax, @ v.
@@ -311,6 +329,272 @@ TEST(FuseAttention, LeavesNonMatchingGraphsAlone) {
     auto* y = b.mm(b.softmax(s, 3), b.input("v", small));
     b.output(y);
     fuse_and_compare(b, {{"q", random(small, 1)}, {"k", random(small, 2)}, {"v", random(small, 3)}, {"m", random({1, 2, 6, 6}, 4)}}, 0);
+  }
+}
+
+// ---- Head transposes absorbed into the layouts (ir/ops/fused_attention_format.h) ----
+
+namespace {
+
+int64_t layout_of(const ir::Node* fa, const char* attr) { return fa->attrs.i(attr, 0); }
+
+// Transposes left in the graph (Shuffles with a first_transpose; the Reshapes are views).
+int count_transposes(const ir::Graph& g) {
+  int c = 0;
+  for (auto& n : g.nodes()) c += n->op == "Shuffle" && !n->attrs.ints("first_transpose").empty();
+  return c;
+}
+
+// HF BERT / GPT-2 heads: x [B, S, H*D] -> Reshape [B, S, H, D] -> Transpose perm.
+ir::Value* heads(Builder& b, ir::Value* x, int64_t H, int64_t D, std::vector<int64_t> perm) {
+  const Dims& s = x->shape;
+  return b.transpose(b.reshape(x, {s[0], s[1], H, D}), std::move(perm));
+}
+
+// ... and back: Transpose [0, 2, 1, 3] then Reshape [B, S, H*D].
+ir::Value* merge_heads(Builder& b, ir::Value* o, int64_t B, int64_t S, int64_t E) {
+  return b.reshape(b.transpose(o, {0, 2, 1, 3}), {B, S, E});
+}
+
+}  // namespace
+
+// BERT as exported: q, v = Transpose[0, 2, 1, 3], K^T = Transpose[0, 2, 3, 1] straight from [B, S, H, D], the
+// extended mask, then Transpose[0, 2, 1, 3] + Reshape after: every Transpose goes, the Reshapes stay (views).
+TEST(FuseAttention, BertTokensMajorAbsorbsEveryTranspose) {
+  const int64_t B = 2, S = 11, H = 3, D = 8, E = H * D;
+  Builder b;
+  auto* xq = b.input("xq", {B, S, E});
+  auto* xk = b.input("xk", {B, S, E});
+  auto* xv = b.input("xv", {B, S, E});
+  auto* mask = b.input("mask", {B, 1, 1, S});
+  auto* s = b.ew(b.mm(heads(b, xq, H, D, {0, 2, 1, 3}), heads(b, xk, H, D, {0, 2, 3, 1})), b.scalar(std::sqrt(8.0f)), kDiv);
+  auto* o = b.mm(b.softmax(b.ew(s, mask, kSum), 3), heads(b, xv, H, D, {0, 2, 1, 3}));
+  auto* y = merge_heads(b, o, B, S, E);
+  y->name = "y";
+  b.output(y);
+  HostTensor m = random({B, 1, 1, S}, 4);
+  for (int j = 8; j < S; ++j) m.mutable_data<float>()[S + j] = std::numeric_limits<float>::lowest();
+  const ir::Node* fa = fuse_and_compare(b, {{"xq", random({B, S, E}, 1)}, {"xk", random({B, S, E}, 2)},
+                                            {"xv", random({B, S, E}, 3)}, {"mask", m}}, 1);
+  ASSERT_NE(fa, nullptr);
+  for (int t = 0; t < 3; ++t) {
+    ASSERT_EQ(fa->inputs[t]->producer->op, "Shuffle");
+    EXPECT_EQ(fa->inputs[t]->shape, (Dims{B, S, H, D})) << "input " << t << " is the Reshape's [B, S, H, D]";
+  }
+  EXPECT_EQ(layout_of(fa, "q_layout"), 1);
+  EXPECT_EQ(layout_of(fa, "k_layout"), 1);
+  EXPECT_EQ(layout_of(fa, "v_layout"), 1);
+  EXPECT_EQ(layout_of(fa, "out_layout"), 1);
+  EXPECT_EQ(fa->attrs.i("k_transposed", -1), 0) << "K^T [B, H, D, S] is read as k [B, S, H, D]";
+  EXPECT_EQ(fa->outputs[0]->shape, (Dims{B, S, H, D}));
+  EXPECT_EQ(count_transposes(b.g), 0) << b.g.to_string();
+  EXPECT_EQ(count_op(b.g, "Shuffle"), 4) << "the three head Reshapes and the merge Reshape";
+}
+
+// The same with k transposed twice (Transpose[0, 2, 1, 3] then the swap of the last two), as an exporter
+// without transpose merging writes it.
+TEST(FuseAttention, BertTwoTransposesOfKeyAbsorbed) {
+  const int64_t B = 2, S = 7, H = 2, D = 4;
+  Builder b;
+  auto* xq = b.input("xq", {B, S, H, D});
+  auto* xk = b.input("xk", {B, S, H, D});
+  auto* xv = b.input("xv", {B, S, H, D});
+  auto* kt = b.transpose(b.transpose(xk, {0, 2, 1, 3}), {0, 1, 3, 2});
+  auto* o = b.mm(b.softmax(b.ew(b.mm(b.transpose(xq, {0, 2, 1, 3}), kt), b.scalar(0.5f), kProd), 3),
+                 b.transpose(xv, {0, 2, 1, 3}));
+  b.output(b.transpose(o, {0, 2, 1, 3}));
+  const ir::Node* fa = fuse_and_compare(b, {{"xq", random({B, S, H, D}, 1)}, {"xk", random({B, S, H, D}, 2)},
+                                            {"xv", random({B, S, H, D}, 3)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(fa->inputs[0], xq);
+  EXPECT_EQ(fa->inputs[1], xk);
+  EXPECT_EQ(fa->inputs[2], xv);
+  EXPECT_EQ(fa->attrs.i("k_transposed", -1), 0);
+  EXPECT_EQ(layout_of(fa, "k_layout"), 1);
+  EXPECT_EQ(layout_of(fa, "out_layout"), 1);
+  EXPECT_EQ(b.g.num_nodes() - count_op(b.g, "Constant"), 1u) << b.g.to_string();
+}
+
+// GPT-2: heads of a Split qkv, the causal Where alone (-> `causal`), Transpose + Reshape after.
+TEST(FuseAttention, Gpt2TokensMajorCausal) {
+  const int64_t B = 2, S = 12, H = 2, D = 16, E = H * D;
+  Builder b;
+  auto* xq = b.input("xq", {B, S, E});
+  auto* xk = b.input("xk", {B, S, E});
+  auto* xv = b.input("xv", {B, S, E});
+  auto* q = heads(b, xq, H, D, {0, 2, 1, 3});
+  auto* k = heads(b, xk, H, D, {0, 2, 1, 3});
+  auto* o = b.mm(b.softmax(gpt2_scores(b, q, k, S), -1), heads(b, xv, H, D, {0, 2, 1, 3}));
+  b.output(merge_heads(b, o, B, S, E));
+  const ir::Node* fa = fuse_and_compare(b, {{"xq", random({B, S, E}, 1)}, {"xk", random({B, S, E}, 2)},
+                                            {"xv", random({B, S, E}, 3)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(fa->attrs.i("causal", -1), 1);
+  for (const char* a : {"q_layout", "k_layout", "v_layout", "out_layout"}) EXPECT_EQ(layout_of(fa, a), 1) << a;
+  EXPECT_EQ(count_transposes(b.g), 0) << b.g.to_string();
+}
+
+// The output Transpose alone (q, k, v heads-major inputs); its result is a graph output and keeps its name.
+TEST(FuseAttention, OutputTransposeAbsorbed) {
+  Builder b;
+  const Dims sh = {2, 3, 9, 8};
+  auto* o = b.mm(b.softmax(b.mm(b.input("q", sh), b.input("k", sh), 1), 3), b.input("v", sh));
+  auto* y = b.transpose(o, {0, 2, 1, 3});
+  y->name = "y";
+  b.output(y);
+  const ir::Node* fa = fuse_and_compare(b, {{"q", random(sh, 1)}, {"k", random(sh, 2)}, {"v", random(sh, 3)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(layout_of(fa, "out_layout"), 1);
+  EXPECT_EQ(layout_of(fa, "q_layout"), 0);
+  EXPECT_FALSE(fa->attrs.has("q_layout")) << "default layouts are not written";
+  EXPECT_EQ(fa->outputs[0]->name, "y");
+  EXPECT_EQ(fa->outputs[0]->shape, (Dims{2, 9, 3, 8}));
+  EXPECT_EQ(count_op(b.g, "Shuffle"), 0);
+}
+
+// torchvision ViT's packed qkv (tests/python/models/vit.py): Reshape [B, S, 3, H, D], Transpose[2, 0, 3, 1, 4],
+// Gather(axis 0, i) for q, k, v, k^T by a swap, Mul by the scale, Softmax, @ v, Transpose + Reshape. Every
+// node but the Reshapes goes; all three inputs read the packed tensor. Slots in another order than q, k, v
+// (2, 0, 1) so that a mix-up shows in the numbers.
+TEST(FuseAttention, VitPackedQkvAbsorbed) {
+  const int64_t B = 2, S = 10, H = 3, D = 8, E = H * D;
+  Builder b;
+  auto* x = b.input("qkv", {B, S, 3 * E});
+  auto* packed = b.reshape(x, {B, S, 3, H, D});
+  auto* split = b.transpose(packed, {2, 0, 3, 1, 4});
+  auto* q = b.gather0(split, 2);
+  auto* k = b.gather0(split, 0);
+  auto* v = b.gather0(split, -2);  // slot 1
+  auto* s = b.ew(b.mm(q, b.transpose(k, {0, 1, 3, 2})), b.scalar(1.0f / std::sqrt(8.0f)), kProd);
+  auto* o = b.mm(b.softmax(s, -1), v);
+  b.output(merge_heads(b, o, B, S, E));
+  const ir::Node* fa = fuse_and_compare(b, {{"qkv", random({B, S, 3 * E}, 1)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(fa->inputs[t], packed) << "input " << t;
+  for (const char* a : {"q_layout", "k_layout", "v_layout"}) EXPECT_EQ(layout_of(fa, a), 2) << a;
+  EXPECT_EQ(fa->attrs.i("q_slot", 0), 2);
+  EXPECT_EQ(fa->attrs.i("k_slot", 0), 0) << "slot 0 is the default, not written";
+  EXPECT_EQ(fa->attrs.i("v_slot", 0), 1);
+  EXPECT_EQ(layout_of(fa, "out_layout"), 1);
+  EXPECT_EQ(count_op(b.g, "Gather"), 0);
+  EXPECT_EQ(count_transposes(b.g), 0) << b.g.to_string();
+}
+
+// A Gather of the packed split that is not attention's (here a graph output) keeps the split Transpose; the
+// other two are still read packed.
+TEST(FuseAttention, VitPackedSplitStaysForItsOtherGather) {
+  const int64_t B = 1, S = 6, H = 2, D = 4;
+  Builder b;
+  auto* packed = b.input("packed", {B, S, 3, H, D});
+  auto* split = b.transpose(packed, {2, 0, 3, 1, 4});
+  auto* k = b.gather0(split, 1);
+  b.g.mark_output(k);
+  auto* o = b.mm(b.softmax(b.mm(b.gather0(split, 0), k, 1), -1), b.gather0(split, 2));
+  b.output(o);
+  const ir::Node* fa = fuse_and_compare(b, {{"packed", random({B, S, 3, H, D}, 1)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(fa->inputs[0], packed);
+  EXPECT_EQ(fa->inputs[1], k) << "k is a graph output: its Gather stays";
+  EXPECT_EQ(fa->inputs[2], packed);
+  EXPECT_EQ(layout_of(fa, "k_layout"), 0);
+  EXPECT_EQ(fa->attrs.i("v_slot", 0), 2);
+  EXPECT_EQ(count_op(b.g, "Gather"), 1);
+  EXPECT_EQ(count_transposes(b.g), 1) << "the split Transpose still feeds k's Gather";
+}
+
+// nn.MultiheadAttention's 3-D form end to end: [S, B*H, D] inputs, q and v Transpose[1, 0, 2], K^T
+// Transpose[1, 2, 0], the output Transpose[1, 0, 2] back: all read / written tokens-major.
+TEST(FuseAttention, MultiheadAttention3dAbsorbed) {
+  const int64_t S = 9, N = 6, D = 8;
+  Builder b;
+  auto* q = b.input("q", {S, N, D});
+  auto* k = b.input("k", {S, N, D});
+  auto* v = b.input("v", {S, N, D});
+  auto* qs = b.ew(b.transpose(q, {1, 0, 2}), b.scalar(std::sqrt(8.0f)), kDiv);
+  auto* o = b.mm(b.softmax(b.mm(qs, b.transpose(k, {1, 2, 0})), -1), b.transpose(v, {1, 0, 2}));
+  b.output(b.transpose(o, {1, 0, 2}));
+  const ir::Node* fa = fuse_and_compare(b, {{"q", random({S, N, D}, 1)}, {"k", random({S, N, D}, 2)},
+                                            {"v", random({S, N, D}, 3)}}, 1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(fa->inputs[0], q);
+  EXPECT_EQ(fa->inputs[1], k);
+  EXPECT_EQ(fa->inputs[2], v);
+  for (const char* a : {"q_layout", "k_layout", "v_layout", "out_layout"}) EXPECT_EQ(layout_of(fa, a), 1) << a;
+  EXPECT_EQ(fa->attrs.i("k_transposed", -1), 0);
+  EXPECT_EQ(fa->outputs[0]->shape, (Dims{S, N, D}));
+  EXPECT_EQ(count_op(b.g, "Shuffle"), 0);
+}
+
+// Transposes that must stay: one with another consumer, one that is a graph output, one that also reshapes,
+// one with another permutation, one with a user-set precision; an output Transpose of a result that has
+// another consumer; a packed-split Gather whose index is not a constant.
+TEST(FuseAttention, LeavesTransposesThatAreNotOnlyAttentions) {
+  const Dims t = {2, 6, 3, 4};  // [B, S, H, D]
+  std::map<std::string, HostTensor> in = {{"xq", random(t, 1)}, {"xk", random(t, 2)}, {"xv", random(t, 3)}};
+  auto attention = [](Builder& b, ir::Value* q, ir::Value* k, ir::Value* v) {
+    return b.mm(b.softmax(b.mm(q, k, 1), 3), v);
+  };
+  {  // q's transpose feeds another node too; v's is a graph output
+    Builder b;
+    auto* q = b.transpose(b.input("xq", t), {0, 2, 1, 3});
+    auto* v = b.transpose(b.input("xv", t), {0, 2, 1, 3});
+    auto* k = b.transpose(b.input("xk", t), {0, 2, 1, 3});
+    b.g.mark_output(v);
+    auto* o = attention(b, q, k, v);
+    b.output(b.ew(o, q, kSum));
+    const ir::Node* fa = fuse_and_compare(b, in, 1);
+    ASSERT_NE(fa, nullptr);
+    EXPECT_EQ(fa->inputs[0], q);
+    EXPECT_EQ(fa->inputs[2], v);
+    EXPECT_EQ(layout_of(fa, "q_layout"), 0);
+    EXPECT_EQ(layout_of(fa, "k_layout"), 1);
+    EXPECT_EQ(layout_of(fa, "v_layout"), 0);
+    EXPECT_EQ(layout_of(fa, "out_layout"), 0) << "the result feeds the Sum, not a Transpose";
+  }
+  {  // a Transpose that also reshapes; another permutation; a pinned precision
+    Builder b;
+    ir::Node* tr = b.g.add_node("Shuffle", "tr", {b.input("xq", t)}, 1);
+    tr->attrs.set("first_transpose", std::vector<int64_t>{0, 2, 1, 3});
+    tr->attrs.set("has_reshape", int64_t{1});
+    tr->attrs.set("reshape_dims", std::vector<int64_t>{2, 3, 6, 4});
+    auto* k = b.transpose(b.input("xk", {6, 2, 3, 4}), {1, 2, 0, 3});
+    auto* v = b.transpose(b.input("xv", t), {0, 2, 1, 3});
+    v->producer->precision = DataType::kFLOAT;
+    auto* o = attention(b, tr->outputs[0], k, v);
+    auto* y = b.transpose(o, {0, 2, 1, 3});
+    y->producer->output_types = {DataType::kFLOAT};
+    b.output(y);
+    auto in2 = in;
+    in2["xk"] = random({6, 2, 3, 4}, 5);
+    const ir::Node* fa = fuse_and_compare(b, in2, 1);
+    ASSERT_NE(fa, nullptr);
+    for (const char* a : {"q_layout", "k_layout", "v_layout", "out_layout"}) EXPECT_EQ(layout_of(fa, a), 0) << a;
+    EXPECT_EQ(count_transposes(b.g), 4);
+  }
+  {  // the attention result is also a graph output: its Transpose stays
+    Builder b;
+    const Dims sh = {2, 3, 6, 4};
+    auto* o = attention(b, b.input("q", sh), b.input("k", sh), b.input("v", sh));
+    b.g.mark_output(o);
+    b.output(b.transpose(o, {0, 2, 1, 3}));
+    const ir::Node* fa = fuse_and_compare(b, {{"q", random(sh, 1)}, {"k", random(sh, 2)}, {"v", random(sh, 3)}}, 1);
+    ASSERT_NE(fa, nullptr);
+    EXPECT_EQ(layout_of(fa, "out_layout"), 0);
+    EXPECT_EQ(count_transposes(b.g), 1);
+  }
+  {  // a packed split read by a Gather with a run-time index
+    Builder b;
+    auto* split = b.transpose(b.input("packed", {1, 6, 3, 2, 4}), {2, 0, 3, 1, 4});
+    auto* idx = b.g.add_input("i", DataType::kINT64, {});
+    ir::Node* gq = b.g.add_node("Gather", "gq", {split, idx}, 1);
+    gq->attrs.set("axis", int64_t{0});
+    auto* o = attention(b, gq->outputs[0], b.gather0(split, 1), b.gather0(split, 2));
+    b.output(o);
+    const ir::Node* fa = fuse_and_compare(b, {{"packed", random({1, 6, 3, 2, 4}, 1)}, {"i", HostTensor::scalar_i64(0)}}, 1);
+    ASSERT_NE(fa, nullptr);
+    EXPECT_EQ(layout_of(fa, "q_layout"), 0);
+    EXPECT_EQ(layout_of(fa, "k_layout"), 2);
+    EXPECT_EQ(count_transposes(b.g), 1);
   }
 }
 

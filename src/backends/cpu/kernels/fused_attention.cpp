@@ -1,7 +1,9 @@
 // CPU kernel for FusedAttention, the reference the CUDA kernel is tested against: per (batch, head) and block
 // of 64 query rows, scores = scale * q @ k^T with cpu::sgemm, plus the mask and the causal -inf, a stable
 // softmax per row (a row with no finite score gives probabilities 0, so an output row of 0), then P @ v with
-// sgemm. float16/bfloat16 tensors are converted to float32 first; everything computes in float32.
+// sgemm. float16/bfloat16 tensors are converted to float32 first; everything computes in float32. The
+// matrices are read and written through the layout's strides (fused_attention_layout.h): sgemm's leading
+// dimensions are the row strides, so tokens-major and packed tensors need no copy.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -34,8 +36,8 @@ void fused_attention_kernel(KernelContext& ctx) {
   const TensorRef& v = ctx.input(2);
   const bool has_mask = ctx.has_input(3);
   AttentionLayout L;
-  const std::string err = attention_layout(q.shape, k.shape, v.shape, has_mask ? &ctx.input(3).shape : nullptr,
-                                           ctx.attrs().i("k_transposed", 0) != 0, &L);
+  const std::string err =
+      attention_layout(q.shape, k.shape, v.shape, has_mask ? &ctx.input(3).shape : nullptr, ctx.attrs(), &L);
   if (!err.empty()) ctx.fail(err);
   const float scale = static_cast<float>(ctx.attrs().f("scale", 1.0));
   const bool causal = ctx.attrs().i("causal", 0) != 0;
@@ -43,9 +45,14 @@ void fused_attention_kernel(KernelContext& ctx) {
   if (out.numel() == 0) return;
 
   std::vector<float> qb, kb, vb, mb, ob;
+  // A packed tensor feeds q, k and v: converted once. The offsets select each one's slot.
+  auto same = [](const TensorRef& a, const TensorRef& b) { return a.data == b.data && a.numel() == b.numel(); };
   const float* qs = as_f32(ctx, q, qb);
-  const float* ks = as_f32(ctx, k, kb);
-  const float* vs = as_f32(ctx, v, vb);
+  const float* ks = same(k, q) ? qs : as_f32(ctx, k, kb);
+  const float* vs = same(v, q) ? qs : same(v, k) ? ks : as_f32(ctx, v, vb);
+  qs += L.q_off;
+  ks += L.k_off;
+  vs += L.v_off;
   const float* ms = has_mask ? as_f32(ctx, ctx.input(3), mb) : nullptr;
   float* os = out.dtype == DataType::kFLOAT ? out.as<float>() : (ob.resize(static_cast<size_t>(out.numel())), ob.data());
 
@@ -60,15 +67,15 @@ void fused_attention_kernel(KernelContext& ctx) {
       const int64_t bh = t / nqb, i0 = (t % nqb) * kRows;
       const int64_t b = bh / L.H, h = bh % L.H;
       const int64_t rows = std::min(kRows, Sq - i0);
-      const float* qp = qs + b * L.q_sb + h * L.q_sh + i0 * D;
+      const float* qp = qs + b * L.q_sb + h * L.q_sh + i0 * L.q_ss;
       const float* kp = ks + b * L.k_sb + h * L.k_sh;
       const float* vp = vs + b * L.v_sb + h * L.v_sh;
-      float* op = os + (bh * Sq + i0) * Dv;
+      float* op = os + b * L.o_sb + h * L.o_sh + i0 * L.o_ss;
       if (Sk == 0) {
-        std::fill(op, op + rows * Dv, 0.0f);
+        for (int64_t r = 0; r < rows; ++r) std::fill(op + r * L.o_ss, op + r * L.o_ss + Dv, 0.0f);
         continue;
       }
-      if (D > 0) sgemm(false, !L.k_transposed, rows, Sk, D, scale, qp, D, kp, L.k_transposed ? Sk : D, 0.0f, S.data(), Sk, nullptr);
+      if (D > 0) sgemm(false, !L.k_transposed, rows, Sk, D, scale, qp, L.q_ss, kp, L.k_ss, 0.0f, S.data(), Sk, nullptr);
       else std::fill(S.begin(), S.begin() + rows * Sk, 0.0f);
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = i0 + r;
@@ -93,7 +100,7 @@ void fused_attention_kernel(KernelContext& ctx) {
         const float inv = static_cast<float>(1.0 / sum);
         for (int64_t j = 0; j < Sk; ++j) s[j] *= inv;
       }
-      if (Dv > 0) sgemm(false, false, rows, Dv, Sk, 1.0f, S.data(), Sk, vp, Dv, 0.0f, op, Dv, nullptr);
+      if (Dv > 0) sgemm(false, false, rows, Dv, Sk, 1.0f, S.data(), Sk, vp, L.v_ss, 0.0f, op, L.o_ss, nullptr);
     }
   });
   if (out.dtype != DataType::kFLOAT) {

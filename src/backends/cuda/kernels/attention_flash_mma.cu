@@ -79,11 +79,13 @@ struct FlashParams {
   int H, Sq, Sk;
   int nq;  // query tiles per (batch, head)
   int64_t q_sb, q_sh, k_sb, k_sh, v_sb, v_sh;
+  int64_t q_ss, k_ss, v_ss;  // row strides (K^T: between its D rows of Sk keys)
+  int64_t o_sb, o_sh, o_ss;
   int64_t m_sb, m_sh, m_si, m_sj;
   float scale;
   int mask_dtype;  // DataType of the mask, -1 without one
   int causal;
-  int kt_vec;  // k_transposed: K^T rows take 16-byte copies (Sk % 8 == 0, k 16-byte aligned)
+  int kt_vec;  // k_transposed: K^T rows take 16-byte copies (Sk % 8 == 0, every K^T row 16-byte aligned)
 };
 
 // ---- PTX wrappers ----
@@ -156,11 +158,12 @@ __device__ __forceinline__ void ldsm_b_k_major(uint32_t (&r)[4], const uint16_t*
 
 // ---- Staging tiles in shared memory ----
 
-// Rows [r0, r0 + ROWS) of a row-major [total, D] matrix into rows of D + kPad elements, by 16-byte cp.async;
-// rows past `total` are zero-filled (a key there gets probability 0, and 0 times stale data could be NaN).
-// Consecutive threads copy consecutive 16-byte chunks of a row: a warp reads 512 contiguous bytes.
+// Rows [r0, r0 + ROWS) of a row-major [total, D] matrix, rows `ld` elements apart (D when dense, H * D for a
+// tokens-major tensor), into rows of D + kPad elements, by 16-byte cp.async; rows past `total` are zero-filled
+// (a key there gets probability 0, and 0 times stale data could be NaN). Consecutive threads copy consecutive
+// 16-byte chunks of a row: a warp reads whole rows of 128 or 256 contiguous bytes.
 template <int D, int ROWS>
-__device__ __forceinline__ void stage_rows(uint16_t* dst, const uint16_t* src, int r0, int total) {
+__device__ __forceinline__ void stage_rows(uint16_t* dst, const uint16_t* src, int64_t ld, int r0, int total) {
   constexpr int kChunks = D / 8;
   static_assert((ROWS * kChunks) % kThreads == 0, "whole chunks per thread");
 #pragma unroll
@@ -168,16 +171,16 @@ __device__ __forceinline__ void stage_rows(uint16_t* dst, const uint16_t* src, i
     const int idx = threadIdx.x + i * kThreads;
     const int r = idx / kChunks, c = (idx % kChunks) * 8;
     uint16_t* d = dst + r * (D + kPad) + c;
-    if (r0 + r < total) cp_async_16(d, src + static_cast<int64_t>(r0 + r) * D + c);
+    if (r0 + r < total) cp_async_16(d, src + static_cast<int64_t>(r0 + r) * ld + c);
     else *reinterpret_cast<uint4*>(d) = make_uint4(0u, 0u, 0u, 0u);
   }
 }
 
-// Columns [k0, k0 + kBK) of the row-major [D, Sk] K^T into rows of kBK + kPad elements; keys past Sk are 0.
-// 16-byte copies when `vec` (Sk % 8 == 0 and aligned rows: a chunk of 8 keys is wholly in or out of range),
-// else 2-byte loads, consecutive threads on consecutive keys.
+// Columns [k0, k0 + kBK) of the row-major [D, Sk] K^T, rows `ld` elements apart, into rows of kBK + kPad
+// elements; keys past Sk are 0. 16-byte copies when `vec` (Sk % 8 == 0 and aligned rows: a chunk of 8 keys is
+// wholly in or out of range), else 2-byte loads, consecutive threads on consecutive keys.
 template <int D>
-__device__ __forceinline__ void stage_kt(uint16_t* dst, const uint16_t* src, int k0, int Sk, bool vec) {
+__device__ __forceinline__ void stage_kt(uint16_t* dst, const uint16_t* src, int64_t ld, int k0, int Sk, bool vec) {
   constexpr int LDT = kBK + kPad;
   if (vec) {
     constexpr int kChunks = kBK / 8;
@@ -186,7 +189,7 @@ __device__ __forceinline__ void stage_kt(uint16_t* dst, const uint16_t* src, int
       const int idx = threadIdx.x + i * kThreads;
       const int d = idx / kChunks, c = (idx % kChunks) * 8;
       uint16_t* o = dst + d * LDT + c;
-      if (k0 + c < Sk) cp_async_16(o, src + static_cast<int64_t>(d) * Sk + k0 + c);
+      if (k0 + c < Sk) cp_async_16(o, src + static_cast<int64_t>(d) * ld + k0 + c);
       else *reinterpret_cast<uint4*>(o) = make_uint4(0u, 0u, 0u, 0u);
     }
   } else {
@@ -194,7 +197,7 @@ __device__ __forceinline__ void stage_kt(uint16_t* dst, const uint16_t* src, int
     for (int i = 0; i < D * kBK / kThreads; ++i) {
       const int idx = threadIdx.x + i * kThreads;
       const int d = idx / kBK, j = idx % kBK;
-      dst[d * LDT + j] = k0 + j < Sk ? src[static_cast<int64_t>(d) * Sk + k0 + j] : uint16_t{0};
+      dst[d * LDT + j] = k0 + j < Sk ? src[static_cast<int64_t>(d) * ld + k0 + j] : uint16_t{0};
     }
   }
 }
@@ -249,12 +252,12 @@ __global__ void __launch_bounds__(kThreads, D == 64 ? 3 : 2) k_flash_attention(c
 
   auto stage_kv = [&](int tile, int buf) {
     const int k0 = tile * kBK;
-    if constexpr (KT) stage_kt<D>(Ks + buf * S::kK, k, k0, p.Sk, p.kt_vec != 0);
-    else stage_rows<D, kBK>(Ks + buf * S::kK, k, k0, p.Sk);
-    stage_rows<D, kBK>(Vs + buf * S::kV, v, k0, p.Sk);
+    if constexpr (KT) stage_kt<D>(Ks + buf * S::kK, k, p.k_ss, k0, p.Sk, p.kt_vec != 0);
+    else stage_rows<D, kBK>(Ks + buf * S::kK, k, p.k_ss, k0, p.Sk);
+    stage_rows<D, kBK>(Vs + buf * S::kV, v, p.v_ss, k0, p.Sk);
   };
 
-  stage_rows<D, kBQ>(Qs, q, q0, p.Sq);
+  stage_rows<D, kBQ>(Qs, q, p.q_ss, q0, p.Sq);
   if (n_tiles > 0) stage_kv(0, 0);
   cp_async_commit();
   cp_async_wait_all();
@@ -402,14 +405,14 @@ __global__ void __launch_bounds__(kThreads, D == 64 ? 3 : 2) k_flash_attention(c
     *reinterpret_cast<uint32_t*>(ow + (g + 8) * LD + 8 * n + 2 * tq) = pack2<T>(o[n][2] * inv[1], o[n][3] * inv[1]);
   }
   __syncwarp();
-  uint16_t* out = static_cast<uint16_t*>(p.out) + static_cast<int64_t>(bh) * p.Sq * D;
+  uint16_t* out = static_cast<uint16_t*>(p.out) + b * p.o_sb + h * p.o_sh;
   constexpr int kChunks = D / 8;
 #pragma unroll
   for (int it = 0; it < 16 * kChunks / 32; ++it) {
     const int idx = lane + 32 * it;
     const int r = idx / kChunks, c = (idx % kChunks) * 8;
     const int i = warp_row + r;
-    if (i < p.Sq) *reinterpret_cast<uint4*>(out + static_cast<int64_t>(i) * D + c) = *reinterpret_cast<const uint4*>(ow + r * LD + c);
+    if (i < p.Sq) *reinterpret_cast<uint4*>(out + static_cast<int64_t>(i) * p.o_ss + c) = *reinterpret_cast<const uint4*>(ow + r * LD + c);
   }
 #else
   __trap();  // the host never launches this below sm_80
@@ -419,6 +422,15 @@ __global__ void __launch_bounds__(kThreads, D == 64 ? 3 : 2) k_flash_attention(c
 // ---- Host side ----
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// The element `off` 16-bit elements after `data` (a packed tensor's slot).
+const void* at_offset(const void* data, int64_t off) { return static_cast<const uint16_t*>(data) + off; }
+
+// Every row of a tensor's matrices starts 16 bytes aligned: the first one and every step between rows.
+bool rows_aligned16(const void* data, int64_t off, int64_t sb, int64_t sh, int64_t ss) {
+  constexpr int64_t kPer16 = 16 / sizeof(uint16_t);
+  return aligned16(at_offset(data, off)) && sb % kPer16 == 0 && sh % kPer16 == 0 && ss % kPer16 == 0;
+}
 
 size_t smem_bytes(int64_t D, bool kt) {
   if (D == 64) return kt ? FlashSmem<64, true>::bytes : FlashSmem<64, false>::bytes;
@@ -456,8 +468,10 @@ std::string flash_attention_unsupported(const FlashAttentionArgs& a, const Devic
     return std::to_string(smem) + " bytes of shared memory per block, more than the device allows";
   if (a.mask && a.mask_dtype != DataType::kFLOAT && a.mask_dtype != DataType::kHALF && a.mask_dtype != DataType::kBF16)
     return std::string("mask dtype ") + dtype_name(a.mask_dtype);
-  if (!aligned16(a.q) || !aligned16(a.v) || !aligned16(a.out) || (!L.k_transposed && !aligned16(a.k)))
-    return "q, k, v or the output not 16-byte aligned (tiles are staged with 16-byte copies)";
+  if (!rows_aligned16(a.q, L.q_off, L.q_sb, L.q_sh, L.q_ss) || !rows_aligned16(a.v, L.v_off, L.v_sb, L.v_sh, L.v_ss) ||
+      !rows_aligned16(a.out, 0, L.o_sb, L.o_sh, L.o_ss) ||
+      (!L.k_transposed && !rows_aligned16(a.k, L.k_off, L.k_sb, L.k_sh, L.k_ss)))
+    return "rows of q, k, v or the output not 16-byte aligned (tiles are staged and stored with 16-byte copies)";
   constexpr int64_t kIntMax = 0x7fffffffLL;
   if (L.Sq > kIntMax - kBQ || L.Sk > kIntMax - kBK) return "sequences longer than the kernel's 32-bit positions";
   if (query_tiles(L) * L.B * L.H > kIntMax) return "more (batch, head, query tile) blocks than a grid holds";
@@ -467,9 +481,9 @@ std::string flash_attention_unsupported(const FlashAttentionArgs& a, const Devic
 void launch_flash_attention(const FlashAttentionArgs& a, const DeviceInfo& device, cudaStream_t stream) {
   const AttentionLayout& L = a.L;
   FlashParams p{};
-  p.q = a.q;
-  p.k = a.k;
-  p.v = a.v;
+  p.q = at_offset(a.q, L.q_off);
+  p.k = at_offset(a.k, L.k_off);
+  p.v = at_offset(a.v, L.v_off);
   p.mask = a.mask;
   p.out = a.out;
   p.H = static_cast<int>(L.H);
@@ -481,6 +495,12 @@ void launch_flash_attention(const FlashAttentionArgs& a, const DeviceInfo& devic
   p.k_sh = L.k_sh;
   p.v_sb = L.v_sb;
   p.v_sh = L.v_sh;
+  p.q_ss = L.q_ss;
+  p.k_ss = L.k_ss;
+  p.v_ss = L.v_ss;
+  p.o_sb = L.o_sb;
+  p.o_sh = L.o_sh;
+  p.o_ss = L.o_ss;
   p.m_sb = L.m_sb;
   p.m_sh = L.m_sh;
   p.m_si = L.m_si;
@@ -489,7 +509,7 @@ void launch_flash_attention(const FlashAttentionArgs& a, const DeviceInfo& devic
   p.scale = a.scale;
   p.mask_dtype = a.mask ? static_cast<int>(a.mask_dtype) : -1;
   p.causal = a.causal ? 1 : 0;
-  p.kt_vec = L.k_transposed && L.Sk % 8 == 0 && aligned16(a.k) ? 1 : 0;
+  p.kt_vec = L.k_transposed && L.Sk % 8 == 0 && rows_aligned16(a.k, L.k_off, L.k_sb, L.k_sh, L.k_ss) ? 1 : 0;
   const int64_t blocks = p.nq * L.B * L.H;
   if (blocks == 0) return;
   const bool kt = L.k_transposed;

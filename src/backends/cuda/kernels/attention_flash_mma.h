@@ -21,7 +21,8 @@ namespace kiln::cuda::kern {
 
 struct FlashAttentionArgs {
   DataType dtype = DataType::kHALF;  // q, k, v and the output
-  AttentionLayout L;                 // strides as attention_layout() fills them; the output is [B, H, Sq, Dv]
+  AttentionLayout L;                 // offsets and strides as attention_layout() fills them, the output's too
+  // The tensors' data pointers; the kernel adds L's offsets (a packed tensor's slot) itself.
   const void* q = nullptr;
   const void* k = nullptr;
   const void* v = nullptr;
@@ -33,7 +34,9 @@ struct FlashAttentionArgs {
 };
 
 // "" when the kernel runs these arguments on the device, else why not (dtype, head sizes, architecture, shared
-// memory, or q / k / v / out addresses not 16-byte aligned: the tiles are staged with 16-byte copies).
+// memory, or rows of q / k / v / out not 16-byte aligned: the tiles are staged and stored with 16-byte copies,
+// so every matrix start (data pointer, offset, batch and head strides) and row stride must keep that alignment;
+// K^T alone is also staged element by element).
 std::string flash_attention_unsupported(const FlashAttentionArgs& a, const DeviceInfo& device);
 
 // Enqueues the kernel (the arguments must be supported). Never synchronizes; raises the kernel's shared memory

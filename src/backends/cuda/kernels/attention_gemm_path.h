@@ -28,8 +28,10 @@ struct AttentionGemmState {
 };
 
 // Enqueues the node's attention on ctx.stream() through the GEMM path and returns true, or returns false with
-// nothing enqueued when the path does not apply (no cuBLASLt handle or workspace, a layout without uniform
-// slice strides, scores that do not fit, more keys than the softmax holds, or cuBLASLt has no algorithm).
+// nothing enqueued when the path does not apply (no cuBLASLt handle or workspace, q, k, v or the output
+// without a uniform stride over the (batch*head) slices, as tokens-major tensors with B > 1 and H > 1, scores
+// that do not fit, more keys than the softmax holds, or cuBLASLt has no algorithm). Row strides (tokens-major
+// or packed rows) become the products' leading dims.
 // Never synchronizes or allocates; cuBLASLt's heuristic runs only for shapes `st` has not met before.
 bool run_attention_gemm(KernelContext& ctx, const AttentionLayout& L, AttentionGemmState& st);
 

@@ -1,11 +1,14 @@
 // CUDA kernel for FusedAttention: out = softmax(scale * q @ k^T + mask) @ v. Three implementations:
 //  - Library GEMMs (attention_gemm_path.h): cuBLASLt batched products around a float32 softmax, taken when q,
-//    k and v have uniform strides over the (batch*head) slices and a slice's scores fit in the workspace.
+//    k, v and the output have uniform strides over the (batch*head) slices (tokens-major tensors only with
+//    B == 1 or H == 1) and a slice's scores fit in the workspace.
 //  - The flash kernel on tensor cores (attention_flash_mma.h): float16/bfloat16, head size D = Dv = 64 or 128,
-//    sm_80+, 16-byte aligned tensors; everything stays in registers, the scores never reach memory.
+//    sm_80+, 16-byte aligned rows; everything stays in registers, the scores never reach memory.
 //  - The generic flash-style kernel below for everything else (float32, other head sizes up to 256, unaligned
 //    tensors): 8 warps, 4 query rows each, key tiles of 32 staged as float; lane j scores key j of the tile,
 //    lanes own output columns lane + 32 t; a running max and sum per row (online softmax).
+// All three read q, k, v and write the output through the layout's offsets and strides
+// (fused_attention_layout.h), so heads-major, tokens-major and packed tensors need no transposing copy.
 //
 // Where both the GEMM path and the flash kernel apply, neither wins everywhere (the GEMM path pays a round
 // trip of the scores through memory, the flash kernel wastes the tail of its last key tile and, for a few
@@ -50,6 +53,8 @@ struct AttnParams {
   void* out;
   int64_t H, Sq, Sk, D, Dv;
   int64_t q_sb, q_sh, k_sb, k_sh, v_sb, v_sh;
+  int64_t q_ss, k_ss, v_ss;  // row strides (K^T: between its D rows)
+  int64_t o_sb, o_sh, o_ss;
   int64_t m_sb, m_sh, m_si, m_sj;
   int64_t nq;  // query tiles per (batch, head)
   float scale;
@@ -102,7 +107,7 @@ __global__ void __launch_bounds__(kGThreads) k_attention_generic(const AttnParam
 
   for (int64_t idx = threadIdx.x; idx < kGBQ * D; idx += kGThreads) {
     const int64_t r = idx / D, c = idx - r * D;
-    Qs[idx] = q0 + r < p.Sq ? to_f(q[(q0 + r) * D + c]) : 0.0f;
+    Qs[idx] = q0 + r < p.Sq ? to_f(q[(q0 + r) * p.q_ss + c]) : 0.0f;
   }
   float o[kGRows][CH], row_m[kGRows], row_l[kGRows];
 #pragma unroll
@@ -119,17 +124,17 @@ __global__ void __launch_bounds__(kGThreads) k_attention_generic(const AttnParam
     if (p.k_transposed) {
       for (int64_t idx = threadIdx.x; idx < kGBK * D; idx += kGThreads) {
         const int64_t key = idx % kGBK, d = idx / kGBK;
-        Ks[key * KLD + d] = k0 + key < p.Sk ? to_f(k[d * p.Sk + k0 + key]) : 0.0f;
+        Ks[key * KLD + d] = k0 + key < p.Sk ? to_f(k[d * p.k_ss + k0 + key]) : 0.0f;
       }
     } else {
       for (int64_t idx = threadIdx.x; idx < kGBK * D; idx += kGThreads) {
         const int64_t key = idx / D, d = idx - key * D;
-        Ks[key * KLD + d] = k0 + key < p.Sk ? to_f(k[(k0 + key) * D + d]) : 0.0f;
+        Ks[key * KLD + d] = k0 + key < p.Sk ? to_f(k[(k0 + key) * p.k_ss + d]) : 0.0f;
       }
     }
     for (int64_t idx = threadIdx.x; idx < kGBK * Dv; idx += kGThreads) {
       const int64_t key = idx / Dv, c = idx - key * Dv;
-      Vs[idx] = k0 + key < p.Sk ? to_f(v[(k0 + key) * Dv + c]) : 0.0f;
+      Vs[idx] = k0 + key < p.Sk ? to_f(v[(k0 + key) * p.v_ss + c]) : 0.0f;
     }
     __syncthreads();
     const int nk = static_cast<int>(p.Sk - k0 < kGBK ? p.Sk - k0 : kGBK);
@@ -163,7 +168,7 @@ __global__ void __launch_bounds__(kGThreads) k_attention_generic(const AttnParam
     }
   }
 
-  T* out = static_cast<T*>(p.out) + bh * p.Sq * Dv;
+  T* out = static_cast<T*>(p.out) + b * p.o_sb + h * p.o_sh;
 #pragma unroll
   for (int rr = 0; rr < kGRows; ++rr) {
     const int64_t i = q0 + warp * kGRows + rr;
@@ -172,7 +177,7 @@ __global__ void __launch_bounds__(kGThreads) k_attention_generic(const AttnParam
 #pragma unroll
     for (int t = 0; t < CH; ++t) {
       const int64_t c = lane + 32 * t;
-      if (c < Dv) out[i * Dv + c] = from_f<T>(o[rr][t] * inv);
+      if (c < Dv) out[i * p.o_ss + c] = from_f<T>(o[rr][t] * inv);
     }
   }
 }
@@ -187,11 +192,18 @@ bool supports_fused_attention(const ir::Node& node, const std::vector<ir::Tensor
   const DataType dt = in[0].dtype;
   if (!is_float_type(dt) || in[1].dtype != dt || in[2].dtype != dt) return false;
   if (in.size() > 3 && in[3].present && !is_float_type(in[3].dtype)) return false;
-  const size_t r = in[0].shape.size();
-  if ((r != 3 && r != 4) || in[1].shape.size() != r || in[2].shape.size() != r) return false;
+  bool three_d = false;
+  if (!ir::check_attention_format(ir::attention_format(node.attrs), in[0].shape, in[1].shape, in[2].shape, &three_d).empty())
+    return false;
   // Head sizes unknown at build time (-1, dynamic shapes) are accepted: the kernel checks the concrete sizes.
-  const int64_t d = in[0].shape[r - 1], dv = in[2].shape[r - 1];
+  // The last dim is the head size in every layout (K^T's is the key count: q has D).
+  const int64_t d = in[0].shape.back(), dv = in[2].shape.back();
   return d <= kMaxHead && dv <= kMaxHead;
+}
+
+// The element `off` elements after a tensor's data pointer (a packed input's slot).
+const void* at_offset(const void* data, int64_t off, DataType dt) {
+  return static_cast<const uint8_t*>(data) + off * static_cast<int64_t>(dtype_size(dt));
 }
 
 template <class T, int CH>
@@ -212,9 +224,10 @@ void run_generic(KernelContext& ctx, const AttentionLayout& L, const DeviceInfo&
     ctx.fail("head sizes " + std::to_string(L.D) + "/" + std::to_string(L.Dv) + " need more shared memory than the device has");
   const bool has_mask = ctx.has_input(3);
   AttnParams p{};
-  p.q = ctx.input(0).data;
-  p.k = ctx.input(1).data;
-  p.v = ctx.input(2).data;
+  const DataType dt = ctx.input(0).dtype;
+  p.q = at_offset(ctx.input(0).data, L.q_off, dt);
+  p.k = at_offset(ctx.input(1).data, L.k_off, dt);
+  p.v = at_offset(ctx.input(2).data, L.v_off, dt);
   p.mask = has_mask ? ctx.input(3).data : nullptr;
   p.out = ctx.out[0].data;
   p.H = L.H;
@@ -228,6 +241,12 @@ void run_generic(KernelContext& ctx, const AttentionLayout& L, const DeviceInfo&
   p.k_sh = L.k_sh;
   p.v_sb = L.v_sb;
   p.v_sh = L.v_sh;
+  p.q_ss = L.q_ss;
+  p.k_ss = L.k_ss;
+  p.v_ss = L.v_ss;
+  p.o_sb = L.o_sb;
+  p.o_sh = L.o_sh;
+  p.o_ss = L.o_ss;
   p.m_sb = L.m_sb;
   p.m_sh = L.m_sh;
   p.m_si = L.m_si;
@@ -280,6 +299,12 @@ std::string attention_problem(const KernelContext& ctx) {
   if (ctx.has_input(3)) p += std::string(" mask ") + dtype_name(ctx.input(3).dtype) + dims_str(ctx.input(3).shape);
   if (ctx.attrs().i("causal", 0) != 0) p += " causal";
   if (ctx.attrs().i("k_transposed", 0) != 0) p += " k_transposed";
+  // Storage other than heads-major (recorded choices for heads-major nodes keep their keys).
+  const ir::AttentionFormat f = ir::attention_format(ctx.attrs());
+  if (f.layout[0] != 0 || f.layout[1] != 0 || f.layout[2] != 0 || f.out_layout != 0)
+    p += " layouts q" + std::to_string(f.layout[0]) + "." + std::to_string(f.slot[0]) + " k" + std::to_string(f.layout[1]) +
+         "." + std::to_string(f.slot[1]) + " v" + std::to_string(f.layout[2]) + "." + std::to_string(f.slot[2]) + " out" +
+         std::to_string(f.out_layout);
   return p + " ws" + std::to_string(ctx.res.workspace_bytes);
 }
 
@@ -331,8 +356,8 @@ void fused_attention_kernel(KernelContext& ctx) {
   if (has_mask && !is_float_type(ctx.input(3).dtype))
     ctx.fail(std::string("the mask must be float32, float16 or bfloat16, got ") + dtype_name(ctx.input(3).dtype));
   AttentionLayout L;
-  const std::string err = attention_layout(q.shape, k.shape, v.shape, has_mask ? &ctx.input(3).shape : nullptr,
-                                           ctx.attrs().i("k_transposed", 0) != 0, &L);
+  const std::string err =
+      attention_layout(q.shape, k.shape, v.shape, has_mask ? &ctx.input(3).shape : nullptr, ctx.attrs(), &L);
   if (!err.empty()) ctx.fail(err);
   if (ctx.out[0].numel() == 0) return;
 

@@ -1,6 +1,6 @@
 // FusedAttention test cases shared by the CUDA attention tests (the op's kernel as registered, the GEMM path,
-// the flash kernel): shapes, masks, attributes, tolerances, and an environment override for one scope
-// (KILN_ATTENTION forces a path).
+// the flash kernel): shapes, masks, attributes (storage layouts included), tolerances, and an environment
+// override for one scope (KILN_ATTENTION forces a path).
 #pragma once
 #ifdef KILN_WITH_CUDA
 #include <cmath>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_op_harness.h"
+#include "ir/ops/fused_attention_format.h"
 
 namespace kiln::cudatest {
 
@@ -22,11 +23,55 @@ struct AttentionCase {
   double scale = 0;        // 0: 1/sqrt(D)
   int neg_inf_row = -1;    // >= 0: that query row of the mask is all `masked_value` (the mask must have full Sq, Sk)
   float masked_value = -std::numeric_limits<float>::infinity();
+  // Storage (ir/ops/fused_attention_format.h); q, k, v above are the stored shapes.
+  int64_t layout[3] = {0, 0, 0};  // q, k, v: 0 heads-major, 1 tokens-major, 2 packed
+  int64_t slot[3] = {0, 0, 0};
+  int64_t out_layout = 0;
+  bool one_tensor = false;  // k and v are q's tensor (a packed qkv feeding all three)
 };
 
+inline ir::AttentionFormat attention_format_of(const AttentionCase& c) {
+  ir::AttentionFormat f;
+  for (int t = 0; t < 3; ++t) {
+    f.layout[t] = c.layout[t];
+    f.slot[t] = c.slot[t];
+  }
+  f.out_layout = c.out_layout;
+  f.k_transposed = c.k_transposed;
+  return f;
+}
+
 inline std::string describe(const AttentionCase& c) {
-  return "q " + dims_str(c.q) + " k " + dims_str(c.k) + " v " + dims_str(c.v) + " mask " + dims_str(c.mask) +
-         (c.causal ? " causal" : "") + (c.k_transposed ? " k_transposed" : "");
+  std::string d = "q " + dims_str(c.q) + " k " + dims_str(c.k) + " v " + dims_str(c.v) + " mask " + dims_str(c.mask) +
+                  (c.causal ? " causal" : "") + (c.k_transposed ? " k_transposed" : "");
+  if (c.layout[0] || c.layout[1] || c.layout[2] || c.out_layout)
+    d += " layouts " + std::to_string(c.layout[0]) + "/" + std::to_string(c.layout[1]) + "/" + std::to_string(c.layout[2]) +
+         " slots " + std::to_string(c.slot[0]) + "/" + std::to_string(c.slot[1]) + "/" + std::to_string(c.slot[2]) +
+         " out " + std::to_string(c.out_layout);
+  return d;
+}
+
+// BERT / GPT-2 as exported, read without their head Transposes: q [B, Sq, H, D], k [B, Sk, H, D],
+// v [B, Sk, H, Dv] and the output [B, Sq, H, Dv] tokens-major.
+inline AttentionCase tokens_major_case(int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D, Dims mask = {},
+                                       bool causal = false) {
+  AttentionCase c{{B, Sq, H, D}, {B, Sk, H, D}, {B, Sk, H, D}, std::move(mask), causal};
+  c.layout[0] = c.layout[1] = c.layout[2] = 1;
+  c.out_layout = 1;
+  return c;
+}
+
+// ViT's packed qkv [B, S, 3, H, D], one tensor for q, k and v (slots 0, 1, 2), output tokens-major.
+inline AttentionCase packed_case(int64_t B, int64_t H, int64_t S, int64_t D, Dims mask = {}) {
+  const Dims p{B, S, 3, H, D};
+  AttentionCase c{p, p, p, std::move(mask)};
+  for (int t = 0; t < 3; ++t) {
+    c.layout[t] = 2;
+    c.slot[t] = t;
+  }
+  c.out_layout = 1;
+  c.one_tensor = true;
+  return c;
 }
 
 // Relative to max |reference|. Every path rounds P to float16/bfloat16 before P V.
@@ -53,7 +98,8 @@ inline HostTensor attention_mask(const AttentionCase& c, DataType dt) {
 }
 
 inline std::vector<HostTensor> attention_inputs(const AttentionCase& c, DataType dt, DataType mask_dt) {
-  std::vector<HostTensor> in = {randf(c.q, dt), randf(c.k, dt), randf(c.v, dt)};
+  const HostTensor q = randf(c.q, dt);
+  std::vector<HostTensor> in = {q, c.one_tensor ? q : randf(c.k, dt), c.one_tensor ? q : randf(c.v, dt)};
   if (!c.mask.empty()) in.push_back(attention_mask(c, mask_dt));
   return in;
 }
@@ -61,7 +107,7 @@ inline std::vector<HostTensor> attention_inputs(const AttentionCase& c, DataType
 inline void set_attention_attrs(ir::Attrs& a, const AttentionCase& c, bool tf32 = false) {
   a.set("scale", c.scale != 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.q.back())));
   a.set("causal", int64_t{c.causal ? 1 : 0});
-  a.set("k_transposed", int64_t{c.k_transposed ? 1 : 0});
+  ir::set_attention_format(a, attention_format_of(c));  // k_transposed and the layouts
   if (tf32) a.set("allow_tf32", int64_t{1});
 }
 

@@ -4,9 +4,11 @@
 // and 65 (partial query and key tiles); Sq != Sk; causal (including rows that see no key); masks broadcast and
 // full, float32 and the input dtype; fully masked rows (-inf: output 0; float32's lowest: the CPU's uniform
 // average); k transposed (16-byte and element-wise staging); broadcast heads and batches; more than 65535
-// (batch, head) slices. Then the timed choice between the flash kernel and the GEMM path (KILN_ATTENTION
-// unset): its record in the timing cache, reused by a new context inside a CUDA graph capture, and the GEMM
-// path for a capture with nothing recorded. The support predicate is checked on the host (no GPU needed).
+// (batch, head) slices; tokens-major, packed and 3-D tokens-major storage (BERT / GPT-2 / ViT / nn.MultiheadAttention
+// read without their head transposes). Then the timed choice between the flash kernel and the GEMM path
+// (KILN_ATTENTION unset): its record in the timing cache, reused by a new context inside a CUDA graph capture,
+// and the GEMM path for a capture with nothing recorded, for heads-major and tokens-major nodes (with B > 1 the
+// GEMM path does not apply to the latter). The support predicate is checked on the host (no GPU needed).
 #include "backends/cuda/attention_test_cases.h"
 
 #ifdef KILN_WITH_CUDA
@@ -137,6 +139,39 @@ TEST(CudaAttentionFlash, BroadcastAndManySlices) {
   flash_all(Case{{70000, 3, 64}, {70000, 5, 64}, {70000, 5, 64}, {}});
 }
 
+// BERT, GPT-2 and ViT as exported, read and written without their head transposes: tokens-major q, k, v and
+// output (128 and 197 tokens), ViT's packed qkv (one tensor, three slots), mixes with a heads-major K^T (element
+// and 16-byte staging), a tokens-major output of heads-major inputs, nn.MultiheadAttention's 3-D [S, B*H, D],
+// one K/V head shared by all query heads.
+TEST(CudaAttentionFlash, TokensMajorAndPackedLayouts) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : kHeads) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    flash_all(tokens_major_case(2, 12, 128, 128, d, {2, 1, 1, 128}), true);  // BERT-base, padding mask
+    flash_all(tokens_major_case(2, 12, 197, 197, d));                         // ViT-B/16's 197 tokens
+    flash_all(tokens_major_case(2, 2, 70, 150, d, {2, 1, 1, 150}, true));     // causal, Sq != Sk
+    flash_all(tokens_major_case(1, 3, 63, 65, d));                            // partial tiles
+    flash_all(packed_case(2, 12, 197, d));
+    flash_all(packed_case(1, 4, 128, d, {1, 1, 1, 128}));
+    for (int64_t sk : {90, 128}) {
+      Case mixed{{2, 100, 3, d}, bhsd(2, 3, d, sk), {2, sk, 3, d}, {1, 1, 100, sk}, false, true};
+      mixed.layout[0] = mixed.layout[2] = 1;
+      flash_all(mixed);
+    }
+    Case out_only{bhsd(2, 3, 65, d), bhsd(2, 3, 65, d), bhsd(2, 3, 65, d), {}};
+    out_only.out_layout = 1;
+    flash_all(out_only);
+    Case mha{{197, 6, d}, {197, 6, d}, {197, 6, d}, {}};
+    mha.layout[0] = mha.layout[1] = mha.layout[2] = 1;
+    mha.out_layout = 1;
+    flash_all(mha);
+    Case shared_kv{{2, 64, 4, d}, {2, 64, 1, d}, {2, 64, 1, d}, {2, 1, 1, 64}};
+    shared_kv.layout[0] = shared_kv.layout[1] = shared_kv.layout[2] = 1;
+    shared_kv.out_layout = 1;
+    flash_all(shared_kv);
+  }
+}
+
 // ---- The timed choice (KILN_ATTENTION unset) ----
 
 namespace {
@@ -250,6 +285,8 @@ TEST(CudaAttentionFlash, TimedChoiceIsRecordedAndReused) {
   const Case cases[] = {
       Case{bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), {2, 1, 1, 128}},  // BERT
       Case{bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), {}},              // ViT
+      tokens_major_case(1, 12, 128, 128, 64, {1, 1, 1, 128}),  // batch 1: the GEMM path applies (leading dims H * D)
+      packed_case(1, 12, 197, 64),                             // batch 1, packed: slot offsets
   };
   for (const Case& c : cases) {
     for (DataType dt : low_types()) {
@@ -307,6 +344,49 @@ TEST(CudaAttentionFlash, TimedChoiceIsRecordedAndReused) {
   }
 }
 
+// Tokens-major with B > 1 and H > 1 (or only the output so): the (batch*head) slices have no uniform stride, so
+// the GEMM path does not apply. The timed choice, KILN_ATTENTION=gemm and a capture with nothing recorded all
+// take the flash kernel then, and nothing is recorded.
+TEST(CudaAttentionFlash, GemmPathThatDoesNotApplyLeavesTheFlashKernel) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  Case out_only{bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), bhsd(2, 12, 128, 64), {2, 1, 1, 128}};
+  out_only.out_layout = 1;
+  const Case cases[] = {tokens_major_case(2, 12, 128, 128, 64, {2, 1, 1, 128}), packed_case(2, 12, 197, 64), out_only};
+  for (const Case& c : cases) {
+    for (DataType dt : low_types()) {
+      SCOPED_TRACE(describe(c) + " " + dtype_name(dt));
+      try {
+        AttentionNode node(c, dt);
+        HostTensor flash_out;
+        {
+          const ScopedEnv flash("KILN_ATTENTION", "flash");
+          cuda::Resources res = fresh_resources(nullptr);
+          flash_out = node.run(res, false);
+        }
+        EXPECT_TRUE(compare(flash_out, node.reference(), attention_tol(dt), false));
+        {
+          const ScopedEnv gemm("KILN_ATTENTION", "gemm");
+          cuda::Resources res = fresh_resources(nullptr);
+          EXPECT_TRUE(node.run(res, false).same_bytes(flash_out)) << "KILN_ATTENTION=gemm where it does not apply";
+        }
+        const ScopedEnv timed("KILN_ATTENTION", nullptr);
+        TimingCache cache;
+        {
+          cuda::Resources res = fresh_resources(&cache);
+          EXPECT_TRUE(node.run(res, false).same_bytes(flash_out)) << "the timed choice";
+        }
+        EXPECT_EQ(cache.size(), 0u) << "nothing to choose between: nothing recorded";
+        {
+          cuda::Resources res = fresh_resources(nullptr);
+          EXPECT_TRUE(node.run(res, true).same_bytes(flash_out)) << "a capture with nothing recorded";
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "threw: " << e.what();
+      }
+    }
+  }
+}
+
 TEST(CudaAttentionFlash, UnknownPathIsAnError) {
   KILN_REQUIRE_CUDA_DEVICE();
   const ScopedEnv bogus("KILN_ATTENTION", "fastest");
@@ -331,11 +411,13 @@ cuda::DeviceInfo h200_like() {
   return d;
 }
 
-cuda::kern::FlashAttentionArgs flash_args(DataType dt, int64_t d, int64_t dv, bool k_transposed = false) {
+cuda::kern::FlashAttentionArgs flash_args(DataType dt, int64_t d, int64_t dv, bool k_transposed = false,
+                                          const Case* stored = nullptr) {
   cuda::kern::FlashAttentionArgs a;
   a.dtype = dt;
   const Dims q{2, 12, 197, d}, k = k_transposed ? Dims{2, 12, d, 197} : Dims{2, 12, 197, d}, v{2, 12, 197, dv};
-  const std::string err = attention_layout(q, k, v, nullptr, k_transposed, &a.L);
+  const std::string err = stored ? attention_layout(stored->q, stored->k, stored->v, nullptr, attention_format_of(*stored), &a.L)
+                                 : attention_layout(q, k, v, nullptr, k_transposed, &a.L);
   if (!err.empty()) throw Error(err);
   // Addresses are only checked for alignment here; nothing is dereferenced.
   a.q = reinterpret_cast<const void*>(uintptr_t{0x10000});
@@ -358,6 +440,11 @@ TEST(CudaAttentionFlash, SupportedArguments) {
   cuda::kern::FlashAttentionArgs kt = flash_args(DataType::kHALF, 64, 64, true);
   kt.k = reinterpret_cast<const void*>(uintptr_t{0x20002});
   EXPECT_EQ(cuda::kern::flash_attention_unsupported(kt, dev), "");
+  // Tokens-major rows (H * D apart) and packed slots (offsets of slot * H * D) keep 16-byte rows.
+  for (const Case& c : {tokens_major_case(2, 12, 128, 128, 64), packed_case(2, 12, 197, 64), packed_case(1, 1, 5, 128)}) {
+    EXPECT_EQ(cuda::kern::flash_attention_unsupported(flash_args(DataType::kHALF, 64, 64, false, &c), dev), "")
+        << describe(c);
+  }
   // Masks of every float dtype at any address (read element by element).
   cuda::kern::FlashAttentionArgs masked = flash_args(DataType::kBF16, 128, 128);
   masked.mask = reinterpret_cast<const void*>(uintptr_t{0x50002});
@@ -393,6 +480,23 @@ TEST(CudaAttentionFlash, UnsupportedArgumentsSayWhy) {
     if (which == 3) a.out = const_cast<void*>(odd);
     EXPECT_NE(why(a, dev).find("16-byte aligned"), std::string::npos) << "tensor " << which;
   }
+  // Rows that are not 16 bytes apart, or matrices that do not start 16-byte aligned (strides and offsets in
+  // 16-bit elements: 8 make 16 bytes).
+  for (int which = 0; which < 6; ++which) {
+    const Case tm = tokens_major_case(2, 12, 128, 128, 64);
+    cuda::kern::FlashAttentionArgs a = flash_args(DataType::kHALF, 64, 64, false, &tm);
+    if (which == 0) a.L.q_ss = 68;
+    if (which == 1) a.L.k_ss = 772;
+    if (which == 2) a.L.v_sh = 4;
+    if (which == 3) a.L.o_ss = 770;
+    if (which == 4) a.L.v_off = 3;
+    if (which == 5) a.L.o_sb = 12;
+    EXPECT_NE(why(a, dev).find("16-byte aligned"), std::string::npos) << "case " << which;
+  }
+  // K^T is also staged element by element: its strides never make the kernel decline.
+  cuda::kern::FlashAttentionArgs kt = flash_args(DataType::kHALF, 64, 64, true);
+  kt.L.k_ss = 199;  // rows 398 bytes apart
+  EXPECT_EQ(why(kt, dev), "");
   cuda::kern::FlashAttentionArgs masked = flash_args(DataType::kHALF, 64, 64);
   masked.mask = reinterpret_cast<const void*>(uintptr_t{0x50000});
   masked.mask_dtype = DataType::kINT32;

@@ -4,7 +4,8 @@
 // no cuBLASLt handle or workspace, as in cudatest::check_op: the flash kernel for float16/bfloat16 with head
 // size 64 or 128, the generic kernel otherwise). float32 (pure and TF32), float16, bfloat16; masks broadcast
 // and full, causal, Sq != Sk, k transposed, several workspace chunks, odd sizes (197 tokens, head size 80),
-// the block-per-row softmax for long key rows, and a CUDA graph replay.
+// the block-per-row softmax for long key rows, a CUDA graph replay, and tokens-major / packed storage with one
+// batch (where the slices keep a uniform stride and the row strides become leading dims).
 #include "backends/cuda/attention_test_cases.h"
 
 #ifdef KILN_WITH_CUDA
@@ -66,7 +67,7 @@ struct GemmOptions {
 
     AttentionLayout L;
     const Dims* mask_shape = c.mask.empty() ? nullptr : &c.mask;
-    const std::string err = attention_layout(c.q, c.k, c.v, mask_shape, c.k_transposed, &L);
+    const std::string err = attention_layout(c.q, c.k, c.v, mask_shape, attention_format_of(c), &L);
     if (!err.empty()) return ::testing::AssertionFailure() << "layout: " << err;
     const cuda::kern::AttentionGemmPlan plan = cuda::kern::plan_attention_gemm(
         L, opt.workspace, cuda::kern::attention_chunk_target_bytes(cuda::current_device()));
@@ -265,6 +266,27 @@ TEST(CudaAttentionGemm, CapturedIntoCudaGraph) {
   for (DataType dt : float_types())
     EXPECT_TRUE(check_gemm_path(Case{{2, 5, 128, 64}, {2, 5, 128, 64}, {2, 5, 128, 64}, {2, 1, 1, 128}}, dt, dt, opt))
         << dtype_name(dt);
+}
+
+// Storage other than heads-major with B == 1 (BERT / GPT-2 / ViT at batch 1, nn.MultiheadAttention's 3-D form):
+// leading dims of H * D (3 * H * D packed), slice offsets of D, the packed slots' base offsets; several chunks.
+TEST(CudaAttentionGemm, TokensMajorAndPackedWithOneBatch) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  both_paths(tokens_major_case(1, 12, 128, 128, 64, {1, 1, 1, 128}), {}, true);
+  both_paths(tokens_major_case(1, 4, 70, 150, 64, {}, true));
+  both_paths(packed_case(1, 12, 197, 64));
+  Case out_only{{1, 3, 65, 80}, {1, 3, 65, 80}, {1, 3, 65, 80}, {}};  // head size 80: the generic direct kernel
+  out_only.out_layout = 1;
+  both_paths(out_only);
+  Case mha{{197, 12, 64}, {197, 12, 64}, {197, 12, 64}, {}};
+  mha.layout[0] = mha.layout[1] = mha.layout[2] = 1;
+  mha.out_layout = 1;
+  both_paths(mha);
+  GemmOptions small;
+  small.workspace = 384 * 1024;
+  small.expect_chunks = 3;
+  for (DataType dt : float_types())
+    EXPECT_TRUE(check_gemm_path(tokens_major_case(1, 10, 128, 128, 64, {1, 1, 1, 128}), dt, dt, small)) << dtype_name(dt);
 }
 
 TEST(CudaAttentionGemm, SupportsUnknownHeadSizes) {

@@ -123,4 +123,46 @@ TEST(AttentionGemmPlan, Declines) {
                                    16 * kMiB).use);
 }
 
+// Tokens-major [B, S, H, D] and packed [B, S, 3, H, D] q, k, v: slices D apart when B == 1 (the rows, H * D apart,
+// become the products' leading dims); with B > 1 and H > 1 a batch's heads interleave its rows, so no uniform
+// stride and the path declines (fused_attention.cu then runs the flash kernel).
+TEST(AttentionGemmPlan, TokensMajorAndPackedLayouts) {
+  auto stored = [](const Dims& q, int64_t layout) {
+    ir::AttentionFormat f;
+    for (int t = 0; t < 3; ++t) {
+      f.layout[t] = layout;
+      f.slot[t] = layout == 2 ? t : 0;
+    }
+    f.out_layout = 1;
+    AttentionLayout L;
+    EXPECT_EQ(attention_layout(q, q, q, nullptr, f, &L), "");
+    return L;
+  };
+  AttentionLayout L = stored({1, 128, 12, 64}, 1);
+  EXPECT_EQ(L.q_ss, 12 * 64);
+  EXPECT_EQ(L.o_ss, 12 * 64);
+  AttentionGemmPlan p = plan_attention_gemm(L, 64 * kMiB, 16 * kMiB);
+  expect_consistent(p);
+  EXPECT_EQ(p.q_stride, 64);
+  EXPECT_EQ(p.k_stride, 64);
+  EXPECT_EQ(uniform_slice_stride(L.o_sb, L.o_sh, L.B, L.H), 64) << "the output's slices too";
+  L = stored({1, 197, 3, 12, 64}, 2);
+  EXPECT_EQ(L.k_off, 12 * 64);
+  EXPECT_EQ(L.v_off, 2 * 12 * 64);
+  EXPECT_EQ(L.q_ss, 3 * 12 * 64);
+  p = plan_attention_gemm(L, 64 * kMiB, 16 * kMiB);
+  expect_consistent(p);
+  EXPECT_EQ(p.v_stride, 64);
+  for (const Dims& q : {Dims{2, 128, 12, 64}, Dims{2, 197, 3, 12, 64}}) {
+    L = stored(q, q.size() == 4 ? 1 : 2);
+    p = plan_attention_gemm(L, 64 * kMiB, 16 * kMiB);
+    EXPECT_FALSE(p.use) << dims_str(q);
+    EXPECT_NE(p.why_not.find("uniform"), std::string::npos) << p.why_not;
+    EXPECT_EQ(uniform_slice_stride(L.o_sb, L.o_sh, L.B, L.H), -1);
+  }
+  // One head: tokens-major slices are whole batches.
+  L = stored({3, 50, 1, 64}, 1);
+  EXPECT_EQ(plan_attention_gemm(L, 64 * kMiB, 16 * kMiB).q_stride, 50 * 64);
+}
+
 #endif  // KILN_WITH_CUDA

@@ -1,6 +1,7 @@
 // FusedAttention on the GPU against the CPU kernel, through the registered kernel without cuBLASLt (so the
 // direct kernels: float32 on the generic path, float16/bfloat16 on the flash kernel for head sizes 64 and 128,
-// generic otherwise), masks of several broadcast shapes, causal, tails, k transposed.
+// generic otherwise), masks of several broadcast shapes, causal, tails, k transposed, and the storage layouts
+// (tokens-major, packed, 3-D tokens-major) on both direct kernels.
 #include "backends/cuda/attention_test_cases.h"
 
 #ifdef KILN_WITH_CUDA
@@ -84,6 +85,33 @@ TEST(CudaFusedAttention, OddValueSizeAndLargeHeads) {
   run_all(Case{{1, 2, 37, 64}, {1, 2, 45, 64}, {1, 2, 45, 24}, {}});    // Dv != D: generic path
   run_all(Case{{1, 2, 40, 256}, {1, 2, 70, 256}, {1, 2, 70, 256}, {}});  // the largest head size
   run_all(Case{{1, 1, 5, 1}, {1, 1, 3, 1}, {1, 1, 3, 1}, {}, false, false, 0.7});
+}
+
+// The storage layouts (ir/ops/fused_attention_format.h) through the direct kernels: float32 and D = 40 on the
+// generic kernel, float16/bfloat16 with D = 64 on the flash kernel. BERT's 128 and ViT's 197 tokens.
+TEST(CudaFusedAttention, TokensMajorAndPackedLayouts) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (int64_t d : {64, 40}) {
+    SCOPED_TRACE("D = " + std::to_string(d));
+    run_all(tokens_major_case(2, 12, 128, 128, d, {2, 1, 1, 128}), true);
+    run_all(tokens_major_case(2, 2, 70, 150, d, {2, 1, 1, 150}, true));  // causal, Sq != Sk
+    run_all(packed_case(2, 12, 197, d));
+    Case mixed{{2, 100, 3, d}, {2, 3, d, 90}, {2, 90, 3, d}, {1, 1, 100, 90}, false, true};  // K^T heads-major
+    mixed.layout[0] = mixed.layout[2] = 1;
+    run_all(mixed);
+    Case out_only{{2, 3, 65, d}, {2, 3, 65, d}, {2, 3, 65, d}, {}};
+    out_only.out_layout = 1;
+    run_all(out_only);
+    Case mha{{197, 6, d}, {197, 6, d}, {197, 6, d}, {6, 197, 197}};  // [S, B*H, D], a 3-D mask over [N, Sq, Sk]
+    mha.layout[0] = mha.layout[1] = mha.layout[2] = 1;
+    mha.out_layout = 1;
+    run_all(mha);
+  }
+  // Dv != D with tokens-major v and output (generic kernel in every dtype).
+  Case dv{{1, 37, 2, 64}, {1, 45, 2, 64}, {1, 45, 2, 24}, {}};
+  dv.layout[0] = dv.layout[1] = dv.layout[2] = 1;
+  dv.out_layout = 1;
+  run_all(dv);
 }
 
 TEST(CudaFusedAttention, FullyMaskedRowGivesZero) {
