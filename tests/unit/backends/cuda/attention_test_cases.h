@@ -111,26 +111,6 @@ inline void set_attention_attrs(ir::Attrs& a, const AttentionCase& c, bool tf32 
   if (tf32) a.set("allow_tf32", int64_t{1});
 }
 
-// Sets an environment variable (nullptr: unsets it) for one scope, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 }  // namespace kiln::cudatest
 
 #endif  // KILN_WITH_CUDA

@@ -17,7 +17,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -110,6 +112,46 @@ inline ::testing::AssertionResult compare(const HostTensor& got, const HostTenso
   return ::testing::AssertionSuccess();
 }
 
+// Sets an environment variable (nullptr: unsets it) for one scope, then restores it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = std::string(old);
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+
+// The CPU kernel's outputs for `op` with `attrs` on `inputs` (empty HostTensor = omitted), on float32 copies
+// of float16/bfloat16 inputs when as_float32: the reference every CUDA kernel test compares against.
+inline std::vector<HostTensor> cpu_reference(const std::string& op, const ir::Attrs& attrs,
+                                             const std::vector<HostTensor>& inputs, int num_outputs = 1,
+                                             bool as_float32 = true) {
+  std::vector<HostTensor> ref_in;
+  for (const HostTensor& t : inputs) ref_in.push_back(as_float32 ? as_f32(t) : t);
+  ir::Graph rg;
+  std::vector<ir::Value*> rvals;
+  std::vector<const HostTensor*> rptrs;
+  for (size_t i = 0; i < ref_in.size(); ++i) {
+    rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
+    rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
+  }
+  ir::Node* rnode = rg.add_node(op, "node", rvals, num_outputs);
+  rnode->attrs = attrs;
+  return cpu::eval_node(*rnode, rptrs);
+}
+
 // Runs `op` on the GPU and on the CPU and compares every output. Inputs: empty HostTensor = omitted.
 inline ::testing::AssertionResult check_op(const std::string& op, const std::vector<HostTensor>& inputs,
                                            const std::function<void(ir::Attrs&)>& attrs = {}, Options opt = {}) {
@@ -137,18 +179,7 @@ inline ::testing::AssertionResult check_op(const std::string& op, const std::vec
     if (!fn) return ::testing::AssertionFailure() << "no CUDA kernel for " << op;
 
     // The reference.
-    std::vector<HostTensor> ref_in;
-    for (const HostTensor& t : inputs) ref_in.push_back(opt.cpu_as_f32 ? as_f32(t) : t);
-    ir::Graph rg;
-    std::vector<ir::Value*> rvals;
-    std::vector<const HostTensor*> rptrs;
-    for (size_t i = 0; i < ref_in.size(); ++i) {
-      rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
-      rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
-    }
-    ir::Node* rnode = rg.add_node(op, "node", rvals, opt.num_outputs);
-    rnode->attrs = node->attrs;
-    const std::vector<HostTensor> ref = cpu::eval_node(*rnode, rptrs);
+    const std::vector<HostTensor> ref = cpu_reference(op, node->attrs, inputs, opt.num_outputs, opt.cpu_as_f32);
 
     // Device inputs and outputs.
     cudaStream_t s = test_stream();

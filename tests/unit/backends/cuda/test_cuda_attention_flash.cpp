@@ -191,18 +191,7 @@ class AttentionNode {
     set_attention_attrs(node_->attrs, c);
     out_info_ = ir::infer_node(*node_, infos).at(0);
 
-    ir::Graph rg;
-    std::vector<ir::Value*> rvals;
-    std::vector<HostTensor> ref_in;
-    std::vector<const HostTensor*> rptrs;
-    for (const HostTensor& t : inputs_) ref_in.push_back(as_f32(t));
-    for (size_t i = 0; i < ref_in.size(); ++i) {
-      rvals.push_back(rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
-      rptrs.push_back(&ref_in[i]);
-    }
-    ir::Node* rnode = rg.add_node("FusedAttention", "attn", rvals, 1);
-    rnode->attrs = node_->attrs;
-    ref_ = cpu::eval_node(*rnode, rptrs).at(0);
+    ref_ = cpu_reference("FusedAttention", node_->attrs, inputs_).at(0);
 
     for (const HostTensor& t : inputs_) {
       dev_in_.emplace_back(std::max<size_t>(t.nbytes(), 1));

@@ -76,18 +76,7 @@ struct GemmOptions {
       return ::testing::AssertionFailure() << plan.chunks << " chunks, expected " << opt.expect_chunks;
 
     // The reference, on float32 copies.
-    ir::Graph rg;
-    std::vector<ir::Value*> rvals;
-    std::vector<HostTensor> ref_in;
-    std::vector<const HostTensor*> rptrs;
-    for (const HostTensor& t : inputs) ref_in.push_back(as_f32(t));
-    for (size_t i = 0; i < ref_in.size(); ++i) {
-      rvals.push_back(rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
-      rptrs.push_back(&ref_in[i]);
-    }
-    ir::Node* rnode = rg.add_node("FusedAttention", "attn", rvals, 1);
-    rnode->attrs = node->attrs;
-    const HostTensor ref = cpu::eval_node(*rnode, rptrs).at(0);
+    const HostTensor ref = cpu_reference("FusedAttention", node->attrs, inputs).at(0);
 
     cudaStream_t s = test_stream();
     cuda::Resources res;

@@ -30,24 +30,6 @@ cuda::LibraryHandles& handles() {
   return h;
 }
 
-// Sets an environment variable for one scope, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 struct ConvCase {
   const char* label;
   Dims x, w;  // as stored: channels-last x [N, H, W, C] and w [K, kh, kw, C/g]; NCHW x and w [K, C/g, k...]

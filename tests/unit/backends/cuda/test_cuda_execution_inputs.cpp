@@ -18,6 +18,7 @@
 #include "ir/graph.h"
 #include "kiln/runtime.h"
 #include "runtime/engine_data.h"
+#include "runtime/runtime_test_graphs.h"
 #include "runtime/shape_analysis.h"
 
 namespace kiln {
@@ -33,14 +34,7 @@ struct CollectingLogger : ILogger {
 
 // A GPU engine straight from a graph (what the builder would hand the runtime, without the passes).
 std::shared_ptr<Engine> gpu_engine(std::unique_ptr<ir::Graph> g, ILogger* log) {
-  auto ed = std::make_shared<EngineData>();
-  g->topo_sort();
-  infer_graph_inplace(*g);
-  for (auto* in : g->inputs())
-    ed->io.push_back(
-        IOTensorInfo{in->name, true, in->dtype, in->shape, {ProfileShapes{in->shape, in->shape, in->shape}}});
-  for (auto* o : g->outputs()) ed->io.push_back(IOTensorInfo{o->name, false, o->dtype, o->shape, {}});
-  ed->graph = std::move(g);
+  std::shared_ptr<EngineData> ed = test::engine_of(std::move(g));
   ed->target = gpu::target();
   return std::make_shared<Engine>(ed, std::vector<uint8_t>{}, log);
 }

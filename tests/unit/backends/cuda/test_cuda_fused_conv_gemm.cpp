@@ -57,18 +57,7 @@ cuda::LibraryHandles& handles() {
     cuda::KernelFn fn = cuda::find_kernel(op);
     if (!fn) return ::testing::AssertionFailure() << "no CUDA kernel for " << op;
 
-    std::vector<HostTensor> ref_in;
-    std::vector<const HostTensor*> rptrs;
-    for (const HostTensor& t : inputs) ref_in.push_back(as_f32(t));
-    ir::Graph rg;
-    std::vector<ir::Value*> rvals;
-    for (size_t i = 0; i < ref_in.size(); ++i) {
-      rvals.push_back(ref_in[i].empty() ? nullptr : rg.add_input("in" + std::to_string(i), ref_in[i].dtype(), ref_in[i].shape()));
-      rptrs.push_back(ref_in[i].empty() ? nullptr : &ref_in[i]);
-    }
-    ir::Node* rnode = rg.add_node(op, "node", rvals, 1);
-    rnode->attrs = node->attrs;
-    const HostTensor ref = cpu::eval_node(*rnode, rptrs).at(0);
+    const HostTensor ref = cpu_reference(op, node->attrs, inputs).at(0);
 
     cudaStream_t s = test_stream();
     cuda::Resources res;
