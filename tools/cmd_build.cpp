@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <unistd.h>
@@ -39,7 +40,8 @@ const char* const kBuildUsage =
     "  --device gpu|cpu             the target (default: the GPU when one is usable, else the CPU)\n"
     "  --timing-cache FILE          GPU: reuse the tactics timed into FILE (when it exists) and save the\n"
     "                               ones this build times there (a warm cache makes rebuilds fast)\n"
-    "  -v, --verbose                print Kiln's info and verbose log messages\n"
+    "  -v, --verbose                print Kiln's info and verbose log messages, and (GPU) every\n"
+    "                               convolution's and attention layer's timed tactics and choice\n"
     "  -h, --help                   print this help\n"
     "\n"
     "A tensor name containing ':' is fine: the last ':' separates it from its dims. Each shape option\n"
@@ -195,7 +197,13 @@ int cmd_build(const std::vector<std::string>& args) {
       logger.info("profile: " + n + " min " + dims_x(s[0]) + " opt " + dims_x(s[1]) + " max " + dims_x(s[2]));
   }
 
-  // Build.
+  // Build. With --verbose the GPU kernels' tactic logs are on too (unless the caller set them): each
+  // convolution's and attention layer's candidates with their timings and the choice, as the build times
+  // them (the per-layer tactic timing a person watching a build wants to see).
+  if (ap.verbose()) {
+    setenv("KILN_CUDNN_GRAPH_LOG", "1", 0);
+    setenv("KILN_ATTENTION_LOG", "1", 0);
+  }
   t0 = Clock::now();
   BuildProgress progress(isatty(fileno(stderr)) != 0, ap.verbose());
   config.progress_monitor = &progress;
