@@ -310,11 +310,13 @@ def test_module_exit_codes(resnet_path):
 def _kiln_cli():
     """The `kiln` executable of the build under test: KILN_CLI, else beside KILN_EXT_DIR's build tree."""
     cands = [os.environ.get("KILN_CLI", "")]
-    if os.environ.get("KILN_EXT_DIR"):
-        cands.append(os.path.join(os.path.dirname(os.path.abspath(os.environ["KILN_EXT_DIR"])), "kiln"))
+    if os.environ.get("KILN_EXT_DIR"):  # BUILD/python/kiln: the CLI is BUILD/kiln
+        build_tree = os.path.dirname(os.path.dirname(os.path.abspath(os.environ["KILN_EXT_DIR"])))
+        cands.append(os.path.join(build_tree, "kiln"))
     cands += [os.path.join(ROOT, d, "kiln") for d in ("build", "build-gpu")]  # scripts/test.sh, gpu_check.sh
     for c in cands:
-        if c and os.access(c, os.X_OK):
+        # A file: BUILD/python/kiln, the extension's package folder, is executable-searchable too.
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
     # The CLI is part of every build (scripts/test.sh builds it): not finding it is a failure, not a skip.
     pytest.fail("no kiln executable found: set KILN_CLI, or build into build/ (scripts/setup.sh build)")
