@@ -163,6 +163,7 @@ struct ConvState {
   std::vector<std::pair<cudnnConvolutionFwdAlgo_t, size_t>> fallbacks;
   // Kiln's direct depthwise kernel timed fastest for these shapes (forward only; kernels/depthwise_conv.h).
   bool depthwise = false;
+  DepthwiseGeometry dw;  // its geometry for these shapes (only the addresses are checked per run)
   // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
   std::unique_ptr<ConvGraphPlan> graph;
   std::string graph_note;  // what was chosen and why, or why the graph path is not used (KILN_CUDNN_GRAPH_LOG)
@@ -518,19 +519,27 @@ std::string ms_str(float ms) {
   return buf;
 }
 
-// The direct depthwise kernel's geometry when it applies to this node and its current tensors.
+// The direct depthwise kernel's geometry when it applies to this node and its current shapes, with the window
+// cuDNN's descriptors were set up from.
 bool depthwise_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
   if (ctx.attrs().i("channels_last", 0) == 0 || ctx.in[0].shape.size() != 4) return false;
   const Geometry geo = geometry(ctx.node, nchw_view(ctx.in[0].shape), nchw_view(ctx.in[1].shape),
                                 nchw_view(ctx.out[0].shape), false);
-  return geo.symmetric && geo.pad.size() == 2 && depthwise_conv_geometry(ctx, geo.pad[0], geo.pad[1], g);
+  if (!geo.symmetric || geo.pad.size() != 2) return false;
+  g->stride_h = geo.stride[0];
+  g->stride_w = geo.stride[1];
+  g->pad_h = geo.pad[0];
+  g->pad_w = geo.pad[1];
+  g->dil_h = geo.dilation[0];
+  g->dil_w = geo.dilation[1];
+  return depthwise_conv_geometry(ctx, g);
 }
 
 // Times Kiln's direct depthwise kernel against the path timing chose (timed again here when its time is
 // unknown) and takes it when faster: cuDNN's NHWC depthwise engines are far from memory bandwidth.
 void consider_depthwise(KernelContext& ctx, ConvState& st, float chosen_ms, ConvGraphChoice* chosen) {
   DepthwiseGeometry g;
-  if (!depthwise_geometry(ctx, &g)) return;
+  if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
   if (chosen_ms < 0) {
     chosen_ms = time_ms(ctx.stream(), [&] {
       std::string why;
@@ -549,6 +558,7 @@ void consider_depthwise(KernelContext& ctx, ConvState& st, float chosen_ms, Conv
   }
   st.graph.reset();
   st.depthwise = true;
+  st.dw = g;
   st.graph_note = "direct depthwise kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
   *chosen = ConvGraphChoice{};
   chosen->depthwise = true;
@@ -564,8 +574,7 @@ bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& pr
     return false;
   }
   if (choice->depthwise) {
-    DepthwiseGeometry g;
-    if (!depthwise_geometry(ctx, &g)) {
+    if (!depthwise_geometry(ctx, &st.dw)) {
       *stale = "the recorded direct depthwise kernel does not apply to these tensors";
       return false;
     }
@@ -746,8 +755,7 @@ void run(KernelContext& ctx, bool deconv) {
     return;
   }
   if (st.depthwise) {
-    DepthwiseGeometry g;
-    if (depthwise_geometry(ctx, &g)) return enqueue_depthwise_conv(ctx, g);
+    if (depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
   if (st.graph) {

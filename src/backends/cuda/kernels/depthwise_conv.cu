@@ -1,7 +1,6 @@
 #include "backends/cuda/kernels/depthwise_conv.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
@@ -126,18 +125,11 @@ void launch(KernelContext& ctx, const DwArgs& a) {
   launch_sized<T, 0, 0>(ctx, a);
 }
 
-std::vector<int64_t> pair_attr(const ir::Attrs& attrs, const char* key) {
-  std::vector<int64_t> v = attrs.has(key) ? attrs.ints(key) : std::vector<int64_t>{};
-  if (v.empty()) v = {1, 1};
-  if (v.size() == 1) v.push_back(v[0]);
-  return v;
-}
-
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-bool depthwise_conv_geometry(const KernelContext& ctx, int pad_h, int pad_w, DepthwiseGeometry* g) {
+bool depthwise_conv_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
   const ir::Node& n = ctx.node;
   if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return false;
   if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.empty()) return false;
@@ -152,11 +144,8 @@ bool depthwise_conv_geometry(const KernelContext& ctx, int pad_h, int pad_w, Dep
   const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
   const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
   if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != C)) return false;
-  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape || !aligned16(ctx.in[3].data))) return false;
-  if (!aligned16(x.data) || !aligned16(y.data)) return false;
+  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape)) return false;
   if (!fused_activation_supported(n.attrs.i("activation", -1))) return false;
-  const std::vector<int64_t> stride = pair_attr(n.attrs, "stride"), dil = pair_attr(n.attrs, "dilation");
-  if (stride.size() != 2 || dil.size() != 2) return false;
   g->N = x.shape[0];
   g->H = x.shape[1];
   g->W = x.shape[2];
@@ -165,16 +154,15 @@ bool depthwise_conv_geometry(const KernelContext& ctx, int pad_h, int pad_w, Dep
   g->OW = y.shape[2];
   g->kh = static_cast<int>(w.shape[1]);
   g->kw = static_cast<int>(w.shape[2]);
-  g->stride_h = static_cast<int>(stride[0]);
-  g->stride_w = static_cast<int>(stride[1]);
-  g->dil_h = static_cast<int>(dil[0]);
-  g->dil_w = static_cast<int>(dil[1]);
-  g->pad_h = pad_h;
-  g->pad_w = pad_w;
   // The kernel indexes rows and columns in 32 bits.
   constexpr int64_t kMax = 1 << 30;
   if (g->H >= kMax || g->W >= kMax || g->OH >= kMax || g->OW >= kMax) return false;
   return g->kh > 0 && g->kw > 0 && g->stride_h > 0 && g->stride_w > 0 && g->dil_h > 0 && g->dil_w > 0;
+}
+
+bool depthwise_conv_aligned(const KernelContext& ctx) {
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  return aligned16(ctx.in[0].data) && aligned16(ctx.out[0].data) && (!residual || aligned16(ctx.in[3].data));
 }
 
 void enqueue_depthwise_conv(KernelContext& ctx, const DepthwiseGeometry& g) {

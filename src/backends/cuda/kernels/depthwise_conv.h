@@ -22,11 +22,16 @@ struct DepthwiseGeometry {
   int kh = 0, kw = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
 };
 
-// The geometry when the direct kernel can run this node for its current tensors: a channels-last 2-D
-// Convolution with groups == C == K (multiplier 1), matching float dtypes, C a whole number of 16-byte
-// vectors, 16-byte aligned x, y and residual, and an activation the epilogue knows. `pad_h`/`pad_w` are the
-// leading pads the caller computed (the trailing ones only bound the output, whose size is given).
-bool depthwise_conv_geometry(const KernelContext& ctx, int pad_h, int pad_w, DepthwiseGeometry* g);
+// Whether the direct kernel can run this node for its current shapes and dtypes, filling in the shape fields
+// of *g; the window fields (stride, leading pad, dilation) are the caller's, from the geometry it computed
+// for cuDNN (the trailing pads only bound the output, whose size is given). It applies to a channels-last
+// 2-D Convolution with groups == C == K (multiplier 1), matching float dtypes, C a whole number of 16-byte
+// vectors, and an activation the epilogue knows. The addresses are checked apart (depthwise_conv_aligned):
+// they may change from run to run, the shapes only with a new setup.
+bool depthwise_conv_geometry(const KernelContext& ctx, DepthwiseGeometry* g);
+
+// Whether x, y and the residual are 16-byte aligned, as the kernel's vector loads and stores need.
+bool depthwise_conv_aligned(const KernelContext& ctx);
 
 // Enqueues the convolution and its epilogue on ctx.stream(). Never synchronizes or allocates.
 void enqueue_depthwise_conv(KernelContext& ctx, const DepthwiseGeometry& g);

@@ -14,11 +14,18 @@ namespace {
 
 using namespace cudatest;
 
-// Runs the node on the direct kernel alone, with the symmetric padding the cases use.
+// Runs the node on the direct kernel alone, with the window the cases set (symmetric padding).
 void direct_kernel(cuda::KernelContext& ctx) {
-  const std::vector<int64_t> pad = ctx.attrs().ints("pre_padding");
+  const std::vector<int64_t> pad = ctx.attrs().ints("pre_padding"), stride = ctx.attrs().ints("stride"),
+                             dil = ctx.attrs().ints("dilation");
   cuda::DepthwiseGeometry g;
-  if (!cuda::depthwise_conv_geometry(ctx, static_cast<int>(pad[0]), static_cast<int>(pad[1]), &g))
+  g.pad_h = static_cast<int>(pad[0]);
+  g.pad_w = static_cast<int>(pad[1]);
+  g.stride_h = static_cast<int>(stride[0]);
+  g.stride_w = static_cast<int>(stride[1]);
+  g.dil_h = static_cast<int>(dil[0]);
+  g.dil_w = static_cast<int>(dil[1]);
+  if (!cuda::depthwise_conv_geometry(ctx, &g) || !cuda::depthwise_conv_aligned(ctx))
     ctx.fail("the direct depthwise kernel does not apply");
   cuda::enqueue_depthwise_conv(ctx, g);
 }
