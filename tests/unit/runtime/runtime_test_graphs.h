@@ -1,5 +1,6 @@
-// Shared by the static-plan tests: an engine around a hand-built graph (its inputs' declared shapes as
-// the only profile), the plan for given input shapes, and a CPU run over a NaN-poisoned arena.
+// Shared by the runtime tests (CPU and CUDA): an engine around a hand-built graph (its inputs' declared
+// shapes as the only profile), the plan for given input shapes, a CPU run over a NaN-poisoned arena, and a
+// logger that keeps the errors it is given.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -8,11 +9,21 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "kiln/runtime.h"
 #include "runtime/engine_data.h"
 #include "runtime/executor.h"
 #include "runtime/static_plan.h"
 
 namespace kiln::test {
+
+// Keeps every error message logged (the last one explains a failed execute()).
+struct CollectingLogger : ILogger {
+  std::vector<std::string> errors;
+  void log(Severity s, const char* msg) noexcept override {
+    if (s <= Severity::kERROR) errors.emplace_back(msg);
+  }
+  std::string last() const { return errors.empty() ? "" : errors.back(); }
+};
 
 inline std::shared_ptr<EngineData> engine_of(std::unique_ptr<ir::Graph> g) {
   auto ed = std::make_shared<EngineData>();

@@ -10,28 +10,15 @@
 #include "runtime/engine_data.h"
 #include "runtime/executor.h"
 #include "runtime/shape_analysis.h"
+#include "runtime_test_graphs.h"
 
 namespace kiln {
 namespace {
 
-struct CollectingLogger : ILogger {
-  std::vector<std::string> errors;
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors.emplace_back(msg);
-  }
-};
+using test::CollectingLogger;
+using test::engine_of;
 
-// An engine straight from a graph (what the builder would hand the runtime, without the passes).
-std::shared_ptr<EngineData> engine_of(std::unique_ptr<ir::Graph> g) {
-  auto ed = std::make_shared<EngineData>();
-  g->topo_sort();
-  infer_graph_inplace(*g);
-  for (auto* in : g->inputs())
-    ed->io.push_back(IOTensorInfo{in->name, true, in->dtype, in->shape, {ProfileShapes{in->shape, in->shape, in->shape}}});
-  for (auto* o : g->outputs()) ed->io.push_back(IOTensorInfo{o->name, false, o->dtype, o->shape, {}});
-  ed->graph = std::move(g);
-  return ed;
-}
+
 
 ir::Node* node(ir::Graph& g, const std::string& op, std::vector<ir::Value*> ins, ir::Attrs at = {}, int outs = 1) {
   ir::Node* n = g.add_node(op, op + std::to_string(g.num_nodes()), std::move(ins), outs);

@@ -7,16 +7,12 @@
 #include "ir/graph.h"
 #include "kiln/builder.h"
 #include "kiln/runtime.h"
+#include "runtime_test_graphs.h"
 
 using namespace kiln;
 
 namespace {
-struct CollectingLogger : ILogger {
-  std::vector<std::string> errors;
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors.emplace_back(msg);
-  }
-};
+using test::CollectingLogger;
 
 // y = relu(x * w + b) summed over the last axis (keep dims), x: [-1, 8]
 std::vector<uint8_t> build_small(CollectingLogger& log, bool with_profile) {

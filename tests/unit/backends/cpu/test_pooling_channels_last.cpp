@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/cpu/math_kernel_test_util.h"
+#include "backends/pooling_test_attrs.h"
 #include "ir/op_registry.h"
 
 using namespace kiln;
@@ -61,17 +62,8 @@ std::string describe(const Case& c) {
   HostTensor x = mtest::rand_float(c.x, DataType::kFLOAT, 0.1, 2.0);
   auto attrs = [&](bool channels_last) {
     return [&, channels_last](ir::Attrs& a) {
-      a.set("type", c.type);
-      a.set("window", c.window);
-      a.set("stride", c.stride);
-      a.set("pre_padding", c.pre);
-      a.set("post_padding", c.post);
-      a.set("dilation", c.dil);
-      a.set("padding_mode", c.padding_mode);
-      a.set("exclude_pad", int64_t{c.exclude_pad});
-      a.set("blend_factor", 0.3);
-      a.set("p", c.p);
-      if (channels_last) a.set("channels_last", int64_t{1});
+      pooltest::set_pooling_attrs(a, {c.window, c.stride, c.pre, c.post, c.dil, c.padding_mode}, c.type,
+                                  c.exclude_pad ? 1 : 0, c.p, channels_last);
     };
   };
   const HostTensor want = move_channels(mtest::run1("Pooling", {&x}, attrs(false), pool), true);

@@ -24,13 +24,8 @@
 namespace kiln {
 namespace {
 
-struct CollectingLogger : ILogger {
-  std::vector<std::string> errors;
-  void log(Severity s, const char* msg) noexcept override {
-    if (s <= Severity::kERROR) errors.emplace_back(msg);
-  }
-  std::string last() const { return errors.empty() ? "" : errors.back(); }
-};
+using test::CollectingLogger;
+
 
 // A GPU engine straight from a graph (what the builder would hand the runtime, without the passes).
 std::shared_ptr<Engine> gpu_engine(std::unique_ptr<ir::Graph> g, ILogger* log) {

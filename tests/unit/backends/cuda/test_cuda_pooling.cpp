@@ -3,28 +3,30 @@
 // vectorized kernel where C allows 16-byte loads, the scalar one where it does not).
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/cuda_op_harness.h"
+#include "backends/pooling_test_attrs.h"
 
 namespace kiln {
 namespace {
 
 using namespace cudatest;
+using pooltest::PoolWindow;
+using pooltest::set_pooling_attrs;
 using Ints = std::vector<int64_t>;
 
 TEST(CudaPooling, TypesAndPadding) {
   KILN_REQUIRE_CUDA_DEVICE();
   struct Case {
     Dims x;
-    Ints window, stride, pre, post, dil;
-    int64_t padding_mode;
+    PoolWindow w;
   };
   const std::vector<Case> cases = {
-      {{2, 3, 17}, {3}, {2}, {1}, {1}, {1}, 0},                       // 1-D
-      {{1, 2, 9, 11}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0},     // 2-D, padded
-      {{1, 2, 9, 11}, {2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1},     // ceil mode
-      {{1, 2, 9, 11}, {3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2},     // SAME_UPPER, dilation
-      {{1, 2, 8, 7}, {4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3},      // SAME_LOWER
-      {{1, 2, 5, 6, 7}, {2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0},  // 3-D
-      {{2, 1, 40, 40}, {5, 5}, {1, 1}, {2, 2}, {2, 2}, {1, 1}, 0},
+      {{2, 3, 17}, {{3}, {2}, {1}, {1}, {1}, 0}},                       // 1-D
+      {{1, 2, 9, 11}, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0}},     // 2-D, padded
+      {{1, 2, 9, 11}, {{2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1}},     // ceil mode
+      {{1, 2, 9, 11}, {{3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2}},     // SAME_UPPER, dilation
+      {{1, 2, 8, 7}, {{4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3}},      // SAME_LOWER
+      {{1, 2, 5, 6, 7}, {{2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0}},  // 3-D
+      {{2, 1, 40, 40}, {{5, 5}, {1, 1}, {2, 2}, {2, 2}, {1, 1}, 0}},
   };
   for (DataType dt : float_types())
     for (const Case& c : cases)
@@ -34,16 +36,7 @@ TEST(CudaPooling, TypesAndPadding) {
           Options opt;
           if (dt == DataType::kFLOAT) opt.tol = 2e-5;
           EXPECT_TRUE(check_op("Pooling", {randf(c.x, dt, 0.1, 2.0)}, [&](ir::Attrs& a) {
-            a.set("type", type);
-            a.set("window", c.window);
-            a.set("stride", c.stride);
-            a.set("pre_padding", c.pre);
-            a.set("post_padding", c.post);
-            a.set("dilation", c.dil);
-            a.set("padding_mode", c.padding_mode);
-            a.set("exclude_pad", excl);
-            a.set("blend_factor", 0.3);
-            a.set("p", type == 64 && excl == 0 ? 3.0 : 2.0);
+            set_pooling_attrs(a, c.w, type, excl, type == 64 && excl == 0 ? 3.0 : 2.0, false);
           }, opt)) << dtype_name(dt) << " " << dims_str(c.x) << " type " << type << " excl " << excl;
         }
 }
@@ -52,16 +45,15 @@ TEST(CudaPooling, ChannelsLast) {
   KILN_REQUIRE_CUDA_DEVICE();
   struct Case {
     Dims sp;  // spatial dims of x [N, sp..., C]
-    Ints window, stride, pre, post, dil;
-    int64_t padding_mode;
+    PoolWindow w;
   };
   const std::vector<Case> cases = {
-      {{16, 14}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0},        // the ResNet stem pool
-      {{9, 11}, {2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1},         // ceil mode
-      {{9, 11}, {3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2},         // SAME_UPPER, dilation
-      {{8, 7}, {4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3},          // SAME_LOWER
-      {{17}, {3}, {2}, {1}, {1}, {1}, 0},                           // 1-D
-      {{5, 6, 7}, {2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0},  // 3-D
+      {{16, 14}, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 0}},        // the ResNet stem pool
+      {{9, 11}, {{2, 3}, {2, 2}, {0, 1}, {0, 1}, {1, 1}, 1}},         // ceil mode
+      {{9, 11}, {{3, 2}, {1, 3}, {0, 0}, {0, 0}, {2, 1}, 2}},         // SAME_UPPER, dilation
+      {{8, 7}, {{4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3}},          // SAME_LOWER
+      {{17}, {{3}, {2}, {1}, {1}, {1}, 0}},                           // 1-D
+      {{5, 6, 7}, {{2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0}},  // 3-D
   };
   for (DataType dt : float_types())
     for (int64_t C : {3, 64, 67})
@@ -75,17 +67,7 @@ TEST(CudaPooling, ChannelsLast) {
             Options opt;
             if (dt == DataType::kFLOAT) opt.tol = 2e-5;
             EXPECT_TRUE(check_op("Pooling", {randf(x, dt, 0.1, 2.0)}, [&](ir::Attrs& a) {
-              a.set("type", type);
-              a.set("window", c.window);
-              a.set("stride", c.stride);
-              a.set("pre_padding", c.pre);
-              a.set("post_padding", c.post);
-              a.set("dilation", c.dil);
-              a.set("padding_mode", c.padding_mode);
-              a.set("exclude_pad", excl);
-              a.set("blend_factor", 0.3);
-              a.set("p", type == 64 && excl == 0 ? 3.0 : 2.0);
-              a.set("channels_last", int64_t{1});
+              set_pooling_attrs(a, c.w, type, excl, type == 64 && excl == 0 ? 3.0 : 2.0, true);
             }, opt)) << dtype_name(dt) << " " << dims_str(x) << " type " << type << " excl " << excl;
           }
 }
