@@ -133,6 +133,45 @@ class ScopedEnv {
 };
 
 
+// A CUDA graph captured from what enqueue() puts on a stream, instantiated, for tests that check a kernel
+// can be captured and replayed (no allocation, synchronization or host read of device data while
+// capturing), as the executor replays static-shape contexts.
+class CapturedGraph {
+ public:
+  // Captures on `s` (thread-local mode); throws kiln::Error naming the step that failed.
+  CapturedGraph(cudaStream_t s, const std::function<void()>& enqueue) {
+    if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) throw Error("begin capture failed");
+    cudaGraph_t graph = nullptr;
+    try {
+      enqueue();
+    } catch (...) {
+      cudaStreamEndCapture(s, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    const cudaError_t end = cudaStreamEndCapture(s, &graph);
+    if (end != cudaSuccess || !graph) throw Error(std::string("capture failed: ") + cudaGetErrorString(end));
+    const cudaError_t inst = cudaGraphInstantiate(&exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    if (inst != cudaSuccess) throw Error(std::string("instantiate failed: ") + cudaGetErrorString(inst));
+  }
+  ~CapturedGraph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+
+  // Replays the graph on s and waits for it; throws kiln::Error when either fails.
+  void replay(cudaStream_t s) const {
+    cudaError_t e = cudaGraphLaunch(exec_, s);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+    if (e != cudaSuccess) throw Error(std::string("graph replay failed: ") + cudaGetErrorString(e));
+  }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 // The CPU kernel's outputs for `op` with `attrs` on `inputs` (empty HostTensor = omitted), on float32 copies
 // of float16/bfloat16 inputs when as_float32: the reference every CUDA kernel test compares against.
 inline std::vector<HostTensor> cpu_reference(const std::string& op, const ir::Attrs& attrs,

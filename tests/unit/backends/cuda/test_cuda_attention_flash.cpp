@@ -213,26 +213,8 @@ class AttentionNode {
     ctx.out.push_back(cuda::TensorRef{true, out_info_.dtype, out_info_.shape, dev_out_.get(), nullptr});
     if (cudaMemsetAsync(dev_out_.get(), 0xFF, out_bytes(), s) != cudaSuccess) throw Error("cudaMemset failed");
     cuda::KernelFn fn = cuda::find_kernel("FusedAttention");
-    if (!capture) {
-      fn(ctx);
-    } else {
-      cudaGraph_t graph = nullptr;
-      if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) throw Error("begin capture failed");
-      try {
-        fn(ctx);
-      } catch (...) {
-        cudaStreamEndCapture(s, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        throw;
-      }
-      if (cudaStreamEndCapture(s, &graph) != cudaSuccess) throw Error("capture failed");
-      cudaGraphExec_t exec = nullptr;
-      cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
-      if (e == cudaSuccess) e = cudaGraphLaunch(exec, s);
-      if (exec) cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
-      if (e != cudaSuccess) throw Error(std::string("graph replay failed: ") + cudaGetErrorString(e));
-    }
+    if (!capture) fn(ctx);
+    else CapturedGraph(s, [&] { fn(ctx); }).replay(s);
     const cudaError_t e = cudaStreamSynchronize(s);
     if (e != cudaSuccess) throw Error(std::string("kernel failed: ") + cudaGetErrorString(e));
     HostTensor h(out_info_.dtype, out_info_.shape);

@@ -116,25 +116,7 @@ struct GemmOptions {
     if (opt.graph) {
       // Everything the path enqueues must be capturable: no allocation, sync or host read of device data.
       if (cudaMemsetAsync(dev_out.get(), 0xFF, out_bytes, s) != cudaSuccess) return ::testing::AssertionFailure() << "memset";
-      cudaGraph_t graph = nullptr;
-      if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
-        return ::testing::AssertionFailure() << "cudaStreamBeginCapture failed";
-      try {
-        fn(ctx);
-      } catch (...) {
-        cudaStreamEndCapture(s, &graph);
-        if (graph) cudaGraphDestroy(graph);
-        throw;
-      }
-      cudaError_t e = cudaStreamEndCapture(s, &graph);
-      if (e != cudaSuccess) return ::testing::AssertionFailure() << "capture failed: " << cudaGetErrorString(e);
-      cudaGraphExec_t exec = nullptr;
-      e = cudaGraphInstantiate(&exec, graph, 0);
-      if (e == cudaSuccess) e = cudaGraphLaunch(exec, s);
-      if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-      if (exec) cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
-      if (e != cudaSuccess) return ::testing::AssertionFailure() << "graph replay failed: " << cudaGetErrorString(e);
+      CapturedGraph(s, [&] { fn(ctx); }).replay(s);
       HostTensor h;
       if (!fetch(&h)) return ::testing::AssertionFailure() << "cudaMemcpy of the output failed";
       runs.push_back(h);

@@ -209,31 +209,19 @@ void bind_conv(cuda::KernelContext& ctx, const PreparedConv& pc, DataType dt, De
     // Captured and replayed, as the executor does after its first eager run.
     cudaStream_t cs = nullptr;
     if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
     res.stream = cs;
-    if (cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal) != cudaSuccess) throw Error("begin capture failed");
+    std::unique_ptr<CapturedGraph> graph;
     try {
-      fn(ctx);
+      graph = std::make_unique<CapturedGraph>(cs, [&] { fn(ctx); });
     } catch (...) {
-      cudaStreamEndCapture(cs, &graph);
-      if (graph) cudaGraphDestroy(graph);
+      res.stream = s;
       cudaStreamDestroy(cs);
       throw;
     }
-    const cudaError_t end = cudaStreamEndCapture(cs, &graph);
     res.stream = s;
     cudaStreamDestroy(cs);
-    if (end != cudaSuccess || !graph) return ::testing::AssertionFailure() << "capture failed: " << cudaGetErrorString(end);
-    const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (inst != cudaSuccess) return ::testing::AssertionFailure() << "instantiate failed: " << cudaGetErrorString(inst);
     cudaMemsetAsync(y2.get(), 0x7B, ybytes, s);
-    const cudaError_t launched = cudaGraphLaunch(exec, s);
-    const cudaError_t synced = cudaStreamSynchronize(s);
-    cudaGraphExecDestroy(exec);
-    if (launched != cudaSuccess || synced != cudaSuccess)
-      return ::testing::AssertionFailure() << "graph replay failed: " << cudaGetErrorString(launched != cudaSuccess ? launched : synced);
+    graph->replay(s);
     results.emplace_back("captured replay", download(ctx.out[0]));
 
     for (const auto& [what, got] : results) {
