@@ -129,6 +129,29 @@ inline std::string attention_layout(const Dims& q, const Dims& k, const Dims& v,
   return attention_layout(q, k, v, mask, f, L);
 }
 
+// Copies the layout's element strides (q/k/v batch, head and row; output batch, head and row; mask) into a
+// kernel's parameter struct P, which names them as AttentionLayout does: every CUDA attention kernel's
+// parameters carry the same sixteen strides.
+template <class P>
+void copy_attention_strides(const AttentionLayout& L, P* p) {
+  p->q_sb = L.q_sb;
+  p->q_sh = L.q_sh;
+  p->k_sb = L.k_sb;
+  p->k_sh = L.k_sh;
+  p->v_sb = L.v_sb;
+  p->v_sh = L.v_sh;
+  p->q_ss = L.q_ss;
+  p->k_ss = L.k_ss;
+  p->v_ss = L.v_ss;
+  p->o_sb = L.o_sb;
+  p->o_sh = L.o_sh;
+  p->o_ss = L.o_ss;
+  p->m_sb = L.m_sb;
+  p->m_sh = L.m_sh;
+  p->m_si = L.m_si;
+  p->m_sj = L.m_sj;
+}
+
 // A node's layout from its input shapes and attributes.
 inline std::string attention_layout(const Dims& q, const Dims& k, const Dims& v, const Dims* mask, const ir::Attrs& a,
                                     AttentionLayout* L) {
