@@ -28,8 +28,7 @@ std::vector<std::unique_ptr<passes::Pass>> common_pipeline(bool gpu) {
   std::vector<std::unique_ptr<passes::Pass>> p;
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   p.push_back(std::make_unique<passes::EliminateIdentities>());
-  p.push_back(std::make_unique<passes::FoldShapes>());
-  p.push_back(std::make_unique<passes::FoldConstants>());
+  p.push_back(std::make_unique<passes::FoldShapeArithmetic>());
   p.push_back(std::make_unique<passes::MergeReshapes>());
   p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   // Einsum as Shuffle + MatrixMultiply (sgemm/cuBLASLt instead of the generic Einsum kernel), early so the

@@ -66,11 +66,25 @@ class FoldConstants : public Pass {
   int64_t max_growth_bytes = 16 << 20;
 };
 
-// Replaces Shape nodes whose input shape is fully known by constants (so shape arithmetic folds).
+// Replaces Shape nodes whose input shape is fully known, and shape computations whose every entry the known
+// dims decide (ir/partial_values.h), by constants (so shape arithmetic folds).
 class FoldShapes : public Pass {
  public:
   std::string name() const override { return "fold-shapes"; }
   bool run(ir::Graph& g) override;
+};
+
+// FoldShapes and FoldConstants to a fixed point, re-inferring every shape between rounds: a folded shape
+// computation can make a reshape's dims known (ir/partial_values.h), and those dims let the next round fold
+// more (nn.MultiheadAttention's scale 1/sqrt(head size) is computed from the Shape of a reshaped q).
+class FoldShapeArithmetic : public Pass {
+ public:
+  std::string name() const override { return "fold-shape-arithmetic"; }
+  bool run(ir::Graph& g) override;
+
+ private:
+  FoldShapes shapes_;
+  FoldConstants constants_;
 };
 
 // Merges chains of reshape-only Shuffles (no transposes) into one.

@@ -101,11 +101,19 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
 void infer_graph_inplace(ir::Graph& g) {
   std::vector<Dims> shapes;
   for (auto* v : g.inputs()) shapes.push_back(v->shape);
-  auto r = analyze_shapes(g, shapes, true);
-  for (auto& v : g.values()) {
-    if (!r.info[v->id].present) continue;
-    v->dtype = r.info[v->id].dtype;
-    v->shape = r.info[v->id].shape;
+  // Reshape inference reads what the graph's values already say about shape tensors (ir/partial_values.h),
+  // and those are written back only after the walk: a second round sees the first one's results (a third
+  // is a safety margin; rounds stop as soon as nothing changes).
+  for (int round = 0; round < 3; ++round) {
+    auto r = analyze_shapes(g, shapes, true);
+    bool changed = false;
+    for (auto& v : g.values()) {
+      if (!r.info[v->id].present) continue;
+      changed = changed || v->dtype != r.info[v->id].dtype || v->shape != r.info[v->id].shape;
+      v->dtype = r.info[v->id].dtype;
+      v->shape = r.info[v->id].shape;
+    }
+    if (!changed) break;
   }
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "ir/op_registry.h"
+#include "ir/partial_values.h"
 #include "ir/slice_range.h"
 
 namespace kiln::ir {
@@ -139,6 +140,20 @@ Dims resolve_reshape(const InferContext& ctx, const Dims& in, const Ints& req, b
   return out;
 }
 
+// Reshape dims of which the build knows some entries (ir/partial_values.h): a known entry gives its dim (0 copies
+// the input's when zero_ph), an unknown one or a -1 stays unknown. Nothing is checked here: the run-time
+// inference, with every value, checks the reshape.
+Dims resolve_partial_reshape(const Dims& in, const PartialInts& req, bool zero_ph) {
+  Dims out(req.size(), -1);
+  for (size_t i = 0; i < req.size(); ++i) {
+    if (!req[i]) continue;
+    const int64_t v = *req[i];
+    if (v == 0 && zero_ph) out[i] = i < in.size() ? in[i] : -1;
+    else if (v >= 0) out[i] = v;
+  }
+  return out;
+}
+
 void infer_shuffle(InferContext& ctx) {
   const auto& a = ctx.attrs();
   const TensorInfo& x = ctx.in(0);
@@ -147,7 +162,11 @@ void infer_shuffle(InferContext& ctx) {
   if (ctx.has_input(1)) {
     bool known = false;
     Ints req = shape_values_or_unknown(ctx, 1, "the reshape dims", &known);
-    t = known ? resolve_reshape(ctx, t, req, zero_ph) : Dims(req.size(), -1);
+    PartialInts partial;
+    if (known) t = resolve_reshape(ctx, t, req, zero_ph);
+    else if (partial_int_values(ctx.node().inputs[1], &partial) && partial.size() == req.size())
+      t = resolve_partial_reshape(t, partial, zero_ph);
+    else t = Dims(req.size(), -1);
   } else if (a.i("has_reshape", a.has("reshape_dims") ? 1 : 0)) {
     t = resolve_reshape(ctx, t, a.ints("reshape_dims"), zero_ph);
   }

@@ -1,0 +1,29 @@
+// What is known, at build time, about the values of a small integer tensor (a shape tensor) whose value is
+// computed at run time. Exporters build reshape targets from Shape ops: nn.MultiheadAttention's
+// Reshape(q, Concat(Gather(Shape(x), 0), Mul(Gather(Shape(x), 1), H), D)) has a dynamic batch in one entry, yet
+// the other entries are fixed by dims the graph knows. Reading them makes the reshape's output dims known
+// where they are, so shape-derived constants fold (the attention scale 1/sqrt(head size)) and the fusion
+// passes can see shapes match (a residual add after a reshape back to [B, S, E]).
+//
+// Entries are std::nullopt where unknown. Looks through Constant, Shape (with start/end), Gather (axis 0,
+// constant indices), Slice and DynamicSlice (constant parameters), Concatenation, Unsqueeze/Squeeze/reshape-only
+// Shuffle (the values in order) and integer Casts, up to a fixed depth; anything else is unknown.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::ir {
+
+using PartialInts = std::vector<std::optional<int64_t>>;
+
+// The known entries of integer tensor v (0-D or 1-D, int32/int64), in row-major order; false when not even its
+// length is known.
+bool partial_int_values(const Value* v, PartialInts* out);
+
+// Every entry known.
+bool all_known(const PartialInts& p);
+
+}  // namespace kiln::ir

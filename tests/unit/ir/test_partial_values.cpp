@@ -1,0 +1,110 @@
+// Partially known shape values (ir/partial_values.h): what the build can know of a shape tensor computed
+// from Shape ops when the batch dim is dynamic, the reshape dims it makes known, and the folding it enables.
+#include <gtest/gtest.h>
+
+#include "ir/partial_values.h"
+#include "passes/pass.h"
+#include "runtime/shape_analysis.h"
+
+using namespace kiln;
+
+namespace {
+
+ir::Value* constant_i64(ir::Graph& g, const std::vector<int64_t>& v, bool scalar = false) {
+  HostTensor t = HostTensor::from_i64(v);
+  if (scalar) t = t.reshaped({});
+  return g.add_constant(g.unique_name("c"), t)->outputs[0];
+}
+
+ir::Value* node(ir::Graph& g, const std::string& op, std::vector<ir::Value*> in,
+                const std::function<void(ir::Attrs&)>& set = nullptr) {
+  ir::Node* n = g.add_node(op, g.unique_name(op), std::move(in), 1);
+  if (set) set(n->attrs);
+  return n->outputs[0];
+}
+
+std::string str(const ir::PartialInts& p) {
+  std::string s;
+  for (const auto& x : p) s += (s.empty() ? "" : ",") + (x ? std::to_string(*x) : std::string("?"));
+  return s;
+}
+
+std::string partial(const ir::Value* v) {
+  ir::PartialInts p;
+  return ir::partial_int_values(v, &p) ? str(p) : "none";
+}
+
+}  // namespace
+
+// nn.MultiheadAttention's reshape target [S, B * H, D] from Shape(x) of x [S, B, E] with a dynamic B.
+TEST(PartialValues, ShapeGatherSliceConcat) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {17, -1, 128});
+  ir::Value* shape = node(g, "Shape", {x});
+  ir::Value* s = node(g, "Gather", {shape, constant_i64(g, {0}, true)});
+  ir::Value* b = node(g, "Gather", {shape, constant_i64(g, {1}, true)});
+  ir::Value* e = node(g, "Gather", {shape, constant_i64(g, {-1}, true)});
+  ir::Value* bh = node(g, "ElementWise", {b, constant_i64(g, {2}, true)}, [](ir::Attrs& a) { a.set("op", int64_t{1}); });
+  ir::Value* last = node(g, "DynamicSlice", {shape, constant_i64(g, {-1}), constant_i64(g, {INT64_MAX})});
+  ir::Value* head = node(g, "Slice", {shape}, [](ir::Attrs& a) {
+    a.set("start", std::vector<int64_t>{0});
+    a.set("size", std::vector<int64_t>{2});
+    a.set("stride", std::vector<int64_t>{1});
+  });
+  auto unsq = [&](ir::Value* v) { return node(g, "Unsqueeze", {v, constant_i64(g, {0})}); };
+  ir::Value* target = node(g, "Concatenation", {unsq(s), unsq(bh), constant_i64(g, {64})});
+  ir::Value* y = node(g, "Shuffle", {x, target});
+  infer_graph_inplace(g);
+  EXPECT_EQ(partial(shape), "17,?,128");
+  EXPECT_EQ(partial(s), "17");
+  EXPECT_EQ(partial(b), "?");
+  EXPECT_EQ(partial(e), "128");
+  EXPECT_EQ(partial(bh), "?") << "an op the walk does not read: unknown entries of the known count";
+  EXPECT_EQ(partial(last), "128");
+  EXPECT_EQ(partial(head), "17,?");
+  EXPECT_EQ(partial(target), "17,?,64");
+  EXPECT_EQ(y->shape, (Dims{17, -1, 64})) << "the reshape's known dims";
+  EXPECT_EQ(partial(x), "none") << "a float tensor is no shape tensor";
+}
+
+// A 0 in the reshape dims copies the input's dim, known or not; a -1 stays unknown until run time.
+TEST(PartialValues, ReshapeWithPlaceholders) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 12, 64});
+  ir::Value* n = g.add_input("n", DataType::kINT64, {});
+  auto unsq = [&](ir::Value* v) { return node(g, "Unsqueeze", {v, constant_i64(g, {0})}); };
+  ir::Value* y = node(g, "Shuffle", {x, node(g, "Concatenation", {constant_i64(g, {0, -1}), unsq(n)})});
+  ir::Value* z = node(g, "Shuffle", {x, node(g, "Concatenation", {constant_i64(g, {0, 0}), unsq(n)})});
+  infer_graph_inplace(g);
+  EXPECT_EQ(y->shape, (Dims{-1, -1, -1}));
+  EXPECT_EQ(z->shape, (Dims{-1, 12, -1}));
+}
+
+// A shape computation decided by known dims becomes a constant even while its tensor's batch is dynamic, and
+// the folding runs to a fixed point: the attention scale 1/sqrt(head size), computed from the Shape of a
+// reshape whose dims only become known once an earlier Gather(Shape) folded, ends as one constant.
+TEST(PartialValues, FoldShapeArithmeticReachesTheScale) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {17, -1, 128});
+  ir::Value* shape = node(g, "Shape", {x});
+  ir::Value* e = node(g, "Gather", {shape, constant_i64(g, {2}, true)});
+  ir::Value* d = node(g, "ElementWise", {e, constant_i64(g, {2}, true)}, [](ir::Attrs& a) { a.set("op", int64_t{5}); });
+  auto unsq = [&](ir::Value* v) { return node(g, "Unsqueeze", {v, constant_i64(g, {0})}); };
+  ir::Value* b = node(g, "Gather", {shape, constant_i64(g, {1}, true)});
+  ir::Value* target = node(g, "Concatenation", {constant_i64(g, {17}), unsq(b), constant_i64(g, {2}), unsq(d)});
+  ir::Value* q = node(g, "Shuffle", {x, target});  // [17, B, 2, 64]
+  ir::Value* last = node(g, "DynamicSlice", {node(g, "Shape", {q}), constant_i64(g, {-1}), constant_i64(g, {INT64_MAX})});
+  ir::Value* f = node(g, "Cast", {last}, [](ir::Attrs& a) { a.set("to", int64_t{static_cast<int>(DataType::kFLOAT)}); });
+  ir::Value* scale = node(g, "Unary", {f}, [](ir::Attrs& a) { a.set("op", int64_t{2}); });  // SQRT
+  ir::Value* y = node(g, "ElementWise", {q, scale}, [](ir::Attrs& a) { a.set("op", int64_t{5}); });
+  g.mark_output(y);
+  infer_graph_inplace(g);
+  EXPECT_EQ(q->shape, (Dims{17, -1, 2, -1})) << "before folding, the head size is not known yet";
+  passes::FoldShapeArithmetic fold;
+  EXPECT_TRUE(fold.run(g));
+  EXPECT_EQ(q->shape, (Dims{17, -1, 2, 64}));
+  ASSERT_NE(scale->producer, nullptr);
+  ASSERT_EQ(scale->producer->op, "Constant");
+  EXPECT_FLOAT_EQ(static_cast<float>(scale->producer->attrs.tensor("value").get_f64(0)), 8.f);
+  EXPECT_FALSE(fold.run(g));
+}
