@@ -48,7 +48,7 @@ LayerCost layer_cost(const ir::Node& n, const std::vector<ir::TensorInfo>& in, c
       // q, k and v packed in one tensor each read only their slot of it.
       const ir::AttentionFormat f = ir::attention_format(n.attrs);
       for (int i = 0; i < 3; ++i)
-        if (f.layout[i] == ir::kAttnPacked) {
+        if (ir::attention_layout_packed(f.layout[i])) {
           ir::AttentionAxes ax;
           if (!ir::attention_axes(f.layout[i], in[i].shape.size(), &ax).empty() || ax.slot < 0) continue;
           const double whole = numel(in[i]) * static_cast<double>(dtype_size(in[i].dtype));

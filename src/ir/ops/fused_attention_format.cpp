@@ -50,8 +50,17 @@ std::string attention_axes(int64_t layout, size_t rank, AttentionAxes* ax) {
       if (rank != 5) return "a packed tensor (layout 2) is [B, S, N, H, X]";
       *ax = AttentionAxes{0, 3, 1, 4, 2};
       return "";
+    case kAttnSeqFirstTokens:
+      if (rank != 4) return "a sequence-first tokens-major tensor (layout 3) is [S, B, H, X]";
+      *ax = AttentionAxes{1, 2, 0, 3, -1};
+      return "";
+    case kAttnSeqFirstPacked:
+      if (rank != 5) return "a sequence-first packed tensor (layout 4) is [S, B, N, H, X]";
+      *ax = AttentionAxes{1, 3, 0, 4, 2};
+      return "";
     default:
-      return "unknown layout " + std::to_string(layout) + " (0 heads-major, 1 tokens-major, 2 packed)";
+      return "unknown layout " + std::to_string(layout) +
+             " (0 heads-major, 1 tokens-major, 2 packed, 3 sequence-first tokens-major, 4 sequence-first packed)";
   }
 }
 
@@ -63,22 +72,25 @@ std::string check_attention_format(const AttentionFormat& f, const Dims& q, cons
     const std::string err = attention_axes(f.layout[t], shapes[t]->size(), &ax);
     if (!err.empty())
       return std::string(kTensorName[t]) + " " + dims_str(*shapes[t]) + " does not fit its " + kLayoutAttr[t] + ": " + err;
-    if (f.layout[t] == kAttnPacked) {
+    if (attention_layout_packed(f.layout[t])) {
       const int64_t n = (*shapes[t])[ax.slot];
       if (f.slot[t] < 0 || (n >= 0 && f.slot[t] >= n))
         return std::string(kSlotAttr[t]) + " " + std::to_string(f.slot[t]) + " is not one of the " + std::to_string(n) +
                " projections packed in " + kTensorName[t] + " " + dims_str(*shapes[t]);
     } else if (f.slot[t] != 0) {
-      return std::string(kSlotAttr[t]) + " applies to a packed " + kTensorName[t] + " (" + kLayoutAttr[t] + " 2) only";
+      return std::string(kSlotAttr[t]) + " applies to a packed " + kTensorName[t] + " (" + kLayoutAttr[t] + " 2 or 4) only";
     }
     three_d += ax.b < 0;
   }
-  if (f.out_layout != kAttnHeadsMajor && f.out_layout != kAttnTokensMajor)
-    return "out_layout must be 0 (heads-major) or 1 (tokens-major), got " + std::to_string(f.out_layout);
+  if (f.out_layout != kAttnHeadsMajor && f.out_layout != kAttnTokensMajor && f.out_layout != kAttnSeqFirstTokens)
+    return "out_layout must be 0 (heads-major), 1 (tokens-major) or 3 (sequence-first tokens-major), got " +
+           std::to_string(f.out_layout);
   if (f.k_transposed && f.layout[1] != kAttnHeadsMajor)
     return "k_transposed needs a heads-major k (k_layout 0): k is then [B, H, D, Sk]";
   if (three_d != 0 && three_d != 3)
     return "q " + dims_str(q) + ", k " + dims_str(k) + " and v " + dims_str(v) + " mix 3-D and 4-D forms";
+  if (three_d == 3 && f.out_layout == kAttnSeqFirstTokens)
+    return "out_layout 3 (sequence-first [S, B, H, X]) needs the 4-D forms (the 3-D form has no batch dim)";
   *three_d_out = three_d == 3;
   return "";
 }
@@ -91,6 +103,7 @@ Dims attention_logical_dims(const Dims& stored, const AttentionAxes& ax) {
 Dims attention_output_shape(int64_t out_layout, bool three_d, int64_t B, int64_t H, int64_t Sq, int64_t Dv) {
   if (three_d) return out_layout == kAttnTokensMajor ? Dims{Sq, H, Dv} : Dims{H, Sq, Dv};
   if (out_layout == kAttnTokensMajor) return Dims{B, Sq, H, Dv};
+  if (out_layout == kAttnSeqFirstTokens) return Dims{Sq, B, H, Dv};
   return Dims{B, H, Sq, Dv};
 }
 

@@ -11,7 +11,10 @@
 //                  Transpose (and the one back after attention) unnecessary
 //   2 packed       [B, S, N, H, X]: N projections side by side (ViT's fused qkv); the input reads its `slot`
 //                  of N, so one tensor feeds q, k and v without the Transpose and Gathers that split it
-// The column dim X is always the last and contiguous. The output takes layouts 0 and 1. A 3-D form's one
+//   3 sequence-first tokens-major [S, B, H, X]: nn.MultiheadAttention's projections, which it computes on
+//                  [S, B, E] (torch transposes batch-first inputs to sequence-first before attention)
+//   4 sequence-first packed [S, B, N, H, X]: nn.MultiheadAttention's in_proj output, q, k and v side by side
+// The column dim X is always the last and contiguous. The output takes layouts 0, 1 and 3. A 3-D form's one
 // batch dim N plays the head dim's role (as in [1, N, S, X]): a mask then broadcasts against the scores
 // [N, Sq, Sk] as it would against the unfused MatMul's. Inputs are all 3-D or all 4-D (packed: 5-D).
 #pragma once
@@ -23,7 +26,16 @@
 
 namespace kiln::ir {
 
-enum AttentionTensorLayout : int64_t { kAttnHeadsMajor = 0, kAttnTokensMajor = 1, kAttnPacked = 2 };
+enum AttentionTensorLayout : int64_t {
+  kAttnHeadsMajor = 0,
+  kAttnTokensMajor = 1,
+  kAttnPacked = 2,
+  kAttnSeqFirstTokens = 3,
+  kAttnSeqFirstPacked = 4,
+};
+
+// Layouts that hold N projections side by side, read through a slot.
+inline bool attention_layout_packed(int64_t layout) { return layout == kAttnPacked || layout == kAttnSeqFirstPacked; }
 
 // Positions of the logical dims in a stored tensor; -1 where the layout has none (size 1).
 struct AttentionAxes {

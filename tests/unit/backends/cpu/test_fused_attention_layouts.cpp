@@ -136,6 +136,36 @@ TEST(FusedAttentionLayouts, PackedSlotsMatchHeadsMajor) {
   }
 }
 
+// nn.MultiheadAttention as torch 2.11 exports it: sequence-first tokens [S, B, H, X] (layout 3) and its in_proj
+// output packed sequence-first [S, B, 3, H, X] (layout 4), written sequence-first [S, B, H, X] (out 3).
+TEST(FusedAttentionLayouts, SequenceFirstMatchesHeadsMajor) {
+  const int64_t B = 2, H = 3, S = 9, D = 8;
+  const HostTensor q = rand_float({B, H, S, D}), k = rand_float({B, H, S, D}), v = rand_float({B, H, S, D});
+  const HostTensor m = rand_float({B, 1, 1, S});
+  const HostTensor ref = attention({&q, &k, &v, &m}, Attn{});
+  const std::vector<int64_t> to_seq_first = {2, 0, 1, 3};  // [B, H, S, X] -> [S, B, H, X]
+  const HostTensor qs = permute(q, to_seq_first), ks = permute(k, to_seq_first), vs = permute(v, to_seq_first);
+  Attn a;
+  a.layout[0] = a.layout[1] = a.layout[2] = 3;
+  a.out_layout = 3;
+  HostTensor got = attention({&qs, &ks, &vs, &m}, a);
+  EXPECT_EQ(got.shape(), (Dims{S, B, H, D}));
+  EXPECT_TRUE(same(got, permute(ref, to_seq_first)));
+  // Packed: the batch-first packing [B, S, 3, H, X], moved to [S, B, 3, H, X].
+  const HostTensor* qkv[3] = {&q, &k, &v};
+  const int64_t slots[3] = {2, 0, 1};
+  const HostTensor p = permute(pack(qkv, slots), {1, 0, 2, 3, 4});
+  Attn pa;
+  for (int t = 0; t < 3; ++t) {
+    pa.layout[t] = 4;
+    pa.slot[t] = slots[t];
+  }
+  pa.out_layout = 3;
+  EXPECT_TRUE(same(attention({&p, &p, &p, &m}, pa), permute(ref, to_seq_first)));
+  pa.out_layout = 1;  // and written batch-first tokens-major
+  EXPECT_TRUE(same(attention({&p, &p, &p, &m}, pa), tokens_major(ref)));
+}
+
 // nn.MultiheadAttention's 3-D [S, N, X] tokens-major, with a 3-D mask over the scores [N, Sq, Sk].
 TEST(FusedAttentionLayouts, ThreeDimensionalTokensMajor) {
   const int64_t N = 4, Sq = 5, Sk = 6, D = 8;
@@ -199,6 +229,14 @@ TEST(FusedAttentionLayouts, InferenceOfLayouts) {
   EXPECT_EQ(infer({p, p, p}, packed(1)), (Dims{2, 197, 12, 64}));
   // 3-D tokens-major [S, N, D].
   EXPECT_EQ(infer({{9, 6, 8}, {9, 6, 8}, {9, 6, 8}}, tokens), (Dims{9, 6, 8}));
+  // Sequence-first packed [S, B, 3, H, D] (a dynamic batch) -> sequence-first [S, B, H, D].
+  auto seq_first = [](ir::Attrs& a) {
+    for (const char* l : {"q_layout", "k_layout", "v_layout"}) a.set(l, int64_t{4});
+    a.set("v_slot", int64_t{2});
+    a.set("out_layout", int64_t{3});
+  };
+  const Dims sp = {197, -1, 3, 12, 64};
+  EXPECT_EQ(infer({sp, sp, sp}, seq_first), (Dims{197, -1, 12, 64}));
 
   auto fails = [&](const std::vector<Dims>& shapes, const std::function<void(ir::Attrs&)>& set, const std::string& what) {
     try {
@@ -222,6 +260,12 @@ TEST(FusedAttentionLayouts, InferenceOfLayouts) {
   fails({t, t, t}, [](ir::Attrs& a) { a.set("out_layout", int64_t{2}); }, "out_layout must be 0");
   fails({t, t, t}, [](ir::Attrs& a) { a.set("q_layout", int64_t{7}); }, "unknown layout 7");
   fails({p, t, t}, [](ir::Attrs& a) { a.set("q_layout", int64_t{1}); }, "tokens-major tensor (layout 1)");
+  fails({t, t, {2, 5, 8}}, [](ir::Attrs& a) { a.set("v_layout", int64_t{3}); }, "sequence-first tokens-major tensor (layout 3)");
+  fails({{5, 6, 8}, {5, 6, 8}, {5, 6, 8}}, [](ir::Attrs& a) { a.set("out_layout", int64_t{3}); }, "needs the 4-D forms");
+  fails({p, p, p}, [](ir::Attrs& a) {
+    for (const char* l : {"q_layout", "k_layout", "v_layout"}) a.set(l, int64_t{4});
+    a.set("k_slot", int64_t{5});
+  }, "k_slot 5");
   // Tokens-major k [B, S, H, D] against q's head count.
   fails({t, {2, 5, 3, 8}, t}, tokens, "broadcast");
 }

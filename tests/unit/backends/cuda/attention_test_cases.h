@@ -74,6 +74,16 @@ inline AttentionCase packed_case(int64_t B, int64_t H, int64_t S, int64_t D, Dim
   return c;
 }
 
+// nn.MultiheadAttention's in_proj output as torch 2.11 exports it: q, k, v packed sequence-first
+// [S, B, 3, H, D] (layout 4, slots 0, 1, 2), output sequence-first [S, B, H, D] (layout 3).
+inline AttentionCase seq_first_packed_case(int64_t B, int64_t H, int64_t S, int64_t D, Dims mask = {}) {
+  AttentionCase c = packed_case(B, H, S, D, std::move(mask));
+  c.q = c.k = c.v = Dims{S, B, 3, H, D};
+  for (int t = 0; t < 3; ++t) c.layout[t] = 4;
+  c.out_layout = 3;
+  return c;
+}
+
 // Relative to max |reference|. Every path rounds P to float16/bfloat16 before P V.
 inline double attention_tol(DataType dt, bool tf32 = false) {
   switch (dt) {

@@ -153,6 +153,8 @@ TEST(CudaAttentionFlash, TokensMajorAndPackedLayouts) {
     flash_all(tokens_major_case(1, 3, 63, 65, d));                            // partial tiles
     flash_all(packed_case(2, 12, 197, d));
     flash_all(packed_case(1, 4, 128, d, {1, 1, 1, 128}));
+    flash_all(seq_first_packed_case(2, 12, 197, d));  // torch 2.11's nn.MultiheadAttention (ViT)
+    flash_all(seq_first_packed_case(1, 4, 65, d, {1, 1, 1, 65}));
     for (int64_t sk : {90, 128}) {
       Case mixed{{2, 100, 3, d}, bhsd(2, 3, d, sk), {2, sk, 3, d}, {1, 1, 100, sk}, false, true};
       mixed.layout[0] = mixed.layout[2] = 1;
@@ -258,6 +260,7 @@ TEST(CudaAttentionFlash, TimedChoiceIsRecordedAndReused) {
       Case{bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), bhsd(2, 12, 197, 64), {}},              // ViT
       tokens_major_case(1, 12, 128, 128, 64, {1, 1, 1, 128}),  // batch 1: the GEMM path applies (leading dims H * D)
       packed_case(1, 12, 197, 64),                             // batch 1, packed: slot offsets
+      seq_first_packed_case(1, 12, 197, 64),                   // batch 1, sequence-first packed
   };
   for (const Case& c : cases) {
     for (DataType dt : low_types()) {
