@@ -12,10 +12,12 @@
 #include "passes/fuse_gemm.h"
 #include "passes/fuse_pointwise.h"
 #include "passes/lower_einsum.h"
+#include "passes/merge_parallel_gemms.h"
 #include "passes/patchify_conv.h"
 #include "passes/lower_precision.h"
 #include "passes/lower_quantization.h"
 #include "passes/recognize_activations.h"
+#include "passes/simplify_views.h"
 
 namespace kiln {
 
@@ -37,7 +39,14 @@ std::vector<std::unique_ptr<passes::Pass>> common_pipeline(bool gpu) {
   // add after Q@K^T for a bias.
   p.push_back(std::make_unique<passes::LowerEinsum>());
   p.push_back(std::make_unique<passes::RecognizeActivations>());
-  if (gpu) p.push_back(std::make_unique<passes::FuseAttention>());
+  if (gpu) {
+    // Views first, so attention sees the layouts its q, k and v are really read in (simplify_views.h). The
+    // q/k/v projections merge into one GEMM before (its bias is taken by the GEMM epilogue after), and
+    // attention then reads the merged output through its Split.
+    p.push_back(std::make_unique<passes::MergeParallelGemms>());
+    p.push_back(std::make_unique<passes::SimplifyViews>());
+    p.push_back(std::make_unique<passes::FuseAttention>());
+  }
   p.push_back(std::make_unique<passes::FoldBatchNormIntoConv>());
   p.push_back(std::make_unique<passes::FuseConvEpilogue>());
   p.push_back(std::make_unique<passes::FuseGemmEpilogue>());

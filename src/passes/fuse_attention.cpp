@@ -6,12 +6,15 @@
 // recomputed after each), so chains never overlap.
 #include "passes/fuse_attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "ir/graph.h"
 #include "ir/ops/fused_attention_format.h"
+#include "passes/view_ops.h"
 
 namespace kiln::passes {
 namespace {
@@ -52,27 +55,9 @@ Dims broadcast(const Dims& a, const Dims& b) {
   return out;
 }
 
-bool pinned(const ir::Node* n) {
-  if (n->precision) return true;
-  for (auto& t : n->output_types)
-    if (t) return true;
-  return false;
-}
-
-// A Shuffle that is one transpose and nothing else (Shuffle = transpose2(reshape(transpose1(x))): no reshape,
-// an identity second transpose): its permutation, or empty.
-std::vector<int64_t> pure_transpose(const ir::Node* n) {
-  if (n->op != "Shuffle" || (n->inputs.size() > 1 && n->inputs[1])) return {};
-  if (n->attrs.i("has_reshape", n->attrs.has("reshape_dims") ? 1 : 0) != 0) return {};  // infer_shuffle's rule
-  const std::vector<int64_t> second = n->attrs.ints("second_transpose");
-  for (size_t i = 0; i < second.size(); ++i)
-    if (second[i] != static_cast<int64_t>(i)) return {};
-  std::vector<int64_t> perm = n->attrs.ints("first_transpose");
-  if (perm.size() != n->inputs[0]->shape.size()) return {};
-  return perm;
-}
-
-bool is_transpose(const ir::Node* n, const std::vector<int64_t>& perm) { return n && pure_transpose(n) == perm; }
+using views::is_transpose;
+using views::pinned;
+using views::pure_transpose;
 
 // A Shuffle that only swaps the last two dims.
 bool is_swap_last_two(const ir::Node* n) {
@@ -93,6 +78,14 @@ std::vector<int64_t> head_split(size_t rank, bool to_kt) {
 }
 // ViT's packed qkv [B, S, 3, H, D] -> [3, B, H, S, D], split by Gathers on axis 0.
 const std::vector<int64_t> kPackedToHeads = {2, 0, 3, 1, 4};
+// nn.MultiheadAttention's sequence-first forms (after SimplifyViews): q, v = Transpose[1, 2, 0, 3](t) of
+// t [S, B, H, X] (K^T: [1, 2, 3, 0]), t = Gather(axis 0, i)(Transpose[2, 0, 1, 3, 4](p)) of the in_proj output
+// p [S, B, 3, H, X]; the result goes back by Transpose[2, 0, 1, 3] to [S, B, H, X].
+std::vector<int64_t> seq_first_head_split(bool to_kt) {
+  return to_kt ? std::vector<int64_t>{1, 2, 3, 0} : std::vector<int64_t>{1, 2, 0, 3};
+}
+const std::vector<int64_t> kSeqFirstPackedToTokens = {2, 0, 1, 3, 4};
+const std::vector<int64_t> kHeadsToSeqFirst = {2, 0, 1, 3};
 
 struct SelectMask {
   ir::Value* cond;
@@ -107,7 +100,11 @@ struct Match {
   bool k_transposed = false;
   ir::AttentionFormat format;        // how the fused node reads q, k, v and writes its output
   ir::Node* out_transpose = nullptr;  // absorbed: the fused node writes its output instead
-  std::vector<ir::Node*> splits;      // packed-qkv transposes, removed once no Gather reads them
+  std::vector<ir::Node*> splits;      // packed-qkv transposes / Splits, removed once nothing reads them
+  // q, k or v read as slot i of the tensor a Split cut along its last dim (merged q/k/v GEMMs, GPT-2's c_attn):
+  // the Split, whose input the fused node reads as [..., N, H, D] through a reshape made in fuse_one.
+  ir::Node* split_of[3] = {nullptr, nullptr, nullptr};
+  int64_t split_heads[3] = {0, 0, 0}, split_head_size[3] = {0, 0, 0};
   double scale = 1.0;
   std::vector<ir::Value*> masks;
   std::vector<SelectMask> selects;
@@ -250,9 +247,37 @@ class Matcher {
         x = n->inputs[0];
         m.format.layout[t] = ir::kAttnTokensMajor;
         if (kt) m.k_transposed = false;
+        // The tokens may be one slot of a Split projection: read the Split's input instead.
+        int64_t slot, h, d;
+        ir::Node* split = x->shape.size() == 4 && inner(x) ? split_slot(x->producer, &slot, &h, &d) : nullptr;
+        if (split) {
+          m.chain.push_back(x->producer);
+          m.splits.push_back(split);
+          m.split_of[t] = split;
+          m.split_heads[t] = h;
+          m.split_head_size[t] = d;
+          x = split->inputs[0];
+          m.format.layout[t] = ir::kAttnPacked;
+          m.format.slot[t] = slot;
+        }
+      } else if (x->shape.size() == 4 && is_transpose(n, seq_first_head_split(kt))) {
+        m.chain.push_back(n);
+        x = n->inputs[0];
+        m.format.layout[t] = ir::kAttnSeqFirstTokens;
+        if (kt) m.k_transposed = false;
+        // The sequence-first tokens may be one slot of the packed in_proj output.
+        int64_t slot;
+        ir::Node* split = inner(x) ? packed_split(x->producer, kSeqFirstPackedToTokens, &slot) : nullptr;
+        if (split) {
+          m.chain.push_back(x->producer);
+          m.splits.push_back(split);
+          x = split->inputs[0];
+          m.format.layout[t] = ir::kAttnSeqFirstPacked;
+          m.format.slot[t] = slot;
+        }
       } else if (!kt) {
         int64_t slot;
-        if (ir::Node* split = packed_split(n, &slot)) {
+        if (ir::Node* split = packed_split(n, kPackedToHeads, &slot)) {
           m.chain.push_back(n);
           m.splits.push_back(split);
           x = split->inputs[0];
@@ -263,9 +288,37 @@ class Matcher {
     }
   }
 
-  // gather = Gather(axis 0, constant scalar i)(Transpose[2, 0, 3, 1, 4](p)), p [B, S, N, H, X] with N known:
-  // that Transpose, and i in [0, N) in *slot. nullptr otherwise.
-  ir::Node* packed_split(const ir::Node* gather, int64_t* slot) const {
+  // r = Reshape(s) splitting the last dim E of s into [H, D] (leading dims kept), s output i of a Split of
+  // p [..., N * E] along its last dim into N outputs of E: that Split, i, H and D. nullptr otherwise.
+  ir::Node* split_slot(const ir::Node* r, int64_t* slot, int64_t* h, int64_t* d) const {
+    if (!views::reshape_only(r) || pinned(r)) return nullptr;
+    ir::Value* s = r->inputs[0];
+    ir::Node* sp = s->producer;
+    if (!sp || sp->op != "Split" || !inner(s) || sp->inputs.empty() || !sp->inputs[0]) return nullptr;
+    const Dims& in = sp->inputs[0]->shape;
+    const int64_t rank = static_cast<int64_t>(in.size());
+    int64_t axis = sp->attrs.i("axis", 0);
+    if (axis < 0) axis += rank;
+    const int64_t n = static_cast<int64_t>(sp->outputs.size()), e = s->shape.empty() ? -1 : s->shape.back();
+    if (rank < 2 || axis != rank - 1 || e <= 0 || in.back() != n * e) return nullptr;
+    for (const ir::Value* o : sp->outputs)
+      if (o->shape.size() != in.size() || o->shape.back() != e) return nullptr;
+    const Dims& out = r->outputs[0]->shape;
+    if (out.size() != in.size() + 1 || out[out.size() - 2] <= 0 || out.back() <= 0 || out[out.size() - 2] * out.back() != e)
+      return nullptr;
+    // Leading dims kept: known and equal, or the one unknown dim in both places (the volumes then agree).
+    const int64_t unknown = std::count_if(s->shape.begin(), s->shape.end() - 1, [](int64_t x) { return x < 0; });
+    for (size_t i = 0; i + 1 < s->shape.size(); ++i)
+      if (!(s->shape[i] >= 0 ? s->shape[i] == out[i] : (unknown == 1 && out[i] < 0))) return nullptr;
+    *slot = std::find(sp->outputs.begin(), sp->outputs.end(), s) - sp->outputs.begin();
+    *h = out[out.size() - 2];
+    *d = out.back();
+    return sp;
+  }
+
+  // gather = Gather(axis 0, constant scalar i)(Transpose_perm(p)), p [B, S, N, H, X] or [S, B, N, H, X] with N
+  // known (perm brings N first): that Transpose, and i in [0, N) in *slot. nullptr otherwise.
+  ir::Node* packed_split(const ir::Node* gather, const std::vector<int64_t>& perm, int64_t* slot) const {
     if (gather->op != "Gather" || gather->inputs.size() != 2 || !gather->inputs[1]) return nullptr;
     if (gather->attrs.i("axis", 0) != 0 || gather->attrs.i("mode", 0) != 0 || gather->attrs.i("num_elementwise_dims", 0) != 0)
       return nullptr;
@@ -273,7 +326,7 @@ class Matcher {
     if (!idx || !idx->shape().empty() || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return nullptr;
     ir::Value* split_out = gather->inputs[0];
     ir::Node* split = split_out->producer;
-    if (!split || split_out->is_output || pinned(split) || !is_transpose(split, kPackedToHeads)) return nullptr;
+    if (!split || split_out->is_output || pinned(split) || !is_transpose(split, perm)) return nullptr;
     const int64_t n = split->inputs[0]->shape[2];
     int64_t i = idx->get_i64(0);
     if (n < 0) return nullptr;
@@ -341,6 +394,10 @@ bool fuse_one(ir::Graph& g) {
         m.out_transpose = next[0];
         m.chain.push_back(next[0]);
         m.format.out_layout = ir::kAttnTokensMajor;
+      } else if (next.size() == 1 && !pinned(next[0]) && r == 4 && is_transpose(next[0], kHeadsToSeqFirst)) {
+        m.out_transpose = next[0];
+        m.chain.push_back(next[0]);
+        m.format.out_layout = ir::kAttnSeqFirstTokens;
       }
     }
 
@@ -377,6 +434,35 @@ bool fuse_one(ir::Graph& g) {
     }
 
     std::vector<ir::Value*> ins = {m.q, m.k, m.v};
+    // A Split's input read packed: [..., N * E] viewed as [..., N, H, D] (one reshape per Split; unknown leading
+    // dims copied by 0 placeholders).
+    std::map<const ir::Node*, ir::Value*> packed_views;
+    for (int t = 0; t < 3; ++t) {
+      ir::Node* split = m.split_of[t];
+      if (!split) continue;
+      ir::Value*& view = packed_views[split];
+      if (!view) {
+        ir::Value* p = split->inputs[0];
+        std::vector<int64_t> dims;
+        Dims shape;
+        for (size_t i = 0; i + 1 < p->shape.size(); ++i) {
+          dims.push_back(p->shape[i] < 0 ? 0 : p->shape[i]);
+          shape.push_back(p->shape[i]);
+        }
+        for (int64_t x : {static_cast<int64_t>(split->outputs.size()), m.split_heads[t], m.split_head_size[t]}) {
+          dims.push_back(x);
+          shape.push_back(x);
+        }
+        ir::Node* r = g.add_node("Shuffle", g.unique_name(split->name + "/packed"), {p}, 1);
+        r->attrs.set("has_reshape", int64_t{1});
+        r->attrs.set("reshape_dims", dims);
+        r->attrs.set("zero_is_placeholder", int64_t{1});
+        r->outputs[0]->dtype = p->dtype;
+        r->outputs[0]->shape = shape;
+        view = r->outputs[0];
+      }
+      ins[t] = view;
+    }
     if (mask) ins.push_back(mask);
     std::string name = "fused_attention(" + pv->name + ")";
     if (g.find_node(name)) name = g.unique_name("FusedAttention");
@@ -396,10 +482,14 @@ bool fuse_one(ir::Graph& g) {
     g.replace_all_uses(replaced, out);
     std::unordered_set<const ir::Node*> gone(m.chain.begin(), m.chain.end());
     g.remove_nodes_if([&](const ir::Node* n) { return gone.count(n) != 0; });
-    // A packed-qkv split Transpose goes with its last Gather (the other Gathers may belong to no attention).
+    // A packed-qkv split Transpose goes with its last Gather, a Split with the last reader of its outputs (the
+    // others may belong to no attention).
     std::unordered_set<const ir::Node*> dead;
-    for (ir::Node* split : m.splits)
-      if (!split->outputs[0]->is_output && g.users(split->outputs[0]).empty()) dead.insert(split);
+    for (ir::Node* split : m.splits) {
+      const bool unread = std::all_of(split->outputs.begin(), split->outputs.end(),
+                                      [&](const ir::Value* o) { return !o->is_output && g.users(o).empty(); });
+      if (unread) dead.insert(split);
+    }
     if (!dead.empty()) g.remove_nodes_if([&](const ir::Node* n) { return dead.count(n) != 0; });
     return true;
   }

@@ -227,3 +227,73 @@ def test_two_blocks_fuse_and_softmax_elsewhere_stays():
     nodes.append(helper.make_node("Softmax", [prev], ["y"], axis=-1))
     x = w(B, H, S, D, scale=1.0)
     check(make_model(nodes, {"x": x}, ["y"], opset=17), {"x": x}, 2)
+
+
+def i64(name, value):
+    """An int64 scalar Constant (Gather indices, Unsqueeze-free scalars)."""
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.INT64, [], [value]))
+
+
+def mha_torch211_model(B=2, S=9, heads=2, d=8):
+    """nn.MultiheadAttention(batch_first=True) as torch 2.11's exporter writes it (torchvision's ViT encoder
+    block at opset 17): x [B, S, E] -> Transpose to [S, B, E], in_proj, the q/k/v split through Reshape
+    [S, B, 3, E] -> Unsqueeze(0) -> Transpose[3, 1, 2, 0, 4] -> Squeeze(3) -> Gathers, each head split by
+    Reshape [S, B*H, D] -> Transpose[1, 0, 2] -> Reshape [B, H, S, D] with every reshape target computed from
+    Shape ops (the batch is dynamic), q and K^T each scaled by sqrt(1/sqrt(D)) computed from a Shape, then
+    Transpose[2, 0, 1, 3] -> Reshape [S*B, E] -> out_proj Gemm -> Reshape [S, B, E] -> Transpose back."""
+    e = heads * d
+    inits = {"w_in": w(e, 3 * e), "b_in": w(3 * e), "w_out": w(e, e), "b_out": w(e)}
+    n = helper.make_node
+    nodes = [n("Transpose", ["x"], ["xt"], perm=[1, 0, 2]), n("Shape", ["xt"], ["sh"])]
+    for i, nm in enumerate(("S", "B", "E")):
+        nodes += [i64(f"i{i}", i), n("Gather", ["sh", f"i{i}"], [nm], axis=0)]
+    nodes += [i64("two", 2), n("Div", ["E", "two"], ["Dq"]), n("Cast", ["Dq"], ["D"], to=TensorProto.INT64),
+              c64("ax0", [0])]
+    unsq = lambda x: (nodes.append(n("Unsqueeze", [x, "ax0"], [x + "_u"])), x + "_u")[1]
+    nodes += [n("MatMul", ["xt", "w_in"], ["proj_mm"]), n("Add", ["b_in", "proj_mm"], ["proj"]),
+              c64("st0", [0]), c64("en2", [2]), n("Slice", ["sh", "st0", "en2"], ["sh_sb"]),
+              c64("three", [3]), c64("e_", [e]), n("Concat", ["sh_sb", "three", "e_"], ["qkv_shape"], axis=0)]
+    nodes += [n("Reshape", ["proj", "qkv_shape"], ["qkv4"]), n("Unsqueeze", ["qkv4", "ax0"], ["qkv5"]),
+              n("Transpose", ["qkv5"], ["qkv_t"], perm=[3, 1, 2, 0, 4]), c64("ax3", [3]),
+              n("Squeeze", ["qkv_t", "ax3"], ["qkv_s"])]
+    nodes += [n("Mul", ["B", "two"], ["BH"])]
+    s_u, bh_u, d_u, b_u = unsq("S"), unsq("BH"), unsq("D"), unsq("B")
+    for i, t in enumerate("qkv"):
+        nodes += [i64(f"slot{t}", i), n("Gather", ["qkv_s", f"slot{t}"], [t + "_g"], axis=0),
+                  n("Concat", [s_u, bh_u, d_u], [t + "_s3"], axis=0)]
+        nodes += [n("Reshape", [t + "_g", t + "_s3"], [t + "_r3"]), n("Transpose", [t + "_r3"], [t + "_t3"], perm=[1, 0, 2]),
+                  c64(t + "_two", [2]), n("Concat", [b_u, t + "_two", s_u, d_u], [t + "_s4"], axis=0),
+                  n("Reshape", [t + "_t3", t + "_s4"], [t + "_4"])]
+    nodes += [n("Shape", ["q_4"], ["qsh"]), c64("m1", [-1]), c64("big", [2**63 - 1]),
+              n("Slice", ["qsh", "m1", "big"], ["dlast"]), n("Cast", ["dlast"], ["dlast_f"], to=TensorProto.FLOAT),
+              n("Sqrt", ["dlast_f"], ["sqd"]), cf("one", 1.0), n("Div", ["one", "sqd"], ["scale"]),
+              n("Sqrt", ["scale"], ["sq_scale"]),
+              n("Transpose", ["k_4"], ["kT"], perm=[0, 1, 3, 2]),
+              n("Mul", ["q_4", "sq_scale"], ["q_s"]), n("Mul", ["kT", "sq_scale"], ["k_s"]),
+              n("MatMul", ["q_s", "k_s"], ["scores"]), n("Softmax", ["scores"], ["p"], axis=-1),
+              n("MatMul", ["p", "v_4"], ["o"]), n("Transpose", ["o"], ["o_t"], perm=[2, 0, 1, 3]),
+              n("Mul", ["B", "S"], ["SB"])]
+    sb_u = unsq("SB")
+    nodes += [c64("e1", [e]), n("Concat", [sb_u, "e1"], ["o_shape"], axis=0),
+              n("Reshape", ["o_t", "o_shape"], ["o2"]),
+              n("Gemm", ["o2", "w_out", "b_out"], ["proj_out"]),
+              n("Concat", [s_u, b_u, "e1"], ["back_shape"], axis=0),
+              n("Reshape", ["proj_out", "back_shape"], ["o3"]), n("Transpose", ["o3"], ["o_bt"], perm=[1, 0, 2]),
+              n("Add", ["o_bt", "x"], ["y"])]
+    inputs = {"x": w(B, S, e, scale=1.0)}
+    return make_model(nodes, inputs, ["y"], inits, opset=17, dyn={"x": [None, S, e]}), inputs
+
+
+def test_torch211_multihead_attention_reads_packed_in_proj():
+    """The whole split reads as slot views of in_proj's output (sequence-first packed) and the output is
+    written sequence-first: of the exporter's nine Transposes only the two batch-first <-> sequence-first ones
+    around the block are left, with a dynamic batch."""
+    model, inputs = mha_torch211_model()
+    profile = {"x": ((1, 9, 16), (2, 9, 16), (5, 9, 16))}
+    engine = check(model, inputs, 1, profile, transposes=2)
+    inputs2 = {"x": w(5, 9, 16, scale=1.0)}
+    got = run_kiln(engine, inputs2)["y"]
+    ref = ort_run(model.SerializeToString(), inputs2)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
+    layers = engine.describe()
+    assert "Sqrt" not in layers, "the scale computed from a Shape must fold to a constant"

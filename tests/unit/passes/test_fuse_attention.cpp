@@ -557,7 +557,7 @@ TEST(FuseAttention, LeavesTransposesThatAreNotOnlyAttentions) {
     tr->attrs.set("first_transpose", std::vector<int64_t>{0, 2, 1, 3});
     tr->attrs.set("has_reshape", int64_t{1});
     tr->attrs.set("reshape_dims", std::vector<int64_t>{2, 3, 6, 4});
-    auto* k = b.transpose(b.input("xk", {6, 2, 3, 4}), {1, 2, 0, 3});
+    auto* k = b.transpose(b.input("xk", {2, 6, 4, 3}), {0, 3, 1, 2});
     auto* v = b.transpose(b.input("xv", t), {0, 2, 1, 3});
     v->producer->precision = DataType::kFLOAT;
     auto* o = attention(b, tr->outputs[0], k, v);
@@ -565,7 +565,7 @@ TEST(FuseAttention, LeavesTransposesThatAreNotOnlyAttentions) {
     y->producer->output_types = {DataType::kFLOAT};
     b.output(y);
     auto in2 = in;
-    in2["xk"] = random({6, 2, 3, 4}, 5);
+    in2["xk"] = random({2, 6, 4, 3}, 5);
     const ir::Node* fa = fuse_and_compare(b, in2, 1);
     ASSERT_NE(fa, nullptr);
     for (const char* a : {"q_layout", "k_layout", "v_layout", "out_layout"}) EXPECT_EQ(layout_of(fa, a), 0) << a;

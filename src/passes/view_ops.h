@@ -1,0 +1,47 @@
+// Reading the data-movement layers that only change how a tensor is viewed (Shuffle, Squeeze, Unsqueeze),
+// shared by the passes that rewrite or look through them (simplify_views, fuse_attention).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::passes::views {
+
+// The user pinned the node's precision or an output type: it may not be merged away.
+inline bool pinned(const ir::Node* n) {
+  if (n->precision) return true;
+  for (auto& t : n->output_types)
+    if (t) return true;
+  return false;
+}
+
+// A Shuffle that is one transpose and nothing else (Shuffle = transpose2(reshape(transpose1(x))): no reshape,
+// an identity second transpose): its permutation (output dim j = input dim perm[j]), or empty.
+inline std::vector<int64_t> pure_transpose(const ir::Node* n) {
+  if (!n || n->op != "Shuffle" || n->inputs.empty() || !n->inputs[0] || (n->inputs.size() > 1 && n->inputs[1])) return {};
+  if (n->attrs.i("has_reshape", n->attrs.has("reshape_dims") ? 1 : 0) != 0) return {};  // infer_shuffle's rule
+  const std::vector<int64_t> second = n->attrs.ints("second_transpose");
+  for (size_t i = 0; i < second.size(); ++i)
+    if (second[i] != static_cast<int64_t>(i)) return {};
+  std::vector<int64_t> perm = n->attrs.ints("first_transpose");
+  if (perm.size() != n->inputs[0]->shape.size()) return {};
+  return perm;
+}
+
+inline bool is_transpose(const ir::Node* n, const std::vector<int64_t>& perm) {
+  return n && !perm.empty() && pure_transpose(n) == perm;
+}
+
+// A Shuffle that only reshapes (no transposes), with its dims as an attribute or a shape input.
+inline bool reshape_only(const ir::Node* n) {
+  if (!n || n->op != "Shuffle" || n->inputs.empty() || !n->inputs[0] || n->outputs.size() != 1) return false;
+  for (const char* t : {"first_transpose", "second_transpose"}) {
+    const std::vector<int64_t> p = n->attrs.ints(t);
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i] != static_cast<int64_t>(i)) return false;
+  }
+  return true;
+}
+
+}  // namespace kiln::passes::views
