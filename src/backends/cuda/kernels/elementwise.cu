@@ -7,6 +7,7 @@
 // float64 runs on the CPU backend (the `supports` predicate says no).
 #include <cmath>
 
+#include "backends/cuda/device.h"
 #include "backends/cuda/kernels/pointwise.cuh"
 
 namespace kiln::cuda::kern {
@@ -148,6 +149,85 @@ struct LogicOp {  // bool inputs (bytes 0/1)
   }
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// Broadcast along leading dims: one operand ("full") has y's shape, the other ("part") has a suffix of it
+// (its shape without leading 1s is y's last dims), so y[i] = f(full[i], part[i % period]) with period =
+// part's element count (ViT's position embedding [1, 197, 768] added to [B, 197, 768], a bias over the last
+// dims, a scalar). The general path walks a broadcast map, a 64-bit division and a scalar load per element;
+// here each thread keeps its part index as a cursor that the grid-stride step moves with an add and a
+// compare, over 16-byte vectors when the period is a whole number of vectors and every pointer is aligned
+// (a vector then never straddles the period's end). kFullFirst: full is f's first operand.
+
+template <int V, bool kFullFirst, class T, class U, class F>
+__global__ void k_map2_period(const T* __restrict__ full, const T* __restrict__ part, U* __restrict__ y,
+                              int64_t nvec, int64_t period_vec, F f) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= nvec) return;
+  int64_t p = i % period_vec;  // part's vector for y's vector i; stays below period_vec
+  const int64_t step = stride % period_vec;
+  const Vec<T, V>* fv = reinterpret_cast<const Vec<T, V>*>(full);
+  const Vec<T, V>* pv = reinterpret_cast<const Vec<T, V>*>(part);
+  Vec<U, V>* yv = reinterpret_cast<Vec<U, V>*>(y);
+  for (; i < nvec; i += stride) {
+    const Vec<T, V> a = fv[i], b = pv[p];
+    Vec<U, V> r;
+#pragma unroll
+    for (int k = 0; k < V; ++k) r.v[k] = kFullFirst ? f(a.v[k], b.v[k]) : f(b.v[k], a.v[k]);
+    yv[i] = r;
+    p += step;
+    if (p >= period_vec) p -= period_vec;
+  }
+}
+
+// The element count of `part` when its shape without leading 1s equals the last dims of `ys`, else 0.
+int64_t suffix_period(const Dims& part, const Dims& ys) {
+  size_t lead = 0;
+  while (lead < part.size() && part[lead] == 1) ++lead;
+  const size_t k = part.size() - lead;
+  if (k > ys.size()) return 0;
+  for (size_t d = 0; d < k; ++d)
+    if (part[lead + d] != ys[ys.size() - k + d]) return 0;
+  return volume(part);
+}
+
+// Blocks for k_map2_period: at most one full set of resident blocks (2048 threads per SM), so the 64-bit
+// divisions that start each thread's cursor are paid once per thread and the loop does the rest.
+unsigned period_grid(const KernelContext& ctx, int64_t nvec) {
+  const DeviceInfo& dev = ctx.res.device ? *ctx.res.device : current_device();
+  const int64_t resident = static_cast<int64_t>(dev.sm_count) * (2048 / kThreads);
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((nvec + kThreads - 1) / kThreads, resident)));
+}
+
+template <bool kFullFirst, class T, class U, class F>
+void launch_map2_period(const KernelContext& ctx, const T* full, const T* part, U* y, int64_t n, int64_t period, F f) {
+  cudaStream_t s = ctx.stream();
+  constexpr int kV = static_cast<int>(16 / sizeof(T)) > 1 ? static_cast<int>(16 / sizeof(T)) : 1;
+  if (kV > 1 && period % kV == 0 && map_width<T, U>({full, part}, y) == kV) {
+    k_map2_period<kV, kFullFirst, T, U, F><<<period_grid(ctx, n / kV), kThreads, 0, s>>>(full, part, y, n / kV,
+                                                                                          period / kV, f);
+  } else {
+    k_map2_period<1, kFullFirst, T, U, F><<<period_grid(ctx, n), kThreads, 0, s>>>(full, part, y, n, period, f);
+  }
+  KILN_CUDA_LAUNCH_CHECK();
+}
+
+// y = f(a, b): the period path above when one operand is full and the other a suffix, else launch_map2.
+template <class T, class U, class F>
+void map2(const KernelContext& ctx, const TensorRef& a, const TensorRef& b, const TensorRef& y, F f) {
+  const int64_t n = y.numel();
+  const bool a_full = a.shape == y.shape, b_full = b.shape == y.shape;
+  if (n > 0 && a_full != b_full) {
+    const int64_t period = a_full ? suffix_period(b.shape, y.shape) : suffix_period(a.shape, y.shape);
+    if (period > 0 && n % period == 0) {
+      if (a_full) launch_map2_period<true>(ctx, a.as<T>(), b.as<T>(), y.as<U>(), n, period, f);
+      else launch_map2_period<false>(ctx, b.as<T>(), a.as<T>(), y.as<U>(), n, period, f);
+      return;
+    }
+  }
+  launch_map2(ctx, a.as<T>(), a.shape, b.as<T>(), b.shape, y.as<U>(), y.shape, f);
+}
+
 bool elementwise_ok(int op, DataType dt) {
   if (dt == DataType::kBOOL) return is_logic(op) || op == kEqual;
   if (is_float_type(dt)) return is_arith(op) || is_compare(op);
@@ -172,16 +252,16 @@ void elementwise_kernel(KernelContext& ctx) {
     ctx.fail("elementwise op " + std::to_string(op) + " on " + dtype_name(a.dtype) + " is not supported by the CUDA kernel");
   const bool c_fmod = ctx.attrs().i("fmod", 0) != 0;
   if (a.dtype == DataType::kBOOL) {
-    launch_map2(ctx, a.as<uint8_t>(), a.shape, b.as<uint8_t>(), b.shape, y.as<uint8_t>(), y.shape, LogicOp{op});
+    map2<uint8_t, uint8_t>(ctx, a, b, y, LogicOp{op});
     return;
   }
   dispatch_numeric(a.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (is_compare(op)) {
       if (y.dtype != DataType::kBOOL) ctx.fail("comparison output must be bool");
-      launch_map2(ctx, a.as<T>(), a.shape, b.as<T>(), b.shape, y.as<uint8_t>(), y.shape, CompareOp<T>{op});
+      map2<T, uint8_t>(ctx, a, b, y, CompareOp<T>{op});
     } else {
-      launch_map2(ctx, a.as<T>(), a.shape, b.as<T>(), b.shape, y.as<T>(), y.shape, ArithOp<T>{op, c_fmod});
+      map2<T, T>(ctx, a, b, y, ArithOp<T>{op, c_fmod});
     }
   });
 }

@@ -53,6 +53,66 @@ __global__ void k_gather_default(const T* __restrict__ x, T* __restrict__ y, Idx
   }
 }
 
+// The same Gather for rows of at least kMinRowBytes (embedding lookups: a [V, 768] table, [B, S] indices):
+// output row r = o * nidx + j copies data row o * N + idx[j] of row_units units U, where U is the widest
+// copy (16, 8, 4, 2 or 1 bytes) that the row size and both base pointers allow. k_gather_default spends two
+// 64-bit divisions and a 2-byte copy per float16 element; here a warp copies 32 * kRowUnroll units of one
+// row (blockDim (32, kRowsPerBlock): a block covers kRowsPerBlock rows; gridDim.x the chunks of a row;
+// gridDim.y, grid-stride, the rows) and divides once per row. Out-of-range indices give zero rows, as there.
+constexpr int kMinRowBytes = 64;
+constexpr int kRowUnroll = 4;
+constexpr int kRowsPerBlock = 8;
+constexpr int64_t kRowChunk = 32 * kRowUnroll;  // units per warp and row
+
+template <class U>
+__global__ void __launch_bounds__(32 * kRowsPerBlock)
+    k_gather_rows(const U* __restrict__ x, U* __restrict__ y, Idx idx, int64_t rows, int64_t nidx, int64_t N,
+                  int64_t row_units) {
+  const int64_t u0 = static_cast<int64_t>(blockIdx.x) * kRowChunk + threadIdx.x;
+  const int64_t row_step = static_cast<int64_t>(gridDim.y) * kRowsPerBlock;
+  for (int64_t r = static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + threadIdx.y; r < rows; r += row_step) {
+    const int64_t o = r / nidx, j = r - o * nidx;
+    const int64_t v = wrap_or_bad(idx[j], N);  // the same index for the whole warp: one broadcast load
+    U val[kRowUnroll];
+#pragma unroll
+    for (int k = 0; k < kRowUnroll; ++k) val[k] = U{};
+    if (v >= 0) {
+      const U* src = x + (o * N + v) * row_units;
+#pragma unroll
+      for (int k = 0; k < kRowUnroll; ++k)
+        if (u0 + k * 32 < row_units) val[k] = src[u0 + k * 32];
+    }
+    U* dst = y + r * row_units;
+#pragma unroll
+    for (int k = 0; k < kRowUnroll; ++k)
+      if (u0 + k * 32 < row_units) dst[u0 + k * 32] = val[k];
+  }
+}
+
+// Launches k_gather_rows for data [outer, N, inner] of element size es when its rows are long enough;
+// false (nothing launched) otherwise.
+bool launch_gather_rows(cudaStream_t s, const void* x, void* y, const Idx& idx, int64_t outer, int64_t nidx,
+                        int64_t N, int64_t inner, size_t es) {
+  const int64_t row_bytes = inner * static_cast<int64_t>(es);
+  if (row_bytes < kMinRowBytes) return false;
+  int64_t unit = 16;
+  while (row_bytes % unit || reinterpret_cast<uintptr_t>(x) % unit || reinterpret_cast<uintptr_t>(y) % unit) unit /= 2;
+  const int64_t row_units = row_bytes / unit, rows = outer * nidx;
+  const int64_t chunks = (row_units + kRowChunk - 1) / kRowChunk;
+  if (chunks > 0x7fffffff) return false;
+  const dim3 grid(static_cast<unsigned>(chunks),
+                  static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 65535)));
+  const dim3 block(32, kRowsPerBlock);
+  auto go = [&](auto tag) {
+    using U = decltype(tag);
+    k_gather_rows<U><<<grid, block, 0, s>>>(static_cast<const U*>(x), static_cast<U*>(y), idx, rows, nidx, N, row_units);
+    KILN_CUDA_LAUNCH_CHECK();
+  };
+  if (unit == 16) go(uint4{});
+  else dispatch_size(static_cast<size_t>(unit), go);
+  return true;
+}
+
 // GatherElements: out[e] = x[coords of e, with the axis coordinate replaced by idx[e]].
 template <class T>
 __global__ void k_gather_elements(const T* __restrict__ x, T* __restrict__ y, Idx idx, int64_t n, Geo g, int axis,
@@ -131,6 +191,10 @@ void gather_kernel(KernelContext& ctx) {
     const int64_t N = data.shape[axis], inner = prod(data.shape, axis + 1, r), nidx = indices.numel();
     check_indices(ctx, indices, {N}, {axis});
     if (n <= 0) return;
+    const size_t es = dtype_size(data.dtype);
+    const bool plain_size = es == 1 || es == 2 || es == 4 || es == 8;  // else `launch` below names the dtype
+    if (plain_size && launch_gather_rows(s, data.data, y.data, idx, prod(data.shape, 0, axis), nidx, N, inner, es))
+      return;
     launch([&](auto tag) {
       using T = decltype(tag);
       k_gather_default<T><<<blocks_for(n), kThreads, 0, s>>>(data.as<T>(), y.as<T>(), idx, n, nidx, inner, N);
