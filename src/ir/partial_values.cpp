@@ -29,7 +29,7 @@ bool known_count(const Value* v, int64_t* n) {
   return true;
 }
 
-bool walk(const Value* v, PartialInts* out, int depth);
+bool walk(const Value* v, PartialEntries* out, int depth);
 
 // The one data input of a node that only reorders nothing (Unsqueeze, Squeeze, reshape-only Shuffle, integer
 // Cast, Identity): the values pass through in order.
@@ -41,10 +41,10 @@ bool pass_through(const Node& n) {
   return false;
 }
 
-bool walk_gather(const Node& n, PartialInts* out, int depth) {
+bool walk_gather(const Node& n, PartialEntries* out, int depth) {
   if (n.inputs.size() != 2 || n.attrs.i("mode", 0) != 0 || n.attrs.i("axis", 0) != 0) return false;
   std::vector<int64_t> idx;
-  PartialInts data;
+  PartialEntries data;
   if (!constant_ints(n.inputs[1], &idx) || !walk(n.inputs[0], &data, depth + 1)) return false;
   if (n.inputs[0]->shape.size() != 1) return false;
   const int64_t len = static_cast<int64_t>(data.size());
@@ -58,7 +58,7 @@ bool walk_gather(const Node& n, PartialInts* out, int depth) {
 }
 
 // A 1-D Slice in mode 0 (default) with its start/size/stride constant (attributes or inputs 1-3).
-bool walk_slice(const Node& n, PartialInts* out, int depth) {
+bool walk_slice(const Node& n, PartialEntries* out, int depth) {
   if (n.attrs.i("mode", 0) != 0 || n.inputs.empty() || !n.inputs[0] || n.inputs[0]->shape.size() != 1) return false;
   auto param = [&](size_t idx, const char* name, int64_t def, int64_t* val) {
     std::vector<int64_t> v;
@@ -74,7 +74,7 @@ bool walk_slice(const Node& n, PartialInts* out, int depth) {
     *val = v[0];
     return true;
   };
-  PartialInts data;
+  PartialEntries data;
   if (!walk(n.inputs[0], &data, depth + 1)) return false;
   int64_t start, size, stride;
   if (!param(1, "start", 0, &start) || !param(2, "size", -1, &size) || !param(3, "stride", 1, &stride)) return false;
@@ -89,7 +89,7 @@ bool walk_slice(const Node& n, PartialInts* out, int depth) {
 }
 
 // ONNX's Slice (DynamicSlice) of a 1-D tensor with constant starts, ends, axes (0) and steps.
-bool walk_dynamic_slice(const Node& n, PartialInts* out, int depth) {
+bool walk_dynamic_slice(const Node& n, PartialEntries* out, int depth) {
   if (n.inputs.size() < 3 || !n.inputs[0] || n.inputs[0]->shape.size() != 1) return false;
   std::vector<int64_t> starts, ends, axes{0}, steps{1};
   if (!constant_ints(n.inputs[1], &starts) || !constant_ints(n.inputs[2], &ends)) return false;
@@ -97,7 +97,7 @@ bool walk_dynamic_slice(const Node& n, PartialInts* out, int depth) {
   if (n.inputs.size() > 4 && n.inputs[4] && !constant_ints(n.inputs[4], &steps)) return false;
   if (starts.size() != 1 || ends.size() != 1 || axes.size() != 1 || steps.size() != 1) return false;
   if ((axes[0] != 0 && axes[0] != -1) || steps[0] == 0) return false;
-  PartialInts data;
+  PartialEntries data;
   if (!walk(n.inputs[0], &data, depth + 1)) return false;
   const SliceRange r = onnx_slice_range(static_cast<int64_t>(data.size()), starts[0], ends[0], steps[0]);
   out->clear();
@@ -105,11 +105,12 @@ bool walk_dynamic_slice(const Node& n, PartialInts* out, int depth) {
   return true;
 }
 
-bool walk(const Value* v, PartialInts* out, int depth) {
+bool walk(const Value* v, PartialEntries* out, int depth) {
   if (!v || depth > kMaxDepth || !is_index_type(v->dtype) || v->shape.size() > 1) return false;
   std::vector<int64_t> c;
   if (constant_ints(v, &c)) {
-    out->assign(c.begin(), c.end());
+    out->clear();
+    for (int64_t x : c) out->push_back(PartialEntry{x, nullptr, -1});
     return true;
   }
   const Node* n = v->producer;
@@ -122,7 +123,8 @@ bool walk(const Value* v, PartialInts* out, int depth) {
     auto clamp = [&](int64_t x) { return std::min(std::max(x < 0 ? x + rank : x, int64_t{0}), rank); };
     const int64_t start = clamp(n->attrs.i("start", 0)), end = clamp(n->attrs.i("end", rank));
     out->clear();
-    for (int64_t i = start; i < end; ++i) out->push_back(in[i] >= 0 ? std::optional<int64_t>(in[i]) : std::nullopt);
+    for (int64_t i = start; i < end; ++i)
+      out->push_back(PartialEntry{in[i] >= 0 ? std::optional<int64_t>(in[i]) : std::nullopt, n->inputs[0], i});
     ok = true;
   } else if (n->op == "Gather") {
     ok = walk_gather(*n, out, depth);
@@ -135,7 +137,7 @@ bool walk(const Value* v, PartialInts* out, int depth) {
     ok = axis == 0 || (axis == -1 && v->shape.size() == 1);
     out->clear();
     for (const Value* in : n->inputs) {
-      PartialInts part;
+      PartialEntries part;
       ok = ok && walk(in, &part, depth + 1);
       out->insert(out->end(), part.begin(), part.end());
     }
@@ -149,13 +151,21 @@ bool walk(const Value* v, PartialInts* out, int depth) {
   const bool counted = known_count(v, &count);
   if (ok && (!counted || count == static_cast<int64_t>(out->size()))) return true;
   if (!counted) return false;
-  out->assign(static_cast<size_t>(count), std::nullopt);
+  out->assign(static_cast<size_t>(count), PartialEntry{});
   return true;
 }
 
 }  // namespace
 
-bool partial_int_values(const Value* v, PartialInts* out) { return walk(v, out, 0); }
+bool partial_entries(const Value* v, PartialEntries* out) { return walk(v, out, 0); }
+
+bool partial_int_values(const Value* v, PartialInts* out) {
+  PartialEntries e;
+  if (!walk(v, &e, 0)) return false;
+  out->clear();
+  for (const PartialEntry& x : e) out->push_back(x.value);
+  return true;
+}
 
 bool all_known(const PartialInts& p) {
   return std::all_of(p.begin(), p.end(), [](const std::optional<int64_t>& x) { return x.has_value(); });

@@ -104,6 +104,7 @@ struct Match {
   // q, k or v read as slot i of the tensor a Split cut along its last dim (merged q/k/v GEMMs, GPT-2's c_attn):
   // the Split, whose input the fused node reads as [..., N, H, D] through a reshape made in fuse_one.
   ir::Node* split_of[3] = {nullptr, nullptr, nullptr};
+  const ir::Node* split_reshape[3] = {nullptr, nullptr, nullptr};  // the head reshape of each such slot
   int64_t split_heads[3] = {0, 0, 0}, split_head_size[3] = {0, 0, 0};
   double scale = 1.0;
   std::vector<ir::Value*> masks;
@@ -251,6 +252,7 @@ class Matcher {
         int64_t slot, h, d;
         ir::Node* split = x->shape.size() == 4 && inner(x) ? split_slot(x->producer, &slot, &h, &d) : nullptr;
         if (split) {
+          m.split_reshape[t] = x->producer;
           m.chain.push_back(x->producer);
           m.splits.push_back(split);
           m.split_of[t] = split;
@@ -288,8 +290,11 @@ class Matcher {
     }
   }
 
-  // r = Reshape(s) splitting the last dim E of s into [H, D] (leading dims kept), s output i of a Split of
-  // p [..., N * E] along its last dim into N outputs of E: that Split, i, H and D. nullptr otherwise.
+  // r = Reshape(s) to [.., H, D] with H * D the last dim E of s, s output i of a Split of p [..., N * E] along
+  // its last dim into N outputs of E: that Split, i, H and D; nullptr otherwise. The leading dims may be
+  // regrouped (BERT's view(batch, -1, H, D) with a batch read from another tensor's Shape): a reshape keeps the
+  // row-major order and H * D = E, so token t of s is token t of the result, and the same leading dims applied
+  // to p viewed as [.., N, H, D] give slot i exactly (fuse_one builds that view from r's own target).
   ir::Node* split_slot(const ir::Node* r, int64_t* slot, int64_t* h, int64_t* d) const {
     if (!views::reshape_only(r) || pinned(r)) return nullptr;
     ir::Value* s = r->inputs[0];
@@ -300,19 +305,18 @@ class Matcher {
     int64_t axis = sp->attrs.i("axis", 0);
     if (axis < 0) axis += rank;
     const int64_t n = static_cast<int64_t>(sp->outputs.size()), e = s->shape.empty() ? -1 : s->shape.back();
-    if (rank < 2 || axis != rank - 1 || e <= 0 || in.back() != n * e) return nullptr;
+    // Rank 3 at least: the two leading entries of r's target (0 placeholders among them) index dims p shares.
+    if (rank < 3 || axis != rank - 1 || e <= 0 || in.back() != n * e) return nullptr;
     for (const ir::Value* o : sp->outputs)
       if (o->shape.size() != in.size() || o->shape.back() != e) return nullptr;
     const Dims& out = r->outputs[0]->shape;
-    if (out.size() != in.size() + 1 || out[out.size() - 2] <= 0 || out.back() <= 0 || out[out.size() - 2] * out.back() != e)
-      return nullptr;
-    // Leading dims kept: known and equal, or the one unknown dim in both places (the volumes then agree).
-    const int64_t unknown = std::count_if(s->shape.begin(), s->shape.end() - 1, [](int64_t x) { return x < 0; });
-    for (size_t i = 0; i + 1 < s->shape.size(); ++i)
-      if (!(s->shape[i] >= 0 ? s->shape[i] == out[i] : (unknown == 1 && out[i] < 0))) return nullptr;
+    if (out.size() != 4 || out[2] <= 0 || out[3] <= 0 || out[2] * out[3] != e) return nullptr;
+    // The packed view is built from r's target: a static one, or a shape tensor of r's rank.
+    const bool dynamic = r->inputs.size() > 1 && r->inputs[1];
+    if (dynamic ? r->inputs[1]->shape != Dims{4} : r->attrs.ints("reshape_dims").size() != 4) return nullptr;
     *slot = std::find(sp->outputs.begin(), sp->outputs.end(), s) - sp->outputs.begin();
-    *h = out[out.size() - 2];
-    *d = out.back();
+    *h = out[2];
+    *d = out[3];
     return sp;
   }
 
@@ -357,6 +361,48 @@ bool is_causal(const SelectMask& s, const Dims& scores) {
       if ((s.masked_when_true ? !c : c) != (j <= i + (sk - sq))) return false;
     }
   return true;
+}
+
+// p = split's input [..., N * E] reshaped to [L, N, H, D], with L = the first two entries of the head reshape
+// r's target (which may hold 0 placeholders, copying p's dims, or a -1: both read the same on p as on the slot).
+ir::Value* packed_view(ir::Graph& g, const ir::Node* split, const ir::Node* r, int64_t h, int64_t d) {
+  ir::Value* p = split->inputs[0];
+  const int64_t n = static_cast<int64_t>(split->outputs.size());
+  const std::string name = g.unique_name(split->name + "/packed");
+  std::vector<ir::Value*> ins = {p};
+  ir::Node* view = nullptr;
+  if (r->inputs.size() > 1 && r->inputs[1]) {
+    ir::Node* lead = g.add_node("Slice", g.unique_name(name + "/lead"), {r->inputs[1]}, 1);
+    lead->attrs.set("start", std::vector<int64_t>{0});
+    lead->attrs.set("size", std::vector<int64_t>{2});
+    lead->attrs.set("stride", std::vector<int64_t>{1});
+    lead->outputs[0]->dtype = r->inputs[1]->dtype;
+    lead->outputs[0]->shape = {2};
+    HostTensor tail(r->inputs[1]->dtype, {3});
+    for (int i = 0; i < 3; ++i) {
+      const int64_t x = i == 0 ? n : i == 1 ? h : d;
+      if (tail.dtype() == DataType::kINT64) tail.mutable_data<int64_t>()[i] = x;
+      else tail.mutable_data<int32_t>()[i] = static_cast<int32_t>(x);
+    }
+    ir::Node* c = g.add_constant(g.unique_name(name + "/heads"), tail);
+    ir::Node* target = g.add_node("Concatenation", g.unique_name(name + "/target"), {lead->outputs[0], c->outputs[0]}, 1);
+    target->attrs.set("axis", int64_t{0});
+    target->outputs[0]->dtype = r->inputs[1]->dtype;
+    target->outputs[0]->shape = {5};
+    view = g.add_node("Shuffle", name, {p, target->outputs[0]}, 1);
+  } else {
+    std::vector<int64_t> dims = r->attrs.ints("reshape_dims");
+    dims.resize(2);
+    for (int64_t x : {n, h, d}) dims.push_back(x);
+    view = g.add_node("Shuffle", name, {p}, 1);
+    view->attrs.set("has_reshape", int64_t{1});
+    view->attrs.set("reshape_dims", dims);
+  }
+  view->attrs.set("zero_is_placeholder", r->attrs.i("zero_is_placeholder", 1));
+  const Dims& out = r->outputs[0]->shape;
+  view->outputs[0]->dtype = p->dtype;
+  view->outputs[0]->shape = {out[0], out[1], n, h, d};
+  return view->outputs[0];
 }
 
 // The first SoftMax -> MatrixMultiply chain that matches; false when there is none.
@@ -434,33 +480,18 @@ bool fuse_one(ir::Graph& g) {
     }
 
     std::vector<ir::Value*> ins = {m.q, m.k, m.v};
-    // A Split's input read packed: [..., N * E] viewed as [..., N, H, D] (one reshape per Split; unknown leading
-    // dims copied by 0 placeholders).
-    std::map<const ir::Node*, ir::Value*> packed_views;
+    // A Split's input read packed: p [..., N * E] viewed as [L, N, H, D], L the leading dims of the slot's head
+    // reshape, from its own target (static dims, or the first entries of its shape tensor), so the view is
+    // exact whatever those dims are at run time. One view per Split and target.
+    std::map<std::pair<const ir::Node*, std::string>, ir::Value*> packed_views;
     for (int t = 0; t < 3; ++t) {
       ir::Node* split = m.split_of[t];
       if (!split) continue;
-      ir::Value*& view = packed_views[split];
-      if (!view) {
-        ir::Value* p = split->inputs[0];
-        std::vector<int64_t> dims;
-        Dims shape;
-        for (size_t i = 0; i + 1 < p->shape.size(); ++i) {
-          dims.push_back(p->shape[i] < 0 ? 0 : p->shape[i]);
-          shape.push_back(p->shape[i]);
-        }
-        for (int64_t x : {static_cast<int64_t>(split->outputs.size()), m.split_heads[t], m.split_head_size[t]}) {
-          dims.push_back(x);
-          shape.push_back(x);
-        }
-        ir::Node* r = g.add_node("Shuffle", g.unique_name(split->name + "/packed"), {p}, 1);
-        r->attrs.set("has_reshape", int64_t{1});
-        r->attrs.set("reshape_dims", dims);
-        r->attrs.set("zero_is_placeholder", int64_t{1});
-        r->outputs[0]->dtype = p->dtype;
-        r->outputs[0]->shape = shape;
-        view = r->outputs[0];
-      }
+      const ir::Node* r = m.split_reshape[t];
+      const bool dynamic = r->inputs.size() > 1 && r->inputs[1];
+      const std::string key = dynamic ? "value " + r->inputs[1]->name : dims_str(r->attrs.ints("reshape_dims"));
+      ir::Value*& view = packed_views[{split, key}];
+      if (!view) view = packed_view(g, split, r, m.split_heads[t], m.split_head_size[t]);
       ins[t] = view;
     }
     if (mask) ins.push_back(mask);

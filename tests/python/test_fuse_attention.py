@@ -33,10 +33,23 @@ def cf(name, value):
     return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.FLOAT, [], [value]))
 
 
-def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3)):
-    """x [B, S, heads*d] -> Transpose(Reshape(x, [0, 0, heads, d]), perm)."""
-    nodes += [c64(p + "_shape", [0, 0, heads, d]),
-              helper.make_node("Reshape", [x, p + "_shape"], [p + "_r"]),
+def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3), view="static"):
+    """x [B, S, heads*d] -> Transpose(Reshape(x, target), perm). The target as exporters write it: "static"
+    [0, 0, heads, d]; "batch" [B, -1, heads, d] with B read from the Shape of the block's input "x" (newer
+    transformers' view(batch, -1, H, D)); "prefix" [*x.shape[:-1], -1, d] (GPT-2's view)."""
+    if view == "static":
+        nodes.append(c64(p + "_shape", [0, 0, heads, d]))
+    elif view == "batch":
+        nodes += [helper.make_node("Shape", ["x"], [p + "_xs"]), c64(p + "_i0", [0]),
+                  helper.make_node("Gather", [p + "_xs", p + "_i0"], [p + "_b"], axis=0),
+                  c64(p + "_rest", [-1, heads, d]),
+                  helper.make_node("Concat", [p + "_b", p + "_rest"], [p + "_shape"], axis=0)]
+    else:
+        nodes += [helper.make_node("Shape", [x], [p + "_xs"]), c64(p + "_st", [0]), c64(p + "_en", [2]),
+                  helper.make_node("Slice", [p + "_xs", p + "_st", p + "_en"], [p + "_lead"]),
+                  c64(p + "_rest", [-1, d]),
+                  helper.make_node("Concat", [p + "_lead", p + "_rest"], [p + "_shape"], axis=0)]
+    nodes += [helper.make_node("Reshape", [x, p + "_shape"], [p + "_r"]),
               helper.make_node("Transpose", [p + "_r"], [p], perm=list(perm))]
     return p
 
@@ -59,16 +72,16 @@ def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5, transposes=
     return engine
 
 
-def bert_model(B, S, heads=4, d=8, dynamic=False):
+def bert_model(B, S, heads=4, d=8, dynamic=False, view="static"):
     hidden = heads * d
     nodes, inits = [], {}
     for n in ("q", "k", "v"):
         inits["W" + n], inits["b" + n] = w(hidden, hidden), w(hidden)
         nodes += [helper.make_node("MatMul", ["x", "W" + n], [n + "_mm"]),
                   helper.make_node("Add", [n + "_mm", "b" + n], [n + "_lin"])]
-    q = split_heads(nodes, "q_lin", "q", heads, d)
-    kt = split_heads(nodes, "k_lin", "kt", heads, d, perm=(0, 2, 3, 1))  # the exporter merges both transposes
-    v = split_heads(nodes, "v_lin", "v", heads, d)
+    q = split_heads(nodes, "q_lin", "q", heads, d, view=view)
+    kt = split_heads(nodes, "k_lin", "kt", heads, d, perm=(0, 2, 3, 1), view=view)  # both transposes merged
+    v = split_heads(nodes, "v_lin", "v", heads, d, view=view)
     nodes += [
         # extended mask: (1 - mask[:, None, None, :]) * finfo.min
         c64("ax12", [1, 2]),
@@ -107,6 +120,24 @@ def test_bert_attention_dynamic_shapes():
     mask = np.ones((3, 20), np.int64)
     mask[1, 15:] = 0
     inputs2 = {"x": w(3, 20, 32, scale=1.0), "mask": mask}  # other shapes, same engine
+    got = run_kiln(engine, inputs2)["y"]
+    ref = ort_run(model.SerializeToString(), inputs2)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("view", ["static", "batch", "prefix"])
+def test_bert_merged_projections_read_packed(view):
+    """The q/k/v projections merge into one GEMM; attention reads its output through the Split, whatever form
+    the head reshapes' targets take (static, a batch from another tensor's Shape, a -1), dynamic batch."""
+    model, inputs = bert_model(2, 11, dynamic=True, view=view)
+    profile = {"x": ((1, 11, 32), (2, 11, 32), (4, 11, 32)), "mask": ((1, 11), (2, 11), (4, 11))}
+    engine = check(model, inputs, 1, profile)
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert len([l for l in layers if l.startswith("MatrixMultiply")]) == 1, engine.describe()
+    assert not [l for l in layers if l.startswith("Split")], engine.describe()
+    mask = np.ones((3, 11), np.int64)
+    mask[2, 6:] = 0
+    inputs2 = {"x": w(3, 11, 32, scale=1.0), "mask": mask}
     got = run_kiln(engine, inputs2)["y"]
     ref = ort_run(model.SerializeToString(), inputs2)["y"]
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))

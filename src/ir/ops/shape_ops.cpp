@@ -140,14 +140,28 @@ Dims resolve_reshape(const InferContext& ctx, const Dims& in, const Ints& req, b
   return out;
 }
 
-// Reshape dims of which the build knows some entries (ir/partial_values.h): a known entry gives its dim (0 copies
-// the input's when zero_ph), an unknown one or a -1 stays unknown. Nothing is checked here: the run-time
-// inference, with every value, checks the reshape.
-Dims resolve_partial_reshape(const Dims& in, const PartialInts& req, bool zero_ph) {
+// Reshape dims of which the build knows some entries (ir/partial_values.h). An entry read from the Shape of the
+// reshape's own input, at the dim it lands on, copies that dim (as a 0 placeholder does): with every other
+// entry known, the usual rules apply, a -1 included (GPT-2's view(*x.shape[:-1], -1, D) with a dynamic batch).
+// Otherwise a known entry gives its dim (0 copies the input's when zero_ph) and the rest stay unknown; nothing is
+// checked then: the run-time inference, with every value, checks the reshape.
+Dims resolve_partial_reshape(const InferContext& ctx, const Dims& in, const PartialEntries& req, bool zero_ph,
+                             const Ints& perm) {
+  const Value* data = ctx.node().inputs[0];
+  Ints as_placeholders(req.size());
+  bool resolvable = true;
+  for (size_t i = 0; i < req.size() && resolvable; ++i) {
+    const bool self = req[i].dim_of == data && i < in.size() &&
+                      (perm.empty() ? req[i].dim == static_cast<int64_t>(i) : perm[i] == req[i].dim);
+    if (req[i].value && (*req[i].value != 0 || zero_ph)) as_placeholders[i] = *req[i].value;
+    else if (self) as_placeholders[i] = 0;
+    else resolvable = false;
+  }
+  if (resolvable) return resolve_reshape(ctx, in, as_placeholders, true);
   Dims out(req.size(), -1);
   for (size_t i = 0; i < req.size(); ++i) {
-    if (!req[i]) continue;
-    const int64_t v = *req[i];
+    if (!req[i].value) continue;
+    const int64_t v = *req[i].value;
     if (v == 0 && zero_ph) out[i] = i < in.size() ? in[i] : -1;
     else if (v >= 0) out[i] = v;
   }
@@ -162,10 +176,10 @@ void infer_shuffle(InferContext& ctx) {
   if (ctx.has_input(1)) {
     bool known = false;
     Ints req = shape_values_or_unknown(ctx, 1, "the reshape dims", &known);
-    PartialInts partial;
+    PartialEntries partial;
     if (known) t = resolve_reshape(ctx, t, req, zero_ph);
-    else if (partial_int_values(ctx.node().inputs[1], &partial) && partial.size() == req.size())
-      t = resolve_partial_reshape(t, partial, zero_ph);
+    else if (partial_entries(ctx.node().inputs[1], &partial) && partial.size() == req.size())
+      t = resolve_partial_reshape(ctx, t, partial, zero_ph, a.ints("first_transpose"));
     else t = Dims(req.size(), -1);
   } else if (a.i("has_reshape", a.has("reshape_dims") ? 1 : 0)) {
     t = resolve_reshape(ctx, t, a.ints("reshape_dims"), zero_ph);

@@ -108,3 +108,21 @@ TEST(PartialValues, FoldShapeArithmeticReachesTheScale) {
   EXPECT_FLOAT_EQ(static_cast<float>(scale->producer->attrs.tensor("value").get_f64(0)), 8.f);
   EXPECT_FALSE(fold.run(g));
 }
+
+// GPT-2's view(*x.shape[:-1], -1, D): the batch entry is read from the Shape of the reshaped tensor itself, at
+// the dim it lands on, so it copies that dim and the -1 resolves. The same entry read from another tensor's
+// Shape proves nothing about this one: the -1 stays unknown.
+TEST(PartialValues, EntriesFromTheReshapedTensorsOwnShape) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 128, 768});
+  ir::Value* other = g.add_input("other", DataType::kFLOAT, {-1, 128, 768});
+  auto target_from = [&](ir::Value* src) {
+    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
+    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
+  };
+  ir::Value* own = node(g, "Shuffle", {x, target_from(x)});
+  ir::Value* foreign = node(g, "Shuffle", {x, target_from(other)});
+  infer_graph_inplace(g);
+  EXPECT_EQ(own->shape, (Dims{-1, 128, 12, 64}));
+  EXPECT_EQ(foreign->shape, (Dims{-1, 128, -1, 64}));
+}
