@@ -1,5 +1,8 @@
 #include "passes/fuse_gemm.h"
 
+#include <optional>
+#include <vector>
+
 #include "passes/fusion_match.h"
 
 namespace kiln::passes {
@@ -79,6 +82,63 @@ bool hoist_activation_over_reshape(fusion::Uses& uses, const ir::Node& mm, ir::V
   return true;
 }
 
+// y's shape as static reshape dims for a residual that will be read in y's place: at most one unknown dim
+// (the reshape infers it), no empty dims (a -1 next to a 0 could not be inferred). Nothing when that cannot be.
+std::optional<std::vector<int64_t>> reshape_target(const Dims& shape) {
+  int unknown = 0;
+  for (int64_t d : shape) {
+    if (d == 0) return std::nullopt;
+    unknown += d < 0;
+  }
+  if (unknown > 1) return std::nullopt;
+  return std::vector<int64_t>(shape.begin(), shape.end());
+}
+
+// y -> reshape -> SUM(., res) becomes y -> SUM(., reshape(res to y's shape)) -> reshape, so the SUM is y's user
+// and fuses as the GEMM's residual: GPT-2's Conv1D layers flatten to [M, K], Gemm, reshape back to 3-D and only
+// then add the residual stream. A sum is the same on either side of a reshape when res has exactly the
+// reshape output's shape (no broadcasting; unknown dims count as equal only when both are unknown, as for the
+// residual itself: run-time shape inference checks the real shapes). Values keep their roles as in
+// hoist_activation_over_reshape: the sum's old output (what later layers read) becomes the reshape's output,
+// and the reshape's old output, now y's shape, becomes the sum's. Only for a non-constant res and a GEMM
+// without a residual yet, so the rewrite is done only when the residual fuses right after it; a constant
+// after the reshape is bias-like and stays where it is. False when the pattern is not there.
+bool hoist_residual_over_reshape(ir::Graph& g, fusion::Uses& uses, const ir::Node& mm, ir::Value* y) {
+  ir::Node* r = uses.only_user(y);
+  if (!r || !plain_reshape(*r) || r->inputs[0] != y || !fusion::same_constraints(mm, *r)) return false;
+  ir::Value* reshaped = r->outputs[0];
+  ir::Node* sum = uses.only_user(reshaped);
+  if (!sum || !fusion::is_elementwise(*sum, fusion::kSum) || sum->outputs.size() != 1 ||
+      !fusion::same_constraints(mm, *sum))
+    return false;
+  ir::Value* res = fusion::other_operand(*sum, reshaped);
+  if (!res || ir::constant_value(res) || res->dtype != y->dtype || res->shape != reshaped->shape) return false;
+  const std::optional<std::vector<int64_t>> target = reshape_target(y->shape);
+  if (!target) return false;
+  ir::Node* view = g.add_node("Shuffle", fresh_name(g, sum->name + "_residual_reshape"), {res}, 1);
+  view->attrs.set("has_reshape", int64_t{1});
+  view->attrs.set("reshape_dims", *target);
+  view->attrs.set("zero_is_placeholder", int64_t{0});  // y's dims as they are, never copies of res's
+  view->precision = r->precision;
+  view->output_types = r->output_types;
+  view->outputs[0]->dtype = res->dtype;
+  view->outputs[0]->shape = y->shape;
+  ir::Value* summed = sum->outputs[0];
+  for (ir::Value*& in : sum->inputs) in = in == reshaped ? y : view->outputs[0];  // operand order kept
+  sum->outputs[0] = reshaped;
+  reshaped->producer = sum;
+  reshaped->shape = y->shape;
+  r->inputs[0] = reshaped;
+  r->outputs[0] = summed;
+  summed->producer = r;
+  uses.users[y] = {sum};
+  uses.users[reshaped] = {r};
+  uses.users[view->outputs[0]] = {sum};
+  for (ir::Node*& n : uses.users[res])  // res is read by the new reshape now, not by the sum
+    if (n == sum) n = view;
+  return true;
+}
+
 }  // namespace
 
 bool FuseGemmEpilogue::run(ir::Graph& g) {
@@ -114,6 +174,9 @@ bool FuseGemmEpilogue::run(ir::Graph& g) {
       } else if (hoist_activation_over_reshape(uses, *mm, y)) {
         changed = true;
         continue;  // the activation is y's user now
+      } else if (!has_residual && hoist_residual_over_reshape(g, uses, *mm, y)) {
+        changed = true;
+        continue;  // the residual sum is y's user now
       } else {
         break;
       }
