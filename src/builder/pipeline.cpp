@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backends/gpu_probe.h"
+#include "passes/batch_first_attention.h"
 #include "passes/channels_last.h"
 #include "passes/fuse_attention.h"
 #include "passes/fuse_conv.h"
@@ -46,6 +47,7 @@ std::vector<std::unique_ptr<passes::Pass>> common_pipeline(bool gpu) {
     p.push_back(std::make_unique<passes::MergeParallelGemms>());
     p.push_back(std::make_unique<passes::SimplifyViews>());
     p.push_back(std::make_unique<passes::FuseAttention>());
+    p.push_back(std::make_unique<passes::BatchFirstAttention>());
   }
   p.push_back(std::make_unique<passes::FoldBatchNormIntoConv>());
   p.push_back(std::make_unique<passes::FuseConvEpilogue>());

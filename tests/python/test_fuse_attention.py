@@ -265,7 +265,7 @@ def i64(name, value):
     return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.INT64, [], [value]))
 
 
-def mha_torch211_model(B=2, S=9, heads=2, d=8):
+def mha_torch211_model(B=2, S=9, heads=2, d=8, xt_output=False):
     """nn.MultiheadAttention(batch_first=True) as torch 2.11's exporter writes it (torchvision's ViT encoder
     block at opset 17): x [B, S, E] -> Transpose to [S, B, E], in_proj, the q/k/v split through Reshape
     [S, B, 3, E] -> Unsqueeze(0) -> Transpose[3, 1, 2, 0, 4] -> Squeeze(3) -> Gathers, each head split by
@@ -311,20 +311,34 @@ def mha_torch211_model(B=2, S=9, heads=2, d=8):
               n("Concat", [s_u, b_u, "e1"], ["back_shape"], axis=0),
               n("Reshape", ["proj_out", "back_shape"], ["o3"]), n("Transpose", ["o3"], ["o_bt"], perm=[1, 0, 2]),
               n("Add", ["o_bt", "x"], ["y"])]
+    outputs = ["y"]
+    if xt_output:  # the sequence-first x is read by something else too
+        nodes.append(n("Relu", ["xt"], ["xt_relu"]))
+        outputs.append("xt_relu")
     inputs = {"x": w(B, S, e, scale=1.0)}
-    return make_model(nodes, inputs, ["y"], inits, opset=17, dyn={"x": [None, S, e]}), inputs
+    return make_model(nodes, inputs, outputs, inits, opset=17, dyn={"x": [None, S, e]}), inputs
 
 
 def test_torch211_multihead_attention_reads_packed_in_proj():
-    """The whole split reads as slot views of in_proj's output (sequence-first packed) and the output is
-    written sequence-first: of the exporter's nine Transposes only the two batch-first <-> sequence-first ones
-    around the block are left, with a dynamic batch."""
+    """The whole split reads as slot views of in_proj's output and the output is written in place: none of the
+    exporter's nine Transposes is left, the two batch-first <-> sequence-first ones around the block included
+    (the block runs batch-first), with a dynamic batch; the residual add is out_proj's epilogue."""
     model, inputs = mha_torch211_model()
     profile = {"x": ((1, 9, 16), (2, 9, 16), (5, 9, 16))}
-    engine = check(model, inputs, 1, profile, transposes=2)
+    engine = check(model, inputs, 1, profile, transposes=0)
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert not [l for l in layers if l.startswith("Shuffle") and "Transpose" in l], engine.describe()
+    assert not [l for l in layers if l.startswith("ElementWise") and "float" in l], engine.describe()
     inputs2 = {"x": w(5, 9, 16, scale=1.0)}
     got = run_kiln(engine, inputs2)["y"]
     ref = ort_run(model.SerializeToString(), inputs2)["y"]
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
     layers = engine.describe()
     assert "Sqrt" not in layers, "the scale computed from a Shape must fold to a constant"
+
+
+def test_torch211_multihead_attention_stays_sequence_first_when_x_transposed_is_shared():
+    """The transposed x feeds another layer: the block keeps running sequence-first (its two transposes stay)."""
+    model, inputs = mha_torch211_model(xt_output=True)
+    profile = {"x": ((1, 9, 16), (2, 9, 16), (5, 9, 16))}
+    check(model, inputs, 1, profile, transposes=2)
