@@ -55,12 +55,26 @@ bool plain_reshape(const ir::Node& n) {
          n.attrs.ints("first_transpose").empty() && n.attrs.ints("second_transpose").empty();
 }
 
+// Puts `op` (y's reshape r's only user, which has taken y in place of r's output as its input already) between y
+// and r: op's old output (what later layers read) becomes r's output, and r's old output value, now y's shape,
+// becomes op's, so every value keeps its role for the rest of the graph.
+void swap_above_reshape(fusion::Uses& uses, ir::Value* y, ir::Node* r, ir::Node* op) {
+  ir::Value* reshaped = r->outputs[0];
+  ir::Value* result = op->outputs[0];
+  op->outputs[0] = reshaped;
+  reshaped->producer = op;
+  reshaped->shape = y->shape;
+  r->inputs[0] = reshaped;
+  r->outputs[0] = result;
+  result->producer = r;
+  uses.users[y] = {op};
+  uses.users[reshaped] = {r};
+}
+
 // y -> reshape -> activation becomes y -> activation -> reshape, so the activation reaches the GEMM's
 // epilogue: exporters flatten a 3-D MatMul into [M, K] x [K, N] and reshape back before the activation (GPT-2's
-// MLP: Gemm, Reshape, GELU), and an activation is the same on either side of a reshape. The values keep their
-// roles for the rest of the graph: the activation's old output (what later layers read) becomes the reshape's
-// output, and the reshape's old output value, now y's shape, becomes the activation's. False when the pattern
-// is not there (or is shared: each value has its one user).
+// MLP: Gemm, Reshape, GELU), and an activation is the same on either side of a reshape. Values keep their roles
+// (swap_above_reshape). False when the pattern is not there (or is shared: each value has its one user).
 bool hoist_activation_over_reshape(fusion::Uses& uses, const ir::Node& mm, ir::Value* y) {
   ir::Node* r = uses.only_user(y);
   if (!r || !plain_reshape(*r) || r->inputs[0] != y || !fusion::same_constraints(mm, *r)) return false;
@@ -69,16 +83,8 @@ bool hoist_activation_over_reshape(fusion::Uses& uses, const ir::Node& mm, ir::V
   if (!act || !fusion::fusable_activation(*act) || !fusion::same_constraints(mm, *act)) return false;
   for (size_t i = 1; i < r->inputs.size(); ++i)  // the shape input must not be the activation's work
     if (r->inputs[i] == reshaped) return false;
-  ir::Value* activated = act->outputs[0];
   act->inputs[0] = y;
-  act->outputs[0] = reshaped;
-  reshaped->producer = act;
-  reshaped->shape = y->shape;
-  r->inputs[0] = reshaped;
-  r->outputs[0] = activated;
-  activated->producer = r;
-  uses.users[y] = {act};
-  uses.users[reshaped] = {r};
+  swap_above_reshape(uses, y, r, act);
   return true;
 }
 
@@ -98,9 +104,8 @@ std::optional<std::vector<int64_t>> reshape_target(const Dims& shape) {
 // and fuses as the GEMM's residual: GPT-2's Conv1D layers flatten to [M, K], Gemm, reshape back to 3-D and only
 // then add the residual stream. A sum is the same on either side of a reshape when res has exactly the
 // reshape output's shape (no broadcasting; unknown dims count as equal only when both are unknown, as for the
-// residual itself: run-time shape inference checks the real shapes). Values keep their roles as in
-// hoist_activation_over_reshape: the sum's old output (what later layers read) becomes the reshape's output,
-// and the reshape's old output, now y's shape, becomes the sum's. Only for a non-constant res and a GEMM
+// residual itself: run-time shape inference checks the real shapes). Values keep their roles
+// (swap_above_reshape). Only for a non-constant res and a GEMM
 // without a residual yet, so the rewrite is done only when the residual fuses right after it; a constant
 // after the reshape is bias-like and stays where it is. False when the pattern is not there.
 bool hoist_residual_over_reshape(ir::Graph& g, fusion::Uses& uses, const ir::Node& mm, ir::Value* y) {
@@ -123,16 +128,8 @@ bool hoist_residual_over_reshape(ir::Graph& g, fusion::Uses& uses, const ir::Nod
   view->output_types = r->output_types;
   view->outputs[0]->dtype = res->dtype;
   view->outputs[0]->shape = y->shape;
-  ir::Value* summed = sum->outputs[0];
   for (ir::Value*& in : sum->inputs) in = in == reshaped ? y : view->outputs[0];  // operand order kept
-  sum->outputs[0] = reshaped;
-  reshaped->producer = sum;
-  reshaped->shape = y->shape;
-  r->inputs[0] = reshaped;
-  r->outputs[0] = summed;
-  summed->producer = r;
-  uses.users[y] = {sum};
-  uses.users[reshaped] = {r};
+  swap_above_reshape(uses, y, r, sum);
   uses.users[view->outputs[0]] = {sum};
   for (ir::Node*& n : uses.users[res])  // res is read by the new reshape now, not by the sum
     if (n == sum) n = view;

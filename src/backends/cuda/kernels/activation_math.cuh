@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/erfc_fit.h"
 #include "ir/activation_params.h"
 #include "ir/attrs.h"
 
@@ -24,22 +25,12 @@ __device__ __forceinline__ float clamp01(float v) { return v < 0.0f ? 0.0f : (v 
 // log(1 + e^z) without overflow for large z.
 __device__ __forceinline__ float softplus(float z) { return z > 0.0f ? z + log1pf(expf(-z)) : log1pf(expf(z)); }
 
-// erfc(z) for z >= 0 within ~1.2e-7 relative error, the tail included (the Chebyshev-fitted exponent form of
-// the CPU kernels, backends/cpu/kernels/vec_math.h): a reciprocal, an exponential and ten FMAs where erfcf
-// spends ~45 instructions. GELU's pass after a GEMM ([M, 3072] per BERT / ViT layer) was bound by that count:
-// 1.8 TB/s where a copy runs at 3.5.
+// erfc(z) for z >= 0 within ~1.2e-7 relative error, the tail included (backends/erfc_fit.h, the CPU kernels'
+// fit): a reciprocal, an exponential and ten FMAs where erfcf spends ~45 instructions. GELU's pass after a GEMM
+// ([M, 3072] per BERT / ViT layer) was bound by that count: 1.8 TB/s where a copy runs at 3.5.
 __device__ __forceinline__ float erfc_nonneg(float z) {
   const float t = __frcp_rn(1.0f + 0.5f * z);
-  float p = t * 0.17087277f - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  return t * __expf(p - z * z);
+  return t * __expf(erfc_fit::exponent_poly<float>(t) - z * z);
 }
 
 // 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2): through erfc of |z| so that negative x keeps its
