@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu unfused conformance zoo trace bench
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu unfused conformance zoo trace bench patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
@@ -75,6 +75,9 @@ for p in $PHASES; do
     # Host backtraces of crashing tests (TRACE_TESTS: pytest node ids, space-separated) under cuda-gdb.
     trace) phase trace trace_tests ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
+    # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
+    # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
+    patterns) phase patterns python3 bench/export_patterns.py ;;
     *) echo "unknown phase $p"; exit 2 ;;
   esac
 done
