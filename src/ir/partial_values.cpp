@@ -159,16 +159,9 @@ bool walk(const Value* v, PartialEntries* out, int depth) {
 
 bool partial_entries(const Value* v, PartialEntries* out) { return walk(v, out, 0); }
 
-bool partial_int_values(const Value* v, PartialInts* out) {
-  PartialEntries e;
-  if (!walk(v, &e, 0)) return false;
-  out->clear();
-  for (const PartialEntry& x : e) out->push_back(x.value);
-  return true;
-}
 
-bool all_known(const PartialInts& p) {
-  return std::all_of(p.begin(), p.end(), [](const std::optional<int64_t>& x) { return x.has_value(); });
+bool all_known(const PartialEntries& p) {
+  return std::all_of(p.begin(), p.end(), [](const PartialEntry& x) { return x.value.has_value(); });
 }
 
 }  // namespace kiln::ir

@@ -17,8 +17,6 @@
 
 namespace kiln::ir {
 
-using PartialInts = std::vector<std::optional<int64_t>>;
-
 // One entry with where it came from: dim `dim` of tensor `dim_of` when it was read from a Shape (known or not):
 // a reshape whose target entry i is dim i of its own input copies that dim, whatever the batch size.
 struct PartialEntry {
@@ -28,13 +26,11 @@ struct PartialEntry {
 };
 using PartialEntries = std::vector<PartialEntry>;
 
+// The entries of integer tensor v (0-D or 1-D, int32/int64), in row-major order; false when not even its length
+// is known.
 bool partial_entries(const Value* v, PartialEntries* out);
 
-// The known entries of integer tensor v (0-D or 1-D, int32/int64), in row-major order; false when not even its
-// length is known.
-bool partial_int_values(const Value* v, PartialInts* out);
-
-// Every entry known.
-bool all_known(const PartialInts& p);
+// Every entry's value known.
+bool all_known(const PartialEntries& p);
 
 }  // namespace kiln::ir

@@ -33,25 +33,7 @@ bool row_projection(const ir::Node* n, const ir::Value* a) {
 // The value after an optional bias: y's sole user when it adds a constant along the last dim, else y.
 ir::Value* after_bias(const Uses& u, ir::Value* y) {
   ir::Node* add = sole_user(u, y);
-  if (!add || !fusion::is_elementwise(*add, fusion::kSum)) return y;
-  const ir::Value* other = fusion::other_operand(*add, y);
-  const HostTensor* c = other ? ir::constant_value(other) : nullptr;
-  const int64_t n = y->shape.empty() ? -1 : y->shape.back();
-  if (!c || n <= 0 || c->numel() != n || !fusion::broadcasts_along(c->shape(), y->shape.size(), y->shape.size() - 1, n))
-    return y;
-  return add->outputs[0];
-}
-
-// A reshape-only Shuffle (attribute dims, no shape input) to `dims`.
-ir::Value* add_reshape(ir::Graph& g, const std::string& name, ir::Value* x, const std::vector<int64_t>& dims,
-                       const Dims& shape) {
-  ir::Node* r = g.add_node("Shuffle", g.find_node(name) ? g.unique_name(name) : name, {x}, 1);
-  r->attrs.set("has_reshape", int64_t{1});
-  r->attrs.set("reshape_dims", dims);
-  r->attrs.set("zero_is_placeholder", int64_t{1});
-  r->outputs[0]->dtype = x->dtype;
-  r->outputs[0]->shape = shape;
-  return r->outputs[0];
+  return add && fusion::column_bias(*add, y) ? add->outputs[0] : y;
 }
 
 bool rewrite_one(ir::Graph& g) {
@@ -137,13 +119,13 @@ bool rewrite_one(ir::Graph& g) {
       pick->outputs[0]->shape = dims->shape;
       replace_value(g, dims, pick->outputs[0]);
     }
-    ir::Value* packed = add_reshape(g, p->name + "/batch_first", y, {0, S, N, H, D}, {x->shape[0], S, N, H, D});
+    ir::Value* packed = views::add_reshape(g, fusion::fresh_name(g, p->name + "/batch_first"), y, {0, S, N, H, D}, {x->shape[0], S, N, H, D});
     ir::AttentionFormat bf = f;
     for (int t = 0; t < 3; ++t) bf.layout[t] = ir::kAttnPacked;
     bf.out_layout = ir::kAttnTokensMajor;
     ir::set_attention_format(fa->attrs, bf);
     for (int t = 0; t < 3; ++t) fa->inputs[t] = packed;
-    ir::Value* unbatched = add_reshape(g, r10->name + "/batch_first", z, {-1, S, E}, {x->shape[0], S, E});
+    ir::Value* unbatched = views::add_reshape(g, fusion::fresh_name(g, r10->name + "/batch_first"), z, {-1, S, E}, {x->shape[0], S, E});
     replace_value(g, t7->outputs[0], unbatched);
     EliminateDeadNodes().run(g);
     g.topo_sort();

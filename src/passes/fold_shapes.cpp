@@ -41,10 +41,10 @@ bool FoldShapes::run(ir::Graph& g) {
     if (!shape_arithmetic(n) || n.outputs.size() != 1 || n.outputs[0]->is_output) continue;
     ir::Value* out = n.outputs[0];
     if (out->dtype != DataType::kINT64 && out->dtype != DataType::kINT32) continue;
-    ir::PartialInts p;
-    if (!ir::partial_int_values(out, &p) || !ir::all_known(p)) continue;
+    ir::PartialEntries p;
+    if (!ir::partial_entries(out, &p) || !ir::all_known(p)) continue;
     std::vector<int64_t> v;
-    for (const auto& x : p) v.push_back(*x);
+    for (const ir::PartialEntry& x : p) v.push_back(*x.value);
     HostTensor t(out->dtype, out->shape.empty() ? Dims{} : Dims{static_cast<int64_t>(v.size())});
     for (size_t i = 0; i < v.size(); ++i) {
       if (out->dtype == DataType::kINT64) t.mutable_data<int64_t>()[i] = v[i];

@@ -369,39 +369,38 @@ ir::Value* packed_view(ir::Graph& g, const ir::Node* split, const ir::Node* r, i
   ir::Value* p = split->inputs[0];
   const int64_t n = static_cast<int64_t>(split->outputs.size());
   const std::string name = g.unique_name(split->name + "/packed");
-  std::vector<ir::Value*> ins = {p};
-  ir::Node* view = nullptr;
-  if (r->inputs.size() > 1 && r->inputs[1]) {
-    ir::Node* lead = g.add_node("Slice", g.unique_name(name + "/lead"), {r->inputs[1]}, 1);
-    lead->attrs.set("start", std::vector<int64_t>{0});
-    lead->attrs.set("size", std::vector<int64_t>{2});
-    lead->attrs.set("stride", std::vector<int64_t>{1});
-    lead->outputs[0]->dtype = r->inputs[1]->dtype;
-    lead->outputs[0]->shape = {2};
-    HostTensor tail(r->inputs[1]->dtype, {3});
-    for (int i = 0; i < 3; ++i) {
-      const int64_t x = i == 0 ? n : i == 1 ? h : d;
-      if (tail.dtype() == DataType::kINT64) tail.mutable_data<int64_t>()[i] = x;
-      else tail.mutable_data<int32_t>()[i] = static_cast<int32_t>(x);
-    }
-    ir::Node* c = g.add_constant(g.unique_name(name + "/heads"), tail);
-    ir::Node* target = g.add_node("Concatenation", g.unique_name(name + "/target"), {lead->outputs[0], c->outputs[0]}, 1);
-    target->attrs.set("axis", int64_t{0});
-    target->outputs[0]->dtype = r->inputs[1]->dtype;
-    target->outputs[0]->shape = {5};
-    view = g.add_node("Shuffle", name, {p, target->outputs[0]}, 1);
-  } else {
+  const bool zero_ph = r->attrs.i("zero_is_placeholder", 1) != 0;
+  const Dims& out = r->outputs[0]->shape;
+  const Dims shape = {out[0], out[1], n, h, d};
+  if (!(r->inputs.size() > 1 && r->inputs[1])) {
     std::vector<int64_t> dims = r->attrs.ints("reshape_dims");
     dims.resize(2);
     for (int64_t x : {n, h, d}) dims.push_back(x);
-    view = g.add_node("Shuffle", name, {p}, 1);
-    view->attrs.set("has_reshape", int64_t{1});
-    view->attrs.set("reshape_dims", dims);
+    return views::add_reshape(g, name, p, dims, shape, zero_ph);
   }
-  view->attrs.set("zero_is_placeholder", r->attrs.i("zero_is_placeholder", 1));
-  const Dims& out = r->outputs[0]->shape;
+  // A run-time target: its first two entries, then N, H, D.
+  ir::Value* target_in = r->inputs[1];
+  ir::Node* lead = g.add_node("Slice", g.unique_name(name + "/lead"), {target_in}, 1);
+  lead->attrs.set("start", std::vector<int64_t>{0});
+  lead->attrs.set("size", std::vector<int64_t>{2});
+  lead->attrs.set("stride", std::vector<int64_t>{1});
+  lead->outputs[0]->dtype = target_in->dtype;
+  lead->outputs[0]->shape = {2};
+  HostTensor tail(target_in->dtype, {3});
+  const int64_t nhd[3] = {n, h, d};
+  for (int i = 0; i < 3; ++i) {
+    if (tail.dtype() == DataType::kINT64) tail.mutable_data<int64_t>()[i] = nhd[i];
+    else tail.mutable_data<int32_t>()[i] = static_cast<int32_t>(nhd[i]);
+  }
+  ir::Node* c = g.add_constant(g.unique_name(name + "/heads"), tail);
+  ir::Node* target = g.add_node("Concatenation", g.unique_name(name + "/target"), {lead->outputs[0], c->outputs[0]}, 1);
+  target->attrs.set("axis", int64_t{0});
+  target->outputs[0]->dtype = target_in->dtype;
+  target->outputs[0]->shape = {5};
+  ir::Node* view = g.add_node("Shuffle", name, {p, target->outputs[0]}, 1);
+  view->attrs.set("zero_is_placeholder", int64_t{zero_ph ? 1 : 0});
   view->outputs[0]->dtype = p->dtype;
-  view->outputs[0]->shape = {out[0], out[1], n, h, d};
+  view->outputs[0]->shape = shape;
   return view->outputs[0];
 }
 

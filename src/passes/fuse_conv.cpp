@@ -23,13 +23,6 @@ int64_t out_channels(const ir::Node& conv) { return conv.inputs[1]->shape[0]; }
 
 ir::Value* conv_bias(const ir::Node& conv) { return conv.inputs.size() > 2 ? conv.inputs[2] : nullptr; }
 
-std::string fresh_name(const ir::Graph& g, const std::string& base) {
-  if (!g.find_node(base)) return base;
-  for (int i = 1;; ++i) {
-    std::string n = base + "_" + std::to_string(i);
-    if (!g.find_node(n)) return n;
-  }
-}
 
 // A per-output-channel constant operand of `u` (the other side of v): K values, or false.
 bool channel_constant(const ir::Node& u, const ir::Value* v, int64_t K, std::vector<double>* out) {
@@ -124,11 +117,11 @@ bool fold_affine(ir::Graph& g, ir::Node& conv, const Affine& a, int64_t K) {
     std::vector<double> nw(static_cast<size_t>(w->numel()));
     for (int64_t k = 0; k < K; ++k)
       for (int64_t i = 0; i < per; ++i) nw[k * per + i] = w->get_f64(k * per + i) * a.scale[k];
-    ir::Node* c = g.add_constant(fresh_name(g, conv.name + "_folded_weights"), fusion::make_tensor(w->dtype(), nw, w->shape()));
+    ir::Node* c = g.add_constant(fusion::fresh_name(g, conv.name + "_folded_weights"), fusion::make_tensor(w->dtype(), nw, w->shape()));
     conv.inputs[1] = c->outputs[0];
   }
   const DataType bdt = b ? b->dtype() : conv.outputs[0]->dtype;
-  ir::Node* c = g.add_constant(fresh_name(g, conv.name + "_folded_bias"), fusion::make_tensor(bdt, nb, {K}));
+  ir::Node* c = g.add_constant(fusion::fresh_name(g, conv.name + "_folded_bias"), fusion::make_tensor(bdt, nb, {K}));
   if (conv.inputs.size() < 3) conv.inputs.resize(3, nullptr);
   conv.inputs[2] = c->outputs[0];
   return true;
@@ -181,7 +174,7 @@ bool FuseConvEpilogue::run(ir::Graph& g) {
         ir::Value* other = fusion::other_operand(*u, y);
         if (!other || other->dtype != y->dtype) break;
         if (!conv_bias(*conv) && channel_constant(*u, y, K, &bias)) {
-          ir::Node* c = g.add_constant(fresh_name(g, conv->name + "_bias"), fusion::make_tensor(y->dtype, bias, {K}));
+          ir::Node* c = g.add_constant(fusion::fresh_name(g, conv->name + "_bias"), fusion::make_tensor(y->dtype, bias, {K}));
           if (conv->inputs.size() < 3) conv->inputs.resize(3, nullptr);
           conv->inputs[2] = c->outputs[0];
         } else if (!has_residual && other->shape == y->shape) {

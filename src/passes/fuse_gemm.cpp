@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "passes/fusion_match.h"
+#include "passes/view_ops.h"
 
 namespace kiln::passes {
 
@@ -24,13 +25,6 @@ bool plain_matmul(const ir::Node& n) {
 // B is a matrix (the output's last dim is N, not a batch dim of a vector product).
 bool b_is_matrix(const ir::Node& n) { return n.attrs.i("op_b", 0) != 2 && n.inputs[1]->shape.size() >= 2; }
 
-std::string fresh_name(const ir::Graph& g, const std::string& base) {
-  if (!g.find_node(base)) return base;
-  for (int i = 1;; ++i) {
-    std::string n = base + "_" + std::to_string(i);
-    if (!g.find_node(n)) return n;
-  }
-}
 
 // The bias operand of a SUM u on y: a constant that broadcasts along the last dim only (rebuilt as a [N]
 // constant), or a 1-D [N] tensor used as it is. nullptr when u is not a bias add.
@@ -39,10 +33,11 @@ ir::Value* bias_operand(ir::Graph& g, const ir::Node& mm, const ir::Node& u, con
   if (N <= 0 || !b_is_matrix(mm)) return nullptr;
   ir::Value* other = fusion::other_operand(u, y);
   if (!other || other->dtype != y->dtype) return nullptr;
-  if (const HostTensor* c = ir::constant_value(other)) {
-    if (c->numel() != N || !fusion::broadcasts_along(c->shape(), y->shape.size(), y->shape.size() - 1, N)) return nullptr;
+  if (ir::constant_value(other)) {
+    const HostTensor* c = fusion::column_bias(u, y);
+    if (!c) return nullptr;
     if (c->shape() == Dims{N}) return other;
-    ir::Node* k = g.add_constant(fresh_name(g, mm.name + "_bias"), c->reshaped({N}));
+    ir::Node* k = g.add_constant(fusion::fresh_name(g, mm.name + "_bias"), c->reshaped({N}));
     return k->outputs[0];
   }
   if (other->shape == Dims{N} && y->shape.size() >= 1) return other;
@@ -120,14 +115,11 @@ bool hoist_residual_over_reshape(ir::Graph& g, fusion::Uses& uses, const ir::Nod
   if (!res || ir::constant_value(res) || res->dtype != y->dtype || res->shape != reshaped->shape) return false;
   const std::optional<std::vector<int64_t>> target = reshape_target(y->shape);
   if (!target) return false;
-  ir::Node* view = g.add_node("Shuffle", fresh_name(g, sum->name + "_residual_reshape"), {res}, 1);
-  view->attrs.set("has_reshape", int64_t{1});
-  view->attrs.set("reshape_dims", *target);
-  view->attrs.set("zero_is_placeholder", int64_t{0});  // y's dims as they are, never copies of res's
+  // y's dims as they are (no 0 placeholders: never copies of res's dims).
+  ir::Node* view = views::add_reshape(g, fusion::fresh_name(g, sum->name + "_residual_reshape"), res, *target, y->shape,
+                                      false)->producer;
   view->precision = r->precision;
   view->output_types = r->output_types;
-  view->outputs[0]->dtype = res->dtype;
-  view->outputs[0]->shape = y->shape;
   for (ir::Value*& in : sum->inputs) in = in == reshaped ? y : view->outputs[0];  // operand order kept
   swap_above_reshape(uses, y, r, sum);
   uses.users[view->outputs[0]] = {sum};

@@ -137,4 +137,26 @@ inline HostTensor make_tensor(DataType dt, const std::vector<double>& v, Dims sh
   return t;
 }
 
+// `base`, or base_1, base_2, ... when a node already has that name (names stay readable in `kiln inspect`).
+inline std::string fresh_name(const ir::Graph& g, const std::string& base) {
+  if (!g.find_node(base)) return base;
+  for (int i = 1;; ++i) {
+    std::string n = base + "_" + std::to_string(i);
+    if (!g.find_node(n)) return n;
+  }
+}
+
+// The constant a SUM node n adds to y along y's last dim only (a GEMM's bias: N values as [N] or
+// [1, .., 1, N], y's dtype), or nullptr when n is no such bias add.
+inline const HostTensor* column_bias(const ir::Node& n, const ir::Value* y) {
+  if (!is_elementwise(n, kSum) || y->shape.empty()) return nullptr;
+  const ir::Value* other = other_operand(n, y);
+  const HostTensor* c = other ? ir::constant_value(other) : nullptr;
+  const int64_t len = y->shape.back();
+  if (!c || c->dtype() != y->dtype || len <= 0 || c->numel() != len ||
+      !broadcasts_along(c->shape(), y->shape.size(), y->shape.size() - 1, len))
+    return nullptr;
+  return c;
+}
+
 }  // namespace kiln::passes::fusion

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "passes/fusion_match.h"
+#include "passes/view_ops.h"
 
 namespace kiln::passes {
 
@@ -26,20 +27,11 @@ struct Branch {
 
 bool mergeable_dtype(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16; }
 
-// The user pinned neither the layer's precision nor an output type (merging would move the constraint onto
-// layers that compute other things).
-bool unconstrained(const ir::Node& n) {
-  if (n.precision) return false;
-  for (const auto& t : n.output_types)
-    if (t) return false;
-  return true;
-}
-
 // n as a branch, or false when it is no plain GEMM with a constant matrix weight of its own (see the header).
 bool as_branch(ir::Node& n, const Uses& uses, Branch* b) {
   if (n.op != "MatrixMultiply" || n.inputs.size() != 2 || !n.inputs[0] || !n.inputs[1] || n.outputs.size() != 1)
     return false;
-  if (!unconstrained(n) || ir::fused_activation(n.attrs) != -1) return false;
+  if (views::pinned(&n) || ir::fused_activation(n.attrs) != -1) return false;
   const int64_t op_a = n.attrs.i("op_a", 0), op_b = n.attrs.i("op_b", 0);
   if ((op_a != 0 && op_a != 1) || (op_b != 0 && op_b != 1)) return false;
   const ir::Value* a = n.inputs[0];
@@ -68,14 +60,11 @@ bool as_branch(ir::Node& n, const Uses& uses, Branch* b) {
 void find_bias(const Uses& uses, Branch* b) {
   ir::Value* y = b->mm->outputs[0];
   ir::Node* u = uses.only_user(y);
-  if (!u || !fusion::is_elementwise(*u, fusion::kSum) || u->outputs.size() != 1 || !unconstrained(*u)) return;
+  if (!u || !fusion::is_elementwise(*u, fusion::kSum) || u->outputs.size() != 1 || views::pinned(u)) return;
   const ir::Value* out = u->outputs[0];
   if (out->is_output || out->dtype != y->dtype || out->shape != y->shape) return;
-  const ir::Value* other = fusion::other_operand(*u, y);
-  const HostTensor* c = other ? ir::constant_value(other) : nullptr;
-  if (!c || c->dtype() != y->dtype || c->numel() != b->n ||
-      !fusion::broadcasts_along(c->shape(), y->shape.size(), y->shape.size() - 1, b->n))
-    return;
+  const HostTensor* c = fusion::column_bias(*u, y);  // y's last dim is b->n (as_branch)
+  if (!c) return;
   b->bias_add = u;
   b->bias = c;
 }
@@ -90,13 +79,6 @@ struct Group {
 
 Dims rows_of(const ir::Value* y) { return Dims(y->shape.begin(), y->shape.end() - 1); }
 
-std::string fresh_name(const ir::Graph& g, const std::string& base) {
-  if (!g.find_node(base)) return base;
-  for (int i = 1;; ++i) {
-    std::string n = base + "_" + std::to_string(i);
-    if (!g.find_node(n)) return n;
-  }
-}
 
 // "merged(a, b, c)" from the names of the nodes merged (what `kiln inspect` and profiles show).
 std::string merged_name(const std::vector<const ir::Node*>& nodes) {
@@ -168,8 +150,8 @@ void merge(ir::Graph& g, const Uses& uses, const Group& grp, std::unordered_set<
   Dims merged_shape = grp.rows;
   merged_shape.push_back(total);
 
-  const std::string mm_name = fresh_name(g, merged_name(mms));
-  ir::Node* w = g.add_constant(fresh_name(g, mm_name + "/weights"), concat_weights(bs, all_transposed));
+  const std::string mm_name = fusion::fresh_name(g, merged_name(mms));
+  ir::Node* w = g.add_constant(fusion::fresh_name(g, mm_name + "/weights"), concat_weights(bs, all_transposed));
   ir::Node* mm = g.add_node("MatrixMultiply", mm_name, {grp.a, w->outputs[0]}, 1);
   mm->attrs.set("op_a", grp.op_a);
   mm->attrs.set("op_b", int64_t{all_transposed ? 1 : 0});
@@ -178,8 +160,8 @@ void merge(ir::Graph& g, const Uses& uses, const Group& grp, std::unordered_set<
   ir::Value* packed = mm->outputs[0];
   std::string split_base = mm_name;
   if (with_bias) {
-    const std::string add_name = fresh_name(g, merged_name(adds));
-    ir::Node* bias = g.add_constant(fresh_name(g, add_name + "/bias"), concat_biases(bs));
+    const std::string add_name = fusion::fresh_name(g, merged_name(adds));
+    ir::Node* bias = g.add_constant(fusion::fresh_name(g, add_name + "/bias"), concat_biases(bs));
     ir::Node* add = g.add_node("ElementWise", add_name, {packed, bias->outputs[0]}, 1);
     add->attrs.set("op", int64_t{fusion::kSum});
     add->outputs[0]->dtype = dt;
@@ -187,7 +169,7 @@ void merge(ir::Graph& g, const Uses& uses, const Group& grp, std::unordered_set<
     packed = add->outputs[0];
     split_base = add_name;
   }
-  ir::Node* split = g.add_node("Split", fresh_name(g, split_base + "/split"), {packed}, static_cast<int>(bs.size()));
+  ir::Node* split = g.add_node("Split", fusion::fresh_name(g, split_base + "/split"), {packed}, static_cast<int>(bs.size()));
   split->attrs.set("axis", static_cast<int64_t>(merged_shape.size()) - 1);
   split->attrs.set("split", widths);
 

@@ -59,18 +59,6 @@ bool split_target(const Dims& xs, size_t at, int64_t a, int64_t b, std::vector<i
   return true;
 }
 
-// A reshape-only Shuffle of x to `target` (0 copies x's dim at that index, one -1 is inferred).
-ir::Value* add_reshape(ir::Graph& g, const std::string& name, ir::Value* x, const std::vector<int64_t>& target,
-                       Dims shape) {
-  ir::Node* r = g.add_node("Shuffle", g.find_node(name) ? g.unique_name(name) : name, {x}, 1);
-  r->attrs.set("has_reshape", int64_t{1});
-  r->attrs.set("reshape_dims", target);
-  r->attrs.set("zero_is_placeholder", int64_t{1});
-  r->outputs[0]->dtype = x->dtype;
-  r->outputs[0]->shape = std::move(shape);
-  return r->outputs[0];
-}
-
 void make_transpose(ir::Node* n, ir::Value* x, const std::vector<int64_t>& perm) {
   n->op = "Shuffle";
   n->inputs = {x};
@@ -135,7 +123,7 @@ bool split_first(ir::Graph& g, const Uses& u, ir::Node* r) {
         split_shape.push_back(x->shape[i]);
       }
     }
-    ir::Value* xs = add_reshape(g, r->name + "/split", x, target, split_shape);
+    ir::Value* xs = views::add_reshape(g, fusion::fresh_name(g, r->name + "/split"), x, target, split_shape);
     auto moved = [&](int64_t k) { return k < static_cast<int64_t>(src) ? k : k + 1; };
     std::vector<int64_t> perm;
     for (size_t i = 0; i < p.size(); ++i) {
@@ -207,7 +195,7 @@ bool split_last(ir::Graph& g, const Uses& u, ir::Node* t) {
   Dims split_shape(x->shape.begin(), x->shape.end() - 1);
   split_shape.push_back(h);
   split_shape.push_back(d);
-  ir::Value* xs = add_reshape(g, t->name + "/split", x, target, split_shape);
+  ir::Value* xs = views::add_reshape(g, fusion::fresh_name(g, t->name + "/split"), x, target, split_shape);
   std::vector<int64_t> perm = p;
   perm.push_back(static_cast<int64_t>(r));
   make_transpose(t, xs, perm);

@@ -44,4 +44,17 @@ inline bool reshape_only(const ir::Node* n) {
   return true;
 }
 
+// A reshape-only Shuffle of x to static `dims` (with zero_ph, a 0 copies x's dim at that index; one -1 is
+// inferred), its output given `shape` (what inference will find) until the graph is re-inferred.
+inline ir::Value* add_reshape(ir::Graph& g, const std::string& name, ir::Value* x, const std::vector<int64_t>& dims,
+                              Dims shape, bool zero_ph = true) {
+  ir::Node* r = g.add_node("Shuffle", name, {x}, 1);
+  r->attrs.set("has_reshape", int64_t{1});
+  r->attrs.set("reshape_dims", dims);
+  r->attrs.set("zero_is_placeholder", int64_t{zero_ph ? 1 : 0});
+  r->outputs[0]->dtype = x->dtype;
+  r->outputs[0]->shape = std::move(shape);
+  return r->outputs[0];
+}
+
 }  // namespace kiln::passes::views

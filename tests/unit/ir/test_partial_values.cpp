@@ -23,15 +23,15 @@ ir::Value* node(ir::Graph& g, const std::string& op, std::vector<ir::Value*> in,
   return n->outputs[0];
 }
 
-std::string str(const ir::PartialInts& p) {
+std::string str(const ir::PartialEntries& p) {
   std::string s;
-  for (const auto& x : p) s += (s.empty() ? "" : ",") + (x ? std::to_string(*x) : std::string("?"));
+  for (const ir::PartialEntry& x : p) s += (s.empty() ? "" : ",") + (x.value ? std::to_string(*x.value) : std::string("?"));
   return s;
 }
 
 std::string partial(const ir::Value* v) {
-  ir::PartialInts p;
-  return ir::partial_int_values(v, &p) ? str(p) : "none";
+  ir::PartialEntries p;
+  return ir::partial_entries(v, &p) ? str(p) : "none";
 }
 
 }  // namespace

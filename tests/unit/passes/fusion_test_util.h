@@ -127,4 +127,13 @@ struct Builder {
   void infer() { infer_graph_inplace(g); }
 };
 
+// run_and_compare, and the pass must have left the graph as it was (a pattern it must not rewrite).
+inline ::testing::AssertionResult unchanged_by(ir::Graph& g, passes::Pass& pass, double rtol = 1e-5) {
+  bool changed = true;
+  ::testing::AssertionResult r = run_and_compare(g, pass, rtol, &changed);
+  if (!r) return r;
+  if (changed) return ::testing::AssertionFailure() << pass.name() << " changed the graph\n" << g.to_string();
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace kiln::fusetest
