@@ -42,6 +42,7 @@
 
 #include "backends/cuda/cudnn/conv_graph.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
+#include "backends/cuda/cudnn/legacy_algo_numerics.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/stream_timing.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
@@ -292,6 +293,7 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
   const std::string key = tactic_key(ctx.res, "cudnn-find", "cudnn " + std::to_string(cudnnGetVersion()),
                                      conv_problem(ctx, deconv, cl, math));
   std::optional<std::string> recorded = ctx.res.tactics ? ctx.res.tactics->find(key) : std::nullopt;
+  const bool float32_io = x.dtype == DataType::kFLOAT;
   if (!deconv) {
     std::array<cudnnConvolutionFwdAlgoPerf_t, kMax> perf{};
     if (recorded) found = unpack_perf<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(*recorded, perf.data(), kMax);
@@ -306,7 +308,9 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
     size_t precomp_memory = 0;
     st.fallbacks.clear();
     for (int i = 0; i < found; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ctx.res.workspace_bytes) continue;
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ctx.res.workspace_bytes ||
+          !keeps_accuracy(perf[i].algo, float32_io))
+        continue;
       if (ok) st.fallbacks.emplace_back(perf[i].algo, perf[i].memory);
       if (!ok) {
         st.fwd_algo = perf[i].algo;
@@ -319,7 +323,8 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
         precomp_memory = perf[i].memory;
       }
     }
-    if (!ok) ctx.fail("cuDNN found no convolution algorithm for input " + dims_str(x.shape) + " within the workspace");
+    if (!ok) ctx.fail("cuDNN found no convolution algorithm for input " + dims_str(x.shape) + " within the workspace" +
+                    (float32_io ? " at float32 accuracy" : ""));
     // The fused call: ReLU with the fastest algorithm; IDENTITY only with IMPLICIT_PRECOMP_GEMM, taken when it
     // is about as fast (the fusion saves a pass over y for the bias and residual).
     st.fused = false;
@@ -350,12 +355,14 @@ void setup(KernelContext& ctx, ConvState& st, bool deconv) {
     }
     bool ok = false;
     for (int i = 0; i < found && !ok; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ctx.res.workspace_bytes) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ctx.res.workspace_bytes &&
+          keeps_accuracy(perf[i].algo, float32_io)) {
         st.bwd_algo = perf[i].algo;
         st.workspace = perf[i].memory;
         ok = true;
       }
-    if (!ok) ctx.fail("cuDNN found no deconvolution algorithm for input " + dims_str(x.shape) + " within the workspace");
+    if (!ok) ctx.fail("cuDNN found no deconvolution algorithm for input " + dims_str(x.shape) + " within the workspace" +
+                    (float32_io ? " at float32 accuracy" : ""));
   }
   st.x_shape = x.shape;
   st.w_shape = wt.shape;
