@@ -3,9 +3,14 @@
 of the GPU machine's torch and transformers can be read where those versions are not installed. For each
 model it writes, under OUT/patterns/: NAME.onnx, NAME.nodes.txt (every node: op, name, inputs, outputs,
 attributes) and NAME.kiln.txt (Kiln's FP16 engine for a dynamic batch, engine.describe(): which layers the
-passes left). Run by `scripts/gpu_check.sh patterns`; a minute at most."""
+passes left), then packs the folder into OUT/patterns.tar.gz (the device returns few files). Each Kiln build
+runs in a child process, so a crash in one still leaves the others, and the crash's native stack is written
+to NAME.kiln.txt where gdb is installed. Run by `scripts/gpu_check.sh patterns`; a minute at most."""
 import os
+import shutil
+import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import onnx
@@ -70,22 +75,50 @@ def kiln_layers(onnx_bytes, shape):
     return trt.Runtime(logger).deserialize_cuda_engine(plan).describe()
 
 
+def describe_in_child(onnx_path, shape):
+    """Kiln's engine description of one export, built in a child process; on a crash, what killed it and,
+    where gdb is installed, the native stack of a second run under gdb."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--describe", onnx_path] + [str(d) for d in shape]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode == 0:
+        return r.stdout, True
+    text = f"kiln build crashed or failed (exit {r.returncode})\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr[-20000:]}\n"
+    if r.returncode < 0 and shutil.which("gdb"):
+        g = subprocess.run(["gdb", "-batch", "-ex", "run", "-ex", "bt 40", "-ex", "info registers rip", "--args"] + cmd,
+                           capture_output=True, text=True)
+        text += "--- gdb\n" + (g.stdout + g.stderr)[-30000:]
+    return text, False
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--describe":
+        with open(sys.argv[2], "rb") as f:
+            print(kiln_layers(f.read(), tuple(int(d) for d in sys.argv[3:])))
+        return 0
     import torch
-    out = os.path.join(os.environ.get("OUT", "/tmp/kiln-gpu"), "patterns")
+    root = os.environ.get("OUT", "/tmp/kiln-gpu")
+    out = os.path.join(root, "patterns")
     os.makedirs(out, exist_ok=True)
     print("torch", torch.__version__)
+    ok = True
     for name in ("vit-b16", "bert-base", "gpt2"):
         model, args = tiny_model(name, torch)
         data = gpu_bench.export(gpu_bench.first_output(model.eval(), torch).eval(), args, ["x"], torch)
-        with open(os.path.join(out, name + ".onnx"), "wb") as f:
+        onnx_path = os.path.join(out, name + ".onnx")
+        with open(onnx_path, "wb") as f:
             f.write(data)
         with open(os.path.join(out, name + ".nodes.txt"), "w") as f:
             f.write("\n".join(node_lines(onnx.load_from_string(data))) + "\n")
+        text, built = describe_in_child(onnx_path, tuple(np.asarray(args[0].shape[1:]).tolist()))
         with open(os.path.join(out, name + ".kiln.txt"), "w") as f:
-            f.write(kiln_layers(data, tuple(np.asarray(args[0].shape[1:]).tolist())) + "\n")
-        print(name, "exported:", len(data), "bytes")
+            f.write(text + "\n")
+        ok = ok and built
+        print(name, "exported:", len(data), "bytes;", "described" if built else "KILN BUILD FAILED (see kiln.txt)")
+    with tarfile.open(os.path.join(root, "patterns.tar.gz"), "w:gz") as tar:
+        tar.add(out, arcname="patterns")
+    shutil.rmtree(out)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
