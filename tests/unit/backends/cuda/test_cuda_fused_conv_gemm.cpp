@@ -7,6 +7,9 @@
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/library_handles.h"
 
+#include <cmath>
+#include <cstdlib>
+
 namespace kiln {
 namespace {
 
@@ -32,9 +35,10 @@ cuda::LibraryHandles& handles() {
 }
 
 // check_op with cuBLASLt/cuDNN handles and a workspace in the kernel's Resources (kept for both runs, as an
-// execution context keeps them).
+// execution context keeps them). *got, when given, receives the GPU's output.
 ::testing::AssertionResult check_lib_op(const std::string& op, const std::vector<HostTensor>& inputs,
-                                        const std::function<void(ir::Attrs&)>& attrs, DataType dt, double tol = -1) {
+                                        const std::function<void(ir::Attrs&)>& attrs, DataType dt, double tol = -1,
+                                        HostTensor* got = nullptr) {
   try {
     ir::Graph g;
     std::vector<ir::Value*> vals;
@@ -90,6 +94,7 @@ cuda::LibraryHandles& handles() {
       runs.push_back(h);
     }
     if (!runs[0].same_bytes(runs[1])) return ::testing::AssertionFailure() << "the two runs differ (unwritten elements?)";
+    if (got) *got = runs[0];
     for (const HostTensor& r : runs) {
       ::testing::AssertionResult c = compare(r, ref, tol >= 0 ? tol : fused_tol(dt), false);
       if (!c) return c;
@@ -217,6 +222,55 @@ TEST(CudaFusedMatrixMultiply, BiasResidualActivationBatchedAndBroadcast) {
               << dtype_name(dt) << " " << dims_str(c.a) << " x " << dims_str(c.b) << " act " << act.type << " bias "
               << bias << " residual " << residual;
         }
+}
+
+// The spacing of float16 values around |v| (its ulp).
+double half_ulp_at(double v) {
+  v = std::fabs(v);
+  if (v < 6.103515625e-05) return 5.960464477539063e-08;  // subnormals
+  return std::ldexp(1.0, static_cast<int>(std::floor(std::log2(v))) - 10);
+}
+
+// float16 erf-GELU GEMMs take cuBLASLt's tanh-form GELU epilogue (cublaslt/matmul_kernel.cpp): every output
+// must stay within the gap of the two forms (4.8e-4), plus cuBLASLt's own fast tanh (2e-4: see matmul_tol),
+// plus one float16 ulp of the exact value, and
+// with KILN_EXACT_GELU=1 within the unfused path's own rounding (the GEMM's output rounded once to float16,
+// then the GELU's). Pre-activations spread over about +-5, where the two forms differ most.
+TEST(CudaFusedMatrixMultiply, HalfErfGeluWithinTheTanhFormsGap) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const DataType dt = DataType::kHALF;
+  std::vector<HostTensor> in = {randf({96, 256}, dt, 0.1, 1.0), randf({256, 160}, dt, 0.05, 0.5), randf({160}, dt, 0.0, 1.0)};
+  auto gelu = [](ir::Attrs& a) { a.set("activation", int64_t{12}); };
+  const HostTensor exact = cpu_reference("MatrixMultiply", [] {
+    ir::Attrs a;
+    a.set("activation", int64_t{12});
+    return a;
+  }(), in).at(0);
+  const HostTensor pre = cpu_reference("MatrixMultiply", ir::Attrs{}, in).at(0);
+  double spread = 0;
+  for (int64_t i = 0; i < pre.numel(); ++i) spread = std::max(spread, std::fabs(pre.get_f64(i)));
+  ASSERT_GT(spread, 3.0) << "the pre-activations must reach the range where the two GELU forms differ most";
+  for (bool exact_env : {false, true}) {
+    if (exact_env) setenv("KILN_EXACT_GELU", "1", 1);
+    HostTensor got;
+    const ::testing::AssertionResult ran = check_lib_op("MatrixMultiply", in, gelu, dt, fused_tol(dt), &got);
+    if (exact_env) unsetenv("KILN_EXACT_GELU");
+    ASSERT_TRUE(ran) << "KILN_EXACT_GELU=" << exact_env;
+    int bad = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < exact.numel(); ++i) {
+      const double r = exact.get_f64(i), x = pre.get_f64(i), err = std::fabs(got.get_f64(i) - r);
+      // Exact path: x rounded to float16 (half an ulp of x, times GELU's slope, at most 1.13), then y rounded;
+      // 2e-5 for float32 sums in another order (which can also move x's rounding).
+      const double bound = exact_env ? 0.6 * half_ulp_at(x) * 1.13 + 0.6 * half_ulp_at(r) + 2e-5
+                                     : 4.8e-4 + 2e-4 + half_ulp_at(r) + 2e-5;
+      worst = std::max(worst, err);
+      if (err > bound && bad++ < 5)
+        ADD_FAILURE() << "KILN_EXACT_GELU=" << exact_env << " element " << i << ": x " << x << " got " << got.get_f64(i)
+                      << " exact " << r << " (error " << err << " > " << bound << ")";
+    }
+    EXPECT_EQ(bad, 0) << "KILN_EXACT_GELU=" << exact_env << ": worst error " << worst;
+  }
 }
 
 TEST(CudaFusedEpilogueKernel, SupportsAcceptsFusedMatrixMultiply) {
