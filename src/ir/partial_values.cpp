@@ -159,6 +159,54 @@ bool walk(const Value* v, PartialEntries* out, int depth) {
 
 bool partial_entries(const Value* v, PartialEntries* out) { return walk(v, out, 0); }
 
+namespace {
+
+int64_t axis_of(const Node& n, size_t rank) {
+  int64_t axis = n.attrs.i("axis", 0);
+  return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
+}
+
+// Operand x of an elementwise node decides the output's dim d: its rank is the output's, and no other operand
+// reaches d with a size other than 1 (the aligned dim absent, or a known 1).
+bool decides_dim(const Node& n, const Value* x, int64_t d) {
+  const size_t r = n.outputs[0]->shape.size();
+  if (!x || x->shape.size() != r) return false;
+  for (const Value* o : n.inputs) {
+    if (!o || o == x) continue;
+    const int64_t at = d - static_cast<int64_t>(r - o->shape.size());
+    if (at >= 0 && o->shape[static_cast<size_t>(at)] != 1) return false;
+  }
+  return true;
+}
+
+bool same_dim_walk(const Value* a, const Value* b, int64_t d, int depth) {
+  if (a == b) return true;
+  const Node* n = a->producer;
+  if (!n || depth > kMaxDepth || n->inputs.empty() || !n->inputs[0] || d < 0 || d >= static_cast<int64_t>(a->shape.size()))
+    return false;
+  const Value* in = n->inputs[0];
+  const bool same_rank = in->shape.size() == a->shape.size();
+  if (n->op == "Split") return same_rank && axis_of(*n, in->shape.size()) != d && same_dim_walk(in, b, d, depth + 1);
+  if (n->op == "MatrixMultiply") {
+    // Rows and batch dims of input 0 against a matrix (no batch dims of its own to broadcast).
+    const int64_t r = static_cast<int64_t>(a->shape.size());
+    const bool plain = n->attrs.i("op_a", 0) == 0 && n->inputs.size() > 1 && n->inputs[1] && n->inputs[1]->shape.size() <= 2;
+    return plain && same_rank && d < r - 1 && same_dim_walk(in, b, d, depth + 1);
+  }
+  if (n->op == "ElementWise") {
+    for (const Value* x : n->inputs)
+      if (decides_dim(*n, x, d) && same_dim_walk(x, b, d, depth + 1)) return true;
+    return false;
+  }
+  static const char* const kShapeKeeping[] = {"Cast", "Activation", "Unary", "Identity", "Normalization", "SoftMax"};
+  for (const char* op : kShapeKeeping)
+    if (n->op == op) return same_rank && same_dim_walk(in, b, d, depth + 1);
+  return false;
+}
+
+}  // namespace
+
+bool same_dim_at_run_time(const Value* a, const Value* b, int64_t d) { return a && b && same_dim_walk(a, b, d, 0); }
 
 bool all_known(const PartialEntries& p) {
   return std::all_of(p.begin(), p.end(), [](const PartialEntry& x) { return x.value.has_value(); });

@@ -36,7 +36,8 @@ def cf(name, value):
 def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3), view="static"):
     """x [B, S, heads*d] -> Transpose(Reshape(x, target), perm). The target as exporters write it: "static"
     [0, 0, heads, d]; "batch" [B, -1, heads, d] with B read from the Shape of the block's input "x" (newer
-    transformers' view(batch, -1, H, D)); "prefix" [*x.shape[:-1], -1, d] (GPT-2's view)."""
+    transformers' view(batch, -1, H, D)); "prefix" [*x.shape[:-1], -1, d] (GPT-2's view); "input" the same
+    read from the block input's Shape (newer transformers' view(*hidden_states.shape[:-1], -1, D))."""
     if view == "static":
         nodes.append(c64(p + "_shape", [0, 0, heads, d]))
     elif view == "batch":
@@ -44,6 +45,11 @@ def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3), view="static"):
                   helper.make_node("Gather", [p + "_xs", p + "_i0"], [p + "_b"], axis=0),
                   c64(p + "_rest", [-1, heads, d]),
                   helper.make_node("Concat", [p + "_b", p + "_rest"], [p + "_shape"], axis=0)]
+    elif view == "input":  # newer transformers: view(*hidden_states.shape[:-1], -1, D) of the projection
+        nodes += [helper.make_node("Shape", ["x"], [p + "_xs"]), c64(p + "_st", [0]), c64(p + "_en", [2]),
+                  helper.make_node("Slice", [p + "_xs", p + "_st", p + "_en"], [p + "_lead"]),
+                  c64(p + "_rest", [-1, d]),
+                  helper.make_node("Concat", [p + "_lead", p + "_rest"], [p + "_shape"], axis=0)]
     else:
         nodes += [helper.make_node("Shape", [x], [p + "_xs"]), c64(p + "_st", [0]), c64(p + "_en", [2]),
                   helper.make_node("Slice", [p + "_xs", p + "_st", p + "_en"], [p + "_lead"]),
@@ -125,7 +131,7 @@ def test_bert_attention_dynamic_shapes():
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
-@pytest.mark.parametrize("view", ["static", "batch", "prefix"])
+@pytest.mark.parametrize("view", ["static", "batch", "prefix", "input"])
 def test_bert_merged_projections_read_packed(view):
     """The q/k/v projections merge into one GEMM; attention reads its output through the Split, whatever form
     the head reshapes' targets take (static, a batch from another tensor's Shape, a -1), dynamic batch."""

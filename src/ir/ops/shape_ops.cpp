@@ -141,7 +141,8 @@ Dims resolve_reshape(const InferContext& ctx, const Dims& in, const Ints& req, b
 }
 
 // Reshape dims of which the build knows some entries (ir/partial_values.h). An entry read from the Shape of the
-// reshape's own input, at the dim it lands on, copies that dim (as a 0 placeholder does): with every other
+// reshape's own input (or of a tensor that provably has the same dim there), at the dim it lands on, copies
+// that dim (as a 0 placeholder does): with every other
 // entry known, the usual rules apply, a -1 included (GPT-2's view(*x.shape[:-1], -1, D) with a dynamic batch).
 // Otherwise a known entry gives its dim (0 copies the input's when zero_ph) and the rest stay unknown; nothing is
 // checked then: the run-time inference, with every value, checks the reshape.
@@ -151,8 +152,12 @@ Dims resolve_partial_reshape(const InferContext& ctx, const Dims& in, const Part
   Ints as_placeholders(req.size());
   bool resolvable = true;
   for (size_t i = 0; i < req.size() && resolvable; ++i) {
-    const bool self = req[i].dim_of == data && i < in.size() &&
-                      (perm.empty() ? req[i].dim == static_cast<int64_t>(i) : perm[i] == req[i].dim);
+    // Dim i of the reshaped tensor: read from its own Shape, or from a tensor the layers in between keep that
+    // dim of (the block's input, before a projection).
+    const bool self = i < in.size() && req[i].dim_of &&
+                      (perm.empty() ? req[i].dim == static_cast<int64_t>(i) &&
+                                          same_dim_at_run_time(data, req[i].dim_of, req[i].dim)
+                                    : req[i].dim_of == data && perm[i] == req[i].dim);
     if (req[i].value && (*req[i].value != 0 || zero_ph)) as_placeholders[i] = *req[i].value;
     else if (self) as_placeholders[i] = 0;
     else resolvable = false;

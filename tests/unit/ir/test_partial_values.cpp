@@ -126,3 +126,28 @@ TEST(PartialValues, EntriesFromTheReshapedTensorsOwnShape) {
   EXPECT_EQ(own->shape, (Dims{-1, 128, 12, 64}));
   EXPECT_EQ(foreign->shape, (Dims{-1, 128, -1, 64}));
 }
+
+// Newer transformers' view(*hidden_states.shape[:-1], -1, D) of a projection of hidden_states: the batch entry is
+// read from the projection's input, whose leading dims a GEMM against a matrix and a bias add keep, so it still
+// copies the reshaped tensor's dim and the -1 resolves. A residual-style add of another tensor with its own
+// unknown batch proves nothing (that operand could broadcast into the dim).
+TEST(PartialValues, EntriesFromATensorWhoseDimsTheLayersKeep) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 128, 768});
+  ir::Value* other = g.add_input("other", DataType::kFLOAT, {-1, 128, 768});
+  ir::Value* w = g.add_constant("w", HostTensor(DataType::kFLOAT, {768, 768}))->outputs[0];
+  ir::Value* b = g.add_constant("b", HostTensor(DataType::kFLOAT, {768}))->outputs[0];
+  ir::Value* proj = node(g, "ElementWise", {b, node(g, "MatrixMultiply", {x, w})}, [](ir::Attrs& a) { a.set("op", int64_t{0}); });
+  ir::Value* mixed = node(g, "ElementWise", {proj, other}, [](ir::Attrs& a) { a.set("op", int64_t{0}); });
+  auto target_from = [&](ir::Value* src) {
+    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
+    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
+  };
+  ir::Value* heads = node(g, "Shuffle", {proj, target_from(x)});
+  ir::Value* unproven = node(g, "Shuffle", {mixed, target_from(x)});
+  infer_graph_inplace(g);
+  EXPECT_TRUE(ir::same_dim_at_run_time(proj, x, 0));
+  EXPECT_FALSE(ir::same_dim_at_run_time(proj, x, 2)) << "the GEMM's columns are the weight's";
+  EXPECT_EQ(heads->shape, (Dims{-1, 128, 12, 64}));
+  EXPECT_EQ(unproven->shape, (Dims{-1, 128, -1, 64}));
+}
