@@ -57,8 +57,8 @@ def node_lines(model):
     return lines
 
 
-def kiln_layers(onnx_bytes, shape):
-    logger = trt.Logger(trt.Logger.WARNING)
+def kiln_layers(onnx_bytes, shape, verbose=False):
+    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
     parser = trt.OnnxParser(network, logger)
@@ -83,17 +83,23 @@ def describe_in_child(onnx_path, shape):
     if r.returncode == 0:
         return r.stdout, True
     text = f"kiln build crashed or failed (exit {r.returncode})\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr[-20000:]}\n"
-    if r.returncode < 0 and shutil.which("gdb"):
-        g = subprocess.run(["gdb", "-batch", "-ex", "run", "-ex", "bt 40", "-ex", "info registers rip", "--args"] + cmd,
-                           capture_output=True, text=True)
-        text += "--- gdb\n" + (g.stdout + g.stderr)[-30000:]
+    if r.returncode < 0:  # killed by a signal: again with the build's log, under a debugger where there is one
+        verbose = [sys.executable, "-X", "faulthandler"] + cmd[1:] + ["--verbose"]
+        gdb = shutil.which("gdb") or shutil.which("cuda-gdb") or (
+            "/usr/local/cuda/bin/cuda-gdb" if os.path.exists("/usr/local/cuda/bin/cuda-gdb") else None)
+        if gdb:
+            verbose = [gdb, "-batch", "-ex", "run", "-ex", "bt 40", "--args"] + verbose
+        g = subprocess.run(verbose, capture_output=True, text=True)
+        text += f"--- again: {' '.join(verbose[:3])} ...\n" + (g.stdout + g.stderr)[-40000:]
     return text, False
 
 
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--describe":
+        verbose = sys.argv[-1] == "--verbose"
+        dims = sys.argv[3:-1] if verbose else sys.argv[3:]
         with open(sys.argv[2], "rb") as f:
-            print(kiln_layers(f.read(), tuple(int(d) for d in sys.argv[3:])))
+            print(kiln_layers(f.read(), tuple(int(d) for d in dims), verbose), flush=True)
         return 0
     import torch
     root = os.environ.get("OUT", "/tmp/kiln-gpu")
