@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "backends/cuda/cublaslt/split_k_candidates.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/library_checks.h"
 #include "backends/cuda/stream_timing.h"
@@ -128,14 +129,19 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
   if (st != CUBLAS_STATUS_SUCCESS || found == 0)
     throw Error("cuBLASLt has no algorithm for a " + std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
                 std::to_string(s.k) + " " + dtype_name(s.dtype) + " GEMM (batch " + std::to_string(s.batch) + ")");
+  // Timed: the heuristic's candidates and split-K variants of its first ones (split_k_candidates.h);
+  // untimed (inside a capture): the heuristic's first.
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates(results.begin(), results.begin() + found);
   int best = 0;
   if (timing.allowed) {
-    if (found > 1) best = fastest(res, results.data(), found, timing);
+    candidates = with_split_k_variants(res.cublaslt, op_, la_, lb_, lc_, results.data(), found, s.k, res.workspace_bytes);
+    if (candidates.empty()) candidates.assign(results.begin(), results.begin() + 1);
+    if (candidates.size() > 1) best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing);
     if (res.tactics)
-      res.tactics->record(key, std::string(reinterpret_cast<const char*>(&results[best].algo), sizeof(cublasLtMatmulAlgo_t)));
+      res.tactics->record(key, std::string(reinterpret_cast<const char*>(&candidates[best].algo), sizeof(cublasLtMatmulAlgo_t)));
   }
-  algo_ = results[best].algo;
-  algo_workspace_ = results[best].workspaceSize;
+  algo_ = candidates[best].algo;
+  algo_workspace_ = candidates[best].workspaceSize;
   shape_ = s;
   ready_ = true;
 }

@@ -1,7 +1,8 @@
 // Row-major strided-batched GEMM through cuBLASLt: D[b] = epilogue(alpha * op(A[b]) * op(B[b]) + beta * C[b])
 // with an optional fused epilogue (bias over N, ReLU / tanh-GELU) and C optionally distinct from D (a residual).
 // Descriptors and the algorithm are cached per shape in a LtGemm object, which a kernel keeps in its per-node
-// state: the fastest of the heuristic's first candidates, timed on the first (eager) call for the shape.
+// state: the fastest of the heuristic's first candidates and their split-K variants (split_k_candidates.h),
+// timed on the first (eager) call for the shape.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -57,7 +58,7 @@ class LtGemm {
   size_t algo_workspace_ = 0;
   void release();
   const void* bias_ = nullptr;  // the bias pointer the descriptor holds
-  static constexpr int kCandidates = 8;  // heuristic results timed when a shape is first seen
+  static constexpr int kCandidates = 16;  // heuristic results timed when a shape is first seen (plus split-K variants)
   // The first call's operands, used to time the candidates; allowed false: take the heuristic's first.
   struct Timing {
     bool allowed = false;
