@@ -179,34 +179,53 @@ bool decides_dim(const Node& n, const Value* x, int64_t d) {
   return true;
 }
 
-bool same_dim_walk(const Value* a, const Value* b, int64_t d, int depth) {
-  if (a == b) return true;
-  const Node* n = a->producer;
-  if (!n || depth > kMaxDepth || n->inputs.empty() || !n->inputs[0] || d < 0 || d >= static_cast<int64_t>(a->shape.size()))
-    return false;
+// Every tensor whose dim d is v's dim d at run time through the layers from it to v (v included): up through
+// a Split along another axis, a GEMM's rows and batch dims against a matrix, an elementwise op's operands that
+// decide d, and shape-keeping layers.
+void dim_keepers(const Value* v, int64_t d, int depth, std::vector<const Value*>* out) {
+  if (std::find(out->begin(), out->end(), v) != out->end()) return;
+  out->push_back(v);
+  const Node* n = v->producer;
+  if (!n || depth > kMaxDepth || n->inputs.empty() || !n->inputs[0] || d < 0 || d >= static_cast<int64_t>(v->shape.size()))
+    return;
   const Value* in = n->inputs[0];
-  const bool same_rank = in->shape.size() == a->shape.size();
-  if (n->op == "Split") return same_rank && axis_of(*n, in->shape.size()) != d && same_dim_walk(in, b, d, depth + 1);
+  const bool same_rank = in->shape.size() == v->shape.size();
+  if (n->op == "Split") {
+    if (same_rank && axis_of(*n, in->shape.size()) != d) dim_keepers(in, d, depth + 1, out);
+    return;
+  }
   if (n->op == "MatrixMultiply") {
     // Rows and batch dims of input 0 against a matrix (no batch dims of its own to broadcast).
-    const int64_t r = static_cast<int64_t>(a->shape.size());
+    const int64_t r = static_cast<int64_t>(v->shape.size());
     const bool plain = n->attrs.i("op_a", 0) == 0 && n->inputs.size() > 1 && n->inputs[1] && n->inputs[1]->shape.size() <= 2;
-    return plain && same_rank && d < r - 1 && same_dim_walk(in, b, d, depth + 1);
+    if (plain && same_rank && d < r - 1) dim_keepers(in, d, depth + 1, out);
+    return;
   }
   if (n->op == "ElementWise") {
     for (const Value* x : n->inputs)
-      if (decides_dim(*n, x, d) && same_dim_walk(x, b, d, depth + 1)) return true;
-    return false;
+      if (decides_dim(*n, x, d)) dim_keepers(x, d, depth + 1, out);
+    return;
   }
   static const char* const kShapeKeeping[] = {"Cast", "Activation", "Unary", "Identity", "Normalization", "SoftMax"};
   for (const char* op : kShapeKeeping)
-    if (n->op == op) return same_rank && same_dim_walk(in, b, d, depth + 1);
-  return false;
+    if (n->op == op && same_rank) dim_keepers(in, d, depth + 1, out);
 }
 
 }  // namespace
 
-bool same_dim_at_run_time(const Value* a, const Value* b, int64_t d) { return a && b && same_dim_walk(a, b, d, 0); }
+// a and b share dim d when some tensor keeps it for both: one is the other's ancestor (a projection of the
+// tensor whose Shape is read), or both descend from it (the k and v outputs of one Split, GPT-2's v reshaped
+// with the dims read from k's Shape).
+bool same_dim_at_run_time(const Value* a, const Value* b, int64_t d) {
+  if (!a || !b) return false;
+  if (a == b) return true;
+  std::vector<const Value*> from_a, from_b;
+  dim_keepers(a, d, 0, &from_a);
+  dim_keepers(b, d, 0, &from_b);
+  for (const Value* v : from_a)
+    if (std::find(from_b.begin(), from_b.end(), v) != from_b.end()) return true;
+  return false;
+}
 
 bool all_known(const PartialEntries& p) {
   return std::all_of(p.begin(), p.end(), [](const PartialEntry& x) { return x.value.has_value(); });

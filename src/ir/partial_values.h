@@ -33,11 +33,12 @@ bool partial_entries(const Value* v, PartialEntries* out);
 // Every entry's value known.
 bool all_known(const PartialEntries& p);
 
-// Whether dim d of a is dim d of b at run time, read from the layers between them: walking up from a through
-// layers that keep their first input's dim d (a Split along another axis, a GEMM's rows and batch dims against
-// a matrix, an elementwise op whose other operands do not broadcast into d, casts, activations,
-// normalizations) until b. Exporters read the batch size from a block's input and reshape its projections
-// with it (view(*hidden_states.shape[:-1], -1, D)).
+// Whether dim d of a is dim d of b at run time, read from the layers between them: both reach one tensor
+// through layers that keep their input's dim d (a Split along another axis, a GEMM's rows and batch dims
+// against a matrix, an elementwise op whose other operands do not broadcast into d, casts, activations,
+// normalizations). Exporters read the batch size from a block's input and reshape its projections with it
+// (view(*hidden_states.shape[:-1], -1, D)), or reshape one Split output with another's dims (GPT-2's v with
+// k's).
 bool same_dim_at_run_time(const Value* a, const Value* b, int64_t d);
 
 }  // namespace kiln::ir

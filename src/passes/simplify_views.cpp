@@ -209,6 +209,37 @@ bool split_last(ir::Graph& g, const Uses& u, ir::Node* t) {
   return true;
 }
 
+// Shape(s) with s an output of a Split along axis a, every reader a Gather (axis 0) of constant entries other
+// than a -> Shape of the Split's input, which has the same entries there. The Shape then no longer reads s,
+// so s can have the one reader FuseAttention needs to read it packed (GPT-2 in newer transformers reshapes
+// v with the batch and sequence read from k's Shape).
+bool split_shape(ir::Graph&, const Uses& u, ir::Node* sh) {
+  if (sh->op != "Shape" || pinned(sh) || sh->inputs.size() != 1 || !sh->inputs[0] || sh->attrs.has("start") ||
+      sh->attrs.has("end") || sh->outputs[0]->is_output)
+    return false;
+  ir::Value* s = sh->inputs[0];
+  ir::Node* sp = s->producer;
+  if (!sp || sp->op != "Split" || sp->inputs.empty() || !sp->inputs[0]) return false;
+  const int64_t rank = static_cast<int64_t>(s->shape.size());
+  if (rank == 0 || static_cast<int64_t>(sp->inputs[0]->shape.size()) != rank) return false;
+  int64_t axis = sp->attrs.i("axis", 0);
+  if (axis < 0) axis += rank;
+  auto readers = u.users.find(sh->outputs[0]);
+  if (readers == u.users.end() || readers->second.empty()) return false;
+  for (const ir::Node* reader : readers->second) {
+    if (reader->op != "Gather" || reader->inputs.size() != 2 || reader->inputs[0] != sh->outputs[0] ||
+        reader->attrs.i("axis", 0) != 0 || reader->attrs.i("mode", 0) != 0 ||
+        reader->attrs.i("num_elementwise_dims", 0) != 0)
+      return false;
+    const HostTensor* idx = ir::constant_value(reader->inputs[1]);
+    if (!idx || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return false;
+    for (int64_t i : idx->to_i64())
+      if ((i < 0 ? i + rank : i) == axis || i < -rank || i >= rank) return false;
+  }
+  sh->inputs[0] = sp->inputs[0];
+  return true;
+}
+
 using Rule = bool (*)(ir::Graph&, const Uses&, ir::Node*);
 
 // One rule over a snapshot of the nodes; the use counts are rebuilt after each rewrite.
@@ -236,7 +267,8 @@ bool SimplifyViews::run(ir::Graph& g) {
   bool changed = false;
   for (int round = 0; round < 8; ++round) {
     bool any = false;
-    for (Rule rule : {&unit_transpose, &split_first, &merge_reshapes, &split_last}) any = apply(g, rule) || any;
+    for (Rule rule : {&unit_transpose, &split_first, &merge_reshapes, &split_last, &split_shape})
+      any = apply(g, rule) || any;
     if (!any) break;
     changed = true;
   }

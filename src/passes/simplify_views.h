@@ -15,6 +15,9 @@
 //   split last      Reshape_k(Gather_k(Transpose_p(x))) for every user k of the transpose, each splitting the
 //                   last dim (kept last by p, not gathered) the same way -> the split on x, before the
 //                   transpose
+//   split shape     Shape(s), s a Split output, read only by constant Gathers of entries other than the
+//                   split axis -> Shape of the Split's input (so a reshape target read from s's Shape no
+//                   longer keeps s's data alive)
 // Intermediates must have one consumer and no user-set precision; the pass then re-infers shapes and drops
 // the layers nothing reads. GPU pipeline, before fuse-attention.
 #pragma once

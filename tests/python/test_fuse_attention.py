@@ -37,7 +37,8 @@ def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3), view="static"):
     """x [B, S, heads*d] -> Transpose(Reshape(x, target), perm). The target as exporters write it: "static"
     [0, 0, heads, d]; "batch" [B, -1, heads, d] with B read from the Shape of the block's input "x" (newer
     transformers' view(batch, -1, H, D)); "prefix" [*x.shape[:-1], -1, d] (GPT-2's view); "input" the same
-    read from the block input's Shape (newer transformers' view(*hidden_states.shape[:-1], -1, D))."""
+    read from the block input's Shape (newer transformers' view(*hidden_states.shape[:-1], -1, D));
+    "dims_of:T" the same with the two leading dims gathered from T's Shape (newer GPT-2: v with k's dims)."""
     if view == "static":
         nodes.append(c64(p + "_shape", [0, 0, heads, d]))
     elif view == "batch":
@@ -50,6 +51,13 @@ def split_heads(nodes, x, p, heads, d, perm=(0, 2, 1, 3), view="static"):
                   helper.make_node("Slice", [p + "_xs", p + "_st", p + "_en"], [p + "_lead"]),
                   c64(p + "_rest", [-1, d]),
                   helper.make_node("Concat", [p + "_lead", p + "_rest"], [p + "_shape"], axis=0)]
+    elif view.startswith("dims_of:"):  # GPT-2 in newer transformers: v viewed with the dims of k's Shape
+        src = view.split(":", 1)[1]
+        nodes.append(helper.make_node("Shape", [src], [p + "_xs"]))
+        for i in (0, 1):
+            nodes += [c64(f"{p}_i{i}", [i]), helper.make_node("Gather", [p + "_xs", f"{p}_i{i}"], [f"{p}_d{i}"], axis=0)]
+        nodes += [c64(p + "_rest", [-1, d]),
+                  helper.make_node("Concat", [p + "_d0", p + "_d1", p + "_rest"], [p + "_shape"], axis=0)]
     else:
         nodes += [helper.make_node("Shape", [x], [p + "_xs"]), c64(p + "_st", [0]), c64(p + "_en", [2]),
                   helper.make_node("Slice", [p + "_xs", p + "_st", p + "_en"], [p + "_lead"]),
@@ -149,7 +157,7 @@ def test_bert_merged_projections_read_packed(view):
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
-def gpt2_model(S, heads=2, d=16, max_pos=32):
+def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"), dynamic=False):
     hidden = heads * d
     inits = {"Wqkv": w(hidden, 3 * hidden), "bqkv": w(3 * hidden),
              "bias": np.tril(np.ones((max_pos, max_pos), bool)).reshape(1, 1, max_pos, max_pos)}
@@ -157,9 +165,9 @@ def gpt2_model(S, heads=2, d=16, max_pos=32):
              helper.make_node("Add", ["qkv_mm", "bqkv"], ["qkv"]),
              c64("split", [hidden, hidden, hidden]),
              helper.make_node("Split", ["qkv", "split"], ["q_lin", "k_lin", "v_lin"], axis=2)]
-    q = split_heads(nodes, "q_lin", "q", heads, d)
-    k = split_heads(nodes, "k_lin", "k", heads, d)
-    v = split_heads(nodes, "v_lin", "v", heads, d)
+    q = split_heads(nodes, "q_lin", "q", heads, d, view=views[0])
+    k = split_heads(nodes, "k_lin", "k", heads, d, view=views[1])
+    v = split_heads(nodes, "v_lin", "v", heads, d, view=views[2])
     nodes += [
         helper.make_node("Transpose", [k], ["kt"], perm=[0, 1, 3, 2]),
         helper.make_node("MatMul", [q, "kt"], ["w0"]),
@@ -180,13 +188,28 @@ def gpt2_model(S, heads=2, d=16, max_pos=32):
     x = w(2, S, hidden, scale=1.0)
     attn_mask = np.zeros((2, 1, 1, S), np.float32)
     attn_mask[1, ..., :2] = F32_MIN  # left padding in the second sequence
-    model = make_model(nodes, {"x": x, "attn_mask": attn_mask}, ["y"], inits, opset=17)
+    dyn = {"x": [None, S, hidden], "attn_mask": [None, 1, 1, S]} if dynamic else None
+    model = make_model(nodes, {"x": x, "attn_mask": attn_mask}, ["y"], inits, opset=17, dyn=dyn)
     return model, {"x": x, "attn_mask": attn_mask}
 
 
 def test_gpt2_causal_attention_fuses():
     model, inputs = gpt2_model(9)
     check(model, inputs, 1)
+
+
+def test_gpt2_split_read_packed_when_v_takes_k_dims():
+    """Newer transformers' GPT-2: k and v are viewed with the batch and sequence read from k's Shape, q with its
+    own. With a dynamic batch the attention still reads the c_attn output through the Split, which goes."""
+    model, inputs = gpt2_model(9, views=("dims_of:q_lin", "dims_of:k_lin", "dims_of:k_lin"), dynamic=True)
+    profile = {"x": ((1, 9, 32), (2, 9, 32), (4, 9, 32)), "attn_mask": ((1, 1, 1, 9), (2, 1, 1, 9), (4, 1, 1, 9))}
+    engine = check(model, inputs, 1, profile)
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert not [l for l in layers if l.startswith("Split")], engine.describe()
+    inputs3 = {"x": w(3, 9, 32, scale=1.0), "attn_mask": np.zeros((3, 1, 1, 9), np.float32)}
+    got = run_kiln(engine, inputs3)["y"]
+    ref = ort_run(model.SerializeToString(), inputs3)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
 def vit_model(B=2, S=10, heads=4, d=8):

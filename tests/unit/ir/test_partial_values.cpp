@@ -151,3 +151,30 @@ TEST(PartialValues, EntriesFromATensorWhoseDimsTheLayersKeep) {
   EXPECT_EQ(heads->shape, (Dims{-1, 128, 12, 64}));
   EXPECT_EQ(unproven->shape, (Dims{-1, 128, -1, 64}));
 }
+
+// GPT-2 in newer transformers reshapes v (one Split output) with the leading dims read from k's Shape (another
+// output of the same Split along the last axis): both keep the Split input's leading dims, so the entries copy
+// v's dims and the -1 resolves. The split axis itself proves nothing, nor does an unrelated input's Shape.
+TEST(PartialValues, EntriesFromASiblingSplitOutput) {
+  ir::Graph g;
+  ir::Value* qkv = g.add_input("qkv", DataType::kFLOAT, {-1, 128, 2304});
+  ir::Value* other = g.add_input("other", DataType::kFLOAT, {-1, 128, 768});
+  ir::Node* split = g.add_node("Split", "split", {qkv}, 3);
+  split->attrs.set("axis", int64_t{2});
+  split->attrs.set("split", std::vector<int64_t>{768, 768, 768});
+  ir::Value* k = split->outputs[1];
+  ir::Value* v = split->outputs[2];
+  auto target_from = [&](ir::Value* src) {
+    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
+    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
+  };
+  ir::Value* heads = node(g, "Shuffle", {v, target_from(k)});
+  ir::Value* unproven = node(g, "Shuffle", {v, target_from(other)});
+  infer_graph_inplace(g);
+  EXPECT_TRUE(ir::same_dim_at_run_time(v, k, 0));
+  EXPECT_TRUE(ir::same_dim_at_run_time(v, qkv, 1));
+  EXPECT_FALSE(ir::same_dim_at_run_time(v, k, 2)) << "the split axis";
+  EXPECT_FALSE(ir::same_dim_at_run_time(v, other, 0));
+  EXPECT_EQ(heads->shape, (Dims{-1, 128, 12, 64}));
+  EXPECT_EQ(unproven->shape, (Dims{-1, 128, -1, 64}));
+}

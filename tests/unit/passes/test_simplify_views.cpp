@@ -166,3 +166,54 @@ TEST(SimplifyViews, SharedTransposeStays) {
   EXPECT_TRUE(simplify_and_compare(g, rand_inputs({{5, 6, 4}}), &changed));
   EXPECT_FALSE(changed);
 }
+
+// GPT-2 in newer transformers: v (Split output 2) is reshaped with the batch and sequence read from k's
+// (output 1) Shape. The Shape moves to the Split's input, which has the same leading entries, so k is read
+// by its reshape alone; the outputs stay byte-identical for every batch.
+ir::Node* split3(ir::Graph& g, ir::Value* x) {
+  ir::Node* sp = g.add_node("Split", g.unique_name("split"), {x}, 3);
+  sp->attrs.set("axis", int64_t{2});
+  sp->attrs.set("split", std::vector<int64_t>{8, 8, 8});
+  return sp;
+}
+
+ir::Value* reshape_with_dims_of(ir::Graph& g, ir::Value* x, ir::Value* dims_of, const std::vector<int64_t>& entries) {
+  ir::Value* sh = g.add_node("Shape", g.unique_name("shape"), {dims_of}, 1)->outputs[0];
+  std::vector<ir::Value*> parts;
+  for (int64_t e : entries) {
+    ir::Node* ga = g.add_node("Gather", g.unique_name("g"), {sh, constant_i64(g, {e})}, 1);
+    ga->attrs.set("axis", int64_t{0});
+    parts.push_back(ga->outputs[0]);
+  }
+  parts.push_back(constant_i64(g, {-1, 4}));
+  ir::Node* cat = g.add_node("Concatenation", g.unique_name("target"), parts, 1);
+  cat->attrs.set("axis", int64_t{0});
+  return g.add_node("Shuffle", g.unique_name("r"), {x, cat->outputs[0]}, 1)->outputs[0];
+}
+
+TEST(SimplifyViews, SplitOutputShapeReadsTheSplitInput) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 5, 24});
+  ir::Node* sp = split3(g, x);
+  g.mark_output(reshape_with_dims_of(g, sp->outputs[1], sp->outputs[1], {0, 1}));
+  g.mark_output(reshape_with_dims_of(g, sp->outputs[2], sp->outputs[1], {0, 1}));
+  bool changed = false;
+  EXPECT_TRUE(simplify_and_compare(g, rand_inputs({{3, 5, 24}}), &changed));
+  EXPECT_TRUE(changed);
+  for (auto& n : g.nodes())
+    if (n->op == "Shape") EXPECT_EQ(n->inputs[0], x) << "a Shape still reads a Split output";
+  EXPECT_EQ(fusetest::count_op(g, "Shape"), 2);
+}
+
+TEST(SimplifyViews, SplitOutputShapeOfTheSplitAxisStays) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 4, 24});
+  ir::Node* sp = split3(g, x);
+  // Entry 2 (the split axis, 8 on the output, 24 on the input) and entry -1 (the same) must not move.
+  g.mark_output(reshape_with_dims_of(g, sp->outputs[2], sp->outputs[1], {0, 2}));
+  g.mark_output(reshape_with_dims_of(g, sp->outputs[0], sp->outputs[0], {-1, 0}));
+  bool changed = false;
+  EXPECT_TRUE(simplify_and_compare(g, rand_inputs({{3, 4, 24}}), &changed));
+  for (auto& n : g.nodes())
+    if (n->op == "Shape") EXPECT_NE(n->inputs[0], x) << "a Shape read across the split axis moved";
+}
