@@ -1,6 +1,7 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <limits>
@@ -35,6 +36,12 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
     case Epilogue::kBiasGelu: return CUBLASLT_EPILOGUE_GELU_BIAS;
   }
   return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+// KILN_GEMM_SPLIT_K=0 times the heuristic's candidates alone (to measure what the split-K variants give).
+bool split_k_allowed() {
+  const char* v = std::getenv("KILN_GEMM_SPLIT_K");
+  return !(v && std::strcmp(v, "0") == 0);
 }
 
 bool has_bias(Epilogue e) { return e == Epilogue::kBias || e == Epilogue::kBiasRelu || e == Epilogue::kBiasGelu; }
@@ -134,7 +141,8 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
   std::vector<cublasLtMatmulHeuristicResult_t> candidates(results.begin(), results.begin() + found);
   int best = 0;
   if (timing.allowed) {
-    candidates = with_split_k_variants(res.cublaslt, op_, la_, lb_, lc_, results.data(), found, s.k, res.workspace_bytes);
+    if (split_k_allowed())
+      candidates = with_split_k_variants(res.cublaslt, op_, la_, lb_, lc_, results.data(), found, s.k, res.workspace_bytes);
     if (candidates.empty()) candidates.assign(results.begin(), results.begin() + 1);
     if (candidates.size() > 1) best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing);
     if (res.tactics)

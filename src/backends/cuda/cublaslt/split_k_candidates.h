@@ -6,6 +6,7 @@
 // at least kMinKPerSplit deep. Partial sums are reduced in the compute type (float32) in the workspace: the
 // in-place and output-type schemes would round partial sums to float16. Each variant must pass
 // cublasLtMatmulAlgoCheck with a workspace that fits; timing then keeps it only where it is faster.
+// KILN_GEMM_SPLIT_K=0 leaves the variants out (lt_gemm.cpp), to measure what they give.
 #pragma once
 #include <cublasLt.h>
 
