@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build unit gpu unfused conformance zoo trace bench patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu unfused conformance zoo trace bench patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
@@ -25,7 +25,7 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
   local t0=$SECONDS
   echo "== $name: $*"
   # bash -c with the function definitions, since timeout runs programs, not this script's functions.
-  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
+  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests toolchain); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
     echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
   else
     echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
@@ -49,6 +49,22 @@ build() {
   ninja -C build-gpu -j"$(nproc)"
 }
 
+# How the build links the C++ runtime, and where the Python process finds it: a second copy of libstdc++
+# (a static one linked into libkiln_core.so beside the process's shared one) breaks C++ stream formatting in
+# the extension (engine.describe() crashed on the H200 in a num_put call dispatched to a codecvt facet).
+toolchain() {
+  echo "CXX=${CXX:-} CC=${CC:-} CUDAHOSTCXX=${CUDAHOSTCXX:-}"; type -a g++ gcc c++ 2>/dev/null || true; ls /usr/bin/g++* 2>/dev/null
+  g++ --version | head -1; g++ -print-file-name=libstdc++.so; g++ -print-file-name=libstdc++.a
+  ls "$(dirname "$(g++ -print-file-name=libstdc++.a)")" | grep -i "stdc++" | head
+  grep -i "CMAKE_CXX_COMPILER:\|CMAKE_CUDA_HOST_COMPILER:\|LINKER_FLAGS:" build-gpu/CMakeCache.txt
+  for so in build-gpu/libkiln_core.so python/kiln/_kiln*.so build-gpu/python/kiln/_kiln*.so; do
+    [ -f "$so" ] || continue
+    echo "== $so"; ldd "$so" | grep -iE "stdc|gcc_s|cudart" || true
+    echo "defined libstdc++ symbols: $(nm -D --defined-only "$so" | grep -c '_ZNSo9_M_insert\|_ZNSt6locale')"
+  done
+  python3 -c "import torch, kiln; print(open('/proc/self/maps').read())" | grep -oE "/[^ ]*stdc\+\+[^ ]*" | sort -u
+}
+
 trace_tests() {
   local gdb
   gdb=$(command -v cuda-gdb || echo /usr/local/cuda/bin/cuda-gdb)
@@ -62,6 +78,7 @@ trace_tests() {
 for p in $PHASES; do
   case $p in
     build) phase build build ;;
+    toolchain) phase toolchain toolchain ;;
     unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" ;;
     gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The six architectures again without NVRTC pointwise fusion (on by default), so both paths stay validated.
