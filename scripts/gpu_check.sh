@@ -44,8 +44,21 @@ build() {
   cudnn=$(python3 -c "import nvidia.cudnn, os; print(nvidia.cudnn.__path__[0])")
   local gtest=()
   [ -d third_party/googletest ] && gtest=(-DKILN_GTEST_SOURCE_DIR=$PWD/third_party/googletest)
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 -DCUDNN_ROOT="$cudnn" -DKILN_CUDA_ARCHITECTURES=90 \
-        -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}" &&
+  # The system compiler when there is one: the machine's environment points CXX at /opt/gcc, whose builds
+  # carry a static copy of libstdc++ in libkiln_core.so (68 std::locale / ostream symbols defined there);
+  # beside the Python process's shared libstdc++ that broke number formatting in engine.describe() (a num_put
+  # call landed in a codecvt facet). KILN_GPU_ENV_CXX=1 keeps the environment's compiler.
+  local cxx=()
+  if [ -x /usr/bin/g++ ] && [ -x /usr/bin/gcc ] && [ -z "${KILN_GPU_ENV_CXX:-}" ]; then
+    cxx=(-DCMAKE_CXX_COMPILER=/usr/bin/g++ -DCMAKE_C_COMPILER=/usr/bin/gcc -DCMAKE_CUDA_HOST_COMPILER=/usr/bin/g++)
+  fi
+  local args=(-S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 -DCUDNN_ROOT="$cudnn"
+              -DKILN_CUDA_ARCHITECTURES=90 -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}")
+  if ! cmake "${args[@]}" "${cxx[@]}"; then
+    echo "configure with the system compiler failed; again with the compiler of the environment"
+    rm -rf build-gpu
+    cmake "${args[@]}" || return 1
+  fi
   ninja -C build-gpu -j"$(nproc)"
 }
 
