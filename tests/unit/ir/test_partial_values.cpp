@@ -34,6 +34,13 @@ std::string partial(const ir::Value* v) {
   return ir::partial_entries(v, &p) ? str(p) : "none";
 }
 
+// The view(*src.shape[:2], -1, 64) target exporters write for a head split: src's two leading dims read from
+// its Shape at run time, then -1 and the head size.
+ir::Value* heads_target(ir::Graph& g, ir::Value* src) {
+  ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
+  return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
+}
+
 }  // namespace
 
 // nn.MultiheadAttention's reshape target [S, B * H, D] from Shape(x) of x [S, B, E] with a dynamic B.
@@ -116,12 +123,8 @@ TEST(PartialValues, EntriesFromTheReshapedTensorsOwnShape) {
   ir::Graph g;
   ir::Value* x = g.add_input("x", DataType::kFLOAT, {-1, 128, 768});
   ir::Value* other = g.add_input("other", DataType::kFLOAT, {-1, 128, 768});
-  auto target_from = [&](ir::Value* src) {
-    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
-    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
-  };
-  ir::Value* own = node(g, "Shuffle", {x, target_from(x)});
-  ir::Value* foreign = node(g, "Shuffle", {x, target_from(other)});
+  ir::Value* own = node(g, "Shuffle", {x, heads_target(g, x)});
+  ir::Value* foreign = node(g, "Shuffle", {x, heads_target(g, other)});
   infer_graph_inplace(g);
   EXPECT_EQ(own->shape, (Dims{-1, 128, 12, 64}));
   EXPECT_EQ(foreign->shape, (Dims{-1, 128, -1, 64}));
@@ -139,12 +142,8 @@ TEST(PartialValues, EntriesFromATensorWhoseDimsTheLayersKeep) {
   ir::Value* b = g.add_constant("b", HostTensor(DataType::kFLOAT, {768}))->outputs[0];
   ir::Value* proj = node(g, "ElementWise", {b, node(g, "MatrixMultiply", {x, w})}, [](ir::Attrs& a) { a.set("op", int64_t{0}); });
   ir::Value* mixed = node(g, "ElementWise", {proj, other}, [](ir::Attrs& a) { a.set("op", int64_t{0}); });
-  auto target_from = [&](ir::Value* src) {
-    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
-    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
-  };
-  ir::Value* heads = node(g, "Shuffle", {proj, target_from(x)});
-  ir::Value* unproven = node(g, "Shuffle", {mixed, target_from(x)});
+  ir::Value* heads = node(g, "Shuffle", {proj, heads_target(g, x)});
+  ir::Value* unproven = node(g, "Shuffle", {mixed, heads_target(g, x)});
   infer_graph_inplace(g);
   EXPECT_TRUE(ir::same_dim_at_run_time(proj, x, 0));
   EXPECT_FALSE(ir::same_dim_at_run_time(proj, x, 2)) << "the GEMM's columns are the weight's";
@@ -164,12 +163,8 @@ TEST(PartialValues, EntriesFromASiblingSplitOutput) {
   split->attrs.set("split", std::vector<int64_t>{768, 768, 768});
   ir::Value* k = split->outputs[1];
   ir::Value* v = split->outputs[2];
-  auto target_from = [&](ir::Value* src) {
-    ir::Value* lead = node(g, "DynamicSlice", {node(g, "Shape", {src}), constant_i64(g, {0}), constant_i64(g, {2})});
-    return node(g, "Concatenation", {lead, constant_i64(g, {-1, 64})});
-  };
-  ir::Value* heads = node(g, "Shuffle", {v, target_from(k)});
-  ir::Value* unproven = node(g, "Shuffle", {v, target_from(other)});
+  ir::Value* heads = node(g, "Shuffle", {v, heads_target(g, k)});
+  ir::Value* unproven = node(g, "Shuffle", {v, heads_target(g, other)});
   infer_graph_inplace(g);
   EXPECT_TRUE(ir::same_dim_at_run_time(v, k, 0));
   EXPECT_TRUE(ir::same_dim_at_run_time(v, qkv, 1));
