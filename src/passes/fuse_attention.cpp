@@ -14,6 +14,7 @@
 
 #include "ir/graph.h"
 #include "ir/ops/fused_attention_format.h"
+#include "passes/uniform_values.h"
 #include "passes/view_ops.h"
 
 namespace kiln::passes {
@@ -404,6 +405,27 @@ ir::Value* packed_view(ir::Graph& g, const ir::Node* split, const ir::Node* r, i
   return view->outputs[0];
 }
 
+// An additive mask term Select(cond, 0, fill) (or Select(cond, fill, 0)) with a constant fill of -1e4 or
+// less, read as the Select form (newer transformers add their causal mask this way): *out, with cond
+// looked through Expands that only broadcast it, so a constant lower triangle can still become the causal
+// attribute and a broadcast condition is read at its own size.
+bool additive_select(const ir::Value* t, SelectMask* out) {
+  const ir::Node* n = t->producer;
+  if (!n || n->op != "Select" || n->inputs.size() != 3 || pinned(n) || n->inputs[0]->dtype != DataType::kBOOL)
+    return false;
+  for (int zero_side = 1; zero_side <= 2; ++zero_side) {
+    ir::Value* fill = n->inputs[3 - zero_side];
+    double c;
+    if (!all_zero(n->inputs[zero_side]) || !const_scalar(fill, &c) || !(c <= -1e4) || fill->dtype != t->dtype) continue;
+    ir::Value* cond = n->inputs[0];
+    while (cond->producer && cond->producer->op == "Expand" && ir::constant_value(cond->producer->inputs[0]))
+      cond = cond->producer->inputs[0];
+    *out = SelectMask{cond, fill, zero_side == 2};
+    return true;
+  }
+  return false;
+}
+
 // The first SoftMax -> MatrixMultiply chain that matches; false when there is none.
 bool fuse_one(ir::Graph& g) {
   Matcher mt(g);
@@ -450,6 +472,19 @@ bool fuse_one(ir::Graph& g) {
     // the `causal` attribute only when it is the sole masking: every row then keeps a visible key, so -inf and
     // the fill agree. With other masks, a row they mask entirely (left padding) would, unfused, spread over
     // all its keys (fill + mask everywhere): an additive fill term keeps that exactly.
+    // Masks that mask nothing go: an additive term of zeros, a Select whose condition never picks the fill
+    // (exporters build both at the batch's size when the caller passes no attention mask; uniform_values.h).
+    std::erase_if(m.masks, [](const ir::Value* t) { return all_zero(t); });
+    std::erase_if(m.masks, [&](const ir::Value* t) {
+      SelectMask sm;
+      if (!additive_select(t, &sm)) return false;
+      m.selects.push_back(sm);
+      return true;
+    });
+    std::erase_if(m.selects, [](const SelectMask& s) {
+      bool truth;
+      return uniform_bool(s.cond, &truth) && truth != s.masked_when_true;
+    });
     std::vector<ir::Value*> terms = m.masks;
     bool causal = false;
     for (const SelectMask& s : m.selects) {

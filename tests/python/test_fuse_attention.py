@@ -29,6 +29,10 @@ def c64(name, values):
     return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.INT64, [len(values)], values))
 
 
+def s64(name, value):
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.INT64, [], [value]))
+
+
 def cf(name, value):
     return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_t", TensorProto.FLOAT, [], [value]))
 
@@ -86,7 +90,7 @@ def check(model, inputs, blocks, profile=None, rtol=1e-4, atol=1e-5, transposes=
     return engine
 
 
-def bert_model(B, S, heads=4, d=8, dynamic=False, view="static"):
+def bert_model(B, S, heads=4, d=8, dynamic=False, view="static", mask="given"):
     hidden = heads * d
     nodes, inits = [], {}
     for n in ("q", "k", "v"):
@@ -96,14 +100,29 @@ def bert_model(B, S, heads=4, d=8, dynamic=False, view="static"):
     q = split_heads(nodes, "q_lin", "q", heads, d, view=view)
     kt = split_heads(nodes, "k_lin", "kt", heads, d, perm=(0, 2, 3, 1), view=view)  # both transposes merged
     v = split_heads(nodes, "v_lin", "v", heads, d, view=view)
+    if mask == "given":
+        nodes += [  # extended mask: (1 - mask[:, None, None, :]) * finfo.min
+            c64("ax12", [1, 2]),
+            helper.make_node("Unsqueeze", ["mask", "ax12"], ["m4"]),
+            helper.make_node("Cast", ["m4"], ["m4f"], to=TensorProto.FLOAT),
+            cf("one", 1.0), cf("fmin", F32_MIN),
+            helper.make_node("Sub", ["one", "m4f"], ["inv"]),
+            helper.make_node("Mul", ["inv", "fmin"], ["ext"])]
+    else:  # newer transformers without an attention mask: Where(Expand(Range(0, S)[None, None, :, None] >= 0,
+        # [B, 1, S, S]), 0, finfo.min), zeros at the batch's size
+        nodes += [
+            helper.make_node("Shape", ["x"], ["xs"]), c64("i0", [0]), c64("i1", [1]),
+            helper.make_node("Gather", ["xs", "i0"], ["bsz"], axis=0),
+            helper.make_node("Gather", ["xs", "i1"], ["slen"], axis=0),
+            s64("r0", 0), s64("r1", 1), helper.make_node("Squeeze", ["slen"], ["slen0"]),
+            helper.make_node("Range", ["r0", "slen0", "r1"], ["pos"]),
+            c64("ax013", [0, 1, 3]), helper.make_node("Unsqueeze", ["pos", "ax013"], ["pos4"]),
+            s64("zero_i", 0), helper.make_node("GreaterOrEqual", ["pos4", "zero_i"], ["vis"]),
+            c64("one_i", [1]), helper.make_node("Concat", ["bsz", "one_i", "slen", "slen"], ["mshape"], axis=0),
+            helper.make_node("Expand", ["vis", "mshape"], ["vis4"]),
+            cf("zero_f", 0.0), cf("fmin", F32_MIN),
+            helper.make_node("Where", ["vis4", "zero_f", "fmin"], ["ext"])]
     nodes += [
-        # extended mask: (1 - mask[:, None, None, :]) * finfo.min
-        c64("ax12", [1, 2]),
-        helper.make_node("Unsqueeze", ["mask", "ax12"], ["m4"]),
-        helper.make_node("Cast", ["m4"], ["m4f"], to=TensorProto.FLOAT),
-        cf("one", 1.0), cf("fmin", F32_MIN),
-        helper.make_node("Sub", ["one", "m4f"], ["inv"]),
-        helper.make_node("Mul", ["inv", "fmin"], ["ext"]),
         helper.make_node("MatMul", [q, kt], ["scores"]),
         cf("sqrt_d", float(np.sqrt(d))),
         helper.make_node("Div", ["scores", "sqrt_d"], ["scaled"]),
@@ -115,11 +134,14 @@ def bert_model(B, S, heads=4, d=8, dynamic=False, view="static"):
         helper.make_node("Reshape", ["ctx_t", "out_shape"], ["y"]),
     ]
     x = w(B, S, hidden, scale=1.0)
-    mask = np.ones((B, S), np.int64)
-    mask[0, S - 3:] = 0  # padding in the first sequence
-    dyn = {"x": [None, None, hidden], "mask": [None, None]} if dynamic else None
-    model = make_model(nodes, {"x": x, "mask": mask}, ["y"], inits, opset=17, dyn=dyn)
-    return model, {"x": x, "mask": mask}
+    if mask == "given":
+        mask = np.ones((B, S), np.int64)
+        mask[0, S - 3:] = 0  # padding in the first sequence
+        dyn = {"x": [None, None, hidden], "mask": [None, None]} if dynamic else None
+        model = make_model(nodes, {"x": x, "mask": mask}, ["y"], inits, opset=17, dyn=dyn)
+        return model, {"x": x, "mask": mask}
+    dyn = {"x": [None, S, hidden]} if dynamic else None
+    return make_model(nodes, {"x": x}, ["y"], inits, opset=17, dyn=dyn), {"x": x}
 
 
 def test_bert_attention_fuses():
@@ -136,6 +158,19 @@ def test_bert_attention_dynamic_shapes():
     inputs2 = {"x": w(3, 20, 32, scale=1.0), "mask": mask}  # other shapes, same engine
     got = run_kiln(engine, inputs2)["y"]
     ref = ort_run(model.SerializeToString(), inputs2)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
+
+
+def test_bert_without_a_mask_drops_the_zero_mask_exporters_build():
+    """No attention mask given: the export still builds an additive mask of zeros at the batch's size; the
+    fused attention takes no mask and nothing computes it (no Expand or Select left), for any batch."""
+    model, inputs = bert_model(2, 11, dynamic=True, mask="none")
+    engine = check(model, inputs, 1, {"x": ((1, 11, 32), (2, 11, 32), (4, 11, 32))})
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert not [l for l in layers if l.startswith(("Select", "Expand", "Range"))], engine.describe()
+    inputs3 = {"x": w(3, 11, 32, scale=1.0)}
+    got = run_kiln(engine, inputs3)["y"]
+    ref = ort_run(model.SerializeToString(), inputs3)["y"]
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
@@ -157,7 +192,9 @@ def test_bert_merged_projections_read_packed(view):
     assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
-def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"), dynamic=False):
+def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"), dynamic=False, mask="select"):
+    """mask "select": the causal Where(causal, scores, min) and an additive padding mask (attn_mask input);
+    "additive": newer transformers without a padding mask, scores + Where(Expand(causal, [B, 1, S, S]), 0, min)."""
     hidden = heads * d
     inits = {"Wqkv": w(hidden, 3 * hidden), "bqkv": w(3 * hidden),
              "bias": np.tril(np.ones((max_pos, max_pos), bool)).reshape(1, 1, max_pos, max_pos)}
@@ -176,9 +213,18 @@ def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"
         # causal_mask = bias[:, :, k_len - q_len : k_len, :k_len] (static here: folds to a constant)
         c64("starts", [0, 0]), c64("ends", [S, S]), c64("axes", [2, 3]),
         helper.make_node("Slice", ["bias", "starts", "ends", "axes"], ["causal"]),
-        cf("mask_value", F32_MIN),
-        helper.make_node("Where", ["causal", "w1", "mask_value"], ["w2"]),
-        helper.make_node("Add", ["w2", "attn_mask"], ["w3"]),
+        cf("mask_value", F32_MIN)]
+    if mask == "select":
+        nodes += [helper.make_node("Where", ["causal", "w1", "mask_value"], ["w2"]),
+                  helper.make_node("Add", ["w2", "attn_mask"], ["w3"])]
+    else:
+        nodes += [helper.make_node("Shape", ["x"], ["xs"]), c64("i0", [0]),
+                  helper.make_node("Gather", ["xs", "i0"], ["bsz"], axis=0), c64("rest", [1, S, S]),
+                  helper.make_node("Concat", ["bsz", "rest"], ["mshape"], axis=0),
+                  helper.make_node("Expand", ["causal", "mshape"], ["causal4"]), cf("zero_f", 0.0),
+                  helper.make_node("Where", ["causal4", "zero_f", "mask_value"], ["additive"]),
+                  helper.make_node("Add", ["w1", "additive"], ["w3"])]
+    nodes += [
         helper.make_node("Softmax", ["w3"], ["p"], axis=-1),
         helper.make_node("MatMul", ["p", v], ["a"]),
         helper.make_node("Transpose", ["a"], ["a_t"], perm=[0, 2, 1, 3]),
@@ -188,6 +234,9 @@ def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"
     x = w(2, S, hidden, scale=1.0)
     attn_mask = np.zeros((2, 1, 1, S), np.float32)
     attn_mask[1, ..., :2] = F32_MIN  # left padding in the second sequence
+    if mask != "select":
+        dyn = {"x": [None, S, hidden]} if dynamic else None
+        return make_model(nodes, {"x": x}, ["y"], inits, opset=17, dyn=dyn), {"x": x}
     dyn = {"x": [None, S, hidden], "attn_mask": [None, 1, 1, S]} if dynamic else None
     model = make_model(nodes, {"x": x, "attn_mask": attn_mask}, ["y"], inits, opset=17, dyn=dyn)
     return model, {"x": x, "attn_mask": attn_mask}
@@ -196,6 +245,19 @@ def gpt2_model(S, heads=2, d=16, max_pos=32, views=("prefix", "prefix", "prefix"
 def test_gpt2_causal_attention_fuses():
     model, inputs = gpt2_model(9)
     check(model, inputs, 1)
+
+
+def test_gpt2_additive_causal_mask_becomes_causal():
+    """Newer transformers add the causal mask as Where(Expand(tril, [B, 1, S, S]), 0, min): with no other mask
+    the fused attention runs causal, and nothing computes the [B, 1, S, S] mask (no Expand or Select left)."""
+    model, inputs = gpt2_model(9, dynamic=True, mask="additive")
+    engine = check(model, inputs, 1, {"x": ((1, 9, 32), (2, 9, 32), (4, 9, 32))})
+    layers = [line.strip() for line in engine.describe().splitlines()]
+    assert not [l for l in layers if l.startswith(("Select", "Expand"))], engine.describe()
+    inputs3 = {"x": w(3, 9, 32, scale=1.0)}
+    got = run_kiln(engine, inputs3)["y"]
+    ref = ort_run(model.SerializeToString(), inputs3)["y"]
+    assert np.max(np.abs(got - ref)) <= 1e-5 + 1e-4 * np.max(np.abs(ref))
 
 
 def test_gpt2_split_read_packed_when_v_takes_k_dims():

@@ -213,6 +213,39 @@ TEST(FuseAttention, Gpt2CausalWhereWithPaddingMaskStaysExact) {
   EXPECT_EQ(fa->inputs[3]->producer->op, "ElementWise");
 }
 
+// Newer transformers add their masks: scores + Where(Expand(tril, [B, 1, S, S]), 0, finfo.min), and, with no
+// padding mask given, + Where(Expand(all true, [B, 1, S, S]), 0, finfo.min). The zero term goes, the causal
+// one becomes the attribute: the fused node reads no mask and nothing builds the [B, 1, S, S] tensors.
+TEST(FuseAttention, AdditiveCausalAndZeroMasksBecomeCausalAttr) {
+  const int64_t S = 12, D = 16;
+  Builder b;
+  auto* q = b.input("q", {2, 2, S, D});
+  auto* k = b.input("k", {2, 2, S, D});
+  auto* v = b.input("v", {2, 2, S, D});
+  auto* shape = b.g.add_input("shape", DataType::kINT64, {4});  // [B, 1, S, S] at run time
+  HostTensor tri(DataType::kBOOL, {1, 1, S, S}), all(DataType::kBOOL, {1, 1, S, 1});
+  for (int64_t i = 0; i < S; ++i) {
+    all.mutable_data<uint8_t>()[i] = 1;
+    for (int64_t j = 0; j < S; ++j) tri.mutable_data<uint8_t>()[i * S + j] = j <= i;
+  }
+  auto expanded = [&](const HostTensor& c, const std::string& name) {
+    ir::Node* e = b.g.add_node("Expand", name, {b.g.add_constant(name + "_c", c)->outputs[0], shape}, 1);
+    return e->outputs[0];
+  };
+  const float fill = std::numeric_limits<float>::lowest();
+  auto* causal = b.select(expanded(tri, "causal"), b.scalar(0.f), b.scalar(fill));
+  auto* none = b.select(expanded(all, "none"), b.scalar(0.f), b.scalar(fill));
+  auto* s = b.ew(b.mm(q, b.transpose(k, {0, 1, 3, 2})), b.scalar(4.0f), kDiv);
+  auto* y = b.mm(b.softmax(b.ew(b.ew(s, causal, kSum), none, kSum), -1), v);
+  b.output(y);
+  const ir::Node* fa = fuse_and_compare(b, {{"q", random({2, 2, S, D}, 1)}, {"k", random({2, 2, S, D}, 2)},
+                                            {"v", random({2, 2, S, D}, 3)}, {"shape", HostTensor::from_i64({2, 1, S, S})}},
+                                        1);
+  ASSERT_NE(fa, nullptr);
+  EXPECT_EQ(fa->attrs.i("causal", -1), 1);
+  EXPECT_EQ(fa->inputs.size(), 3u);
+}
+
 // A Where whose condition is not causal (or not constant) stays a mask: Select(cond, 0, fill) added to the rest.
 TEST(FuseAttention, OtherWhereBecomesAdditiveMask) {
   const int64_t S = 9, D = 8;
