@@ -68,7 +68,8 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
   p.push_back(std::make_unique<passes::LowerQuantization>());
   // After the convolution fusions (fewer layers to carry the layout through), before precision lowering
   // (which then sees the final layers).
-  p.push_back(std::make_unique<passes::ChannelsLast>());
+  // Half-precision engines pad the RGB stem's channels to 8, for cuDNN's tensor-core kernels.
+  p.push_back(std::make_unique<passes::ChannelsLast>(o.fp16 || o.bf16 ? 8 : 0));
   if (o.fp16 || o.bf16) {
     // FP16 wins when both are allowed: it has the finer mantissa for activations of inference networks.
     DataType low = o.fp16 ? DataType::kHALF : DataType::kBF16;

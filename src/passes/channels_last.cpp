@@ -76,7 +76,39 @@ ir::Node* twin(ir::Graph& g, const ir::Node* n, std::vector<ir::Value*> inputs, 
   return t;
 }
 
-bool convert_convolution(ir::Graph& g, ir::Node* n) {
+// w [K, kh, kw, C] (an NHWC weight constant) with its channels zero-padded to c.
+ir::Value* pad_channels_of_constant(ir::Graph& g, const ir::Value* w, int64_t c) {
+  const HostTensor* t = ir::constant_value(w);
+  const Dims& s = t->shape();
+  const int64_t rows = s[0] * s[1] * s[2], from = s[3];
+  HostTensor out(t->dtype(), {s[0], s[1], s[2], c});
+  const size_t es = dtype_size(t->dtype());
+  std::memset(out.mutable_raw(), 0, out.nbytes());
+  const auto* src = static_cast<const uint8_t*>(t->raw());
+  auto* dst = static_cast<uint8_t*>(out.mutable_raw());
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * c * es, src + r * from * es, from * es);
+  ir::Node* k = g.add_constant(g.unique_name(w->name + "_c" + std::to_string(c)), std::move(out));
+  k->outputs[0]->dtype = t->dtype();
+  k->outputs[0]->shape = {s[0], s[1], s[2], c};
+  return k->outputs[0];
+}
+
+// x [N, H, W, C] zero-padded at the end of its channels to c (one Pad per value, however many read it).
+ir::Value* pad_channels(ir::Graph& g, ir::Value* x, int64_t c, const std::string& base) {
+  const std::vector<int64_t> pads = {0, 0, 0, 0, 0, 0, 0, c - x->shape[3]};
+  for (ir::Node* u : g.users(x))
+    if (u->op == "Pad" && u->inputs.size() == 1 && u->attrs.ints("pads") == pads) return u->outputs[0];
+  ir::Node* p = g.add_node("Pad", g.unique_name(base), {x}, 1);
+  p->attrs.set("pads", pads);
+  p->attrs.set("mode", std::string("constant"));
+  p->attrs.set("value", 0.0);
+  ir::Value* y = p->outputs[0];
+  y->dtype = x->dtype;
+  y->shape = {x->shape[0], x->shape[1], x->shape[2], c};
+  return y;
+}
+
+bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
   if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
   if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
   const HostTensor* w = ir::constant_value(n->inputs[1]);
@@ -86,6 +118,12 @@ bool convert_convolution(ir::Graph& g, ir::Node* n) {
   std::vector<ir::Value*> ins = n->inputs;
   ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
   ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
+  const int64_t cin = w->shape()[1];
+  if (pad_to > 0 && n->attrs.i("groups", 1) == 1 && cin % pad_to != 0 && cin < pad_to && ins[0]->shape[3] == cin) {
+    const int64_t padded = pad_to;
+    ins[0] = pad_channels(g, ins[0], padded, n->name + "_pad_channels");
+    ins[1] = pad_channels_of_constant(g, ins[1], padded);
+  }
   if (ins.size() > 3 && ins[3]) ins[3] = add_transpose(g, ins[3], kToNhwc, n->name + "_residual_to_nhwc");
   ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
   c->attrs.set("channels_last", int64_t{1});
@@ -198,7 +236,7 @@ bool ChannelsLast::run(ir::Graph& g) {
   bool changed = false;
   std::vector<ir::Node*> snapshot;
   for (auto& n : g.nodes()) snapshot.push_back(n.get());
-  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n);
+  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, pad_channels_to_);
   if (!changed) return false;
   // Sink and cancel until nothing moves; nodes are visited in topological order so that one sweep
   // carries a transpose as far down as it can go.

@@ -9,15 +9,28 @@
 // convolutions); a transpose that meets its inverse cancels. What is left are the transposes where the
 // network's layout really changes: at its inputs and outputs and around ops without a channels-last form.
 // The logical shapes the user sees never change: only values inside a region are stored NHWC.
+//
+// pad_channels_to (8 for float16/bfloat16 engines, 0 = off): a convolution (groups 1) whose input has fewer
+// channels, not a multiple of it (the RGB stem, C = 3), reads its NHWC input zero-padded to that many
+// channels, with its weights zero-padded alike, so that cuDNN's tensor-core kernels apply (16-byte channel
+// vectors). The sum gains only zero products. Why: on the H200, ResNet-50's 7x7 stem ran at 40 TFLOP/s
+// (0.75 of 4.14 ms at batch 128) and MobileNetV2's 3x3 stem at 17 TFLOP/s, against 200-440 for the other
+// convolutions.
 #pragma once
+#include <cstdint>
+
 #include "passes/pass.h"
 
 namespace kiln::passes {
 
 class ChannelsLast : public Pass {
  public:
+  explicit ChannelsLast(int64_t pad_channels_to = 0) : pad_channels_to_(pad_channels_to) {}
   std::string name() const override { return "channels-last"; }
   bool run(ir::Graph& g) override;
+
+ private:
+  int64_t pad_channels_to_;
 };
 
 }  // namespace kiln::passes

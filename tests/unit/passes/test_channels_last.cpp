@@ -216,3 +216,33 @@ TEST(ChannelsLast, LeavesNonConstantWeightsAndOtherRanksAlone) {
   EXPECT_FALSE(pass.run(g));
   EXPECT_EQ(channels_last_convs(g), 0u);
 }
+
+// Half-precision engines pad the RGB stem to 8 channels (tensor-core kernels need 16-byte channel vectors):
+// the NHWC input goes through one Pad, the weights gain zero channels, and the outputs do not change. Wider
+// inputs, grouped convolutions and engines without the option keep their channels.
+TEST(ChannelsLast, StemChannelsPaddedToEight) {
+  auto stem_weights_channels = [](const ir::Graph& g) {
+    for (auto& n : g.nodes())
+      if (n->op == "Convolution" && n->name == "stem") return ir::constant_value(n->inputs[1])->shape()[3];
+    return int64_t{-1};
+  };
+  for (int64_t pad_to : {0, 8}) {
+    ir::Graph g;
+    resnet_stem(g, 0, 3, 1, false);
+    passes::ChannelsLast pass(pad_to);
+    ASSERT_TRUE(fusetest::run_and_compare(g, pass, 1e-5)) << "pad to " << pad_to;
+    EXPECT_EQ(fusetest::count_op(g, "Pad"), pad_to ? 1u : 0u) << g.to_string();
+    EXPECT_EQ(stem_weights_channels(g), pad_to ? 8 : 3);
+    EXPECT_EQ(channels_last_convs(g), 2u);
+    EXPECT_EQ(g.outputs()[0]->shape, (Dims{2, 8, 6, 5})) << "the logical output is unchanged";
+  }
+  // conv2 reads 8 channels already; a grouped convolution of 6 channels is left alone.
+  ir::Graph g;
+  auto* x = g.add_input("x", DataType::kFLOAT, {1, 6, 7, 7});
+  auto* y = conv(g, x, 3, 6, 3, "grouped");
+  g.find_node("grouped")->attrs.set("groups", int64_t{2});
+  g.mark_output(y);
+  passes::ChannelsLast pass(8);
+  ASSERT_TRUE(fusetest::run_and_compare(g, pass, 1e-5));
+  EXPECT_EQ(fusetest::count_op(g, "Pad"), 0u);
+}
