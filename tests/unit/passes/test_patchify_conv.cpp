@@ -4,6 +4,7 @@
 
 #include "passes/fusion_test_util.h"
 #include "passes/patchify_conv.h"
+#include "passes/view_ops.h"
 
 using namespace kiln;
 using fusetest::Builder;
@@ -72,4 +73,28 @@ TEST(PatchifyConvolution, OtherConvolutionsStay) {
     ASSERT_TRUE(run_and_compare(b.g, p, 1e-5, &changed)) << dims_str(s.x) << " " << dims_str(s.w);
     EXPECT_FALSE(changed) << dims_str(s.x) << " " << dims_str(s.w);
   }
+}
+
+// ViT reads the patches as tokens, Transpose[0, 2, 1](Reshape(conv, [N, K, OH*OW])): that is the GEMM's own
+// output viewed [N, OH*OW, K], so no copy is left between the GEMM and the tokens (only view Shuffles), and
+// the tokens are the same.
+TEST(PatchifyConvolution, TokensReadTheGemmOutputDirectly) {
+  Builder b;
+  ir::Value* x = b.input({2, 3, 8, 12});
+  ir::Node* conv = b.node("Convolution", {x, b.rand_cst({5, 3, 4, 4}, 0.1, 0.5), b.rand_cst({5})}, "conv");
+  conv->attrs.set("stride", std::vector<int64_t>{4, 4});
+  ir::Node* flat = b.node("Shuffle", {conv->outputs[0]}, "flatten");
+  flat->attrs.set("has_reshape", int64_t{1});
+  flat->attrs.set("reshape_dims", std::vector<int64_t>{0, 5, -1});
+  ir::Node* t = b.node("Shuffle", {flat->outputs[0]}, "to_tokens");
+  t->attrs.set("first_transpose", std::vector<int64_t>{0, 2, 1});
+  b.output(t->outputs[0]);
+  b.infer();
+  passes::PatchifyConvolution p;
+  ASSERT_TRUE(run_and_compare(b.g, p, 1e-5));
+  EXPECT_EQ(b.g.outputs()[0]->shape, (Dims{2, 6, 5}));
+  for (auto& n : b.g.nodes())
+    if (n->op == "Shuffle" && n->name != "conv/patches")
+      EXPECT_TRUE(passes::views::reshape_only(n.get())) << n->name << " moves data";
+  EXPECT_EQ(b.g.find_node("conv/patch_nchw"), nullptr);
 }
