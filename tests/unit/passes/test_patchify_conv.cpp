@@ -94,7 +94,8 @@ TEST(PatchifyConvolution, TokensReadTheGemmOutputDirectly) {
   ASSERT_TRUE(run_and_compare(b.g, p, 1e-5));
   EXPECT_EQ(b.g.outputs()[0]->shape, (Dims{2, 6, 5}));
   for (auto& n : b.g.nodes())
-    if (n->op == "Shuffle" && n->name != "conv/patches")
+    if (n->op == "Shuffle" && n->name != "conv/patches") {
       EXPECT_TRUE(passes::views::reshape_only(n.get())) << n->name << " moves data";
+    }
   EXPECT_EQ(b.g.find_node("conv/patch_nchw"), nullptr);
 }

@@ -201,7 +201,9 @@ TEST(SimplifyViews, SplitOutputShapeReadsTheSplitInput) {
   EXPECT_TRUE(simplify_and_compare(g, rand_inputs({{3, 5, 24}}), &changed));
   EXPECT_TRUE(changed);
   for (auto& n : g.nodes())
-    if (n->op == "Shape") EXPECT_EQ(n->inputs[0], x) << "a Shape still reads a Split output";
+    if (n->op == "Shape") {
+      EXPECT_EQ(n->inputs[0], x) << "a Shape still reads a Split output";
+    }
   EXPECT_EQ(fusetest::count_op(g, "Shape"), 2);
 }
 
@@ -215,5 +217,7 @@ TEST(SimplifyViews, SplitOutputShapeOfTheSplitAxisStays) {
   bool changed = false;
   EXPECT_TRUE(simplify_and_compare(g, rand_inputs({{3, 4, 24}}), &changed));
   for (auto& n : g.nodes())
-    if (n->op == "Shape") EXPECT_NE(n->inputs[0], x) << "a Shape read across the split axis moved";
+    if (n->op == "Shape") {
+      EXPECT_NE(n->inputs[0], x) << "a Shape read across the split axis moved";
+    }
 }
