@@ -468,12 +468,9 @@ bool fuse_one(ir::Graph& g) {
       }
     }
 
-    // The mask: the SUM masks plus the Selects as additive Select(cond, 0, fill) terms. A causal Select becomes
-    // the `causal` attribute only when it is the sole masking: every row then keeps a visible key, so -inf and
-    // the fill agree. With other masks, a row they mask entirely (left padding) would, unfused, spread over
-    // all its keys (fill + mask everywhere): an additive fill term keeps that exactly.
     // Masks that mask nothing go: an additive term of zeros, a Select whose condition never picks the fill
     // (exporters build both at the batch's size when the caller passes no attention mask; uniform_values.h).
+    // An additive Select(cond, 0, fill) term joins the Selects, so a causal triangle can become the attribute.
     std::erase_if(m.masks, [](const ir::Value* t) { return all_zero(t); });
     std::erase_if(m.masks, [&](const ir::Value* t) {
       SelectMask sm;
@@ -485,6 +482,10 @@ bool fuse_one(ir::Graph& g) {
       bool truth;
       return uniform_bool(s.cond, &truth) && truth != s.masked_when_true;
     });
+    // The mask: the SUM masks plus the Selects as additive Select(cond, 0, fill) terms. A causal Select becomes
+    // the `causal` attribute only when it is the sole masking: every row then keeps a visible key, so -inf and
+    // the fill agree. With other masks, a row they mask entirely (left padding) would, unfused, spread over
+    // all its keys (fill + mask everywhere): an additive fill term keeps that exactly.
     std::vector<ir::Value*> terms = m.masks;
     bool causal = false;
     for (const SelectMask& s : m.selects) {
