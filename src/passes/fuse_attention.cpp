@@ -324,11 +324,9 @@ class Matcher {
   // gather = Gather(axis 0, constant scalar i)(Transpose_perm(p)), p [B, S, N, H, X] or [S, B, N, H, X] with N
   // known (perm brings N first): that Transpose, and i in [0, N) in *slot. nullptr otherwise.
   ir::Node* packed_split(const ir::Node* gather, const std::vector<int64_t>& perm, int64_t* slot) const {
-    if (gather->op != "Gather" || gather->inputs.size() != 2 || !gather->inputs[1]) return nullptr;
-    if (gather->attrs.i("axis", 0) != 0 || gather->attrs.i("mode", 0) != 0 || gather->attrs.i("num_elementwise_dims", 0) != 0)
-      return nullptr;
-    const HostTensor* idx = ir::constant_value(gather->inputs[1]);
-    if (!idx || !idx->shape().empty() || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return nullptr;
+    int64_t axis;
+    const HostTensor* idx = views::constant_gather(gather, &axis);
+    if (!idx || axis != 0 || !idx->shape().empty()) return nullptr;
     ir::Value* split_out = gather->inputs[0];
     ir::Node* split = split_out->producer;
     if (!split || split_out->is_output || pinned(split) || !is_transpose(split, perm)) return nullptr;

@@ -167,12 +167,10 @@ bool split_last(ir::Graph& g, const Uses& u, ir::Node* t) {
   int64_t h = -1, d = -1;
   std::vector<std::pair<ir::Node*, ir::Node*>> pairs;  // (Gather, Reshape)
   for (ir::Node* gk : it->second) {
-    if (gk->op != "Gather" || pinned(gk) || gk->inputs.size() != 2 || gk->inputs[0] != tv) return false;
-    if (gk->attrs.i("mode", 0) != 0) return false;
-    int64_t axis = gk->attrs.i("axis", 0);
-    if (axis < 0) axis += static_cast<int64_t>(r);
-    const HostTensor* idx = ir::constant_value(gk->inputs[1]);
-    if (axis < 0 || axis >= static_cast<int64_t>(r) - 1 || !idx || !idx->shape().empty()) return false;
+    int64_t axis;
+    const HostTensor* idx = views::constant_gather(gk, &axis);
+    if (!idx || pinned(gk) || gk->inputs[0] != tv || axis >= static_cast<int64_t>(r) - 1 || !idx->shape().empty())
+      return false;
     ir::Value* gv = gk->outputs[0];
     ir::Node* rk = u.only_user(gv);
     if (!reshape_only(rk) || pinned(rk)) return false;
@@ -227,12 +225,9 @@ bool split_shape(ir::Graph&, const Uses& u, ir::Node* sh) {
   auto readers = u.users.find(sh->outputs[0]);
   if (readers == u.users.end() || readers->second.empty()) return false;
   for (const ir::Node* reader : readers->second) {
-    if (reader->op != "Gather" || reader->inputs.size() != 2 || reader->inputs[0] != sh->outputs[0] ||
-        reader->attrs.i("axis", 0) != 0 || reader->attrs.i("mode", 0) != 0 ||
-        reader->attrs.i("num_elementwise_dims", 0) != 0)
-      return false;
-    const HostTensor* idx = ir::constant_value(reader->inputs[1]);
-    if (!idx || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return false;
+    int64_t gather_axis;
+    const HostTensor* idx = views::constant_gather(reader, &gather_axis);
+    if (!idx || gather_axis != 0 || reader->inputs[0] != sh->outputs[0]) return false;
     for (int64_t i : idx->to_i64())
       if ((i < 0 ? i + rank : i) == axis || i < -rank || i >= rank) return false;
   }

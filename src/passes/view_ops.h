@@ -44,6 +44,22 @@ inline bool reshape_only(const ir::Node* n) {
   return true;
 }
 
+// A Gather that picks by constant indices alone (default mode, no elementwise dims): its integer indices,
+// with its axis normalized for the gathered tensor's rank in *axis; nullptr otherwise. The view rewrites and
+// the attention pass read such Gathers as slices.
+inline const HostTensor* constant_gather(const ir::Node* n, int64_t* axis) {
+  if (!n || n->op != "Gather" || n->inputs.size() != 2 || !n->inputs[0] || !n->inputs[1]) return nullptr;
+  if (n->attrs.i("mode", 0) != 0 || n->attrs.i("num_elementwise_dims", 0) != 0) return nullptr;
+  const HostTensor* idx = ir::constant_value(n->inputs[1]);
+  if (!idx || (idx->dtype() != DataType::kINT64 && idx->dtype() != DataType::kINT32)) return nullptr;
+  const int64_t rank = static_cast<int64_t>(n->inputs[0]->shape.size());
+  int64_t a = n->attrs.i("axis", 0);
+  if (a < 0) a += rank;
+  if (a < 0 || a >= rank) return nullptr;
+  *axis = a;
+  return idx;
+}
+
 // A reshape-only Shuffle of x to static `dims` (with zero_ph, a 0 copies x's dim at that index; one -1 is
 // inferred), its output given `shape` (what inference will find) until the graph is re-inferred.
 inline ir::Value* add_reshape(ir::Graph& g, const std::string& name, ir::Value* x, const std::vector<int64_t>& dims,
