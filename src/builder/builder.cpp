@@ -1,5 +1,4 @@
 #include <chrono>
-#include <cstdlib>
 
 #include "backends/gpu_probe.h"
 #include "runtime/device_execution.h"
@@ -9,6 +8,7 @@
 #include "kiln/builder.h"
 #include "plan/plan_writer.h"
 #include "runtime/engine_data.h"
+#include "runtime/env_switch.h"
 #include "runtime/executor.h"
 #include "runtime/shape_analysis.h"
 
@@ -181,8 +181,7 @@ std::vector<uint8_t> Builder::build_serialized_network(Network& network, const B
     // Testing aid: KILN_CPU_RUNS_GPU_PIPELINE=1 runs the GPU target's graph rewrites (channels-last layout,
     // pointwise fusion, precision lowering when its flags are set) for a CPU engine, whose kernels implement
     // every float32 rewritten form: a machine without a GPU can check them on whole models.
-    const char* emulate = std::getenv("KILN_CPU_RUNS_GPU_PIPELINE");
-    const bool gpu_passes = use_gpu || (emulate && std::string(emulate) == "1");
+    const bool gpu_passes = use_gpu || env_is("KILN_CPU_RUNS_GPU_PIPELINE", "1");
     if (gpu_passes) {
       GpuPipelineOptions o;
       bool typed = network.strongly_typed();

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "backends/gpu_probe.h"
@@ -19,6 +18,7 @@
 #include "passes/lower_quantization.h"
 #include "passes/recognize_activations.h"
 #include "passes/simplify_views.h"
+#include "runtime/env_switch.h"
 
 namespace kiln {
 
@@ -80,7 +80,7 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
   // Last: dtypes are final, and what is left between the library calls is pointwise chains. On by default
   // since its whole-model GPU run (the six architectures at fp32/tf32/fp16/bf16 on the H200, 2026-11-30);
   // KILN_FUSE_POINTWISE=0 turns it off (to compare, or to rule it out when a result looks wrong).
-  if (const char* v = std::getenv("KILN_FUSE_POINTWISE"); !v || std::string(v) != "0") {
+  if (!env_is("KILN_FUSE_POINTWISE", "0")) {
     p.push_back(std::make_unique<passes::FusePointwise>(&gpu::supports));
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   }

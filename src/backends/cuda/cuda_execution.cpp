@@ -13,13 +13,13 @@
 #include <cublasLt.h>
 #include <cudnn.h>
 
-#include <cstdlib>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/executor.h"
 #include "backends/cuda/library_checks.h"
 #include "runtime/device_execution.h"
+#include "runtime/env_switch.h"
 
 namespace kiln::cuda {
 
@@ -32,10 +32,7 @@ size_t workspace_size(const EngineData& e) {
   return std::min<size_t>(kDefault, e.workspace_limit);
 }
 
-bool graphs_enabled() {
-  const char* v = std::getenv("KILN_CUDA_GRAPHS");
-  return !(v && std::string(v) == "0");
-}
+bool graphs_enabled() { return !env_is("KILN_CUDA_GRAPHS", "0"); }
 
 // Plain (unregistered) host memory, as opposed to device, managed or pinned memory.
 bool is_host_memory(const void* p) {

@@ -1,7 +1,6 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 
 #include <array>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <limits>
@@ -12,6 +11,7 @@
 #include "backends/cuda/library_checks.h"
 #include "backends/cuda/stream_timing.h"
 #include "kiln/timing_cache.h"
+#include "runtime/env_switch.h"
 
 namespace kiln::cuda {
 
@@ -39,10 +39,7 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
 }
 
 // KILN_GEMM_SPLIT_K=0 times the heuristic's candidates alone (to measure what the split-K variants give).
-bool split_k_allowed() {
-  const char* v = std::getenv("KILN_GEMM_SPLIT_K");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool split_k_allowed() { return !env_is("KILN_GEMM_SPLIT_K", "0"); }
 
 bool has_bias(Epilogue e) { return e == Epilogue::kBias || e == Epilogue::kBiasRelu || e == Epilogue::kBiasGelu; }
 

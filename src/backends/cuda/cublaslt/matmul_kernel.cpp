@@ -21,9 +21,7 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
-
-#include <cstdlib>
-#include <cstring>
+#include "runtime/env_switch.h"
 
 namespace kiln::cuda {
 
@@ -32,10 +30,7 @@ namespace {
 constexpr int kActRelu = 0, kActGeluErf = 12, kActGeluTanh = 13;
 
 // Whether a half-type GEMM may compute erf-GELU as cuBLASLt's tanh-form epilogue (see the file comment).
-bool half_gelu_by_tanh_form() {
-  const char* exact = std::getenv("KILN_EXACT_GELU");
-  return !(exact && std::strcmp(exact, "1") == 0);
-}
+bool half_gelu_by_tanh_form() { return !env_is("KILN_EXACT_GELU", "1"); }
 
 bool matmul_supports(const ir::Node& n, const std::vector<ir::TensorInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present || in[0].dtype != in[1].dtype) return false;
