@@ -54,9 +54,10 @@ build() {
   fi
   # Each call copies the tree anew (fresh mtimes), so a warm machine's build-gpu/ is rebuilt whole (116 s);
   # ccache, where installed, turns that into cache hits.
-  command -v ccache >/dev/null && cxx+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   local args=(-S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-g1 -DCUDNN_ROOT="$cudnn"
-              -DKILN_CUDA_ARCHITECTURES=90 -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}")
+              -DKILN_CUDA_ARCHITECTURES=90 -DPython3_EXECUTABLE="$(command -v python3)" "${gtest[@]}" "${launcher[@]}")
   if ! cmake "${args[@]}" "${cxx[@]}"; then
     echo "configure with the system compiler failed; again with the compiler of the environment"
     rm -rf build-gpu
