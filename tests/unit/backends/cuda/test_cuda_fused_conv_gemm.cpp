@@ -225,7 +225,7 @@ TEST(CudaFusedMatrixMultiply, BiasResidualActivationBatchedAndBroadcast) {
 }
 
 // The spacing of float16 values around |v| (its ulp).
-double half_ulp_at(double v) {
+double float16_ulp(double v) {
   v = std::fabs(v);
   if (v < 6.103515625e-05) return 5.960464477539063e-08;  // subnormals
   return std::ldexp(1.0, static_cast<int>(std::floor(std::log2(v))) - 10);
@@ -233,19 +233,17 @@ double half_ulp_at(double v) {
 
 // float16 erf-GELU GEMMs take cuBLASLt's tanh-form GELU epilogue (cublaslt/matmul_kernel.cpp): every output
 // must stay within the gap of the two forms (4.8e-4), plus cuBLASLt's own fast tanh (2e-4: see matmul_tol),
-// plus one float16 ulp of the exact value, and
-// with KILN_EXACT_GELU=1 within the unfused path's own rounding (the GEMM's output rounded once to float16,
-// then the GELU's). Pre-activations spread over about +-5, where the two forms differ most.
+// plus one float16 ulp of the exact value; with KILN_EXACT_GELU=1, within the unfused path's own rounding (the
+// GEMM's output rounded once to float16, then the GELU's). Pre-activations spread over about +-5, where the
+// two forms differ most.
 TEST(CudaFusedMatrixMultiply, HalfErfGeluWithinTheTanhFormsGap) {
   KILN_REQUIRE_CUDA_DEVICE();
   const DataType dt = DataType::kHALF;
   std::vector<HostTensor> in = {randf({96, 256}, dt, 0.1, 1.0), randf({256, 160}, dt, 0.05, 0.5), randf({160}, dt, 0.0, 1.0)};
   auto gelu = [](ir::Attrs& a) { a.set("activation", int64_t{12}); };
-  const HostTensor exact = cpu_reference("MatrixMultiply", [] {
-    ir::Attrs a;
-    a.set("activation", int64_t{12});
-    return a;
-  }(), in).at(0);
+  ir::Attrs gelu_attrs;
+  gelu(gelu_attrs);
+  const HostTensor exact = cpu_reference("MatrixMultiply", gelu_attrs, in).at(0);
   const HostTensor pre = cpu_reference("MatrixMultiply", ir::Attrs{}, in).at(0);
   double spread = 0;
   for (int64_t i = 0; i < pre.numel(); ++i) spread = std::max(spread, std::fabs(pre.get_f64(i)));
@@ -262,10 +260,10 @@ TEST(CudaFusedMatrixMultiply, HalfErfGeluWithinTheTanhFormsGap) {
       const double r = exact.get_f64(i), x = pre.get_f64(i), y = got.get_f64(i), err = std::fabs(y - r);
       // The output's rounding: half an ulp where it lands (above a power of two the ulp doubles: 1.99998
       // rounds to 2.0019).
-      const double y_ulp = half_ulp_at(std::max(std::fabs(r), std::fabs(y)));
+      const double y_ulp = float16_ulp(std::max(std::fabs(r), std::fabs(y)));
       // Exact path: x rounded to float16 (half an ulp of x, times GELU's slope, at most 1.13), then y rounded;
       // 2e-5 for float32 sums in another order (which can also move x's rounding).
-      const double bound = exact_env ? 0.6 * half_ulp_at(x) * 1.13 + 0.6 * y_ulp + 2e-5 : 4.8e-4 + 2e-4 + y_ulp + 2e-5;
+      const double bound = exact_env ? 0.6 * float16_ulp(x) * 1.13 + 0.6 * y_ulp + 2e-5 : 4.8e-4 + 2e-4 + y_ulp + 2e-5;
       worst = std::max(worst, err);
       if (err > bound && bad++ < 5)
         ADD_FAILURE() << "KILN_EXACT_GELU=" << exact_env << " element " << i << ": x " << x << " got " << got.get_f64(i)
