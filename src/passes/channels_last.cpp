@@ -119,10 +119,9 @@ bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
   ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
   ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
   const int64_t cin = w->shape()[1];
-  if (pad_to > 0 && n->attrs.i("groups", 1) == 1 && cin % pad_to != 0 && cin < pad_to && ins[0]->shape[3] == cin) {
-    const int64_t padded = pad_to;
-    ins[0] = pad_channels(g, ins[0], padded, n->name + "_pad_channels");
-    ins[1] = pad_channels_of_constant(g, ins[1], padded);
+  if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin) {
+    ins[0] = pad_channels(g, ins[0], pad_to, n->name + "_pad_channels");
+    ins[1] = pad_channels_of_constant(g, ins[1], pad_to);
   }
   if (ins.size() > 3 && ins[3]) ins[3] = add_transpose(g, ins[3], kToNhwc, n->name + "_residual_to_nhwc");
   ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
