@@ -19,12 +19,23 @@ namespace kiln::cuda::kern {
 
 // ============================================== IndexMap host side ========================================
 
+namespace {
+bool g_index_map_force_64bit = false;
+}  // namespace
+
+void set_index_map_force_64bit_index(bool on) { g_index_map_force_64bit = on; }
+
 void launch_index_map(const KernelContext& ctx, const void* x, void* y, int64_t n, size_t es, const IndexMap& m) {
   if (n <= 0) return;
   if (m.rank > kMaxDims) ctx.fail("the CUDA kernel handles at most " + std::to_string(kMaxDims) + " dims");
+  const IndexMap c = collapse_identity_axes(m);
+  const bool narrow = !g_index_map_force_64bit && index_map_fits_int32(c, n);
   const bool ok = dispatch_size(es, [&](auto tag) {
     using T = decltype(tag);
-    k_index_map<T><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(static_cast<const T*>(x), static_cast<T*>(y), n, m);
+    const T* xs = static_cast<const T*>(x);
+    T* ys = static_cast<T*>(y);
+    if (narrow) k_index_map<T, int32_t><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(xs, ys, n, c);
+    else k_index_map<T, int64_t><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(xs, ys, n, c);
     KILN_CUDA_LAUNCH_CHECK();
   });
   if (!ok) ctx.fail("unsupported element size " + std::to_string(es));

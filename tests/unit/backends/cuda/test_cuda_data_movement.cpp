@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "backends/cuda/cuda_op_harness.h"
+#include "backends/cuda/kernels/index_map.h"
 #include "backends/cuda/kernels/transpose.cuh"
 
 namespace kiln {
@@ -468,6 +469,32 @@ TEST(CudaPad, Modes) {
     a.set("pads", Ints{1, 1, 1, 1});
     a.set("value", 2.5);
   }));
+}
+
+// Pads and slices whose neighbouring axes collapse into one (index_map.h), with 32- and 64-bit indices: the
+// RGB stem's channel padding of an NHWC input, and a slice of the outer axis of a contiguous block.
+struct ForceIndexMap64 {
+  ForceIndexMap64() { cuda::kern::set_index_map_force_64bit_index(true); }
+  ~ForceIndexMap64() { cuda::kern::set_index_map_force_64bit_index(false); }
+};
+
+void check_collapsed_maps(const char* width) {
+  for (DataType dt : move_types()) {
+    const HostTensor nhwc = any({2, 5, 6, 3}, dt);
+    EXPECT_TRUE(check_op("Pad", {nhwc, i64({0, 0, 0, 0, 0, 0, 0, 5})})) << dtype_name(dt) << " " << width;
+    EXPECT_TRUE(check_op("Pad", {nhwc, i64({0, 0, 0, 1, 0, 0, 0, 2})}, [](ir::Attrs& a) { a.set("mode", "reflect"); }))
+        << dtype_name(dt) << " " << width;
+    EXPECT_TRUE(check_op("DynamicSlice", {any({6, 4, 5, 7}, dt), i64({1}), i64({5}), i64({0}), HostTensor()}))
+        << dtype_name(dt) << " " << width;
+    EXPECT_TRUE(check_op("Expand", {any({1, 4, 5}, dt), i64({3, 4, 5})})) << dtype_name(dt) << " " << width;
+  }
+}
+
+TEST(CudaIndexMap, CollapsedAxesBothIndexWidths) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  check_collapsed_maps("32-bit");
+  ForceIndexMap64 force;
+  check_collapsed_maps("64-bit");
 }
 
 TEST(CudaGather, ModesAndIndexTypes) {
