@@ -108,6 +108,9 @@ ir::Value* pad_channels(ir::Graph& g, ir::Value* x, int64_t c, const std::string
   return y;
 }
 
+// The smallest kh * kw whose convolution gains from padded channels (channels_last.h says why).
+constexpr int64_t kMinPaddedWindow = 25;
+
 bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
   if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
   if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
@@ -119,7 +122,8 @@ bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
   ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
   ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
   const int64_t cin = w->shape()[1];
-  if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin) {
+  const int64_t window = w->shape()[2] * w->shape()[3];
+  if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin && window >= kMinPaddedWindow) {
     ins[0] = pad_channels(g, ins[0], pad_to, n->name + "_pad_channels");
     ins[1] = pad_channels_of_constant(g, ins[1], pad_to);
   }

@@ -10,12 +10,12 @@
 // network's layout really changes: at its inputs and outputs and around ops without a channels-last form.
 // The logical shapes the user sees never change: only values inside a region are stored NHWC.
 //
-// pad_channels_to (8 for float16/bfloat16 engines, 0 = off): a convolution (groups 1) whose input has fewer
-// channels (the RGB stem, C = 3) reads its NHWC input zero-padded to that many
+// pad_channels_to (8 for float16/bfloat16 engines, 0 = off): a convolution (groups 1) of a window of 5x5 or
+// more whose input has fewer channels (the RGB stem, C = 3) reads its NHWC input zero-padded to that many
 // channels, with its weights zero-padded alike, so that cuDNN's tensor-core kernels apply (16-byte channel
-// vectors). The sum gains only zero products. Why: on the H200, ResNet-50's 7x7 stem ran at 40 TFLOP/s
-// (0.75 of 4.14 ms at batch 128) and MobileNetV2's 3x3 stem at 17 TFLOP/s, against 200-440 for the other
-// convolutions.
+// vectors). The sum gains only zero products. Why: on the H200 at batch 128, ResNet-50's 7x7 stem ran at 40
+// TFLOP/s (0.75 of 4.14 ms) and 0.63 ms padded. Why not smaller windows: MobileNetV2's 3x3 stem ran 0.168 ms
+// either way (it is bound by its 32-channel output, not by its arithmetic), so there the Pad was pure cost.
 #pragma once
 #include <cstdint>
 
