@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu unfused conformance zoo trace bench patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace bench patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
@@ -80,6 +80,17 @@ toolchain() {
     echo "defined libstdc++ symbols: $(nm -D --defined-only "$so" | grep -c '_ZNSo9_M_insert\|_ZNSt6locale')"
   done
   python3 -c "import torch, kiln; print(open('/proc/self/maps').read())" | grep -oE "/[^ ]*stdc\+\+[^ ]*" | sort -u
+  # Which symbols those are, and which input of the link defines them (the linker's -y trace on a relink to /tmp).
+  nm -DC --defined-only build-gpu/libkiln_core.so | grep -E "std::locale|ostream::_M_insert" | head -30
+  local link
+  link=$(ninja -C build-gpu -t commands libkiln_core.so | tail -1)
+  link=${link% && :}  # ninja's ": && cmd && :" wrapper, so the extra flags reach the linker
+  link=${link#: && }
+  echo "link: ${link:0:400} ... ${link: -600}"
+  (cd build-gpu && eval "${link/-o libkiln_core.so/-o /tmp/kiln_core_trace.so} -Wl,-y,_ZNSt6localeC1Ev \
+      -Wl,-y,_ZNSt6locale7classicEv -Wl,-y,_ZNSo9_M_insertImEERSoT_") 2>&1 | grep -v "reference to" | head -20
+  # Which definition the loader binds the process's references to.
+  LD_DEBUG=bindings python3 -c "import kiln" 2>&1 | grep -E "_ZNSt6locale7classicEv|_ZNSo9_M_insertImEERSoT_" | head -12
 }
 
 trace_tests() {
@@ -97,6 +108,11 @@ for p in $PHASES; do
     build) phase build build ;;
     toolchain) phase toolchain toolchain ;;
     unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" ;;
+    # unit and gpu side by side (two processes on one GPU: correctness, not timing), for a shorter call.
+    checks) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" &
+            phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-}
+            wait
+            grep -q "FAILED" "$SUMMARY" && status=1 ;;
     gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
     # The six architectures again without NVRTC pointwise fusion (on by default), so both paths stay validated.
     unfused) phase unfused env KILN_FUSE_POINTWISE=0 python3 -m pytest -q -s -p no:cacheprovider \
@@ -120,6 +136,7 @@ cat "$SUMMARY"
 for p in $PHASES; do
   case $p in
     gpu|unfused|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
+    checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
   esac
 done
