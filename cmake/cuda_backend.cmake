@@ -20,6 +20,17 @@ if(KILN_CUDA)
       set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     endif()
     find_package(CUDAToolkit)
+    # CMake links each language's implicit library folders. When nvcc's host compiler is another GCC than the
+    # C++ compiler, its folders come first and -lstdc++ can find its static libstdc++.a: a second C++ runtime
+    # inside libkiln_core.so beside the process's shared one, which broke C++ stream formatting in the Python
+    # module (engine.describe() crashed on the GPU machine, whose environment set CUDAHOSTCXX to another GCC).
+    foreach(_dir ${CMAKE_CUDA_IMPLICIT_LINK_DIRECTORIES})
+      if(NOT _dir IN_LIST CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES AND EXISTS "${_dir}/libstdc++.a")
+        message(WARNING "Kiln: nvcc's host compiler (${CMAKE_CUDA_HOST_COMPILER}) brings the library folder "
+                        "${_dir}, which holds a libstdc++.a that ${CMAKE_CXX_COMPILER} does not use; the link may "
+                        "put a static C++ runtime into libkiln_core.so. Set CUDAHOSTCXX to the C++ compiler.")
+      endif()
+    endforeach()
   else()
     message(STATUS "Kiln: no CUDA compiler found; building the CPU backend only")
   endif()

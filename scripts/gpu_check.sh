@@ -48,8 +48,13 @@ build() {
   # carry a static copy of libstdc++ in libkiln_core.so (68 std::locale / ostream symbols defined there);
   # beside the Python process's shared libstdc++ that broke number formatting in engine.describe() (a num_put
   # call landed in a codecvt facet). KILN_GPU_ENV_CXX=1 keeps the environment's compiler.
+  # The environment's CUDAHOSTCXX must go too: CMake detects nvcc's host compiler from it, and the link of
+  # libkiln_core.so then gets that compiler's library folders (-L/opt/gcc/lib/...), where -lstdc++ found
+  # /opt/gcc's libstdc++.a (the linker's -y trace, call 2 of the sixth session).
   local cxx=()
   if [ -x /usr/bin/g++ ] && [ -x /usr/bin/gcc ] && [ -z "${KILN_GPU_ENV_CXX:-}" ]; then
+    local env_cc=${CC:-} env_cxx=${CXX:-} env_host=${CUDAHOSTCXX:-}
+    export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++
     cxx=(-DCMAKE_CXX_COMPILER=/usr/bin/g++ -DCMAKE_C_COMPILER=/usr/bin/gcc -DCMAKE_CUDA_HOST_COMPILER=/usr/bin/g++)
   fi
   # Each call copies the tree anew (fresh mtimes), so a warm machine's build-gpu/ is rebuilt whole (116 s);
@@ -61,7 +66,7 @@ build() {
   if ! cmake "${args[@]}" "${cxx[@]}"; then
     echo "configure with the system compiler failed; again with the compiler of the environment"
     rm -rf build-gpu
-    cmake "${args[@]}" || return 1
+    CC=${env_cc:-$CC} CXX=${env_cxx:-$CXX} CUDAHOSTCXX=${env_host:-$CUDAHOSTCXX} cmake "${args[@]}" || return 1
   fi
   ninja -C build-gpu -j"$(nproc)"
 }

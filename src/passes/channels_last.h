@@ -13,9 +13,10 @@
 // pad_channels_to (8 for float16/bfloat16 engines, 0 = off): a convolution (groups 1) of a window of 5x5 or
 // more whose input has fewer channels (the RGB stem, C = 3) reads its NHWC input zero-padded to that many
 // channels, with its weights zero-padded alike, so that cuDNN's tensor-core kernels apply (16-byte channel
-// vectors). The sum gains only zero products. Why: on the H200 at batch 128, ResNet-50's 7x7 stem ran at 40
-// TFLOP/s (0.75 of 4.14 ms) and 0.63 ms padded. Why not smaller windows: MobileNetV2's 3x3 stem ran 0.168 ms
-// either way (it is bound by its 32-channel output, not by its arithmetic), so there the Pad was pure cost.
+// vectors). The sum gains only zero products. Measured on the H200 at batch 128: ResNet-50's 7x7 stem ran at
+// 40 TFLOP/s (0.751 of 4.14 ms) and 0.624 ms padded, but the Pad itself took 0.263 ms, so the GPU pipeline
+// leaves this off unless KILN_PAD_STEM_CHANNELS=1 (builder/pipeline.cpp). Smaller windows are never padded:
+// MobileNetV2's 3x3 stem ran 0.168 ms either way (bound by its 32-channel output, not its arithmetic).
 #pragma once
 #include <cstdint>
 
