@@ -5,9 +5,16 @@ large-batch throughput, Kiln's error against PyTorch FP32, and a roofline row pe
 Models come from torchvision/transformers with random weights (no network on the GPU machine), exported
 to ONNX by torch.onnx.export. Timing: CUDA events around each call, warm-up first, median of --iters;
 Kiln is timed on its own stream with CUDA-graph replay (the default) and without (KILN_CUDA_GRAPHS=0 run
-of the same engine is reported as "kiln-nograph"). A table goes to stdout, every figure to --json.
+of the same engine is reported as "kiln-nograph"). A table goes to stdout, every figure to --json. Each
+model's plan and activation memory (Engine.describe(): the arena against its liveness lower bound, the plan
+against its weights) get a table of their own.
+
+--ab "NAME=VALUE;...": per switch, a second engine built and run with the environment variable set, timed in
+alternating rounds against the default (bench_stats.ab_summary): the A/B of KILN_SIDE_STREAMS=0 or
+KILN_GEMM_SPLIT_K=0 in one run, on one GPU state.
 
     python3 bench/gpu_bench.py --json out.json [--models resnet50,bert-base] [--iters 50] [--no-compile]
+                               [--ab "KILN_GEMM_SPLIT_K=0"]
 """
 import argparse
 import copy
@@ -22,6 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
+from bench_stats import ab_summary, memory_figures, parse_switches  # noqa: E402
 
 # name: (GFLOP per sample, large batch, kind)
 MODELS = {
@@ -175,6 +183,34 @@ def kiln_profile(ctx, run, torch, stream, runs=5):
     return rows
 
 
+def kiln_ab(onnx_bytes, input_name, shape_min, shape_max, switch, x, out, run_a, iters, torch, stream, rounds=5):
+    """The default (run_a) against an engine built and first run with the environment variable `switch` set
+    (build-time switches take effect in the build, run-time ones when the context prepares), in alternating
+    rounds of iters // 2 calls each."""
+    name, value = switch
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        engine_b, _, _ = build_kiln(onnx_bytes, input_name, shape_min, shape_max)
+        run_b, _ = kiln_runner(engine_b, x, out, torch, stream)
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # the eager run and the capture happen with the switch set
+                run_b()
+            torch.cuda.synchronize()
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+    a_ms, b_ms = [], []
+    with torch.cuda.stream(stream):
+        for _ in range(rounds):
+            a_ms.append(time_cuda(run_a, max(10, iters // 2), torch, warmup=3))
+            b_ms.append(time_cuda(run_b, max(10, iters // 2), torch, warmup=3))
+        torch.cuda.synchronize()
+    return ab_summary(a_ms, b_ms)
+
+
 def print_profile(name, batch, rows, top=15):
     total = sum(r["ms"] for r in rows)
     print(f"\n-- Kiln per-layer profile: {name} batch {batch}: {len(rows)} layers, {total:.3f} ms eager sum")
@@ -208,7 +244,9 @@ def main():
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes minutes)")
     ap.add_argument("--batches", default="1,large")
     ap.add_argument("--profile", action="store_true", help="print Kiln's per-layer profile for each row")
+    ap.add_argument("--ab", default="", help="'NAME=VALUE;...': time each switch against the default")
     args = ap.parse_args()
+    switches = parse_switches(args.ab)
     import torch
     torch.backends.cudnn.benchmark = True
     results = {"device": torch.cuda.get_device_name(), "peak_fp16_gemm_tflops": peak_gemm_tflops(torch), "rows": []}
@@ -230,6 +268,10 @@ def main():
             print(f"{name}: Kiln failed: {e}", flush=True)
             results["rows"].append({"model": name, "error": str(e)})
             continue
+        try:
+            memory = memory_figures(engine.describe())
+        except Exception as e:  # noqa: BLE001 - the benchmark goes on without the figures
+            memory = {"memory_error": str(e)[:200]}
         # The PyTorch peer: the same weights in FP16 (channels-last for CNNs), made once per model.
         half = copy.deepcopy(wrapped).half()
         if kind == "image":
@@ -238,7 +280,8 @@ def main():
             for b in batches:
                 x = sample(name, b, torch)[0]
                 ref32 = wrapped(x).float()
-                row = {"model": name, "batch": b, "build_s": build_s, "plan_bytes": plan_bytes}
+                row = {"model": name, "batch": b, "build_s": build_s, "plan_bytes": plan_bytes, "params": params,
+                       **memory}
                 out = torch.empty_like(ref32)
                 stream = torch.cuda.Stream()
                 run, ctx = kiln_runner(engine, x, out, torch, stream)
@@ -253,6 +296,14 @@ def main():
                     print(f"{name} batch {b}: Kiln failed: {e}", flush=True)
                     results["rows"].append({"model": name, "batch": b, "error": str(e)})
                     continue
+                for sw in switches:
+                    key = f"{sw[0]}={sw[1]}"
+                    try:
+                        row.setdefault("ab", {})[key] = kiln_ab(onnx_bytes, input_name, (1,) + shape,
+                                                                (max(batches),) + shape, sw, x, out, run,
+                                                                args.iters, torch, stream)
+                    except Exception as e:  # noqa: BLE001 - reported in the A/B table
+                        row.setdefault("ab", {})[key] = {"error": str(e)[:200]}
                 if args.profile:
                     prof = kiln_profile(ctx, run, torch, stream)
                     print_profile(name, b, prof)
@@ -278,6 +329,12 @@ def main():
                         row["kiln_legacy_conv_error"] = str(e)[:200]
                     finally:
                         os.environ.pop("KILN_CUDNN_GRAPH", None)
+                # The accuracy is the default engine's: the A/B engines and the legacy-cuDNN context above wrote
+                # `out` last, so the default context runs once more.
+                with torch.cuda.stream(stream):
+                    out.fill_(float("nan"))
+                    run()
+                    torch.cuda.synchronize()
                 diff = (out.double() - ref32.double())
                 row["kiln_max_abs"] = float(diff.abs().max())
                 row["kiln_rel_l2"] = float(diff.norm() / ref32.double().norm())
@@ -339,9 +396,28 @@ def main():
         if "floor_ms" in r:
             print(f"| {r['model']} | {r['batch']} | {r['flops'] / 1e9:.1f} | {r['min_bytes'] / 1e6:.1f} | "
                   f"{r['floor_ms']:.3f} | {r['kiln_ms']:.3f} | {100 * r['roofline_fraction']:.1f}% |")
-    if args.json:
+    if args.json:  # before the tables below, which read optional figures
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    print("\n| model | arena / liveness bound (largest batch) | plan MB | plan / weights |")
+    print("|---|---|---|---|")
+    seen = set()
+    for r in results["rows"]:
+        if r.get("model") in seen or not r.get("arena_over_bound"):
+            continue
+        seen.add(r["model"])
+        print(f"| {r['model']} | {r['arena_bytes'] / 1e6:.1f} / {r['liveness_bound_bytes'] / 1e6:.1f} MB = "
+              f"{r['arena_over_bound']:.3f} | {r['plan_bytes'] / 1e6:.1f} | {r.get('plan_over_weights', float('nan')):.3f} |")
+    if switches:
+        print("\n| model | batch | switch | default ms | with switch ms | switch / default (median of rounds) | range |")
+        print("|---|---|---|---|---|---|---|")
+        for r in results["rows"]:
+            for key, ab in r.get("ab", {}).items():
+                if "error" in ab:
+                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | |")
+                    continue
+                print(f"| {r['model']} | {r['batch']} | {key} | {ab['a_ms']:.3f} | {ab['b_ms']:.3f} | "
+                      f"{ab['b_over_a']:.3f} | {ab['b_over_a_min']:.3f}-{ab['b_over_a_max']:.3f} |")
 
 
 if __name__ == "__main__":

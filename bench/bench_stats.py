@@ -1,0 +1,45 @@
+"""Pure helpers of the GPU benchmark (bench/gpu_bench.py), kept apart so that they are tested on any machine
+(tests/python/test_bench_stats.py): the memory figures of an engine's description, and the summary of an A/B
+run that alternates two settings."""
+import re
+
+import numpy as np
+
+_ARENA = re.compile(r"arena (\d+) bytes, liveness lower bound (\d+) bytes")
+_PLAN = re.compile(r"plan: (\d+) bytes \(([0-9.]+)x the weights\)")
+
+
+def memory_figures(description):
+    """From Engine.describe(): the largest activation arena over the profiles against its liveness lower bound,
+    and the plan's size against its weights. Keys present only where the description states them."""
+    out = {}
+    arenas = [(int(a), int(b)) for a, b in _ARENA.findall(description)]
+    if arenas:
+        arena, bound = max(arenas, key=lambda ab: ab[0] / ab[1] if ab[1] else float("inf"))
+        out.update(arena_bytes=arena, liveness_bound_bytes=bound, arena_over_bound=arena / bound if bound else None)
+    plan = _PLAN.search(description)
+    if plan:
+        out.update(plan_bytes=int(plan.group(1)), plan_over_weights=float(plan.group(2)))
+    return out
+
+
+def ab_summary(a_ms, b_ms):
+    """Two settings timed in alternating rounds (a_ms[i] and b_ms[i]: medians of round i). Rounds share the
+    GPU's clock and thermal state, so the median of the per-round ratios is steadier than a ratio of two
+    separate runs. Returns the medians, that ratio (B over A: below 1, B is faster) and its range."""
+    if len(a_ms) != len(b_ms) or not a_ms:
+        raise ValueError(f"need as many rounds of A as of B, at least one (got {len(a_ms)} and {len(b_ms)})")
+    ratios = [b / a for a, b in zip(a_ms, b_ms)]
+    return {"a_ms": float(np.median(a_ms)), "b_ms": float(np.median(b_ms)), "b_over_a": float(np.median(ratios)),
+            "b_over_a_min": float(min(ratios)), "b_over_a_max": float(max(ratios)), "rounds": len(ratios)}
+
+
+def parse_switches(text):
+    """'KILN_SIDE_STREAMS=0;KILN_GEMM_SPLIT_K=0' -> [('KILN_SIDE_STREAMS', '0'), ('KILN_GEMM_SPLIT_K', '0')]."""
+    out = []
+    for item in filter(None, (s.strip() for s in (text or "").split(";"))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"an A/B switch is NAME=VALUE, got '{item}'")
+        out.append((name.strip(), value.strip()))
+    return out

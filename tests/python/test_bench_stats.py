@@ -1,0 +1,61 @@
+"""bench/bench_stats.py: the memory figures read from an engine's description (the text of a real CPU engine
+and of hand-made reports), the A/B summary and the switch list of bench/gpu_bench.py --ab."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+
+import bench_stats  # noqa: E402
+import kiln as trt  # noqa: E402
+
+
+def test_memory_figures_of_a_real_description():
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+    x = network.add_input("x", trt.float32, (2, 8))
+    w = network.add_constant((8, 4), np.arange(32, dtype=np.float32).reshape(8, 4))
+    y = network.add_matrix_multiply(x, trt.MatrixOperation.NONE, w.get_output(0), trt.MatrixOperation.NONE)
+    r = network.add_activation(y.get_output(0), trt.ActivationType.RELU)
+    w2 = network.add_constant((4, 3), np.ones((4, 3), dtype=np.float32))
+    z = network.add_matrix_multiply(r.get_output(0), trt.MatrixOperation.NONE, w2.get_output(0),
+                                    trt.MatrixOperation.NONE)  # the first product is an activation in between
+    network.mark_output(z.get_output(0))
+    plan = builder.build_serialized_network(network, builder.create_builder_config())
+    engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
+    m = bench_stats.memory_figures(engine.describe())
+    assert m["arena_bytes"] >= m["liveness_bound_bytes"] > 0
+    assert m["arena_over_bound"] == pytest.approx(m["arena_bytes"] / m["liveness_bound_bytes"])
+    assert m["plan_bytes"] == plan.nbytes
+    assert m["plan_over_weights"] >= 1.0
+
+
+def test_memory_figures_take_the_worst_profile_and_tolerate_missing_lines():
+    text = ("  profile 0 max shapes: arena 100 bytes, liveness lower bound 100 bytes (arena / bound = 1.000)\n"
+            "  profile 1 max shapes: arena 300 bytes, liveness lower bound 200 bytes (arena / bound = 1.500)\n"
+            "plan: 1050 bytes (1.050x the weights)\n")
+    m = bench_stats.memory_figures(text)
+    assert (m["arena_bytes"], m["liveness_bound_bytes"], m["arena_over_bound"]) == (300, 200, 1.5)
+    assert (m["plan_bytes"], m["plan_over_weights"]) == (1050, 1.05)
+    assert bench_stats.memory_figures("no figures here") == {}
+
+
+def test_ab_summary_is_the_median_of_per_round_ratios():
+    s = bench_stats.ab_summary([1.0, 2.0, 1.0], [0.9, 1.9, 1.2])
+    assert s["a_ms"] == 1.0 and s["b_ms"] == pytest.approx(1.2)
+    assert s["b_over_a"] == pytest.approx(0.95)
+    assert (s["b_over_a_min"], s["b_over_a_max"]) == (pytest.approx(0.9), pytest.approx(1.2))
+    assert s["rounds"] == 3
+    with pytest.raises(ValueError, match="as many rounds"):
+        bench_stats.ab_summary([1.0], [])
+
+
+def test_parse_switches():
+    assert bench_stats.parse_switches("KILN_SIDE_STREAMS=0; KILN_GEMM_SPLIT_K=0") == [
+        ("KILN_SIDE_STREAMS", "0"), ("KILN_GEMM_SPLIT_K", "0")]
+    assert bench_stats.parse_switches("") == []
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        bench_stats.parse_switches("KILN_SIDE_STREAMS")
