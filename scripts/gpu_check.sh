@@ -108,17 +108,22 @@ trace_tests() {
   done
 }
 
+# The unit and GPU test runs, for their own phases and for `checks`, which runs both at once.
+UNIT_RUN=(./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}")
+# shellcheck disable=SC2206  # PYTEST_ARGS is a list of words
+GPU_RUN=(python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-})
+
 for p in $PHASES; do
   case $p in
     build) phase build build ;;
     toolchain) phase toolchain toolchain ;;
-    unit) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" ;;
+    unit) phase unit "${UNIT_RUN[@]}" ;;
     # unit and gpu side by side (two processes on one GPU: correctness, not timing), for a shorter call.
-    checks) phase unit ./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}" &
-            phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-}
+    checks) phase unit "${UNIT_RUN[@]}" &
+            phase gpu "${GPU_RUN[@]}"
             wait
             grep -q "FAILED" "$SUMMARY" && status=1 ;;
-    gpu) phase gpu python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;
+    gpu) phase gpu "${GPU_RUN[@]}" ;;
     # The six architectures again without NVRTC pointwise fusion (on by default), so both paths stay validated.
     unfused) phase unfused env KILN_FUSE_POINTWISE=0 python3 -m pytest -q -s -p no:cacheprovider \
         tests/gpu/test_gpu_models.py "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-} ;;

@@ -15,7 +15,7 @@ using views::reshape_only;
 
 const std::vector<int64_t> kSwap01 = {1, 0, 2};
 
-// One consumer, still there, no user constraints.
+// One consumer (v no graph output: Uses::only_user), still there, no user constraints.
 ir::Node* sole_user(const Uses& u, const ir::Value* v) {
   ir::Node* n = u.only_user(v);
   return n && !pinned(n) ? n : nullptr;
@@ -89,15 +89,15 @@ bool rewrite_one(ir::Graph& g) {
     if (x->shape.size() != 3 || x->shape[1] != S) continue;
     // Down from the attention: the reshape to token rows, out_proj (+ bias), the reshape back, the transpose.
     ir::Value* o = fa->outputs[0];
-    ir::Node* r9 = o->is_output ? nullptr : sole_user(u, o);
+    ir::Node* r9 = sole_user(u, o);
     if (!r9 || !reshape_only(r9) || r9->outputs[0]->shape.size() != 2 || r9->outputs[0]->shape[1] != H * o->shape.back())
       continue;
     ir::Value* rows = r9->outputs[0];
-    ir::Node* proj = rows->is_output ? nullptr : sole_user(u, rows);
+    ir::Node* proj = sole_user(u, rows);
     if (!row_projection(proj, rows) || proj->outputs[0]->is_output) continue;
     ir::Value* z = after_bias(u, proj->outputs[0]);
     const int64_t E = z->shape.size() == 2 ? z->shape[1] : -1;
-    ir::Node* r10 = z->is_output ? nullptr : sole_user(u, z);
+    ir::Node* r10 = sole_user(u, z);
     if (E <= 0 || !r10 || !reshape_only(r10) || r10->outputs[0]->is_output) continue;
     const Dims& back = r10->outputs[0]->shape;
     if (back.size() != 3 || back[0] != S || back[2] != E) continue;

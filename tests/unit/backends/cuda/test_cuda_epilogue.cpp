@@ -43,13 +43,15 @@ HostTensor run_at(const HostTensor& y, const HostTensor& bias, const HostTensor&
   return out;
 }
 
+// An output shape and its bias: `channels` values, each over `inner` consecutive elements.
+struct Layout {
+  Dims y;
+  bool bias;
+  int64_t channels, inner;
+};
+
 TEST(CudaEpilogueKernel, VectorPathMatchesScalarPathBitForBit) {
   KILN_REQUIRE_CUDA_DEVICE();
-  struct Layout {
-    Dims y;
-    bool bias;
-    int64_t channels, inner;
-  };
   const std::vector<Layout> layouts = {
       {{6, 48}, false, 1, 1},         {{6, 48}, true, 48, 1},     {{2, 24, 16}, true, 24, 1},
       {{2, 3, 4, 8}, true, 3, 32},    {{2, 5, 7, 7}, true, 5, 49}, {{1024, 72}, true, 72, 1},
@@ -79,11 +81,6 @@ TEST(CudaEpilogueKernel, VectorPathMatchesScalarPathBitForBit) {
 
 TEST(CudaEpilogueKernel, GridStrideStepsAndMisalignedBiasMatchScalarPath) {
   KILN_REQUIRE_CUDA_DEVICE();
-  struct Layout {
-    Dims y;
-    bool bias;
-    int64_t channels, inner;
-  };
   // About 4.2M elements: more 16-byte vectors than an H200 holds threads (132 SMs x at most 2048), so
   // every thread advances the bias cursor: past the row end (last-dim bias of 2056 channels), through
   // channel runs whose length does not divide the step (inner 56000 and 1000), and with no bias at all.
