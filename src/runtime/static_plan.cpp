@@ -1,5 +1,6 @@
 #include "runtime/static_plan.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "runtime/view_layers.h"
@@ -31,7 +32,8 @@ std::vector<Dims> IoMap::graph_input_shapes(const EngineData& engine, const std:
   return out;
 }
 
-StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAnalysis& shapes) {
+StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAnalysis& shapes,
+                       const std::vector<StepWindow>& held) {
   using Where = StaticPlan::Where;
   const ir::Graph& g = *engine.graph;
   const size_t num_values = g.values().size();
@@ -109,6 +111,19 @@ StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAna
   for (size_t i = 0; i < engine.io.size(); ++i) {
     const int r = root[io.io_value_ids[i]];
     if (!engine.io[i].is_input && p.loc[r].where == Where::kNone && first[r] >= 0) last[r] = last_step;
+  }
+  for (const StepWindow& w : held) {
+    if (w.step < 0 || w.step > last_step || w.from > w.to) throw Error("internal: a held step window is out of range");
+    const ir::Node* n = p.steps[w.step];
+    auto hold = [&](const ir::Value* v) {
+      if (!v) return;
+      const int r = root[v->id];
+      if (first[r] < 0) return;  // not a step's output: no arena buffer
+      first[r] = std::min(first[r], w.from);
+      last[r] = std::max(last[r], w.to);
+    };
+    for (auto* in : n->inputs) hold(in);
+    for (auto* o : n->outputs) hold(o);
   }
   std::vector<BufferLifetime> buffers;
   std::vector<int> buffer_value;

@@ -60,6 +60,13 @@ struct StaticPlan {
 // whose group is a network input or a constant, are output_copies. A view of a host-computed
 // value stays a step: the CUDA executor finds host values by their own id, and shape analysis computes
 // such views on the host anyway unless the CPU cannot evaluate them.
-StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAnalysis& shapes);
+//
+// held: steps whose arena buffers (what they read and write) must stay alive over [from, to] (steps that run on
+// a second stream beside those steps: runtime/side_branches.h), so no step in that window shares their bytes.
+struct StepWindow {
+  int step = -1, from = 0, to = 0;
+};
+StaticPlan plan_static(const EngineData& engine, const IoMap& io, const ShapeAnalysis& shapes,
+                       const std::vector<StepWindow>& held = {});
 
 }  // namespace kiln

@@ -10,8 +10,14 @@
 // Host parameters that are network inputs (a CumSum axis fed at run time, host_parameters.h) are read from
 // the caller's buffers before each run; a new value prepares the executor again. Graphs with data-dependent
 // shapes run on the CPU (Executor::run_dynamic) between host copies of their inputs and outputs.
+//
+// Side branches (Executor::side_branches: small independent steps such as ResNet's downsample convolutions at
+// batch 1) run on an auxiliary stream of the context's own, forked from and joined to the run's stream by
+// events; a captured graph holds them as parallel nodes. KILN_SIDE_STREAMS=0 keeps every step on one stream.
 #include <cublasLt.h>
 #include <cudnn.h>
+
+#include <cstddef>
 
 
 #include "backends/cuda/cuda_check.h"
@@ -92,6 +98,7 @@ class CudaExecution final : public DeviceExecution {
   ~CudaExecution() override {
     if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
     if (capture_stream_) cudaStreamDestroy(capture_stream_);
+    release_side_streams();
     res_.node_state.clear();  // kernels' library state (cuDNN execution plans refer to the handle) goes first
     if (res_.cudnn) cudnnDestroy(res_.cudnn);
     if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
@@ -150,7 +157,7 @@ class CudaExecution final : public DeviceExecution {
       }
     }
     res_.stream = stream;
-    exec_.enqueue(io_ptrs, arena_.get(), res_);
+    exec_.enqueue(io_ptrs, arena_.get(), res_, nullptr, side_streams());
     ++eager_runs_;
   }
 
@@ -251,8 +258,53 @@ class CudaExecution final : public DeviceExecution {
   std::vector<HostTensor> input_values_;
   std::vector<bool> from_context_;
 
+  // The auxiliary stream of side branches (Executor::side_branches), made when a prepare first finds some:
+  // its own cuBLASLt/cuDNN handles and workspace, and one fork and one done event per branch.
+  Resources aux_res_;
+  DeviceBuffer aux_workspace_;
+  SideStreams side_;
+
+  const SideStreams* side_streams() const { return exec_.side_branches().empty() ? nullptr : &side_; }
+
+  void make_side_streams() {
+    const size_t n = exec_.side_branches().size();
+    if (n == 0) return;
+    if (!aux_res_.stream) {
+      aux_res_.device = res_.device;
+      aux_res_.tactics = res_.tactics;
+      KILN_CUBLAS_CHECK(cublasLtCreate(&aux_res_.cublaslt));
+      KILN_CUDNN_CHECK(cudnnCreate(&aux_res_.cudnn));
+      aux_workspace_ = DeviceBuffer(workspace_size(*engine_));
+      aux_res_.workspace = aux_workspace_.get();
+      aux_res_.workspace_bytes = aux_workspace_.size();
+      KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&aux_res_.stream, cudaStreamNonBlocking));
+      side_.res = &aux_res_;
+    }
+    // Events made stay until the context goes (a later prepare may find fewer branches, then more again).
+    while (made_forked_.size() < n) {
+      cudaEvent_t f = nullptr, d = nullptr;
+      KILN_CUDA_CHECK(cudaEventCreateWithFlags(&f, cudaEventDisableTiming));
+      made_forked_.push_back(f);
+      KILN_CUDA_CHECK(cudaEventCreateWithFlags(&d, cudaEventDisableTiming));
+      made_done_.push_back(d);
+    }
+    side_.forked.assign(made_forked_.begin(), made_forked_.begin() + static_cast<std::ptrdiff_t>(n));
+    side_.done.assign(made_done_.begin(), made_done_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<cudaEvent_t> made_forked_, made_done_;
+
+  void release_side_streams() {
+    for (auto e : made_forked_) cudaEventDestroy(e);
+    for (auto e : made_done_) cudaEventDestroy(e);
+    aux_res_.node_state.clear();
+    if (aux_res_.stream) cudaStreamDestroy(aux_res_.stream);
+    if (aux_res_.cudnn) cudnnDestroy(aux_res_.cudnn);
+    if (aux_res_.cublaslt) cublasLtDestroy(aux_res_.cublaslt);
+  }
+
   void prepare_executor() {
     exec_.prepare(input_shapes_, input_values_);
+    make_side_streams();
     size_t need = static_cast<size_t>(exec_.arena_bytes());
     if (need > arena_.size()) {
       // Work already enqueued may still use the old arena: cudaFree waits for the device.
@@ -298,7 +350,7 @@ class CudaExecution final : public DeviceExecution {
     res_.stream = capture_stream_;
     KILN_CUDA_CHECK(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal));
     try {
-      exec_.enqueue(io_ptrs, arena_.get(), res_);
+      exec_.enqueue(io_ptrs, arena_.get(), res_, nullptr, side_streams());
     } catch (...) {
       cudaStreamEndCapture(capture_stream_, &graph);
       if (graph) cudaGraphDestroy(graph);

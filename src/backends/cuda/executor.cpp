@@ -6,9 +6,20 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/host_parameters.h"
+#include "runtime/env_switch.h"
 #include "runtime/layer_cost.h"
 
 namespace kiln::cuda {
+
+namespace {
+
+// A step of at most this many FLOPs (and 1/50 of its bytes in bytes, for memory-bound ones) may leave the
+// main stream: about 1.3 us of the H200's dense FP16 peak, a size at which one kernel fills a fraction of
+// the SMs. Larger steps fill the GPU by themselves, so running them beside others only interleaves them.
+constexpr double kSideStepMaxFlops = 1e9;
+constexpr double kSideStepMaxBytes = 2e7;
+
+}  // namespace
 
 Executor::Executor(std::shared_ptr<const EngineData> engine, std::shared_ptr<const DeviceWeights> weights)
     : engine_(std::move(engine)), weights_(std::move(weights)), io_(*engine_) {
@@ -83,6 +94,8 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
     }
     steps_.push_back(step);
   }
+  side_.clear();
+  if (num_fallback_ == 0 && !env_is("KILN_SIDE_STREAMS", "0")) plan_side_branches();
 
   // Host-computed values that device steps may read: packed into one upload.
   host_offset_.assign(g.values().size(), -1);
@@ -103,6 +116,34 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
     KILN_CUDA_CHECK(cudaMemcpy(host_values_.get(), staging.data(), staging.size(), cudaMemcpyHostToDevice));
   }
   prepared_ = true;
+}
+
+void Executor::plan_side_branches() {
+  using Where = StaticPlan::Where;
+  const size_t n = steps_.size();
+  std::vector<std::vector<int>> reads(n), writes(n);
+  std::vector<bool> eligible(n, false);
+  // Storage a step can share with another: arena buffers and the caller's I/O buffers (by the value owning
+  // them); constants and host-uploaded values are only read.
+  auto storage = [&](const ir::Value* v) {
+    const StaticPlan::Location& l = plan_.loc[v->id];
+    if (l.where == Where::kArena) return l.value;
+    if (l.where == Where::kIO) return -2 - static_cast<int>(l.index);
+    return -1;
+  };
+  const std::vector<LayerTiming> costs = step_costs();
+  for (size_t k = 0; k < n; ++k) {
+    for (auto* in : steps_[k].node->inputs)
+      if (in && storage(in) != -1) reads[k].push_back(storage(in));
+    for (auto* o : steps_[k].node->outputs)
+      if (storage(o) != -1) writes[k].push_back(storage(o));
+    eligible[k] = steps_[k].kernel && costs[k].flops <= kSideStepMaxFlops && costs[k].bytes <= kSideStepMaxBytes;
+  }
+  side_ = find_side_branches(reads, writes, eligible);
+  if (side_.empty()) return;
+  std::vector<StepWindow> held;
+  for (const SideBranch& b : side_) held.push_back(StepWindow{b.step, b.fork + 1, b.join});
+  plan_ = plan_static(*engine_, io_, shapes_, held);
 }
 
 void* Executor::address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const {
@@ -187,32 +228,62 @@ std::vector<LayerTiming> Executor::step_costs() const {
   return out;
 }
 
-void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks) const {
+void Executor::launch(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const {
+  const ir::Node& n = *s.node;
+  KernelContext ctx{n, {}, {}, res};
+  ctx.in.reserve(n.inputs.size());
+  for (auto* in : n.inputs) {
+    TensorRef r;
+    if (in) {
+      const auto& info = shapes_.info[in->id];
+      r = TensorRef{true, info.dtype, info.shape, address(in->id, io_ptrs, arena), host_address(in->id)};
+    }
+    ctx.in.push_back(std::move(r));
+  }
+  for (auto* o : n.outputs) {
+    const auto& info = shapes_.info[o->id];
+    ctx.out.push_back(TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena), nullptr});
+  }
+  s.kernel(ctx);
+}
+
+void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks,
+                       const SideStreams* side) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
   if (dynamic_) throw Error("internal: a graph with data-dependent shapes runs through run_dynamic");
+  // Side branches: per step, the branch it is (-1: main stream), the branches forking after it and those it
+  // joins. A profile runs every step in order on one stream, so its marks time one step each.
+  const bool branched = side && !marks && !side_.empty();
+  if (branched && (side->forked.size() != side_.size() || side->done.size() != side_.size() || !side->res))
+    throw Error("internal: the auxiliary stream's events do not match the side branches");
+  std::vector<int> branch_of(branched ? steps_.size() : 0, -1);
+  if (branched) {
+    for (size_t b = 0; b < side_.size(); ++b) {
+      branch_of[side_[b].step] = static_cast<int>(b);
+      if (side_[b].fork < 0) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
+    }
+  }
   size_t k = 0;
   for (const Step& s : steps_) {
-    if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k++], res.stream));
+    const int step = static_cast<int>(k);
+    if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k], res.stream));
+    ++k;
+    if (branched)
+      for (size_t b = 0; b < side_.size(); ++b)
+        if (side_[b].join == step) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
     if (!s.kernel) {
       run_on_host(s, io_ptrs, arena, res);
-      continue;
+    } else if (branched && branch_of[step] >= 0) {
+      const int b = branch_of[step];
+      KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[b], 0));
+      launch(s, io_ptrs, arena, *side->res);
+      KILN_CUDA_CHECK(cudaEventRecord(side->done[b], side->res->stream));
+    } else {
+      launch(s, io_ptrs, arena, res);
     }
-    const ir::Node& n = *s.node;
-    KernelContext ctx{n, {}, {}, res};
-    ctx.in.reserve(n.inputs.size());
-    for (auto* in : n.inputs) {
-      TensorRef r;
-      if (in) {
-        const auto& info = shapes_.info[in->id];
-        r = TensorRef{true, info.dtype, info.shape, address(in->id, io_ptrs, arena), host_address(in->id)};
-      }
-      ctx.in.push_back(std::move(r));
-    }
-    for (auto* o : n.outputs) {
-      const auto& info = shapes_.info[o->id];
-      ctx.out.push_back(TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena), nullptr});
-    }
-    s.kernel(ctx);
+    if (branched)
+      for (size_t b = 0; b < side_.size(); ++b)
+        if (side_[b].fork == step) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
   }
   if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k], res.stream));
   // Outputs not written in place: host-computed tensors, constants, inputs passed through.

@@ -26,9 +26,17 @@
 #include "runtime/dynamic_run.h"
 #include "runtime/engine_data.h"
 #include "runtime/shape_analysis.h"
+#include "runtime/side_branches.h"
 #include "runtime/static_plan.h"
 
 namespace kiln::cuda {
+
+// The auxiliary stream that side branches (runtime/side_branches.h) run on: its own library handles and
+// workspace (two kernels at once cannot share scratch), and one fork and one done event per branch.
+struct SideStreams {
+  Resources* res = nullptr;
+  std::vector<cudaEvent_t> forked, done;  // by index in Executor::side_branches()
+};
 
 class Executor {
  public:
@@ -53,7 +61,13 @@ class Executor {
   // io_ptrs: one device address per io tensor; arena: arena_bytes() of device memory, 256-byte aligned.
   // marks: nullptr, or steps()+1 events; mark k is recorded before step k and the last after all steps
   // (the per-layer profile).
-  void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks = nullptr) const;
+  // side: where side_branches() run (nullptr, or a profile's marks: every step on `res`'s stream, in order).
+  void enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks = nullptr,
+               const SideStreams* side = nullptr) const;
+  // Steps that may run on an auxiliary stream beside the main chain, for the current shapes: only where each
+  // is small enough to leave most SMs idle (kSideStepMaxFlops), and never in a graph with CPU fallback
+  // steps. KILN_SIDE_STREAMS=0 finds none.
+  const std::vector<SideBranch>& side_branches() const { return side_; }
   size_t num_steps() const { return steps_.size(); }
   // Dynamic mode: runs the whole graph on the CPU backend. io_ptrs: host addresses of the inputs (outputs'
   // entries are ignored); outputs are delivered through `sink` in host memory.
@@ -77,6 +91,7 @@ class Executor {
   ShapeAnalysis shapes_;
   StaticPlan plan_;
   std::vector<Step> steps_;              // one per plan_.steps entry
+  std::vector<SideBranch> side_;
   std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;
   std::vector<Dims> io_shapes_;
@@ -91,6 +106,9 @@ class Executor {
   void* address(int value_id, const std::vector<void*>& io_ptrs, void* arena) const;
   const void* host_address(int value_id) const;
   void run_on_host(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+  void launch(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+  // Finds side_ and lays the arena out again with their buffers held over their windows.
+  void plan_side_branches();
 };
 
 }  // namespace kiln::cuda
