@@ -13,9 +13,10 @@ namespace kiln::cuda {
 
 namespace {
 
-// A step of at most this many FLOPs (and 1/50 of its bytes in bytes, for memory-bound ones) may leave the
-// main stream: about 1.3 us of the H200's dense FP16 peak, a size at which one kernel fills a fraction of
-// the SMs. Larger steps fill the GPU by themselves, so running them beside others only interleaves them.
+// A step of at most this many FLOPs and bytes may leave the main stream: 1 GFLOP is about 1.3 us of the
+// H200's dense FP16 peak and 20 MB about 4 us of its memory bandwidth, sizes at which one kernel fills a
+// fraction of the SMs. Larger steps fill the GPU by themselves, so running them beside others only
+// interleaves them.
 constexpr double kSideStepMaxFlops = 1e9;
 constexpr double kSideStepMaxBytes = 2e7;
 
