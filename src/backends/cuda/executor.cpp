@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "backends/cuda/cuda_check.h"
@@ -141,6 +142,11 @@ void Executor::plan_side_branches() {
     eligible[k] = steps_[k].kernel && costs[k].flops <= kSideStepMaxFlops && costs[k].bytes <= kSideStepMaxBytes;
   }
   side_ = find_side_branches(reads, writes, eligible);
+  if (env_is("KILN_SIDE_STREAMS_LOG", "1"))
+    for (const SideBranch& b : side_)
+      std::fprintf(stderr, "kiln: side stream: layer '%s' after '%s', joined by '%s' (%.3g GFLOP)\n",
+                   steps_[b.step].node->name.c_str(), b.fork >= 0 ? steps_[b.fork].node->name.c_str() : "(start)",
+                   steps_[b.join].node->name.c_str(), costs[b.step].flops / 1e9);
   if (side_.empty()) return;
   std::vector<StepWindow> held;
   for (const SideBranch& b : side_) held.push_back(StepWindow{b.step, b.fork + 1, b.join});
