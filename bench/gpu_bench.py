@@ -9,9 +9,11 @@ of the same engine is reported as "kiln-nograph"). A table goes to stdout, every
 model's plan and activation memory (Engine.describe(): the arena against its liveness lower bound, the plan
 against its weights) get a table of their own.
 
---ab "NAME=VALUE;...": per switch, a second engine built and run with the environment variable set, timed in
-alternating rounds against the default (bench_stats.ab_summary): the A/B of KILN_SIDE_STREAMS=0 or
-KILN_GEMM_SPLIT_K=0 in one run, on one GPU state.
+--ab "NAME=VALUE;...": per switch, the model run with the environment variable set, timed in alternating
+rounds against the default (bench_stats.ab_summary): the A/B of KILN_SIDE_STREAMS=0 or KILN_GEMM_SPLIT_K=0 in
+one run, on one GPU state. A switch read when a context prepares (RUN_TIME_SWITCHES) gets a new context on the
+same engine; any other gets a second engine, which also carries the build's timing noise (tactics chosen by
+timing can differ from build to build), so an unread name (KILN_REBUILD_CONTROL=1) measures that noise alone.
 
     python3 bench/gpu_bench.py --json out.json [--models resnet50,bert-base] [--iters 50] [--no-compile]
                                [--ab "KILN_GEMM_SPLIT_K=0"]
@@ -30,6 +32,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
 from bench_stats import ab_summary, memory_figures, parse_switches  # noqa: E402
+
+# Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
+RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_PDL", "KILN_CUDA_GRAPHS"}
 
 # name: (GFLOP per sample, large batch, kind)
 MODELS = {
@@ -183,15 +188,17 @@ def kiln_profile(ctx, run, torch, stream, runs=5):
     return rows
 
 
-def kiln_ab(onnx_bytes, input_name, shape_min, shape_max, switch, x, out, run_a, iters, torch, stream, rounds=5):
-    """The default (run_a) against an engine built and first run with the environment variable `switch` set
-    (build-time switches take effect in the build, run-time ones when the context prepares), in alternating
-    rounds of iters // 2 calls each."""
+def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, run_a, iters, torch, stream,
+            rounds=5):
+    """The default (run_a) against a context first run with the environment variable `switch` set, in
+    alternating rounds of iters // 2 calls each. A run-time switch takes effect when the context prepares, so
+    its context shares `engine`; any other needs an engine built with the switch set."""
     name, value = switch
     old = os.environ.get(name)
     os.environ[name] = value
     try:
-        engine_b, _, _ = build_kiln(onnx_bytes, input_name, shape_min, shape_max)
+        engine_b = engine if name in RUN_TIME_SWITCHES else build_kiln(onnx_bytes, input_name, shape_min,
+                                                                        shape_max)[0]
         run_b, _ = kiln_runner(engine_b, x, out, torch, stream)
         with torch.cuda.stream(stream):
             for _ in range(3):  # the eager run and the capture happen with the switch set
@@ -299,7 +306,7 @@ def main():
                 for sw in switches:
                     key = f"{sw[0]}={sw[1]}"
                     try:
-                        row.setdefault("ab", {})[key] = kiln_ab(onnx_bytes, input_name, (1,) + shape,
+                        row.setdefault("ab", {})[key] = kiln_ab(engine, onnx_bytes, input_name, (1,) + shape,
                                                                 (max(batches),) + shape, sw, x, out, run,
                                                                 args.iters, torch, stream)
                     except Exception as e:  # noqa: BLE001 - reported in the A/B table
