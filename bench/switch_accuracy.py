@@ -1,0 +1,92 @@
+"""Kiln's FP16 error against PyTorch FP32 for one benchmark model, per engine build and per run-time switch:
+a wrong result that appears only with one profile (the tactics timed at its opt shape), one switch
+(side streams, CUDA graphs, the cuDNN graph API, programmatic launch) or after some number of runs shows
+which part to look at. Uses gpu_bench's models, weights and inputs.
+
+    python3 bench/switch_accuracy.py [--model resnet50] [--batch 1] [--builds 1,128,1]
+
+--builds: the profile's largest batch (also its opt shape) per engine built, in order; a repeated value is
+a rebuild (tactics timed again). Every context runs 1 eager call, then 9 more (captured and replayed);
+the table has the relative L2 error after the 1st, 2nd and 10th call, and again after a context with the
+next switch was made and dropped.
+"""
+import argparse
+import copy
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import gpu_bench as gb  # noqa: E402
+
+SWITCHES = ["", "KILN_SIDE_STREAMS=0", "KILN_CUDA_GRAPHS=0", "KILN_CUDNN_GRAPH=0", "KILN_PDL=0"]
+
+
+def rel_l2(out, ref, torch):
+    d = out.double() - ref.double()
+    return float(d.norm() / ref.double().norm()) if torch.isfinite(out).all() else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--builds", default="1,128,1")
+    args = ap.parse_args()
+    import torch
+    torch.backends.cudnn.benchmark = True
+    _, _, kind = gb.MODELS[args.model]
+    model = gb.realistic_weights(gb.make_model(args.model, torch).cuda(), kind, torch)
+    wrapped = gb.first_output(model, torch).eval()
+    x1 = gb.sample(args.model, 2, torch)
+    onnx_bytes = gb.export(wrapped, x1, ["x"], torch)
+    shape = tuple(x1[0].shape[1:])
+    x = gb.sample(args.model, args.batch, torch)[0]
+    with torch.no_grad():
+        ref = wrapped(x).float()
+        half = copy.deepcopy(wrapped).half()
+        xh = x.half() if x.is_floating_point() else x
+        print(f"torch fp16 rel L2 {rel_l2(half(xh).float(), ref, torch):.2e}", flush=True)
+    stream = torch.cuda.Stream()
+    print("| build | max batch | switch | call 1 | call 2 | call 10 | default again after it |")
+    print("|---|---|---|---|---|---|---|")
+    for i, top in enumerate(int(b) for b in args.builds.split(",")):
+        engine, _, plan_bytes = gb.build_kiln(onnx_bytes, "x", (1,) + shape, (max(top, args.batch),) + shape)
+        out = torch.empty_like(ref)
+        run_d, _ = gb.kiln_runner(engine, x, out, torch, stream)
+        for sw in SWITCHES:
+            name, _, value = sw.partition("=")
+            old = os.environ.get(name) if name else None
+            if name:
+                os.environ[name] = value
+            errs = []
+            try:
+                run, ctx = gb.kiln_runner(engine, x, out, torch, stream)
+                with torch.cuda.stream(stream):
+                    for k in range(10):
+                        out.fill_(float("nan"))
+                        run()
+                        torch.cuda.synchronize()
+                        if k in (0, 1, 9):
+                            errs.append(rel_l2(out, ref, torch))
+                del run, ctx
+            except RuntimeError as e:
+                errs = [f"failed: {str(e)[:60]}"]
+            finally:
+                if name:
+                    if old is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = old
+            with torch.cuda.stream(stream):
+                out.fill_(float("nan"))
+                run_d()
+                torch.cuda.synchronize()
+            again = rel_l2(out, ref, torch)
+            cells = " | ".join(e if isinstance(e, str) else f"{e:.2e}" for e in errs)
+            print(f"| {i} ({plan_bytes} B) | {top} | {sw or 'default'} | {cells} | {again:.2e} |", flush=True)
+        del run_d, engine
+
+
+if __name__ == "__main__":
+    main()
