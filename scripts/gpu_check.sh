@@ -7,7 +7,8 @@
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
 #              phase), PHASE_TIMEOUT (seconds one phase may run,
-#              default 400: a hung phase still leaves the others' results and the summary).
+#              default 400: a hung phase still leaves the others' results and the summary), BUILD_TARGETS
+#              (ninja targets for the build phase; default all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu}
@@ -68,7 +69,7 @@ build() {
     rm -rf build-gpu
     CC=${env_cc:-$CC} CXX=${env_cxx:-$CXX} CUDAHOSTCXX=${env_host:-$CUDAHOSTCXX} cmake "${args[@]}" || return 1
   fi
-  ninja -C build-gpu -j"$(nproc)"
+  ninja -C build-gpu -j"$(nproc)" ${BUILD_TARGETS:-}
 }
 
 # How the build links the C++ runtime, and where the Python process finds it: a second copy of libstdc++

@@ -13,7 +13,7 @@
 //
 // Side branches (Executor::side_branches: small independent steps such as ResNet's downsample convolutions at
 // batch 1) run on an auxiliary stream of the context's own, forked from and joined to the run's stream by
-// events; a captured graph holds them as parallel nodes. KILN_SIDE_STREAMS=0 keeps every step on one stream.
+// events; a captured graph holds them as parallel nodes. Off unless KILN_SIDE_STREAMS=1.
 #include <cublasLt.h>
 #include <cudnn.h>
 

@@ -97,7 +97,9 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
     steps_.push_back(step);
   }
   side_.clear();
-  if (num_fallback_ == 0 && !env_is("KILN_SIDE_STREAMS", "0")) plan_side_branches();
+  // Off unless asked for: with the cuDNN graph API's convolutions on the auxiliary stream, captured graphs
+  // gave ResNet-50 wrong results in some contexts (bench/NOTES.md, seventh session, calls 3-4).
+  if (num_fallback_ == 0 && env_is("KILN_SIDE_STREAMS", "1")) plan_side_branches();
 
   // Host-computed values that device steps may read: packed into one upload.
   host_offset_.assign(g.values().size(), -1);

@@ -55,14 +55,15 @@ std::vector<float> random_input(size_t n) {
 TEST(CudaSideStreams, EachBlocksSideStepIsFound) {
   KILN_REQUIRE_CUDA_DEVICE();
   std::shared_ptr<EngineData> ed = blocks_engine(3);
+  cudatest::ScopedEnv on("KILN_SIDE_STREAMS", "1");
   cuda::Executor ex(ed, cuda::device_weights(*ed));
   ex.prepare({{1, kC, kHW, kHW}});
   ASSERT_EQ(ex.side_branches().size(), 3u);
-  {
-    cudatest::ScopedEnv off("KILN_SIDE_STREAMS", "0");
+  for (const char* off : {"0", static_cast<const char*>(nullptr)}) {  // the default is off
+    cudatest::ScopedEnv env("KILN_SIDE_STREAMS", off);
     cuda::Executor seq(ed, cuda::device_weights(*ed));
     seq.prepare({{1, kC, kHW, kHW}});
-    EXPECT_TRUE(seq.side_branches().empty());
+    EXPECT_TRUE(seq.side_branches().empty()) << (off ? off : "unset");
     EXPECT_LE(seq.arena_bytes(), ex.arena_bytes()) << "held windows can only keep more bytes apart";
   }
 }
