@@ -57,10 +57,9 @@ def main():
         out = torch.empty_like(ref)
         run_d, _ = gb.kiln_runner(engine, x, out, torch, stream)
         for sw in SWITCHES:
-            name, _, value = sw.partition("=")
-            old = os.environ.get(name) if name else None
-            if name:
-                os.environ[name] = value
+            assigns = [a.partition("=")[::2] for a in sw.split()]  # "A=1 B=0" -> [("A", "1"), ("B", "0")]
+            saved = {name: os.environ.get(name) for name, _ in assigns}
+            os.environ.update(dict(assigns))
             errs = []
             try:
                 run, ctx = gb.kiln_runner(engine, x, out, torch, stream)
@@ -75,11 +74,11 @@ def main():
             except RuntimeError as e:
                 errs = [f"failed: {str(e)[:60]}"]
             finally:
-                if name:
-                    if old is None:
+                for name, value in saved.items():
+                    if value is None:
                         os.environ.pop(name, None)
                     else:
-                        os.environ[name] = old
+                        os.environ[name] = value
             with torch.cuda.stream(stream):
                 out.fill_(float("nan"))
                 run_d()
