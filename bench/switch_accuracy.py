@@ -8,7 +8,8 @@ which part to look at. Uses gpu_bench's models, weights and inputs.
 --builds: the profile's largest batch (also its opt shape) per engine built, in order; a repeated value is
 a rebuild (tactics timed again). Every context runs 1 eager call, then 9 more (captured and replayed);
 the table has the relative L2 error after the 1st, 2nd and 10th call, and again after a context with the
-next switch was made and dropped.
+next switch was made and dropped. Exits 1 when an error of a path that is on by default exceeds
+--fail-factor times PyTorch FP16's own (switches in OPT_IN are reported, not judged).
 """
 import argparse
 import copy
@@ -22,6 +23,7 @@ import gpu_bench as gb  # noqa: E402
 # KILN_SIDE_STREAMS=1: side branches, off by default since this script found them wrong in captured graphs.
 SWITCHES = ["", "KILN_SIDE_STREAMS=1", "KILN_CUDA_GRAPHS=0", "KILN_CUDNN_GRAPH=0",
             "KILN_SIDE_STREAMS=1 KILN_CUDNN_GRAPH=0"]
+OPT_IN = {"KILN_SIDE_STREAMS=1", "KILN_SIDE_STREAMS=1 KILN_CUDNN_GRAPH=0"}
 
 
 def rel_l2(out, ref, torch):
@@ -34,6 +36,7 @@ def main():
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--builds", default="1,128,1")
+    ap.add_argument("--fail-factor", type=float, default=2.0)
     args = ap.parse_args()
     import torch
     torch.backends.cudnn.benchmark = True
@@ -48,7 +51,10 @@ def main():
         ref = wrapped(x).float()
         half = copy.deepcopy(wrapped).half()
         xh = x.half() if x.is_floating_point() else x
-        print(f"torch fp16 rel L2 {rel_l2(half(xh).float(), ref, torch):.2e}", flush=True)
+        torch_err = rel_l2(half(xh).float(), ref, torch)
+        print(f"torch fp16 rel L2 {torch_err:.2e}", flush=True)
+    limit = args.fail_factor * torch_err
+    wrong = []
     stream = torch.cuda.Stream()
     print("| build | max batch | switch | call 1 | call 2 | call 10 | default again after it |")
     print("|---|---|---|---|---|---|---|")
@@ -86,7 +92,14 @@ def main():
             again = rel_l2(out, ref, torch)
             cells = " | ".join(e if isinstance(e, str) else f"{e:.2e}" for e in errs)
             print(f"| {i} ({plan_bytes} B) | {top} | {sw or 'default'} | {cells} | {again:.2e} |", flush=True)
+            judged = ([] if sw in OPT_IN else errs) + [again]
+            if any(isinstance(e, str) or not e <= limit for e in judged):
+                wrong.append(f"build {i} {sw or 'default'}")
         del run_d, engine
+    if wrong:
+        print(f"errors above {limit:.2e} ({args.fail_factor} x torch fp16's) on paths on by default: "
+              + "; ".join(wrong))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

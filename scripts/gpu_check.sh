@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace bench patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), UNIT_FILTER (a --gtest_filter for the unit
@@ -135,6 +135,9 @@ for p in $PHASES; do
     zoo) phase zoo python3 -m pytest -q -s -p no:cacheprovider tests/python/test_zoo.py "${PYTEST_TIMEOUT[@]}" ;;
     # Host backtraces of crashing tests (TRACE_TESTS: pytest node ids, space-separated) under cuda-gdb.
     trace) phase trace trace_tests ;;
+    # ResNet-50's FP16 error per build and run-time switch (bench/switch_accuracy.py): fails when a default path
+    # is wrong; side branches, off by default, are reported (they were wrong in captured graphs).
+    accuracy) phase accuracy python3 bench/switch_accuracy.py --model resnet50 --builds 1,128,1 ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
@@ -146,7 +149,7 @@ echo
 cat "$SUMMARY"
 for p in $PHASES; do
   case $p in
-    gpu|unfused|zoo|bench) echo "== $p (tail)"; grep -E "^\|" "$OUT/$p.log" | tail -60 ;;
+    gpu|unfused|zoo|bench|accuracy) echo "== $p (tail)"; grep -E "^\||^errors above" "$OUT/$p.log" | tail -60 ;;
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
   esac
