@@ -1,6 +1,8 @@
-"""Pure helpers of the GPU benchmark (bench/gpu_bench.py), kept apart so that they are tested on any machine
-(tests/python/test_bench_stats.py): the memory figures of an engine's description, and the summary of an A/B
-run that alternates two settings."""
+"""Pure helpers of the GPU benchmark (bench/gpu_bench.py, bench/switch_accuracy.py), kept apart so that they
+are tested on any machine (tests/python/test_bench_stats.py): the memory figures of an engine's description,
+the summary of an A/B run that alternates two settings, and the environment switches those runs set."""
+import contextlib
+import os
 import re
 
 import numpy as np
@@ -43,3 +45,19 @@ def parse_switches(text):
             raise ValueError(f"an A/B switch is NAME=VALUE, got '{item}'")
         out.append((name.strip(), value.strip()))
     return out
+
+
+@contextlib.contextmanager
+def switched_env(assignments):
+    """Sets each (NAME, VALUE) of `assignments` (parse_switches' list) for the block, then restores what the
+    environment held before, unset variables included."""
+    saved = {name: os.environ.get(name) for name, _ in assignments}
+    os.environ.update(dict(assignments))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

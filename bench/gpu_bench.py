@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
-from bench_stats import ab_summary, memory_figures, parse_switches  # noqa: E402
+from bench_stats import ab_summary, memory_figures, parse_switches, switched_env  # noqa: E402
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
-RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_PDL", "KILN_CUDA_GRAPHS"}
+RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS"}
 
 # name: (GFLOP per sample, large batch, kind)
 MODELS = {
@@ -193,22 +193,14 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
     """The default (run_a) against a context first run with the environment variable `switch` set, in
     alternating rounds of iters // 2 calls each. A run-time switch takes effect when the context prepares, so
     its context shares `engine`; any other needs an engine built with the switch set."""
-    name, value = switch
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        engine_b = engine if name in RUN_TIME_SWITCHES else build_kiln(onnx_bytes, input_name, shape_min,
-                                                                        shape_max)[0]
+    with switched_env([switch]):
+        engine_b = engine if switch[0] in RUN_TIME_SWITCHES else build_kiln(onnx_bytes, input_name, shape_min,
+                                                                             shape_max)[0]
         run_b, _ = kiln_runner(engine_b, x, out, torch, stream)
         with torch.cuda.stream(stream):
             for _ in range(3):  # the eager run and the capture happen with the switch set
                 run_b()
             torch.cuda.synchronize()
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
     a_ms, b_ms = [], []
     with torch.cuda.stream(stream):
         for _ in range(rounds):
@@ -327,15 +319,13 @@ def main():
                             run_f()
                             torch.cuda.synchronize()
                         row["kiln_first_run_s"] = time.perf_counter() - t0
-                        os.environ["KILN_CUDNN_GRAPH"] = "0"
-                        run_l, _ = kiln_runner(engine, x, out, torch, stream)
-                        with torch.cuda.stream(stream):
-                            row["kiln_legacy_conv_ms"] = time_cuda(run_l, args.iters, torch)
-                            torch.cuda.synchronize()
+                        with switched_env([("KILN_CUDNN_GRAPH", "0")]):
+                            run_l, _ = kiln_runner(engine, x, out, torch, stream)
+                            with torch.cuda.stream(stream):
+                                row["kiln_legacy_conv_ms"] = time_cuda(run_l, args.iters, torch)
+                                torch.cuda.synchronize()
                     except RuntimeError as e:
                         row["kiln_legacy_conv_error"] = str(e)[:200]
-                    finally:
-                        os.environ.pop("KILN_CUDNN_GRAPH", None)
                 # The accuracy is the default engine's: the A/B engines and the legacy-cuDNN context above wrote
                 # `out` last, so the default context runs once more.
                 with torch.cuda.stream(stream):

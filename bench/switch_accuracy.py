@@ -1,6 +1,6 @@
 """Kiln's FP16 error against PyTorch FP32 for one benchmark model, per engine build and per run-time switch:
 a wrong result that appears only with one profile (the tactics timed at its opt shape), one switch
-(side streams, CUDA graphs, the cuDNN graph API, programmatic launch) or after some number of runs shows
+(side streams, CUDA graphs, the cuDNN graph API) or after some number of runs shows
 which part to look at. Uses gpu_bench's models, weights and inputs.
 
     python3 bench/switch_accuracy.py [--model resnet50] [--batch 1] [--builds 1,128,1]
@@ -19,11 +19,13 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import gpu_bench as gb  # noqa: E402
+from bench_stats import parse_switches, switched_env  # noqa: E402
 
-# KILN_SIDE_STREAMS=1: side branches, off by default since this script found them wrong in captured graphs.
+# Each context's switches, as --ab spells them. KILN_SIDE_STREAMS=1: side branches, off by default since this
+# script found them wrong in captured graphs.
 SWITCHES = ["", "KILN_SIDE_STREAMS=1", "KILN_CUDA_GRAPHS=0", "KILN_CUDNN_GRAPH=0",
-            "KILN_SIDE_STREAMS=1 KILN_CUDNN_GRAPH=0"]
-OPT_IN = {"KILN_SIDE_STREAMS=1", "KILN_SIDE_STREAMS=1 KILN_CUDNN_GRAPH=0"}
+            "KILN_SIDE_STREAMS=1;KILN_CUDNN_GRAPH=0"]
+OPT_IN = {"KILN_SIDE_STREAMS=1", "KILN_SIDE_STREAMS=1;KILN_CUDNN_GRAPH=0"}
 
 
 def rel_l2(out, ref, torch):
@@ -63,28 +65,20 @@ def main():
         out = torch.empty_like(ref)
         run_d, _ = gb.kiln_runner(engine, x, out, torch, stream)
         for sw in SWITCHES:
-            assigns = [a.partition("=")[::2] for a in sw.split()]  # "A=1 B=0" -> [("A", "1"), ("B", "0")]
-            saved = {name: os.environ.get(name) for name, _ in assigns}
-            os.environ.update(dict(assigns))
             errs = []
             try:
-                run, ctx = gb.kiln_runner(engine, x, out, torch, stream)
-                with torch.cuda.stream(stream):
-                    for k in range(10):
-                        out.fill_(float("nan"))
-                        run()
-                        torch.cuda.synchronize()
-                        if k in (0, 1, 9):
-                            errs.append(rel_l2(out, ref, torch))
-                del run, ctx
+                with switched_env(parse_switches(sw)):  # set while the context is made and runs
+                    run, ctx = gb.kiln_runner(engine, x, out, torch, stream)
+                    with torch.cuda.stream(stream):
+                        for k in range(10):
+                            out.fill_(float("nan"))
+                            run()
+                            torch.cuda.synchronize()
+                            if k in (0, 1, 9):
+                                errs.append(rel_l2(out, ref, torch))
+                    del run, ctx
             except RuntimeError as e:
                 errs = [f"failed: {str(e)[:60]}"]
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
             with torch.cuda.stream(stream):
                 out.fill_(float("nan"))
                 run_d()

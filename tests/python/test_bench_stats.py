@@ -59,3 +59,21 @@ def test_parse_switches():
     assert bench_stats.parse_switches("") == []
     with pytest.raises(ValueError, match="NAME=VALUE"):
         bench_stats.parse_switches("KILN_SIDE_STREAMS")
+
+
+def test_switched_env_sets_then_restores_set_and_unset_variables(monkeypatch):
+    monkeypatch.setenv("KILN_BENCH_TEST_SET", "before")
+    monkeypatch.delenv("KILN_BENCH_TEST_UNSET", raising=False)
+    switches = bench_stats.parse_switches("KILN_BENCH_TEST_SET=1;KILN_BENCH_TEST_UNSET=0")
+    with bench_stats.switched_env(switches):
+        assert os.environ["KILN_BENCH_TEST_SET"] == "1"
+        assert os.environ["KILN_BENCH_TEST_UNSET"] == "0"
+    assert os.environ["KILN_BENCH_TEST_SET"] == "before"
+    assert "KILN_BENCH_TEST_UNSET" not in os.environ
+    with pytest.raises(RuntimeError, match="inside"):  # restored when the block raises too
+        with bench_stats.switched_env(switches):
+            raise RuntimeError("inside")
+    assert os.environ["KILN_BENCH_TEST_SET"] == "before"
+    assert "KILN_BENCH_TEST_UNSET" not in os.environ
+    with bench_stats.switched_env([]):  # the default context: nothing set
+        assert os.environ["KILN_BENCH_TEST_SET"] == "before"

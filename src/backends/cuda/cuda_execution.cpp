@@ -18,12 +18,13 @@
 #include <cudnn.h>
 
 #include <cstddef>
-
+#include <memory>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/executor.h"
 #include "backends/cuda/library_checks.h"
+#include "backends/cuda/library_handles.h"
 #include "runtime/device_execution.h"
 #include "runtime/env_switch.h"
 
@@ -261,7 +262,7 @@ class CudaExecution final : public DeviceExecution {
   // The auxiliary stream of side branches (Executor::side_branches), made when a prepare first finds some:
   // its own cuBLASLt/cuDNN handles and workspace, and one fork and one done event per branch.
   Resources aux_res_;
-  DeviceBuffer aux_workspace_;
+  std::unique_ptr<LibraryHandles> aux_libraries_;
   SideStreams side_;
 
   const SideStreams* side_streams() const { return exec_.side_branches().empty() ? nullptr : &side_; }
@@ -272,11 +273,8 @@ class CudaExecution final : public DeviceExecution {
     if (!aux_res_.stream) {
       aux_res_.device = res_.device;
       aux_res_.tactics = res_.tactics;
-      KILN_CUBLAS_CHECK(cublasLtCreate(&aux_res_.cublaslt));
-      KILN_CUDNN_CHECK(cudnnCreate(&aux_res_.cudnn));
-      aux_workspace_ = DeviceBuffer(workspace_size(*engine_));
-      aux_res_.workspace = aux_workspace_.get();
-      aux_res_.workspace_bytes = aux_workspace_.size();
+      aux_libraries_ = std::make_unique<LibraryHandles>(workspace_size(*engine_));
+      aux_libraries_->attach(aux_res_);
       KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&aux_res_.stream, cudaStreamNonBlocking));
       side_.res = &aux_res_;
     }
@@ -296,10 +294,9 @@ class CudaExecution final : public DeviceExecution {
   void release_side_streams() {
     for (auto e : made_forked_) cudaEventDestroy(e);
     for (auto e : made_done_) cudaEventDestroy(e);
-    aux_res_.node_state.clear();
+    aux_res_.node_state.clear();  // before the handles: cuDNN execution plans refer to them
+    aux_libraries_.reset();
     if (aux_res_.stream) cudaStreamDestroy(aux_res_.stream);
-    if (aux_res_.cudnn) cudnnDestroy(aux_res_.cudnn);
-    if (aux_res_.cublaslt) cublasLtDestroy(aux_res_.cublaslt);
   }
 
   void prepare_executor() {

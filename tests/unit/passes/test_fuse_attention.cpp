@@ -78,6 +78,21 @@ HostTensor random(const Dims& shape, uint32_t seed, float lo = -1.5f, float hi =
   return t;
 }
 
+struct Qkv {
+  ir::Value *q, *k, *v;
+};
+
+// Network inputs q, k and v, all of one shape.
+Qkv qkv_inputs(Builder& b, const Dims& shape) { return {b.input("q", shape), b.input("k", shape), b.input("v", shape)}; }
+
+// Random values for q, k and v of one shape (seeds 1, 2, 3), and any further inputs.
+std::map<std::string, HostTensor> qkv_feeds(const Dims& shape, std::map<std::string, HostTensor> more = {}) {
+  more.emplace("q", random(shape, 1));
+  more.emplace("k", random(shape, 2));
+  more.emplace("v", random(shape, 3));
+  return more;
+}
+
 // Runs the graph node by node with the CPU kernels.
 std::vector<HostTensor> eval_graph(ir::Graph& g, const std::map<std::string, HostTensor>& inputs) {
   g.topo_sort();
@@ -142,9 +157,7 @@ const ir::Node* fuse_and_compare(Builder& b, const std::map<std::string, HostTen
 // HF BertSelfAttention: MatMul(q, Transpose(k)) / sqrt(d) + extended mask [B, 1, 1, S] -> Softmax -> MatMul v.
 TEST(FuseAttention, BertPattern) {
   Builder b;
-  auto* q = b.input("q", {2, 4, 16, 8});
-  auto* k = b.input("k", {2, 4, 16, 8});
-  auto* v = b.input("v", {2, 4, 16, 8});
+  auto [q, k, v] = qkv_inputs(b, {2, 4, 16, 8});
   auto* mask = b.input("mask", {2, 1, 1, 16});
   auto* s = b.ew(b.mm(q, b.transpose(k, {0, 1, 3, 2})), b.scalar(std::sqrt(8.0f)), kDiv);
   auto* y = b.mm(b.softmax(b.ew(s, mask, kSum), 3), v);
@@ -152,8 +165,7 @@ TEST(FuseAttention, BertPattern) {
   b.output(y);
   HostTensor m = random({2, 1, 1, 16}, 4);
   for (int j = 10; j < 16; ++j) m.mutable_data<float>()[16 + j] = std::numeric_limits<float>::lowest();  // padding
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({2, 4, 16, 8}, 1)}, {"k", random({2, 4, 16, 8}, 2)},
-                                            {"v", random({2, 4, 16, 8}, 3)}, {"mask", m}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({2, 4, 16, 8}, {{"mask", m}}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->inputs[0], q);
   EXPECT_EQ(fa->inputs[1], k) << "the transpose of k is looked through";
@@ -167,11 +179,16 @@ TEST(FuseAttention, BertPattern) {
 }
 
 // HF GPT2Attention: MatMul(q, kT) / sqrt(d) -> Where(causal bias slice, w, finfo.min) [+ mask] -> Softmax -> @ v.
-ir::Value* gpt2_scores(Builder& b, ir::Value* q, ir::Value* k, int64_t S) {
+// The [1, 1, S, S] lower triangle (key j visible from query i when j <= i) causal masks are built from.
+HostTensor causal_triangle(int64_t S) {
   HostTensor tri(DataType::kBOOL, {1, 1, S, S});
   for (int64_t i = 0; i < S; ++i)
     for (int64_t j = 0; j < S; ++j) tri.mutable_data<uint8_t>()[i * S + j] = j <= i;
-  auto* cond = b.g.add_constant("bias", tri)->outputs[0];
+  return tri;
+}
+
+ir::Value* gpt2_scores(Builder& b, ir::Value* q, ir::Value* k, int64_t S) {
+  auto* cond = b.g.add_constant("bias", causal_triangle(S))->outputs[0];
   auto* s = b.ew(b.mm(q, b.transpose(k, {0, 1, 3, 2})), b.scalar(4.0f), kDiv);
   return b.select(cond, s, b.scalar(std::numeric_limits<float>::lowest()));
 }
@@ -179,13 +196,10 @@ ir::Value* gpt2_scores(Builder& b, ir::Value* q, ir::Value* k, int64_t S) {
 TEST(FuseAttention, Gpt2CausalWhereAloneBecomesCausalAttr) {
   const int64_t S = 12, D = 16;
   Builder b;
-  auto* q = b.input("q", {1, 2, S, D});
-  auto* k = b.input("k", {1, 2, S, D});
-  auto* v = b.input("v", {1, 2, S, D});
+  auto [q, k, v] = qkv_inputs(b, {1, 2, S, D});
   auto* y = b.mm(b.softmax(gpt2_scores(b, q, k, S), -1), v);
   b.output(y);
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({1, 2, S, D}, 1)}, {"k", random({1, 2, S, D}, 2)},
-                                            {"v", random({1, 2, S, D}, 3)}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({1, 2, S, D}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->attrs.i("causal", -1), 1);
   EXPECT_EQ(fa->inputs.size(), 3u);
@@ -197,16 +211,13 @@ TEST(FuseAttention, Gpt2CausalWhereAloneBecomesCausalAttr) {
 TEST(FuseAttention, Gpt2CausalWhereWithPaddingMaskStaysExact) {
   const int64_t S = 12, D = 16;
   Builder b;
-  auto* q = b.input("q", {2, 2, S, D});
-  auto* k = b.input("k", {2, 2, S, D});
-  auto* v = b.input("v", {2, 2, S, D});
+  auto [q, k, v] = qkv_inputs(b, {2, 2, S, D});
   auto* mask = b.input("mask", {2, 1, 1, S});
   auto* y = b.mm(b.softmax(b.ew(gpt2_scores(b, q, k, S), mask, kSum), -1), v);
   b.output(y);
   HostTensor m(DataType::kFLOAT, {2, 1, 1, S});
   for (int j = 0; j < 3; ++j) m.mutable_data<float>()[S + j] = std::numeric_limits<float>::lowest();  // left padding
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({2, 2, S, D}, 1)}, {"k", random({2, 2, S, D}, 2)},
-                                            {"v", random({2, 2, S, D}, 3)}, {"mask", m}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({2, 2, S, D}, {{"mask", m}}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->attrs.i("causal", -1), 0);
   ASSERT_EQ(fa->inputs.size(), 4u);
@@ -219,15 +230,11 @@ TEST(FuseAttention, Gpt2CausalWhereWithPaddingMaskStaysExact) {
 TEST(FuseAttention, AdditiveCausalAndZeroMasksBecomeCausalAttr) {
   const int64_t S = 12, D = 16;
   Builder b;
-  auto* q = b.input("q", {2, 2, S, D});
-  auto* k = b.input("k", {2, 2, S, D});
-  auto* v = b.input("v", {2, 2, S, D});
+  auto [q, k, v] = qkv_inputs(b, {2, 2, S, D});
   auto* shape = b.g.add_input("shape", DataType::kINT64, {4});  // [B, 1, S, S] at run time
-  HostTensor tri(DataType::kBOOL, {1, 1, S, S}), all(DataType::kBOOL, {1, 1, S, 1});
-  for (int64_t i = 0; i < S; ++i) {
-    all.mutable_data<uint8_t>()[i] = 1;
-    for (int64_t j = 0; j < S; ++j) tri.mutable_data<uint8_t>()[i * S + j] = j <= i;
-  }
+  const HostTensor tri = causal_triangle(S);
+  HostTensor all(DataType::kBOOL, {1, 1, S, 1});
+  for (int64_t i = 0; i < S; ++i) all.mutable_data<uint8_t>()[i] = 1;
   auto expanded = [&](const HostTensor& c, const std::string& name) {
     ir::Node* e = b.g.add_node("Expand", name, {b.g.add_constant(name + "_c", c)->outputs[0], shape}, 1);
     return e->outputs[0];
@@ -238,9 +245,7 @@ TEST(FuseAttention, AdditiveCausalAndZeroMasksBecomeCausalAttr) {
   auto* s = b.ew(b.mm(q, b.transpose(k, {0, 1, 3, 2})), b.scalar(4.0f), kDiv);
   auto* y = b.mm(b.softmax(b.ew(b.ew(s, causal, kSum), none, kSum), -1), v);
   b.output(y);
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({2, 2, S, D}, 1)}, {"k", random({2, 2, S, D}, 2)},
-                                            {"v", random({2, 2, S, D}, 3)}, {"shape", HostTensor::from_i64({2, 1, S, S})}},
-                                        1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({2, 2, S, D}, {{"shape", HostTensor::from_i64({2, 1, S, S})}}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->attrs.i("causal", -1), 1);
   EXPECT_EQ(fa->inputs.size(), 3u);
@@ -250,9 +255,7 @@ TEST(FuseAttention, AdditiveCausalAndZeroMasksBecomeCausalAttr) {
 TEST(FuseAttention, OtherWhereBecomesAdditiveMask) {
   const int64_t S = 9, D = 8;
   Builder b;
-  auto* q = b.input("q", {2, 2, S, D});
-  auto* k = b.input("k", {2, 2, S, D});
-  auto* v = b.input("v", {2, 2, S, D});
+  auto [q, k, v] = qkv_inputs(b, {2, 2, S, D});
   auto* cond = b.g.add_input("keep", DataType::kBOOL, {2, 1, S, S});
   auto* mask = b.input("mask", {2, 1, 1, S});
   auto* s = b.mm(q, k, 1);  // op_b TRANSPOSE
@@ -262,8 +265,7 @@ TEST(FuseAttention, OtherWhereBecomesAdditiveMask) {
   HostTensor keep(DataType::kBOOL, {2, 1, S, S});
   std::mt19937 rng(7);
   for (int64_t i = 0; i < keep.numel(); ++i) keep.mutable_data<uint8_t>()[i] = (i % S == 0) || (rng() % 3 != 0);
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({2, 2, S, D}, 1)}, {"k", random({2, 2, S, D}, 2)},
-                                            {"v", random({2, 2, S, D}, 3)}, {"keep", keep}, {"mask", random({2, 1, 1, S}, 4)}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({2, 2, S, D}, {{"keep", keep}, {"mask", random({2, 1, 1, S}, 4)}}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->attrs.i("causal", -1), 0);
   EXPECT_EQ(fa->attrs.f("scale", 0), 1.0);
@@ -320,18 +322,16 @@ TEST(FuseAttention, SdpaBothOperandsPreScaled) {
 // Two stacked attention blocks: both fuse.
 TEST(FuseAttention, FusesEveryBlock) {
   Builder b;
-  auto* q = b.input("q", {1, 2, 6, 4});
-  auto* k = b.input("k", {1, 2, 6, 4});
-  auto* v = b.input("v", {1, 2, 6, 4});
+  auto [q, k, v] = qkv_inputs(b, {1, 2, 6, 4});
   auto* y1 = b.mm(b.softmax(b.ew(b.mm(q, k, 1), b.scalar(0.5f), kProd), 3), v);
   auto* y2 = b.mm(b.softmax(b.ew(b.mm(y1, k, 1), b.scalar(0.5f), kProd), 3), y1);
   b.output(y2);
-  fuse_and_compare(b, {{"q", random({1, 2, 6, 4}, 1)}, {"k", random({1, 2, 6, 4}, 2)}, {"v", random({1, 2, 6, 4}, 3)}}, 2);
+  fuse_and_compare(b, qkv_feeds({1, 2, 6, 4}), 2);
 }
 
 TEST(FuseAttention, LeavesNonMatchingGraphsAlone) {
   const Dims sh = {1, 2, 6, 4};
-  std::map<std::string, HostTensor> in = {{"q", random(sh, 1)}, {"k", random(sh, 2)}, {"v", random(sh, 3)}};
+  std::map<std::string, HostTensor> in = qkv_feeds(sh);
   {  // the scores are also a network output
     Builder b;
     auto* s = b.mm(b.input("q", sh), b.input("k", sh), 1);
@@ -361,7 +361,7 @@ TEST(FuseAttention, LeavesNonMatchingGraphsAlone) {
     auto* s = b.ew(b.mm(b.input("q", small), b.input("k", small), 1), b.input("m", {1, 2, 6, 6}), kSum);
     auto* y = b.mm(b.softmax(s, 3), b.input("v", small));
     b.output(y);
-    fuse_and_compare(b, {{"q", random(small, 1)}, {"k", random(small, 2)}, {"v", random(small, 3)}, {"m", random({1, 2, 6, 6}, 4)}}, 0);
+    fuse_and_compare(b, qkv_feeds(small, {{"m", random({1, 2, 6, 6}, 4)}}), 0);
   }
 }
 
@@ -475,7 +475,7 @@ TEST(FuseAttention, OutputTransposeAbsorbed) {
   auto* y = b.transpose(o, {0, 2, 1, 3});
   y->name = "y";
   b.output(y);
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random(sh, 1)}, {"k", random(sh, 2)}, {"v", random(sh, 3)}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds(sh), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(layout_of(fa, "out_layout"), 1);
   EXPECT_EQ(layout_of(fa, "q_layout"), 0);
@@ -540,14 +540,11 @@ TEST(FuseAttention, VitPackedSplitStaysForItsOtherGather) {
 TEST(FuseAttention, MultiheadAttention3dAbsorbed) {
   const int64_t S = 9, N = 6, D = 8;
   Builder b;
-  auto* q = b.input("q", {S, N, D});
-  auto* k = b.input("k", {S, N, D});
-  auto* v = b.input("v", {S, N, D});
+  auto [q, k, v] = qkv_inputs(b, {S, N, D});
   auto* qs = b.ew(b.transpose(q, {1, 0, 2}), b.scalar(std::sqrt(8.0f)), kDiv);
   auto* o = b.mm(b.softmax(b.mm(qs, b.transpose(k, {1, 2, 0})), -1), b.transpose(v, {1, 0, 2}));
   b.output(b.transpose(o, {1, 0, 2}));
-  const ir::Node* fa = fuse_and_compare(b, {{"q", random({S, N, D}, 1)}, {"k", random({S, N, D}, 2)},
-                                            {"v", random({S, N, D}, 3)}}, 1);
+  const ir::Node* fa = fuse_and_compare(b, qkv_feeds({S, N, D}), 1);
   ASSERT_NE(fa, nullptr);
   EXPECT_EQ(fa->inputs[0], q);
   EXPECT_EQ(fa->inputs[1], k);
@@ -610,7 +607,7 @@ TEST(FuseAttention, LeavesTransposesThatAreNotOnlyAttentions) {
     auto* o = attention(b, b.input("q", sh), b.input("k", sh), b.input("v", sh));
     b.g.mark_output(o);
     b.output(b.transpose(o, {0, 2, 1, 3}));
-    const ir::Node* fa = fuse_and_compare(b, {{"q", random(sh, 1)}, {"k", random(sh, 2)}, {"v", random(sh, 3)}}, 1);
+    const ir::Node* fa = fuse_and_compare(b, qkv_feeds(sh), 1);
     ASSERT_NE(fa, nullptr);
     EXPECT_EQ(layout_of(fa, "out_layout"), 0);
     EXPECT_EQ(count_transposes(b.g), 1);
