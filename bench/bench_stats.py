@@ -47,6 +47,13 @@ def parse_switches(text):
     return out
 
 
+def ab_items(text):
+    """gpu_bench --ab's items, each one A/B with the variables it sets:
+    'A=0;B=1,C=2' -> [('A=0', [('A', '0')]), ('B=1,C=2', [('B', '1'), ('C', '2')])]."""
+    return [(item.strip(), parse_switches(item.replace(",", ";")))
+            for item in (text or "").split(";") if item.strip()]
+
+
 @contextlib.contextmanager
 def switched_env(assignments):
     """Sets each (NAME, VALUE) of `assignments` (parse_switches' list) for the block, then restores what the

@@ -14,6 +14,8 @@ rounds against the default (bench_stats.ab_summary): the A/B of KILN_SIDE_STREAM
 one run, on one GPU state. A switch read when a context prepares (RUN_TIME_SWITCHES) gets a new context on the
 same engine; any other gets a second engine, which also carries the build's timing noise (tactics chosen by
 timing can differ from build to build), so an unread name (KILN_REBUILD_CONTROL=1) measures that noise alone.
+One A/B item may set several variables, joined by ',' ("KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2": a second
+build without the hold, for that build's noise).
 
     python3 bench/gpu_bench.py --json out.json [--models resnet50,bert-base] [--iters 50] [--no-compile]
                                [--ab "KILN_GEMM_SPLIT_K=0"]
@@ -31,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
-from bench_stats import ab_summary, memory_figures, parse_switches, switched_env  # noqa: E402
+from bench_stats import ab_items, ab_summary, memory_figures, switched_env  # noqa: E402
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
 RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS"}
@@ -190,12 +192,12 @@ def kiln_profile(ctx, run, torch, stream, runs=5):
 
 def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, run_a, iters, torch, stream,
             rounds=5):
-    """The default (run_a) against a context first run with the environment variable `switch` set, in
-    alternating rounds of iters // 2 calls each. A run-time switch takes effect when the context prepares, so
-    its context shares `engine`; any other needs an engine built with the switch set."""
-    with switched_env([switch]):
-        engine_b = engine if switch[0] in RUN_TIME_SWITCHES else build_kiln(onnx_bytes, input_name, shape_min,
-                                                                             shape_max)[0]
+    """The default (run_a) against a context first run with the environment variables `switch` (a list of
+    (NAME, VALUE)) set, in alternating rounds of iters // 2 calls each. Run-time switches take effect when the
+    context prepares, so their context shares `engine`; any other needs an engine built with the switch set."""
+    with switched_env(switch):
+        run_time = all(name in RUN_TIME_SWITCHES for name, _ in switch)
+        engine_b = engine if run_time else build_kiln(onnx_bytes, input_name, shape_min, shape_max)[0]
         run_b, _ = kiln_runner(engine_b, x, out, torch, stream)
         with torch.cuda.stream(stream):
             for _ in range(3):  # the eager run and the capture happen with the switch set
@@ -245,7 +247,7 @@ def main():
     ap.add_argument("--profile", action="store_true", help="print Kiln's per-layer profile for each row")
     ap.add_argument("--ab", default="", help="'NAME=VALUE;...': time each switch against the default")
     args = ap.parse_args()
-    switches = parse_switches(args.ab)
+    switches = ab_items(args.ab)
     import torch
     torch.backends.cudnn.benchmark = True
     results = {"device": torch.cuda.get_device_name(), "peak_fp16_gemm_tflops": peak_gemm_tflops(torch), "rows": []}
@@ -295,8 +297,7 @@ def main():
                     print(f"{name} batch {b}: Kiln failed: {e}", flush=True)
                     results["rows"].append({"model": name, "batch": b, "error": str(e)})
                     continue
-                for sw in switches:
-                    key = f"{sw[0]}={sw[1]}"
+                for key, sw in switches:
                     try:
                         row.setdefault("ab", {})[key] = kiln_ab(engine, onnx_bytes, input_name, (1,) + shape,
                                                                 (max(batches),) + shape, sw, x, out, run,

@@ -61,6 +61,15 @@ def test_parse_switches():
         bench_stats.parse_switches("KILN_SIDE_STREAMS")
 
 
+def test_ab_items_keep_one_item_per_ab_with_all_its_variables():
+    assert bench_stats.ab_items("KILN_REBUILD_CONTROL=1; KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2") == [
+        ("KILN_REBUILD_CONTROL=1", [("KILN_REBUILD_CONTROL", "1")]),
+        ("KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2", [("KILN_TIMING_HOLD", "0"), ("KILN_REBUILD_CONTROL", "2")])]
+    assert bench_stats.ab_items("") == []
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        bench_stats.ab_items("KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL")
+
+
 def test_switched_env_sets_then_restores_set_and_unset_variables(monkeypatch):
     monkeypatch.setenv("KILN_BENCH_TEST_SET", "before")
     monkeypatch.delenv("KILN_BENCH_TEST_UNSET", raising=False)

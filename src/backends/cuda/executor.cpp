@@ -97,9 +97,18 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
     steps_.push_back(step);
   }
   side_.clear();
+  serial_side_ = false;
   // Off unless asked for: with the cuDNN graph API's convolutions on the auxiliary stream, captured graphs
-  // gave ResNet-50 wrong results in some contexts (bench/NOTES.md, seventh session, calls 3-4).
-  if (num_fallback_ == 0 && env_is("KILN_SIDE_STREAMS", "1")) plan_side_branches();
+  // gave ResNet-50 wrong results in some contexts (bench/NOTES.md, seventh session, calls 3-4). Two more values
+  // take the feature apart to find which part is wrong: "plan" lays the arena out for the branches but runs
+  // every step on the main stream; "serial" runs them on the auxiliary stream but joins each at once, so no
+  // two steps run at the same time.
+  const bool plan_only = env_is("KILN_SIDE_STREAMS", "plan");
+  if (num_fallback_ == 0 && (env_is("KILN_SIDE_STREAMS", "1") || plan_only || env_is("KILN_SIDE_STREAMS", "serial"))) {
+    plan_side_branches();
+    serial_side_ = env_is("KILN_SIDE_STREAMS", "serial");
+    if (plan_only) side_.clear();
+  }
 
   // Host-computed values that device steps may read: packed into one upload.
   host_offset_.assign(g.values().size(), -1);
@@ -287,6 +296,7 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
       KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[b], 0));
       launch(s, io_ptrs, arena, *side->res);
       KILN_CUDA_CHECK(cudaEventRecord(side->done[b], side->res->stream));
+      if (serial_side_) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
     } else {
       launch(s, io_ptrs, arena, res);
     }

@@ -93,6 +93,7 @@ class Executor {
   StaticPlan plan_;
   std::vector<Step> steps_;              // one per plan_.steps entry
   std::vector<SideBranch> side_;
+  bool serial_side_ = false;  // KILN_SIDE_STREAMS=serial: each side step joined as soon as it is enqueued
   std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;
   std::vector<Dims> io_shapes_;

@@ -68,12 +68,31 @@ TEST(CudaSideStreams, EachBlocksSideStepIsFound) {
   }
 }
 
+// The two modes that take the feature apart (executor.cpp): "plan" keeps the branches' arena layout but runs
+// on one stream; "serial" keeps the branches on the auxiliary stream.
+TEST(CudaSideStreams, DiagnosticModesSplitLayoutFromStreams) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  std::shared_ptr<EngineData> ed = blocks_engine(3);
+  auto prepared = [&](const char* mode) {
+    cudatest::ScopedEnv env("KILN_SIDE_STREAMS", mode);
+    auto ex = std::make_unique<cuda::Executor>(ed, cuda::device_weights(*ed));
+    ex->prepare({{1, kC, kHW, kHW}});
+    return ex;
+  };
+  auto on = prepared("1"), plan = prepared("plan"), serial = prepared("serial"), off = prepared("0");
+  EXPECT_TRUE(plan->side_branches().empty());
+  EXPECT_EQ(plan->arena_bytes(), on->arena_bytes());
+  EXPECT_GT(plan->arena_bytes(), off->arena_bytes()) << "the blocks' side buffers are held over their windows";
+  EXPECT_EQ(serial->side_branches().size(), 3u);
+  EXPECT_EQ(serial->arena_bytes(), on->arena_bytes());
+}
+
 // Eager run, capture, replays, and new I/O addresses (a graph update), with and without side streams.
 TEST(CudaSideStreams, RunsMatchTheInputEagerAndCaptured) {
   KILN_REQUIRE_CUDA_DEVICE();
   const size_t n = static_cast<size_t>(kC * kHW * kHW);
   const std::vector<float> x = random_input(n);
-  for (const char* side : {"1", "0"}) {
+  for (const char* side : {"1", "serial", "plan", "0"}) {
     cudatest::ScopedEnv env("KILN_SIDE_STREAMS", side);
     test::CollectingLogger log;
     auto engine = std::make_shared<Engine>(blocks_engine(4), std::vector<uint8_t>{}, &log);
