@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "backends/cuda/cuda_check.h"
+#include "runtime/env_switch.h"
 
 namespace kiln::cuda {
 
@@ -38,6 +39,7 @@ void hold_stream(cudaStream_t stream, double us);
 // kernel) was timed at the host's pace. Kiln replays CUDA graphs, where that host time is not spent, so such
 // a time ranked candidates by noise: two builds of one model differed by up to 11% at batch 1 (bench/NOTES.md,
 // seventh session). A round whose enqueue outlasted its hold is timed again behind a hold four times longer.
+// KILN_TIMING_HOLD=0 times without the hold, as Kiln did before (to compare builds both ways).
 template <class F>
 float time_ms(cudaStream_t stream, F&& once) {
   constexpr int kRounds = 3, kReps = 4;
@@ -45,9 +47,10 @@ float time_ms(cudaStream_t stream, F&& once) {
   if (!once()) return -1;
   EventPair ev;
   float best = std::numeric_limits<float>::infinity();
+  const bool held = !env_is("KILN_TIMING_HOLD", "0");
   double hold_us = kFirstHoldUs;
   for (int r = 0; r < kRounds; ++r) {
-    hold_stream(stream, hold_us);
+    if (held) hold_stream(stream, hold_us);
     const auto t0 = std::chrono::steady_clock::now();
     KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
     for (int i = 0; i < kReps; ++i)
@@ -57,7 +60,7 @@ float time_ms(cudaStream_t stream, F&& once) {
     KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
     float ms = 0;
     KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-    if (host_us > 0.8 * hold_us && hold_us < kMaxHoldUs) {  // the device may have waited for the host
+    if (held && host_us > 0.8 * hold_us && hold_us < kMaxHoldUs) {  // the device may have waited for the host
       hold_us *= 4;
       --r;
       continue;
