@@ -111,7 +111,111 @@ ir::Value* pad_channels(ir::Graph& g, ir::Value* x, int64_t c, const std::string
 // The smallest kh * kw whose convolution gains from padded channels (channels_last.h says why).
 constexpr int64_t kMinPaddedWindow = 25;
 
-bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
+// ---- A strided stem as a stride-1 convolution on its space-to-depth input (channels_last.h says why) ----
+
+// The most channels the space-to-depth input may have: ResNet's 7x7/2 RGB stem has 3 x 2 x 2 = 12 (padded to
+// 16, two 16-byte float16 vectors a pixel). Wider inputs already fill cuDNN's tensor-core vectors.
+constexpr int64_t kMaxSpaceToDepthChannels = 16;
+
+// How a strided convolution runs on its space-to-depth input.
+struct SpaceToDepth {
+  int64_t s = 0;                    // the stride, and the block
+  int64_t c = 0, c_out = 0;         // input channels; the op's output channels (c*s*s rounded up to 8)
+  int64_t kh = 0, kw = 0;           // the original kernel
+  int64_t kh2 = 0, kw2 = 0;         // the stride-1 kernel: ceil(k / s)
+  std::vector<int64_t> pre, post;   // the op's spatial padding (post may be negative: a crop)
+};
+
+bool all_ones(const std::vector<int64_t>& v) {
+  for (int64_t x : v)
+    if (x != 1) return false;
+  return true;
+}
+
+// Whether n (a Convolution, weights w) gets the rewrite, and its geometry. Per spatial axis (input size H,
+// begin padding pb, kernel R, stride s, output size O): y[o] = sum_{r<R} w[r] xp[s*o + r] (xp: x padded with
+// zeros). With r = s*a + q (a < R' = ceil(R/s), q < s) and w'[a][q] = w[s*a + q] (0 where s*a + q >= R):
+// y[o] = sum_a sum_q w'[a][q] xs[q][o + a], xs[q][t] = xp[s*t + q] for t < T = O + R' - 1. So the op pads x
+// by pb at the start and to s*T in all (end padding s*T - H - pb: positions past the original padded size
+// meet only zero weights, and rows before it that no output reaches are dropped when it is negative).
+bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p) {
+  const ir::Value* x = n->inputs[0];
+  const ir::Value* y = n->outputs[0];
+  const Dims& ws = w->shape();
+  const int64_t C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  if (C <= 0 || H <= 0 || W <= 0 || y->shape[2] <= 0 || y->shape[3] <= 0 || ws[1] != C) return false;
+  if (n->attrs.i("groups", 1) != 1 || !all_ones(n->attrs.ints("dilation"))) return false;
+  const int64_t mode = n->attrs.i("padding_mode", 0);
+  if (mode != 0 && mode != 1) return false;  // explicit padding only (ROUND_UP's extra window reads zeros)
+  const std::vector<int64_t> stride = n->attrs.ints("stride");
+  if (stride.size() != 2 || stride[0] != stride[1] || stride[0] < 2) return false;
+  const int64_t s = stride[0], kh = ws[2], kw = ws[3];
+  // PatchifyConvolution takes kernel == stride (ViT's patch embedding); smaller windows gain too little.
+  if (kh * kw < kMinPaddedWindow || kh <= s || kw <= s || C * s * s > kMaxSpaceToDepthChannels) return false;
+  std::vector<int64_t> pre = n->attrs.ints("pre_padding"), post = n->attrs.ints("post_padding");
+  if (pre.empty()) pre = {0, 0};
+  if (post.empty()) post = {0, 0};
+  if (pre.size() != 2 || post.size() != 2) return false;
+  p->s = s;
+  p->c = C;
+  p->c_out = (C * s * s + 7) / 8 * 8;
+  p->kh = kh;
+  p->kw = kw;
+  p->kh2 = (kh + s - 1) / s;
+  p->kw2 = (kw + s - 1) / s;
+  const int64_t th = y->shape[2] + p->kh2 - 1, tw = y->shape[3] + p->kw2 - 1;
+  p->pre = pre;
+  p->post = {s * th - H - pre[0], s * tw - W - pre[1]};
+  return true;
+}
+
+// x [N, C, H, W] as the NHWC space-to-depth tensor [N, T_h, T_w, c_out] (one op per value and geometry,
+// however many convolutions read it).
+ir::Value* space_to_depth(ir::Graph& g, ir::Value* x, const SpaceToDepth& p, const std::string& base) {
+  auto same = [&](const ir::Node* u) {
+    return u->op == "SpaceToDepthNhwc" && u->attrs.i("block", 0) == p.s && u->attrs.ints("pre_padding") == p.pre &&
+           u->attrs.ints("post_padding") == p.post && u->attrs.i("out_channels", 0) == p.c_out;
+  };
+  for (ir::Node* u : g.users(x))
+    if (same(u)) return u->outputs[0];
+  ir::Node* d = g.add_node("SpaceToDepthNhwc", g.unique_name(base), {x}, 1);
+  d->attrs.set("block", p.s);
+  d->attrs.set("pre_padding", p.pre);
+  d->attrs.set("post_padding", p.post);
+  d->attrs.set("out_channels", p.c_out);
+  ir::Value* y = d->outputs[0];
+  y->dtype = x->dtype;
+  y->shape = {x->shape[0], (x->shape[2] + p.pre[0] + p.post[0]) / p.s, (x->shape[3] + p.pre[1] + p.post[1]) / p.s,
+              p.c_out};
+  return y;
+}
+
+// The weights [K, C, kh, kw] as the stride-1 convolution's [K, kh2, kw2, c_out] (NHWC, as every channels-last
+// convolution's): w'[k, a_h, a_w, (q_h*s + q_w)*C + c] = w[k, c, s*a_h + q_h, s*a_w + q_w], zero where the tap
+// lies past the original kernel and in the padding channels.
+ir::Value* space_to_depth_weights(ir::Graph& g, const ir::Value* wv, const SpaceToDepth& p) {
+  const HostTensor* w = ir::constant_value(wv);
+  const int64_t K = w->shape()[0], C = p.c, s = p.s;
+  const Dims shape{K, p.kh2, p.kw2, p.c_out};
+  HostTensor out(w->dtype(), shape);
+  std::memset(out.mutable_raw(), 0, out.nbytes());
+  const size_t es = dtype_size(w->dtype());
+  const auto* src = static_cast<const uint8_t*>(w->raw());
+  auto* dst = static_cast<uint8_t*>(out.mutable_raw());
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < p.kh; ++r)
+        for (int64_t t = 0; t < p.kw; ++t) {
+          const int64_t to = ((k * p.kh2 + r / s) * p.kw2 + t / s) * p.c_out + ((r % s) * s + t % s) * C + c;
+          std::memcpy(dst + to * es, src + (((k * C + c) * p.kh + r) * p.kw + t) * es, es);
+        }
+  ir::Node* k = g.add_constant(g.unique_name(wv->name + "_space_to_depth"), std::move(out));
+  k->outputs[0]->dtype = w->dtype();
+  k->outputs[0]->shape = shape;
+  return k->outputs[0];
+}
+
+bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to, bool stem_space_to_depth) {
   if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
   if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
   const HostTensor* w = ir::constant_value(n->inputs[1]);
@@ -119,17 +223,33 @@ bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to) {
   ir::Value* y = n->outputs[0];
   if (y->shape.size() != 4) return false;
   std::vector<ir::Value*> ins = n->inputs;
-  ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
-  ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
-  const int64_t cin = w->shape()[1];
-  const int64_t window = w->shape()[2] * w->shape()[3];
-  if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin && window >= kMinPaddedWindow) {
-    ins[0] = pad_channels(g, ins[0], pad_to, n->name + "_pad_channels");
-    ins[1] = pad_channels_of_constant(g, ins[1], pad_to);
+  SpaceToDepth s2d;
+  const bool stem = stem_space_to_depth && plan_space_to_depth(n, w, &s2d);
+  if (stem) {
+    // The op writes the NHWC input itself (in place of the transpose), padded spatially and in channels.
+    ins[0] = space_to_depth(g, n->inputs[0], s2d, n->name + "_space_to_depth");
+    ins[1] = space_to_depth_weights(g, n->inputs[1], s2d);
+  } else {
+    ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
+    ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
+    const int64_t cin = w->shape()[1];
+    const int64_t window = w->shape()[2] * w->shape()[3];
+    if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin && window >= kMinPaddedWindow) {
+      ins[0] = pad_channels(g, ins[0], pad_to, n->name + "_pad_channels");
+      ins[1] = pad_channels_of_constant(g, ins[1], pad_to);
+    }
   }
   if (ins.size() > 3 && ins[3]) ins[3] = add_transpose(g, ins[3], kToNhwc, n->name + "_residual_to_nhwc");
   ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
   c->attrs.set("channels_last", int64_t{1});
+  if (stem) {  // the same epilogue (bias, residual, activation, fused names); a stride-1 unpadded window
+    c->attrs.set("kernel", std::vector<int64_t>{s2d.kh2, s2d.kw2});
+    c->attrs.set("stride", std::vector<int64_t>{1, 1});
+    c->attrs.set("dilation", std::vector<int64_t>{1, 1});
+    c->attrs.set("pre_padding", std::vector<int64_t>{0, 0});
+    c->attrs.set("post_padding", std::vector<int64_t>{0, 0});
+    c->attrs.set("padding_mode", int64_t{0});
+  }
   std::swap(c->name, n->name);  // the layer keeps its name (profiles, precision settings)
   replace_value(g, y, add_transpose(g, c->outputs[0], kToNchw, c->name + "_to_nchw"));
   return true;
@@ -239,7 +359,7 @@ bool ChannelsLast::run(ir::Graph& g) {
   bool changed = false;
   std::vector<ir::Node*> snapshot;
   for (auto& n : g.nodes()) snapshot.push_back(n.get());
-  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, pad_channels_to_);
+  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, pad_channels_to_, stem_space_to_depth_);
   if (!changed) return false;
   // Sink and cancel until nothing moves; nodes are visited in topological order so that one sweep
   // carries a transpose as far down as it can go.

@@ -17,6 +17,17 @@
 // 40 TFLOP/s (0.751 of 4.14 ms) and 0.624 ms padded, but the Pad itself took 0.263 ms, so the GPU pipeline
 // leaves this off unless KILN_PAD_STEM_CHANNELS=1 (builder/pipeline.cpp). Smaller windows are never padded:
 // MobileNetV2's 3x3 stem ran 0.168 ms either way (bound by its 32-channel output, not its arithmetic).
+//
+// stem_space_to_depth (KILN_STEM_SPACE_TO_DEPTH=1 for float16/bfloat16 engines, off until measured): a
+// convolution with stride s >= 2 (both axes), a window of 5x5 or more larger than the stride, groups 1,
+// dilation 1, constant weights, a static C, H, W and C*s*s <= 16 (ResNet's 7x7/2 stem on RGB) runs as a
+// stride-1 convolution of kernel ceil(k/s) on the input's space-to-depth form: one SpaceToDepthNhwc op reads
+// the NCHW input and writes [N, T_h, T_w, C*s*s rounded up to 8] NHWC, spatially zero-padded (the
+// convolution's padding) and channel-padded, in place of the NCHW->NHWC transpose (0.055 ms at batch 128);
+// the weights are rearranged to match at build time (plan_space_to_depth in the .cpp derives it). The
+// convolution then reads 16 channels, so cuDNN's tensor-core kernels apply at 4x4x16 = 256 multiply-adds an
+// output against 7x7x3 = 147 (padding to 8 channels above: 392, and a separate Pad of 0.263 ms). It keeps
+// the layer's name and epilogue, and takes precedence over pad_channels_to where both apply.
 #pragma once
 #include <cstdint>
 
@@ -26,12 +37,14 @@ namespace kiln::passes {
 
 class ChannelsLast : public Pass {
  public:
-  explicit ChannelsLast(int64_t pad_channels_to = 0) : pad_channels_to_(pad_channels_to) {}
+  explicit ChannelsLast(int64_t pad_channels_to = 0, bool stem_space_to_depth = false)
+      : pad_channels_to_(pad_channels_to), stem_space_to_depth_(stem_space_to_depth) {}
   std::string name() const override { return "channels-last"; }
   bool run(ir::Graph& g) override;
 
  private:
   int64_t pad_channels_to_;
+  bool stem_space_to_depth_;
 };
 
 }  // namespace kiln::passes

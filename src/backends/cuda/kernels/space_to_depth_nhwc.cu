@@ -1,0 +1,138 @@
+// CUDA kernel for SpaceToDepthNhwc (ir/OPS.md; passes/channels_last writes it in front of a strided stem
+// convolution, instead of the NCHW->NHWC transpose): y[n, t, u, (qh*s + qw)*C + c] =
+// x[n, c, t*s + qh - pre_h, u*s + qw - pre_w], 0 outside x and in channels C*s*s .. C_out-1.
+//
+// One thread per output pixel (n, t, u) writes its C_out channels: the pixel's coordinates cost two
+// divisions per thread (not per element: per-element 64-bit div/mod made an earlier Pad kernel
+// instruction-bound at 240 GB/s), and the channels' (c, qh, qw) are counters stepped along. The channels go
+// out as 16-byte vectors when C_out fills whole vectors and y is 16-byte aligned (ResNet's stem: 16 float16
+// channels, two vectors; a warp writes 1 KiB contiguously), else one element at a time. Reads: a warp's
+// lanes read pixels s apart in one input row per (c, qh, qw); the s reads of one row meet in L1.
+// Offsets are 32-bit when x and y have fewer than 2^31 elements (ResNet-50 at batch 128: 19M and 27M).
+// Pure data movement: dtype-generic by element size (zero bytes are 0 in every type).
+#include <climits>
+
+#include "backends/cuda/kernels/common.cuh"
+
+namespace kiln::cuda::kern {
+namespace {
+
+template <class I> struct SpaceToDepthArgs {
+  I C, H, W;       // input [N, C, H, W]
+  I T, U, C_out;   // output [N, T, U, C_out]
+  I s, pre_h, pre_w;
+  I block_channels;  // C * s * s: the channels that hold data
+};
+
+// V: elements per store (16 / sizeof(E) for the vector path, 1 otherwise); E: an unsigned type of the
+// element's size; I: int32_t or int64_t offsets.
+template <class E, class I, int V>
+__global__ void k_space_to_depth_nhwc(const E* __restrict__ x, E* __restrict__ y, int64_t pixels,
+                                      SpaceToDepthArgs<I> a) {
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (gid >= pixels) return;
+  const I pix = static_cast<I>(gid);
+  const I u = pix % a.U;
+  const I nt = pix / a.U;
+  const I t = nt % a.T;
+  const I n = nt / a.T;
+  const I h0 = t * a.s - a.pre_h, w0 = u * a.s - a.pre_w;  // the block's top-left input pixel (may be < 0)
+  const E* xn = x + n * a.C * a.H * a.W;
+  E* yp = y + pix * a.C_out;
+  I c = 0, qh = 0, qw = 0;  // output channel ch = (qh*s + qw)*C + c
+  for (I ch0 = 0; ch0 < a.C_out; ch0 += V) {
+    E v[V];
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      v[e] = E(0);
+      if (ch0 + e < a.block_channels) {
+        const I h = h0 + qh, w = w0 + qw;
+        if (h >= 0 && h < a.H && w >= 0 && w < a.W) v[e] = xn[(c * a.H + h) * a.W + w];
+        if (++c == a.C) {
+          c = 0;
+          if (++qw == a.s) {
+            qw = 0;
+            ++qh;
+          }
+        }
+      }
+    }
+    if constexpr (V * sizeof(E) == 16) {
+      uint4 packed;
+      memcpy(&packed, v, 16);
+      *reinterpret_cast<uint4*>(yp + ch0) = packed;  // aligned: y is, and C_out and ch0 are multiples of V
+    } else {
+      static_assert(V == 1, "a store is one element or one 16-byte vector");
+      yp[ch0] = v[0];
+    }
+  }
+}
+
+template <class E, class I, int V>
+void launch(const KernelContext& ctx, const void* x, void* y, int64_t pixels, const SpaceToDepthArgs<I>& a) {
+  const int64_t blocks = (pixels + kThreads - 1) / kThreads;
+  if (blocks > INT_MAX) ctx.fail("the output has too many pixels (" + std::to_string(pixels) + ") for one launch");
+  k_space_to_depth_nhwc<E, I, V><<<static_cast<unsigned>(blocks), kThreads, 0, ctx.stream()>>>(
+      static_cast<const E*>(x), static_cast<E*>(y), pixels, a);
+  KILN_CUDA_LAUNCH_CHECK();
+}
+
+template <class E, class I>
+void run(const KernelContext& ctx, const SpaceToDepthArgs<I>& a, int64_t pixels) {
+  constexpr int kVec = static_cast<int>(16 / sizeof(E));
+  const void* x = ctx.input(0).data;
+  void* y = ctx.out[0].data;
+  const bool vector = a.C_out % kVec == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  if (vector) launch<E, I, kVec>(ctx, x, y, pixels, a);
+  else launch<E, I, 1>(ctx, x, y, pixels, a);
+}
+
+template <class I>
+SpaceToDepthArgs<I> args_of(const Dims& xs, const Dims& ys, int64_t s, const std::vector<int64_t>& pre) {
+  SpaceToDepthArgs<I> a;
+  a.C = static_cast<I>(xs[1]);
+  a.H = static_cast<I>(xs[2]);
+  a.W = static_cast<I>(xs[3]);
+  a.T = static_cast<I>(ys[1]);
+  a.U = static_cast<I>(ys[2]);
+  a.C_out = static_cast<I>(ys[3]);
+  a.s = static_cast<I>(s);
+  a.pre_h = static_cast<I>(pre[0]);
+  a.pre_w = static_cast<I>(pre[1]);
+  a.block_channels = static_cast<I>(xs[1] * s * s);
+  return a;
+}
+
+void space_to_depth_nhwc_kernel(KernelContext& ctx) {
+  const TensorRef& x = ctx.input(0);
+  const TensorRef& y = ctx.out[0];
+  const int64_t s = ctx.attrs().i("block", 0);
+  const std::vector<int64_t> pre = ctx.attrs().ints("pre_padding");
+  if (x.shape.size() != 4 || y.shape.size() != 4 || s < 1 || pre.size() != 2)
+    ctx.fail("expected a 4-D input and output, 'block' >= 1 and 2 'pre_padding' values");
+  if (y.shape[3] < x.shape[1] * s * s)
+    ctx.fail("output channels " + std::to_string(y.shape[3]) + " cannot hold the " +
+             std::to_string(x.shape[1] * s * s) + " of the blocks");
+  const int64_t pixels = y.shape[0] * y.shape[1] * y.shape[2];
+  if (pixels == 0 || y.shape[3] == 0) return;
+  // 32-bit offsets when every offset (and t*s + qh, below the padded size) fits; else 64-bit.
+  const int64_t padded = std::max(y.shape[1], y.shape[2]) * s + std::max(pre[0], pre[1]);
+  const bool narrow = x.numel() <= INT_MAX && y.numel() <= INT_MAX && padded <= INT_MAX;
+  const bool ok = dispatch_size(dtype_size(x.dtype), [&](auto tag) {
+    using E = decltype(tag);
+    if (narrow) run<E, int32_t>(ctx, args_of<int32_t>(x.shape, y.shape, s, pre), pixels);
+    else run<E, int64_t>(ctx, args_of<int64_t>(x.shape, y.shape, s, pre), pixels);
+  });
+  if (!ok) ctx.fail(std::string("unsupported dtype ") + dtype_name(x.dtype));
+}
+
+// 4-D input of a dtype the CUDA backend stores (element sizes 1 to 8 bytes).
+bool supports_space_to_depth_nhwc(const ir::Node&, const std::vector<ir::TensorInfo>& in) {
+  return !in.empty() && in[0].shape.size() == 4 && is_gpu_type(in[0].dtype);
+}
+
+}  // namespace
+
+KILN_REGISTER_CUDA_KERNEL("SpaceToDepthNhwc", &space_to_depth_nhwc_kernel, &supports_space_to_depth_nhwc);
+
+}  // namespace kiln::cuda::kern
