@@ -18,7 +18,7 @@
 // leaves this off unless KILN_PAD_STEM_CHANNELS=1 (builder/pipeline.cpp). Smaller windows are never padded:
 // MobileNetV2's 3x3 stem ran 0.168 ms either way (bound by its 32-channel output, not its arithmetic).
 //
-// stem_space_to_depth (KILN_STEM_SPACE_TO_DEPTH=1 for float16/bfloat16 engines, off until measured): a
+// stem_space_to_depth (on for float16/bfloat16 engines; KILN_STEM_SPACE_TO_DEPTH=0 turns it off): a
 // convolution with stride s >= 2 (both axes), a window of 5x5 or more larger than the stride, groups 1,
 // dilation 1, constant weights, a static C, H, W and C*s*s <= 16 (ResNet's 7x7/2 stem on RGB) runs as a
 // stride-1 convolution of kernel ceil(k/s) on the input's space-to-depth form: one SpaceToDepthNhwc op reads
