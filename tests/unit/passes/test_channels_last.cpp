@@ -4,8 +4,7 @@
 
 #include "fusion_test_util.h"
 #include "passes/channels_last.h"
-#include "plan/plan_reader.h"
-#include "plan/plan_writer.h"
+#include "plan_round_trip.h"
 
 using namespace kiln;
 
@@ -131,17 +130,11 @@ TEST(ChannelsLast, ChannelsLastPoolingSurvivesAPlan) {
   ASSERT_TRUE(pass.run(g));
   infer_graph_inplace(g);
   const std::vector<HostTensor> want = fusetest::eval_graph(g, inputs);
-  EngineData e;
-  e.graph = g.clone();
-  e.io = {IOTensorInfo{"x", true, DataType::kFLOAT, {2, 3, 11, 10}, {{{2, 3, 11, 10}, {2, 3, 11, 10}, {2, 3, 11, 10}}}},
-          IOTensorInfo{"y", false, DataType::kFLOAT, g.outputs()[0]->shape, {}}};
-  const std::vector<uint8_t> bytes = plan::write_plan(e);
-  EngineData r = plan::read_plan(bytes.data(), bytes.size(), "cpu");
+  EngineData r = fusetest::through_plan(g, {2, 3, 11, 10});
   const ir::Node* p = r.graph->find_node("stem_pool");
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->attrs.i("channels_last", 0), 1);
   EXPECT_EQ(p->outputs[0]->shape, (Dims{2, 6, 5, 8})) << "stored NHWC";
-  infer_graph_inplace(*r.graph);
   const std::vector<HostTensor> got = fusetest::eval_graph(*r.graph, inputs);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(got[0].same_bytes(want[0]));

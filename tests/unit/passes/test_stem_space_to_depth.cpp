@@ -6,8 +6,7 @@
 
 #include "fusion_test_util.h"
 #include "passes/channels_last.h"
-#include "plan/plan_reader.h"
-#include "plan/plan_writer.h"
+#include "plan_round_trip.h"
 
 using namespace kiln;
 
@@ -293,17 +292,11 @@ TEST(StemSpaceToDepth, SurvivesAPlan) {
   ASSERT_TRUE(pass.run(g));
   infer_graph_inplace(g);
   const std::vector<HostTensor> want = fusetest::eval_graph(g, inputs);
-  EngineData e;
-  e.graph = g.clone();
-  e.io = {IOTensorInfo{"x", true, DataType::kFLOAT, s.x, {{s.x, s.x, s.x}}},
-          IOTensorInfo{"y", false, DataType::kFLOAT, g.outputs()[0]->shape, {}}};
-  const std::vector<uint8_t> bytes = plan::write_plan(e);
-  EngineData r = plan::read_plan(bytes.data(), bytes.size(), "cpu");
+  EngineData r = fusetest::through_plan(g, s.x);
   const ir::Node* d = only(*r.graph, "SpaceToDepthNhwc");
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->attrs.ints("post_padding"), (Ints{4, 4}));
   EXPECT_EQ(d->outputs[0]->shape, (Dims{2, 20, 19, 16})) << "NHWC";
-  infer_graph_inplace(*r.graph);
   const std::vector<HostTensor> got = fusetest::eval_graph(*r.graph, inputs);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_TRUE(got[0].same_bytes(want[0]));
