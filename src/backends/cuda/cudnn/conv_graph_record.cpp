@@ -8,17 +8,19 @@ namespace kiln::cuda {
 namespace {
 constexpr const char* kLegacy = "legacy";
 constexpr const char* kDepthwise = "depthwise";
+constexpr const char* kGemm = "gemm";
 constexpr const char* kGraphFull = "graph full ";
 constexpr const char* kGraphBare = "graph bare ";
 constexpr const char* kEngine = "engine ";
 
-std::atomic<int64_t> g_plans_finalized{0}, g_choices_timed{0}, g_choices_from_record{0};
+std::atomic<int64_t> g_plans_finalized{0}, g_choices_timed{0}, g_choices_from_record{0}, g_gemm_chosen{0};
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
 
 std::string encode_conv_graph_choice(const ConvGraphChoice& c) {
   if (c.depthwise) return kDepthwise;
+  if (c.gemm) return kGemm;
   if (!c.graph) return kLegacy;
   return (c.full_epilogue ? kGraphFull : kGraphBare) + c.engine_config;
 }
@@ -28,6 +30,10 @@ std::optional<ConvGraphChoice> decode_conv_graph_choice(const std::string& text)
   if (text == kLegacy) return c;
   if (text == kDepthwise) {
     c.depthwise = true;
+    return c;
+  }
+  if (text == kGemm) {
+    c.gemm = true;
     return c;
   }
   const bool full = starts_with(text, kGraphFull);
@@ -56,11 +62,14 @@ ConvGraphCounters conv_graph_counters() {
   c.plans_finalized = g_plans_finalized.load();
   c.choices_timed = g_choices_timed.load();
   c.choices_from_record = g_choices_from_record.load();
+  c.gemm_chosen = g_gemm_chosen.load();
   return c;
 }
 
 void count_conv_graph_plan_finalized() { ++g_plans_finalized; }
 
 void count_conv_graph_choice(bool from_record) { ++(from_record ? g_choices_from_record : g_choices_timed); }
+
+void count_conv_gemm_chosen() { ++g_gemm_chosen; }
 
 }  // namespace kiln::cuda

@@ -30,6 +30,13 @@
 //
 // Channels-last depthwise convolutions (groups == C == K) have a third candidate, Kiln's direct kernel
 // (kernels/depthwise_conv.h), timed against whatever won above and recorded as "depthwise" when faster.
+//
+// Channels-last 1x1 convolutions (stride 1, unpadded, groups 1; conv_gemm_path.h says exactly which) have
+// another: the convolution as one cuBLASLt GEMM with the whole epilogue in it, timed against whatever won
+// above and recorded as "gemm" when faster (KILN_CONV_GEMM: unset/1 consider it, 0 never, force take it
+// whenever eligible, for tests). It is considered only with KILN_CUDNN_GRAPH unset/1 (the timed choice), and
+// its problems' records are kept under a key of their own (the problem text + " conv-gemm"), so a record
+// made without the GEMM candidate (an older cache, KILN_CONV_GEMM=0) is never followed as if it had lost.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -40,6 +47,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/cuda/cudnn/conv_gemm_path.h"
 #include "backends/cuda/cudnn/conv_graph.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/cudnn/legacy_algo_numerics.h"
@@ -167,6 +175,12 @@ struct ConvState {
   DepthwiseGeometry dw;  // its geometry for these shapes (only the addresses are checked per run)
   // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
   std::unique_ptr<ConvGraphPlan> graph;
+  // The convolution as one cuBLASLt GEMM (conv_gemm_path.h), when that path was chosen: its algorithm (the
+  // GEMM's own timing-cache record) and shape, alignment included (a run on less aligned addresses takes
+  // the legacy call instead). forced: KILN_CONV_GEMM=force took it (a cuBLASLt refusal is then an error).
+  std::unique_ptr<LtGemm> gemm;
+  GemmShape gemm_shape;
+  bool gemm_forced = false;
   std::string graph_note;  // what was chosen and why, or why the graph path is not used (KILN_CUDNN_GRAPH_LOG)
   std::string choice_how;  // where the choice came from: a record, timing, nothing (KILN_CUDNN_GRAPH_LOG)
 
@@ -544,17 +558,18 @@ bool depthwise_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
 
 // Times Kiln's direct depthwise kernel against the path timing chose (timed again here when its time is
 // unknown) and takes it when faster: cuDNN's NHWC depthwise engines are far from memory bandwidth.
-void consider_depthwise(KernelContext& ctx, ConvState& st, float chosen_ms, ConvGraphChoice* chosen) {
+void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
   DepthwiseGeometry g;
   if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
-  if (chosen_ms < 0) {
-    chosen_ms = time_ms(ctx.stream(), [&] {
+  if (*chosen_time < 0) {
+    *chosen_time = time_ms(ctx.stream(), [&] {
       std::string why;
       if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
       run_legacy_forward(ctx, st);
       return true;
     });
   }
+  const float chosen_ms = *chosen_time;
   const float ms = time_ms(ctx.stream(), [&] {
     enqueue_depthwise_conv(ctx, g);
     return true;
@@ -567,18 +582,79 @@ void consider_depthwise(KernelContext& ctx, ConvState& st, float chosen_ms, Conv
   st.depthwise = true;
   st.dw = g;
   st.graph_note = "direct depthwise kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
+  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->depthwise = true;
 }
 
+// The convolution's window for the GEMM path's eligibility (setup() has checked the padding is symmetric).
+ConvWindow conv_window(const KernelContext& ctx) {
+  const bool cl = ctx.attrs().i("channels_last", 0) != 0;
+  auto view = [&](const Dims& d) { return cl ? nchw_view(d) : d; };
+  const Geometry g = geometry(ctx.node, view(ctx.in[0].shape), view(ctx.in[1].shape), view(ctx.out[0].shape), false);
+  return ConvWindow{g.pad, g.stride, g.dilation};
+}
+
+// Takes the GEMM path for these shapes (an LtGemm that has not run yet: its first run chooses its algorithm).
+void take_gemm(ConvState& st, const GemmShape& shape, std::unique_ptr<LtGemm> gemm, bool forced) {
+  st.graph.reset();
+  st.depthwise = false;
+  st.gemm = gemm ? std::move(gemm) : std::make_unique<LtGemm>();
+  st.gemm_shape = shape;
+  st.gemm_forced = forced;
+  count_conv_gemm_chosen();
+}
+
+// Times the convolution as one cuBLASLt GEMM against the path chosen so far (timed again here when its time
+// is unknown) and takes it when faster. The GEMM's first timed call also times cuBLASLt's algorithms for it
+// (lt_gemm.h; untimed warm-up of time_ms) and records its choice under the GEMM's own key.
+void consider_gemm(KernelContext& ctx, ConvState& st, const GemmShape& shape, float* chosen_time,
+                   ConvGraphChoice* chosen) {
+  if (*chosen_time < 0) {
+    *chosen_time = time_ms(ctx.stream(), [&] {
+      std::string why;
+      if (st.depthwise && depthwise_conv_aligned(ctx)) {
+        enqueue_depthwise_conv(ctx, st.dw);
+        return true;
+      }
+      if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
+      run_legacy_forward(ctx, st);
+      return true;
+    });
+  }
+  const float chosen_ms = *chosen_time;
+  auto gemm = std::make_unique<LtGemm>();
+  std::string failure;
+  const float ms = time_ms(ctx.stream(), [&] { return run_conv_gemm(ctx, *gemm, shape, &failure); });
+  if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
+    st.graph_note += " [cuBLASLt GEMM " + (ms < 0 ? "failed (" + failure + ")" : ms_str(ms)) + "]";
+    return;
+  }
+  take_gemm(st, shape, std::move(gemm), false);
+  st.graph_note = "cuBLASLt GEMM " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
+  *chosen_time = ms;
+  *chosen = ConvGraphChoice{};
+  chosen->gemm = true;
+}
+
 // Follows a timing-cache record of the choice for this problem: "legacy" builds no plan at all; a recorded
 // plan is the only one finalized. False (the reason in *stale) when the record cannot be followed.
+// gemm_shape: the GEMM path's shape when it is a candidate for this node (else null).
 bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem, const ConvGraphEpilogue& full,
-                   const std::string& text, std::string* stale) {
+                   const GemmShape* gemm_shape, const std::string& text, std::string* stale) {
   const std::optional<ConvGraphChoice> choice = decode_conv_graph_choice(text);
   if (!choice) {
     *stale = "unreadable record '" + text + "'";
     return false;
+  }
+  if (choice->gemm) {
+    if (!gemm_shape) {
+      *stale = "the recorded cuBLASLt GEMM path is not a candidate for this node";
+      return false;
+    }
+    take_gemm(st, *gemm_shape, nullptr, false);
+    st.graph_note = "cuBLASLt GEMM";
+    return true;
   }
   if (choice->depthwise) {
     if (!depthwise_geometry(ctx, &st.dw)) {
@@ -679,14 +755,32 @@ ConvGraphChoice time_paths(KernelContext& ctx, ConvState& st, const ConvGraphPro
 void choose_path(KernelContext& ctx, ConvState& st) {
   st.graph.reset();
   st.depthwise = false;
+  st.gemm.reset();
+  st.gemm_forced = false;
   st.graph_note.clear();
   st.choice_how = "nothing chosen";
+  // The GEMM path: KILN_CONV_GEMM=force takes it here whenever the node is eligible, nothing timed or recorded.
+  const ConvGemmMode gemm_mode = conv_gemm_mode();
+  GemmShape gemm_shape;
+  std::string gemm_why;
+  const bool gemm_eligible =
+      gemm_mode != ConvGemmMode::kOff && conv_gemm_shape(ctx, conv_window(ctx), &gemm_shape, &gemm_why);
+  if (gemm_eligible && gemm_mode == ConvGemmMode::kForce) {
+    take_gemm(st, gemm_shape, nullptr, true);
+    st.graph_note = "cuBLASLt GEMM (KILN_CONV_GEMM=force)";
+    st.choice_how = "forced: nothing timed or recorded";
+    return;
+  }
+  // Said in the log when forcing the GEMM path meets a node it cannot take (the usual choice is made then).
+  const std::string gemm_aside =
+      gemm_mode == ConvGemmMode::kForce ? " [KILN_CONV_GEMM=force: not eligible: " + gemm_why + "]" : "";
   const ConvGraphMode mode = conv_graph_mode();
   if (mode == ConvGraphMode::kOff) {
-    st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)";
+    st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)" + gemm_aside;
     return;
   }
   const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
+  const bool gemm_candidate = gemm_eligible && !forced;  // gemm_mode is kAuto here
   // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
   // only guards other callers.
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -708,11 +802,12 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   if (!forced && ctx.res.tactics)
     key = tactic_key(ctx.res, "cudnn-graph", "cudnn " + std::to_string(cudnnGetVersion()),
                      conv_graph_problem_text(problem, full, ctx.attrs().i("activation", -1),
-                                             ctx.res.workspace ? ctx.res.workspace_bytes : 0));
+                                             ctx.res.workspace ? ctx.res.workspace_bytes : 0) +
+                         (gemm_candidate ? " conv-gemm" : ""));
   std::string stale;
   if (!key.empty()) {
     if (std::optional<std::string> text = ctx.res.tactics->find(key)) {
-      if (follow_record(ctx, st, problem, full, *text, &stale)) {
+      if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr, *text, &stale)) {
         count_conv_graph_choice(true);
         st.choice_how = "from the timing-cache record";
         return;
@@ -726,7 +821,9 @@ void choose_path(KernelContext& ctx, ConvState& st) {
                                   : "timed again (" + stale + ")";
   float chosen_ms = -1;
   ConvGraphChoice chosen = time_paths(ctx, st, problem, full, mode, &chosen_ms);
-  if (!forced) consider_depthwise(ctx, st, chosen_ms, &chosen);
+  if (!forced) consider_depthwise(ctx, st, &chosen_ms, &chosen);
+  if (gemm_candidate) consider_gemm(ctx, st, gemm_shape, &chosen_ms, &chosen);
+  st.graph_note += gemm_aside;
   // A stale record stays: the timing cache keeps a key's first record, so this adds nothing then, and each
   // context times this convolution again (rare: the key holds everything the build of a plan depends on).
   if (!key.empty()) ctx.res.tactics->record(key, encode_conv_graph_choice(chosen));
@@ -760,6 +857,19 @@ void run(KernelContext& ctx, bool deconv) {
     if (ctx.has_input(2))
       KILN_CUDNN_CHECK(cudnnAddTensor(ctx.res.cudnn, &one, st.bias.d, ctx.in[2].data, &one, st.y.d, y.data));
     return;
+  }
+  if (st.gemm) {
+    if (conv_gemm_aligned(ctx, st.gemm_shape)) {
+      std::string why;
+      if (run_conv_gemm(ctx, *st.gemm, st.gemm_shape, &why)) return;
+      // cuBLASLt refused (no algorithm for this epilogue, a recorded algorithm it rejects): the legacy call
+      // from now on, unless forced (a test wants to know).
+      if (st.gemm_forced) ctx.fail("KILN_CONV_GEMM=force: cuBLASLt cannot run this convolution: " + why);
+      st.graph_note = "legacy (the cuBLASLt GEMM failed: " + why + ")";
+      st.gemm.reset();
+    }
+    // Less aligned addresses this time: the legacy call runs instead, the choice stays for later runs.
+    return run_legacy_forward(ctx, st);
   }
   if (st.depthwise) {
     if (depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);

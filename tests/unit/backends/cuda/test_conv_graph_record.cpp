@@ -27,11 +27,15 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   ConvGraphChoice depthwise;
   depthwise.depthwise = true;
   EXPECT_EQ(encode_conv_graph_choice(depthwise), "depthwise");
-  for (const ConvGraphChoice& c : {legacy, full, bare, depthwise}) {
+  ConvGraphChoice gemm;
+  gemm.gemm = true;
+  EXPECT_EQ(encode_conv_graph_choice(gemm), "gemm");
+  for (const ConvGraphChoice& c : {legacy, full, bare, depthwise, gemm}) {
     const std::string text = encode_conv_graph_choice(c);
     const std::optional<ConvGraphChoice> back = decode_conv_graph_choice(text);
     ASSERT_TRUE(back.has_value()) << text;
     EXPECT_EQ(back->depthwise, c.depthwise) << text;
+    EXPECT_EQ(back->gemm, c.gemm) << text;
     EXPECT_EQ(back->graph, c.graph) << text;
     EXPECT_EQ(back->full_epilogue, c.full_epilogue) << text;
     EXPECT_EQ(back->engine_config, c.engine_config) << text;
@@ -40,8 +44,28 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   EXPECT_EQ(encode_conv_graph_choice(bare), "graph bare engine 0 knobs unknown");
 }
 
+// Records written before the GEMM path existed read back as what they said, none of them as the GEMM path.
+TEST(ConvGraphRecord, OlderRecordsStillDecode) {
+  struct Old {
+    const char* text;
+    bool depthwise, graph, full;
+  };
+  for (const Old& o : {Old{"legacy", false, false, false}, Old{"depthwise", true, false, false},
+                       Old{"graph full engine 12 knobs 2=3,14=4", false, true, true},
+                       Old{"graph bare engine 0 knobs unknown", false, true, false}}) {
+    const std::optional<ConvGraphChoice> c = decode_conv_graph_choice(o.text);
+    ASSERT_TRUE(c.has_value()) << o.text;
+    EXPECT_FALSE(c->gemm) << o.text;
+    EXPECT_EQ(c->depthwise, o.depthwise) << o.text;
+    EXPECT_EQ(c->graph, o.graph) << o.text;
+    EXPECT_EQ(c->full_epilogue, o.full) << o.text;
+    EXPECT_EQ(encode_conv_graph_choice(*c), o.text) << "re-encoded";
+  }
+}
+
 TEST(ConvGraphRecord, RefusesOtherText) {
   for (const char* text : {"", "Legacy", "legacy ", "depthwise ", "Depthwise", " legacy", "graph", "graph full", "graph full ", "graph bare engine ",
+                           "Gemm", "gemm ", " gemm", "GEMM", "gemm full", "gemm engine 1 knobs none", "cublaslt",
                            "graph half engine 1 knobs none", "graph full 12", "graph  full engine 1 knobs none",
                            "graphfull engine 1 knobs none"})
     EXPECT_FALSE(decode_conv_graph_choice(text).has_value()) << "'" << text << "'";
