@@ -7,6 +7,7 @@
 #include "backends/gpu_probe.h"
 #include "passes/batch_first_attention.h"
 #include "passes/channels_last.h"
+#include "passes/fold_space_to_depth_cast.h"
 #include "passes/fuse_attention.h"
 #include "passes/fuse_conv.h"
 #include "passes/fuse_gemm.h"
@@ -84,6 +85,10 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     // FP16 wins when both are allowed: it has the finer mantissa for activations of inference networks.
     DataType low = o.fp16 ? DataType::kHALF : DataType::kBF16;
     p.push_back(std::make_unique<passes::LowerPrecision>(low, o.obey_precision_constraints, &gpu::supports));
+    // Right after LowerPrecision, which puts a float32 -> low Cast in front of the stem's SpaceToDepthNhwc:
+    // the op converts as it moves the elements (one kernel less, one pass over the input less), and it must
+    // take the Cast before FusePointwise can turn it into a fused node. The pass removes the Cast itself.
+    p.push_back(std::make_unique<passes::FoldSpaceToDepthCast>());
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
   }

@@ -6,7 +6,9 @@ Runtime's either way.
 Without a GPU the engines are CPU engines built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE). The
 CPU backend's convolution and pooling take float32 only, so there the convolution and the pooling are pinned to
 float32 (OBEY_PRECISION_CONSTRAINTS): the rewrite still happens (it depends on the engine's FP16 flag), and
-SpaceToDepthNhwc runs in float16 in front of a Cast. The unpinned engine runs where a GPU is present."""
+SpaceToDepthNhwc writes float16, in front of a Cast back to float32. Either way the op reads the float32
+network input itself and converts it (passes/fold_space_to_depth_cast.h): no Cast to float16 in front of it.
+The unpinned engine runs where a GPU is present."""
 import numpy as np
 import pytest
 from onnx import helper
@@ -67,8 +69,13 @@ def check(model, x, switch, monkeypatch, pin_float32, rtol):
     else:
         monkeypatch.setenv("KILN_STEM_SPACE_TO_DEPTH", switch)
     engine = build(model, pin_float32=pin_float32)
-    s2d = [dt for op, dt in layers(engine) if op == "SpaceToDepthNhwc"]
+    listed = layers(engine)
+    s2d = [dt for op, dt in listed if op == "SpaceToDepthNhwc"]
     assert s2d == ([] if switch == "0" else ["float16"]), engine.describe()
+    if s2d:
+        # Layers are listed in topological order and the op reads only x: a Cast of x to float16 would come
+        # first. Nothing does, so the op reads x's float32 and writes float16 itself.
+        assert listed[0] == ("SpaceToDepthNhwc", "float16"), engine.describe()
     ref = ort_run(model.SerializeToString(), {"x": x})["y"]
     got = run_kiln(engine, {"x": x})["y"]
     assert got.shape == ref.shape

@@ -3,10 +3,28 @@
 // channels (channels_last.h says why). x [N, C, H, W] (NCHW) -> y [N, (H+pre+post)/block, (W+pre+post)/block,
 // out_channels] (NHWC), with y[n, t, u, (qh*block + qw)*C + c] = x[n, c, t*block + qh - pre_h,
 // u*block + qw - pre_w] (0 outside x) and channels from C*block*block up to out_channels zero.
+// 'output_dtype' (optional; absent: x's dtype) lets the op convert float32 to float16/bfloat16 as it moves
+// the elements (passes/fold_space_to_depth_cast.h: the Cast LowerPrecision puts in front of it goes).
+#include <climits>
+
 #include "ir/op_registry.h"
 
 namespace kiln::ir {
 namespace {
+
+// The dtype the kernels write for x of dtype `in`: the same, or float32 converted to float16/bfloat16.
+DataType output_dtype(InferContext& ctx, DataType in) {
+  if (!ctx.attrs().has("output_dtype")) return in;
+  const int64_t v = ctx.attrs().i("output_dtype", -1);
+  if (v < INT32_MIN || v > INT32_MAX || !dtype_is_valid(static_cast<int32_t>(v)))
+    ctx.fail("'output_dtype' must be a DataType value, got " + std::to_string(v));
+  const DataType out = static_cast<DataType>(v);
+  const bool narrowing = in == DataType::kFLOAT && (out == DataType::kHALF || out == DataType::kBF16);
+  if (out != in && !narrowing)
+    ctx.fail(std::string("cannot convert ") + dtype_name(in) + " to 'output_dtype' " + dtype_name(out) +
+             ": only float32 -> float16/bfloat16, or the input's own dtype");
+  return out;
+}
 
 void infer_space_to_depth_nhwc(InferContext& ctx) {
   const TensorInfo& x = ctx.in(0);
@@ -34,7 +52,7 @@ void infer_space_to_depth_nhwc(InferContext& ctx) {
                std::to_string(s));
     out[1 + a] = padded / s;
   }
-  ctx.set_out(0, x.dtype, out);
+  ctx.set_out(0, output_dtype(ctx, x.dtype), out);
 }
 
 }  // namespace

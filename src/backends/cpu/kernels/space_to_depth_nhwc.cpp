@@ -1,13 +1,45 @@
 // CPU kernel for SpaceToDepthNhwc (ir/OPS.md): the reference the CUDA kernel is tested against, and what CPU
-// engines built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE) run. It only moves elements, so it
-// is dtype-generic (copies of dtype_size bytes; zero bytes are 0 in every type).
+// engines built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE) run. Moving elements is
+// dtype-generic (copies of dtype_size bytes; zero bytes are 0 in every type); a float32 input with a
+// float16/bfloat16 output (attribute 'output_dtype', passes/fold_space_to_depth_cast.h) converts each element
+// with the CPU Cast kernel's own helpers (float_to_half / float_to_bf16: round to nearest even), so the
+// result is bit-identical to a Cast followed by the op.
 #include <cstring>
 
 #include "backends/cpu/kernel.h"
+#include "ir/host_tensor.h"  // float_to_half, float_to_bf16
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
 namespace kiln::cpu {
 namespace {
+
+struct Geometry {
+  int64_t N, C, H, W;  // x [N, C, H, W]
+  int64_t T, U, C_out;  // y [N, T, U, C_out]
+  int64_t s, pre_h, pre_w;
+};
+
+// Fills output rows [begin, end) (a row: (n, t), U pixels of C_out channels): zeros, then the blocks'
+// elements. move(y_index, x_index) writes one element.
+template <class Move>
+void fill_rows(const Geometry& g, int64_t begin, int64_t end, size_t out_size, char* dst, Move move) {
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t n = r / g.T, t = r % g.T;
+    const int64_t row = r * g.U * g.C_out;
+    std::memset(dst + static_cast<size_t>(row) * out_size, 0, static_cast<size_t>(g.U * g.C_out) * out_size);
+    for (int64_t u = 0; u < g.U; ++u)
+      for (int64_t qh = 0; qh < g.s; ++qh) {
+        const int64_t h = t * g.s + qh - g.pre_h;
+        if (h < 0 || h >= g.H) continue;
+        for (int64_t qw = 0; qw < g.s; ++qw) {
+          const int64_t w = u * g.s + qw - g.pre_w;
+          if (w < 0 || w >= g.W) continue;
+          for (int64_t c = 0; c < g.C; ++c)
+            move(row + u * g.C_out + (qh * g.s + qw) * g.C + c, ((n * g.C + c) * g.H + h) * g.W + w);
+        }
+      }
+  }
+}
 
 void k_space_to_depth_nhwc(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
@@ -16,35 +48,33 @@ void k_space_to_depth_nhwc(KernelContext& ctx) {
   const std::vector<int64_t> pre = ctx.attrs().ints("pre_padding");
   if (x.shape.size() != 4 || y.shape.size() != 4 || s < 1 || pre.size() != 2)
     ctx.fail("expected a 4-D input and output, 'block' >= 1 and 2 'pre_padding' values");
-  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
-  const int64_t T = y.shape[1], U = y.shape[2], C_out = y.shape[3];
-  if (C_out < C * s * s)
-    ctx.fail("output channels " + std::to_string(C_out) + " cannot hold the " + std::to_string(C * s * s) +
+  const Geometry g{x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2], y.shape[3],
+                   s, pre[0], pre[1]};
+  if (g.C_out < g.C * s * s)
+    ctx.fail("output channels " + std::to_string(g.C_out) + " cannot hold the " + std::to_string(g.C * s * s) +
              " of the blocks");
-  const size_t es = dtype_size(x.dtype);
-  const auto* src = static_cast<const char*>(x.data);
-  auto* dst = static_cast<char*>(y.data);
-  // One task per output row (n, t): U pixels of C_out channels, zero-filled, then the blocks' elements.
+  const bool convert = x.dtype != y.dtype;
+  if (convert && !(x.dtype == DataType::kFLOAT && (y.dtype == DataType::kHALF || y.dtype == DataType::kBF16)))
+    ctx.fail(std::string("cannot convert ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) +
+             " (only float32 -> float16/bfloat16)");
+  const size_t es = dtype_size(x.dtype), out_size = dtype_size(y.dtype);
+  const char* src = static_cast<const char*>(x.data);
+  char* dst = static_cast<char*>(y.data);
   auto rows = [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t n = r / T, t = r % T;
-      char* row = dst + static_cast<size_t>(r * U * C_out) * es;
-      std::memset(row, 0, static_cast<size_t>(U * C_out) * es);
-      for (int64_t u = 0; u < U; ++u)
-        for (int64_t qh = 0; qh < s; ++qh) {
-          const int64_t h = t * s + qh - pre[0];
-          if (h < 0 || h >= H) continue;
-          for (int64_t qw = 0; qw < s; ++qw) {
-            const int64_t w = u * s + qw - pre[1];
-            if (w < 0 || w >= W) continue;
-            for (int64_t c = 0; c < C; ++c)
-              std::memcpy(row + static_cast<size_t>(u * C_out + (qh * s + qw) * C + c) * es,
-                          src + static_cast<size_t>(((n * C + c) * H + h) * W + w) * es, es);
-          }
-        }
+    if (!convert) {
+      fill_rows(g, begin, end, out_size, dst, [&](int64_t yi, int64_t xi) {
+        std::memcpy(dst + static_cast<size_t>(yi) * es, src + static_cast<size_t>(xi) * es, es);
+      });
+      return;
     }
+    const float* xf = reinterpret_cast<const float*>(src);
+    uint16_t* y16 = reinterpret_cast<uint16_t*>(dst);
+    if (y.dtype == DataType::kHALF)
+      fill_rows(g, begin, end, out_size, dst, [&](int64_t yi, int64_t xi) { y16[yi] = float_to_half(xf[xi]); });
+    else
+      fill_rows(g, begin, end, out_size, dst, [&](int64_t yi, int64_t xi) { y16[yi] = float_to_bf16(xf[xi]); });
   };
-  const int64_t n_rows = N * T;
+  const int64_t n_rows = g.N * g.T;
   if (ctx.pool && n_rows > 1) ctx.pool->parallel_for(n_rows, 1, rows);
   else rows(0, n_rows);
 }

@@ -9,7 +9,10 @@
 // channels, two vectors; a warp writes 1 KiB contiguously), else one element at a time. Reads: a warp's
 // lanes read pixels s apart in one input row per (c, qh, qw); the s reads of one row meet in L1.
 // Offsets are 32-bit when x and y have fewer than 2^31 elements (ResNet-50 at batch 128: 19M and 27M).
-// Pure data movement: dtype-generic by element size (zero bytes are 0 in every type).
+// Same dtype in and out: pure data movement, dtype-generic by element size (zero bytes are 0 in every type).
+// A float32 input with a float16/bfloat16 output (attribute 'output_dtype'; passes/fold_space_to_depth_cast.h
+// folds LowerPrecision's Cast into the op) converts each element as it moves, with the conversion the Cast
+// kernel uses (from_f: __float2half_rn / __float2bfloat16_rn), so the output is bit-identical to Cast + op.
 #include <climits>
 
 #include "backends/cuda/kernels/common.cuh"
@@ -24,10 +27,17 @@ template <class I> struct SpaceToDepthArgs {
   I block_channels;  // C * s * s: the channels that hold data
 };
 
-// V: elements per store (16 / sizeof(E) for the vector path, 1 otherwise); E: an unsigned type of the
-// element's size; I: int32_t or int64_t offsets.
-template <class E, class I, int V>
-__global__ void k_space_to_depth_nhwc(const E* __restrict__ x, E* __restrict__ y, int64_t pixels,
+// X -> Y: the same type (moved as is), or float32 -> half/bf16 (rounded as the Cast kernel rounds).
+template <class X, class Y> __device__ __forceinline__ Y convert(X v) {
+  if constexpr (std::is_same_v<X, Y>) return v;
+  else return from_f<Y>(v);
+}
+
+// X, Y: the input's and output's element types (an unsigned type of the element's size when they are the
+// same dtype; float -> half/bf16 when converting); V: elements per store (16 / sizeof(Y) for the vector path,
+// 1 otherwise); I: int32_t or int64_t offsets.
+template <class X, class Y, class I, int V>
+__global__ void k_space_to_depth_nhwc(const X* __restrict__ x, Y* __restrict__ y, int64_t pixels,
                                       SpaceToDepthArgs<I> a) {
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (gid >= pixels) return;
@@ -37,17 +47,18 @@ __global__ void k_space_to_depth_nhwc(const E* __restrict__ x, E* __restrict__ y
   const I t = nt % a.T;
   const I n = nt / a.T;
   const I h0 = t * a.s - a.pre_h, w0 = u * a.s - a.pre_w;  // the block's top-left input pixel (may be < 0)
-  const E* xn = x + n * a.C * a.H * a.W;
-  E* yp = y + pix * a.C_out;
+  const X* xn = x + n * a.C * a.H * a.W;
+  Y* yp = y + pix * a.C_out;
+  const Y zero = convert<X, Y>(X(0));  // all zero bits in every type
   I c = 0, qh = 0, qw = 0;  // output channel ch = (qh*s + qw)*C + c
   for (I ch0 = 0; ch0 < a.C_out; ch0 += V) {
-    E v[V];
+    Y v[V];
 #pragma unroll
     for (int e = 0; e < V; ++e) {
-      v[e] = E(0);
+      v[e] = zero;
       if (ch0 + e < a.block_channels) {
         const I h = h0 + qh, w = w0 + qw;
-        if (h >= 0 && h < a.H && w >= 0 && w < a.W) v[e] = xn[(c * a.H + h) * a.W + w];
+        if (h >= 0 && h < a.H && w >= 0 && w < a.W) v[e] = convert<X, Y>(xn[(c * a.H + h) * a.W + w]);
         if (++c == a.C) {
           c = 0;
           if (++qw == a.s) {
@@ -57,7 +68,7 @@ __global__ void k_space_to_depth_nhwc(const E* __restrict__ x, E* __restrict__ y
         }
       }
     }
-    if constexpr (V * sizeof(E) == 16) {
+    if constexpr (V * sizeof(Y) == 16) {
       uint4 packed;
       memcpy(&packed, v, 16);
       *reinterpret_cast<uint4*>(yp + ch0) = packed;  // aligned: y is, and C_out and ch0 are multiples of V
@@ -68,23 +79,23 @@ __global__ void k_space_to_depth_nhwc(const E* __restrict__ x, E* __restrict__ y
   }
 }
 
-template <class E, class I, int V>
+template <class X, class Y, class I, int V>
 void launch(const KernelContext& ctx, const void* x, void* y, int64_t pixels, const SpaceToDepthArgs<I>& a) {
   const int64_t blocks = (pixels + kThreads - 1) / kThreads;
   if (blocks > INT_MAX) ctx.fail("the output has too many pixels (" + std::to_string(pixels) + ") for one launch");
-  k_space_to_depth_nhwc<E, I, V><<<static_cast<unsigned>(blocks), kThreads, 0, ctx.stream()>>>(
-      static_cast<const E*>(x), static_cast<E*>(y), pixels, a);
+  k_space_to_depth_nhwc<X, Y, I, V><<<static_cast<unsigned>(blocks), kThreads, 0, ctx.stream()>>>(
+      static_cast<const X*>(x), static_cast<Y*>(y), pixels, a);
   KILN_CUDA_LAUNCH_CHECK();
 }
 
-template <class E, class I>
+template <class X, class Y, class I>
 void run(const KernelContext& ctx, const SpaceToDepthArgs<I>& a, int64_t pixels) {
-  constexpr int kVec = static_cast<int>(16 / sizeof(E));
+  constexpr int kVec = static_cast<int>(16 / sizeof(Y));
   const void* x = ctx.input(0).data;
   void* y = ctx.out[0].data;
   const bool vector = a.C_out % kVec == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
-  if (vector) launch<E, I, kVec>(ctx, x, y, pixels, a);
-  else launch<E, I, 1>(ctx, x, y, pixels, a);
+  if (vector) launch<X, Y, I, kVec>(ctx, x, y, pixels, a);
+  else launch<X, Y, I, 1>(ctx, x, y, pixels, a);
 }
 
 template <class I>
@@ -118,17 +129,34 @@ void space_to_depth_nhwc_kernel(KernelContext& ctx) {
   // 32-bit offsets when every offset (and t*s + qh, below the padded size) fits; else 64-bit.
   const int64_t padded = std::max(y.shape[1], y.shape[2]) * s + std::max(pre[0], pre[1]);
   const bool narrow = x.numel() <= INT_MAX && y.numel() <= INT_MAX && padded <= INT_MAX;
-  const bool ok = dispatch_size(dtype_size(x.dtype), [&](auto tag) {
-    using E = decltype(tag);
-    if (narrow) run<E, int32_t>(ctx, args_of<int32_t>(x.shape, y.shape, s, pre), pixels);
-    else run<E, int64_t>(ctx, args_of<int64_t>(x.shape, y.shape, s, pre), pixels);
-  });
-  if (!ok) ctx.fail(std::string("unsupported dtype ") + dtype_name(x.dtype));
+  auto go = [&](auto xtag, auto ytag) {
+    using X = decltype(xtag);
+    using Y = decltype(ytag);
+    if (narrow) run<X, Y, int32_t>(ctx, args_of<int32_t>(x.shape, y.shape, s, pre), pixels);
+    else run<X, Y, int64_t>(ctx, args_of<int64_t>(x.shape, y.shape, s, pre), pixels);
+  };
+  if (x.dtype == y.dtype) {
+    if (!dispatch_size(dtype_size(x.dtype), [&](auto tag) { go(tag, tag); }))
+      ctx.fail(std::string("unsupported dtype ") + dtype_name(x.dtype));
+  } else if (x.dtype == DataType::kFLOAT && y.dtype == DataType::kHALF) {
+    go(float{}, half{});
+  } else if (x.dtype == DataType::kFLOAT && y.dtype == DataType::kBF16) {
+    go(float{}, bf16{});
+  } else {
+    ctx.fail(std::string("cannot convert ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) +
+             " (only float32 -> float16/bfloat16)");
+  }
 }
 
-// 4-D input of a dtype the CUDA backend stores (element sizes 1 to 8 bytes).
-bool supports_space_to_depth_nhwc(const ir::Node&, const std::vector<ir::TensorInfo>& in) {
-  return !in.empty() && in[0].shape.size() == 4 && is_gpu_type(in[0].dtype);
+// 4-D input of a dtype the CUDA backend stores (element sizes 1 to 8 bytes), written as it is or, with
+// 'output_dtype', converted from float32 to float16/bfloat16.
+bool supports_space_to_depth_nhwc(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
+  if (in.empty() || in[0].shape.size() != 4 || !is_gpu_type(in[0].dtype)) return false;
+  if (!node.attrs.has("output_dtype")) return true;
+  const int64_t to = node.attrs.i("output_dtype", -1);
+  if (to == static_cast<int64_t>(in[0].dtype)) return true;
+  return in[0].dtype == DataType::kFLOAT &&
+         (to == static_cast<int64_t>(DataType::kHALF) || to == static_cast<int64_t>(DataType::kBF16));
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
 // The CUDA SpaceToDepthNhwc kernel against the CPU kernel on random inputs: float32/16, bfloat16 (and one
 // type each of 1 and 8 bytes), ResNet's stem geometry, batches of 2, odd sizes, a cropped end, channel
 // padding beyond C*s*s, and both store paths: 16-byte vectors and single elements (C_out not whole vectors; an
-// output pointer off 16-byte alignment). Exact: the kernel only moves elements.
+// output pointer off 16-byte alignment). Exact: the kernel only moves elements. And the converting form
+// ('output_dtype': float32 in, float16/bfloat16 out) bit for bit against the CPU kernel, which rounds as the
+// Cast kernels do, on random values and on the values where rounding matters.
 #ifdef KILN_WITH_CUDA
+#include <cmath>
+#include <limits>
+
 #include "backends/cuda/cuda_op_harness.h"
 
 namespace kiln {
@@ -90,6 +95,117 @@ TEST(CudaSpaceToDepthNhwc, UnalignedOutputTakesTheElementPath) {
     EXPECT_EQ(got[off + bytes + i], 0x7B) << "byte " << i << " after the output";
   }
   EXPECT_EQ(std::memcmp(got.data() + off, ref.raw(), bytes), 0) << "the output differs from the CPU kernel's";
+}
+
+// The kernel's output for the node `n` on x, written `off` bytes past a 16-byte boundary; checks that nothing
+// outside the output is written.
+std::vector<uint8_t> run_on_gpu(const ir::Node& n, const HostTensor& x, size_t off) {
+  const ir::TensorInfo out = ir::infer_node(n, {ir::TensorInfo{true, x.dtype(), x.shape(), nullptr}})[0];
+  const size_t bytes = static_cast<size_t>(volume(out.shape)) * dtype_size(out.dtype);
+  cuda::DeviceBuffer dx(x.nbytes()), dy(bytes + 2 * off + 16);
+  EXPECT_EQ(cudaMemcpy(dx.get(), x.raw(), x.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemset(dy.get(), 0x7B, dy.size()), cudaSuccess);
+  cuda::Resources res;
+  res.stream = test_stream();
+  void* y = static_cast<char*>(dy.get()) + off;
+  cuda::KernelContext ctx{n, {cuda::TensorRef{true, x.dtype(), x.shape(), dx.get(), x.raw()}},
+                          {cuda::TensorRef{true, out.dtype, out.shape, y, nullptr}}, res};
+  cuda::find_kernel("SpaceToDepthNhwc")(ctx);
+  EXPECT_EQ(cudaStreamSynchronize(res.stream), cudaSuccess);
+  std::vector<uint8_t> all(dy.size());
+  EXPECT_EQ(cudaMemcpy(all.data(), dy.get(), all.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (size_t i = 0; i < all.size(); ++i)
+    if (i < off || i >= off + bytes) {
+      EXPECT_EQ(all[i], 0x7B) << "byte " << i << " of the buffer, outside the output";
+    }
+  return std::vector<uint8_t>(all.begin() + off, all.begin() + off + bytes);
+}
+
+// float32 x with a few values of every kind a conversion can get wrong: ties to even at float16's and
+// bfloat16's last bit, float16 subnormals and underflow, overflow to infinity, signed zeros, infinities, a
+// NaN, a float32 subnormal; the rest random over float16's range.
+HostTensor hard_values(const Dims& shape) {
+  HostTensor x = randf(shape, DataType::kFLOAT, 1e-3, 7e4);
+  const float special[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f,
+                           0x1p-24f, 0x1p-25f, 0x1.8p-25f, 3e-8f, 6e-5f, 65504.0f, 65520.0f, 1e30f, -0.0f,
+                           0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(), 1e-40f, -3.3e38f};
+  float* p = x.mutable_data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (i % 3 == 0) p[i] = special[(i / 3) % (sizeof special / sizeof special[0])];
+  return x;
+}
+
+bool is_nan_bits(uint16_t b, DataType dt) {
+  return dt == DataType::kHALF ? (b & 0x7C00) == 0x7C00 && (b & 0x03FF) : (b & 0x7F80) == 0x7F80 && (b & 0x007F);
+}
+
+// The converting kernel on x (float32) against the CPU kernel: the same bits, except that a NaN may carry
+// another payload (both Cast kernels make NaNs their own way: the GPU's conversion gives the canonical NaN).
+::testing::AssertionResult converts_like_the_cpu(const Case& c, const HostTensor& x, DataType to, size_t off = 0) {
+  ir::Graph g;
+  ir::Node* n = g.add_node("SpaceToDepthNhwc", "s2d", {g.add_input("x", DataType::kFLOAT, c.x)}, 1);
+  attrs_of(c)(n->attrs);
+  n->attrs.set("output_dtype", static_cast<int64_t>(to));
+  const std::vector<ir::TensorInfo> in{ir::TensorInfo{true, DataType::kFLOAT, c.x, nullptr}};
+  if (!cuda::supports(*n, in)) return ::testing::AssertionFailure() << "cuda::supports() says no";
+  const HostTensor ref = cpu_reference("SpaceToDepthNhwc", n->attrs, {x}, 1, false)[0];
+  if (ref.dtype() != to) return ::testing::AssertionFailure() << "the CPU kernel wrote " << dtype_name(ref.dtype());
+  const std::vector<uint8_t> got = run_on_gpu(*n, x, off);
+  if (got.size() != ref.nbytes()) return ::testing::AssertionFailure() << "output size " << got.size();
+  const auto* want = static_cast<const uint16_t*>(ref.raw());
+  int bad = 0;
+  std::ostringstream msg;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    uint16_t b;
+    std::memcpy(&b, got.data() + 2 * i, 2);
+    const bool ok = b == want[i] || (is_nan_bits(b, to) && is_nan_bits(want[i], to));
+    if (!ok && bad++ < 6) msg << " [" << i << "] got 0x" << std::hex << b << " want 0x" << want[i] << std::dec << ";";
+  }
+  if (bad) return ::testing::AssertionFailure() << bad << " of " << ref.numel() << " elements differ:" << msg.str();
+  return ::testing::AssertionSuccess();
+}
+
+// float32 -> float16/bfloat16: every case (both store paths: 16 and 8 channels make whole 16-byte vectors of
+// 2-byte elements; 12 and 20 do not), on random values and on the hard ones, and off 16-byte alignment.
+TEST(CudaSpaceToDepthNhwc, ConvertsFloat32LikeTheCpuKernel) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  for (DataType to : {DataType::kHALF, DataType::kBF16})
+    for (const Case& c : cases()) {
+      const std::string what = std::string(dtype_name(to)) + " " + dims_str(c.x) + " block " +
+                               std::to_string(c.block) + " out_channels " + std::to_string(c.c_out);
+      EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), to)) << what;
+      EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to)) << what << ", hard values";
+      EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to, 8)) << what << ", output off alignment";
+    }
+}
+
+// ResNet-50's stem input at batch 4, converting (the case the fold makes: 16 channels, two vectors a pixel).
+TEST(CudaSpaceToDepthNhwc, ResNetStemSizeConverting) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const Case c{{4, 3, 224, 224}, 2, {3, 3}, {3, 3}, 16};
+  for (DataType to : {DataType::kHALF, DataType::kBF16}) {
+    EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT, 0.1, 2.0), to)) << dtype_name(to);
+    EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to)) << dtype_name(to) << ", hard values";
+  }
+}
+
+// supports() takes the converting form only where the kernel has it.
+TEST(CudaSpaceToDepthNhwc, SupportsOnlyTheConversionsItHas) {
+  const Case c = cases()[0];
+  auto supports = [&](DataType in, DataType to) {
+    ir::Graph g;
+    ir::Node* n = g.add_node("SpaceToDepthNhwc", "s2d", {g.add_input("x", in, c.x)}, 1);
+    attrs_of(c)(n->attrs);
+    n->attrs.set("output_dtype", static_cast<int64_t>(to));
+    return cuda::supports(*n, {ir::TensorInfo{true, in, c.x, nullptr}});
+  };
+  EXPECT_TRUE(supports(DataType::kFLOAT, DataType::kHALF));
+  EXPECT_TRUE(supports(DataType::kFLOAT, DataType::kBF16));
+  EXPECT_TRUE(supports(DataType::kHALF, DataType::kHALF));
+  EXPECT_FALSE(supports(DataType::kHALF, DataType::kFLOAT));
+  EXPECT_FALSE(supports(DataType::kBF16, DataType::kHALF));
+  EXPECT_FALSE(supports(DataType::kFLOAT, DataType::kINT8));
 }
 
 }  // namespace
