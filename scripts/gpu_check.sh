@@ -6,7 +6,7 @@
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), ACCURACY_ARGS (extra arguments for
-#              bench/switch_accuracy.py; a later --builds wins), UNIT_FILTER (a --gtest_filter for the unit
+#              bench/switch_accuracy.py, e.g. --builds 1,1,128 --switches ...), UNIT_FILTER (a --gtest_filter for the unit
 #              phase), PHASE_TIMEOUT (seconds one phase may run,
 #              default 400: a hung phase still leaves the others' results and the summary), BUILD_TARGETS
 #              (ninja targets for the build phase; default all).
@@ -138,7 +138,7 @@ for p in $PHASES; do
     trace) phase trace trace_tests ;;
     # ResNet-50's FP16 error per build and run-time switch (bench/switch_accuracy.py): fails when a default path
     # is wrong; side branches, off by default, are reported (they were wrong in captured graphs).
-    accuracy) phase accuracy python3 bench/switch_accuracy.py --model resnet50 --builds 1,128,1 ${ACCURACY_ARGS:-} ;;
+    accuracy) phase accuracy python3 bench/switch_accuracy.py --model resnet50 ${ACCURACY_ARGS:-} ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.

@@ -69,18 +69,12 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
   p.push_back(std::make_unique<passes::LowerQuantization>());
   // After the convolution fusions (fewer layers to carry the layout through), before precision lowering
   // (which then sees the final layers).
-  // The RGB stem keeps its 3 channels unless KILN_PAD_STEM_CHANNELS=1 (half-precision engines then pad a 5x5+
-  // stem to 8 for cuDNN's tensor-core kernels). Measured on the H200 at batch 128: ResNet-50's padded 7x7 stem
-  // took 0.624 ms plus 0.263 ms for its Pad, against 0.751 ms unpadded. It pays once the padding is written by
-  // the NHWC transpose before it instead of a Pad of its own.
-  // Instead, by default (KILN_STEM_SPACE_TO_DEPTH=0 turns it off), a strided 5x5+ stem of few channels
-  // (ResNet's 7x7/2 on RGB) becomes one SpaceToDepthNhwc op, written in place of that transpose (0.055 ms),
-  // and a 4x4 stride-1 convolution on 16 channels (channels_last.h). Measured on the H200 (same-run A/B, eighth
-  // session): ResNet-50 b128 0.890x the time, b1 0.985x; other models unchanged (nothing qualifies).
-  const bool half = o.fp16 || o.bf16;
-  const bool pad_stem = half && env_is("KILN_PAD_STEM_CHANNELS", "1");
-  const bool stem_space_to_depth = half && !env_is("KILN_STEM_SPACE_TO_DEPTH", "0");
-  p.push_back(std::make_unique<passes::ChannelsLast>(pad_stem ? 8 : 0, stem_space_to_depth));
+  // In half-precision engines (KILN_STEM_SPACE_TO_DEPTH=0 turns it off) a strided 5x5+ stem of few channels
+  // (ResNet's 7x7/2 on RGB) becomes one SpaceToDepthNhwc op, written in place of the NCHW->NHWC transpose
+  // (0.055 ms), and a 4x4 stride-1 convolution on 16 channels (channels_last.h). Measured on the H200 (same-run
+  // A/B, eighth session): ResNet-50 b128 0.890x the time, b1 0.985x; other models unchanged (nothing qualifies).
+  const bool stem_space_to_depth = (o.fp16 || o.bf16) && !env_is("KILN_STEM_SPACE_TO_DEPTH", "0");
+  p.push_back(std::make_unique<passes::ChannelsLast>(stem_space_to_depth));
   if (o.fp16 || o.bf16) {
     // FP16 wins when both are allowed: it has the finer mantissa for activations of inference networks.
     DataType low = o.fp16 ? DataType::kHALF : DataType::kBF16;

@@ -76,40 +76,8 @@ ir::Node* twin(ir::Graph& g, const ir::Node* n, std::vector<ir::Value*> inputs, 
   return t;
 }
 
-// w [K, kh, kw, C] (an NHWC weight constant) with its channels zero-padded to c.
-ir::Value* pad_channels_of_constant(ir::Graph& g, const ir::Value* w, int64_t c) {
-  const HostTensor* t = ir::constant_value(w);
-  const Dims& s = t->shape();
-  const int64_t rows = s[0] * s[1] * s[2], from = s[3];
-  HostTensor out(t->dtype(), {s[0], s[1], s[2], c});
-  const size_t es = dtype_size(t->dtype());
-  std::memset(out.mutable_raw(), 0, out.nbytes());
-  const auto* src = static_cast<const uint8_t*>(t->raw());
-  auto* dst = static_cast<uint8_t*>(out.mutable_raw());
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * c * es, src + r * from * es, from * es);
-  ir::Node* k = g.add_constant(g.unique_name(w->name + "_c" + std::to_string(c)), std::move(out));
-  k->outputs[0]->dtype = t->dtype();
-  k->outputs[0]->shape = {s[0], s[1], s[2], c};
-  return k->outputs[0];
-}
-
-// x [N, H, W, C] zero-padded at the end of its channels to c (one Pad per value, however many read it).
-ir::Value* pad_channels(ir::Graph& g, ir::Value* x, int64_t c, const std::string& base) {
-  const std::vector<int64_t> pads = {0, 0, 0, 0, 0, 0, 0, c - x->shape[3]};
-  for (ir::Node* u : g.users(x))
-    if (u->op == "Pad" && u->inputs.size() == 1 && u->attrs.ints("pads") == pads) return u->outputs[0];
-  ir::Node* p = g.add_node("Pad", g.unique_name(base), {x}, 1);
-  p->attrs.set("pads", pads);
-  p->attrs.set("mode", std::string("constant"));
-  p->attrs.set("value", 0.0);
-  ir::Value* y = p->outputs[0];
-  y->dtype = x->dtype;
-  y->shape = {x->shape[0], x->shape[1], x->shape[2], c};
-  return y;
-}
-
-// The smallest kh * kw whose convolution gains from padded channels (channels_last.h says why).
-constexpr int64_t kMinPaddedWindow = 25;
+// The smallest kh * kw a stem rewrite applies to (channels_last.h says why).
+constexpr int64_t kMinStemWindow = 25;
 
 // ---- A strided stem as a stride-1 convolution on its space-to-depth input (channels_last.h says why) ----
 
@@ -151,7 +119,7 @@ bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p
   if (stride.size() != 2 || stride[0] != stride[1] || stride[0] < 2) return false;
   const int64_t s = stride[0], kh = ws[2], kw = ws[3];
   // PatchifyConvolution takes kernel == stride (ViT's patch embedding); smaller windows gain too little.
-  if (kh * kw < kMinPaddedWindow || kh <= s || kw <= s || C * s * s > kMaxSpaceToDepthChannels) return false;
+  if (kh * kw < kMinStemWindow || kh <= s || kw <= s || C * s * s > kMaxSpaceToDepthChannels) return false;
   std::vector<int64_t> pre = n->attrs.ints("pre_padding"), post = n->attrs.ints("post_padding");
   if (pre.empty()) pre = {0, 0};
   if (post.empty()) post = {0, 0};
@@ -215,7 +183,7 @@ ir::Value* space_to_depth_weights(ir::Graph& g, const ir::Value* wv, const Space
   return k->outputs[0];
 }
 
-bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to, bool stem_space_to_depth) {
+bool convert_convolution(ir::Graph& g, ir::Node* n, bool stem_space_to_depth) {
   if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
   if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
   const HostTensor* w = ir::constant_value(n->inputs[1]);
@@ -232,12 +200,6 @@ bool convert_convolution(ir::Graph& g, ir::Node* n, int64_t pad_to, bool stem_sp
   } else {
     ins[0] = add_transpose(g, n->inputs[0], kToNhwc, n->name + "_to_nhwc");
     ins[1] = nhwc_constant(g, n->inputs[1]);  // [K, C/g, kh, kw] -> [K, kh, kw, C/g]
-    const int64_t cin = w->shape()[1];
-    const int64_t window = w->shape()[2] * w->shape()[3];
-    if (n->attrs.i("groups", 1) == 1 && cin < pad_to && ins[0]->shape[3] == cin && window >= kMinPaddedWindow) {
-      ins[0] = pad_channels(g, ins[0], pad_to, n->name + "_pad_channels");
-      ins[1] = pad_channels_of_constant(g, ins[1], pad_to);
-    }
   }
   if (ins.size() > 3 && ins[3]) ins[3] = add_transpose(g, ins[3], kToNhwc, n->name + "_residual_to_nhwc");
   ir::Node* c = twin(g, n, ins, y->dtype, permuted(y->shape, kToNhwc));
@@ -359,7 +321,7 @@ bool ChannelsLast::run(ir::Graph& g) {
   bool changed = false;
   std::vector<ir::Node*> snapshot;
   for (auto& n : g.nodes()) snapshot.push_back(n.get());
-  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, pad_channels_to_, stem_space_to_depth_);
+  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, stem_space_to_depth_);
   if (!changed) return false;
   // Sink and cancel until nothing moves; nodes are visited in topological order so that one sweep
   // carries a transpose as far down as it can go.

@@ -10,14 +10,6 @@
 // network's layout really changes: at its inputs and outputs and around ops without a channels-last form.
 // The logical shapes the user sees never change: only values inside a region are stored NHWC.
 //
-// pad_channels_to (8 for float16/bfloat16 engines, 0 = off): a convolution (groups 1) of a window of 5x5 or
-// more whose input has fewer channels (the RGB stem, C = 3) reads its NHWC input zero-padded to that many
-// channels, with its weights zero-padded alike, so that cuDNN's tensor-core kernels apply (16-byte channel
-// vectors). The sum gains only zero products. Measured on the H200 at batch 128: ResNet-50's 7x7 stem ran at
-// 40 TFLOP/s (0.751 of 4.14 ms) and 0.624 ms padded, but the Pad itself took 0.263 ms, so the GPU pipeline
-// leaves this off unless KILN_PAD_STEM_CHANNELS=1 (builder/pipeline.cpp). Smaller windows are never padded:
-// MobileNetV2's 3x3 stem ran 0.168 ms either way (bound by its 32-channel output, not its arithmetic).
-//
 // stem_space_to_depth (on for float16/bfloat16 engines; KILN_STEM_SPACE_TO_DEPTH=0 turns it off): a
 // convolution with stride s >= 2 (both axes), a window of 5x5 or more larger than the stride, groups 1,
 // dilation 1, constant weights, a static C, H, W and C*s*s <= 16 (ResNet's 7x7/2 stem on RGB) runs as a
@@ -26,8 +18,9 @@
 // convolution's padding) and channel-padded, in place of the NCHW->NHWC transpose (0.055 ms at batch 128);
 // the weights are rearranged to match at build time (plan_space_to_depth in the .cpp derives it). The
 // convolution then reads 16 channels, so cuDNN's tensor-core kernels apply at 4x4x16 = 256 multiply-adds an
-// output against 7x7x3 = 147 (padding to 8 channels above: 392, and a separate Pad of 0.263 ms). It keeps
-// the layer's name and epilogue, and takes precedence over pad_channels_to where both apply.
+// output against 7x7x3 = 147. It keeps the layer's name and epilogue. (Padding the stem's NHWC input to 8
+// channels with a Pad of its own was measured before and lost: the padded 7x7/2 convolution took 0.624 ms,
+// 392 multiply-adds an output, and the Pad 0.263 ms; bench/NOTES.md, sixth session.)
 #pragma once
 #include <cstdint>
 
@@ -37,13 +30,11 @@ namespace kiln::passes {
 
 class ChannelsLast : public Pass {
  public:
-  explicit ChannelsLast(int64_t pad_channels_to = 0, bool stem_space_to_depth = false)
-      : pad_channels_to_(pad_channels_to), stem_space_to_depth_(stem_space_to_depth) {}
+  explicit ChannelsLast(bool stem_space_to_depth = false) : stem_space_to_depth_(stem_space_to_depth) {}
   std::string name() const override { return "channels-last"; }
   bool run(ir::Graph& g) override;
 
  private:
-  int64_t pad_channels_to_;
   bool stem_space_to_depth_;
 };
 

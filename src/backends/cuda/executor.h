@@ -66,8 +66,8 @@ class Executor {
                const SideStreams* side = nullptr) const;
   // Steps that may run on an auxiliary stream beside the main chain, for the current shapes: only where each
   // is small enough to leave most SMs idle (kSideStepMaxFlops), and never in a graph with CPU fallback
-  // steps. Only with KILN_SIDE_STREAMS=1 (off by default: see executor.cpp); KILN_SIDE_STREAMS_LOG=1 prints
-  // each branch found (stderr).
+  // steps. Only with KILN_SIDE_STREAMS=1 or =serial (off by default, and =plan finds none but lays the arena out
+  // for them: see executor.cpp); KILN_SIDE_STREAMS_LOG=1 prints each branch found (stderr).
   const std::vector<SideBranch>& side_branches() const { return side_; }
   size_t num_steps() const { return steps_.size(); }
   // Dynamic mode: runs the whole graph on the CPU backend. io_ptrs: host addresses of the inputs (outputs'

@@ -68,7 +68,7 @@ const ir::Node* only(const ir::Graph& g, const std::string& op) {
 
 // Runs ChannelsLast with the rewrite on (or off) and compares with the graph before (float32, 1e-4 relative).
 ::testing::AssertionResult rewrite(ir::Graph& g, bool on = true) {
-  passes::ChannelsLast pass(0, on);
+  passes::ChannelsLast pass(on);
   bool changed = false;
   ::testing::AssertionResult r = fusetest::run_and_compare(g, pass, 1e-4, &changed);
   if (r && !changed) return ::testing::AssertionFailure() << "ChannelsLast changed nothing";
@@ -287,7 +287,7 @@ TEST(StemSpaceToDepth, SurvivesAPlan) {
   s.bias_relu = true;
   ir::Graph g;
   build(g, s);
-  passes::ChannelsLast pass(0, true);
+  passes::ChannelsLast pass(true);
   const std::vector<HostTensor> inputs = fusetest::random_inputs(g);
   ASSERT_TRUE(pass.run(g));
   infer_graph_inplace(g);
