@@ -3,7 +3,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/host_parameters.h"
@@ -97,17 +99,23 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
     steps_.push_back(step);
   }
   side_.clear();
-  serial_side_ = false;
+  side_steps_.assign(steps_.size(), SideStep{});
   // Off unless asked for: with the cuDNN graph API's convolutions on the auxiliary stream, captured graphs
   // gave ResNet-50 wrong results in some contexts (bench/NOTES.md, seventh session, calls 3-4). Two more values
   // take the feature apart to find which part is wrong: "plan" lays the arena out for the branches but runs
   // every step on the main stream; "serial" runs them on the auxiliary stream but joins each at once, so no
   // two steps run at the same time.
-  const bool plan_only = env_is("KILN_SIDE_STREAMS", "plan");
-  if (num_fallback_ == 0 && (env_is("KILN_SIDE_STREAMS", "1") || plan_only || env_is("KILN_SIDE_STREAMS", "serial"))) {
+  const char* mode = std::getenv("KILN_SIDE_STREAMS");
+  const std::string side_mode = mode ? mode : "";
+  serial_side_ = side_mode == "serial";
+  if (num_fallback_ == 0 && (side_mode == "1" || side_mode == "plan" || serial_side_)) {
     plan_side_branches();
-    serial_side_ = env_is("KILN_SIDE_STREAMS", "serial");
-    if (plan_only) side_.clear();
+    if (side_mode == "plan") side_.clear();
+  }
+  for (size_t b = 0; b < side_.size(); ++b) {  // per step, what enqueue does about the branches
+    side_steps_[side_[b].step].branch = static_cast<int>(b);
+    side_steps_[side_[b].join].joins.push_back(static_cast<int>(b));
+    if (side_[b].fork >= 0) side_steps_[side_[b].fork].forks.push_back(static_cast<int>(b));
   }
 
   // Host-computed values that device steps may read: packed into one upload.
@@ -269,42 +277,34 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
                        const SideStreams* side) const {
   if (!prepared_) throw Error("execution context: input shapes are not set");
   if (dynamic_) throw Error("internal: a graph with data-dependent shapes runs through run_dynamic");
-  // Side branches: per step, the branch it is (-1: main stream), the branches forking after it and those it
-  // joins. A profile runs every step in order on one stream, so its marks time one step each.
+  // Side branches (side_steps_ says what each step does about them). A profile runs every step in order on one
+  // stream, so its marks time one step each.
   const bool branched = side && !marks && !side_.empty();
   if (branched && (side->forked.size() != side_.size() || side->done.size() != side_.size() || !side->res))
     throw Error("internal: the auxiliary stream's events do not match the side branches");
-  std::vector<int> branch_of(branched ? steps_.size() : 0, -1);
-  if (branched) {
-    for (size_t b = 0; b < side_.size(); ++b) {
-      branch_of[side_[b].step] = static_cast<int>(b);
+  if (branched)
+    for (size_t b = 0; b < side_.size(); ++b)
       if (side_[b].fork < 0) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
-    }
-  }
-  size_t k = 0;
-  for (const Step& s : steps_) {
-    const int step = static_cast<int>(k);
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const Step& s = steps_[k];
+    const SideStep& at = side_steps_[k];
     if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k], res.stream));
-    ++k;
     if (branched)
-      for (size_t b = 0; b < side_.size(); ++b)
-        if (side_[b].join == step) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
+      for (int b : at.joins) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
     if (!s.kernel) {
       run_on_host(s, io_ptrs, arena, res);
-    } else if (branched && branch_of[step] >= 0) {
-      const int b = branch_of[step];
-      KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[b], 0));
+    } else if (branched && at.branch >= 0) {
+      KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[at.branch], 0));
       launch(s, io_ptrs, arena, *side->res);
-      KILN_CUDA_CHECK(cudaEventRecord(side->done[b], side->res->stream));
-      if (serial_side_) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
+      KILN_CUDA_CHECK(cudaEventRecord(side->done[at.branch], side->res->stream));
+      if (serial_side_) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[at.branch], 0));
     } else {
       launch(s, io_ptrs, arena, res);
     }
     if (branched)
-      for (size_t b = 0; b < side_.size(); ++b)
-        if (side_[b].fork == step) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
+      for (int b : at.forks) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
   }
-  if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[k], res.stream));
+  if (marks) KILN_CUDA_CHECK(cudaEventRecord(marks[steps_.size()], res.stream));
   // Outputs not written in place: host-computed tensors, constants, inputs passed through.
   for (auto [i, vid] : plan_.output_copies) {
     void* src = address(vid, io_ptrs, arena);

@@ -93,6 +93,13 @@ class Executor {
   StaticPlan plan_;
   std::vector<Step> steps_;              // one per plan_.steps entry
   std::vector<SideBranch> side_;
+  // Per step (steps_'s order), the side branch it is (-1: none), the branches it joins (waits for) and the
+  // branches forking after it: side_ indexed by step once at prepare, so enqueue does not search it.
+  struct SideStep {
+    int branch = -1;
+    std::vector<int> joins, forks;
+  };
+  std::vector<SideStep> side_steps_;
   bool serial_side_ = false;  // KILN_SIDE_STREAMS=serial: each side step joined as soon as it is enqueued
   std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;

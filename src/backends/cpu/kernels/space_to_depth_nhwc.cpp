@@ -7,22 +7,17 @@
 #include <cstring>
 
 #include "backends/cpu/kernel.h"
+#include "backends/space_to_depth_nhwc_geometry.h"
 #include "ir/host_tensor.h"  // float_to_half, float_to_bf16
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
 namespace kiln::cpu {
 namespace {
 
-struct Geometry {
-  int64_t N, C, H, W;  // x [N, C, H, W]
-  int64_t T, U, C_out;  // y [N, T, U, C_out]
-  int64_t s, pre_h, pre_w;
-};
-
 // Fills output rows [begin, end) (a row: (n, t), U pixels of C_out channels): zeros, then the blocks'
 // elements. move(y_index, x_index) writes one element.
 template <class Move>
-void fill_rows(const Geometry& g, int64_t begin, int64_t end, size_t out_size, char* dst, Move move) {
+void fill_rows(const SpaceToDepthGeometry& g, int64_t begin, int64_t end, size_t out_size, char* dst, Move move) {
   for (int64_t r = begin; r < end; ++r) {
     const int64_t n = r / g.T, t = r % g.T;
     const int64_t row = r * g.U * g.C_out;
@@ -44,19 +39,10 @@ void fill_rows(const Geometry& g, int64_t begin, int64_t end, size_t out_size, c
 void k_space_to_depth_nhwc(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   const TensorRef& y = ctx.out[0];
-  const int64_t s = ctx.attrs().i("block", 0);
-  const std::vector<int64_t> pre = ctx.attrs().ints("pre_padding");
-  if (x.shape.size() != 4 || y.shape.size() != 4 || s < 1 || pre.size() != 2)
-    ctx.fail("expected a 4-D input and output, 'block' >= 1 and 2 'pre_padding' values");
-  const Geometry g{x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1], y.shape[2], y.shape[3],
-                   s, pre[0], pre[1]};
-  if (g.C_out < g.C * s * s)
-    ctx.fail("output channels " + std::to_string(g.C_out) + " cannot hold the " + std::to_string(g.C * s * s) +
-             " of the blocks");
+  SpaceToDepthGeometry g;
+  const std::string bad = space_to_depth_geometry(ctx.attrs(), x.shape, x.dtype, y.shape, y.dtype, &g);
+  if (!bad.empty()) ctx.fail(bad);
   const bool convert = x.dtype != y.dtype;
-  if (convert && !(x.dtype == DataType::kFLOAT && (y.dtype == DataType::kHALF || y.dtype == DataType::kBF16)))
-    ctx.fail(std::string("cannot convert ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) +
-             " (only float32 -> float16/bfloat16)");
   const size_t es = dtype_size(x.dtype), out_size = dtype_size(y.dtype);
   const char* src = static_cast<const char*>(x.data);
   char* dst = static_cast<char*>(y.data);

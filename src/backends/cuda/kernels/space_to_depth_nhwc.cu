@@ -16,6 +16,7 @@
 #include <climits>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/space_to_depth_nhwc_geometry.h"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -99,52 +100,43 @@ void run(const KernelContext& ctx, const SpaceToDepthArgs<I>& a, int64_t pixels)
 }
 
 template <class I>
-SpaceToDepthArgs<I> args_of(const Dims& xs, const Dims& ys, int64_t s, const std::vector<int64_t>& pre) {
+SpaceToDepthArgs<I> args_of(const SpaceToDepthGeometry& g) {
   SpaceToDepthArgs<I> a;
-  a.C = static_cast<I>(xs[1]);
-  a.H = static_cast<I>(xs[2]);
-  a.W = static_cast<I>(xs[3]);
-  a.T = static_cast<I>(ys[1]);
-  a.U = static_cast<I>(ys[2]);
-  a.C_out = static_cast<I>(ys[3]);
-  a.s = static_cast<I>(s);
-  a.pre_h = static_cast<I>(pre[0]);
-  a.pre_w = static_cast<I>(pre[1]);
-  a.block_channels = static_cast<I>(xs[1] * s * s);
+  a.C = static_cast<I>(g.C);
+  a.H = static_cast<I>(g.H);
+  a.W = static_cast<I>(g.W);
+  a.T = static_cast<I>(g.T);
+  a.U = static_cast<I>(g.U);
+  a.C_out = static_cast<I>(g.C_out);
+  a.s = static_cast<I>(g.s);
+  a.pre_h = static_cast<I>(g.pre_h);
+  a.pre_w = static_cast<I>(g.pre_w);
+  a.block_channels = static_cast<I>(g.C * g.s * g.s);
   return a;
 }
 
 void space_to_depth_nhwc_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   const TensorRef& y = ctx.out[0];
-  const int64_t s = ctx.attrs().i("block", 0);
-  const std::vector<int64_t> pre = ctx.attrs().ints("pre_padding");
-  if (x.shape.size() != 4 || y.shape.size() != 4 || s < 1 || pre.size() != 2)
-    ctx.fail("expected a 4-D input and output, 'block' >= 1 and 2 'pre_padding' values");
-  if (y.shape[3] < x.shape[1] * s * s)
-    ctx.fail("output channels " + std::to_string(y.shape[3]) + " cannot hold the " +
-             std::to_string(x.shape[1] * s * s) + " of the blocks");
-  const int64_t pixels = y.shape[0] * y.shape[1] * y.shape[2];
-  if (pixels == 0 || y.shape[3] == 0) return;
+  SpaceToDepthGeometry g;
+  const std::string bad = space_to_depth_geometry(ctx.attrs(), x.shape, x.dtype, y.shape, y.dtype, &g);
+  if (!bad.empty()) ctx.fail(bad);
+  const int64_t pixels = g.N * g.T * g.U;
+  if (pixels == 0 || g.C_out == 0) return;
   // 32-bit offsets when every offset (and t*s + qh, below the padded size) fits; else 64-bit.
-  const int64_t padded = std::max(y.shape[1], y.shape[2]) * s + std::max(pre[0], pre[1]);
+  const int64_t padded = std::max(g.T, g.U) * g.s + std::max(g.pre_h, g.pre_w);
   const bool narrow = x.numel() <= INT_MAX && y.numel() <= INT_MAX && padded <= INT_MAX;
   auto go = [&](auto xtag, auto ytag) {
     using X = decltype(xtag);
     using Y = decltype(ytag);
-    if (narrow) run<X, Y, int32_t>(ctx, args_of<int32_t>(x.shape, y.shape, s, pre), pixels);
-    else run<X, Y, int64_t>(ctx, args_of<int64_t>(x.shape, y.shape, s, pre), pixels);
+    if (narrow) run<X, Y, int32_t>(ctx, args_of<int32_t>(g), pixels);
+    else run<X, Y, int64_t>(ctx, args_of<int64_t>(g), pixels);
   };
-  if (x.dtype == y.dtype) {
-    if (!dispatch_size(dtype_size(x.dtype), [&](auto tag) { go(tag, tag); }))
-      ctx.fail(std::string("unsupported dtype ") + dtype_name(x.dtype));
-  } else if (x.dtype == DataType::kFLOAT && y.dtype == DataType::kHALF) {
-    go(float{}, half{});
-  } else if (x.dtype == DataType::kFLOAT && y.dtype == DataType::kBF16) {
-    go(float{}, bf16{});
-  } else {
-    ctx.fail(std::string("cannot convert ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) +
-             " (only float32 -> float16/bfloat16)");
+  if (x.dtype != y.dtype) {  // float32 -> float16 / bfloat16, the only conversions space_to_depth_geometry passes
+    if (y.dtype == DataType::kHALF) go(float{}, half{});
+    else go(float{}, bf16{});
+  } else if (!dispatch_size(dtype_size(x.dtype), [&](auto tag) { go(tag, tag); })) {
+    ctx.fail(std::string("unsupported dtype ") + dtype_name(x.dtype));
   }
 }
 
