@@ -48,6 +48,7 @@ struct Options {
   bool deterministic = true;   // both poisoned runs must agree bit for bit
   bool nan_ok = false;         // NaN in the reference may match NaN in the result
   double tol = -1;             // relative tolerance override (relative to max |ref|)
+  double atol = 0;             // an absolute allowance on top, for results formed by cancellation
   int num_outputs = 1;
   cuda::KernelFn kernel = nullptr;  // run this instead of the op's registered kernel (one path of several)
 };
@@ -83,8 +84,9 @@ inline cudaStream_t test_stream() {
   return s;
 }
 
-// Compares a result with the reference: every element within tol * max|ref| (or exactly for tol 0).
-inline ::testing::AssertionResult compare(const HostTensor& got, const HostTensor& ref, double tol, bool nan_ok) {
+// Compares a result with the reference: every element within tol * max|ref| + atol (or exactly for tol 0).
+inline ::testing::AssertionResult compare(const HostTensor& got, const HostTensor& ref, double tol, bool nan_ok,
+                                          double atol = 0) {
   if (got.shape() != ref.shape())
     return ::testing::AssertionFailure() << "shape " << dims_str(got.shape()) << " vs reference " << dims_str(ref.shape());
   double maxref = 0;
@@ -92,7 +94,7 @@ inline ::testing::AssertionResult compare(const HostTensor& got, const HostTenso
     const double r = ref.get_f64(i);
     if (std::isfinite(r)) maxref = std::max(maxref, std::fabs(r));
   }
-  const double bound = tol * std::max(maxref, 1e-30);
+  const double bound = tol * std::max(maxref, 1e-30) + atol;
   int bad = 0;
   std::ostringstream msg;
   for (int64_t i = 0; i < got.numel(); ++i) {
@@ -108,7 +110,7 @@ inline ::testing::AssertionResult compare(const HostTensor& got, const HostTenso
   }
   if (bad)
     return ::testing::AssertionFailure() << bad << " of " << got.numel() << " elements differ (tol " << tol
-                                         << " x max|ref| " << maxref << "):" << msg.str();
+                                         << " x max|ref| " << maxref << " + " << atol << "):" << msg.str();
   return ::testing::AssertionSuccess();
 }
 
@@ -268,7 +270,7 @@ inline ::testing::AssertionResult check_op(const std::string& op, const std::vec
         return ::testing::AssertionFailure() << "output " << i << " differs between two runs (unwritten elements?)";
       const double tol = opt.tol >= 0 ? opt.tol : default_tol(outs[i].dtype);
       for (const auto& run : runs) {
-        ::testing::AssertionResult r = compare(run[i], ref.at(i), tol, opt.nan_ok);
+        ::testing::AssertionResult r = compare(run[i], ref.at(i), tol, opt.nan_ok, opt.atol);
         if (!r) return ::testing::AssertionFailure() << "output " << i << ": " << r.message();
       }
     }

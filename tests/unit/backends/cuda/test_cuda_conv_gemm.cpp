@@ -253,7 +253,7 @@ std::unique_ptr<Prepared> prepare(const GemmCase& c, DataType dt) {
   for (size_t i = 0; i < p->inputs.size(); ++i) {
     const HostTensor& t = p->inputs[i];
     vals.push_back(t.empty() ? nullptr : p->g.add_input("in" + std::to_string(i), dt, t.shape()));
-    infos.push_back(t.empty() ? ir::TensorInfo{} : ir::TensorInfo{true, dt, t.shape(), &t});
+    infos.push_back(t.empty() ? ir::TensorInfo{false, dt, {}, nullptr} : ir::TensorInfo{true, dt, t.shape(), &t});
   }
   p->node = p->g.add_node("Convolution", "conv", vals, 1);
   set_attrs(p->node->attrs, c);

@@ -153,8 +153,13 @@ TEST(CudaFusedPointwise, GeluErfChainWithCasts) {
     const int64_t h = p.add({kElementWise, kProd, f, x, p.constant(f, 0.5), 0});
     const int64_t y = p.add({kElementWise, kProd, f, h, o, 0});
     p.add({kCast, 0, io, y, -1, -1});
+    // For x near -4, 1 + erf(x/sqrt2) is ~6e-5: the difference between libm's and CUDA's erff (2 ulp of ~1,
+    // 2.4e-7) is most of the result, so a few-element case cannot be held to 1e-5 of its own largest value.
+    // The allowance is that bound: 0.5 * |x| (4) * 2.4e-7, doubled.
+    Options opt;
+    if (io == DataType::kFLOAT) opt.atol = 1e-6;
     for (const Dims& s : std::vector<Dims>{{1}, {3}, {4, 1027}, {2, 3, 4, 5, 6}})
-      EXPECT_TRUE(check_program(p, {randf(s, io, 0.01, 4.0)})) << dtype_name(io) << " " << dims_str(s);
+      EXPECT_TRUE(check_program(p, {randf(s, io, 0.01, 4.0)}, opt)) << dtype_name(io) << " " << dims_str(s);
   }
 }
 
