@@ -28,6 +28,7 @@
 #include "backends/cpu/math_kernel_test_util.h"
 #include "backends/cuda/device_buffer.h"
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/library_handles.h"
 #include "backends/gpu_probe.h"
 #include "ir/op_registry.h"
 
@@ -50,6 +51,7 @@ struct Options {
   double tol = -1;             // relative tolerance override (relative to max |ref|)
   double atol = 0;             // an absolute allowance on top, for results formed by cancellation
   int num_outputs = 1;
+  bool library_handles = false;  // attach cuDNN and cuBLASLt handles and a workspace (kernels that call them)
   cuda::KernelFn kernel = nullptr;  // run this instead of the op's registered kernel (one path of several)
 };
 
@@ -174,6 +176,12 @@ class CapturedGraph {
   cudaGraphExec_t exec_ = nullptr;
 };
 
+// One set of library handles for the whole test binary (created at first use).
+inline cuda::LibraryHandles& shared_library_handles() {
+  static cuda::LibraryHandles h;
+  return h;
+}
+
 // The CPU kernel's outputs for `op` with `attrs` on `inputs` (empty HostTensor = omitted), on float32 copies
 // of float16/bfloat16 inputs when as_float32: the reference every CUDA kernel test compares against.
 inline std::vector<HostTensor> cpu_reference(const std::string& op, const ir::Attrs& attrs,
@@ -227,6 +235,7 @@ inline ::testing::AssertionResult check_op(const std::string& op, const std::vec
     std::vector<cuda::DeviceBuffer> dev_in;
     cuda::Resources res;
     res.stream = s;
+    if (opt.library_handles) shared_library_handles().attach(res);
     cuda::KernelContext ctx{*node, {}, {}, res};
     for (const HostTensor& t : inputs) {
       cuda::TensorRef r;
