@@ -47,6 +47,7 @@
 #include <chrono>
 #include <cstring>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -567,33 +568,50 @@ bool depthwise_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
   return depthwise_conv_geometry(ctx, g);
 }
 
-// Times Kiln's direct depthwise kernel against the path timing chose (timed again here when its time is
-// unknown) and takes it when faster: cuDNN's NHWC depthwise engines are far from memory bandwidth.
-void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
-  DepthwiseGeometry g;
-  if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
+// Enqueues the path chosen so far (not the GEMM path, considered last): the time a candidate must beat.
+void run_chosen_so_far(KernelContext& ctx, ConvState& st) {
+  std::string why;
+  if (st.depthwise && depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
+  if (st.narrow && narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
+  if (st.graph && run_graph(ctx, *st.graph, &why)) return;
+  run_legacy_forward(ctx, st);
+}
+
+// Times a candidate against the path chosen so far (timed here first when its time is still unknown, -1) and
+// says whether it is faster; the note says what was measured either way. run_candidate enqueues it, false
+// when it cannot run (*failure, if given, then says why).
+bool candidate_wins(KernelContext& ctx, ConvState& st, const std::string& name, float* chosen_time,
+                    const std::function<bool()>& run_candidate, const std::string* failure = nullptr) {
   if (*chosen_time < 0) {
     *chosen_time = time_ms(ctx.stream(), [&] {
-      std::string why;
-      if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
-      run_legacy_forward(ctx, st);
+      run_chosen_so_far(ctx, st);
       return true;
     });
   }
   const float chosen_ms = *chosen_time;
-  const float ms = time_ms(ctx.stream(), [&] {
-    enqueue_depthwise_conv(ctx, g);
-    return true;
-  });
+  const float ms = time_ms(ctx.stream(), run_candidate);
   if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
-    st.graph_note += " [direct depthwise " + ms_str(ms) + "]";
-    return;
+    st.graph_note += " [" + name + " " + (ms < 0 && failure ? "failed (" + *failure + ")" : ms_str(ms)) + "]";
+    return false;
   }
+  st.graph_note = name + " " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
+  *chosen_time = ms;
+  return true;
+}
+
+// Kiln's direct depthwise kernel, taken when faster: cuDNN's NHWC depthwise engines are far from memory
+// bandwidth.
+void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
+  DepthwiseGeometry g;
+  if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
+  if (!candidate_wins(ctx, st, "direct depthwise kernel", chosen_time, [&] {
+        enqueue_depthwise_conv(ctx, g);
+        return true;
+      }))
+    return;
   st.graph.reset();
   st.depthwise = true;
   st.dw = g;
-  st.graph_note = "direct depthwise kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
-  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->depthwise = true;
 }
@@ -625,42 +643,20 @@ bool narrow_geometry(const KernelContext& ctx, NarrowConvGeometry* g, std::strin
   return true;
 }
 
-// Enqueues the path chosen so far (not the GEMM path, considered last): the time a candidate must beat.
-void run_chosen_so_far(KernelContext& ctx, ConvState& st) {
-  std::string why;
-  if (st.depthwise && depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
-  if (st.narrow && narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
-  if (st.graph && run_graph(ctx, *st.graph, &why)) return;
-  run_legacy_forward(ctx, st);
-}
-
-// Times Kiln's narrow-input kernel against the path chosen so far (timed again here when its time is unknown)
-// and takes it when faster.
+// Kiln's narrow-input kernel, taken when faster.
 void consider_narrow(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
   NarrowConvGeometry g;
   if (!narrow_geometry(ctx, &g, nullptr) || !narrow_conv_aligned(ctx)) return;
-  if (*chosen_time < 0) {
-    *chosen_time = time_ms(ctx.stream(), [&] {
-      run_chosen_so_far(ctx, st);
-      return true;
-    });
-  }
-  const float chosen_ms = *chosen_time;
-  const float ms = time_ms(ctx.stream(), [&] {
-    enqueue_narrow_conv(ctx, g);
-    return true;
-  });
-  if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
-    st.graph_note += " [narrow-input kernel " + ms_str(ms) + "]";
+  if (!candidate_wins(ctx, st, "narrow-input kernel", chosen_time, [&] {
+        enqueue_narrow_conv(ctx, g);
+        return true;
+      }))
     return;
-  }
   st.graph.reset();
   st.depthwise = false;
   st.narrow = true;
   st.nc = g;
   count_conv_narrow_chosen();
-  st.graph_note = "narrow-input kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
-  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->narrow = true;
 }
@@ -676,28 +672,16 @@ void take_gemm(ConvState& st, const GemmShape& shape, std::unique_ptr<LtGemm> ge
   count_conv_gemm_chosen();
 }
 
-// Times the convolution as one cuBLASLt GEMM against the path chosen so far (timed again here when its time
-// is unknown) and takes it when faster. The GEMM's first timed call also times cuBLASLt's algorithms for it
-// (lt_gemm.h; untimed warm-up of time_ms) and records its choice under the GEMM's own key.
+// The convolution as one cuBLASLt GEMM, taken when faster. The GEMM's first timed call also times cuBLASLt's
+// algorithms for it (lt_gemm.h; untimed warm-up of time_ms) and records its choice under the GEMM's own key.
 void consider_gemm(KernelContext& ctx, ConvState& st, const GemmShape& shape, float* chosen_time,
                    ConvGraphChoice* chosen) {
-  if (*chosen_time < 0) {
-    *chosen_time = time_ms(ctx.stream(), [&] {
-      run_chosen_so_far(ctx, st);
-      return true;
-    });
-  }
-  const float chosen_ms = *chosen_time;
   auto gemm = std::make_unique<LtGemm>();
   std::string failure;
-  const float ms = time_ms(ctx.stream(), [&] { return run_conv_gemm(ctx, *gemm, shape, &failure); });
-  if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
-    st.graph_note += " [cuBLASLt GEMM " + (ms < 0 ? "failed (" + failure + ")" : ms_str(ms)) + "]";
+  if (!candidate_wins(ctx, st, "cuBLASLt GEMM", chosen_time,
+                      [&] { return run_conv_gemm(ctx, *gemm, shape, &failure); }, &failure))
     return;
-  }
   take_gemm(st, shape, std::move(gemm), false);
-  st.graph_note = "cuBLASLt GEMM " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
-  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->gemm = true;
 }

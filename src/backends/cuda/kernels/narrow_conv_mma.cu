@@ -19,8 +19,6 @@
 #include "backends/cuda/kernels/narrow_conv_mma.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/activation_math.cuh"
@@ -193,15 +191,6 @@ bool refuse(std::string* why, const std::string& reason) {
 bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace
-
-NarrowConvMode narrow_conv_mode() {
-  const char* v = std::getenv("KILN_CONV_NARROW");
-  if (!v || !*v || std::strcmp(v, "1") == 0) return NarrowConvMode::kAuto;
-  if (std::strcmp(v, "0") == 0) return NarrowConvMode::kOff;
-  if (std::strcmp(v, "force") == 0) return NarrowConvMode::kForce;
-  throw Error(std::string("KILN_CONV_NARROW=") + v +
-              ": expected 0 (never), 1 (the default: timed against cuDNN) or force (whenever eligible)");
-}
 
 bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why) {
   const ir::Node& n = ctx.node;

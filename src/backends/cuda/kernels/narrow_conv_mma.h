@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backends/cuda/candidate_mode.h"
 #include "backends/cuda/kernel.h"
 
 namespace kiln::cuda {
@@ -24,11 +25,10 @@ struct NarrowConvGeometry {
   int kh = 0, kw = 0;
 };
 
-// KILN_CONV_NARROW: unset or "1" (the default): the kernel is one more timed candidate for eligible
-// convolutions; "0": never; "force": taken whenever eligible, nothing timed or recorded (tests). Any other
-// value is an error naming these.
-enum class NarrowConvMode { kOff, kAuto, kForce };
-NarrowConvMode narrow_conv_mode();
+// KILN_CONV_NARROW (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions,
+// never, or forced: taken whenever eligible, nothing timed or recorded (tests).
+using NarrowConvMode = CandidateMode;
+inline NarrowConvMode narrow_conv_mode() { return candidate_mode("KILN_CONV_NARROW"); }
 
 // Whether the kernel can run this node for its current shapes and dtypes (see the top of the file), filling
 // in *g; false with the reason in *why. The window (stride, padding, dilation) is the caller's, as it

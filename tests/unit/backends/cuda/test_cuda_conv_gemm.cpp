@@ -24,11 +24,6 @@ namespace {
 
 using namespace cudatest;
 
-cuda::LibraryHandles& handles() {
-  static cuda::LibraryHandles h;
-  return h;
-}
-
 struct GemmCase {
   const char* label;
   Dims x;  // [N, H, W, C]
@@ -200,32 +195,10 @@ TEST(ConvGemmPath, IneligibleNodesAreRefused) {
   }
 }
 
-TEST(ConvGemmPath, SwitchValues) {
-  {
-    ScopedEnv e("KILN_CONV_GEMM", nullptr);
-    EXPECT_EQ(cuda::conv_gemm_mode(), cuda::ConvGemmMode::kAuto);
-  }
-  {
-    ScopedEnv e("KILN_CONV_GEMM", "1");
-    EXPECT_EQ(cuda::conv_gemm_mode(), cuda::ConvGemmMode::kAuto);
-  }
-  {
-    ScopedEnv e("KILN_CONV_GEMM", "0");
-    EXPECT_EQ(cuda::conv_gemm_mode(), cuda::ConvGemmMode::kOff);
-  }
-  {
-    ScopedEnv e("KILN_CONV_GEMM", "force");
-    EXPECT_EQ(cuda::conv_gemm_mode(), cuda::ConvGemmMode::kForce);
-  }
-  for (const char* bad : {"off", "true", "Force", "2"}) {
-    ScopedEnv e("KILN_CONV_GEMM", bad);
-    try {
-      cuda::conv_gemm_mode();
-      ADD_FAILURE() << bad << " was accepted";
-    } catch (const Error& ex) {
-      EXPECT_NE(std::string(ex.what()).find("force"), std::string::npos) << ex.what();
-    }
-  }
+// The switch's values are candidate_mode's (test_candidate_mode.cpp); this one reads KILN_CONV_GEMM.
+TEST(ConvGemmPath, ReadsItsSwitch) {
+  ScopedEnv e("KILN_CONV_GEMM", "0");
+  EXPECT_EQ(cuda::conv_gemm_mode(), cuda::ConvGemmMode::kOff);
 }
 
 // ---- On the GPU ----
@@ -312,7 +285,7 @@ HostTensor run_once(cuda::KernelContext& ctx, DataType dt, const Prepared& p, in
     const std::unique_ptr<Prepared> p = prepare(c, dt);
     cuda::Resources res;
     res.stream = test_stream();
-    handles().attach(res);
+    shared_library_handles().attach(res);
     cuda::KernelContext ctx{*p->node, {}, {}, res};
     const int64_t before = cuda::conv_graph_counters().gemm_chosen;
     cuda::DeviceBuffer y1(p->ybytes), y2(p->ybytes);
@@ -470,7 +443,7 @@ TEST(CudaConvGemm, SecondContextFollowsARecordedGemmChoice) {
       };
       TimingCache timed;
       const cuda::ConvGraphCounters c0 = cuda::conv_graph_counters();
-      const HostTensor first = first_run(handles(), timed);
+      const HostTensor first = first_run(shared_library_handles(), timed);
       const cuda::ConvGraphCounters c1 = cuda::conv_graph_counters();
       EXPECT_EQ(c1.choices_timed - c0.choices_timed, 1) << what;
       // cudnnFind's record, the path's, and cuBLASLt's algorithm for the GEMM timed as a candidate.
