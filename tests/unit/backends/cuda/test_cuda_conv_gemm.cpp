@@ -389,7 +389,9 @@ TEST(CudaConvGemm, TimedAndOffMatchCpu) {
       for (const GemmCase& c : eligible_cases()) {
         int64_t chosen = -1;
         EXPECT_TRUE(check(c, dt, &chosen)) << describe(c, dt) << " mode " << (m ? m : "timed");
-        if (m) EXPECT_EQ(chosen, 0) << describe(c, dt) << ": KILN_CONV_GEMM=0 took the GEMM path";
+        if (m) {
+          EXPECT_EQ(chosen, 0) << describe(c, dt) << ": KILN_CONV_GEMM=0 took the GEMM path";
+        }
       }
   }
 }
