@@ -79,19 +79,6 @@ void expect_folded(const ir::Graph& g, DataType low) {
   EXPECT_EQ(fusetest::count_op(g, "Cast"), 1u) << "only the Cast back to float32";
 }
 
-// Values where a conversion can go wrong: ties to even at float16's and bfloat16's last bit, float16
-// subnormals and underflow, overflow to infinity, signed zeros, infinities and a NaN; the rest random.
-HostTensor hard_values(const Dims& shape) {
-  HostTensor x = mtest::rand_float(shape, DataType::kFLOAT, 1e-3, 7e4);
-  const float special[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f,
-                           0x1p-24f, 0x1p-25f, 0x1.8p-25f, 3e-8f, 6e-5f, 65504.0f, 65520.0f, 1e30f, -0.0f,
-                           0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                           std::numeric_limits<float>::quiet_NaN(), 1e-40f, -3.3e38f};
-  float* p = x.mutable_data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i)
-    if (i % 3 == 0) p[i] = special[(i / 3) % (sizeof special / sizeof special[0])];
-  return x;
-}
 
 }  // namespace
 
@@ -117,7 +104,7 @@ TEST(FoldSpaceToDepthCast, BitIdenticalOnHardValues) {
     s.low = low;
     ir::Graph g;
     build(g, s);
-    ASSERT_TRUE(folds_bit_identically(g, hard_values(s.x)));
+    ASSERT_TRUE(folds_bit_identically(g, mtest::conversion_hard_values(s.x)));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -51,6 +52,21 @@ inline HostTensor rand_float(Dims shape, DataType dt = DataType::kFLOAT, double 
     set_elem(t, i, v);
   }
   return t;
+}
+
+// float32 values where a conversion to float16 or bfloat16 can go wrong, every third element: ties to even at
+// float16's and bfloat16's last bit, float16 subnormals and underflow, overflow to infinity, signed zeros,
+// infinities, a NaN, a float32 subnormal; the rest random over float16's range.
+inline HostTensor conversion_hard_values(const Dims& shape) {
+  HostTensor x = rand_float(shape, DataType::kFLOAT, 1e-3, 7e4);
+  const float special[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f,
+                           0x1p-24f, 0x1p-25f, 0x1.8p-25f, 3e-8f, 6e-5f, 65504.0f, 65520.0f, 1e30f, -0.0f,
+                           0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(), 1e-40f, -3.3e38f};
+  float* p = x.mutable_data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (i % 3 == 0) p[i] = special[(i / 3) % (sizeof special / sizeof special[0])];
+  return x;
 }
 
 // Random integers in [lo, hi]; zeros are replaced by 1 when nonzero is set.

@@ -121,20 +121,6 @@ std::vector<uint8_t> run_on_gpu(const ir::Node& n, const HostTensor& x, size_t o
   return std::vector<uint8_t>(all.begin() + off, all.begin() + off + bytes);
 }
 
-// float32 x with a few values of every kind a conversion can get wrong: ties to even at float16's and
-// bfloat16's last bit, float16 subnormals and underflow, overflow to infinity, signed zeros, infinities, a
-// NaN, a float32 subnormal; the rest random over float16's range.
-HostTensor hard_values(const Dims& shape) {
-  HostTensor x = randf(shape, DataType::kFLOAT, 1e-3, 7e4);
-  const float special[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f,
-                           0x1p-24f, 0x1p-25f, 0x1.8p-25f, 3e-8f, 6e-5f, 65504.0f, 65520.0f, 1e30f, -0.0f,
-                           0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                           std::numeric_limits<float>::quiet_NaN(), 1e-40f, -3.3e38f};
-  float* p = x.mutable_data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i)
-    if (i % 3 == 0) p[i] = special[(i / 3) % (sizeof special / sizeof special[0])];
-  return x;
-}
 
 bool is_nan_bits(uint16_t b, DataType dt) {
   return dt == DataType::kHALF ? (b & 0x7C00) == 0x7C00 && (b & 0x03FF) : (b & 0x7F80) == 0x7F80 && (b & 0x007F);
@@ -175,8 +161,8 @@ TEST(CudaSpaceToDepthNhwc, ConvertsFloat32LikeTheCpuKernel) {
       const std::string what = std::string(dtype_name(to)) + " " + dims_str(c.x) + " block " +
                                std::to_string(c.block) + " out_channels " + std::to_string(c.c_out);
       EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), to)) << what;
-      EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to)) << what << ", hard values";
-      EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to, 8)) << what << ", output off alignment";
+      EXPECT_TRUE(converts_like_the_cpu(c, mtest::conversion_hard_values(c.x), to)) << what << ", hard values";
+      EXPECT_TRUE(converts_like_the_cpu(c, mtest::conversion_hard_values(c.x), to, 8)) << what << ", output off alignment";
     }
 }
 
@@ -186,7 +172,7 @@ TEST(CudaSpaceToDepthNhwc, ResNetStemSizeConverting) {
   const Case c{{4, 3, 224, 224}, 2, {3, 3}, {3, 3}, 16};
   for (DataType to : {DataType::kHALF, DataType::kBF16}) {
     EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT, 0.1, 2.0), to)) << dtype_name(to);
-    EXPECT_TRUE(converts_like_the_cpu(c, hard_values(c.x), to)) << dtype_name(to) << ", hard values";
+    EXPECT_TRUE(converts_like_the_cpu(c, mtest::conversion_hard_values(c.x), to)) << dtype_name(to) << ", hard values";
   }
 }
 
