@@ -237,16 +237,11 @@ class AttentionNode {
   cuda::DeviceBuffer dev_out_;
 };
 
-const cuda::LibraryHandles& library_handles() {
-  static cuda::LibraryHandles h;
-  return h;
-}
-
 // A fresh context's resources (no node state) with cuBLASLt, the workspace and, optionally, a timing cache.
 cuda::Resources fresh_resources(TimingCache* tactics) {
   cuda::Resources res;
   res.stream = test_stream();
-  library_handles().attach(res);
+  shared_library_handles().attach(res);
   res.tactics = tactics;
   return res;
 }

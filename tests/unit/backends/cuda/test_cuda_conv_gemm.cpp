@@ -24,11 +24,6 @@ namespace {
 
 using namespace cudatest;
 
-cuda::LibraryHandles& handles() {
-  static cuda::LibraryHandles h;
-  return h;
-}
-
 struct GemmCase {
   const char* label;
   Dims x;  // [N, H, W, C]
@@ -312,7 +307,7 @@ HostTensor run_once(cuda::KernelContext& ctx, DataType dt, const Prepared& p, in
     const std::unique_ptr<Prepared> p = prepare(c, dt);
     cuda::Resources res;
     res.stream = test_stream();
-    handles().attach(res);
+    shared_library_handles().attach(res);
     cuda::KernelContext ctx{*p->node, {}, {}, res};
     const int64_t before = cuda::conv_graph_counters().gemm_chosen;
     cuda::DeviceBuffer y1(p->ybytes), y2(p->ybytes);
@@ -324,20 +319,10 @@ HostTensor run_once(cuda::KernelContext& ctx, DataType dt, const Prepared& p, in
       return ::testing::AssertionFailure() << "the two runs differ (unwritten elements?)";
     bind(ctx, *p, dt, y2.get());
     results.emplace_back("run at a new output address", run_once(ctx, dt, *p, 0xFF));
-    // Captured on a stream of its own (as test_cuda_conv_graph.cpp does), replayed on the test stream.
-    cudaStream_t s = res.stream, cs = nullptr;
-    if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
-    res.stream = cs;
-    std::unique_ptr<CapturedGraph> graph;
-    try {
-      graph = std::make_unique<CapturedGraph>(cs, [&] { cuda::find_kernel("Convolution")(ctx); });
-    } catch (...) {
-      res.stream = s;
-      cudaStreamDestroy(cs);
-      throw;
-    }
-    res.stream = s;
-    cudaStreamDestroy(cs);
+    // Captured on a stream of its own, replayed on the test stream.
+    const cudaStream_t s = res.stream;
+    const std::unique_ptr<CapturedGraph> graph =
+        capture_on_own_stream(res, [&] { cuda::find_kernel("Convolution")(ctx); });
     cudaMemsetAsync(y2.get(), 0x7B, p->ybytes, s);
     graph->replay(s);
     HostTensor replayed(dt, p->y);
@@ -470,7 +455,7 @@ TEST(CudaConvGemm, SecondContextFollowsARecordedGemmChoice) {
       };
       TimingCache timed;
       const cuda::ConvGraphCounters c0 = cuda::conv_graph_counters();
-      const HostTensor first = first_run(handles(), timed);
+      const HostTensor first = first_run(shared_library_handles(), timed);
       const cuda::ConvGraphCounters c1 = cuda::conv_graph_counters();
       EXPECT_EQ(c1.choices_timed - c0.choices_timed, 1) << what;
       // cudnnFind's record, the path's, and cuBLASLt's algorithm for the GEMM timed as a candidate.

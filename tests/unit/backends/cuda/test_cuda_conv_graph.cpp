@@ -25,11 +25,6 @@ namespace {
 
 using namespace cudatest;
 
-cuda::LibraryHandles& handles() {
-  static cuda::LibraryHandles h;
-  return h;
-}
-
 struct ConvCase {
   const char* label;
   Dims x, w;  // as stored: channels-last x [N, H, W, C] and w [K, kh, kw, C/g]; NCHW x and w [K, C/g, k...]
@@ -178,7 +173,7 @@ void bind_conv(cuda::KernelContext& ctx, const PreparedConv& pc, DataType dt, De
     cudaStream_t s = test_stream();
     cuda::Resources res;
     res.stream = s;
-    handles().attach(res);
+    shared_library_handles().attach(res);
     cuda::KernelContext ctx{*pc->node, {}, {}, res};
     DeviceInputs dev;
     dev.upload(inputs);
@@ -207,19 +202,7 @@ void bind_conv(cuda::KernelContext& ctx, const PreparedConv& pc, DataType dt, De
     results.emplace_back("run at new addresses", run_eager(0xFF));
 
     // Captured and replayed, as the executor does after its first eager run.
-    cudaStream_t cs = nullptr;
-    if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
-    res.stream = cs;
-    std::unique_ptr<CapturedGraph> graph;
-    try {
-      graph = std::make_unique<CapturedGraph>(cs, [&] { fn(ctx); });
-    } catch (...) {
-      res.stream = s;
-      cudaStreamDestroy(cs);
-      throw;
-    }
-    res.stream = s;
-    cudaStreamDestroy(cs);
+    const std::unique_ptr<CapturedGraph> graph = capture_on_own_stream(res, [&] { fn(ctx); });
     cudaMemsetAsync(y2.get(), 0x7B, ybytes, s);
     graph->replay(s);
     results.emplace_back("captured replay", download(ctx.out[0]));
@@ -388,7 +371,7 @@ TEST(CudaConvGraph, SecondContextFollowsTheRecordedChoice) {
       };
       const cuda::ConvGraphCounters c0 = cuda::conv_graph_counters();
       cuda::DeviceBuffer y1(pc->ybytes);
-      const HostTensor first = first_run(handles(), y1);
+      const HostTensor first = first_run(shared_library_handles(), y1);
       const cuda::ConvGraphCounters c1 = cuda::conv_graph_counters();
       EXPECT_EQ(c1.choices_timed - c0.choices_timed, 1) << what;
       EXPECT_EQ(c1.choices_from_record - c0.choices_from_record, 0) << what;

@@ -29,11 +29,6 @@ double fused_tol(DataType dt) {
 // the timed algorithm choice picked a GELU_BIAS kernel; half and bfloat16 tolerances already cover it).
 double matmul_tol(DataType dt, int64_t act) { return dt == DataType::kFLOAT && act == 13 ? 2e-4 : fused_tol(dt); }
 
-cuda::LibraryHandles& handles() {
-  static cuda::LibraryHandles h;
-  return h;
-}
-
 // check_op with cuBLASLt/cuDNN handles and a workspace in the kernel's Resources (kept for both runs, as an
 // execution context keeps them). *got, when given, receives the GPU's output.
 ::testing::AssertionResult check_lib_op(const std::string& op, const std::vector<HostTensor>& inputs,
@@ -66,7 +61,7 @@ cuda::LibraryHandles& handles() {
     cudaStream_t s = test_stream();
     cuda::Resources res;
     res.stream = s;
-    handles().attach(res);
+    shared_library_handles().attach(res);
     cuda::KernelContext ctx{*node, {}, {}, res};
     std::vector<cuda::DeviceBuffer> dev_in;
     for (const HostTensor& t : inputs) {
