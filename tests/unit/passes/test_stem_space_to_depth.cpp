@@ -142,95 +142,82 @@ TEST(StemSpaceToDepth, ResNetStem) {
         }
 }
 
-TEST(StemSpaceToDepth, AsymmetricPadding) {
+// One case per geometry the rewrite must get right: the op's padding, block and channels, the new window, the
+// output (and, where it is the point, the output size before the rewrite).
+struct GeometryCase {
+  const char* what;
+  Stem stem;
+  Expect expect;
+  Dims output;  // the network output's shape after the rewrite, where the case checks it (else empty)
+  Dims before;  // the convolution's output shape before the rewrite, where the case checks it (else empty)
+};
+
+std::vector<GeometryCase> geometry_cases() {
+  std::vector<GeometryCase> cases;
   Stem s;
+  // H: 20 + 2 + 4 = 26 padded, out 10, T 13 = 26 / 2; W: 22 + 3 + 1 = 26, out 10, T 13.
   s.x = {1, 3, 20, 22};
   s.pre = {2, 3};
   s.post = {4, 1};
   s.bias_relu = true;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  // H: 26 padded, out 10, T 13 = 26 / 2; W: 26 padded, out 10, T 13.
-  expect_rewritten(g, s, {2, 16, {2, 3}, {4, 1}, {4, 4}});
-}
-
-// Odd sizes: 33 + 6 = 39 gives 17 outputs, T = 20 rows of blocks = 40, one more than the padded input.
-TEST(StemSpaceToDepth, OddSizesExtendTheEndPadding) {
-  Stem s;
+  cases.push_back({"asymmetric padding", s, {2, 16, {2, 3}, {4, 1}, {4, 4}}, {}, {}});
+  // Odd sizes: 33 + 6 = 39 gives 17 outputs, T = 20 rows of blocks = 40, one more than the padded input.
+  s = Stem{};
   s.x = {2, 3, 33, 31};
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {2, 16, {3, 3}, {4, 4}, {4, 4}});
-  EXPECT_EQ(g.outputs()[0]->shape, (Dims{2, 7, 17, 16}));
-}
-
-// EXPLICIT_ROUND_UP: 17 outputs of 32 + 6 (one more than rounding down); the last window reads zeros.
-TEST(StemSpaceToDepth, RoundUpOutputSize) {
-  Stem s;
+  cases.push_back({"odd sizes extend the end padding", s, {2, 16, {3, 3}, {4, 4}, {4, 4}}, {2, 7, 17, 16}, {}});
+  // EXPLICIT_ROUND_UP: 17 outputs of 32 + 6 (one more than rounding down); the last window reads zeros.
+  s = Stem{};
   s.x = {1, 3, 32, 32};
   s.padding_mode = 1;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_EQ(g.find_node("stem")->outputs[0]->shape, (Dims{1, 7, 17, 17}));
-  ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {2, 16, {3, 3}, {5, 5}, {4, 4}});
-}
-
-TEST(StemSpaceToDepth, FiveByFiveStrideTwo) {
-  Stem s;
+  cases.push_back({"round-up output size", s, {2, 16, {3, 3}, {5, 5}, {4, 4}}, {}, {1, 7, 17, 17}});
+  // 5x5/2: H: 21 padded, 9 outputs, T = 9 + 3 - 1 = 11 -> 22 (post 3); W: 20, 8 outputs, T 10 -> 20 (post 2).
+  s = Stem{};
   s.x = {2, 3, 17, 16};
   s.kernel = {5, 5};
   s.pre = s.post = {2, 2};
   s.bias_relu = true;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  // H: 21 padded, 9 outputs, T = 9 + 3 - 1 = 11 -> 22 (post 3); W: 20, 8 outputs, T 10 -> 20 (post 2).
-  expect_rewritten(g, s, {2, 16, {2, 2}, {3, 2}, {3, 3}});
-}
-
-// MobileNet's and EfficientNet's 3x3/2 stem (32 maps). H: 17 + 1 + 1, 9 outputs, T = 9 + 2 - 1 = 10 -> 20
-// (post 2); W: 16 + 1 + 1, 8 outputs, T 9 -> 18 (post 1). The 2x2 kernel over 16 channels has 64
-// multiply-adds an output against 27, on tensor cores instead of a 3-channel window.
-TEST(StemSpaceToDepth, ThreeByThreeStrideTwo) {
-  Stem s;
+  cases.push_back({"5x5 stride 2", s, {2, 16, {2, 2}, {3, 2}, {3, 3}}, {}, {}});
+  // MobileNet's and EfficientNet's 3x3/2 stem (32 maps). H: 17 + 1 + 1, 9 outputs, T = 9 + 2 - 1 = 10 -> 20
+  // (post 2); W: 16 + 1 + 1, 8 outputs, T 9 -> 18 (post 1). The 2x2 kernel over 16 channels has 64
+  // multiply-adds an output against 27, on tensor cores instead of a 3-channel window.
+  s = Stem{};
   s.x = {2, 3, 17, 16};
   s.k = 32;
   s.kernel = {3, 3};
   s.pre = s.post = {1, 1};
   s.bias_relu = true;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {2, 16, {1, 1}, {2, 1}, {2, 2}});
-  EXPECT_EQ(g.outputs()[0]->shape, (Dims{2, 32, 9, 8}));
-}
-
-// Stride 4 on one channel: 16 channels with no padding. H: 33 unpadded, 7 outputs, T = 8 -> 32: the last row
-// is read by no output and dropped (post -1); W: 30 + 1 + 1, 7 outputs, T 8 -> 32.
-TEST(StemSpaceToDepth, StrideFourOnOneChannelCropsTheEnd) {
-  Stem s;
+  cases.push_back({"3x3 stride 2", s, {2, 16, {1, 1}, {2, 1}, {2, 2}}, {2, 32, 9, 8}, {}});
+  // Stride 4 on one channel: 16 channels with no padding. H: 33 unpadded, 7 outputs, T = 8 -> 32: the last
+  // row is read by no output and dropped (post -1); W: 30 + 1 + 1, 7 outputs, T 8 -> 32.
+  s = Stem{};
   s.x = {1, 1, 33, 30};
   s.pre = {0, 1};
   s.post = {0, 1};
   s.stride = {4, 4};
   s.bias_relu = true;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {4, 16, {0, 1}, {-1, 1}, {2, 2}});
-}
-
-TEST(StemSpaceToDepth, ResidualStaysAnInput) {
-  Stem s;
+  cases.push_back({"stride 4 on one channel crops the end", s, {4, 16, {0, 1}, {-1, 1}, {2, 2}}, {}, {}});
+  // A residual input stays an input of the rewritten convolution.
+  s = Stem{};
   s.x = {1, 3, 16, 16};
   s.residual = true;
-  ir::Graph g;
-  build(g, s);
-  ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {2, 16, {3, 3}, {3, 3}, {4, 4}});
+  cases.push_back({"residual stays an input", s, {2, 16, {3, 3}, {3, 3}, {4, 4}}, {}, {}});
+  return cases;
+}
+
+TEST(StemSpaceToDepth, Geometries) {
+  for (const GeometryCase& c : geometry_cases()) {
+    SCOPED_TRACE(c.what);
+    ir::Graph g;
+    build(g, c.stem);
+    if (!c.before.empty()) {
+      ASSERT_EQ(g.find_node("stem")->outputs[0]->shape, c.before);
+    }
+    ASSERT_TRUE(rewrite(g));
+    expect_rewritten(g, c.stem, c.expect);
+    if (!c.output.empty()) {
+      EXPECT_EQ(g.outputs()[0]->shape, c.output);
+    }
+  }
 }
 
 // Outside the conditions: plain channels-last convolutions, numerics unchanged.

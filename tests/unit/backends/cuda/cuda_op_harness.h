@@ -19,6 +19,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -176,7 +177,28 @@ class CapturedGraph {
   cudaGraphExec_t exec_ = nullptr;
 };
 
-// One set of library handles for the whole test binary (created at first use).
+// Captures `enqueue` on a non-blocking stream of its own (as the executor captures, away from the stream the
+// eager runs used), with res.stream pointing at it meanwhile since kernels enqueue on their context's stream;
+// res.stream is restored whatever happens. Replay the graph on any stream.
+inline std::unique_ptr<CapturedGraph> capture_on_own_stream(cuda::Resources& res, const std::function<void()>& enqueue) {
+  cudaStream_t s = res.stream, cs = nullptr;
+  if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
+  res.stream = cs;
+  std::unique_ptr<CapturedGraph> graph;
+  try {
+    graph = std::make_unique<CapturedGraph>(cs, enqueue);
+  } catch (...) {
+    res.stream = s;
+    cudaStreamDestroy(cs);
+    throw;
+  }
+  res.stream = s;
+  cudaStreamDestroy(cs);
+  return graph;
+}
+
+// One set of library handles (cuBLASLt, cuDNN, a workspace) for the whole test binary, made at first use, for
+// tests of kernels that call the libraries.
 inline cuda::LibraryHandles& shared_library_handles() {
   static cuda::LibraryHandles h;
   return h;

@@ -297,20 +297,10 @@ HostTensor run_once(cuda::KernelContext& ctx, DataType dt, const Prepared& p, in
       return ::testing::AssertionFailure() << "the two runs differ (unwritten elements?)";
     bind(ctx, *p, dt, y2.get());
     results.emplace_back("run at a new output address", run_once(ctx, dt, *p, 0xFF));
-    // Captured on a stream of its own (as test_cuda_conv_graph.cpp does), replayed on the test stream.
-    cudaStream_t s = res.stream, cs = nullptr;
-    if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
-    res.stream = cs;
-    std::unique_ptr<CapturedGraph> graph;
-    try {
-      graph = std::make_unique<CapturedGraph>(cs, [&] { cuda::find_kernel("Convolution")(ctx); });
-    } catch (...) {
-      res.stream = s;
-      cudaStreamDestroy(cs);
-      throw;
-    }
-    res.stream = s;
-    cudaStreamDestroy(cs);
+    // Captured on a stream of its own, replayed on the test stream.
+    const cudaStream_t s = res.stream;
+    const std::unique_ptr<CapturedGraph> graph =
+        capture_on_own_stream(res, [&] { cuda::find_kernel("Convolution")(ctx); });
     cudaMemsetAsync(y2.get(), 0x7B, p->ybytes, s);
     graph->replay(s);
     HostTensor replayed(dt, p->y);

@@ -202,19 +202,7 @@ void bind_conv(cuda::KernelContext& ctx, const PreparedConv& pc, DataType dt, De
     results.emplace_back("run at new addresses", run_eager(0xFF));
 
     // Captured and replayed, as the executor does after its first eager run.
-    cudaStream_t cs = nullptr;
-    if (cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking) != cudaSuccess) throw Error("cudaStreamCreate failed");
-    res.stream = cs;
-    std::unique_ptr<CapturedGraph> graph;
-    try {
-      graph = std::make_unique<CapturedGraph>(cs, [&] { fn(ctx); });
-    } catch (...) {
-      res.stream = s;
-      cudaStreamDestroy(cs);
-      throw;
-    }
-    res.stream = s;
-    cudaStreamDestroy(cs);
+    const std::unique_ptr<CapturedGraph> graph = capture_on_own_stream(res, [&] { fn(ctx); });
     cudaMemsetAsync(y2.get(), 0x7B, ybytes, s);
     graph->replay(s);
     results.emplace_back("captured replay", download(ctx.out[0]));
