@@ -59,7 +59,8 @@ struct NcArgs {
 // The 16-byte chunk index of chunk h (0 or 1) of row r (a pixel or a filter tap's channel row).
 __device__ __forceinline__ int chunk(int r, int h) { return 2 * r + (h ^ ((r >> 2) & 1)); }
 
-template <class T, int KT>
+// kAct: the epilogue's activation (activation_math.cuh's activate_as; the launch instantiates the common ones).
+template <class T, int KT, int kAct>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a) {
   constexpr int NT = KT / 8;  // n-tiles
   __shared__ __align__(16) uint4 sw[kMaxTaps * kMaxKT * 2];    // filters: [tap][n] rows of 16 channels
@@ -155,10 +156,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
             v0 += kern::to_f(residual[pixel * a.K + c]);
             v1 += kern::to_f(residual[pixel * a.K + c + 1]);
           }
-          if (a.act >= 0) {
-            v0 = kern::act::activate(a.act, a.alpha, a.beta, v0);
-            v1 = kern::act::activate(a.act, a.alpha, a.beta, v1);
-          }
+          v0 = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v0);
+          v1 = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v1);
           *reinterpret_cast<uint32_t*>(y + pixel * a.K + c) = kern::pack2<T>(v0, v1);
         }
       }
@@ -166,11 +165,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   }
 }
 
-template <class T, int KT>
+template <class T, int KT, int kAct>
 void launch(KernelContext& ctx, const NcArgs& a) {
   // kBlocksPerSm blocks of ~44 KiB static shared memory need the largest shared-memory carveout; asked once.
   static const bool carveout = [] {
-    const bool ok = cudaFuncSetAttribute(k_narrow_conv<T, KT>, cudaFuncAttributePreferredSharedMemoryCarveout,
+    const bool ok = cudaFuncSetAttribute(k_narrow_conv<T, KT, kAct>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                          cudaSharedmemCarveoutMaxShared) == cudaSuccess;
     if (!ok) cudaGetLastError();  // a hint only: the kernel runs either way, with fewer blocks per SM
     return ok;
@@ -179,8 +178,26 @@ void launch(KernelContext& ctx, const NcArgs& a) {
   const int sms = std::max(current_device().sm_count, 1);
   const int64_t blocks = std::min<int64_t>(a.tiles, static_cast<int64_t>(sms) * kBlocksPerSm);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(a.K / KT));
-  k_narrow_conv<T, KT><<<grid, kThreads, 0, ctx.stream()>>>(a);
+  k_narrow_conv<T, KT, kAct><<<grid, kThreads, 0, ctx.stream()>>>(a);
   KILN_CUDA_LAUNCH_CHECK();
+}
+
+template <class T, int kAct>
+void launch_width(KernelContext& ctx, const NcArgs& a, bool wide) {
+  wide ? launch<T, kMaxKT, kAct>(ctx, a) : launch<T, kMaxKT / 2, kAct>(ctx, a);
+}
+
+// The stems' activations (ReLU: ResNet; Clip: MobileNet's ReLU6) and none get kernels of their own; the rest
+// share one that reads the type at run time.
+template <class T>
+void launch_for(KernelContext& ctx, const NcArgs& a, bool wide) {
+  namespace A = kern::act;
+  switch (a.act) {
+    case -1: return launch_width<T, -1>(ctx, a, wide);
+    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide);
+    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide);
+    default: return launch_width<T, A::kAnyAct>(ctx, a, wide);
+  }
 }
 
 bool refuse(std::string* why, const std::string& reason) {
@@ -260,9 +277,8 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.act = ba.act;
   a.alpha = ba.alpha;
   a.beta = ba.beta;
-  const bool wide = g.K % kMaxKT == 0;
-  if (ctx.in[0].dtype == DataType::kHALF) wide ? launch<half, 64>(ctx, a) : launch<half, 32>(ctx, a);
-  else if (ctx.in[0].dtype == DataType::kBF16) wide ? launch<bf16, 64>(ctx, a) : launch<bf16, 32>(ctx, a);
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, g.K % kMaxKT == 0);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, g.K % kMaxKT == 0);
   else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
 }
 

@@ -23,7 +23,7 @@ struct NarrowCase {
   Dims x;  // [N, H, W, C]
   int64_t k = 0, kh = 1, kw = 1;
   bool bias = false, residual = false;
-  int64_t act = -1;  // 0 ReLU, 8 clip as ReLU6, -1 none
+  int64_t act = -1;  // 0 ReLU, 8 clip as ReLU6, 3 leaky ReLU (alpha 0.1: read at run time), -1 none
 };
 
 std::string describe(const NarrowCase& c, DataType dt) {
@@ -46,6 +46,7 @@ void set_attrs(ir::Attrs& a, const NarrowCase& c) {
     a.set("act_alpha", 0.0);
     a.set("act_beta", 6.0);
   }
+  if (c.act == 3) a.set("act_alpha", 0.1);  // leaky ReLU
 }
 
 std::vector<HostTensor> inputs(const NarrowCase& c, DataType dt) {
@@ -75,6 +76,7 @@ const std::vector<NarrowCase>& eligible_cases() {
       {"K 128, 1x1, residual", {3, 5, 5, 16}, 128, 1, 1, true, true, 0},  // two 64-channel blocks
       {"1x16 window", {1, 8, 40, 16}, 32, 1, 16},
       {"16x1 window", {1, 20, 9, 16}, 64, 16, 1, false, true, -1},       // residual without a bias
+      {"Leaky ReLU", {2, 10, 18, 16}, 64, 2, 2, true, false, 3},         // the kernel that reads the type
   };
   return cases;
 }
