@@ -76,9 +76,6 @@ ir::Node* twin(ir::Graph& g, const ir::Node* n, std::vector<ir::Value*> inputs, 
   return t;
 }
 
-// The smallest kh * kw a stem rewrite applies to (channels_last.h says why).
-constexpr int64_t kMinStemWindow = 25;
-
 // ---- A strided stem as a stride-1 convolution on its space-to-depth input (channels_last.h says why) ----
 
 // The most channels the space-to-depth input may have: ResNet's 7x7/2 RGB stem has 3 x 2 x 2 = 12 (padded to
@@ -118,8 +115,8 @@ bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p
   const std::vector<int64_t> stride = n->attrs.ints("stride");
   if (stride.size() != 2 || stride[0] != stride[1] || stride[0] < 2) return false;
   const int64_t s = stride[0], kh = ws[2], kw = ws[3];
-  // PatchifyConvolution takes kernel == stride (ViT's patch embedding); smaller windows gain too little.
-  if (kh * kw < kMinStemWindow || kh <= s || kw <= s || C * s * s > kMaxSpaceToDepthChannels) return false;
+  // PatchifyConvolution takes kernel == stride (ViT's patch embedding).
+  if (kh <= s || kw <= s || C * s * s > kMaxSpaceToDepthChannels) return false;
   std::vector<int64_t> pre = n->attrs.ints("pre_padding"), post = n->attrs.ints("post_padding");
   if (pre.empty()) pre = {0, 0};
   if (post.empty()) post = {0, 0};

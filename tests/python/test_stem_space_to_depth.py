@@ -1,7 +1,7 @@
-"""ResNet's stem (7x7 stride-2 convolution on RGB, ReLU, 3x3 stride-2 max pooling) in a float16 engine: by
-default (and with KILN_STEM_SPACE_TO_DEPTH=1) the convolution runs as SpaceToDepthNhwc + a 4x4 stride-1
-convolution (passes/channels_last.h), with KILN_STEM_SPACE_TO_DEPTH=0 as it is; the outputs match ONNX
-Runtime's either way.
+"""ResNet's stem (7x7 stride-2 convolution on RGB, ReLU, 3x3 stride-2 max pooling) and MobileNet's (the same
+with a 3x3 stride-2 convolution) in a float16 engine: by default (and with KILN_STEM_SPACE_TO_DEPTH=1) the
+convolution runs as SpaceToDepthNhwc + a 4x4 (2x2) stride-1 convolution (passes/channels_last.h), with
+KILN_STEM_SPACE_TO_DEPTH=0 as it is; the outputs match ONNX Runtime's either way.
 
 Without a GPU the engines are CPU engines built with the GPU target's passes (KILN_CPU_RUNS_GPU_PIPELINE). The
 CPU backend's convolution and pooling take float32 only, so there the convolution and the pooling are pinned to
@@ -26,12 +26,14 @@ def gpu_passes(monkeypatch):
     monkeypatch.setenv("KILN_CPU_RUNS_GPU_PIPELINE", "1")
 
 
-def stem_model(n, h, w, k=16):
-    """x [n, 3, h, w] -> Conv 7x7/2 pad 3 (+bias) -> Relu -> MaxPool 3x3/2 pad 1 -> y."""
+def stem_model(n, h, w, k=16, kernel=7):
+    """x [n, 3, h, w] -> Conv kernel x kernel /2 pad kernel // 2 (+bias) -> Relu -> MaxPool 3x3/2 pad 1 -> y."""
     x = RNG.standard_normal((n, 3, h, w)).astype(np.float32)
-    inits = {"W": (RNG.standard_normal((k, 3, 7, 7)) * 0.1).astype(np.float32),
+    inits = {"W": (RNG.standard_normal((k, 3, kernel, kernel)) * 0.1).astype(np.float32),
              "B": (RNG.standard_normal(k) * 0.1).astype(np.float32)}
-    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], kernel_shape=[7, 7], strides=[2, 2], pads=[3, 3, 3, 3]),
+    p = kernel // 2
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], kernel_shape=[kernel, kernel], strides=[2, 2],
+                              pads=[p, p, p, p]),
              helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
     return make_model(nodes, {"x": x}, ["y"], inits), x
@@ -84,18 +86,20 @@ def check(model, x, switch, monkeypatch, pin_float32, rtol):
     assert err <= rtol * np.max(np.abs(ref)), f"switch {switch}: max error {err}"
 
 
+@pytest.mark.parametrize("kernel", [7, 3])
 @pytest.mark.parametrize("switch", [None, "1", "0"])
 @pytest.mark.parametrize("n,h,w", [(2, 32, 32), (1, 33, 31)])
-def test_stem_with_float32_convolution(monkeypatch, switch, n, h, w):
-    model, x = stem_model(n, h, w)
+def test_stem_with_float32_convolution(monkeypatch, switch, n, h, w, kernel):
+    model, x = stem_model(n, h, w, kernel=kernel)
     check(model, x, switch, monkeypatch, pin_float32=True, rtol=5e-3)  # x rounded to float16 only
 
 
 @pytest.mark.skipif(not HAS_GPU, reason="float16 convolutions run on the GPU only")
+@pytest.mark.parametrize("kernel", [7, 3])
 @pytest.mark.parametrize("switch", [None, "0"])
 @pytest.mark.parametrize("n,h,w", [(2, 32, 32), (4, 224, 224)])
-def test_stem_in_float16(monkeypatch, switch, n, h, w):
-    model, x = stem_model(n, h, w)
+def test_stem_in_float16(monkeypatch, switch, n, h, w, kernel):
+    model, x = stem_model(n, h, w, kernel=kernel)
     check(model, x, switch, monkeypatch, pin_float32=False, rtol=2e-2)
 
 

@@ -177,6 +177,16 @@ std::vector<GeometryCase> geometry_cases() {
   s.pre = s.post = {2, 2};
   s.bias_relu = true;
   cases.push_back({"5x5 stride 2", s, {2, 16, {2, 2}, {3, 2}, {3, 3}}, {}, {}});
+  // MobileNet's and EfficientNet's 3x3/2 stem (32 maps). H: 17 + 1 + 1, 9 outputs, T = 9 + 2 - 1 = 10 -> 20
+  // (post 2); W: 16 + 1 + 1, 8 outputs, T 9 -> 18 (post 1). The 2x2 kernel over 16 channels has 64
+  // multiply-adds an output against 27, on tensor cores instead of a 3-channel window.
+  s = Stem{};
+  s.x = {2, 3, 17, 16};
+  s.k = 32;
+  s.kernel = {3, 3};
+  s.pre = s.post = {1, 1};
+  s.bias_relu = true;
+  cases.push_back({"3x3 stride 2", s, {2, 16, {1, 1}, {2, 1}, {2, 2}}, {2, 32, 9, 8}, {}});
   // Stride 4 on one channel: 16 channels with no padding. H: 33 unpadded, 7 outputs, T = 8 -> 32: the last
   // row is read by no output and dropped (post -1); W: 30 + 1 + 1, 7 outputs, T 8 -> 32.
   s = Stem{};
@@ -216,9 +226,9 @@ TEST(StemSpaceToDepth, LeavesOtherConvolutionsAlone) {
   Stem base;
   base.x = {1, 3, 16, 16};
   Stem c = base;
-  c.kernel = {3, 3};  // MobileNet's 3x3/2: 9 taps
-  c.pre = c.post = {1, 1};
-  cases.emplace_back("3x3 stride 2", c);
+  c.kernel = {2, 2};  // a window no larger than the stride: each input pixel meets one tap (PatchifyConvolution's)
+  c.pre = c.post = {0, 0};
+  cases.emplace_back("2x2 stride 2", c);
   c = base;
   c.x = {1, 8, 16, 16};  // 8 x 2 x 2 = 32 channels: wide enough already
   cases.emplace_back("C=8 stride 2", c);
