@@ -2,10 +2,13 @@
 //
 // Work split: a block keeps one block of KT output channels' filters in shared memory for its whole life and
 // walks output tiles of 8 rows x 16 columns of one image (grid-stride over N x row tiles x column tiles).
-// Per tile it stages the input window, (8 + kh - 1) x (16 + kw - 1) pixels of 16 channels (zeros past the
-// image's edge), then each of its 4 warps computes two output rows: per filter tap (i, j) and output row,
-// the 16 pixels' 16 channels at row + i, columns j.. j + 15 are one A fragment (16 x 16, ldmatrix.x4), the
-// tap's filters of KT channels are KT / 8 B fragments (16 x 8), so a tap is 2 x KT / 8 MMAs per warp. The
+// A tile's input window, (8 + kh - 1) x (16 + kw - 1) pixels of 16 channels (zeros past the image's edge), is
+// copied by cp.async while the block computes the tile before it (two window buffers), so the global load's
+// latency overlaps the MMAs instead of stalling the block once per tile. Each of the 4 warps computes two
+// output rows: per filter tap (i, j) and output row, the 16 pixels' 16 channels at row + i, columns j.. j + 15
+// are one A fragment (16 x 16, ldmatrix.x4), the tap's filters of KT channels are KT / 8 B fragments (16 x 8),
+// so a tap is 2 x KT / 8 MMAs per warp; walking each column of taps downwards, the second row's A fragment is
+// the first row's of the next tap, so a tap loads one A fragment and KT / 16 B fragment pairs. The
 // accumulators (float32) go through the epilogue (bias, residual, activation) straight from the fragments:
 // lane l holds pixels l / 4 and l / 4 + 8 of the row, channels 2 (l % 4) and + 1 of each n-tile.
 //
@@ -50,6 +53,7 @@ struct NcArgs {
   const void* residual;
   void* y;
   int H, W, K, OH, OW, kh, kw;
+  int rows_in, cols_in;  // the input window of one tile: (kTH + kh - 1) x (kTW + kw - 1) pixels
   int tiles_h, tiles_w;
   int64_t tiles;  // N * tiles_h * tiles_w
   int act;
@@ -59,43 +63,80 @@ struct NcArgs {
 // The 16-byte chunk index of chunk h (0 or 1) of row r (a pixel or a filter tap's channel row).
 __device__ __forceinline__ int chunk(int r, int h) { return 2 * r + (h ^ ((r >> 2) & 1)); }
 
+// The origin of output tile `tile`: its image and its first output row and column.
+struct TileOrigin {
+  int64_t img;
+  int oh0, ow0;
+};
+
+__device__ __forceinline__ TileOrigin tile_origin(const NcArgs& a, int64_t tile) {
+  const int tw = static_cast<int>(tile % a.tiles_w);
+  const int64_t rest = tile / a.tiles_w;
+  return {rest / a.tiles_h, static_cast<int>(rest % a.tiles_h) * kTH, tw * kTW};
+}
+
+// Starts the copies of tile's input window into buf (cp.async; zeros past the image's edge). The caller
+// commits them as one group.
+template <class T>
+__device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid) {
+  const TileOrigin o = tile_origin(a, tile);
+  const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + o.img * a.H * a.W * kC);
+  const int chunks = a.rows_in * a.cols_in * 2;
+  for (int i = tid; i < chunks; i += kThreads) {
+    const int h = i & 1, p = i >> 1, r = p / a.cols_in, c = p - r * a.cols_in;
+    const int ih = o.oh0 + r, iw = o.ow0 + c;
+    const bool inside = ih < a.H && iw < a.W;
+    const uint4* src = inside ? xi + (static_cast<int64_t>(ih) * a.W + iw) * 2 + h : xi;
+    kern::cp_async_16_or_zero(&buf[chunk(p, h)], src, inside);
+  }
+}
+
+// Dynamic shared memory: the filters ([tap][n] rows of 16 channels), then two input windows (the tile being
+// computed and the next one, in flight).
+size_t shared_bytes(int KT, int taps, int window_pixels) {
+  return (static_cast<size_t>(KT) * taps + 2 * static_cast<size_t>(window_pixels)) * 2 * sizeof(uint4);
+}
+
 // kAct: the epilogue's activation (activation_math.cuh's activate_as; the launch instantiates the common ones).
 template <class T, int KT, int kAct>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a) {
   constexpr int NT = KT / 8;  // n-tiles
-  __shared__ __align__(16) uint4 sw[kMaxTaps * kMaxKT * 2];    // filters: [tap][n] rows of 16 channels
-  __shared__ __align__(16) uint4 sx[kMaxWindowPixels * 2];     // input window: [row][column] pixels
+  extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int taps = a.kh * a.kw;
   const int n0 = static_cast<int>(blockIdx.y) * KT;  // this block's output channels: [n0, n0 + KT)
+  const int cols_in = a.cols_in;
+  const int window = a.rows_in * cols_in * 2;  // 16-byte chunks per window buffer
+  uint4* const sw = smem;
+  uint4* const sx0 = smem + KT * taps * 2;
 
-  // The filters, read in memory order ([n][tap][chunk]: coalesced).
+  // The first tile's window is in flight while the filters are stored (plain loads, in memory order
+  // [n][tap][chunk]: coalesced).
+  int64_t tile = blockIdx.x;
+  stage_window<T>(a, tile, sx0, tid);  // the grid has at most one block per tile
+  kern::cp_async_commit();
   const uint4* w = static_cast<const uint4*>(a.w) + static_cast<int64_t>(n0) * taps * 2;
   for (int i = tid; i < KT * taps * 2; i += kThreads) {
     const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
     sw[chunk(t * KT + n, h)] = w[i];
   }
 
-  const T* x = static_cast<const T*>(a.x);
-  const int cols_in = kTW + a.kw - 1, rows_in = kTH + a.kh - 1;
-  const int window_chunks = rows_in * cols_in * 2;
-  for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
-    const int tw = static_cast<int>(tile % a.tiles_w);
-    const int64_t rest = tile / a.tiles_w;
-    const int th = static_cast<int>(rest % a.tiles_h);
-    const int64_t img = rest / a.tiles_h;
-    const int oh0 = th * kTH, ow0 = tw * kTW;
-
-    __syncthreads();  // the last tile's fragment loads are done (the first time: the filters are stored)
-    const T* xi = x + img * a.H * a.W * kC;
-    for (int i = tid; i < window_chunks; i += kThreads) {
-      const int h = i & 1, p = i >> 1, r = p / cols_in, c = p - r * cols_in;
-      const int ih = oh0 + r, iw = ow0 + c;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (ih < a.H && iw < a.W) v = reinterpret_cast<const uint4*>(xi + (static_cast<int64_t>(ih) * a.W + iw) * kC)[h];
-      sx[chunk(p, h)] = v;
-    }
-    __syncthreads();
+  const T* bias = static_cast<const T*>(a.bias);
+  const T* residual = static_cast<const T*>(a.residual);
+  T* y = static_cast<T*>(a.y);
+  // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
+  // then the same for k 8-15). B: lane l gives filter n0' + 8 (l / 16) + l % 8, channel half (l / 8) % 2
+  // (matrices: b0, b1 of n-tile 2q, then b0, b1 of n-tile 2q + 1).
+  const int a_col = lane & 15, a_half = lane >> 4;
+  const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
+  const int row0 = warp * 2;  // this warp's output rows in the tile: row0, row0 + 1
+  for (int buf = 0; tile < a.tiles; tile += gridDim.x, buf ^= 1) {
+    const uint4* sx = sx0 + buf * window;
+    const int64_t next = tile + gridDim.x;
+    if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid);
+    kern::cp_async_commit();  // possibly empty: the wait below counts groups
+    kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
+    __syncthreads();           // ... and everyone's (the first time: the filters are stored too)
 
     float acc[2][NT][4];
 #pragma unroll
@@ -105,53 +146,51 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[m][t][e] = 0.0f;
 
-    // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
-    // then the same for k 8-15). B: lane l gives filter n0' + 8 (l / 16) + l % 8, channel half (l / 8) % 2
-    // (matrices: b0, b1 of n-tile 2q, then b0, b1 of n-tile 2q + 1).
-    const int a_col = lane & 15, a_half = lane >> 4;
-    const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
-    for (int i = 0; i < a.kh; ++i)
-      for (int j = 0; j < a.kw; ++j) {
+    // Down a column of taps (i, j), i = 0.. kh - 1, row 0 of the warp reads window row row0 + i and row 1
+    // reads row0 + 1 + i: row 1's fragment of tap i is row 0's of tap i + 1, so each tap loads one A fragment.
+    for (int j = 0; j < a.kw; ++j) {
+      uint32_t a0[4], a1[4];
+      kern::ldsm_x4(a0, &sx[chunk(row0 * cols_in + a_col + j, a_half)]);
+      for (int i = 0; i < a.kh; ++i) {
+        kern::ldsm_x4(a1, &sx[chunk((row0 + 1 + i) * cols_in + a_col + j, a_half)]);
         const int t = i * a.kw + j;
-        uint32_t af[2][4];
-#pragma unroll
-        for (int m = 0; m < 2; ++m) {
-          const int p = (warp * 2 + m + i) * cols_in + a_col + j;
-          kern::ldsm_x4(af[m], &sx[chunk(p, a_half)]);
-        }
 #pragma unroll
         for (int q = 0; q < NT / 2; ++q) {
           uint32_t bf[4];
           kern::ldsm_x4(bf, &sw[chunk(t * KT + q * 16 + b_row, b_half)]);
-#pragma unroll
-          for (int m = 0; m < 2; ++m) {
-            kern::mma_16816<T>(acc[m][2 * q], af[m], bf[0], bf[1]);
-            kern::mma_16816<T>(acc[m][2 * q + 1], af[m], bf[2], bf[3]);
-          }
+          kern::mma_16816<T>(acc[0][2 * q], a0, bf[0], bf[1]);
+          kern::mma_16816<T>(acc[0][2 * q + 1], a0, bf[2], bf[3]);
+          kern::mma_16816<T>(acc[1][2 * q], a1, bf[0], bf[1]);
+          kern::mma_16816<T>(acc[1][2 * q + 1], a1, bf[2], bf[3]);
         }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) a0[e] = a1[e];
       }
+    }
+    __syncthreads();  // every warp is done with this window: the next iteration's copies may overwrite it
 
-    // The epilogue, from the fragments: two channels (one 32-bit store) at a time.
-    const T* bias = static_cast<const T*>(a.bias);
-    const T* residual = static_cast<const T*>(a.residual);
-    T* y = static_cast<T*>(a.y);
+    // The epilogue, from the fragments: two channels (one 32-bit store) at a time. The bias pairs are the
+    // same for every pixel of the tile: read once.
+    float2 bv[NT];
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      const int c = n0 + t * 8 + 2 * (lane & 3);
+      bv[t] = bias ? make_float2(kern::to_f(bias[c]), kern::to_f(bias[c + 1])) : make_float2(0.0f, 0.0f);
+    }
+    const TileOrigin o = tile_origin(a, tile);
 #pragma unroll
     for (int m = 0; m < 2; ++m) {
-      const int oh = oh0 + warp * 2 + m;
+      const int oh = o.oh0 + row0 + m;
       if (oh >= a.OH) continue;
 #pragma unroll
       for (int half_row = 0; half_row < 2; ++half_row) {
-        const int ow = ow0 + (lane >> 2) + 8 * half_row;
+        const int ow = o.ow0 + (lane >> 2) + 8 * half_row;
         if (ow >= a.OW) continue;
-        const int64_t pixel = (img * a.OH + oh) * a.OW + ow;
+        const int64_t pixel = (o.img * a.OH + oh) * a.OW + ow;
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
           const int c = n0 + t * 8 + 2 * (lane & 3);
-          float v0 = acc[m][t][2 * half_row], v1 = acc[m][t][2 * half_row + 1];
-          if (bias) {
-            v0 += kern::to_f(bias[c]);
-            v1 += kern::to_f(bias[c + 1]);
-          }
+          float v0 = acc[m][t][2 * half_row] + bv[t].x, v1 = acc[m][t][2 * half_row + 1] + bv[t].y;
           if (residual) {
             v0 += kern::to_f(residual[pixel * a.K + c]);
             v1 += kern::to_f(residual[pixel * a.K + c + 1]);
@@ -167,18 +206,23 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
 
 template <class T, int KT, int kAct>
 void launch(KernelContext& ctx, const NcArgs& a) {
-  // kBlocksPerSm blocks of ~44 KiB static shared memory need the largest shared-memory carveout; asked once.
-  static const bool carveout = [] {
-    const bool ok = cudaFuncSetAttribute(k_narrow_conv<T, KT, kAct>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                         cudaSharedmemCarveoutMaxShared) == cudaSuccess;
-    if (!ok) cudaGetLastError();  // a hint only: the kernel runs either way, with fewer blocks per SM
+  const auto kernel = k_narrow_conv<T, KT, kAct>;
+  // The largest window (kh * kw <= 16) takes more than the 48 KiB a launch gets without asking, and
+  // kBlocksPerSm blocks need the largest carveout: both asked once per instantiation.
+  static const bool attributes_set = [&] {
+    const bool ok =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(shared_bytes(KT, kMaxTaps, kMaxWindowPixels))) == cudaSuccess &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             cudaSharedmemCarveoutMaxShared) == cudaSuccess;
+    if (!ok) cudaGetLastError();
     return ok;
   }();
-  (void)carveout;
+  if (!attributes_set) return ctx.fail("the narrow-input convolution kernel could not get its shared memory");
   const int sms = std::max(current_device().sm_count, 1);
   const int64_t blocks = std::min<int64_t>(a.tiles, static_cast<int64_t>(sms) * kBlocksPerSm);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(a.K / KT));
-  k_narrow_conv<T, KT, kAct><<<grid, kThreads, 0, ctx.stream()>>>(a);
+  kernel<<<grid, kThreads, shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream()>>>(a);
   KILN_CUDA_LAUNCH_CHECK();
 }
 
@@ -269,6 +313,8 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.OW = static_cast<int>(g.OW);
   a.kh = g.kh;
   a.kw = g.kw;
+  a.rows_in = kTH + g.kh - 1;
+  a.cols_in = kTW + g.kw - 1;
   a.tiles_h = static_cast<int>((g.OH + kTH - 1) / kTH);
   a.tiles_w = static_cast<int>((g.OW + kTW - 1) / kTW);
   a.tiles = g.N * a.tiles_h * a.tiles_w;

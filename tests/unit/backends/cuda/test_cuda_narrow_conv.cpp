@@ -77,6 +77,9 @@ const std::vector<NarrowCase>& eligible_cases() {
       {"1x16 window", {1, 8, 40, 16}, 32, 1, 16},
       {"16x1 window", {1, 20, 9, 16}, 64, 16, 1, false, true, -1},       // residual without a bias
       {"Leaky ReLU", {2, 10, 18, 16}, 64, 2, 2, true, false, 3},         // the kernel that reads the type
+      // 1216 tiles, more than 4 blocks on each of 132 SMs: blocks compute 2-3 tiles each, so the next tile's
+      // window is copied while one is computed (on a GPU with more SMs, some blocks still take two).
+      {"Many tiles per block", {4, 151, 251, 16}, 32, 2, 2, true, false, 0},
   };
   return cases;
 }
