@@ -1,7 +1,5 @@
 #include "backends/cuda/cudnn/conv_gemm_path.h"
 
-#include <cstdlib>
-#include <cstring>
 
 namespace kiln::cuda {
 
@@ -31,15 +29,6 @@ bool all_equal(const std::vector<int>& v, int value) {
 }
 
 }  // namespace
-
-ConvGemmMode conv_gemm_mode() {
-  const char* v = std::getenv("KILN_CONV_GEMM");
-  if (!v || !*v || std::strcmp(v, "1") == 0) return ConvGemmMode::kAuto;
-  if (std::strcmp(v, "0") == 0) return ConvGemmMode::kOff;
-  if (std::strcmp(v, "force") == 0) return ConvGemmMode::kForce;
-  throw Error(std::string("KILN_CONV_GEMM=") + v +
-              ": expected 0 (never), 1 (the default: timed against cuDNN) or force (whenever eligible)");
-}
 
 bool conv_gemm_shape(const KernelContext& ctx, const ConvWindow& window, GemmShape* s, std::string* why) {
   const ir::Attrs& a = ctx.attrs();

@@ -15,18 +15,19 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/candidate_mode.h"
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/kernel.h"
 
 namespace kiln::cuda {
 
-// KILN_CONV_GEMM: unset or "1" (the default): the GEMM path is one more timed candidate for eligible
-// convolutions (with KILN_CUDNN_GRAPH unset or 1, the timed choice; its other values leave it out); "0":
-// never; "force": taken whenever the node is eligible, whatever KILN_CUDNN_GRAPH says, without timing the
-// other paths or reading or writing their record (tests; ineligible nodes, ReLU6 among them, take the usual
-// choice, and a GEMM cuBLASLt cannot run is an error). Any other value is an error naming these.
-enum class ConvGemmMode { kOff, kAuto, kForce };
-ConvGemmMode conv_gemm_mode();
+// KILN_CONV_GEMM (candidate_mode.h): the GEMM path is one more timed candidate for eligible convolutions
+// (with KILN_CUDNN_GRAPH unset or 1, the timed choice; its other values leave it out), never, or forced:
+// taken whenever the node is eligible, whatever KILN_CUDNN_GRAPH says, without timing the other paths or
+// reading or writing their record (tests; ineligible nodes, ReLU6 among them, take the usual choice, and a
+// GEMM cuBLASLt cannot run is an error).
+using ConvGemmMode = CandidateMode;
+inline ConvGemmMode conv_gemm_mode() { return candidate_mode("KILN_CONV_GEMM"); }
 
 // The convolution's window per spatial dim, as the kernel computed it from the node and its shapes.
 struct ConvWindow {

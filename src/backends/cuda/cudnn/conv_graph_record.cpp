@@ -9,11 +9,13 @@ namespace {
 constexpr const char* kLegacy = "legacy";
 constexpr const char* kDepthwise = "depthwise";
 constexpr const char* kGemm = "gemm";
+constexpr const char* kNarrow = "narrow";
 constexpr const char* kGraphFull = "graph full ";
 constexpr const char* kGraphBare = "graph bare ";
 constexpr const char* kEngine = "engine ";
 
-std::atomic<int64_t> g_plans_finalized{0}, g_choices_timed{0}, g_choices_from_record{0}, g_gemm_chosen{0};
+std::atomic<int64_t> g_plans_finalized{0}, g_choices_timed{0}, g_choices_from_record{0}, g_gemm_chosen{0},
+    g_narrow_chosen{0};
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
@@ -21,6 +23,7 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 std::string encode_conv_graph_choice(const ConvGraphChoice& c) {
   if (c.depthwise) return kDepthwise;
   if (c.gemm) return kGemm;
+  if (c.narrow) return kNarrow;
   if (!c.graph) return kLegacy;
   return (c.full_epilogue ? kGraphFull : kGraphBare) + c.engine_config;
 }
@@ -34,6 +37,10 @@ std::optional<ConvGraphChoice> decode_conv_graph_choice(const std::string& text)
   }
   if (text == kGemm) {
     c.gemm = true;
+    return c;
+  }
+  if (text == kNarrow) {
+    c.narrow = true;
     return c;
   }
   const bool full = starts_with(text, kGraphFull);
@@ -63,6 +70,7 @@ ConvGraphCounters conv_graph_counters() {
   c.choices_timed = g_choices_timed.load();
   c.choices_from_record = g_choices_from_record.load();
   c.gemm_chosen = g_gemm_chosen.load();
+  c.narrow_chosen = g_narrow_chosen.load();
   return c;
 }
 
@@ -71,5 +79,6 @@ void count_conv_graph_plan_finalized() { ++g_plans_finalized; }
 void count_conv_graph_choice(bool from_record) { ++(from_record ? g_choices_from_record : g_choices_timed); }
 
 void count_conv_gemm_chosen() { ++g_gemm_chosen; }
+void count_conv_narrow_chosen() { ++g_narrow_chosen; }
 
 }  // namespace kiln::cuda

@@ -37,11 +37,17 @@
 // whenever eligible, for tests). It is considered only with KILN_CUDNN_GRAPH unset/1 (the timed choice), and
 // its problems' records are kept under a key of their own (the problem text + " conv-gemm"), so a record
 // made without the GEMM candidate (an older cache, KILN_CONV_GEMM=0) is never followed as if it had lost.
+//
+// Channels-last convolutions of 16 input channels, stride 1 and no padding (the stem after its space-to-depth
+// rewrite; kernels/narrow_conv_mma.h says exactly which) have Kiln's tensor-core kernel as one more
+// candidate, timed the same way and recorded as "narrow" (KILN_CONV_NARROW: unset/1 consider it, 0 never,
+// force take it whenever eligible; records under the problem text + " conv-narrow", for the same reason).
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -53,7 +59,9 @@
 #include "backends/cuda/cudnn/legacy_algo_numerics.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/stream_timing.h"
+#include "backends/cuda/device.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
+#include "backends/cuda/kernels/narrow_conv_mma.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
 #include "kiln/timing_cache.h"
@@ -173,6 +181,10 @@ struct ConvState {
   // Kiln's direct depthwise kernel timed fastest for these shapes (forward only; kernels/depthwise_conv.h).
   bool depthwise = false;
   DepthwiseGeometry dw;  // its geometry for these shapes (only the addresses are checked per run)
+  // Kiln's narrow-input tensor-core kernel timed fastest (or forced) for these shapes (narrow_conv_mma.h).
+  bool narrow = false;
+  bool narrow_forced = false;
+  NarrowConvGeometry nc;
   // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
   std::unique_ptr<ConvGraphPlan> graph;
   // The convolution as one cuBLASLt GEMM (conv_gemm_path.h), when that path was chosen: its algorithm (the
@@ -556,33 +568,50 @@ bool depthwise_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
   return depthwise_conv_geometry(ctx, g);
 }
 
-// Times Kiln's direct depthwise kernel against the path timing chose (timed again here when its time is
-// unknown) and takes it when faster: cuDNN's NHWC depthwise engines are far from memory bandwidth.
-void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
-  DepthwiseGeometry g;
-  if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
+// Enqueues the path chosen so far (not the GEMM path, considered last): the time a candidate must beat.
+void run_chosen_so_far(KernelContext& ctx, ConvState& st) {
+  std::string why;
+  if (st.depthwise && depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
+  if (st.narrow && narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
+  if (st.graph && run_graph(ctx, *st.graph, &why)) return;
+  run_legacy_forward(ctx, st);
+}
+
+// Times a candidate against the path chosen so far (timed here first when its time is still unknown, -1) and
+// says whether it is faster; the note says what was measured either way. run_candidate enqueues it, false
+// when it cannot run (*failure, if given, then says why).
+bool candidate_wins(KernelContext& ctx, ConvState& st, const std::string& name, float* chosen_time,
+                    const std::function<bool()>& run_candidate, const std::string* failure = nullptr) {
   if (*chosen_time < 0) {
     *chosen_time = time_ms(ctx.stream(), [&] {
-      std::string why;
-      if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
-      run_legacy_forward(ctx, st);
+      run_chosen_so_far(ctx, st);
       return true;
     });
   }
   const float chosen_ms = *chosen_time;
-  const float ms = time_ms(ctx.stream(), [&] {
-    enqueue_depthwise_conv(ctx, g);
-    return true;
-  });
+  const float ms = time_ms(ctx.stream(), run_candidate);
   if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
-    st.graph_note += " [direct depthwise " + ms_str(ms) + "]";
-    return;
+    st.graph_note += " [" + name + " " + (ms < 0 && failure ? "failed (" + *failure + ")" : ms_str(ms)) + "]";
+    return false;
   }
+  st.graph_note = name + " " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
+  *chosen_time = ms;
+  return true;
+}
+
+// Kiln's direct depthwise kernel, taken when faster: cuDNN's NHWC depthwise engines are far from memory
+// bandwidth.
+void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
+  DepthwiseGeometry g;
+  if (!depthwise_geometry(ctx, &g) || !depthwise_conv_aligned(ctx)) return;
+  if (!candidate_wins(ctx, st, "direct depthwise kernel", chosen_time, [&] {
+        enqueue_depthwise_conv(ctx, g);
+        return true;
+      }))
+    return;
   st.graph.reset();
   st.depthwise = true;
   st.dw = g;
-  st.graph_note = "direct depthwise kernel " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
-  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->depthwise = true;
 }
@@ -595,53 +624,74 @@ ConvWindow conv_window(const KernelContext& ctx) {
   return ConvWindow{g.pad, g.stride, g.dilation};
 }
 
+// The narrow-input kernel's geometry when it applies to this node, its current shapes and the device.
+bool narrow_geometry(const KernelContext& ctx, NarrowConvGeometry* g, std::string* why) {
+  if (ctx.attrs().i("channels_last", 0) == 0) {
+    if (why) *why = "not channels-last";
+    return false;
+  }
+  const ConvWindow w = conv_window(ctx);
+  auto all = [](const std::vector<int>& v, int value) {
+    return std::all_of(v.begin(), v.end(), [&](int x) { return x == value; });
+  };
+  const bool unit = all(w.pad, 0) && all(w.stride, 1) && all(w.dilation, 1);
+  if (!narrow_conv_geometry(ctx, unit, g, why)) return false;
+  if (current_device().major < 8) {
+    if (why) *why = "mma.sync needs sm_80 or newer";
+    return false;
+  }
+  return true;
+}
+
+// Kiln's narrow-input kernel, taken when faster.
+void consider_narrow(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
+  NarrowConvGeometry g;
+  if (!narrow_geometry(ctx, &g, nullptr) || !narrow_conv_aligned(ctx)) return;
+  if (!candidate_wins(ctx, st, "narrow-input kernel", chosen_time, [&] {
+        enqueue_narrow_conv(ctx, g);
+        return true;
+      }))
+    return;
+  st.graph.reset();
+  st.depthwise = false;
+  st.narrow = true;
+  st.nc = g;
+  count_conv_narrow_chosen();
+  *chosen = ConvGraphChoice{};
+  chosen->narrow = true;
+}
+
 // Takes the GEMM path for these shapes (an LtGemm that has not run yet: its first run chooses its algorithm).
 void take_gemm(ConvState& st, const GemmShape& shape, std::unique_ptr<LtGemm> gemm, bool forced) {
   st.graph.reset();
   st.depthwise = false;
+  st.narrow = false;
   st.gemm = gemm ? std::move(gemm) : std::make_unique<LtGemm>();
   st.gemm_shape = shape;
   st.gemm_forced = forced;
   count_conv_gemm_chosen();
 }
 
-// Times the convolution as one cuBLASLt GEMM against the path chosen so far (timed again here when its time
-// is unknown) and takes it when faster. The GEMM's first timed call also times cuBLASLt's algorithms for it
-// (lt_gemm.h; untimed warm-up of time_ms) and records its choice under the GEMM's own key.
+// The convolution as one cuBLASLt GEMM, taken when faster. The GEMM's first timed call also times cuBLASLt's
+// algorithms for it (lt_gemm.h; untimed warm-up of time_ms) and records its choice under the GEMM's own key.
 void consider_gemm(KernelContext& ctx, ConvState& st, const GemmShape& shape, float* chosen_time,
                    ConvGraphChoice* chosen) {
-  if (*chosen_time < 0) {
-    *chosen_time = time_ms(ctx.stream(), [&] {
-      std::string why;
-      if (st.depthwise && depthwise_conv_aligned(ctx)) {
-        enqueue_depthwise_conv(ctx, st.dw);
-        return true;
-      }
-      if (st.graph && run_graph(ctx, *st.graph, &why)) return true;
-      run_legacy_forward(ctx, st);
-      return true;
-    });
-  }
-  const float chosen_ms = *chosen_time;
   auto gemm = std::make_unique<LtGemm>();
   std::string failure;
-  const float ms = time_ms(ctx.stream(), [&] { return run_conv_gemm(ctx, *gemm, shape, &failure); });
-  if (ms < 0 || (chosen_ms >= 0 && ms >= chosen_ms)) {
-    st.graph_note += " [cuBLASLt GEMM " + (ms < 0 ? "failed (" + failure + ")" : ms_str(ms)) + "]";
+  if (!candidate_wins(ctx, st, "cuBLASLt GEMM", chosen_time,
+                      [&] { return run_conv_gemm(ctx, *gemm, shape, &failure); }, &failure))
     return;
-  }
   take_gemm(st, shape, std::move(gemm), false);
-  st.graph_note = "cuBLASLt GEMM " + ms_str(ms) + " [chosen before: " + st.graph_note + " " + ms_str(chosen_ms) + "]";
-  *chosen_time = ms;
   *chosen = ConvGraphChoice{};
   chosen->gemm = true;
 }
 
 // Follows a timing-cache record of the choice for this problem: "legacy" builds no plan at all; a recorded
 // plan is the only one finalized. False (the reason in *stale) when the record cannot be followed.
-// gemm_shape: the GEMM path's shape when it is a candidate for this node (else null).
+// gemm_shape: the GEMM path's shape when it is a candidate for this node (else null); narrow: whether the
+// narrow-input kernel is.
 bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem, const ConvGraphEpilogue& full,
-                   const GemmShape* gemm_shape, const std::string& text, std::string* stale) {
+                   const GemmShape* gemm_shape, bool narrow, const std::string& text, std::string* stale) {
   const std::optional<ConvGraphChoice> choice = decode_conv_graph_choice(text);
   if (!choice) {
     *stale = "unreadable record '" + text + "'";
@@ -654,6 +704,16 @@ bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& pr
     }
     take_gemm(st, *gemm_shape, nullptr, false);
     st.graph_note = "cuBLASLt GEMM";
+    return true;
+  }
+  if (choice->narrow) {
+    if (!narrow || !narrow_geometry(ctx, &st.nc, nullptr)) {
+      *stale = "the recorded narrow-input kernel is not a candidate for this node";
+      return false;
+    }
+    st.narrow = true;
+    count_conv_narrow_chosen();
+    st.graph_note = "narrow-input kernel";
     return true;
   }
   if (choice->depthwise) {
@@ -755,6 +815,8 @@ ConvGraphChoice time_paths(KernelContext& ctx, ConvState& st, const ConvGraphPro
 void choose_path(KernelContext& ctx, ConvState& st) {
   st.graph.reset();
   st.depthwise = false;
+  st.narrow = false;
+  st.narrow_forced = false;
   st.gemm.reset();
   st.gemm_forced = false;
   st.graph_note.clear();
@@ -771,9 +833,25 @@ void choose_path(KernelContext& ctx, ConvState& st) {
     st.choice_how = "forced: nothing timed or recorded";
     return;
   }
-  // Said in the log when forcing the GEMM path meets a node it cannot take (the usual choice is made then).
+  // The narrow-input kernel: KILN_CONV_NARROW=force likewise.
+  const NarrowConvMode narrow_mode = narrow_conv_mode();
+  std::string narrow_why;
+  NarrowConvGeometry nc;
+  const bool narrow_eligible = narrow_mode != NarrowConvMode::kOff && narrow_geometry(ctx, &nc, &narrow_why);
+  if (narrow_eligible && narrow_mode == NarrowConvMode::kForce) {
+    st.narrow = true;
+    st.narrow_forced = true;
+    st.nc = nc;
+    count_conv_narrow_chosen();
+    st.graph_note = "narrow-input kernel (KILN_CONV_NARROW=force)";
+    st.choice_how = "forced: nothing timed or recorded";
+    return;
+  }
+  // Said in the log when forcing the GEMM path or the narrow kernel meets a node it cannot take (the usual
+  // choice is made then).
   const std::string gemm_aside =
-      gemm_mode == ConvGemmMode::kForce ? " [KILN_CONV_GEMM=force: not eligible: " + gemm_why + "]" : "";
+      (gemm_mode == ConvGemmMode::kForce ? " [KILN_CONV_GEMM=force: not eligible: " + gemm_why + "]" : "") +
+      (narrow_mode == NarrowConvMode::kForce ? " [KILN_CONV_NARROW=force: not eligible: " + narrow_why + "]" : "");
   const ConvGraphMode mode = conv_graph_mode();
   if (mode == ConvGraphMode::kOff) {
     st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)" + gemm_aside;
@@ -781,6 +859,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   }
   const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
   const bool gemm_candidate = gemm_eligible && !forced;  // gemm_mode is kAuto here
+  const bool narrow_candidate = narrow_eligible && !forced;  // narrow_mode is kAuto here
   // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
   // only guards other callers.
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -803,11 +882,12 @@ void choose_path(KernelContext& ctx, ConvState& st) {
     key = tactic_key(ctx.res, "cudnn-graph", "cudnn " + std::to_string(cudnnGetVersion()),
                      conv_graph_problem_text(problem, full, ctx.attrs().i("activation", -1),
                                              ctx.res.workspace ? ctx.res.workspace_bytes : 0) +
-                         (gemm_candidate ? " conv-gemm" : ""));
+                         (gemm_candidate ? " conv-gemm" : "") + (narrow_candidate ? " conv-narrow" : ""));
   std::string stale;
   if (!key.empty()) {
     if (std::optional<std::string> text = ctx.res.tactics->find(key)) {
-      if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr, *text, &stale)) {
+      if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr, narrow_candidate, *text,
+                        &stale)) {
         count_conv_graph_choice(true);
         st.choice_how = "from the timing-cache record";
         return;
@@ -822,6 +902,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   float chosen_ms = -1;
   ConvGraphChoice chosen = time_paths(ctx, st, problem, full, mode, &chosen_ms);
   if (!forced) consider_depthwise(ctx, st, &chosen_ms, &chosen);
+  if (narrow_candidate) consider_narrow(ctx, st, &chosen_ms, &chosen);
   if (gemm_candidate) consider_gemm(ctx, st, gemm_shape, &chosen_ms, &chosen);
   st.graph_note += gemm_aside;
   // A stale record stays: the timing cache keeps a key's first record, so this adds nothing then, and each
@@ -873,6 +954,11 @@ void run(KernelContext& ctx, bool deconv) {
   }
   if (st.depthwise) {
     if (depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
+    // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
+  }
+  if (st.narrow) {
+    if (narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
+    if (st.narrow_forced) ctx.fail("KILN_CONV_NARROW=force: the tensors are not aligned for the narrow-input kernel");
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
   if (st.graph) {

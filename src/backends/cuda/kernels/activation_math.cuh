@@ -69,4 +69,22 @@ __device__ __forceinline__ float activate(int type, float a, float b, float x) {
   }
 }
 
+// A kernel's activation as a template argument: -1 none, a type code (the switch above folds away and the
+// epilogue is a few instructions), or kAnyAct, read at run time (`type`, -1 for none). A fragment epilogue
+// that inlines the whole switch per element, unrolled, grows the kernel past the instruction cache (the
+// narrow convolution kernel's was ~36k instructions and ran at a quarter of its MMA rate), so kernels
+// instantiate the common activations and keep kAnyAct for the rest.
+constexpr int kAnyAct = -2;
+
+template <int kAct>
+__device__ __forceinline__ float activate_as(int type, float a, float b, float x) {
+  if constexpr (kAct == kAnyAct) {
+    return type >= 0 ? activate(type, a, b, x) : x;
+  } else if constexpr (kAct >= 0) {
+    return activate(kAct, a, b, x);
+  } else {
+    return x;
+  }
+}
+
 }  // namespace kiln::cuda::kern::act

@@ -48,6 +48,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/dynamic_smem.h"
+#include "backends/cuda/kernels/mma_sm80.cuh"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -87,62 +88,6 @@ struct FlashParams {
   int causal;
   int kt_vec;  // k_transposed: K^T rows take 16-byte copies (Sk % 8 == 0, every K^T row 16-byte aligned)
 };
-
-// ---- PTX wrappers ----
-// The asm statements touching shared memory are volatile with a memory clobber, so the compiler keeps them
-// ordered against the barriers and plain shared-memory stores around them.
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_u32(smem)), "l"(gmem) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p))
-               : "memory");
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p))
-               : "memory");
-}
-
-// c += A B for one 16x8x16 step (layouts at the top of the file).
-template <class T>
-__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// Two floats as one .b32 of the 16-bit type, `lo` in the low half (the lower column of a fragment pair).
-template <class T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  uint32_t u;
-  if constexpr (std::is_same_v<T, half>) {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    memcpy(&u, &v, sizeof(u));
-  } else {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    memcpy(&u, &v, sizeof(u));
-  }
-  return u;
-}
 
 // B fragments of k-step [k0, k0 + 16) for the two n-tiles [n0, n0 + 16), from a tile stored n-major (row n,
 // k contiguous: K as [key][d]). r = {b0, b1} of n-tile n0, then {b0, b1} of n-tile n0 + 8.

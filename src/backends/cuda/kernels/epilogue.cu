@@ -40,8 +40,8 @@ __global__ void k_bias_act(T* __restrict__ y, int64_t n, const T* __restrict__ b
 // issues its predicated loads and adds), the 16-bit types convert two elements per instruction, and the
 // bias channel is a cursor advanced by the grid-stride step with adds and compares (the 64-bit divisions
 // run once per thread, not once per vector). kAct is the activation when the launch knows it (the common
-// ones: the switch folds away), or kAnyAct to read it at run time.
-constexpr int kAnyAct = -2;
+// ones: the switch folds away), or kAnyAct to read it at run time (activation_math.cuh).
+using kern::act::kAnyAct;
 
 // The bias channel of a vector starting at flat element i0: c = (i0 / inner) % channels, and r = i0 % inner
 // (the position inside the channel's run of `inner` elements). advance() moves both by `step` elements,
@@ -138,13 +138,7 @@ __global__ void __launch_bounds__(kern::kThreads)
       for (int e = 0; e < kVec; ++e) x[e] += r[e];
     }
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) {
-      if constexpr (kAct == kAnyAct) {
-        if (act >= 0) x[e] = kern::act::activate(act, alpha, beta, x[e]);
-      } else if constexpr (kAct >= 0) {
-        x[e] = kern::act::activate(kAct, alpha, beta, x[e]);
-      }
-    }
+    for (int e = 0; e < kVec; ++e) x[e] = kern::act::activate_as<kAct>(act, alpha, beta, x[e]);
     yv[v] = pack16<T>(x);
   }
 }

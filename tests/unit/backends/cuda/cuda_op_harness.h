@@ -52,6 +52,7 @@ struct Options {
   double tol = -1;             // relative tolerance override (relative to max |ref|)
   double atol = 0;             // an absolute allowance on top, for results formed by cancellation
   int num_outputs = 1;
+  bool library_handles = false;  // attach cuDNN and cuBLASLt handles and a workspace (kernels that call them)
   cuda::KernelFn kernel = nullptr;  // run this instead of the op's registered kernel (one path of several)
 };
 
@@ -256,6 +257,7 @@ inline ::testing::AssertionResult check_op(const std::string& op, const std::vec
     std::vector<cuda::DeviceBuffer> dev_in;
     cuda::Resources res;
     res.stream = s;
+    if (opt.library_handles) shared_library_handles().attach(res);
     cuda::KernelContext ctx{*node, {}, {}, res};
     for (const HostTensor& t : inputs) {
       cuda::TensorRef r;

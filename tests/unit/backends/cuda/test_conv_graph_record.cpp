@@ -30,12 +30,16 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   ConvGraphChoice gemm;
   gemm.gemm = true;
   EXPECT_EQ(encode_conv_graph_choice(gemm), "gemm");
-  for (const ConvGraphChoice& c : {legacy, full, bare, depthwise, gemm}) {
+  ConvGraphChoice narrow;
+  narrow.narrow = true;
+  EXPECT_EQ(encode_conv_graph_choice(narrow), "narrow");
+  for (const ConvGraphChoice& c : {legacy, full, bare, depthwise, gemm, narrow}) {
     const std::string text = encode_conv_graph_choice(c);
     const std::optional<ConvGraphChoice> back = decode_conv_graph_choice(text);
     ASSERT_TRUE(back.has_value()) << text;
     EXPECT_EQ(back->depthwise, c.depthwise) << text;
     EXPECT_EQ(back->gemm, c.gemm) << text;
+    EXPECT_EQ(back->narrow, c.narrow) << text;
     EXPECT_EQ(back->graph, c.graph) << text;
     EXPECT_EQ(back->full_epilogue, c.full_epilogue) << text;
     EXPECT_EQ(back->engine_config, c.engine_config) << text;
@@ -44,7 +48,8 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   EXPECT_EQ(encode_conv_graph_choice(bare), "graph bare engine 0 knobs unknown");
 }
 
-// Records written before the GEMM path existed read back as what they said, none of them as the GEMM path.
+// Records written before the GEMM path and the narrow kernel existed read back as what they said, none of
+// them as either.
 TEST(ConvGraphRecord, OlderRecordsStillDecode) {
   struct Old {
     const char* text;
@@ -56,6 +61,7 @@ TEST(ConvGraphRecord, OlderRecordsStillDecode) {
     const std::optional<ConvGraphChoice> c = decode_conv_graph_choice(o.text);
     ASSERT_TRUE(c.has_value()) << o.text;
     EXPECT_FALSE(c->gemm) << o.text;
+    EXPECT_FALSE(c->narrow) << o.text;
     EXPECT_EQ(c->depthwise, o.depthwise) << o.text;
     EXPECT_EQ(c->graph, o.graph) << o.text;
     EXPECT_EQ(c->full_epilogue, o.full) << o.text;
@@ -65,7 +71,7 @@ TEST(ConvGraphRecord, OlderRecordsStillDecode) {
 
 TEST(ConvGraphRecord, RefusesOtherText) {
   for (const char* text : {"", "Legacy", "legacy ", "depthwise ", "Depthwise", " legacy", "graph", "graph full", "graph full ", "graph bare engine ",
-                           "Gemm", "gemm ", " gemm", "GEMM", "gemm full", "gemm engine 1 knobs none", "cublaslt",
+                           "Gemm", "gemm ", " gemm", "GEMM", "narrow ", "Narrow", "narrow mma", "gemm full", "gemm engine 1 knobs none", "cublaslt",
                            "graph half engine 1 knobs none", "graph full 12", "graph  full engine 1 knobs none",
                            "graphfull engine 1 knobs none"})
     EXPECT_FALSE(decode_conv_graph_choice(text).has_value()) << "'" << text << "'";

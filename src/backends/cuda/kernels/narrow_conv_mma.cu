@@ -1,0 +1,331 @@
+// The narrow-input convolution on tensor cores (narrow_conv_mma.h says what it takes and why).
+//
+// Work split: a block keeps one block of KT output channels' filters in shared memory for its whole life and
+// walks output tiles of 8 rows x 16 columns of one image (grid-stride over N x row tiles x column tiles).
+// A tile's input window, (8 + kh - 1) x (16 + kw - 1) pixels of 16 channels (zeros past the image's edge), is
+// copied by cp.async while the block computes the tile before it (two window buffers), so the global load's
+// latency overlaps the MMAs instead of stalling the block once per tile. Each of the 4 warps computes two
+// output rows: per filter tap (i, j) and output row, the 16 pixels' 16 channels at row + i, columns j.. j + 15
+// are one A fragment (16 x 16, ldmatrix.x4), the tap's filters of KT channels are KT / 8 B fragments (16 x 8),
+// so a tap is 2 x KT / 8 MMAs per warp; walking each column of taps downwards, the second row's A fragment is
+// the first row's of the next tap, so a tap loads one A fragment and KT / 16 B fragment pairs. The
+// accumulators (float32) go through the epilogue (bias, residual, activation) straight from the fragments:
+// lane l holds pixels l / 4 and l / 4 + 8 of the row, channels 2 (l % 4) and + 1 of each n-tile.
+//
+// Fragment layouts of mma.m16n8k16 (PTX ISA): A row-major 16 x 16 (rows = pixels, k = channels), B "col"
+// (n-major: filter n's 16 channels contiguous, as the channels-last weights [K, kh, kw, 16] store them),
+// C/D 16 x 8 float32. ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i.
+//
+// Shared memory holds each pixel's (and each filter tap's) 16 channels as two 16-byte chunks; chunk h of row
+// r is stored at 2r + (h ^ ((r >> 2) & 1)). Eight consecutive rows then land on eight different 16-byte bank
+// groups whichever row they start at, so every ldmatrix phase is free of bank conflicts.
+#include "backends/cuda/kernels/narrow_conv_mma.h"
+
+#include <algorithm>
+
+#include "backends/cuda/device.h"
+#include "backends/cuda/kernels/activation_math.cuh"
+#include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/epilogue.h"
+#include "backends/cuda/kernels/mma_sm80.cuh"
+
+namespace kiln::cuda {
+
+namespace {
+
+using kern::bf16;
+using kern::half;
+
+constexpr int kC = 16;                 // input channels: one MMA k-step
+constexpr int kTH = 8, kTW = 16;       // output tile: 8 rows of 16 pixels (one m16 tile per row)
+constexpr int kWarps = kTH / 2;        // each warp takes two rows of the tile
+constexpr int kThreads = 32 * kWarps;
+constexpr int kMaxTaps = 16;           // kh * kw: ResNet's 4x4 after space-to-depth
+constexpr int kMaxKT = 64;             // output channels per block
+constexpr int kBlocksPerSm = 4;
+// The largest input window over kh * kw <= 16 (kh up to 16 with kw 1): (8 + 15) x 16 pixels.
+constexpr int kMaxWindowPixels = (kTH + kMaxTaps - 1) * kTW;
+
+struct NcArgs {
+  const void* x;
+  const void* w;
+  const void* bias;
+  const void* residual;
+  void* y;
+  int H, W, K, OH, OW, kh, kw;
+  int rows_in, cols_in;  // the input window of one tile: (kTH + kh - 1) x (kTW + kw - 1) pixels
+  int tiles_h, tiles_w;
+  int64_t tiles;  // N * tiles_h * tiles_w
+  int act;
+  float alpha, beta;
+};
+
+// The 16-byte chunk index of chunk h (0 or 1) of row r (a pixel or a filter tap's channel row).
+__device__ __forceinline__ int chunk(int r, int h) { return 2 * r + (h ^ ((r >> 2) & 1)); }
+
+// The origin of output tile `tile`: its image and its first output row and column.
+struct TileOrigin {
+  int64_t img;
+  int oh0, ow0;
+};
+
+__device__ __forceinline__ TileOrigin tile_origin(const NcArgs& a, int64_t tile) {
+  const int tw = static_cast<int>(tile % a.tiles_w);
+  const int64_t rest = tile / a.tiles_w;
+  return {rest / a.tiles_h, static_cast<int>(rest % a.tiles_h) * kTH, tw * kTW};
+}
+
+// Starts the copies of tile's input window into buf (cp.async; zeros past the image's edge). The caller
+// commits them as one group.
+template <class T>
+__device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid) {
+  const TileOrigin o = tile_origin(a, tile);
+  const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + o.img * a.H * a.W * kC);
+  const int chunks = a.rows_in * a.cols_in * 2;
+  for (int i = tid; i < chunks; i += kThreads) {
+    const int h = i & 1, p = i >> 1, r = p / a.cols_in, c = p - r * a.cols_in;
+    const int ih = o.oh0 + r, iw = o.ow0 + c;
+    const bool inside = ih < a.H && iw < a.W;
+    const uint4* src = inside ? xi + (static_cast<int64_t>(ih) * a.W + iw) * 2 + h : xi;
+    kern::cp_async_16_or_zero(&buf[chunk(p, h)], src, inside);
+  }
+}
+
+// Dynamic shared memory: the filters ([tap][n] rows of 16 channels), then two input windows (the tile being
+// computed and the next one, in flight).
+size_t shared_bytes(int KT, int taps, int window_pixels) {
+  return (static_cast<size_t>(KT) * taps + 2 * static_cast<size_t>(window_pixels)) * 2 * sizeof(uint4);
+}
+
+// kAct: the epilogue's activation (activation_math.cuh's activate_as; the launch instantiates the common ones).
+template <class T, int KT, int kAct>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a) {
+  constexpr int NT = KT / 8;  // n-tiles
+  extern __shared__ __align__(16) uint4 smem[];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int taps = a.kh * a.kw;
+  const int n0 = static_cast<int>(blockIdx.y) * KT;  // this block's output channels: [n0, n0 + KT)
+  const int cols_in = a.cols_in;
+  const int window = a.rows_in * cols_in * 2;  // 16-byte chunks per window buffer
+  uint4* const sw = smem;
+  uint4* const sx0 = smem + KT * taps * 2;
+
+  // The first tile's window is in flight while the filters are stored (plain loads, in memory order
+  // [n][tap][chunk]: coalesced).
+  int64_t tile = blockIdx.x;
+  stage_window<T>(a, tile, sx0, tid);  // the grid has at most one block per tile
+  kern::cp_async_commit();
+  const uint4* w = static_cast<const uint4*>(a.w) + static_cast<int64_t>(n0) * taps * 2;
+  for (int i = tid; i < KT * taps * 2; i += kThreads) {
+    const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
+    sw[chunk(t * KT + n, h)] = w[i];
+  }
+
+  const T* bias = static_cast<const T*>(a.bias);
+  const T* residual = static_cast<const T*>(a.residual);
+  T* y = static_cast<T*>(a.y);
+  // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
+  // then the same for k 8-15). B: lane l gives filter n0' + 8 (l / 16) + l % 8, channel half (l / 8) % 2
+  // (matrices: b0, b1 of n-tile 2q, then b0, b1 of n-tile 2q + 1).
+  const int a_col = lane & 15, a_half = lane >> 4;
+  const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
+  const int row0 = warp * 2;  // this warp's output rows in the tile: row0, row0 + 1
+  for (int buf = 0; tile < a.tiles; tile += gridDim.x, buf ^= 1) {
+    const uint4* sx = sx0 + buf * window;
+    const int64_t next = tile + gridDim.x;
+    if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid);
+    kern::cp_async_commit();  // possibly empty: the wait below counts groups
+    kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
+    __syncthreads();           // ... and everyone's (the first time: the filters are stored too)
+
+    float acc[2][NT][4];
+#pragma unroll
+    for (int m = 0; m < 2; ++m)
+#pragma unroll
+      for (int t = 0; t < NT; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[m][t][e] = 0.0f;
+
+    // Down a column of taps (i, j), i = 0.. kh - 1, row 0 of the warp reads window row row0 + i and row 1
+    // reads row0 + 1 + i: row 1's fragment of tap i is row 0's of tap i + 1, so each tap loads one A fragment.
+    for (int j = 0; j < a.kw; ++j) {
+      uint32_t a0[4], a1[4];
+      kern::ldsm_x4(a0, &sx[chunk(row0 * cols_in + a_col + j, a_half)]);
+      for (int i = 0; i < a.kh; ++i) {
+        kern::ldsm_x4(a1, &sx[chunk((row0 + 1 + i) * cols_in + a_col + j, a_half)]);
+        const int t = i * a.kw + j;
+#pragma unroll
+        for (int q = 0; q < NT / 2; ++q) {
+          uint32_t bf[4];
+          kern::ldsm_x4(bf, &sw[chunk(t * KT + q * 16 + b_row, b_half)]);
+          kern::mma_16816<T>(acc[0][2 * q], a0, bf[0], bf[1]);
+          kern::mma_16816<T>(acc[0][2 * q + 1], a0, bf[2], bf[3]);
+          kern::mma_16816<T>(acc[1][2 * q], a1, bf[0], bf[1]);
+          kern::mma_16816<T>(acc[1][2 * q + 1], a1, bf[2], bf[3]);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) a0[e] = a1[e];
+      }
+    }
+    __syncthreads();  // every warp is done with this window: the next iteration's copies may overwrite it
+
+    // The epilogue, from the fragments: two channels (one 32-bit store) at a time. The bias pairs are the
+    // same for every pixel of the tile: read once.
+    float2 bv[NT];
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      const int c = n0 + t * 8 + 2 * (lane & 3);
+      bv[t] = bias ? make_float2(kern::to_f(bias[c]), kern::to_f(bias[c + 1])) : make_float2(0.0f, 0.0f);
+    }
+    const TileOrigin o = tile_origin(a, tile);
+#pragma unroll
+    for (int m = 0; m < 2; ++m) {
+      const int oh = o.oh0 + row0 + m;
+      if (oh >= a.OH) continue;
+#pragma unroll
+      for (int half_row = 0; half_row < 2; ++half_row) {
+        const int ow = o.ow0 + (lane >> 2) + 8 * half_row;
+        if (ow >= a.OW) continue;
+        const int64_t pixel = (o.img * a.OH + oh) * a.OW + ow;
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+          const int c = n0 + t * 8 + 2 * (lane & 3);
+          float v0 = acc[m][t][2 * half_row] + bv[t].x, v1 = acc[m][t][2 * half_row + 1] + bv[t].y;
+          if (residual) {
+            v0 += kern::to_f(residual[pixel * a.K + c]);
+            v1 += kern::to_f(residual[pixel * a.K + c + 1]);
+          }
+          v0 = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v0);
+          v1 = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v1);
+          *reinterpret_cast<uint32_t*>(y + pixel * a.K + c) = kern::pack2<T>(v0, v1);
+        }
+      }
+    }
+  }
+}
+
+template <class T, int KT, int kAct>
+void launch(KernelContext& ctx, const NcArgs& a) {
+  const auto kernel = k_narrow_conv<T, KT, kAct>;
+  // The largest window (kh * kw <= 16) takes more than the 48 KiB a launch gets without asking, and
+  // kBlocksPerSm blocks need the largest carveout: both asked once per instantiation.
+  static const bool attributes_set = [&] {
+    const bool ok =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(shared_bytes(KT, kMaxTaps, kMaxWindowPixels))) == cudaSuccess &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             cudaSharedmemCarveoutMaxShared) == cudaSuccess;
+    if (!ok) cudaGetLastError();
+    return ok;
+  }();
+  if (!attributes_set) return ctx.fail("the narrow-input convolution kernel could not get its shared memory");
+  const int sms = std::max(current_device().sm_count, 1);
+  const int64_t blocks = std::min<int64_t>(a.tiles, static_cast<int64_t>(sms) * kBlocksPerSm);
+  const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(a.K / KT));
+  kernel<<<grid, kThreads, shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream()>>>(a);
+  KILN_CUDA_LAUNCH_CHECK();
+}
+
+template <class T, int kAct>
+void launch_width(KernelContext& ctx, const NcArgs& a, bool wide) {
+  wide ? launch<T, kMaxKT, kAct>(ctx, a) : launch<T, kMaxKT / 2, kAct>(ctx, a);
+}
+
+// The stems' activations (ReLU: ResNet; Clip: MobileNet's ReLU6) and none get kernels of their own; the rest
+// share one that reads the type at run time.
+template <class T>
+void launch_for(KernelContext& ctx, const NcArgs& a, bool wide) {
+  namespace A = kern::act;
+  switch (a.act) {
+    case -1: return launch_width<T, -1>(ctx, a, wide);
+    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide);
+    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide);
+    default: return launch_width<T, A::kAnyAct>(ctx, a, wide);
+  }
+}
+
+bool refuse(std::string* why, const std::string& reason) {
+  if (why) *why = reason;
+  return false;
+}
+
+bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+}  // namespace
+
+bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why) {
+  const ir::Node& n = ctx.node;
+  if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return refuse(why, "not channels-last");
+  if (n.attrs.i("groups", 1) != 1) return refuse(why, "grouped");
+  if (!unit_window) return refuse(why, "not stride 1, dilation 1, unpadded");
+  if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.size() != 1)
+    return refuse(why, "no x and w");
+  const TensorRef &x = ctx.in[0], &w = ctx.in[1], &y = ctx.out[0];
+  const DataType dt = x.dtype;
+  if (dt != DataType::kHALF && dt != DataType::kBF16) return refuse(why, "not float16 or bfloat16");
+  if (w.dtype != dt || y.dtype != dt) return refuse(why, "mixed dtypes");
+  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) return refuse(why, "not 2-D");
+  if (x.shape[3] != kC || w.shape[3] != kC) return refuse(why, "input channels not 16");
+  const int64_t K = w.shape[0], kh = w.shape[1], kw = w.shape[2];
+  if (K % 32 != 0 || y.shape[3] != K) return refuse(why, "output channels not a multiple of 32");
+  if (kh < 1 || kw < 1 || kh * kw > kMaxTaps) return refuse(why, "more than 16 filter taps");
+  if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1] - kh + 1 || y.shape[2] != x.shape[2] - kw + 1)
+    return refuse(why, "output size not the unpadded stride-1 one");
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != K)) return refuse(why, "bias not [K] of y's dtype");
+  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape))
+    return refuse(why, "residual not of y's shape and dtype");
+  if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
+  // Rows and columns are int in the kernel; a tile count per image fits too.
+  constexpr int64_t kMax = int64_t{1} << 30;
+  if (x.shape[1] >= kMax || x.shape[2] >= kMax || K >= kMax) return refuse(why, "too large");
+  g->N = x.shape[0];
+  g->H = x.shape[1];
+  g->W = x.shape[2];
+  g->K = K;
+  g->OH = y.shape[1];
+  g->OW = y.shape[2];
+  g->kh = static_cast<int>(kh);
+  g->kw = static_cast<int>(kw);
+  return true;
+}
+
+bool narrow_conv_aligned(const KernelContext& ctx) {
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  return aligned_to(ctx.in[0].data, 16) && aligned_to(ctx.in[1].data, 16) && aligned_to(ctx.out[0].data, 16) &&
+         (!bias || aligned_to(ctx.in[2].data, 4)) && (!residual || aligned_to(ctx.in[3].data, 16));
+}
+
+void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
+  if (g.N == 0 || g.OH == 0 || g.OW == 0 || g.K == 0) return;
+  NcArgs a;
+  a.x = ctx.in[0].data;
+  a.w = ctx.in[1].data;
+  a.bias = ctx.in.size() > 2 && ctx.in[2].present ? ctx.in[2].data : nullptr;
+  a.residual = ctx.in.size() > 3 && ctx.in[3].present ? ctx.in[3].data : nullptr;
+  a.y = ctx.out[0].data;
+  a.H = static_cast<int>(g.H);
+  a.W = static_cast<int>(g.W);
+  a.K = static_cast<int>(g.K);
+  a.OH = static_cast<int>(g.OH);
+  a.OW = static_cast<int>(g.OW);
+  a.kh = g.kh;
+  a.kw = g.kw;
+  a.rows_in = kTH + g.kh - 1;
+  a.cols_in = kTW + g.kw - 1;
+  a.tiles_h = static_cast<int>((g.OH + kTH - 1) / kTH);
+  a.tiles_w = static_cast<int>((g.OW + kTW - 1) / kTW);
+  a.tiles = g.N * a.tiles_h * a.tiles_w;
+  BiasAct ba;
+  read_fused_activation(ctx.attrs(), &ba);
+  a.act = ba.act;
+  a.alpha = ba.alpha;
+  a.beta = ba.beta;
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, g.K % kMaxKT == 0);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, g.K % kMaxKT == 0);
+  else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
+}
+
+}  // namespace kiln::cuda
