@@ -2,10 +2,13 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
-#              PYTEST_ARGS (extra arguments for the GPU pytest run), ACCURACY_ARGS (extra arguments for
+#              PYTEST_ARGS (extra arguments for the GPU pytest run), GPU_K (a pytest -k expression for the
+#              GPU pytest run, spaces allowed: "(resnet50 or mobilenetv2) and fp16"),
+#              NCU_KERNEL, NCU_MODEL, NCU_BATCH, NCU_ENV, NCU_ARGS (the kernelprof phase: below),
+#              ACCURACY_ARGS (extra arguments for
 #              bench/switch_accuracy.py, e.g. --builds 1,1,128 --switches ...), UNIT_FILTER (a --gtest_filter for the unit
 #              phase), PHASE_TIMEOUT (seconds one phase may run,
 #              default 400: a hung phase still leaves the others' results and the summary), BUILD_TARGETS
@@ -27,7 +30,7 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
   local t0=$SECONDS
   echo "== $name: $*"
   # bash -c with the function definitions, since timeout runs programs, not this script's functions.
-  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests toolchain); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
+  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests toolchain kernelprof); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
     echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
   else
     echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
@@ -114,6 +117,30 @@ trace_tests() {
 UNIT_RUN=(./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}")
 # shellcheck disable=SC2206  # PYTEST_ARGS is a list of words
 GPU_RUN=(python3 -m pytest -q -s -p no:cacheprovider tests/gpu "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-})
+[ -n "${GPU_K:-}" ] && GPU_RUN+=(-k "$GPU_K")
+
+# Nsight Compute on the first launch of one kernel (NCU_KERNEL, a regex on its name) inside one benchmark
+# row (NCU_MODEL, default resnet50; NCU_BATCH, default large), with NCU_ENV (space-separated NAME=VALUE, e.g.
+# KILN_CONV_NARROW=force) set for that run. Sections: speed of light, compute and memory workloads, warp
+# states, scheduler, occupancy, launch; NCU_ARGS adds to them (--metrics ...). The clocks are left alone
+# (the device docs' method). The report goes to OUT/kernelprof.log.
+kernelprof() {
+  [ -n "${NCU_KERNEL:-}" ] || { echo "kernelprof: set NCU_KERNEL (a regex on the kernel's name)"; return 2; }
+  local ncu
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  [ -n "$ncu" ] || { echo "kernelprof: no ncu on this machine"; return 2; }
+  "$ncu" --version | tail -1
+  # Section bodies (the warp state section's stall reasons) where this version can print them.
+  local details=()
+  "$ncu" --help 2>/dev/null | grep -q -- "--print-details" && details=(--print-details all)
+  # The per-reason stall metrics this version names, for NCU_ARGS="--metrics ..." in a later call.
+  "$ncu" --query-metrics --chip gh100 2>/dev/null | grep -oE "^smsp__[a-z_]*issue_stalled[a-z_]*" | sort -u | head -80
+  # shellcheck disable=SC2086  # NCU_ENV and NCU_ARGS are lists of words
+  env ${NCU_ENV:-} "$ncu" --clock-control none -k "regex:$NCU_KERNEL" -c 1 "${details[@]}" \
+    --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+    --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats ${NCU_ARGS:-} \
+    python3 bench/gpu_bench.py --models "${NCU_MODEL:-resnet50}" --batches "${NCU_BATCH:-large}" --iters 3 --no-compile
+}
 
 for p in $PHASES; do
   case $p in
@@ -140,6 +167,7 @@ for p in $PHASES; do
     # is wrong; side branches, off by default, are reported (they were wrong in captured graphs).
     accuracy) phase accuracy python3 bench/switch_accuracy.py --model resnet50 ${ACCURACY_ARGS:-} ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
+    kernelprof) phase kernelprof kernelprof ;;
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
     patterns) phase patterns python3 bench/export_patterns.py ;;
@@ -153,6 +181,7 @@ for p in $PHASES; do
     gpu|unfused|zoo|bench|accuracy) echo "== $p (tail)"; grep -E "^\||^errors above" "$OUT/$p.log" | tail -60 ;;
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
+    kernelprof) echo "== $p (tail)"; grep -vE "^kiln:|^\{" "$OUT/$p.log" | tail -150 ;;
   esac
 done
 exit $status
