@@ -7,6 +7,7 @@
 // A kernel that handles only some variants of its op (dtypes, modes) registers a `supports` predicate;
 // the builder then runs unsupported nodes on the CPU backend (with copies) and says so in the log.
 #pragma once
+#include <cstdint>
 #include <cuda_runtime.h>
 
 #include <memory>
@@ -38,6 +39,10 @@ struct TensorRef {
   // The host copy as int64 values (integer tensors); throws naming the tensor when there is none.
   std::vector<int64_t> host_i64() const;
 };
+
+// Whether p is a multiple of `bytes`: a kernel's vector loads and stores need their width's alignment, and
+// addresses may change from run to run (the caller's buffers), so kernels check them per run.
+inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 // What kernels share within one execution context: its stream, library handles and scratch space.
 struct Resources {

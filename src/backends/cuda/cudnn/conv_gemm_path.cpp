@@ -30,6 +30,8 @@ bool all_equal(const std::vector<int>& v, int value) {
 
 }  // namespace
 
+bool ConvWindow::unit() const { return all_equal(pad, 0) && all_equal(stride, 1) && all_equal(dilation, 1); }
+
 bool conv_gemm_shape(const KernelContext& ctx, const ConvWindow& window, GemmShape* s, std::string* why) {
   const ir::Attrs& a = ctx.attrs();
   if (a.i("channels_last", 0) == 0) return refuse(why, "not channels-last");

@@ -32,6 +32,8 @@ inline ConvGemmMode conv_gemm_mode() { return candidate_mode("KILN_CONV_GEMM"); 
 // The convolution's window per spatial dim, as the kernel computed it from the node and its shapes.
 struct ConvWindow {
   std::vector<int> pad, stride, dilation;
+  // No padding, stride 1, no dilation: the window of a 1x1 GEMM and of the narrow-input kernel.
+  bool unit() const;
 };
 
 // The GEMM computing this node on its current tensors (alignment from their addresses); false, with the

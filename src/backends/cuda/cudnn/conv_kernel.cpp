@@ -630,12 +630,7 @@ bool narrow_geometry(const KernelContext& ctx, NarrowConvGeometry* g, std::strin
     if (why) *why = "not channels-last";
     return false;
   }
-  const ConvWindow w = conv_window(ctx);
-  auto all = [](const std::vector<int>& v, int value) {
-    return std::all_of(v.begin(), v.end(), [&](int x) { return x == value; });
-  };
-  const bool unit = all(w.pad, 0) && all(w.stride, 1) && all(w.dilation, 1);
-  if (!narrow_conv_geometry(ctx, unit, g, why)) return false;
+  if (!narrow_conv_geometry(ctx, conv_window(ctx).unit(), g, why)) return false;
   if (current_device().major < 8) {
     if (why) *why = "mma.sync needs sm_80 or newer";
     return false;
@@ -643,20 +638,28 @@ bool narrow_geometry(const KernelContext& ctx, NarrowConvGeometry* g, std::strin
   return true;
 }
 
-// Kiln's narrow-input kernel, taken when faster.
-void consider_narrow(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
-  NarrowConvGeometry g;
-  if (!narrow_geometry(ctx, &g, nullptr) || !narrow_conv_aligned(ctx)) return;
+// Takes the narrow-input kernel for these shapes (forced: KILN_CONV_NARROW=force took it, so misaligned
+// tensors are an error rather than a fallback).
+void take_narrow(ConvState& st, const NarrowConvGeometry& g, bool forced) {
+  st.graph.reset();
+  st.depthwise = false;
+  st.gemm.reset();
+  st.narrow = true;
+  st.narrow_forced = forced;
+  st.nc = g;
+  count_conv_narrow_chosen();
+}
+
+// Kiln's narrow-input kernel (geometry g, as choose_path found it), taken when faster.
+void consider_narrow(KernelContext& ctx, ConvState& st, const NarrowConvGeometry& g, float* chosen_time,
+                     ConvGraphChoice* chosen) {
+  if (!narrow_conv_aligned(ctx)) return;
   if (!candidate_wins(ctx, st, "narrow-input kernel", chosen_time, [&] {
         enqueue_narrow_conv(ctx, g);
         return true;
       }))
     return;
-  st.graph.reset();
-  st.depthwise = false;
-  st.narrow = true;
-  st.nc = g;
-  count_conv_narrow_chosen();
+  take_narrow(st, g, false);
   *chosen = ConvGraphChoice{};
   chosen->narrow = true;
 }
@@ -688,10 +691,11 @@ void consider_gemm(KernelContext& ctx, ConvState& st, const GemmShape& shape, fl
 
 // Follows a timing-cache record of the choice for this problem: "legacy" builds no plan at all; a recorded
 // plan is the only one finalized. False (the reason in *stale) when the record cannot be followed.
-// gemm_shape: the GEMM path's shape when it is a candidate for this node (else null); narrow: whether the
-// narrow-input kernel is.
+// gemm_shape, narrow: the GEMM path's shape and the narrow-input kernel's geometry when each is a candidate
+// for this node (else null), as choose_path found them.
 bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem, const ConvGraphEpilogue& full,
-                   const GemmShape* gemm_shape, bool narrow, const std::string& text, std::string* stale) {
+                   const GemmShape* gemm_shape, const NarrowConvGeometry* narrow, const std::string& text,
+                   std::string* stale) {
   const std::optional<ConvGraphChoice> choice = decode_conv_graph_choice(text);
   if (!choice) {
     *stale = "unreadable record '" + text + "'";
@@ -707,12 +711,11 @@ bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& pr
     return true;
   }
   if (choice->narrow) {
-    if (!narrow || !narrow_geometry(ctx, &st.nc, nullptr)) {
+    if (!narrow) {
       *stale = "the recorded narrow-input kernel is not a candidate for this node";
       return false;
     }
-    st.narrow = true;
-    count_conv_narrow_chosen();
+    take_narrow(st, *narrow, false);
     st.graph_note = "narrow-input kernel";
     return true;
   }
@@ -839,10 +842,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   NarrowConvGeometry nc;
   const bool narrow_eligible = narrow_mode != NarrowConvMode::kOff && narrow_geometry(ctx, &nc, &narrow_why);
   if (narrow_eligible && narrow_mode == NarrowConvMode::kForce) {
-    st.narrow = true;
-    st.narrow_forced = true;
-    st.nc = nc;
-    count_conv_narrow_chosen();
+    take_narrow(st, nc, true);
     st.graph_note = "narrow-input kernel (KILN_CONV_NARROW=force)";
     st.choice_how = "forced: nothing timed or recorded";
     return;
@@ -886,8 +886,8 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   std::string stale;
   if (!key.empty()) {
     if (std::optional<std::string> text = ctx.res.tactics->find(key)) {
-      if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr, narrow_candidate, *text,
-                        &stale)) {
+      if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr,
+                        narrow_candidate ? &nc : nullptr, *text, &stale)) {
         count_conv_graph_choice(true);
         st.choice_how = "from the timing-cache record";
         return;
@@ -902,7 +902,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   float chosen_ms = -1;
   ConvGraphChoice chosen = time_paths(ctx, st, problem, full, mode, &chosen_ms);
   if (!forced) consider_depthwise(ctx, st, &chosen_ms, &chosen);
-  if (narrow_candidate) consider_narrow(ctx, st, &chosen_ms, &chosen);
+  if (narrow_candidate) consider_narrow(ctx, st, nc, &chosen_ms, &chosen);
   if (gemm_candidate) consider_gemm(ctx, st, gemm_shape, &chosen_ms, &chosen);
   st.graph_note += gemm_aside;
   // A stale record stays: the timing cache keeps a key's first record, so this adds nothing then, and each

@@ -125,8 +125,6 @@ void launch(KernelContext& ctx, const DwArgs& a) {
   launch_sized<T, 0, 0>(ctx, a);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 }  // namespace
 
 bool depthwise_conv_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
@@ -162,7 +160,7 @@ bool depthwise_conv_geometry(const KernelContext& ctx, DepthwiseGeometry* g) {
 
 bool depthwise_conv_aligned(const KernelContext& ctx) {
   const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
-  return aligned16(ctx.in[0].data) && aligned16(ctx.out[0].data) && (!residual || aligned16(ctx.in[3].data));
+  return aligned_to(ctx.in[0].data, 16) && aligned_to(ctx.out[0].data, 16) && (!residual || aligned_to(ctx.in[3].data, 16));
 }
 
 void enqueue_depthwise_conv(KernelContext& ctx, const DepthwiseGeometry& g) {

@@ -183,8 +183,6 @@ void launch_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRe
   KILN_CUDA_LAUNCH_CHECK();
 }
 
-bool aligned_to(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
-
 void pool_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p) {
   if (y.numel() <= 0) return;
   // int32 offsets when every element offset, and a grid stride past the last one, stays below 2^31.

@@ -195,6 +195,15 @@ TEST(ConvGemmPath, IneligibleNodesAreRefused) {
   }
 }
 
+// The unit window (the GEMM path's and the narrow-input kernel's): no padding, stride 1, no dilation, in
+// every spatial dim.
+TEST(ConvGemmPath, UnitWindow) {
+  EXPECT_TRUE((cuda::ConvWindow{{0, 0}, {1, 1}, {1, 1}}.unit()));
+  EXPECT_FALSE((cuda::ConvWindow{{0, 1}, {1, 1}, {1, 1}}.unit()));
+  EXPECT_FALSE((cuda::ConvWindow{{0, 0}, {1, 2}, {1, 1}}.unit()));
+  EXPECT_FALSE((cuda::ConvWindow{{0, 0}, {1, 1}, {2, 1}}.unit()));
+}
+
 // The switch's values are candidate_mode's (test_candidate_mode.cpp); this one reads KILN_CONV_GEMM.
 TEST(ConvGemmPath, ReadsItsSwitch) {
   ScopedEnv e("KILN_CONV_GEMM", "0");
