@@ -35,27 +35,4 @@ inline std::string space_to_depth_geometry(const ir::Attrs& attrs, const Dims& x
   return {};
 }
 
-// The CUDA kernel's row strategy stages, per output row (n, t), the C * s input rows it reads, each U * s
-// elements wide (columns -pre_w .. U*s - pre_w - 1, zeros outside x), already in the output's element type, plus
-// two small tables (a source row per staged row, a staged offset per output channel). The shared memory that
-// takes, in bytes: the staged rows (rounded up to 16 bytes, where the tables start), and the whole area.
-inline int64_t space_to_depth_staged_rows_bytes(const SpaceToDepthGeometry& g, int64_t y_elem_size) {
-  return (g.C * g.s * g.U * g.s * y_elem_size + 15) / 16 * 16;
-}
-inline int64_t space_to_depth_row_stage_bytes(const SpaceToDepthGeometry& g, int64_t y_elem_size) {
-  return space_to_depth_staged_rows_bytes(g, y_elem_size) + g.C * g.s * 8 + g.C_out * 4;
-}
-
-// Rows are staged when that fits kSpaceToDepthRowStageLimit: small enough that many blocks share an SM, so
-// their loads overlap (ResNet-50's stem: 3 channels x 2 rows x 230 float16 columns, 2.9 KB). Wider rows take
-// the per-pixel strategy, which needs no shared memory. (The limit bounds C, s, U and C_out; the row kernel
-// also indexes rows and columns of x in 32 bits, so H, W and the padded extents must stay well inside them.)
-constexpr int64_t kSpaceToDepthRowStageLimit = 16 * 1024;
-inline bool space_to_depth_rows_fit(const SpaceToDepthGeometry& g, int64_t y_elem_size) {
-  constexpr int64_t kIndexLimit = int64_t{1} << 30;
-  const auto small = [&](int64_t v) { return v >= -kIndexLimit && v <= kIndexLimit; };
-  return space_to_depth_row_stage_bytes(g, y_elem_size) <= kSpaceToDepthRowStageLimit && small(g.H) &&
-         small(g.W) && small(g.T * g.s) && small(g.pre_h) && small(g.pre_w);
-}
-
 }  // namespace kiln

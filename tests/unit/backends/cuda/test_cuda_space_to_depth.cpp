@@ -9,7 +9,6 @@
 #include <limits>
 
 #include "backends/cuda/cuda_op_harness.h"
-#include "backends/space_to_depth_nhwc_geometry.h"
 
 namespace kiln {
 namespace {
@@ -31,12 +30,6 @@ std::function<void(ir::Attrs&)> attrs_of(const Case& c) {
     a.set("post_padding", c.post);
     a.set("out_channels", c.c_out);
   };
-}
-
-ir::Attrs attrs_node(const Case& c) {
-  ir::Attrs a;
-  attrs_of(c)(a);
-  return a;
 }
 
 const std::vector<Case>& cases() {
@@ -180,25 +173,6 @@ TEST(CudaSpaceToDepthNhwc, ResNetStemSizeConverting) {
   for (DataType to : {DataType::kHALF, DataType::kBF16}) {
     EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT, 0.1, 2.0), to)) << dtype_name(to);
     EXPECT_TRUE(converts_like_the_cpu(c, mtest::conversion_hard_values(c.x), to)) << dtype_name(to) << ", hard values";
-  }
-}
-
-// Rows too wide to stage (space_to_depth_rows_fit says no) take the per-pixel strategy; every case above is
-// staged. Both store paths (160 channels are whole vectors of every element size; 162 of none), same dtype and
-// converting.
-TEST(CudaSpaceToDepthNhwc, WideRowsTakeThePixelStrategy) {
-  KILN_REQUIRE_CUDA_DEVICE();
-  for (int64_t c_out : {160, 162}) {
-    const Case c{{2, 40, 9, 121}, 2, {1, 1}, {0, 0}, c_out};  // y [2, 5, 61, c_out]
-    SpaceToDepthGeometry g;
-    const Dims y{2, 5, 61, c_out};
-    ASSERT_EQ(space_to_depth_geometry(attrs_node(c), c.x, DataType::kHALF, y, DataType::kHALF, &g), "");
-    ASSERT_FALSE(space_to_depth_rows_fit(g, 2)) << "the case must be too wide to stage";
-    for (DataType dt : float_types())
-      EXPECT_TRUE(check_op("SpaceToDepthNhwc", {randf(c.x, dt)}, attrs_of(c), Options{.tol = 0}))
-          << dtype_name(dt) << " out_channels " << c_out;
-    for (DataType to : {DataType::kHALF, DataType::kBF16})
-      EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), to)) << dtype_name(to) << " " << c_out;
   }
 }
 
