@@ -144,6 +144,21 @@ kernelprof() {
     python3 bench/gpu_bench.py --models "${NCU_MODEL:-resnet50}" --batches "${NCU_BATCH:-large}" --iters 3 --no-compile
 }
 
+# The lines of an Nsight Compute report that say what bounds a kernel: its launch, time, throughputs, pipes,
+# issue and eligibility, stall reasons (nonzero), occupancy and its limits, one copy each. The report's tables
+# of occupancy against registers, block size and shared memory (hundreds of lines) stay in the log: as the
+# tail of a call's output they had pushed everything else out of it (eleventh session, calls 2 and 5).
+kernelprof_digest() {
+  local pat='Duration|Elapsed Cycles|SM Frequency|DRAM Throughput|^ +Memory Throughput|L1/TEX Cache Throughput'
+  pat+='|L2 Cache Throughput|Compute \(SM\) Throughput|Issue Slots Busy|Executed Ipc Active|Instructions Executed'
+  pat+='|One or More Eligible|Eligible Warps Per Scheduler|Active Warps Per Scheduler|No Eligible|Registers Per Thread'
+  pat+='|Dynamic Shared Memory Per Block|Theoretical Occupancy|Achieved Occupancy|Block Limit|Grid Size|Block Size  '
+  pat+='|Waves Per SM|Warp Cycles Per|Stall |SM: Pipe [A-Za-z ()]+ Cycles Active|SM: Inst Executed Pipe'
+  pat+='|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Local Memory Spilling Requests  |Est\. (Local )?Speedup'
+  pat+='|^  [a-z].*\(([0-9]+, ){2}[0-9]+\)x\('
+  grep -E "$pat" "$1" | grep -vE "^kiln:|^smsp__|Per Block Size|Per Register Count|Per Shared Mem|[[:space:]]0(\.00)?[[:space:]]*$" | awk '!seen[$0]++' | head -90
+}
+
 for p in $PHASES; do
   case $p in
     build) phase build build ;;
@@ -183,7 +198,7 @@ for p in $PHASES; do
     gpu|unfused|zoo|bench|accuracy) echo "== $p (tail)"; grep -E "^\||^errors above" "$OUT/$p.log" | tail -60 ;;
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
-    kernelprof) echo "== $p (tail)"; grep -vE "^kiln:|^\{" "$OUT/$p.log" | tail -150 ;;
+    kernelprof) echo "== $p (digest; the whole report is in kernelprof.log)"; kernelprof_digest "$OUT/$p.log" ;;
   esac
 done
 exit $status
