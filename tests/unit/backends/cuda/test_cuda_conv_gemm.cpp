@@ -16,6 +16,7 @@
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cudnn/conv_gemm_path.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
+#include "backends/cuda/fake_conv_node.h"
 #include "backends/cuda/library_handles.h"
 #include "kiln/timing_cache.h"
 
@@ -63,26 +64,11 @@ double tolerance(DataType dt) {  // as test_cuda_conv_graph.cpp's
 
 // ---- Eligibility and the operand mapping (no GPU: fake addresses, nothing dereferenced) ----
 
-struct FakeNode {
-  ir::Graph g;
-  ir::Node* node = nullptr;
-  cuda::Resources res;
-  std::unique_ptr<cuda::KernelContext> ctx;
-  // x, w, [bias], [residual] and y at these (fake, device-like) addresses.
-  FakeNode(const GemmCase& c, DataType dt, uintptr_t base = 0x10000) {
-    std::vector<ir::Value*> vals = {g.add_input("x", dt, c.x), g.add_input("w", dt, w_shape(c))};
-    if (c.bias || c.residual) vals.push_back(c.bias ? g.add_input("b", dt, {c.k}) : nullptr);
-    if (c.residual) vals.push_back(g.add_input("r", dt, y_shape(c)));
-    node = g.add_node("Convolution", "conv", vals, 1);
-    set_attrs(node->attrs, c);
-    ctx = std::make_unique<cuda::KernelContext>(cuda::KernelContext{*node, {}, {}, res});
-    auto at = [&](int i) { return reinterpret_cast<void*>(base + 0x100000 * i); };
-    ctx->in.push_back(cuda::TensorRef{true, dt, c.x, at(0), nullptr});
-    ctx->in.push_back(cuda::TensorRef{true, dt, w_shape(c), at(1), nullptr});
-    if (c.bias || c.residual) ctx->in.push_back(c.bias ? cuda::TensorRef{true, dt, {c.k}, at(2), nullptr} : cuda::TensorRef{});
-    if (c.residual) ctx->in.push_back(cuda::TensorRef{true, dt, y_shape(c), at(3), nullptr});
-    ctx->out.push_back(cuda::TensorRef{true, dt, y_shape(c), at(4), nullptr});
-  }
+// A node of the case at fake device addresses (base + 0x100000 * i), for conv_gemm_shape.
+struct FakeNode : FakeConvNode {
+  FakeNode(const GemmCase& c, DataType dt, uintptr_t base = 0x10000)
+      : FakeConvNode(dt, c.x, w_shape(c), y_shape(c), c.bias, c.residual, [&](ir::Attrs& a) { set_attrs(a, c); },
+                     base) {}
 };
 
 const cuda::ConvWindow kUnitWindow{{0, 0}, {1, 1}, {1, 1}};

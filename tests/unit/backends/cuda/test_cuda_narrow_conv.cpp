@@ -11,6 +11,7 @@
 
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
+#include "backends/cuda/fake_conv_node.h"
 #include "backends/cuda/kernels/narrow_conv_mma.h"
 
 namespace kiln {
@@ -131,28 +132,11 @@ TEST(CudaNarrowConv, ForcedLeavesIneligibleNodesToCudnn) {
 
 // ---- Without a GPU: eligibility ----
 
-// A node of the case with fake device addresses, for narrow_conv_geometry.
-struct FakeNode {
-  ir::Graph g;
-  ir::Node* node = nullptr;
-  std::unique_ptr<cuda::KernelContext> ctx;
-  cuda::Resources res;
-  FakeNode(const NarrowCase& c, DataType dt) {
-    ir::Value* x = g.add_input("x", dt, c.x);
-    ir::Value* w = g.add_input("w", dt, {c.k, c.kh, c.kw, c.x[3]});
-    std::vector<ir::Value*> vals{x, w};
-    if (c.bias || c.residual) vals.push_back(c.bias ? g.add_input("b", dt, {c.k}) : nullptr);
-    if (c.residual) vals.push_back(g.add_input("r", dt, y_shape(c)));
-    node = g.add_node("Convolution", "conv", vals, 1);
-    set_attrs(node->attrs, c);
-    ctx = std::make_unique<cuda::KernelContext>(cuda::KernelContext{*node, {}, {}, res});
-    auto at = [](uintptr_t a) { return reinterpret_cast<void*>(a); };
-    ctx->in.push_back(cuda::TensorRef{true, dt, c.x, at(0x10000), nullptr});
-    ctx->in.push_back(cuda::TensorRef{true, dt, {c.k, c.kh, c.kw, c.x[3]}, at(0x20000), nullptr});
-    if (c.bias || c.residual) ctx->in.push_back(c.bias ? cuda::TensorRef{true, dt, {c.k}, at(0x30000), nullptr} : cuda::TensorRef{});
-    if (c.residual) ctx->in.push_back(cuda::TensorRef{true, dt, y_shape(c), at(0x40000), nullptr});
-    ctx->out.push_back(cuda::TensorRef{true, dt, y_shape(c), at(0x50000), nullptr});
-  }
+// A node of the case at fake device addresses, for narrow_conv_geometry.
+struct FakeNode : FakeConvNode {
+  FakeNode(const NarrowCase& c, DataType dt)
+      : FakeConvNode(dt, c.x, {c.k, c.kh, c.kw, c.x[3]}, y_shape(c), c.bias, c.residual,
+                     [&](ir::Attrs& a) { set_attrs(a, c); }) {}
 };
 
 TEST(NarrowConvGeometry, EligibleCasesAreTaken) {
