@@ -87,9 +87,20 @@ struct SpaceToDepth {
   int64_t s = 0;                    // the stride, and the block
   int64_t c = 0, c_out = 0;         // input channels; the op's output channels (c*s*s rounded up to 8)
   int64_t kh = 0, kw = 0;           // the original kernel
-  int64_t kh2 = 0, kw2 = 0;         // the stride-1 kernel: ceil(k / s)
+  int64_t kh2 = 0, kw2 = 0;         // the stride-1 kernel: ceil((k + shift) / s)
+  int64_t shift_h = 0, shift_w = 0; // zero taps put in front of the original kernel (see plan_space_to_depth)
   std::vector<int64_t> pre, post;   // the op's spatial padding (post may be negative: a crop)
 };
+
+// The zero taps to put in front of a kernel of k taps with begin padding `pre` so that the padding becomes a
+// multiple of s, or 0 where that would need one more stride-1 tap (ceil((k + shift) / s) > ceil(k / s)).
+// Why: with pre a multiple of s every block of s input columns starts at an s-aligned column, so the
+// SpaceToDepthNhwc kernel reads each (channel, row) block as one s-element vector (ResNet's 7x7/2 with
+// padding 3 becomes 8 taps, the first zero, with padding 4: still 4 stride-1 taps).
+int64_t aligning_shift(int64_t k, int64_t pre, int64_t s) {
+  const int64_t shift = (s - pre % s) % s;
+  return (k + shift + s - 1) / s == (k + s - 1) / s ? shift : 0;
+}
 
 bool all_ones(const std::vector<int64_t>& v) {
   for (int64_t x : v)
@@ -103,6 +114,8 @@ bool all_ones(const std::vector<int64_t>& v) {
 // y[o] = sum_a sum_q w'[a][q] xs[q][o + a], xs[q][t] = xp[s*t + q] for t < T = O + R' - 1. So the op pads x
 // by pb at the start and to s*T in all (end padding s*T - H - pb: positions past the original padded size
 // meet only zero weights, and rows before it that no output reaches are dropped when it is negative).
+// A shift of d zero taps in front (aligning_shift) is the same convolution with kernel w[r - d] of R + d taps
+// and begin padding pb + d: R' = ceil((R + d) / s), w'[a][q] = w[s*a + q - d] (0 outside [0, R)).
 bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p) {
   const ir::Value* x = n->inputs[0];
   const ir::Value* y = n->outputs[0];
@@ -126,8 +139,11 @@ bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p
   p->c_out = (C * s * s + 7) / 8 * 8;
   p->kh = kh;
   p->kw = kw;
-  p->kh2 = (kh + s - 1) / s;
-  p->kw2 = (kw + s - 1) / s;
+  p->shift_h = aligning_shift(kh, pre[0], s);
+  p->shift_w = aligning_shift(kw, pre[1], s);
+  p->kh2 = (kh + p->shift_h + s - 1) / s;
+  p->kw2 = (kw + p->shift_w + s - 1) / s;
+  pre = {pre[0] + p->shift_h, pre[1] + p->shift_w};
   const int64_t th = y->shape[2] + p->kh2 - 1, tw = y->shape[3] + p->kw2 - 1;
   p->pre = pre;
   p->post = {s * th - H - pre[0], s * tw - W - pre[1]};
@@ -156,8 +172,8 @@ ir::Value* space_to_depth(ir::Graph& g, ir::Value* x, const SpaceToDepth& p, con
 }
 
 // The weights [K, C, kh, kw] as the stride-1 convolution's [K, kh2, kw2, c_out] (NHWC, as every channels-last
-// convolution's): w'[k, a_h, a_w, (q_h*s + q_w)*C + c] = w[k, c, s*a_h + q_h, s*a_w + q_w], zero where the tap
-// lies past the original kernel and in the padding channels.
+// convolution's): w'[k, a_h, a_w, (q_h*s + q_w)*C + c] = w[k, c, s*a_h + q_h - shift_h, s*a_w + q_w - shift_w],
+// zero where the tap lies outside the original kernel and in the padding channels.
 ir::Value* space_to_depth_weights(ir::Graph& g, const ir::Value* wv, const SpaceToDepth& p) {
   const HostTensor* w = ir::constant_value(wv);
   const int64_t K = w->shape()[0], C = p.c, s = p.s;
@@ -171,7 +187,8 @@ ir::Value* space_to_depth_weights(ir::Graph& g, const ir::Value* wv, const Space
     for (int64_t c = 0; c < C; ++c)
       for (int64_t r = 0; r < p.kh; ++r)
         for (int64_t t = 0; t < p.kw; ++t) {
-          const int64_t to = ((k * p.kh2 + r / s) * p.kw2 + t / s) * p.c_out + ((r % s) * s + t % s) * C + c;
+          const int64_t rs = r + p.shift_h, ts = t + p.shift_w;  // the tap's place in the shifted kernel
+          const int64_t to = ((k * p.kh2 + rs / s) * p.kw2 + ts / s) * p.c_out + ((rs % s) * s + ts % s) * C + c;
           std::memcpy(dst + to * es, src + (((k * C + c) * p.kh + r) * p.kw + t) * es, es);
         }
   ir::Node* k = g.add_constant(g.unique_name(wv->name + "_space_to_depth"), std::move(out));

@@ -16,7 +16,9 @@
 // EfficientNet's 3x3/2 stem on RGB) runs as a stride-1 convolution of kernel ceil(k/s) on the input's space-to-depth form: one SpaceToDepthNhwc op reads
 // the NCHW input and writes [N, T_h, T_w, C*s*s rounded up to 8] NHWC, spatially zero-padded (the
 // convolution's padding) and channel-padded, in place of the NCHW->NHWC transpose (0.055 ms at batch 128);
-// the weights are rearranged to match at build time (plan_space_to_depth in the .cpp derives it). The
+// the weights are rearranged to match at build time (plan_space_to_depth in the .cpp derives it). Zero taps
+// in front of the kernel round the begin padding up to a multiple of s where that adds no stride-1 tap
+// (ResNet's padding 3 becomes 4), so the op's kernel reads each block row as one aligned s-element vector. The
 // convolution then reads 16 channels, so cuDNN's tensor-core kernels apply at 4x4x16 = 256 multiply-adds an
 // output against 7x7x3 = 147; a 3x3/2 stem becomes 2x2x16 = 64 against 27, more arithmetic but on tensor
 // cores, where the 3-channel strided window ran at under 1 TB/s (MobileNetV2's, 0.168 ms at batch 128,

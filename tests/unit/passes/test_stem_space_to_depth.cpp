@@ -118,7 +118,9 @@ size_t channels_last_convs(const ir::Graph& g) {
 
 }  // namespace
 
-// ResNet's stem: 7x7, stride 2, padding 3 on RGB, bias and ReLU fused. 32 + 3 + 3 = 38 = 2 x 19 (T = 16 + 4 - 1).
+// ResNet's stem: 7x7, stride 2, padding 3 on RGB, bias and ReLU fused. One zero tap in front makes the kernel
+// 8 taps (still 4 stride-1 taps) and the begin padding 4, a multiple of the stride: T = 16 + 4 - 1 = 19 blocks,
+// 38 = 4 + 32 + 2.
 TEST(StemSpaceToDepth, ResNetStem) {
   Stem s;
   s.x = {2, 3, 32, 32};
@@ -127,17 +129,19 @@ TEST(StemSpaceToDepth, ResNetStem) {
   build(g, s);
   const HostTensor w = ir::constant_value(g.find_node("stem_w")->outputs[0])->deep_copy();
   ASSERT_TRUE(rewrite(g));
-  expect_rewritten(g, s, {2, 16, {3, 3}, {3, 3}, {4, 4}});
+  expect_rewritten(g, s, {2, 16, {4, 4}, {2, 2}, {4, 4}});
   EXPECT_EQ(g.outputs()[0]->shape, (Dims{2, 7, 16, 16}));
-  // The weights: w'[k, a, b, (qh*2 + qw)*3 + c] = w[k, c, 2a + qh, 2b + qw]; taps past 7 and channels 12..15 zero.
+  // The weights: w'[k, a, b, (qh*2 + qw)*3 + c] = w[k, c, 2a + qh - 1, 2b + qw - 1]; the shifted-in tap (-1) and
+  // channels 12..15 zero.
   const HostTensor* w2 = ir::constant_value(g.find_node("stem")->inputs[1]);
   ASSERT_NE(w2, nullptr);
   for (int64_t k : {0, 6})
     for (int64_t a = 0; a < 4; ++a)
       for (int64_t b = 0; b < 4; ++b)
         for (int64_t ch = 0; ch < 16; ++ch) {
-          const int64_t q = ch / 3, c = ch % 3, r = 2 * a + q / 2, t = 2 * b + q % 2;
-          const float want = ch < 12 && r < 7 && t < 7 ? w.data<float>()[((k * 3 + c) * 7 + r) * 7 + t] : 0.f;
+          const int64_t q = ch / 3, c = ch % 3, r = 2 * a + q / 2 - 1, t = 2 * b + q % 2 - 1;
+          const bool tap = ch < 12 && r >= 0 && t >= 0;  // 2a + q - 1 <= 6: every other tap is the original's
+          const float want = tap ? w.data<float>()[((k * 3 + c) * 7 + r) * 7 + t] : 0.f;
           EXPECT_EQ(w2->data<float>()[((k * 4 + a) * 4 + b) * 16 + ch], want) << k << " " << a << " " << b << " " << ch;
         }
 }
@@ -155,21 +159,22 @@ struct GeometryCase {
 std::vector<GeometryCase> geometry_cases() {
   std::vector<GeometryCase> cases;
   Stem s;
-  // H: 20 + 2 + 4 = 26 padded, out 10, T 13 = 26 / 2; W: 22 + 3 + 1 = 26, out 10, T 13.
+  // H: 20 + 2 + 4 = 26 padded, out 10, T 13 = 26 / 2; W: begin padding 3 -> 4 (one zero tap in front),
+  // 4 + 22 + 0 = 26, out 10, T 13.
   s.x = {1, 3, 20, 22};
   s.pre = {2, 3};
   s.post = {4, 1};
   s.bias_relu = true;
-  cases.push_back({"asymmetric padding", s, {2, 16, {2, 3}, {4, 1}, {4, 4}}, {}, {}});
-  // Odd sizes: 33 + 6 = 39 gives 17 outputs, T = 20 rows of blocks = 40, one more than the padded input.
+  cases.push_back({"asymmetric padding", s, {2, 16, {2, 4}, {4, 0}, {4, 4}}, {}, {}});
+  // Odd sizes: 33 + 6 = 39 gives 17 outputs, T = 20 rows of blocks = 40 = 4 + 33 + 3 (begin padding 3 -> 4).
   s = Stem{};
   s.x = {2, 3, 33, 31};
-  cases.push_back({"odd sizes extend the end padding", s, {2, 16, {3, 3}, {4, 4}, {4, 4}}, {2, 7, 17, 16}, {}});
+  cases.push_back({"odd sizes extend the end padding", s, {2, 16, {4, 4}, {3, 3}, {4, 4}}, {2, 7, 17, 16}, {}});
   // EXPLICIT_ROUND_UP: 17 outputs of 32 + 6 (one more than rounding down); the last window reads zeros.
   s = Stem{};
   s.x = {1, 3, 32, 32};
   s.padding_mode = 1;
-  cases.push_back({"round-up output size", s, {2, 16, {3, 3}, {5, 5}, {4, 4}}, {}, {1, 7, 17, 17}});
+  cases.push_back({"round-up output size", s, {2, 16, {4, 4}, {4, 4}, {4, 4}}, {}, {1, 7, 17, 17}});
   // 5x5/2: H: 21 padded, 9 outputs, T = 9 + 3 - 1 = 11 -> 22 (post 3); W: 20, 8 outputs, T 10 -> 20 (post 2).
   s = Stem{};
   s.x = {2, 3, 17, 16};
@@ -177,8 +182,9 @@ std::vector<GeometryCase> geometry_cases() {
   s.pre = s.post = {2, 2};
   s.bias_relu = true;
   cases.push_back({"5x5 stride 2", s, {2, 16, {2, 2}, {3, 2}, {3, 3}}, {}, {}});
-  // MobileNet's and EfficientNet's 3x3/2 stem (32 maps). H: 17 + 1 + 1, 9 outputs, T = 9 + 2 - 1 = 10 -> 20
-  // (post 2); W: 16 + 1 + 1, 8 outputs, T 9 -> 18 (post 1). The 2x2 kernel over 16 channels has 64
+  // MobileNet's and EfficientNet's 3x3/2 stem (32 maps), one zero tap in front (4 taps, begin padding 2). H:
+  // 17 + 1 + 1, 9 outputs, T = 9 + 2 - 1 = 10 -> 20 (post 1); W: 16 + 1 + 1, 8 outputs, T 9 -> 18 (post 0). The
+  // 2x2 kernel over 16 channels has 64
   // multiply-adds an output against 27, on tensor cores instead of a 3-channel window.
   s = Stem{};
   s.x = {2, 3, 17, 16};
@@ -186,9 +192,10 @@ std::vector<GeometryCase> geometry_cases() {
   s.kernel = {3, 3};
   s.pre = s.post = {1, 1};
   s.bias_relu = true;
-  cases.push_back({"3x3 stride 2", s, {2, 16, {1, 1}, {2, 1}, {2, 2}}, {2, 32, 9, 8}, {}});
+  cases.push_back({"3x3 stride 2", s, {2, 16, {2, 2}, {1, 0}, {2, 2}}, {2, 32, 9, 8}, {}});
   // Stride 4 on one channel: 16 channels with no padding. H: 33 unpadded, 7 outputs, T = 8 -> 32: the last
-  // row is read by no output and dropped (post -1); W: 30 + 1 + 1, 7 outputs, T 8 -> 32.
+  // row is read by no output and dropped (post -1); W: 30 + 1 + 1, 7 outputs, T 8 -> 32. Aligning W's begin
+  // padding to 4 would need 3 zero taps, 10 in all: 3 stride-1 taps instead of 2, so it stays 1.
   s = Stem{};
   s.x = {1, 1, 33, 30};
   s.pre = {0, 1};
@@ -200,7 +207,7 @@ std::vector<GeometryCase> geometry_cases() {
   s = Stem{};
   s.x = {1, 3, 16, 16};
   s.residual = true;
-  cases.push_back({"residual stays an input", s, {2, 16, {3, 3}, {3, 3}, {4, 4}}, {}, {}});
+  cases.push_back({"residual stays an input", s, {2, 16, {4, 4}, {2, 2}, {4, 4}}, {}, {}});
   return cases;
 }
 
@@ -299,7 +306,7 @@ TEST(StemSpaceToDepth, SurvivesAPlan) {
   EngineData r = fusetest::through_plan(g, s.x);
   const ir::Node* d = only(*r.graph, "SpaceToDepthNhwc");
   ASSERT_NE(d, nullptr);
-  EXPECT_EQ(d->attrs.ints("post_padding"), (Ints{4, 4}));
+  EXPECT_EQ(d->attrs.ints("post_padding"), (Ints{3, 3}));
   EXPECT_EQ(d->outputs[0]->shape, (Dims{2, 20, 19, 16})) << "NHWC";
   const std::vector<HostTensor> got = fusetest::eval_graph(*r.graph, inputs);
   ASSERT_EQ(got.size(), 1u);

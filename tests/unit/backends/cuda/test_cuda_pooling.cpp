@@ -54,6 +54,12 @@ TEST(CudaPooling, ChannelsLast) {
       {{8, 7}, {{4, 3}, {3, 2}, {0, 0}, {0, 0}, {1, 1}, 3}},          // SAME_LOWER
       {{17}, {{3}, {2}, {1}, {1}, {1}, 0}},                           // 1-D
       {{5, 6, 7}, {{2, 3, 2}, {2, 1, 2}, {1, 0, 1}, {0, 1, 1}, {1, 1, 2}, 0}},  // 3-D
+      // Square 2x2 and 3x3 windows (MAX takes the unrolled kernel): stride 2, padding at both ends; stride 1;
+      // ceil mode, the last windows past the end; stride 3 with windows that skip pixels.
+      {{9, 10}, {{2, 2}, {2, 2}, {1, 0}, {0, 1}, {1, 1}, 0}},
+      {{7, 9}, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 0}},
+      {{10, 9}, {{3, 3}, {2, 2}, {0, 0}, {0, 0}, {1, 1}, 1}},
+      {{11, 8}, {{2, 2}, {3, 3}, {0, 1}, {0, 0}, {1, 1}, 0}},
   };
   for (DataType dt : float_types())
     for (int64_t C : {3, 64, 67})
@@ -72,18 +78,20 @@ TEST(CudaPooling, ChannelsLast) {
           }
 }
 
-// A stem-like max pool over many pixels (64 channels: the 16-byte path in every dtype).
+// Stem-like max pools over many pixels (64 channels: the 16-byte path in every dtype): ResNet's 3x3/2 with
+// padding 1, and a 2x2/2 without padding, both through the unrolled kernel.
 TEST(CudaPooling, ChannelsLastLarge) {
   KILN_REQUIRE_CUDA_DEVICE();
-  for (DataType dt : float_types())
-    EXPECT_TRUE(check_op("Pooling", {randf({4, 56, 56, 64}, dt)}, [&](ir::Attrs& a) {
-      a.set("type", int64_t{0});
-      a.set("window", Ints{3, 3});
-      a.set("stride", Ints{2, 2});
-      a.set("pre_padding", Ints{1, 1});
-      a.set("post_padding", Ints{1, 1});
-      a.set("channels_last", int64_t{1});
-    })) << dtype_name(dt);
+  for (int64_t k : {3, 2})
+    for (DataType dt : float_types())
+      EXPECT_TRUE(check_op("Pooling", {randf({4, 56, 56, 64}, dt)}, [&](ir::Attrs& a) {
+        a.set("type", int64_t{0});
+        a.set("window", Ints{k, k});
+        a.set("stride", Ints{2, 2});
+        a.set("pre_padding", Ints{k - 2, k - 2});
+        a.set("post_padding", Ints{k - 2, k - 2});
+        a.set("channels_last", int64_t{1});
+      })) << dtype_name(dt) << " window " << k;
 }
 
 TEST(CudaGlobalPooling, Types) {
