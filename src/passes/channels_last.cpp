@@ -116,7 +116,7 @@ bool all_ones(const std::vector<int64_t>& v) {
 // meet only zero weights, and rows before it that no output reaches are dropped when it is negative).
 // A shift of d zero taps in front (aligning_shift) is the same convolution with kernel w[r - d] of R + d taps
 // and begin padding pb + d: R' = ceil((R + d) / s), w'[a][q] = w[s*a + q - d] (0 outside [0, R)).
-bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p) {
+bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, bool align, SpaceToDepth* p) {
   const ir::Value* x = n->inputs[0];
   const ir::Value* y = n->outputs[0];
   const Dims& ws = w->shape();
@@ -139,8 +139,8 @@ bool plan_space_to_depth(const ir::Node* n, const HostTensor* w, SpaceToDepth* p
   p->c_out = (C * s * s + 7) / 8 * 8;
   p->kh = kh;
   p->kw = kw;
-  p->shift_h = aligning_shift(kh, pre[0], s);
-  p->shift_w = aligning_shift(kw, pre[1], s);
+  p->shift_h = align ? aligning_shift(kh, pre[0], s) : 0;
+  p->shift_w = align ? aligning_shift(kw, pre[1], s) : 0;
   p->kh2 = (kh + p->shift_h + s - 1) / s;
   p->kw2 = (kw + p->shift_w + s - 1) / s;
   pre = {pre[0] + p->shift_h, pre[1] + p->shift_w};
@@ -197,7 +197,7 @@ ir::Value* space_to_depth_weights(ir::Graph& g, const ir::Value* wv, const Space
   return k->outputs[0];
 }
 
-bool convert_convolution(ir::Graph& g, ir::Node* n, bool stem_space_to_depth) {
+bool convert_convolution(ir::Graph& g, ir::Node* n, bool stem_space_to_depth, bool align_stem_padding) {
   if (n->op != "Convolution" || n->attrs.i("channels_last", 0) != 0 || n->outputs.size() != 1) return false;
   if (n->inputs.size() < 2 || !n->inputs[0] || n->inputs[0]->shape.size() != 4) return false;
   const HostTensor* w = ir::constant_value(n->inputs[1]);
@@ -206,7 +206,7 @@ bool convert_convolution(ir::Graph& g, ir::Node* n, bool stem_space_to_depth) {
   if (y->shape.size() != 4) return false;
   std::vector<ir::Value*> ins = n->inputs;
   SpaceToDepth s2d;
-  const bool stem = stem_space_to_depth && plan_space_to_depth(n, w, &s2d);
+  const bool stem = stem_space_to_depth && plan_space_to_depth(n, w, align_stem_padding, &s2d);
   if (stem) {
     // The op writes the NHWC input itself (in place of the transpose), padded spatially and in channels.
     ins[0] = space_to_depth(g, n->inputs[0], s2d, n->name + "_space_to_depth");
@@ -335,7 +335,7 @@ bool ChannelsLast::run(ir::Graph& g) {
   bool changed = false;
   std::vector<ir::Node*> snapshot;
   for (auto& n : g.nodes()) snapshot.push_back(n.get());
-  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, stem_space_to_depth_);
+  for (ir::Node* n : snapshot) changed |= convert_convolution(g, n, stem_space_to_depth_, align_stem_padding_);
   if (!changed) return false;
   // Sink and cancel until nothing moves; nodes are visited in topological order so that one sweep
   // carries a transpose as far down as it can go.

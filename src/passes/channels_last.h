@@ -34,12 +34,16 @@ namespace kiln::passes {
 
 class ChannelsLast : public Pass {
  public:
-  explicit ChannelsLast(bool stem_space_to_depth = false) : stem_space_to_depth_(stem_space_to_depth) {}
+  // align_stem_padding: round the stem's begin padding up to its stride where that adds no tap (the .cpp's
+  // aligning_shift); off, the op keeps the convolution's padding.
+  explicit ChannelsLast(bool stem_space_to_depth = false, bool align_stem_padding = true)
+      : stem_space_to_depth_(stem_space_to_depth), align_stem_padding_(align_stem_padding) {}
   std::string name() const override { return "channels-last"; }
   bool run(ir::Graph& g) override;
 
  private:
   bool stem_space_to_depth_;
+  bool align_stem_padding_;
 };
 
 }  // namespace kiln::passes

@@ -292,6 +292,20 @@ TEST(StemSpaceToDepth, OneOpPerInput) {
 }
 
 // The op survives a plan (its attributes and shape inference), and the plan's graph computes the same.
+// Without the padding alignment (KILN_S2D_VECTOR=0 in the builder) the op keeps the convolution's padding.
+TEST(StemSpaceToDepth, KeepsThePaddingWhenNotAligning) {
+  Stem s;
+  s.x = {2, 3, 32, 32};
+  s.bias_relu = true;
+  ir::Graph g;
+  build(g, s);
+  passes::ChannelsLast pass(true, false);
+  bool changed = false;
+  ASSERT_TRUE(fusetest::run_and_compare(g, pass, 1e-4, &changed));
+  ASSERT_TRUE(changed);
+  expect_rewritten(g, s, {2, 16, {3, 3}, {3, 3}, {4, 4}});
+}
+
 TEST(StemSpaceToDepth, SurvivesAPlan) {
   Stem s;
   s.x = {2, 3, 33, 31};

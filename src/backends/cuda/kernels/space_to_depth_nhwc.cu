@@ -146,18 +146,14 @@ __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restri
   }
 }
 
-// KILN_S2D_VECTOR: unset or 1 takes the block-row path wherever it applies; 0 never does. Read once.
+// KILN_S2D_VECTOR: unset or 1 takes the block-row path wherever it applies; 0 never does. Read at each launch
+// (a getenv, next to a kernel launch), so that a process can time both (bench/gpu_bench.py --ab).
 bool block_rows_enabled(const KernelContext& ctx) {
-  static const int mode = [] {
-    const char* v = std::getenv("KILN_S2D_VECTOR");
-    if (!v || !*v || std::strcmp(v, "1") == 0) return 1;
-    if (std::strcmp(v, "0") == 0) return 0;
-    return -1;
-  }();
-  if (mode < 0)
-    ctx.fail(std::string("KILN_S2D_VECTOR=") + std::getenv("KILN_S2D_VECTOR") +
-             ": expected 1 (the default: block rows as vectors where they apply) or 0 (one element at a time)");
-  return mode == 1;
+  const char* v = std::getenv("KILN_S2D_VECTOR");
+  if (!v || !*v || std::strcmp(v, "1") == 0) return true;
+  if (std::strcmp(v, "0") == 0) return false;
+  ctx.fail(std::string("KILN_S2D_VECTOR=") + v +
+           ": expected 1 (the default: block rows as vectors where they apply) or 0 (one element at a time)");
 }
 
 // Launches the block-row kernel when the geometry and x allow it (see the top of the file); false otherwise.
