@@ -45,6 +45,27 @@ template <class X, class Y> __device__ __forceinline__ Y convert(X v) {
   else return from_f<Y>(v);
 }
 
+// Output pixel pix = (n * T + t) * U + u of y [N, T, U, C_out]: two divisions a thread.
+template <class I> struct OutPixel {
+  I n, t, u;
+};
+template <class I> __device__ __forceinline__ OutPixel<I> out_pixel(I pix, const SpaceToDepthArgs<I>& a) {
+  const I nt = pix / a.U;
+  return {nt / a.T, nt % a.T, pix % a.U};
+}
+
+// Stores V channels of one pixel at yp: one 16-byte vector (yp 16-byte aligned) or one element.
+template <class Y, int V> __device__ __forceinline__ void store_channels(Y* yp, const Y* v) {
+  if constexpr (V * sizeof(Y) == 16) {
+    uint4 packed;
+    memcpy(&packed, v, 16);
+    *reinterpret_cast<uint4*>(yp) = packed;
+  } else {
+    static_assert(V == 1, "a store is one element or one 16-byte vector");
+    *yp = *v;
+  }
+}
+
 // X, Y: the input's and output's element types (an unsigned type of the element's size when they are the
 // same dtype; float -> half/bf16 when converting); V: elements per store (16 / sizeof(Y) for the vector path,
 // 1 otherwise); I: int32_t or int64_t offsets.
@@ -54,12 +75,9 @@ __global__ void k_space_to_depth_nhwc(const X* __restrict__ x, Y* __restrict__ y
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (gid >= pixels) return;
   const I pix = static_cast<I>(gid);
-  const I u = pix % a.U;
-  const I nt = pix / a.U;
-  const I t = nt % a.T;
-  const I n = nt / a.T;
-  const I h0 = t * a.s - a.pre_h, w0 = u * a.s - a.pre_w;  // the block's top-left input pixel (may be < 0)
-  const X* xn = x + n * a.C * a.H * a.W;
+  const OutPixel<I> o = out_pixel(pix, a);
+  const I h0 = o.t * a.s - a.pre_h, w0 = o.u * a.s - a.pre_w;  // the block's top-left input pixel (may be < 0)
+  const X* xn = x + o.n * a.C * a.H * a.W;
   Y* yp = y + pix * a.C_out;
   const Y zero = convert<X, Y>(X(0));  // all zero bits in every type
   I c = 0, qh = 0, qw = 0;  // output channel ch = (qh*s + qw)*C + c
@@ -80,14 +98,7 @@ __global__ void k_space_to_depth_nhwc(const X* __restrict__ x, Y* __restrict__ y
         }
       }
     }
-    if constexpr (V * sizeof(Y) == 16) {
-      uint4 packed;
-      memcpy(&packed, v, 16);
-      *reinterpret_cast<uint4*>(yp + ch0) = packed;  // aligned: y is, and C_out and ch0 are multiples of V
-    } else {
-      static_assert(V == 1, "a store is one element or one 16-byte vector");
-      yp[ch0] = v[0];
-    }
+    store_channels<Y, V>(yp + ch0, v);  // aligned: y is, and C_out and ch0 are multiples of V
   }
 }
 
@@ -105,13 +116,10 @@ __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restri
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (gid >= pixels) return;
   const int32_t pix = static_cast<int32_t>(gid);
-  const int32_t u = pix % a.U;
-  const int32_t nt = pix / a.U;
-  const int32_t t = nt % a.T;
-  const int32_t n = nt / a.T;
-  const int32_t h0 = t * S - a.pre_h, w0 = u * S - a.pre_w;  // w0 is a multiple of S, and so is W
+  const OutPixel<int32_t> o = out_pixel(pix, a);
+  const int32_t h0 = o.t * S - a.pre_h, w0 = o.u * S - a.pre_w;  // w0 is a multiple of S, and so is W
   const bool columns_inside = w0 >= 0 && w0 < a.W;            // all S columns, or none
-  const int32_t x0 = n * kC * a.H * a.W + w0;  // + (c * H + h) * W: the row's first column (read only inside x)
+  const int32_t x0 = o.n * kC * a.H * a.W + w0;  // + (c * H + h) * W: the row's first column (read only inside x)
   const Y zero = convert<X, Y>(X(0));
   Y v[kStored];
 #pragma unroll
@@ -130,20 +138,11 @@ __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restri
   for (int e = kData; e < kStored; ++e) v[e] = zero;
   Y* yp = y + pix * a.C_out;
 #pragma unroll
-  for (int ch0 = 0; ch0 < kStored; ch0 += V) {
-    if constexpr (V * sizeof(Y) == 16) {
-      uint4 packed;
-      memcpy(&packed, v + ch0, 16);
-      *reinterpret_cast<uint4*>(yp + ch0) = packed;  // aligned: y is, and C_out and ch0 are multiples of V
-    } else {
-      static_assert(V == 1, "a store is one element or one 16-byte vector");
-      yp[ch0] = v[ch0];
-    }
-  }
-  for (int32_t ch0 = kStored; ch0 < a.C_out; ch0 += V) {  // channel padding past the last data vector
-    if constexpr (V * sizeof(Y) == 16) *reinterpret_cast<uint4*>(yp + ch0) = uint4{0, 0, 0, 0};
-    else yp[ch0] = zero;
-  }
+  for (int ch0 = 0; ch0 < kStored; ch0 += V) store_channels<Y, V>(yp + ch0, v + ch0);  // aligned as above
+  Y zeros[V];
+#pragma unroll
+  for (int e = 0; e < V; ++e) zeros[e] = zero;
+  for (int32_t ch0 = kStored; ch0 < a.C_out; ch0 += V) store_channels<Y, V>(yp + ch0, zeros);  // channel padding
 }
 
 // KILN_S2D_VECTOR: unset or 1 takes the block-row path wherever it applies; 0 never does. Read at each launch
