@@ -4,13 +4,21 @@
 // walks output tiles of 8 rows x 16 columns of one image (grid-stride over N x row tiles x column tiles).
 // A tile's input window, (8 + kh - 1) x (16 + kw - 1) pixels of 16 channels (zeros past the image's edge), is
 // copied by cp.async while the block computes the tile before it (two window buffers), so the global load's
-// latency overlaps the MMAs instead of stalling the block once per tile. Each of the 4 warps computes two
-// output rows: per filter tap (i, j) and output row, the 16 pixels' 16 channels at row + i, columns j.. j + 15
-// are one A fragment (16 x 16, ldmatrix.x4), the tap's filters of KT channels are KT / 8 B fragments (16 x 8),
-// so a tap is 2 x KT / 8 MMAs per warp; walking each column of taps downwards, the second row's A fragment is
-// the first row's of the next tap, so a tap loads one A fragment and KT / 16 B fragment pairs. The
-// accumulators (float32) go through the epilogue (bias, residual, activation) straight from the fragments:
-// lane l holds pixels l / 4 and l / 4 + 8 of the row, channels 2 (l % 4) and + 1 of each n-tile.
+// latency overlaps the MMAs instead of stalling the block once per tile. Per filter tap (i, j) and output row,
+// the 16 pixels' 16 channels at row + i, columns j.. j + 15 are one A fragment (16 x 16, ldmatrix.x4); the
+// tap's filters are B fragments (16 x 8 each, one n-tile of 8 channels), two n-tiles per ldmatrix.x4.
+//
+// The 4 warps split the tile one of two ways (KILN_CONV_NARROW_TILE, narrow_conv_mma.h): rows2, each warp 2
+// output rows x all KT channels (KT / 8 n-tiles); rows4 (the default), each warp 4 rows x KT / 2 channels
+// (2 row halves x 2 channel halves). Walking a column of taps downwards, a warp of R rows keeps R A
+// fragments: row m's fragment of tap i is row m + 1's of tap i - 1, so the column's first tap loads R and
+// every later tap one (the others shift down). A tap is then 1 A and (the warp's channels) / 16 B loads for
+// R x (the warp's channels) / 8 MMAs. Why rows4: rows2 was bound by shared-memory loads, not MMAs (H200,
+// ResNet's stem: L1/shared pipe 66%, tensor pipe 37%); for its 4x4 taps and KT 64 a column costs a warp 5 A
+// + 16 B loads for 64 MMAs in rows2, 7 A + 8 B in rows4 (29% fewer), and each B load feeds 8 MMAs, not 4.
+// Both keep 64 float32 accumulators per lane (R x n-tiles x 4). They go through the epilogue (bias,
+// residual, activation) straight from the fragments: lane l holds pixels l / 4 and l / 4 + 8 of each of the
+// warp's rows, channels 2 (l % 4) and + 1 of each of its n-tiles.
 //
 // Fragment layouts of mma.m16n8k16 (PTX ISA): A row-major 16 x 16 (rows = pixels, k = channels), B "col"
 // (n-major: filter n's 16 channels contiguous, as the channels-last weights [K, kh, kw, 16] store them),
@@ -22,12 +30,15 @@
 #include "backends/cuda/kernels/narrow_conv_mma.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/kernels/mma_sm80.cuh"
+#include "kiln/types.h"
 
 namespace kiln::cuda {
 
@@ -38,7 +49,7 @@ using kern::half;
 
 constexpr int kC = 16;                 // input channels: one MMA k-step
 constexpr int kTH = 8, kTW = 16;       // output tile: 8 rows of 16 pixels (one m16 tile per row)
-constexpr int kWarps = kTH / 2;        // each warp takes two rows of the tile
+constexpr int kWarps = 4;              // 2 or 4 rows of the tile each (kRows; the top of the file)
 constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxTaps = 16;           // kh * kw: ResNet's 4x4 after space-to-depth
 constexpr int kMaxKT = 64;             // output channels per block
@@ -97,10 +108,16 @@ size_t shared_bytes(int KT, int taps, int window_pixels) {
   return (static_cast<size_t>(KT) * taps + 2 * static_cast<size_t>(window_pixels)) * 2 * sizeof(uint4);
 }
 
-// kAct: the epilogue's activation (activation_math.cuh's activate_as; the launch instantiates the common ones).
-template <class T, int KT, int kAct>
+// kRows: output rows per warp (2: rows2, 4: rows4; the top of the file). kAct: the epilogue's activation
+// (activation_math.cuh's activate_as; the launch instantiates the common ones).
+template <class T, int KT, int kRows, int kAct>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a) {
-  constexpr int NT = KT / 8;  // n-tiles
+  constexpr int kRowGroups = kTH / kRows;           // warps down the tile's rows ...
+  constexpr int kChanGroups = kWarps / kRowGroups;  // ... and across its KT channels
+  static_assert(kTH % kRows == 0 && kRowGroups * kChanGroups == kWarps, "the warps must tile the block");
+  constexpr int KW = KT / kChanGroups;  // a warp's channels
+  constexpr int NT = KW / 8;            // its n-tiles
+  static_assert(NT % 2 == 0, "B fragments are loaded two n-tiles at a time");
   extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int taps = a.kh * a.kw;
@@ -125,11 +142,14 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   const T* residual = static_cast<const T*>(a.residual);
   T* y = static_cast<T*>(a.y);
   // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
-  // then the same for k 8-15). B: lane l gives filter n0' + 8 (l / 16) + l % 8, channel half (l / 8) % 2
-  // (matrices: b0, b1 of n-tile 2q, then b0, b1 of n-tile 2q + 1).
+  // then the same for k 8-15). B, pair q of the warp's n-tiles: lane l gives the block's filter
+  // nw + 16 q + 8 (l / 16) + l % 8, channel half (l / 8) % 2 (matrices: b0, b1 of n-tile 2q, then b0, b1 of
+  // n-tile 2q + 1).
   const int a_col = lane & 15, a_half = lane >> 4;
   const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
-  const int row0 = warp * 2;  // this warp's output rows in the tile: row0, row0 + 1
+  __builtin_assume(warp >= 0 && warp < kWarps);  // so rows2's warp % 4 and warp / 4 fold to warp and 0
+  const int row0 = (warp % kRowGroups) * kRows;  // this warp's output rows in the tile: row0.. row0 + kRows - 1
+  const int nw = (warp / kRowGroups) * KW;       // its channels in the block's: [nw, nw + KW)
   for (int buf = 0; tile < a.tiles; tile += gridDim.x, buf ^= 1) {
     const uint4* sx = sx0 + buf * window;
     const int64_t next = tile + gridDim.x;
@@ -138,33 +158,37 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
     kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
     __syncthreads();           // ... and everyone's (the first time: the filters are stored too)
 
-    float acc[2][NT][4];
+    float acc[kRows][NT][4];
 #pragma unroll
-    for (int m = 0; m < 2; ++m)
+    for (int m = 0; m < kRows; ++m)
 #pragma unroll
       for (int t = 0; t < NT; ++t)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[m][t][e] = 0.0f;
 
-    // Down a column of taps (i, j), i = 0.. kh - 1, row 0 of the warp reads window row row0 + i and row 1
-    // reads row0 + 1 + i: row 1's fragment of tap i is row 0's of tap i + 1, so each tap loads one A fragment.
+    // Down a column of taps (i, j), i = 0.. kh - 1, row m of the warp reads window row row0 + m + i: row m's
+    // fragment of tap i is row m + 1's of tap i - 1, so each tap loads one A fragment, the last row's.
     for (int j = 0; j < a.kw; ++j) {
-      uint32_t a0[4], a1[4];
-      kern::ldsm_x4(a0, &sx[chunk(row0 * cols_in + a_col + j, a_half)]);
+      uint32_t af[kRows][4];
+#pragma unroll
+      for (int m = 0; m < kRows - 1; ++m) kern::ldsm_x4(af[m], &sx[chunk((row0 + m) * cols_in + a_col + j, a_half)]);
       for (int i = 0; i < a.kh; ++i) {
-        kern::ldsm_x4(a1, &sx[chunk((row0 + 1 + i) * cols_in + a_col + j, a_half)]);
+        kern::ldsm_x4(af[kRows - 1], &sx[chunk((row0 + kRows - 1 + i) * cols_in + a_col + j, a_half)]);
         const int t = i * a.kw + j;
 #pragma unroll
         for (int q = 0; q < NT / 2; ++q) {
           uint32_t bf[4];
-          kern::ldsm_x4(bf, &sw[chunk(t * KT + q * 16 + b_row, b_half)]);
-          kern::mma_16816<T>(acc[0][2 * q], a0, bf[0], bf[1]);
-          kern::mma_16816<T>(acc[0][2 * q + 1], a0, bf[2], bf[3]);
-          kern::mma_16816<T>(acc[1][2 * q], a1, bf[0], bf[1]);
-          kern::mma_16816<T>(acc[1][2 * q + 1], a1, bf[2], bf[3]);
+          kern::ldsm_x4(bf, &sw[chunk(t * KT + nw + q * 16 + b_row, b_half)]);
+#pragma unroll
+          for (int m = 0; m < kRows; ++m) {
+            kern::mma_16816<T>(acc[m][2 * q], af[m], bf[0], bf[1]);
+            kern::mma_16816<T>(acc[m][2 * q + 1], af[m], bf[2], bf[3]);
+          }
         }
 #pragma unroll
-        for (int e = 0; e < 4; ++e) a0[e] = a1[e];
+        for (int m = 0; m < kRows - 1; ++m)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) af[m][e] = af[m + 1][e];
       }
     }
     __syncthreads();  // every warp is done with this window: the next iteration's copies may overwrite it
@@ -174,12 +198,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
     float2 bv[NT];
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
-      const int c = n0 + t * 8 + 2 * (lane & 3);
+      const int c = n0 + nw + t * 8 + 2 * (lane & 3);
       bv[t] = bias ? make_float2(kern::to_f(bias[c]), kern::to_f(bias[c + 1])) : make_float2(0.0f, 0.0f);
     }
     const TileOrigin o = tile_origin(a, tile);
 #pragma unroll
-    for (int m = 0; m < 2; ++m) {
+    for (int m = 0; m < kRows; ++m) {
       const int oh = o.oh0 + row0 + m;
       if (oh >= a.OH) continue;
 #pragma unroll
@@ -189,7 +213,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
         const int64_t pixel = (o.img * a.OH + oh) * a.OW + ow;
 #pragma unroll
         for (int t = 0; t < NT; ++t) {
-          const int c = n0 + t * 8 + 2 * (lane & 3);
+          const int c = n0 + nw + t * 8 + 2 * (lane & 3);
           float v0 = acc[m][t][2 * half_row] + bv[t].x, v1 = acc[m][t][2 * half_row + 1] + bv[t].y;
           if (residual) {
             v0 += kern::to_f(residual[pixel * a.K + c]);
@@ -204,9 +228,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   }
 }
 
-template <class T, int KT, int kAct>
+template <class T, int KT, int kRows, int kAct>
 void launch(KernelContext& ctx, const NcArgs& a) {
-  const auto kernel = k_narrow_conv<T, KT, kAct>;
+  const auto kernel = k_narrow_conv<T, KT, kRows, kAct>;
   // The largest window (kh * kw <= 16) takes more than the 48 KiB a launch gets without asking, and
   // kBlocksPerSm blocks need the largest carveout: both asked once per instantiation.
   static const bool attributes_set = [&] {
@@ -226,22 +250,35 @@ void launch(KernelContext& ctx, const NcArgs& a) {
   KILN_CUDA_LAUNCH_CHECK();
 }
 
+template <class T, int KT, int kAct>
+void launch_tiled(KernelContext& ctx, const NcArgs& a, NarrowConvTile tile) {
+  tile == NarrowConvTile::kRows4 ? launch<T, KT, 4, kAct>(ctx, a) : launch<T, KT, 2, kAct>(ctx, a);
+}
+
 template <class T, int kAct>
-void launch_width(KernelContext& ctx, const NcArgs& a, bool wide) {
-  wide ? launch<T, kMaxKT, kAct>(ctx, a) : launch<T, kMaxKT / 2, kAct>(ctx, a);
+void launch_width(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile) {
+  wide ? launch_tiled<T, kMaxKT, kAct>(ctx, a, tile) : launch_tiled<T, kMaxKT / 2, kAct>(ctx, a, tile);
 }
 
 // The stems' activations (ReLU: ResNet; Clip: MobileNet's ReLU6) and none get kernels of their own; the rest
 // share one that reads the type at run time.
 template <class T>
-void launch_for(KernelContext& ctx, const NcArgs& a, bool wide) {
+void launch_for(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile) {
   namespace A = kern::act;
   switch (a.act) {
-    case -1: return launch_width<T, -1>(ctx, a, wide);
-    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide);
-    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide);
-    default: return launch_width<T, A::kAnyAct>(ctx, a, wide);
+    case -1: return launch_width<T, -1>(ctx, a, wide, tile);
+    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide, tile);
+    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide, tile);
+    default: return launch_width<T, A::kAnyAct>(ctx, a, wide, tile);
   }
+}
+
+constexpr const char* kTileVariable = "KILN_CONV_NARROW_TILE";
+
+std::string tile_error(const char* value) {
+  return std::string(kTileVariable) + "=" + value +
+         ": expected rows4 (the default: each warp 4 output rows x half the block's channels) or rows2 (2 rows x "
+         "all of them)";
 }
 
 bool refuse(std::string* why, const std::string& reason) {
@@ -250,6 +287,20 @@ bool refuse(std::string* why, const std::string& reason) {
 }
 
 }  // namespace
+
+bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out) {
+  if (!value || !*value || std::strcmp(value, "rows4") == 0) *out = NarrowConvTile::kRows4;
+  else if (std::strcmp(value, "rows2") == 0) *out = NarrowConvTile::kRows2;
+  else return false;
+  return true;
+}
+
+NarrowConvTile narrow_conv_tile() {
+  const char* v = std::getenv(kTileVariable);
+  NarrowConvTile tile;
+  if (!parse_narrow_conv_tile(v, &tile)) throw Error(tile_error(v));
+  return tile;
+}
 
 bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why) {
   const ir::Node& n = ctx.node;
@@ -297,6 +348,10 @@ bool narrow_conv_aligned(const KernelContext& ctx) {
 }
 
 void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
+  // Read at every launch, so a test may switch it between runs; a bad value fails even for an empty tensor.
+  const char* tile_value = std::getenv(kTileVariable);
+  NarrowConvTile tile;
+  if (!parse_narrow_conv_tile(tile_value, &tile)) ctx.fail(tile_error(tile_value));
   if (g.N == 0 || g.OH == 0 || g.OW == 0 || g.K == 0) return;
   NcArgs a;
   a.x = ctx.in[0].data;
@@ -321,8 +376,8 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.act = ba.act;
   a.alpha = ba.alpha;
   a.beta = ba.beta;
-  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, g.K % kMaxKT == 0);
-  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, g.K % kMaxKT == 0);
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, g.K % kMaxKT == 0, tile);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, g.K % kMaxKT == 0, tile);
   else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
 }
 

@@ -30,6 +30,18 @@ struct NarrowConvGeometry {
 using NarrowConvMode = CandidateMode;
 inline NarrowConvMode narrow_conv_mode() { return candidate_mode("KILN_CONV_NARROW"); }
 
+// KILN_CONV_NARROW_TILE: how a block's 4 warps share its tile of 8 output rows x 16 pixels x KT channels
+// (narrow_conv_mma.cu's top says why two): unset, "" or "rows4" kRows4, each warp 4 rows x KT / 2 channels
+// (the default); "rows2" kRows2, each warp 2 rows x all KT channels (the first kernel, for A/B runs).
+enum class NarrowConvTile { kRows4, kRows2 };
+
+// `value` (nullptr: unset) as KILN_CONV_NARROW_TILE's tiling in *out; false for any other value.
+bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out);
+
+// KILN_CONV_NARROW_TILE's tiling, read at every call (tests set it at run time; one getenv per launch is
+// cheap); any other value throws kiln::Error naming the variable, the value and the accepted values.
+NarrowConvTile narrow_conv_tile();
+
 // Whether the kernel can run this node for its current shapes and dtypes (see the top of the file), filling
 // in *g; false with the reason in *why. The window (stride, padding, dilation) is the caller's, as it
 // computed it for cuDNN. The addresses are checked apart (narrow_conv_aligned): they may change per run.
