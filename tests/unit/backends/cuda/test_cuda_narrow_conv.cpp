@@ -1,9 +1,11 @@
 // Kiln's narrow-input tensor-core convolution (src/backends/cuda/kernels/narrow_conv_mma.*), a candidate of the
-// convolution kernel: which nodes are eligible (no GPU needed), KILN_CONV_NARROW's values, and on a GPU the
-// kernel forced, timed and off against the CPU kernel in float16 and bfloat16: ResNet-50's stem after
-// space-to-depth (4x4, 16 -> 64, bias + ReLU) and MobileNet's (2x2, 16 -> 32, ReLU6), output sizes that end
-// inside a tile, 32- and 64-channel blocks (K 96, 128), a residual, no epilogue, the 1x16 and 16x1 extremes
-// of the window the kernel's shared memory is sized for, and a node outside its conditions left to cuDNN.
+// convolution kernel: which nodes are eligible (no GPU needed), KILN_CONV_NARROW's and KILN_CONV_NARROW_TILE's
+// values, and on a GPU the kernel forced, timed and off against the CPU kernel in float16 and bfloat16, in both
+// warp tilings (rows4, rows2): ResNet-50's stem after space-to-depth (4x4, 16 -> 64, bias + ReLU) and
+// MobileNet's (2x2, 16 -> 32, ReLU6), output sizes that end inside a tile (heights that end inside a warp's
+// 4 rows too), 32- and 64-channel blocks (K 32, 64, 96, 128), a residual, no epilogue, the 1x16 and 16x1
+// extremes of the window the kernel's shared memory is sized for, and a node outside its conditions left to
+// cuDNN.
 #ifdef KILN_WITH_CUDA
 #include <cstdint>
 #include <string>
@@ -13,6 +15,7 @@
 #include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/fake_conv_node.h"
 #include "backends/cuda/kernels/narrow_conv_mma.h"
+#include "kiln/types.h"
 
 namespace kiln {
 namespace {
@@ -78,6 +81,12 @@ const std::vector<NarrowCase>& eligible_cases() {
       {"1x16 window", {1, 8, 40, 16}, 32, 1, 16},
       {"16x1 window", {1, 20, 9, 16}, 64, 16, 1, false, true, -1},       // residual without a bias
       {"Leaky ReLU", {2, 10, 18, 16}, 64, 2, 2, true, false, 3},         // the kernel that reads the type
+      // Heights that end inside a warp's rows in rows4 (a tile's rows 0-3 and 4-7): 6 and 13 outputs (the last
+      // warp row half with 2 and 1 rows), and 7 with 64 channels (K 96 above has 7 with 32).
+      {"3x1, 6 rows", {2, 8, 21, 16}, 96, 3, 1, true, false, 0},           // 6 x 21 outputs
+      {"1x5, 13 rows", {1, 13, 35, 16}, 64, 1, 5, true, true, 8},          // 13 x 31, residual, ReLU6
+      {"4x4, 6 rows, K 32", {1, 9, 23, 16}, 32, 4, 4, true, false, 0},     // 6 x 20: the stem's taps, KT 32
+      {"2x2, 7 rows", {1, 8, 13, 16}, 64, 2, 2, false, true, -1},          // 7 x 12, narrower than a tile
       // 1216 tiles, more than 4 blocks on each of 132 SMs: blocks compute 2-3 tiles each, so the next tile's
       // window is copied while one is computed (on a GPU with more SMs, some blocks still take two).
       {"Many tiles per block", {4, 151, 251, 16}, 32, 2, 2, true, false, 0},
@@ -85,29 +94,39 @@ const std::vector<NarrowCase>& eligible_cases() {
   return cases;
 }
 
+// The warp tilings (KILN_CONV_NARROW_TILE, read at every launch): each GPU test runs in both.
+constexpr const char* kTilings[] = {"rows4", "rows2"};
+
 // KILN_CONV_NARROW=force: every eligible case takes the kernel and matches the CPU.
 TEST(CudaNarrowConv, ForcedMatchesCpu) {
   KILN_REQUIRE_CUDA_DEVICE();
   ScopedEnv mode("KILN_CONV_NARROW", "force");
-  for (DataType dt : {DataType::kHALF, DataType::kBF16})
-    for (const NarrowCase& c : eligible_cases()) {
-      int64_t chosen = -1;
-      EXPECT_TRUE(check(c, dt, &chosen)) << describe(c, dt);
-      EXPECT_EQ(chosen, 1) << describe(c, dt) << ": the narrow kernel was not taken";
-    }
+  for (const char* tiling : kTilings) {
+    ScopedEnv tile("KILN_CONV_NARROW_TILE", tiling);
+    for (DataType dt : {DataType::kHALF, DataType::kBF16})
+      for (const NarrowCase& c : eligible_cases()) {
+        int64_t chosen = -1;
+        EXPECT_TRUE(check(c, dt, &chosen)) << describe(c, dt) << " tiling " << tiling;
+        EXPECT_EQ(chosen, 1) << describe(c, dt) << " tiling " << tiling << ": the narrow kernel was not taken";
+      }
+  }
 }
 
 // The default (timed against cuDNN's paths) and KILN_CONV_NARROW=0 (never): whatever runs is right, and "0"
 // never takes the kernel.
 TEST(CudaNarrowConv, TimedAndOffMatchCpu) {
   KILN_REQUIRE_CUDA_DEVICE();
-  for (const char* m : {static_cast<const char*>(nullptr), "0"}) {
-    ScopedEnv mode("KILN_CONV_NARROW", m);
-    for (const NarrowCase& c : eligible_cases()) {
-      int64_t chosen = -1;
-      EXPECT_TRUE(check(c, DataType::kHALF, &chosen)) << describe(c, DataType::kHALF) << " mode " << (m ? m : "timed");
-      if (m) {
-        EXPECT_EQ(chosen, 0) << describe(c, DataType::kHALF) << ": KILN_CONV_NARROW=0 took the kernel";
+  for (const char* tiling : kTilings) {
+    ScopedEnv tile("KILN_CONV_NARROW_TILE", tiling);
+    for (const char* m : {static_cast<const char*>(nullptr), "0"}) {
+      ScopedEnv mode("KILN_CONV_NARROW", m);
+      for (const NarrowCase& c : eligible_cases()) {
+        const std::string what = describe(c, DataType::kHALF) + " mode " + (m ? m : "timed") + " tiling " + tiling;
+        int64_t chosen = -1;
+        EXPECT_TRUE(check(c, DataType::kHALF, &chosen)) << what;
+        if (m) {
+          EXPECT_EQ(chosen, 0) << what << ": KILN_CONV_NARROW=0 took the kernel";
+        }
       }
     }
   }
@@ -229,6 +248,66 @@ TEST(NarrowConvGeometry, RefusesWithAReason) {
 TEST(NarrowConvGeometry, ReadsItsSwitch) {
   ScopedEnv m("KILN_CONV_NARROW", "0");
   EXPECT_EQ(cuda::narrow_conv_mode(), cuda::NarrowConvMode::kOff);
+}
+
+// ---- Without a GPU: KILN_CONV_NARROW_TILE ----
+
+using cuda::NarrowConvTile;
+constexpr const char* kTileVar = "KILN_CONV_NARROW_TILE";
+
+TEST(NarrowConvTile, Values) {
+  struct Case {
+    const char* value;  // nullptr: unset
+    NarrowConvTile tile;
+  };
+  for (const Case& c : {Case{nullptr, NarrowConvTile::kRows4}, Case{"", NarrowConvTile::kRows4},
+                        Case{"rows4", NarrowConvTile::kRows4}, Case{"rows2", NarrowConvTile::kRows2}}) {
+    const std::string what = c.value ? std::string("'") + c.value + "'" : "(unset)";
+    // Start from the other tiling, so a parse that leaves *out alone fails.
+    NarrowConvTile parsed = c.tile == NarrowConvTile::kRows4 ? NarrowConvTile::kRows2 : NarrowConvTile::kRows4;
+    EXPECT_TRUE(cuda::parse_narrow_conv_tile(c.value, &parsed)) << what;
+    EXPECT_EQ(parsed, c.tile) << what;
+    ScopedEnv e(kTileVar, c.value);
+    EXPECT_EQ(cuda::narrow_conv_tile(), c.tile) << what;
+  }
+}
+
+TEST(NarrowConvTile, OtherValuesAreErrorsNamingTheSwitch) {
+  for (const char* bad : {"rows3", "foo", "ROWS4", "rows4 ", "2"}) {
+    NarrowConvTile parsed;
+    EXPECT_FALSE(cuda::parse_narrow_conv_tile(bad, &parsed)) << "'" << bad << "'";
+    ScopedEnv e(kTileVar, bad);
+    try {
+      cuda::narrow_conv_tile();
+      ADD_FAILURE() << "'" << bad << "' was accepted";
+    } catch (const Error& ex) {
+      const std::string what = ex.what();
+      EXPECT_NE(what.find(std::string(kTileVar) + "=" + bad), std::string::npos) << what;
+      EXPECT_NE(what.find("rows4"), std::string::npos) << what;
+      EXPECT_NE(what.find("rows2"), std::string::npos) << what;
+    }
+  }
+}
+
+// The kernel's launch reads the switch first: a bad value fails the node (naming it) before anything reaches
+// the GPU, so this runs on the fake node's addresses, with or without one.
+TEST(NarrowConvTile, EnqueueFailsOnABadValue) {
+  const NarrowCase c{"stem", {1, 9, 9, 16}, 32, 2, 2, true, false, 0};
+  FakeNode f(c, DataType::kHALF);
+  cuda::NarrowConvGeometry geo;
+  std::string why;
+  ASSERT_TRUE(cuda::narrow_conv_geometry(*f.ctx, true, &geo, &why)) << why;
+  NarrowConvTile parsed;
+  ASSERT_FALSE(cuda::parse_narrow_conv_tile("rows3", &parsed));  // else the launch below would be real
+  ScopedEnv e(kTileVar, "rows3");
+  try {
+    cuda::enqueue_narrow_conv(*f.ctx, geo);
+    ADD_FAILURE() << "KILN_CONV_NARROW_TILE=rows3 was accepted";
+  } catch (const Error& ex) {
+    const std::string what = ex.what();
+    EXPECT_NE(what.find("KILN_CONV_NARROW_TILE=rows3"), std::string::npos) << what;
+    EXPECT_NE(what.find("'conv'"), std::string::npos) << what;  // the layer
+  }
 }
 
 }  // namespace
