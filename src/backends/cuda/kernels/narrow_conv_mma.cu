@@ -9,13 +9,15 @@
 // tap's filters are B fragments (16 x 8 each, one n-tile of 8 channels), two n-tiles per ldmatrix.x4.
 //
 // The 4 warps split the tile one of two ways (KILN_CONV_NARROW_TILE, narrow_conv_mma.h): rows2, each warp 2
-// output rows x all KT channels (KT / 8 n-tiles); rows4 (the default), each warp 4 rows x KT / 2 channels
+// output rows x all KT channels (KT / 8 n-tiles); rows4, each warp 4 rows x KT / 2 channels
 // (2 row halves x 2 channel halves). Walking a column of taps downwards, a warp of R rows keeps R A
 // fragments: row m's fragment of tap i is row m + 1's of tap i - 1, so the column's first tap loads R and
 // every later tap one (the others shift down). A tap is then 1 A and (the warp's channels) / 16 B loads for
 // R x (the warp's channels) / 8 MMAs. Why rows4: rows2 was bound by shared-memory loads, not MMAs (H200,
 // ResNet's stem: L1/shared pipe 66%, tensor pipe 37%); for its 4x4 taps and KT 64 a column costs a warp 5 A
 // + 16 B loads for 64 MMAs in rows2, 7 A + 8 B in rows4 (29% fewer), and each B load feeds 8 MMAs, not 4.
+// Measured, rows4 wins there (0.200 ms against 0.218) and loses on MobileNet's 2x2 and 1x1 windows at KT 32,
+// where it saves no loads: the default (auto, narrow_conv_tile_for) takes it only where it saves a quarter.
 // Both keep 64 float32 accumulators per lane (R x n-tiles x 4). They go through the epilogue (bias,
 // residual, activation) straight from the fragments: lane l holds pixels l / 4 and l / 4 + 8 of each of the
 // warp's rows, channels 2 (l % 4) and + 1 of each of its n-tiles.
@@ -277,8 +279,8 @@ constexpr const char* kTileVariable = "KILN_CONV_NARROW_TILE";
 
 std::string tile_error(const char* value) {
   return std::string(kTileVariable) + "=" + value +
-         ": expected rows4 (the default: each warp 4 output rows x half the block's channels) or rows2 (2 rows x "
-         "all of them)";
+         ": expected auto (the default: rows4 for 64-channel blocks with 3 or more rows of taps, else rows2), rows4 "
+         "(each warp 4 output rows x half the block's channels) or rows2 (2 rows x all of them)";
 }
 
 bool refuse(std::string* why, const std::string& reason) {
@@ -289,10 +291,21 @@ bool refuse(std::string* why, const std::string& reason) {
 }  // namespace
 
 bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out) {
-  if (!value || !*value || std::strcmp(value, "rows4") == 0) *out = NarrowConvTile::kRows4;
+  if (!value || !*value || std::strcmp(value, "auto") == 0) *out = NarrowConvTile::kAuto;
+  else if (std::strcmp(value, "rows4") == 0) *out = NarrowConvTile::kRows4;
   else if (std::strcmp(value, "rows2") == 0) *out = NarrowConvTile::kRows2;
   else return false;
   return true;
+}
+
+// Shared-memory fragment loads per column of kh taps and warp: rows2 1 + kh A and kh * KT / 16 B; rows4
+// 3 + kh A and kh * KT / 32 B. At KT 64 that is 1 + 5 kh against 3 + 3 kh (kh 4: 21 against 15; kh 3: 16
+// against 12); at KT 32, 1 + 3 kh against 3 + 2 kh (kh 2: 7 against 7). Measured on the H200 (twelfth
+// session): ResNet's 4x4 stem, KT 64, rows4 0.200 ms against 0.218; MobileNet's 2x2 stem, KT 32, rows4
+// 0.096 against 0.085, and its 1x1 16->96 expand 0.230 against 0.222. So rows4 only where it saves a quarter
+// of the loads or more.
+NarrowConvTile narrow_conv_tile_for(int KT, int kh) {
+  return KT == kMaxKT && kh >= 3 ? NarrowConvTile::kRows4 : NarrowConvTile::kRows2;
 }
 
 NarrowConvTile narrow_conv_tile() {
@@ -376,8 +389,10 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.act = ba.act;
   a.alpha = ba.alpha;
   a.beta = ba.beta;
-  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, g.K % kMaxKT == 0, tile);
-  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, g.K % kMaxKT == 0, tile);
+  const bool wide = g.K % kMaxKT == 0;
+  if (tile == NarrowConvTile::kAuto) tile = narrow_conv_tile_for(wide ? kMaxKT : kMaxKT / 2, g.kh);
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, tile);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, tile);
   else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
 }
 

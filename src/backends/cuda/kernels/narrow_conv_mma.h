@@ -31,14 +31,19 @@ using NarrowConvMode = CandidateMode;
 inline NarrowConvMode narrow_conv_mode() { return candidate_mode("KILN_CONV_NARROW"); }
 
 // KILN_CONV_NARROW_TILE: how a block's 4 warps share its tile of 8 output rows x 16 pixels x KT channels
-// (narrow_conv_mma.cu's top says why two): unset, "" or "rows4" kRows4, each warp 4 rows x KT / 2 channels
-// (the default); "rows2" kRows2, each warp 2 rows x all KT channels (the first kernel, for A/B runs).
-enum class NarrowConvTile { kRows4, kRows2 };
+// (narrow_conv_mma.cu's top says why two): "rows4" kRows4, each warp 4 rows x KT / 2 channels; "rows2"
+// kRows2, each warp 2 rows x all KT channels; unset, "" or "auto" kAuto, the default: rows4 where it loads
+// at least a quarter fewer fragments from shared memory (64-channel blocks, 3 or more rows of taps:
+// ResNet's stem), rows2 elsewhere (narrow_conv_tile_for).
+enum class NarrowConvTile { kAuto, kRows4, kRows2 };
+
+// The tiling kAuto takes for a block of KT output channels and kh rows of taps.
+NarrowConvTile narrow_conv_tile_for(int KT, int kh);
 
 // `value` (nullptr: unset) as KILN_CONV_NARROW_TILE's tiling in *out; false for any other value.
 bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out);
 
-// KILN_CONV_NARROW_TILE's tiling, read at every call (tests set it at run time; one getenv per launch is
+// KILN_CONV_NARROW_TILE's value, read at every call (tests set it at run time; one getenv per launch is
 // cheap); any other value throws kiln::Error naming the variable, the value and the accepted values.
 NarrowConvTile narrow_conv_tile();
 

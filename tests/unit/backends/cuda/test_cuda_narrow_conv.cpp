@@ -260,10 +260,11 @@ TEST(NarrowConvTile, Values) {
     const char* value;  // nullptr: unset
     NarrowConvTile tile;
   };
-  for (const Case& c : {Case{nullptr, NarrowConvTile::kRows4}, Case{"", NarrowConvTile::kRows4},
-                        Case{"rows4", NarrowConvTile::kRows4}, Case{"rows2", NarrowConvTile::kRows2}}) {
+  for (const Case& c : {Case{nullptr, NarrowConvTile::kAuto}, Case{"", NarrowConvTile::kAuto},
+                        Case{"auto", NarrowConvTile::kAuto}, Case{"rows4", NarrowConvTile::kRows4},
+                        Case{"rows2", NarrowConvTile::kRows2}}) {
     const std::string what = c.value ? std::string("'") + c.value + "'" : "(unset)";
-    // Start from the other tiling, so a parse that leaves *out alone fails.
+    // Start from another tiling, so a parse that leaves *out alone fails.
     NarrowConvTile parsed = c.tile == NarrowConvTile::kRows4 ? NarrowConvTile::kRows2 : NarrowConvTile::kRows4;
     EXPECT_TRUE(cuda::parse_narrow_conv_tile(c.value, &parsed)) << what;
     EXPECT_EQ(parsed, c.tile) << what;
@@ -283,10 +284,22 @@ TEST(NarrowConvTile, OtherValuesAreErrorsNamingTheSwitch) {
     } catch (const Error& ex) {
       const std::string what = ex.what();
       EXPECT_NE(what.find(std::string(kTileVar) + "=" + bad), std::string::npos) << what;
+      EXPECT_NE(what.find("auto"), std::string::npos) << what;
       EXPECT_NE(what.find("rows4"), std::string::npos) << what;
       EXPECT_NE(what.find("rows2"), std::string::npos) << what;
     }
   }
+}
+
+// auto: rows4 for 64-channel blocks with 3 or more rows of taps (ResNet's 4x4 stem), rows2 elsewhere (the
+// H200's measurements in narrow_conv_tile_for's comment).
+TEST(NarrowConvTile, AutoTakesRows4WhereItSavesLoads) {
+  EXPECT_EQ(cuda::narrow_conv_tile_for(64, 4), NarrowConvTile::kRows4);
+  EXPECT_EQ(cuda::narrow_conv_tile_for(64, 3), NarrowConvTile::kRows4);
+  EXPECT_EQ(cuda::narrow_conv_tile_for(64, 2), NarrowConvTile::kRows2);
+  EXPECT_EQ(cuda::narrow_conv_tile_for(64, 1), NarrowConvTile::kRows2);
+  EXPECT_EQ(cuda::narrow_conv_tile_for(32, 4), NarrowConvTile::kRows2);
+  EXPECT_EQ(cuda::narrow_conv_tile_for(32, 2), NarrowConvTile::kRows2);
 }
 
 // The kernel's launch reads the switch first: a bad value fails the node (naming it) before anything reaches
