@@ -26,9 +26,11 @@
 // (n-major: filter n's 16 channels contiguous, as the channels-last weights [K, kh, kw, 16] store them),
 // C/D 16 x 8 float32. ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i.
 //
-// Shared memory holds each pixel's (and each filter tap's) 16 channels as two 16-byte chunks; chunk h of row
-// r is stored at 2r + (h ^ ((r >> 2) & 1)). Eight consecutive rows then land on eight different 16-byte bank
-// groups whichever row they start at, so every ldmatrix phase is free of bank conflicts.
+// Shared memory holds each pixel's (and each filter tap's) 16 channels as two 16-byte chunks, in two planes:
+// chunk h of every row, then the other. An ldmatrix phase reads one chunk of 8 consecutive rows: 128
+// contiguous bytes, free of bank conflicts, and a lane's fragment address is its plane and row plus a constant
+// per tap. (An earlier layout interleaved the chunks with an XOR swizzle: also conflict-free, but each address
+// then cost its own swizzle arithmetic.)
 #include "backends/cuda/kernels/narrow_conv_mma.h"
 
 #include <algorithm>
@@ -73,8 +75,9 @@ struct NcArgs {
   float alpha, beta;
 };
 
-// The 16-byte chunk index of chunk h (0 or 1) of row r (a pixel or a filter tap's channel row).
-__device__ __forceinline__ int chunk(int r, int h) { return 2 * r + (h ^ ((r >> 2) & 1)); }
+// The 16-byte chunk index of chunk h (0 or 1: channels 0-7 or 8-15) of row r (a pixel or a filter tap's
+// channel row) in an area of `rows` rows: two planes, each chunk h of every row contiguous.
+__device__ __forceinline__ int chunk(int r, int h, int rows) { return h * rows + r; }
 
 // The origin of output tile `tile`: its image and its first output row and column.
 struct TileOrigin {
@@ -88,19 +91,20 @@ __device__ __forceinline__ TileOrigin tile_origin(const NcArgs& a, int64_t tile)
   return {rest / a.tiles_h, static_cast<int>(rest % a.tiles_h) * kTH, tw * kTW};
 }
 
-// Starts the copies of tile's input window into buf (cp.async; zeros past the image's edge). The caller
-// commits them as one group.
+// Starts the copies of tile's input window, rows_in x cols_in pixels (constants where the window is), into buf
+// (cp.async; zeros past the image's edge). The caller commits them as one group.
 template <class T>
-__device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid) {
+__device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid, int rows_in,
+                                             int cols_in) {
   const TileOrigin o = tile_origin(a, tile);
   const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + o.img * a.H * a.W * kC);
-  const int chunks = a.rows_in * a.cols_in * 2;
-  for (int i = tid; i < chunks; i += kThreads) {
-    const int h = i & 1, p = i >> 1, r = p / a.cols_in, c = p - r * a.cols_in;
+  const int pixels = rows_in * cols_in;
+  for (int i = tid; i < pixels * 2; i += kThreads) {
+    const int h = i & 1, p = i >> 1, r = p / cols_in, c = p - r * cols_in;
     const int ih = o.oh0 + r, iw = o.ow0 + c;
     const bool inside = ih < a.H && iw < a.W;
     const uint4* src = inside ? xi + (static_cast<int64_t>(ih) * a.W + iw) * 2 + h : xi;
-    kern::cp_async_16_or_zero(&buf[chunk(p, h)], src, inside);
+    kern::cp_async_16_or_zero(&buf[chunk(p, h, pixels)], src, inside);
   }
 }
 
@@ -111,8 +115,12 @@ size_t shared_bytes(int KT, int taps, int window_pixels) {
 }
 
 // kRows: output rows per warp (2: rows2, 4: rows4; the top of the file). kAct: the epilogue's activation
-// (activation_math.cuh's activate_as; the launch instantiates the common ones).
-template <class T, int KT, int kRows, int kAct>
+// (activation_math.cuh's activate_as; the launch instantiates the common ones). kKh, kKw: the window when
+// known at compile time (ResNet's 4x4 stem), else 0 (read from a). Known, the tap loops unroll completely:
+// every fragment address is a per-lane base plus a constant, and the A fragments' shift down a column is
+// register renaming instead of moves (Nsight, twelfth session: 7.5k warp instructions a tile for 1k MMAs;
+// "stall wait", fixed-latency dependencies, first among the stall reasons).
+template <class T, int KT, int kRows, int kAct, int kKh, int kKw>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a) {
   constexpr int kRowGroups = kTH / kRows;           // warps down the tile's rows ...
   constexpr int kChanGroups = kWarps / kRowGroups;  // ... and across its KT channels
@@ -122,22 +130,26 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   static_assert(NT % 2 == 0, "B fragments are loaded two n-tiles at a time");
   extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int taps = a.kh * a.kw;
+  const int kh = kKh ? kKh : a.kh, kw = kKw ? kKw : a.kw;
+  const int taps = kh * kw;
   const int n0 = static_cast<int>(blockIdx.y) * KT;  // this block's output channels: [n0, n0 + KT)
-  const int cols_in = a.cols_in;
-  const int window = a.rows_in * cols_in * 2;  // 16-byte chunks per window buffer
+  const int cols_in = kKw ? kTW + kKw - 1 : a.cols_in;
+  const int rows_in = kKh ? kTH + kKh - 1 : a.rows_in;
+  const int pixels = rows_in * cols_in;        // a window's rows of 16 channels (one plane)
+  const int filter_rows = KT * taps;           // the filters' rows (one plane)
+  const int window = pixels * 2;               // 16-byte chunks per window buffer
   uint4* const sw = smem;
   uint4* const sx0 = smem + KT * taps * 2;
 
   // The first tile's window is in flight while the filters are stored (plain loads, in memory order
   // [n][tap][chunk]: coalesced).
   int64_t tile = blockIdx.x;
-  stage_window<T>(a, tile, sx0, tid);  // the grid has at most one block per tile
+  stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
   kern::cp_async_commit();
   const uint4* w = static_cast<const uint4*>(a.w) + static_cast<int64_t>(n0) * taps * 2;
   for (int i = tid; i < KT * taps * 2; i += kThreads) {
     const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
-    sw[chunk(t * KT + n, h)] = w[i];
+    sw[chunk(t * KT + n, h, KT * taps)] = w[i];
   }
 
   const T* bias = static_cast<const T*>(a.bias);
@@ -155,7 +167,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   for (int buf = 0; tile < a.tiles; tile += gridDim.x, buf ^= 1) {
     const uint4* sx = sx0 + buf * window;
     const int64_t next = tile + gridDim.x;
-    if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid);
+    if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid, rows_in, cols_in);
     kern::cp_async_commit();  // possibly empty: the wait below counts groups
     kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
     __syncthreads();           // ... and everyone's (the first time: the filters are stored too)
@@ -169,18 +181,23 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
         for (int e = 0; e < 4; ++e) acc[m][t][e] = 0.0f;
 
     // Down a column of taps (i, j), i = 0.. kh - 1, row m of the warp reads window row row0 + m + i: row m's
-    // fragment of tap i is row m + 1's of tap i - 1, so each tap loads one A fragment, the last row's.
-    for (int j = 0; j < a.kw; ++j) {
+    // fragment of tap i is row m + 1's of tap i - 1, so each tap loads one A fragment, the last row's. Each
+    // lane's fragment rows are its base (a_base, b_base) plus constants.
+    const uint4* a_base = sx + chunk(row0 * cols_in + a_col, a_half, pixels);
+    const uint4* b_base = sw + chunk(nw + b_row, b_half, filter_rows);
+#pragma unroll
+    for (int j = 0; j < kw; ++j) {
       uint32_t af[kRows][4];
 #pragma unroll
-      for (int m = 0; m < kRows - 1; ++m) kern::ldsm_x4(af[m], &sx[chunk((row0 + m) * cols_in + a_col + j, a_half)]);
-      for (int i = 0; i < a.kh; ++i) {
-        kern::ldsm_x4(af[kRows - 1], &sx[chunk((row0 + kRows - 1 + i) * cols_in + a_col + j, a_half)]);
-        const int t = i * a.kw + j;
+      for (int m = 0; m < kRows - 1; ++m) kern::ldsm_x4(af[m], a_base + m * cols_in + j);
+#pragma unroll
+      for (int i = 0; i < kh; ++i) {
+        kern::ldsm_x4(af[kRows - 1], a_base + (kRows - 1 + i) * cols_in + j);
+        const int t = i * kw + j;
 #pragma unroll
         for (int q = 0; q < NT / 2; ++q) {
           uint32_t bf[4];
-          kern::ldsm_x4(bf, &sw[chunk(t * KT + nw + q * 16 + b_row, b_half)]);
+          kern::ldsm_x4(bf, b_base + t * KT + q * 16);
 #pragma unroll
           for (int m = 0; m < kRows; ++m) {
             kern::mma_16816<T>(acc[m][2 * q], af[m], bf[0], bf[1]);
@@ -230,9 +247,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   }
 }
 
-template <class T, int KT, int kRows, int kAct>
+template <class T, int KT, int kRows, int kAct, int kKh = 0, int kKw = 0>
 void launch(KernelContext& ctx, const NcArgs& a) {
-  const auto kernel = k_narrow_conv<T, KT, kRows, kAct>;
+  const auto kernel = k_narrow_conv<T, KT, kRows, kAct, kKh, kKw>;
   // The largest window (kh * kw <= 16) takes more than the 48 KiB a launch gets without asking, and
   // kBlocksPerSm blocks need the largest carveout: both asked once per instantiation.
   static const bool attributes_set = [&] {
@@ -254,7 +271,9 @@ void launch(KernelContext& ctx, const NcArgs& a) {
 
 template <class T, int KT, int kAct>
 void launch_tiled(KernelContext& ctx, const NcArgs& a, NarrowConvTile tile) {
-  tile == NarrowConvTile::kRows4 ? launch<T, KT, 4, kAct>(ctx, a) : launch<T, KT, 2, kAct>(ctx, a);
+  if (tile == NarrowConvTile::kRows2) return launch<T, KT, 2, kAct>(ctx, a);
+  if (a.kh == 4 && a.kw == 4) return launch<T, KT, 4, kAct, 4, 4>(ctx, a);  // ResNet's stem, unrolled
+  launch<T, KT, 4, kAct>(ctx, a);
 }
 
 template <class T, int kAct>
