@@ -175,8 +175,8 @@ __global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y,
 // the generic kernel above with the window unrolled and its loads first. Why: the generic loop's bounds
 // checks make each tap's 16-byte load wait for the one before it to be folded, so a thread has one load in
 // flight and the pool ran at 2.5 TB/s (ResNet-50 b128, 0.101 ms for 256 MB); here a thread's K*K loads are
-// all issued before the first is used. Taps outside x are skipped, as in the generic kernel (the same
-// `f > max` fold: identical results). 32-bit offsets; D is 1.
+// all issued before the first is used: 0.074 ms, 3.45 TB/s (H200, twelfth session). Taps outside x are
+// skipped, as in the generic kernel (the same `f > max` fold: identical results). 32-bit offsets; D is 1.
 struct Window2d {
   int32_t h_in, w_in, h_out, w_out, sh, sw, ph, pw;
 };
