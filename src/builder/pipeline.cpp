@@ -74,8 +74,8 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
   // (0.055 ms), and a 4x4 stride-1 convolution on 16 channels (channels_last.h). Measured on the H200 (same-run
   // A/B, eighth session): ResNet-50 b128 0.890x the time, b1 0.985x; other models unchanged (nothing qualifies).
   const bool stem_space_to_depth = (o.fp16 || o.bf16) && !env_is("KILN_STEM_SPACE_TO_DEPTH", "0");
-  // KILN_S2D_VECTOR=0 keeps the convolution's own begin padding (the op then reads one element at a time, as
-  // the CUDA kernel also does under that switch): the whole change of the twelfth session, for an A/B.
+  // KILN_S2D_VECTOR=0 keeps the convolution's own begin padding: ResNet's and MobileNet's (odd) then send the
+  // CUDA SpaceToDepthNhwc kernel down its element path, as before the twelfth session (an A/B switch).
   const bool align_stem_padding = !env_is("KILN_S2D_VECTOR", "0");
   p.push_back(std::make_unique<passes::ChannelsLast>(stem_space_to_depth, align_stem_padding));
   if (o.fp16 || o.bf16) {

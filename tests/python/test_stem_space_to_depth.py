@@ -103,6 +103,14 @@ def test_stem_in_float16(monkeypatch, switch, n, h, w, kernel):
     check(model, x, switch, monkeypatch, pin_float32=False, rtol=2e-2)
 
 
+@pytest.mark.parametrize("kernel", [7, 3])
+def test_stem_with_its_own_padding(monkeypatch, kernel):
+    """KILN_S2D_VECTOR=0: the rewrite keeps the convolution's odd begin padding (no zero taps in front)."""
+    monkeypatch.setenv("KILN_S2D_VECTOR", "0")
+    model, x = stem_model(2, 32, 32, kernel=kernel)
+    check(model, x, None, monkeypatch, pin_float32=True, rtol=5e-3)
+
+
 def test_float32_engines_keep_the_strided_stem(monkeypatch):
     """The rewrite applies to float16/bfloat16 engines only (where it was measured)."""
     monkeypatch.setenv("KILN_STEM_SPACE_TO_DEPTH", "1")

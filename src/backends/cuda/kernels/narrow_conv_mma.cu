@@ -327,13 +327,6 @@ NarrowConvTile narrow_conv_tile_for(int KT, int kh) {
   return KT == kMaxKT && kh >= 3 ? NarrowConvTile::kRows4 : NarrowConvTile::kRows2;
 }
 
-NarrowConvTile narrow_conv_tile() {
-  const char* v = std::getenv(kTileVariable);
-  NarrowConvTile tile;
-  if (!parse_narrow_conv_tile(v, &tile)) throw Error(tile_error(v));
-  return tile;
-}
-
 bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why) {
   const ir::Node& n = ctx.node;
   if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return refuse(why, "not channels-last");
@@ -369,6 +362,10 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   g->OW = y.shape[2];
   g->kh = static_cast<int>(kh);
   g->kw = static_cast<int>(kw);
+  // The tiling, last: only an otherwise eligible node reads the switch.
+  const char* tile_value = std::getenv(kTileVariable);
+  if (!parse_narrow_conv_tile(tile_value, &g->tile)) ctx.fail(tile_error(tile_value));
+  if (g->tile == NarrowConvTile::kAuto) g->tile = narrow_conv_tile_for(K % kMaxKT == 0 ? kMaxKT : kMaxKT / 2, g->kh);
   return true;
 }
 
@@ -380,10 +377,6 @@ bool narrow_conv_aligned(const KernelContext& ctx) {
 }
 
 void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
-  // Read at every launch, so a test may switch it between runs; a bad value fails even for an empty tensor.
-  const char* tile_value = std::getenv(kTileVariable);
-  NarrowConvTile tile;
-  if (!parse_narrow_conv_tile(tile_value, &tile)) ctx.fail(tile_error(tile_value));
   if (g.N == 0 || g.OH == 0 || g.OW == 0 || g.K == 0) return;
   NcArgs a;
   a.x = ctx.in[0].data;
@@ -409,9 +402,8 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.alpha = ba.alpha;
   a.beta = ba.beta;
   const bool wide = g.K % kMaxKT == 0;
-  if (tile == NarrowConvTile::kAuto) tile = narrow_conv_tile_for(wide ? kMaxKT : kMaxKT / 2, g.kh);
-  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, tile);
-  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, tile);
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, g.tile);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, g.tile);
   else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
 }
 

@@ -20,21 +20,12 @@
 
 namespace kiln::cuda {
 
-struct NarrowConvGeometry {
-  int64_t N = 0, H = 0, W = 0, K = 0, OH = 0, OW = 0;
-  int kh = 0, kw = 0;
-};
-
-// KILN_CONV_NARROW (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions,
-// never, or forced: taken whenever eligible, nothing timed or recorded (tests).
-using NarrowConvMode = CandidateMode;
-inline NarrowConvMode narrow_conv_mode() { return candidate_mode("KILN_CONV_NARROW"); }
-
 // KILN_CONV_NARROW_TILE: how a block's 4 warps share its tile of 8 output rows x 16 pixels x KT channels
 // (narrow_conv_mma.cu's top says why two): "rows4" kRows4, each warp 4 rows x KT / 2 channels; "rows2"
 // kRows2, each warp 2 rows x all KT channels; unset, "" or "auto" kAuto, the default: rows4 where it loads
 // at least a quarter fewer fragments from shared memory (64-channel blocks, 3 or more rows of taps:
-// ResNet's stem), rows2 elsewhere (narrow_conv_tile_for).
+// ResNet's stem), rows2 elsewhere (narrow_conv_tile_for). Read with the geometry, when the convolution
+// chooses its path, so a launch reads no environment.
 enum class NarrowConvTile { kAuto, kRows4, kRows2 };
 
 // The tiling kAuto takes for a block of KT output channels and kh rows of taps.
@@ -43,13 +34,21 @@ NarrowConvTile narrow_conv_tile_for(int KT, int kh);
 // `value` (nullptr: unset) as KILN_CONV_NARROW_TILE's tiling in *out; false for any other value.
 bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out);
 
-// KILN_CONV_NARROW_TILE's value, read at every call (tests set it at run time; one getenv per launch is
-// cheap); any other value throws kiln::Error naming the variable, the value and the accepted values.
-NarrowConvTile narrow_conv_tile();
+struct NarrowConvGeometry {
+  int64_t N = 0, H = 0, W = 0, K = 0, OH = 0, OW = 0;
+  int kh = 0, kw = 0;
+  NarrowConvTile tile = NarrowConvTile::kRows2;  // resolved by narrow_conv_geometry: never kAuto
+};
+
+// KILN_CONV_NARROW (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions,
+// never, or forced: taken whenever eligible, nothing timed or recorded (tests).
+using NarrowConvMode = CandidateMode;
+inline NarrowConvMode narrow_conv_mode() { return candidate_mode("KILN_CONV_NARROW"); }
 
 // Whether the kernel can run this node for its current shapes and dtypes (see the top of the file), filling
-// in *g; false with the reason in *why. The window (stride, padding, dilation) is the caller's, as it
-// computed it for cuDNN. The addresses are checked apart (narrow_conv_aligned): they may change per run.
+// in *g (its tiling from KILN_CONV_NARROW_TILE: a bad value fails the node, naming it); false with the reason
+// in *why. The window (stride, padding, dilation) is the caller's, as it computed it for cuDNN. The addresses
+// are checked apart (narrow_conv_aligned): they may change per run.
 bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why);
 
 // Whether x, w, y and the residual are 16-byte aligned and the bias 4-byte aligned, as the kernel's loads

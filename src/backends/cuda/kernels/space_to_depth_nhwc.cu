@@ -17,15 +17,14 @@
 // it. A thread then makes C*s loads of 8 bytes (float32), and a warp's 32 pixels read 256 contiguous bytes
 // per load, where the per-element loop makes C*s*s 4-byte loads that each use half of every sector they
 // touch. ResNet-50's stem at batch 128: 0.0727 ms (1.80 TB/s) one element at a time, 0.042 (3.1 TB/s) here
-// (H200, twelfth session). C is a template parameter so that the pixel's channels stay in registers.
-// KILN_S2D_VECTOR=0 turns this path off (and the padding alignment in the builder: a same-run A/B).
+// (H200, twelfth session). C is a template parameter so that the pixel's channels stay in registers. The
+// choice follows from the node alone: KILN_S2D_VECTOR=0 (builder/pipeline.cpp) keeps the stems' own odd
+// padding, which sends ResNet's and MobileNet's stems down the element path (a same-run A/B).
 // Same dtype in and out: pure data movement, dtype-generic by element size (zero bytes are 0 in every type).
 // A float32 input with a float16/bfloat16 output (attribute 'output_dtype'; passes/fold_space_to_depth_cast.h
 // folds LowerPrecision's Cast into the op) converts each element as it moves, with the conversion the Cast
 // kernel uses (from_f: __float2half_rn / __float2bfloat16_rn), so the output is bit-identical to Cast + op.
 #include <climits>
-#include <cstdlib>
-#include <cstring>
 
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/space_to_depth_nhwc_geometry.h"
@@ -146,16 +145,6 @@ __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restri
   for (int32_t ch0 = kStored; ch0 < a.C_out; ch0 += V) store_channels<Y, V>(yp + ch0, zeros);  // channel padding
 }
 
-// KILN_S2D_VECTOR: unset or 1 takes the block-row path wherever it applies; 0 never does. Read at each launch
-// (a getenv, next to a kernel launch), so that a process can time both (bench/gpu_bench.py --ab).
-bool block_rows_enabled(const KernelContext& ctx) {
-  const char* v = std::getenv("KILN_S2D_VECTOR");
-  if (!v || !*v || std::strcmp(v, "1") == 0) return true;
-  if (std::strcmp(v, "0") == 0) return false;
-  ctx.fail(std::string("KILN_S2D_VECTOR=") + v +
-           ": expected 1 (the default: block rows as vectors where they apply) or 0 (one element at a time)");
-}
-
 // Launches the block-row kernel when the geometry and x allow it (see the top of the file); false otherwise.
 template <class X, class Y, int V>
 bool launch_block_rows(const KernelContext& ctx, const X* x, Y* y, int64_t pixels, const SpaceToDepthArgs<int32_t>& a) {
@@ -163,8 +152,7 @@ bool launch_block_rows(const KernelContext& ctx, const X* x, Y* y, int64_t pixel
   if constexpr (sizeof(X) != 2 && sizeof(X) != 4) {
     return false;
   } else {
-    if (a.s != S || a.pre_w % S != 0 || a.W % S != 0 || !aligned_to(x, S * sizeof(X)) || !block_rows_enabled(ctx))
-      return false;
+    if (a.s != S || a.pre_w % S != 0 || a.W % S != 0 || !aligned_to(x, S * sizeof(X))) return false;
     const unsigned blocks = blocks_for(pixels);
     const int32_t p = static_cast<int32_t>(pixels);
     switch (a.C) {

@@ -94,7 +94,7 @@ const std::vector<NarrowCase>& eligible_cases() {
   return cases;
 }
 
-// The warp tilings (KILN_CONV_NARROW_TILE, read at every launch): each GPU test runs in both.
+// The warp tilings (KILN_CONV_NARROW_TILE, read when a node chooses its path): each GPU test runs in both.
 constexpr const char* kTilings[] = {"rows4", "rows2"};
 
 // KILN_CONV_NARROW=force: every eligible case takes the kernel and matches the CPU.
@@ -255,31 +255,52 @@ TEST(NarrowConvGeometry, ReadsItsSwitch) {
 using cuda::NarrowConvTile;
 constexpr const char* kTileVar = "KILN_CONV_NARROW_TILE";
 
+// The tiling narrow_conv_geometry resolves for case c under the current KILN_CONV_NARROW_TILE.
+NarrowConvTile resolved_tile(const NarrowCase& c) {
+  FakeNode f(c, DataType::kHALF);
+  cuda::NarrowConvGeometry geo;
+  std::string why;
+  EXPECT_TRUE(cuda::narrow_conv_geometry(*f.ctx, true, &geo, &why)) << why;
+  return geo.tile;
+}
+
+// Each value as parsed, and as the geometry resolves it for ResNet's stem (4x4, 64 channels: auto takes
+// rows4) and MobileNet's (2x2, 32 channels: auto takes rows2). The launch reads nothing more.
 TEST(NarrowConvTile, Values) {
+  const NarrowCase resnet{"4x4 stem", {1, 9, 9, 16}, 64, 4, 4, true, false, 0};
+  const NarrowCase mobilenet{"2x2 stem", {1, 9, 9, 16}, 32, 2, 2, true, false, 8};
   struct Case {
     const char* value;  // nullptr: unset
-    NarrowConvTile tile;
+    NarrowConvTile tile, resnet, mobilenet;
   };
-  for (const Case& c : {Case{nullptr, NarrowConvTile::kAuto}, Case{"", NarrowConvTile::kAuto},
-                        Case{"auto", NarrowConvTile::kAuto}, Case{"rows4", NarrowConvTile::kRows4},
-                        Case{"rows2", NarrowConvTile::kRows2}}) {
+  using T = NarrowConvTile;
+  for (const Case& c : {Case{nullptr, T::kAuto, T::kRows4, T::kRows2}, Case{"", T::kAuto, T::kRows4, T::kRows2},
+                        Case{"auto", T::kAuto, T::kRows4, T::kRows2}, Case{"rows4", T::kRows4, T::kRows4, T::kRows4},
+                        Case{"rows2", T::kRows2, T::kRows2, T::kRows2}}) {
     const std::string what = c.value ? std::string("'") + c.value + "'" : "(unset)";
     // Start from another tiling, so a parse that leaves *out alone fails.
     NarrowConvTile parsed = c.tile == NarrowConvTile::kRows4 ? NarrowConvTile::kRows2 : NarrowConvTile::kRows4;
     EXPECT_TRUE(cuda::parse_narrow_conv_tile(c.value, &parsed)) << what;
     EXPECT_EQ(parsed, c.tile) << what;
     ScopedEnv e(kTileVar, c.value);
-    EXPECT_EQ(cuda::narrow_conv_tile(), c.tile) << what;
+    EXPECT_EQ(resolved_tile(resnet), c.resnet) << what;
+    EXPECT_EQ(resolved_tile(mobilenet), c.mobilenet) << what;
   }
 }
 
-TEST(NarrowConvTile, OtherValuesAreErrorsNamingTheSwitch) {
+// Any other value fails the node when its geometry is read (naming the switch, the value, the accepted
+// values and the layer), before anything reaches the GPU: this runs on the fake node's addresses.
+TEST(NarrowConvTile, OtherValuesFailTheNodeNamingTheSwitch) {
+  const NarrowCase c{"stem", {1, 9, 9, 16}, 32, 2, 2, true, false, 0};
   for (const char* bad : {"rows3", "foo", "ROWS4", "rows4 ", "2"}) {
     NarrowConvTile parsed;
     EXPECT_FALSE(cuda::parse_narrow_conv_tile(bad, &parsed)) << "'" << bad << "'";
     ScopedEnv e(kTileVar, bad);
+    FakeNode f(c, DataType::kHALF);
+    cuda::NarrowConvGeometry geo;
+    std::string why;
     try {
-      cuda::narrow_conv_tile();
+      cuda::narrow_conv_geometry(*f.ctx, true, &geo, &why);
       ADD_FAILURE() << "'" << bad << "' was accepted";
     } catch (const Error& ex) {
       const std::string what = ex.what();
@@ -287,6 +308,7 @@ TEST(NarrowConvTile, OtherValuesAreErrorsNamingTheSwitch) {
       EXPECT_NE(what.find("auto"), std::string::npos) << what;
       EXPECT_NE(what.find("rows4"), std::string::npos) << what;
       EXPECT_NE(what.find("rows2"), std::string::npos) << what;
+      EXPECT_NE(what.find("'conv'"), std::string::npos) << what;  // the layer
     }
   }
 }
@@ -300,27 +322,6 @@ TEST(NarrowConvTile, AutoTakesRows4WhereItSavesLoads) {
   EXPECT_EQ(cuda::narrow_conv_tile_for(64, 1), NarrowConvTile::kRows2);
   EXPECT_EQ(cuda::narrow_conv_tile_for(32, 4), NarrowConvTile::kRows2);
   EXPECT_EQ(cuda::narrow_conv_tile_for(32, 2), NarrowConvTile::kRows2);
-}
-
-// The kernel's launch reads the switch first: a bad value fails the node (naming it) before anything reaches
-// the GPU, so this runs on the fake node's addresses, with or without one.
-TEST(NarrowConvTile, EnqueueFailsOnABadValue) {
-  const NarrowCase c{"stem", {1, 9, 9, 16}, 32, 2, 2, true, false, 0};
-  FakeNode f(c, DataType::kHALF);
-  cuda::NarrowConvGeometry geo;
-  std::string why;
-  ASSERT_TRUE(cuda::narrow_conv_geometry(*f.ctx, true, &geo, &why)) << why;
-  NarrowConvTile parsed;
-  ASSERT_FALSE(cuda::parse_narrow_conv_tile("rows3", &parsed));  // else the launch below would be real
-  ScopedEnv e(kTileVar, "rows3");
-  try {
-    cuda::enqueue_narrow_conv(*f.ctx, geo);
-    ADD_FAILURE() << "KILN_CONV_NARROW_TILE=rows3 was accepted";
-  } catch (const Error& ex) {
-    const std::string what = ex.what();
-    EXPECT_NE(what.find("KILN_CONV_NARROW_TILE=rows3"), std::string::npos) << what;
-    EXPECT_NE(what.find("'conv'"), std::string::npos) << what;  // the layer
-  }
 }
 
 }  // namespace

@@ -200,24 +200,6 @@ TEST(CudaSpaceToDepthNhwc, MisalignedInputTakesTheElementPath) {
     EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), to, 0, 4)) << dtype_name(to);
 }
 
-// KILN_S2D_VECTOR=0 runs the block-row geometry one element at a time (same bits); any value but 0 and 1 is
-// refused, by name.
-TEST(CudaSpaceToDepthNhwc, ReadsItsSwitch) {
-  KILN_REQUIRE_CUDA_DEVICE();
-  const Case c{{2, 3, 12, 16}, 2, {2, 2}, {2, 0}, 16};
-  {
-    ScopedEnv off("KILN_S2D_VECTOR", "0");
-    EXPECT_TRUE(converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), DataType::kHALF));
-  }
-  ScopedEnv bad("KILN_S2D_VECTOR", "rows");
-  try {
-    (void)converts_like_the_cpu(c, randf(c.x, DataType::kFLOAT), DataType::kHALF);
-    ADD_FAILURE() << "KILN_S2D_VECTOR=rows was accepted";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("KILN_S2D_VECTOR=rows"), std::string::npos) << e.what();
-  }
-}
-
 // supports() takes the converting form only where the kernel has it.
 TEST(CudaSpaceToDepthNhwc, SupportsOnlyTheConversionsItHas) {
   const Case c = cases()[0];
