@@ -10,12 +10,13 @@ constexpr const char* kLegacy = "legacy";
 constexpr const char* kDepthwise = "depthwise";
 constexpr const char* kGemm = "gemm";
 constexpr const char* kNarrow = "narrow";
+constexpr const char* kSplitK = "splitk ";
 constexpr const char* kGraphFull = "graph full ";
 constexpr const char* kGraphBare = "graph bare ";
 constexpr const char* kEngine = "engine ";
 
 std::atomic<int64_t> g_plans_finalized{0}, g_choices_timed{0}, g_choices_from_record{0}, g_gemm_chosen{0},
-    g_narrow_chosen{0};
+    g_narrow_chosen{0}, g_splitk_chosen{0};
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 }  // namespace
@@ -24,6 +25,7 @@ std::string encode_conv_graph_choice(const ConvGraphChoice& c) {
   if (c.depthwise) return kDepthwise;
   if (c.gemm) return kGemm;
   if (c.narrow) return kNarrow;
+  if (c.splitk > 0) return kSplitK + std::to_string(c.splitk);
   if (!c.graph) return kLegacy;
   return (c.full_epilogue ? kGraphFull : kGraphBare) + c.engine_config;
 }
@@ -41,6 +43,15 @@ std::optional<ConvGraphChoice> decode_conv_graph_choice(const std::string& text)
   }
   if (text == kNarrow) {
     c.narrow = true;
+    return c;
+  }
+  if (starts_with(text, kSplitK)) {
+    // One or two digits without a sign or leading zero: exactly what encode makes (the split count is the
+    // kernel's to check against the node).
+    const std::string n = text.substr(std::char_traits<char>::length(kSplitK));
+    if (n.empty() || n.size() > 2 || n[0] == '0' || !std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      return std::nullopt;
+    c.splitk = std::stoi(n);
     return c;
   }
   const bool full = starts_with(text, kGraphFull);
@@ -71,6 +82,7 @@ ConvGraphCounters conv_graph_counters() {
   c.choices_from_record = g_choices_from_record.load();
   c.gemm_chosen = g_gemm_chosen.load();
   c.narrow_chosen = g_narrow_chosen.load();
+  c.splitk_chosen = g_splitk_chosen.load();
   return c;
 }
 
@@ -80,5 +92,6 @@ void count_conv_graph_choice(bool from_record) { ++(from_record ? g_choices_from
 
 void count_conv_gemm_chosen() { ++g_gemm_chosen; }
 void count_conv_narrow_chosen() { ++g_narrow_chosen; }
+void count_conv_splitk_chosen() { ++g_splitk_chosen; }
 
 }  // namespace kiln::cuda

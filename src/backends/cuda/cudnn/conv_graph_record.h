@@ -5,7 +5,8 @@
 //
 // Record text: "legacy", "depthwise" (Kiln's direct depthwise kernel, kernels/depthwise_conv.h), "gemm" (a
 // 1x1 convolution as one cuBLASLt GEMM, conv_gemm_path.h; its algorithm is the GEMM's own record), "narrow"
-// (Kiln's tensor-core kernel for 16-channel inputs, kernels/narrow_conv_mma.h), or
+// (Kiln's tensor-core kernel for 16-channel inputs, kernels/narrow_conv_mma.h), "splitk <S>" (Kiln's split-K
+// kernel over S blocks a tile, kernels/splitk_conv_mma.h; S 1 to 8), or
 // "graph full <engine config>" / "graph bare <engine config>" where full is the
 // plan with the node's whole fusable epilogue in the graph and bare the convolution alone (Kiln's epilogue
 // kernel does the rest), and <engine config> is conv_graph_engine_config()'s text.
@@ -22,6 +23,7 @@ struct ConvGraphChoice {
   bool depthwise = false;      // Kiln's direct depthwise kernel (then the other choices are false)
   bool gemm = false;           // the convolution as one cuBLASLt GEMM (then the other choices are false)
   bool narrow = false;         // Kiln's narrow-input tensor-core kernel (then the other choices are false)
+  int splitk = 0;              // > 0: Kiln's split-K kernel over that many splits (then the others are false)
   bool graph = false;          // false (and none of the above): the legacy cuDNN call
   bool full_epilogue = false;  // graph: the plan computes the node's whole fusable epilogue (else: bare)
   std::string engine_config;   // graph: which engine configuration (conv_graph_engine_config)
@@ -45,11 +47,13 @@ struct ConvGraphCounters {
   int64_t choices_from_record = 0;  // choices taken from a timing-cache record
   int64_t gemm_chosen = 0;          // choices (timed, forced or recorded) that took the cuBLASLt GEMM path
   int64_t narrow_chosen = 0;        // choices (timed, forced or recorded) that took the narrow-input kernel
+  int64_t splitk_chosen = 0;        // choices (timed, forced or recorded) that took the split-K kernel
 };
 ConvGraphCounters conv_graph_counters();
 void count_conv_graph_plan_finalized();
 void count_conv_graph_choice(bool from_record);
 void count_conv_gemm_chosen();
 void count_conv_narrow_chosen();
+void count_conv_splitk_chosen();
 
 }  // namespace kiln::cuda

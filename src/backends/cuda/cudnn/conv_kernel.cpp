@@ -42,6 +42,12 @@
 // rewrite; kernels/narrow_conv_mma.h says exactly which) have Kiln's tensor-core kernel as one more
 // candidate, timed the same way and recorded as "narrow" (KILN_CONV_NARROW: unset/1 consider it, 0 never,
 // force take it whenever eligible; records under the problem text + " conv-narrow", for the same reason).
+//
+// Channels-last convolutions of fp16/bf16 with input channels a multiple of 64 (kernels/splitk_conv_mma.h says
+// exactly which) have Kiln's split-K kernel as candidates on sm_90, one per split count worth trying for the
+// shapes, timed the same way and recorded as "splitk <S>" (KILN_CONV_SPLITK: unset/1 consider it, 0 never,
+// force take it whenever eligible with the most splits; KILN_CONV_SPLITK_SPLITS=S: that count only; records
+// under the problem text + " conv-splitk", for the same reason). At batch 1 it is ResNet-50's 3x3 layers'.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -62,6 +68,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
 #include "backends/cuda/kernels/narrow_conv_mma.h"
+#include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
 #include "kiln/timing_cache.h"
@@ -185,6 +192,11 @@ struct ConvState {
   bool narrow = false;
   bool narrow_forced = false;
   NarrowConvGeometry nc;
+  // Kiln's split-K kernel timed fastest (or forced) for these shapes, over `splitk` blocks a tile (0: not
+  // chosen; splitk_conv_mma.h).
+  int splitk = 0;
+  bool splitk_forced = false;
+  SplitKConvGeometry sk;
   // The graph-API plan that timed fastest for these shapes, when it beat the legacy call (forward only).
   std::unique_ptr<ConvGraphPlan> graph;
   // The convolution as one cuBLASLt GEMM (conv_gemm_path.h), when that path was chosen: its algorithm (the
@@ -573,6 +585,7 @@ void run_chosen_so_far(KernelContext& ctx, ConvState& st) {
   std::string why;
   if (st.depthwise && depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
   if (st.narrow && narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
+  if (st.splitk > 0 && splitk_conv_aligned(ctx)) return enqueue_splitk_conv(ctx, st.sk, st.splitk);
   if (st.graph && run_graph(ctx, *st.graph, &why)) return;
   run_legacy_forward(ctx, st);
 }
@@ -644,10 +657,10 @@ void take_narrow(ConvState& st, const NarrowConvGeometry& g, bool forced) {
   st.graph.reset();
   st.depthwise = false;
   st.gemm.reset();
+  st.splitk = 0;
   st.narrow = true;
   st.narrow_forced = forced;
   st.nc = g;
-  count_conv_narrow_chosen();
 }
 
 // Kiln's narrow-input kernel (geometry g, as choose_path found it), taken when faster.
@@ -664,15 +677,66 @@ void consider_narrow(KernelContext& ctx, ConvState& st, const NarrowConvGeometry
   chosen->narrow = true;
 }
 
+// The split-K kernel's geometry when it applies to this node, its current shapes and the device.
+bool splitk_geometry(const KernelContext& ctx, SplitKConvGeometry* g, std::string* why) {
+  if (ctx.attrs().i("channels_last", 0) == 0 || ctx.in[0].shape.size() != 4) {
+    if (why) *why = "not channels-last 2-D";
+    return false;
+  }
+  const ConvWindow cw = conv_window(ctx);
+  SplitKWindow w;
+  w.pad_h = cw.pad[0];
+  w.pad_w = cw.pad[1];
+  w.stride_h = cw.stride[0];
+  w.stride_w = cw.stride[1];
+  w.dil_h = cw.dilation[0];
+  w.dil_w = cw.dilation[1];
+  if (!splitk_conv_geometry(ctx, w, g, why)) return false;
+  if (current_device().major < 9) {
+    if (why) *why = "thread block clusters need sm_90 or newer";
+    return false;
+  }
+  return true;
+}
+
+// Takes the split-K kernel over `splits` blocks a tile for these shapes (forced: KILN_CONV_SPLITK=force took
+// it, so misaligned tensors are an error rather than a fallback).
+void take_splitk(ConvState& st, const SplitKConvGeometry& g, int splits, bool forced) {
+  st.graph.reset();
+  st.depthwise = false;
+  st.narrow = false;
+  st.gemm.reset();
+  st.splitk = splits;
+  st.splitk_forced = forced;
+  st.sk = g;
+}
+
+// Kiln's split-K kernel (geometry g, as choose_path found it) at each split count worth trying, each taken
+// when faster than everything before it.
+void consider_splitk(KernelContext& ctx, ConvState& st, const SplitKConvGeometry& g, float* chosen_time,
+                     ConvGraphChoice* chosen) {
+  if (!splitk_conv_aligned(ctx)) return;
+  for (int splits : splitk_conv_candidates(g, current_device().sm_count)) {
+    if (!candidate_wins(ctx, st, "split-K kernel x" + std::to_string(splits), chosen_time, [&] {
+          enqueue_splitk_conv(ctx, g, splits);
+          return true;
+        }))
+      continue;
+    take_splitk(st, g, splits, false);
+    *chosen = ConvGraphChoice{};
+    chosen->splitk = splits;
+  }
+}
+
 // Takes the GEMM path for these shapes (an LtGemm that has not run yet: its first run chooses its algorithm).
 void take_gemm(ConvState& st, const GemmShape& shape, std::unique_ptr<LtGemm> gemm, bool forced) {
   st.graph.reset();
   st.depthwise = false;
   st.narrow = false;
+  st.splitk = 0;
   st.gemm = gemm ? std::move(gemm) : std::make_unique<LtGemm>();
   st.gemm_shape = shape;
   st.gemm_forced = forced;
-  count_conv_gemm_chosen();
 }
 
 // The convolution as one cuBLASLt GEMM, taken when faster. The GEMM's first timed call also times cuBLASLt's
@@ -691,11 +755,11 @@ void consider_gemm(KernelContext& ctx, ConvState& st, const GemmShape& shape, fl
 
 // Follows a timing-cache record of the choice for this problem: "legacy" builds no plan at all; a recorded
 // plan is the only one finalized. False (the reason in *stale) when the record cannot be followed.
-// gemm_shape, narrow: the GEMM path's shape and the narrow-input kernel's geometry when each is a candidate
-// for this node (else null), as choose_path found them.
+// gemm_shape, narrow, splitk: the GEMM path's shape and the narrow-input and split-K kernels' geometries when
+// each is a candidate for this node (else null), as choose_path found them.
 bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& problem, const ConvGraphEpilogue& full,
-                   const GemmShape* gemm_shape, const NarrowConvGeometry* narrow, const std::string& text,
-                   std::string* stale) {
+                   const GemmShape* gemm_shape, const NarrowConvGeometry* narrow, const SplitKConvGeometry* splitk,
+                   const std::string& text, std::string* stale) {
   const std::optional<ConvGraphChoice> choice = decode_conv_graph_choice(text);
   if (!choice) {
     *stale = "unreadable record '" + text + "'";
@@ -717,6 +781,22 @@ bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& pr
     }
     take_narrow(st, *narrow, false);
     st.graph_note = "narrow-input kernel";
+    return true;
+  }
+  if (choice->splitk > 0) {
+    const int s = choice->splitk;
+    if (!splitk) {
+      *stale = "the recorded split-K kernel is not a candidate for this node";
+      return false;
+    }
+    // A count the kernel cannot run for these shapes, or another than KILN_CONV_SPLITK_SPLITS asks for.
+    if (s > kSplitKMaxSplits || (s & (s - 1)) != 0 || s > splitk->chunks() ||
+        (splitk->fixed_splits > 0 && s != splitk->fixed_splits)) {
+      *stale = "the recorded split-K count " + std::to_string(s) + " is not a candidate for this node";
+      return false;
+    }
+    take_splitk(st, *splitk, s, false);
+    st.graph_note = "split-K kernel x" + std::to_string(s);
     return true;
   }
   if (choice->depthwise) {
@@ -815,11 +895,13 @@ ConvGraphChoice time_paths(KernelContext& ctx, ConvState& st, const ConvGraphPro
 // Chooses between the legacy call setup() prepared and graph-API plans for these shapes (see the top of
 // the file): from the timing cache's record for the problem when there is one, else by timing, recording
 // the winner. Forced modes (tests) neither follow nor leave records: what they take is not what timing chose.
-void choose_path(KernelContext& ctx, ConvState& st) {
+void choose_path_uncounted(KernelContext& ctx, ConvState& st) {
   st.graph.reset();
   st.depthwise = false;
   st.narrow = false;
   st.narrow_forced = false;
+  st.splitk = 0;
+  st.splitk_forced = false;
   st.gemm.reset();
   st.gemm_forced = false;
   st.graph_note.clear();
@@ -847,11 +929,24 @@ void choose_path(KernelContext& ctx, ConvState& st) {
     st.choice_how = "forced: nothing timed or recorded";
     return;
   }
-  // Said in the log when forcing the GEMM path or the narrow kernel meets a node it cannot take (the usual
+  // The split-K kernel: KILN_CONV_SPLITK=force likewise, with the most splits worth trying.
+  const SplitKConvMode splitk_mode = splitk_conv_mode();
+  std::string splitk_why;
+  SplitKConvGeometry sk;
+  const bool splitk_eligible = splitk_mode != SplitKConvMode::kOff && splitk_geometry(ctx, &sk, &splitk_why);
+  if (splitk_eligible && splitk_mode == SplitKConvMode::kForce) {
+    const int splits = splitk_conv_candidates(sk, current_device().sm_count).back();
+    take_splitk(st, sk, splits, true);
+    st.graph_note = "split-K kernel x" + std::to_string(splits) + " (KILN_CONV_SPLITK=force)";
+    st.choice_how = "forced: nothing timed or recorded";
+    return;
+  }
+  // Said in the log when forcing the GEMM path or one of Kiln's kernels meets a node it cannot take (the usual
   // choice is made then).
   const std::string gemm_aside =
       (gemm_mode == ConvGemmMode::kForce ? " [KILN_CONV_GEMM=force: not eligible: " + gemm_why + "]" : "") +
-      (narrow_mode == NarrowConvMode::kForce ? " [KILN_CONV_NARROW=force: not eligible: " + narrow_why + "]" : "");
+      (narrow_mode == NarrowConvMode::kForce ? " [KILN_CONV_NARROW=force: not eligible: " + narrow_why + "]" : "") +
+      (splitk_mode == SplitKConvMode::kForce ? " [KILN_CONV_SPLITK=force: not eligible: " + splitk_why + "]" : "");
   const ConvGraphMode mode = conv_graph_mode();
   if (mode == ConvGraphMode::kOff) {
     st.graph_note = "legacy (KILN_CUDNN_GRAPH=0)" + gemm_aside;
@@ -860,6 +955,7 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   const bool forced = mode == ConvGraphMode::kForce || mode == ConvGraphMode::kForceFused;
   const bool gemm_candidate = gemm_eligible && !forced;  // gemm_mode is kAuto here
   const bool narrow_candidate = narrow_eligible && !forced;  // narrow_mode is kAuto here
+  const bool splitk_candidate = splitk_eligible && !forced;  // splitk_mode is kAuto here
   // Timing synchronizes, which a capture forbids; the executor's first run for a shape is eager, so this
   // only guards other callers.
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -882,12 +978,13 @@ void choose_path(KernelContext& ctx, ConvState& st) {
     key = tactic_key(ctx.res, "cudnn-graph", "cudnn " + std::to_string(cudnnGetVersion()),
                      conv_graph_problem_text(problem, full, ctx.attrs().i("activation", -1),
                                              ctx.res.workspace ? ctx.res.workspace_bytes : 0) +
-                         (gemm_candidate ? " conv-gemm" : "") + (narrow_candidate ? " conv-narrow" : ""));
+                         (gemm_candidate ? " conv-gemm" : "") + (narrow_candidate ? " conv-narrow" : "") +
+                         (splitk_candidate ? " conv-splitk" : ""));
   std::string stale;
   if (!key.empty()) {
     if (std::optional<std::string> text = ctx.res.tactics->find(key)) {
       if (follow_record(ctx, st, problem, full, gemm_candidate ? &gemm_shape : nullptr,
-                        narrow_candidate ? &nc : nullptr, *text, &stale)) {
+                        narrow_candidate ? &nc : nullptr, splitk_candidate ? &sk : nullptr, *text, &stale)) {
         count_conv_graph_choice(true);
         st.choice_how = "from the timing-cache record";
         return;
@@ -903,11 +1000,21 @@ void choose_path(KernelContext& ctx, ConvState& st) {
   ConvGraphChoice chosen = time_paths(ctx, st, problem, full, mode, &chosen_ms);
   if (!forced) consider_depthwise(ctx, st, &chosen_ms, &chosen);
   if (narrow_candidate) consider_narrow(ctx, st, nc, &chosen_ms, &chosen);
+  if (splitk_candidate) consider_splitk(ctx, st, sk, &chosen_ms, &chosen);
   if (gemm_candidate) consider_gemm(ctx, st, gemm_shape, &chosen_ms, &chosen);
   st.graph_note += gemm_aside;
   // A stale record stays: the timing cache keeps a key's first record, so this adds nothing then, and each
   // context times this convolution again (rare: the key holds everything the build of a plan depends on).
   if (!key.empty()) ctx.res.tactics->record(key, encode_conv_graph_choice(chosen));
+}
+
+// choose_path_uncounted, then the counts of which of Kiln's own paths the node took: once per choice, from its
+// final state (a timed choice may take a kernel and then lose it to a later, faster candidate).
+void choose_path(KernelContext& ctx, ConvState& st) {
+  choose_path_uncounted(ctx, st);
+  if (st.gemm) count_conv_gemm_chosen();
+  if (st.narrow) count_conv_narrow_chosen();
+  if (st.splitk > 0) count_conv_splitk_chosen();
 }
 
 void run(KernelContext& ctx, bool deconv) {
@@ -959,6 +1066,11 @@ void run(KernelContext& ctx, bool deconv) {
   if (st.narrow) {
     if (narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
     if (st.narrow_forced) ctx.fail("KILN_CONV_NARROW=force: the tensors are not aligned for the narrow-input kernel");
+    // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
+  }
+  if (st.splitk > 0) {
+    if (splitk_conv_aligned(ctx)) return enqueue_splitk_conv(ctx, st.sk, st.splitk);
+    if (st.splitk_forced) ctx.fail("KILN_CONV_SPLITK=force: the tensors are not aligned for the split-K kernel");
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
   if (st.graph) {

@@ -40,6 +40,7 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
     EXPECT_EQ(back->depthwise, c.depthwise) << text;
     EXPECT_EQ(back->gemm, c.gemm) << text;
     EXPECT_EQ(back->narrow, c.narrow) << text;
+    EXPECT_EQ(back->splitk, 0) << text;
     EXPECT_EQ(back->graph, c.graph) << text;
     EXPECT_EQ(back->full_epilogue, c.full_epilogue) << text;
     EXPECT_EQ(back->engine_config, c.engine_config) << text;
@@ -48,8 +49,30 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   EXPECT_EQ(encode_conv_graph_choice(bare), "graph bare engine 0 knobs unknown");
 }
 
-// Records written before the GEMM path and the narrow kernel existed read back as what they said, none of
-// them as either.
+// Kiln's split-K kernel, with its split count in the text: "splitk <S>" reads back as that count and nothing
+// else.
+TEST(ConvGraphRecord, SplitKRoundTrips) {
+  for (int s : {1, 2, 4, 8}) {
+    ConvGraphChoice c;
+    c.splitk = s;
+    const std::string text = encode_conv_graph_choice(c);
+    EXPECT_EQ(text, "splitk " + std::to_string(s));
+    const std::optional<ConvGraphChoice> back = decode_conv_graph_choice(text);
+    ASSERT_TRUE(back.has_value()) << text;
+    EXPECT_EQ(back->splitk, s) << text;
+    EXPECT_FALSE(back->depthwise) << text;
+    EXPECT_FALSE(back->gemm) << text;
+    EXPECT_FALSE(back->narrow) << text;
+    EXPECT_FALSE(back->graph) << text;
+    EXPECT_FALSE(back->full_epilogue) << text;
+    EXPECT_TRUE(back->engine_config.empty()) << text;
+    EXPECT_EQ(encode_conv_graph_choice(*back), text) << "re-encoded";
+  }
+}
+
+// Records written before the GEMM path, the narrow kernel and the split-K kernel existed read back as what
+// they said, none of them as any of those; and the GEMM path's and the narrow kernel's records (written before
+// the split-K kernel) are not split-K choices.
 TEST(ConvGraphRecord, OlderRecordsStillDecode) {
   struct Old {
     const char* text;
@@ -62,10 +85,17 @@ TEST(ConvGraphRecord, OlderRecordsStillDecode) {
     ASSERT_TRUE(c.has_value()) << o.text;
     EXPECT_FALSE(c->gemm) << o.text;
     EXPECT_FALSE(c->narrow) << o.text;
+    EXPECT_EQ(c->splitk, 0) << o.text;
     EXPECT_EQ(c->depthwise, o.depthwise) << o.text;
     EXPECT_EQ(c->graph, o.graph) << o.text;
     EXPECT_EQ(c->full_epilogue, o.full) << o.text;
     EXPECT_EQ(encode_conv_graph_choice(*c), o.text) << "re-encoded";
+  }
+  for (const char* text : {"gemm", "narrow"}) {
+    const std::optional<ConvGraphChoice> c = decode_conv_graph_choice(text);
+    ASSERT_TRUE(c.has_value()) << text;
+    EXPECT_EQ(c->splitk, 0) << text;
+    EXPECT_EQ(encode_conv_graph_choice(*c), text) << "re-encoded";
   }
 }
 
@@ -73,7 +103,10 @@ TEST(ConvGraphRecord, RefusesOtherText) {
   for (const char* text : {"", "Legacy", "legacy ", "depthwise ", "Depthwise", " legacy", "graph", "graph full", "graph full ", "graph bare engine ",
                            "Gemm", "gemm ", " gemm", "GEMM", "narrow ", "Narrow", "narrow mma", "gemm full", "gemm engine 1 knobs none", "cublaslt",
                            "graph half engine 1 knobs none", "graph full 12", "graph  full engine 1 knobs none",
-                           "graphfull engine 1 knobs none"})
+                           "graphfull engine 1 knobs none",
+                           // The split count: one or two digits, no sign, no leading zero, one space before.
+                           "splitk", "splitk ", "splitk 0", "splitk 08", "splitk -1", "splitk x", "Splitk 2",
+                           "splitk  2", "splitk 2 ", "splitk 123", "splitk2", " splitk 2", "splitk +2"})
     EXPECT_FALSE(decode_conv_graph_choice(text).has_value()) << "'" << text << "'";
   // cudnnFind's binary records (another key kind) are not graph choices either.
   EXPECT_FALSE(decode_conv_graph_choice(std::string("\x01\x00\x00\x00\x00\x00\x00\x00", 8)).has_value());

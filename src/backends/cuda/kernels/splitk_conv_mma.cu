@@ -1,0 +1,421 @@
+// The split-K implicit-GEMM convolution on tensor cores (splitk_conv_mma.h says what it takes and why).
+//
+// Work split: the grid is (pixel tiles, channel tiles, S); the S blocks of one output tile (64 pixels x 32
+// channels) form one cluster along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
+// of the reduction, a chunk being 64 channels of one filter tap (r, s): its A tile is those channels of the
+// input pixel each output pixel reads at that tap (zeros outside the image: the padding), its B tile the same
+// 64 weights of the block's 32 filters. No im2col exists anywhere: each A row is one 128-byte run of x.
+// Chunks stream through a 4-stage cp.async ring, so the loads of three chunks are in flight while one is
+// multiplied (at batch 1 a block has 9-18 chunks and the loads' latency, not the MMAs, is what it waits on).
+//
+// The 4 warps each take 16 of the tile's pixels x all 32 channels: per k16 step one A fragment (ldmatrix.x4)
+// and two B loads (two n-tiles each) feed 4 mma.m16n8k16. Shared memory rows are 64 channels (8 chunks of
+// 16 bytes), chunk c of row r stored at c ^ (r % 8), so the 8 rows an ldmatrix phase reads sit in 8 different
+// bank groups.
+//
+// The reduction across the cluster: each block writes its float32 partial tile to its own shared memory;
+// after a cluster barrier, block s adds rows [s * 64 / S, (s + 1) * 64 / S) of all S partials, rank 0 first
+// (a fixed order: the sum does not depend on which block finished first), reading the others' shared memory
+// directly (distributed shared memory), applies bias, residual and activation and stores 4 channels (8 bytes)
+// a thread. A second cluster barrier keeps every block's shared memory alive until the others have read it.
+//
+// Fragment layouts (mma.m16n8k16, PTX ISA): A row-major 16 x 16 (rows = pixels, k = channels), B "col"
+// (n-major: filter n's channels contiguous, as the weights [K, kh, kw, C] store them), C/D 16 x 8 float32:
+// lane l holds rows l / 4 and l / 4 + 8, columns 2 (l % 4) and + 1.
+#include "backends/cuda/kernels/splitk_conv_mma.h"
+
+#include <cooperative_groups.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "backends/cuda/device.h"
+#include "backends/cuda/kernels/activation_math.cuh"
+#include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/epilogue.h"
+#include "backends/cuda/kernels/mma_sm80.cuh"
+#include "kiln/types.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+using kern::bf16;
+using kern::half;
+
+constexpr int kTM = kSplitKTileM, kTN = kSplitKTileN, kTK = kSplitKChunk;
+constexpr int kWarps = 4;  // 16 pixels x all kTN channels each
+constexpr int kThreads = 32 * kWarps;
+constexpr int kStages = 4;
+constexpr int kRowChunks = kTK * 2 / 16;              // 16-byte chunks in a row of kTK channels: 8
+constexpr int kStageChunks = (kTM + kTN) * kRowChunks;  // A rows, then B rows
+constexpr int kRedStride = kTN + 4;                    // floats a partial-tile row takes (4 apart: fewer conflicts)
+constexpr size_t kSharedBytes = static_cast<size_t>(kStages) * kStageChunks * 16;
+static_assert(static_cast<size_t>(kTM) * kRedStride * sizeof(float) <= kSharedBytes, "the partial tile reuses the ring");
+static_assert(kSharedBytes <= 48 * 1024, "no opt-in shared memory needed");
+static_assert(kTM == 16 * kWarps && kTN == 32, "the warp tiling below");
+static_assert(kTM * kRowChunks == 4 * kThreads && kTN * kRowChunks == 2 * kThreads, "the copy split below");
+
+struct SkArgs {
+  const void* x;
+  const void* w;
+  const void* bias;
+  const void* residual;
+  void* y;
+  int H, W, C, K, OH, OW, kw;
+  int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int chunks_per_tap;  // C / kTK
+  int chunks;          // kh * kw * chunks_per_tap
+  int64_t M;           // output pixels: N * OH * OW
+  int act;
+  float alpha, beta;
+};
+
+// The kernel's body and its device helpers exist for sm_90 only (clusters): the sm_80 pass compiles an empty
+// kernel, which the convolution never launches there (its eligibility asks for sm_90).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// The 16-byte chunk index of chunk c of row r within a stage's A or B area (the swizzle at the top of the file).
+__device__ __forceinline__ int swz(int r, int c) { return r * kRowChunks + (c ^ (r & 7)); }
+
+// 4 consecutive values of T (8 bytes) as floats, and back.
+template <class T> __device__ __forceinline__ float4 load4(const T* p) {
+  const uint2 u = *reinterpret_cast<const uint2*>(p);
+  T v[4];
+  memcpy(v, &u, sizeof(u));
+  return make_float4(kern::to_f(v[0]), kern::to_f(v[1]), kern::to_f(v[2]), kern::to_f(v[3]));
+}
+template <class T> __device__ __forceinline__ void store4(T* p, float4 f) {
+  uint2 u;
+  u.x = kern::pack2<T>(f.x, f.y);
+  u.y = kern::pack2<T>(f.z, f.w);
+  *reinterpret_cast<uint2*>(p) = u;
+}
+
+#endif
+
+template <class T, int kAct>
+__global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(SkArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  extern __shared__ __align__(16) uint4 smem[];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int splits = static_cast<int>(gridDim.z), split = static_cast<int>(blockIdx.z);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTM;
+  const int n0 = static_cast<int>(blockIdx.y) * kTN;
+  const int begin = static_cast<int>(static_cast<int64_t>(split) * a.chunks / splits);
+  const int end = static_cast<int>(static_cast<int64_t>(split + 1) * a.chunks / splits);
+  const int nk = end - begin;
+
+  // This thread's copies: chunk column cc of A rows row0 + 16 j (j < 4) and of B rows row0 + 16 j (j < 2).
+  // The A rows' pixels are decoded once: their image's first element and the window's top-left corner
+  // (a pixel past M gets a corner no tap reaches, so every load of it is zeros).
+  const int cc = tid & 7, row0 = tid >> 3;
+  const T* x = static_cast<const T*>(a.x);
+  const T* a_src[4];
+  int ih0[4], iw0[4];
+  const int64_t plane = static_cast<int64_t>(a.OH) * a.OW;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int64_t m = m0 + row0 + 16 * j;
+    const int64_t img = m / plane;
+    const int64_t rem = m - img * plane;
+    const int oh = static_cast<int>(rem / a.OW), ow = static_cast<int>(rem - static_cast<int64_t>(oh) * a.OW);
+    const bool valid = m < a.M;
+    a_src[j] = x + (valid ? img : 0) * a.H * a.W * a.C + cc * 8;
+    ih0[j] = valid ? oh * a.stride_h - a.pad_h : -(1 << 29);
+    iw0[j] = ow * a.stride_w - a.pad_w;
+  }
+  const int64_t kg = static_cast<int64_t>(a.chunks) * kTK;  // a filter's reduction length: kh * kw * C
+  const T* b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + cc * 8;
+
+  // Starts the copies of chunk g (of the whole reduction) into ring stage `stage`.
+  auto load_chunk = [&](int stage, int g) {
+    uint4* sa = smem + stage * kStageChunks;
+    uint4* sb = sa + kTM * kRowChunks;
+    const int tap = g / a.chunks_per_tap;
+    const int c0 = (g - tap * a.chunks_per_tap) * kTK;
+    const int r = tap / a.kw, s = tap - r * a.kw;
+    const int dy = r * a.dil_h, dx = s * a.dil_w;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int ih = ih0[j] + dy, iw = iw0[j] + dx;
+      const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) &&
+                          static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
+      const T* src = inside ? a_src[j] + (static_cast<int64_t>(ih) * a.W + iw) * a.C + c0 : x;
+      kern::cp_async_16_or_zero(&sa[swz(row0 + 16 * j, cc)], src, inside);
+    }
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      kern::cp_async_16(&sb[swz(row0 + 16 * j, cc)], b_src + 16 * j * kg + static_cast<int64_t>(g) * kTK);
+  };
+
+  float acc[4][4];
+#pragma unroll
+  for (int t = 0; t < 4; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[t][e] = 0.0f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < nk) load_chunk(s, begin + s);
+    kern::cp_async_commit();  // possibly empty: the waits below count groups
+  }
+  // Fragment rows and chunk columns (the ldmatrix.x4 lane roles): A lane l gives pixel row 16 warp + l % 16,
+  // channel half l / 16 of each k16 step; B pair q gives filter 16 q + 8 (l / 16) + l % 8, half (l / 8) % 2.
+  const int a_row = 16 * warp + (lane & 15), a_half = lane >> 4;
+  const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
+  for (int i = 0; i < nk; ++i) {
+    kern::cp_async_wait<kStages - 2>();  // this thread's copies of chunk i have landed ...
+    __syncthreads();                     // ... and everyone's; and chunk i - 1's stage is free again
+    if (i + kStages - 1 < nk) load_chunk((i + kStages - 1) % kStages, begin + i + kStages - 1);
+    kern::cp_async_commit();
+    const uint4* sa = smem + (i % kStages) * kStageChunks;
+    const uint4* sb = sa + kTM * kRowChunks;
+#pragma unroll
+    for (int kk = 0; kk < kTK / 16; ++kk) {
+      uint32_t af[4], b0[4], b1[4];
+      kern::ldsm_x4(af, &sa[swz(a_row, 2 * kk + a_half)]);
+      kern::ldsm_x4(b0, &sb[swz(b_row, 2 * kk + b_half)]);
+      kern::ldsm_x4(b1, &sb[swz(16 + b_row, 2 * kk + b_half)]);
+      kern::mma_16816<T>(acc[0], af, b0[0], b0[1]);
+      kern::mma_16816<T>(acc[1], af, b0[2], b0[3]);
+      kern::mma_16816<T>(acc[2], af, b1[0], b1[1]);
+      kern::mma_16816<T>(acc[3], af, b1[2], b1[3]);
+    }
+  }
+  kern::cp_async_wait_all();
+  __syncthreads();  // the ring is free: the partial tile goes where it was
+
+  float* red = reinterpret_cast<float*>(smem);
+  {
+    const int r = 16 * warp + (lane >> 2), c = 2 * (lane & 3);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      *reinterpret_cast<float2*>(&red[r * kRedStride + 8 * t + c]) = make_float2(acc[t][0], acc[t][1]);
+      *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
+    }
+  }
+  cg::cluster_group cluster = cg::this_cluster();
+  if (splits > 1) cluster.sync();  // every block's partial tile is written (release / acquire across the cluster)
+  else __syncthreads();
+
+  const T* bias = static_cast<const T*>(a.bias);
+  const T* residual = static_cast<const T*>(a.residual);
+  T* y = static_cast<T*>(a.y);
+  const int rows = kTM / splits, first = split * rows;
+  for (int idx = tid; idx < rows * (kTN / 4); idx += kThreads) {
+    const int r = first + idx / (kTN / 4), c = (idx % (kTN / 4)) * 4;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int q = 0; q < splits; ++q) {
+      const float* part = splits > 1 ? cluster.map_shared_rank(red, q) : red;
+      const float4 p = *reinterpret_cast<const float4*>(&part[r * kRedStride + c]);
+      v.x += p.x;
+      v.y += p.y;
+      v.z += p.z;
+      v.w += p.w;
+    }
+    const int64_t m = m0 + r;
+    if (m >= a.M) continue;
+    const int n = n0 + c;
+    if (bias) {
+      const float4 b = load4(bias + n);
+      v.x += b.x;
+      v.y += b.y;
+      v.z += b.z;
+      v.w += b.w;
+    }
+    const int64_t off = m * a.K + n;
+    if (residual) {
+      const float4 z = load4(residual + off);
+      v.x += z.x;
+      v.y += z.y;
+      v.z += z.z;
+      v.w += z.w;
+    }
+    v.x = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.x);
+    v.y = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.y);
+    v.z = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.z);
+    v.w = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.w);
+    store4(y + off, v);
+  }
+  if (splits > 1) cluster.sync();  // the others may still be reading this block's partial tile
+#endif
+}
+
+template <class T, int kAct>
+void launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits) {
+  const auto kernel = k_splitk_conv<T, kAct>;
+  // kSplitKBlocksPerSm blocks of 48 KiB need most of an SM's shared memory: asked once per instantiation.
+  static const bool carveout_set = [&] {
+    const bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                         cudaSharedmemCarveoutMaxShared) == cudaSuccess;
+    if (!ok) cudaGetLastError();
+    return ok;
+  }();
+  if (!carveout_set) return ctx.fail("the split-K convolution kernel could not get its shared memory");
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(pixel_tiles), static_cast<unsigned>(a.K / kTN), static_cast<unsigned>(splits));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSharedBytes;
+  config.stream = ctx.stream();
+  cudaLaunchAttribute cluster = {};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = 1;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = static_cast<unsigned>(splits);
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, a);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return ctx.fail(std::string("the split-K convolution kernel did not launch (") + std::to_string(splits) +
+                    " splits): " + cudaGetErrorString(err));
+  }
+}
+
+// ResNet's ReLU and none get kernels of their own; the rest share one that reads the type at run time.
+template <class T>
+void launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits) {
+  namespace A = kern::act;
+  switch (a.act) {
+    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits);
+    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits);
+    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits);
+  }
+}
+
+constexpr const char* kSplitsVariable = "KILN_CONV_SPLITK_SPLITS";
+
+bool refuse(std::string* why, const std::string& reason) {
+  if (why) *why = reason;
+  return false;
+}
+
+}  // namespace
+
+bool parse_splitk_splits(const char* value, int* out) {
+  if (!value || !*value) *out = 0;
+  else if (std::strcmp(value, "1") == 0) *out = 1;
+  else if (std::strcmp(value, "2") == 0) *out = 2;
+  else if (std::strcmp(value, "4") == 0) *out = 4;
+  else if (std::strcmp(value, "8") == 0) *out = 8;
+  else return false;
+  return true;
+}
+
+bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, SplitKConvGeometry* g,
+                          std::string* why) {
+  const ir::Node& n = ctx.node;
+  if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return refuse(why, "not channels-last");
+  if (n.attrs.i("groups", 1) != 1) return refuse(why, "grouped");
+  if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.size() != 1)
+    return refuse(why, "no x and w");
+  const TensorRef &x = ctx.in[0], &w = ctx.in[1], &y = ctx.out[0];
+  const DataType dt = x.dtype;
+  if (dt != DataType::kHALF && dt != DataType::kBF16) return refuse(why, "not float16 or bfloat16");
+  if (w.dtype != dt || y.dtype != dt) return refuse(why, "mixed dtypes");
+  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) return refuse(why, "not 2-D");
+  const int64_t C = x.shape[3], K = w.shape[0], kh = w.shape[1], kw = w.shape[2];
+  if (C % kSplitKChunk != 0 || w.shape[3] != C) return refuse(why, "input channels not a multiple of 64");
+  if (K % kSplitKTileN != 0 || y.shape[3] != K) return refuse(why, "output channels not a multiple of 32");
+  const SplitKWindow& wd = window;
+  if (wd.stride_h < 1 || wd.stride_w < 1 || wd.dil_h < 1 || wd.dil_w < 1 || wd.pad_h < 0 || wd.pad_w < 0)
+    return refuse(why, "stride, dilation or padding out of range");
+  // The output size the window implies: anything else (asymmetric padding) is not this kernel's.
+  auto out_size = [](int64_t in, int64_t k, int pad, int stride, int dil) {
+    return (in + 2 * pad - (dil * (k - 1) + 1)) / stride + 1;
+  };
+  if (y.shape[0] != x.shape[0] || y.shape[1] != out_size(x.shape[1], kh, wd.pad_h, wd.stride_h, wd.dil_h) ||
+      y.shape[2] != out_size(x.shape[2], kw, wd.pad_w, wd.stride_w, wd.dil_w))
+    return refuse(why, "output size not the one the padding, stride and dilation give");
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != K)) return refuse(why, "bias not [K] of y's dtype");
+  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape))
+    return refuse(why, "residual not of y's shape and dtype");
+  if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
+  // Rows, columns, channels and the reduction are int in the kernel; the channel tiles are a grid dimension.
+  constexpr int64_t kMax = int64_t{1} << 29;
+  if (x.shape[1] >= kMax || x.shape[2] >= kMax || C >= kMax || kh * kw * C >= kMax || K / kSplitKTileN >= 65536 ||
+      y.shape[1] >= kMax || y.shape[2] >= kMax)
+    return refuse(why, "too large");
+  g->N = x.shape[0];
+  g->H = x.shape[1];
+  g->W = x.shape[2];
+  g->C = C;
+  g->K = K;
+  g->OH = y.shape[1];
+  g->OW = y.shape[2];
+  g->kh = static_cast<int>(kh);
+  g->kw = static_cast<int>(kw);
+  g->window = wd;
+  // The split count, last: only an otherwise eligible node reads the switch.
+  const char* splits_value = std::getenv(kSplitsVariable);
+  if (!parse_splitk_splits(splits_value, &g->fixed_splits))
+    ctx.fail(std::string(kSplitsVariable) + "=" + splits_value +
+             ": expected 1, 2, 4 or 8 (the blocks each output tile's reduction is split over), or unset");
+  if (g->fixed_splits > g->chunks())
+    return refuse(why, std::string(kSplitsVariable) + "=" + splits_value + " is more than the reduction's " +
+                           std::to_string(g->chunks()) + " chunks of 64 channels");
+  return true;
+}
+
+std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms) {
+  if (g.fixed_splits > 0) return {g.fixed_splits};
+  std::vector<int> out = {1};
+  const int64_t room = static_cast<int64_t>(std::max(sms, 1)) * kSplitKBlocksPerSm;
+  for (int s = 2; s <= kSplitKMaxSplits; s *= 2) {
+    if (g.tiles() * (s / 2) >= room || g.chunks() / s < 2) break;
+    out.push_back(s);
+  }
+  return out;
+}
+
+bool splitk_conv_aligned(const KernelContext& ctx) {
+  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
+  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
+  return aligned_to(ctx.in[0].data, 16) && aligned_to(ctx.in[1].data, 16) && aligned_to(ctx.out[0].data, 16) &&
+         (!bias || aligned_to(ctx.in[2].data, 8)) && (!residual || aligned_to(ctx.in[3].data, 16));
+}
+
+void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits) {
+  if (g.pixels() == 0 || g.K == 0) return;
+  if (splits < 1 || splits > kSplitKMaxSplits || (splits & (splits - 1)) != 0 || splits > g.chunks())
+    return ctx.fail("the split-K convolution kernel cannot split " + std::to_string(g.chunks()) +
+                    " reduction chunks over " + std::to_string(splits) + " blocks");
+  SkArgs a;
+  a.x = ctx.in[0].data;
+  a.w = ctx.in[1].data;
+  a.bias = ctx.in.size() > 2 && ctx.in[2].present ? ctx.in[2].data : nullptr;
+  a.residual = ctx.in.size() > 3 && ctx.in[3].present ? ctx.in[3].data : nullptr;
+  a.y = ctx.out[0].data;
+  a.H = static_cast<int>(g.H);
+  a.W = static_cast<int>(g.W);
+  a.C = static_cast<int>(g.C);
+  a.K = static_cast<int>(g.K);
+  a.OH = static_cast<int>(g.OH);
+  a.OW = static_cast<int>(g.OW);
+  a.kw = g.kw;
+  a.stride_h = g.window.stride_h;
+  a.stride_w = g.window.stride_w;
+  a.pad_h = g.window.pad_h;
+  a.pad_w = g.window.pad_w;
+  a.dil_h = g.window.dil_h;
+  a.dil_w = g.window.dil_w;
+  a.chunks_per_tap = static_cast<int>(g.C / kSplitKChunk);
+  a.chunks = static_cast<int>(g.chunks());
+  a.M = g.pixels();
+  BiasAct ba;
+  read_fused_activation(ctx.attrs(), &ba);
+  a.act = ba.act;
+  a.alpha = ba.alpha;
+  a.beta = ba.beta;
+  const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
+  if (pixel_tiles >= (int64_t{1} << 31)) return ctx.fail("the split-K convolution kernel: too many output pixels");
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, pixel_tiles, splits);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, pixel_tiles, splits);
+  else ctx.fail("the split-K convolution kernel takes float16 or bfloat16");
+}
+
+}  // namespace kiln::cuda

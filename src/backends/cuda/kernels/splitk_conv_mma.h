@@ -1,0 +1,84 @@
+// Kiln's split-K implicit-GEMM convolution on tensor cores, for convolutions with few output pixels and a deep
+// reduction: ResNet-50's 3x3 and strided convolutions at batch 1, with the node's whole epilogue:
+// y = act(conv(x, w) + bias + residual).
+//
+// Why Kiln's own: at batch 1, ResNet-50's layer4 3x3 convolution has 49 output pixels, 512 output channels and
+// a 4608-deep reduction (kh * kw * C). A GEMM tiling of its 49 x 512 output makes a handful of blocks, each
+// walking the whole reduction alone: cuDNN's best engine takes 12.3 us on the H200 (twelfth session's build
+// log), ~9x the time its 4.7 MB of weights take to read. Splitting the reduction over S blocks of one thread
+// block cluster (sm_90) fills the GPU; the S partial tiles are added through distributed shared memory, in a
+// fixed order (results do not depend on which block finishes first), with no workspace and no second kernel.
+// The convolution kernel times each worthwhile S against cuDNN's choice and keeps the fastest.
+//
+// Applies to: forward, channels_last, groups 1, 2-D, any window, stride, dilation and (symmetric) padding; x
+// [N, H, W, C] with C a multiple of 64, w [K, kh, kw, C] with K a multiple of 32, y [N, OH, OW, K]; float16 or
+// bfloat16 throughout, an optional bias [K], an optional residual of y's shape, and an activation the epilogue
+// knows. Needs sm_90 (thread block clusters).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/candidate_mode.h"
+#include "backends/cuda/kernel.h"
+
+namespace kiln::cuda {
+
+// The GEMM view: M = N * OH * OW output pixels, K output channels, a reduction of kh * kw * C taken in chunks of
+// kSplitKChunk channels of one filter tap (hence C a multiple of it); a block computes kSplitKTileM pixels x
+// kSplitKTileN channels over its share of the chunks.
+constexpr int kSplitKTileM = 64;
+constexpr int kSplitKTileN = 32;
+constexpr int kSplitKChunk = 64;
+constexpr int kSplitKMaxSplits = 8;  // the portable cluster size
+constexpr int kSplitKBlocksPerSm = 4;
+
+// The window as the convolution kernel computed it for cuDNN (symmetric padding).
+struct SplitKWindow {
+  int pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+};
+
+struct SplitKConvGeometry {
+  int64_t N = 0, H = 0, W = 0, C = 0, K = 0, OH = 0, OW = 0;
+  int kh = 0, kw = 0;
+  SplitKWindow window;
+  // KILN_CONV_SPLITK_SPLITS when set: the only split count considered (1, 2, 4 or 8); 0 when unset.
+  int fixed_splits = 0;
+
+  int64_t pixels() const { return N * OH * OW; }
+  int64_t chunks() const { return static_cast<int64_t>(kh) * kw * (C / kSplitKChunk); }
+  // Output tiles: pixel tiles x channel tiles (each split of a tile is one more block).
+  int64_t tiles() const { return (pixels() + kSplitKTileM - 1) / kSplitKTileM * (K / kSplitKTileN); }
+};
+
+// KILN_CONV_SPLITK (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions (each
+// split count splitk_conv_candidates gives), never, or forced: taken whenever eligible with the most splits
+// splitk_conv_candidates gives, nothing timed or recorded (tests).
+using SplitKConvMode = CandidateMode;
+inline SplitKConvMode splitk_conv_mode() { return candidate_mode("KILN_CONV_SPLITK"); }
+
+// `value` (nullptr: unset) as KILN_CONV_SPLITK_SPLITS in *out: unset or "" 0; "1", "2", "4" or "8" that count;
+// false for any other value.
+bool parse_splitk_splits(const char* value, int* out);
+
+// Whether the kernel can run this node for its current shapes and dtypes (see the top of the file), filling in
+// *g (its fixed_splits from KILN_CONV_SPLITK_SPLITS: a bad value fails the node, naming it; a count above the
+// reduction's chunks refuses the node); false with the reason in *why. The addresses are checked apart
+// (splitk_conv_aligned): they may change per run. The device is the caller's to check (sm_90).
+bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, SplitKConvGeometry* g,
+                          std::string* why);
+
+// The split counts worth timing on a device of `sms` SMs, fewest first: g.fixed_splits alone when set; else
+// 1, then each of 2, 4, 8 while the blocks of the count before it do not fill the device (at
+// kSplitKBlocksPerSm an SM) and every split keeps at least 2 chunks of the reduction.
+std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms);
+
+// Whether x, w, y and the residual are 16-byte aligned and the bias 8-byte aligned, as the kernel's loads and
+// stores need.
+bool splitk_conv_aligned(const KernelContext& ctx);
+
+// Enqueues the convolution and its epilogue on ctx.stream() over `splits` blocks per output tile (one of
+// splitk_conv_candidates). Never synchronizes or allocates.
+void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits);
+
+}  // namespace kiln::cuda
