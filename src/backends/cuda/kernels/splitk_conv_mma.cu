@@ -5,13 +5,21 @@
 // of the reduction, a chunk being 64 channels of one filter tap (r, s): its A tile is those channels of the
 // input pixel each output pixel reads at that tap (zeros outside the image: the padding), its B tile the same
 // 64 weights of the block's 32 filters. No im2col exists anywhere: each A row is one 128-byte run of x.
-// Chunks stream through a 4-stage cp.async ring, so the loads of three chunks are in flight while one is
-// multiplied (at batch 1 a block has 9-18 chunks and the loads' latency, not the MMAs, is what it waits on).
+// Chunks stream through a 6-stage cp.async ring: the loads of five chunks are in flight while one is
+// multiplied. At batch 1 a block has 9-18 chunks and about one block runs on each SM, so the kernel waits on
+// latency, not on bandwidth or MMAs: what it needs is many loads in flight and short dependency chains
+// between them.
 //
-// The 4 warps each take 16 of the tile's pixels x all 32 channels: per k16 step one A fragment (ldmatrix.x4)
-// and two B loads (two n-tiles each) feed 4 mma.m16n8k16. Shared memory rows are 64 channels (8 chunks of
-// 16 bytes), chunk c of row r stored at c ^ (r % 8), so the 8 rows an ldmatrix phase reads sit in 8 different
-// bank groups.
+// Why the loop looks as it does (H200, first version, thirteenth session): with 4 warps, 4 stages and the
+// chunk's tap found by two integer divisions per chunk, a chunk took ~0.45 us a block whatever the split
+// (layer4's 3x3 at S 1: 36 us for 72 chunks), one warp a scheduler walking a ~200-instruction dependent chain
+// per chunk before its loads were issued. Now the tap advances by a step (no division), the pixels' offsets
+// are computed once, 8 warps share the copies (3 a thread a chunk, not 6) and two warps a scheduler hide each
+// other's latencies.
+//
+// The 8 warps each take 16 of the tile's pixels x 16 of its channels: per k16 step one A fragment and one B
+// load (two n-tiles) feed 2 mma.m16n8k16. Shared memory rows are 64 channels (8 chunks of 16 bytes), chunk c of
+// row r stored at c ^ (r % 8), so the 8 rows an ldmatrix phase reads sit in 8 different bank groups.
 //
 // The reduction across the cluster: each block writes its float32 partial tile to its own shared memory;
 // after a cluster barrier, block s adds rows [s * 64 / S, (s + 1) * 64 / S) of all S partials, rank 0 first
@@ -45,17 +53,18 @@ using kern::bf16;
 using kern::half;
 
 constexpr int kTM = kSplitKTileM, kTN = kSplitKTileN, kTK = kSplitKChunk;
-constexpr int kWarps = 4;  // 16 pixels x all kTN channels each
+constexpr int kWarps = 8;  // 4 pixel groups of 16 x 2 channel halves of 16
 constexpr int kThreads = 32 * kWarps;
-constexpr int kStages = 4;
-constexpr int kRowChunks = kTK * 2 / 16;              // 16-byte chunks in a row of kTK channels: 8
+constexpr int kStages = 6;
+constexpr int kRowChunks = kTK * 2 / 16;                // 16-byte chunks in a row of kTK channels: 8
 constexpr int kStageChunks = (kTM + kTN) * kRowChunks;  // A rows, then B rows
-constexpr int kRedStride = kTN + 4;                    // floats a partial-tile row takes (4 apart: fewer conflicts)
+constexpr int kARows = kTM * kRowChunks / kThreads;     // A rows a thread copies a chunk: 2
+constexpr int kRedStride = kTN + 4;                     // floats a partial-tile row takes (4 apart: fewer conflicts)
 constexpr size_t kSharedBytes = static_cast<size_t>(kStages) * kStageChunks * 16;
 static_assert(static_cast<size_t>(kTM) * kRedStride * sizeof(float) <= kSharedBytes, "the partial tile reuses the ring");
-static_assert(kSharedBytes <= 48 * 1024, "no opt-in shared memory needed");
-static_assert(kTM == 16 * kWarps && kTN == 32, "the warp tiling below");
-static_assert(kTM * kRowChunks == 4 * kThreads && kTN * kRowChunks == 2 * kThreads, "the copy split below");
+static_assert(kSharedBytes * kSplitKBlocksPerSm <= 227 * 1024, "kSplitKBlocksPerSm blocks fit an SM");
+static_assert(kTM == 16 * (kWarps / 2) && kTN == 32, "the warp tiling below");
+static_assert(kTM * kRowChunks == kARows * kThreads && kTN * kRowChunks == kThreads, "the copy split below");
 
 struct SkArgs {
   const void* x;
@@ -92,6 +101,41 @@ template <class T> __device__ __forceinline__ void store4(T* p, float4 f) {
   *reinterpret_cast<uint2*>(p) = u;
 }
 
+// Where the next chunk to copy is in the reduction: its tap (r, s), its first channel c0, and what they give
+// every copy: the input offset (dy W + dx) C + c0 of the tap's pixel and the filter offset of the chunk.
+// Stepped chunk by chunk (no division in the loop).
+struct ChunkCursor {
+  int r, s, c0, dy, dx;
+  int64_t x_off, w_off;
+
+  __device__ __forceinline__ void start(const SkArgs& a, int g) {
+    const int tap = g / a.chunks_per_tap;
+    c0 = (g - tap * a.chunks_per_tap) * kTK;
+    r = tap / a.kw;
+    s = tap - r * a.kw;
+    w_off = static_cast<int64_t>(g) * kTK;
+    place(a);
+  }
+  __device__ __forceinline__ void place(const SkArgs& a) {
+    dy = r * a.dil_h;
+    dx = s * a.dil_w;
+    x_off = (static_cast<int64_t>(dy) * a.W + dx) * a.C + c0;
+  }
+  __device__ __forceinline__ void next(const SkArgs& a) {
+    w_off += kTK;
+    c0 += kTK;
+    if (c0 < a.C) {
+      x_off += kTK;
+      return;
+    }
+    c0 = 0;
+    if (++s == a.kw) {
+      s = 0;
+      ++r;
+    }
+    place(a);
+  }
+};
 #endif
 
 template <class T, int kAct>
@@ -107,81 +151,76 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int end = static_cast<int>(static_cast<int64_t>(split + 1) * a.chunks / splits);
   const int nk = end - begin;
 
-  // This thread's copies: chunk column cc of A rows row0 + 16 j (j < 4) and of B rows row0 + 16 j (j < 2).
-  // The A rows' pixels are decoded once: their image's first element and the window's top-left corner
-  // (a pixel past M gets a corner no tap reaches, so every load of it is zeros).
+  // This thread's copies: chunk column cc of A rows row0 + 32 j (j < kARows) and of B row row0. The A rows'
+  // pixels are decoded once: the offset of their window's top-left corner (possibly outside the image) and
+  // its row and column (a pixel past M gets a row no tap reaches, so every load of it is zeros).
   const int cc = tid & 7, row0 = tid >> 3;
   const T* x = static_cast<const T*>(a.x);
-  const T* a_src[4];
-  int ih0[4], iw0[4];
+  int64_t a_off[kARows];
+  int ih0[kARows], iw0[kARows];
   const int64_t plane = static_cast<int64_t>(a.OH) * a.OW;
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    const int64_t m = m0 + row0 + 16 * j;
+  for (int j = 0; j < kARows; ++j) {
+    const int64_t m = m0 + row0 + 32 * j;
     const int64_t img = m / plane;
     const int64_t rem = m - img * plane;
     const int oh = static_cast<int>(rem / a.OW), ow = static_cast<int>(rem - static_cast<int64_t>(oh) * a.OW);
     const bool valid = m < a.M;
-    a_src[j] = x + (valid ? img : 0) * a.H * a.W * a.C + cc * 8;
     ih0[j] = valid ? oh * a.stride_h - a.pad_h : -(1 << 29);
     iw0[j] = ow * a.stride_w - a.pad_w;
+    a_off[j] = ((valid ? img : 0) * a.H * a.W + static_cast<int64_t>(ih0[j]) * a.W + iw0[j]) * a.C + cc * 8;
   }
   const int64_t kg = static_cast<int64_t>(a.chunks) * kTK;  // a filter's reduction length: kh * kw * C
   const T* b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + cc * 8;
 
-  // Starts the copies of chunk g (of the whole reduction) into ring stage `stage`.
-  auto load_chunk = [&](int stage, int g) {
+  // Starts the copies of the cursor's chunk into ring stage `stage`.
+  ChunkCursor cur;
+  cur.start(a, begin);
+  auto load_chunk = [&](int stage) {
     uint4* sa = smem + stage * kStageChunks;
     uint4* sb = sa + kTM * kRowChunks;
-    const int tap = g / a.chunks_per_tap;
-    const int c0 = (g - tap * a.chunks_per_tap) * kTK;
-    const int r = tap / a.kw, s = tap - r * a.kw;
-    const int dy = r * a.dil_h, dx = s * a.dil_w;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int ih = ih0[j] + dy, iw = iw0[j] + dx;
+    for (int j = 0; j < kARows; ++j) {
+      const int ih = ih0[j] + cur.dy, iw = iw0[j] + cur.dx;
       const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) &&
                           static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
-      const T* src = inside ? a_src[j] + (static_cast<int64_t>(ih) * a.W + iw) * a.C + c0 : x;
-      kern::cp_async_16_or_zero(&sa[swz(row0 + 16 * j, cc)], src, inside);
+      kern::cp_async_16_or_zero(&sa[swz(row0 + 32 * j, cc)], inside ? x + a_off[j] + cur.x_off : x, inside);
     }
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      kern::cp_async_16(&sb[swz(row0 + 16 * j, cc)], b_src + 16 * j * kg + static_cast<int64_t>(g) * kTK);
+    kern::cp_async_16(&sb[swz(row0, cc)], b_src + cur.w_off);
+    cur.next(a);
   };
 
-  float acc[4][4];
+  float acc[2][4];
 #pragma unroll
-  for (int t = 0; t < 4; ++t)
+  for (int t = 0; t < 2; ++t)
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[t][e] = 0.0f;
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < nk) load_chunk(s, begin + s);
+    if (s < nk) load_chunk(s);
     kern::cp_async_commit();  // possibly empty: the waits below count groups
   }
-  // Fragment rows and chunk columns (the ldmatrix.x4 lane roles): A lane l gives pixel row 16 warp + l % 16,
-  // channel half l / 16 of each k16 step; B pair q gives filter 16 q + 8 (l / 16) + l % 8, half (l / 8) % 2.
-  const int a_row = 16 * warp + (lane & 15), a_half = lane >> 4;
-  const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
+  // This warp's pixels [pm, pm + 16) and channels [pn, pn + 16) of the tile. Fragment rows and chunk columns
+  // (the ldmatrix.x4 lane roles): A lane l gives pixel pm + l % 16, channel half l / 16 of each k16 step; B
+  // gives filter pn + 8 (l / 16) + l % 8, half (l / 8) % 2.
+  const int pm = 16 * (warp & 3), pn = 16 * (warp >> 2);
+  const int a_row = pm + (lane & 15), a_half = lane >> 4;
+  const int b_row = pn + ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
   for (int i = 0; i < nk; ++i) {
     kern::cp_async_wait<kStages - 2>();  // this thread's copies of chunk i have landed ...
     __syncthreads();                     // ... and everyone's; and chunk i - 1's stage is free again
-    if (i + kStages - 1 < nk) load_chunk((i + kStages - 1) % kStages, begin + i + kStages - 1);
+    if (i + kStages - 1 < nk) load_chunk((i + kStages - 1) % kStages);
     kern::cp_async_commit();
     const uint4* sa = smem + (i % kStages) * kStageChunks;
     const uint4* sb = sa + kTM * kRowChunks;
 #pragma unroll
     for (int kk = 0; kk < kTK / 16; ++kk) {
-      uint32_t af[4], b0[4], b1[4];
+      uint32_t af[4], bf[4];
       kern::ldsm_x4(af, &sa[swz(a_row, 2 * kk + a_half)]);
-      kern::ldsm_x4(b0, &sb[swz(b_row, 2 * kk + b_half)]);
-      kern::ldsm_x4(b1, &sb[swz(16 + b_row, 2 * kk + b_half)]);
-      kern::mma_16816<T>(acc[0], af, b0[0], b0[1]);
-      kern::mma_16816<T>(acc[1], af, b0[2], b0[3]);
-      kern::mma_16816<T>(acc[2], af, b1[0], b1[1]);
-      kern::mma_16816<T>(acc[3], af, b1[2], b1[3]);
+      kern::ldsm_x4(bf, &sb[swz(b_row, 2 * kk + b_half)]);
+      kern::mma_16816<T>(acc[0], af, bf[0], bf[1]);
+      kern::mma_16816<T>(acc[1], af, bf[2], bf[3]);
     }
   }
   kern::cp_async_wait_all();
@@ -189,9 +228,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 
   float* red = reinterpret_cast<float*>(smem);
   {
-    const int r = 16 * warp + (lane >> 2), c = 2 * (lane & 3);
+    const int r = pm + (lane >> 2), c = pn + 2 * (lane & 3);
 #pragma unroll
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < 2; ++t) {
       *reinterpret_cast<float2*>(&red[r * kRedStride + 8 * t + c]) = make_float2(acc[t][0], acc[t][1]);
       *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
     }
@@ -246,9 +285,12 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 template <class T, int kAct>
 void launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits) {
   const auto kernel = k_splitk_conv<T, kAct>;
-  // kSplitKBlocksPerSm blocks of 48 KiB need most of an SM's shared memory: asked once per instantiation.
+  // The ring takes more than the 48 KiB a launch gets without asking, and kSplitKBlocksPerSm blocks need most
+  // of an SM's shared memory: both asked once per instantiation.
   static const bool carveout_set = [&] {
-    const bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+    const bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(kSharedBytes)) == cudaSuccess &&
+                    cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                          cudaSharedmemCarveoutMaxShared) == cudaSuccess;
     if (!ok) cudaGetLastError();
     return ok;

@@ -31,7 +31,7 @@ constexpr int kSplitKTileM = 64;
 constexpr int kSplitKTileN = 32;
 constexpr int kSplitKChunk = 64;
 constexpr int kSplitKMaxSplits = 8;  // the portable cluster size
-constexpr int kSplitKBlocksPerSm = 4;
+constexpr int kSplitKBlocksPerSm = 3;  // 8-warp blocks with a 72 KB ring (splitk_conv_mma.cu)
 
 // The window as the convolution kernel computed it for cuDNN (symmetric padding).
 struct SplitKWindow {

@@ -531,8 +531,8 @@ cuda::SplitKConvGeometry shape(int64_t N, int64_t OH, int64_t OW, int64_t C, int
   return g;
 }
 
-// The rule: {1}, then 2, 4, 8 in turn while tiles * (the count before) < SMs * 4 and chunks / (the new count)
-// >= 2, stopping at the first that fails. On 132 SMs (an H200) the device holds 528 blocks. Each expectation
+// The rule: {1}, then 2, 4, 8 in turn while tiles * (the count before) < SMs * kSplitKBlocksPerSm (3) and chunks / (the new count)
+// >= 2, stopping at the first that fails. On 132 SMs (an H200) the device holds 396 blocks. Each expectation
 // worked out by hand (pixel tiles of 64 x channel tiles of 32 = tiles; kh * kw * C / 64 = chunks).
 TEST(SplitKCandidates, ResNet50Batch1On132Sms) {
   struct Case {
@@ -542,34 +542,34 @@ TEST(SplitKCandidates, ResNet50Batch1On132Sms) {
     std::vector<int> want;
   };
   const std::vector<Case> cases = {
-      // 3136 pixels = 49 tiles x 2 = 98; chunks 9. 2: 98 < 528, 9/2 = 4. 4: 196 < 528, 9/4 = 2. 8: 392 < 528
+      // 3136 pixels = 49 tiles x 2 = 98; chunks 9. 2: 98 < 396, 9/2 = 4. 4: 196 < 396, 9/4 = 2. 8: 392 < 396
       // but 9/8 = 1.
       {"layer1 3x3", shape(1, 56, 56, 64, 64, 3), 98, 9, {1, 2, 4}},
-      // 98 tiles, chunks 4. 2: 98 < 528, 4/2 = 2. 4: 4/4 = 1.
+      // 98 tiles, chunks 4. 2: 98 < 396, 4/2 = 2. 4: 4/4 = 1.
       {"layer1 1x1 256->64", shape(1, 56, 56, 256, 64, 1), 98, 4, {1, 2}},
-      // 49 x 8 = 392 tiles, chunks 1. 2: 392 < 528 but 1/2 = 0.
+      // 49 x 8 = 392 tiles, chunks 1. 2: 392 < 396 but 1/2 = 0.
       {"layer1 1x1 64->256", shape(1, 56, 56, 64, 256, 1), 392, 1, {1}},
-      // 784 pixels = 13 tiles x 4 = 52; chunks 18. 2: 52, 9. 4: 104, 4. 8: 208 < 528, 18/8 = 2.
+      // 784 pixels = 13 tiles x 4 = 52; chunks 18. 2: 52, 9. 4: 104, 4. 8: 208 < 396, 18/8 = 2.
       {"layer2 3x3 stride 2", shape(1, 28, 28, 128, 128, 3), 52, 18, {1, 2, 4, 8}},
-      // 52 tiles, chunks 8. 2: 4. 4: 104 < 528, 2. 8: 8/8 = 1.
+      // 52 tiles, chunks 8. 2: 4. 4: 104 < 396, 2. 8: 8/8 = 1.
       {"layer2 1x1 512->128", shape(1, 28, 28, 512, 128, 1), 52, 8, {1, 2, 4}},
-      // 13 x 16 = 208 tiles, chunks 4. 2: 208 < 528, 2. 4: 416 < 528 but 4/4 = 1.
+      // 13 x 16 = 208 tiles, chunks 4. 2: 208 < 396, 2. 4: 416 is not < 396 (and 4/4 = 1).
       {"layer2 downsample 256->512", shape(1, 28, 28, 256, 512, 1), 208, 4, {1, 2}},
       // 208 tiles, chunks 2. 2: 2/2 = 1.
       {"layer2 1x1 128->512", shape(1, 28, 28, 128, 512, 1), 208, 2, {1}},
-      // 196 pixels = 4 tiles x 8 = 32; chunks 36. 8: 32 x 4 = 128 < 528, 36/8 = 4.
+      // 196 pixels = 4 tiles x 8 = 32; chunks 36. 8: 32 x 4 = 128 < 396, 36/8 = 4.
       {"layer3 3x3", shape(1, 14, 14, 256, 256, 3), 32, 36, {1, 2, 4, 8}},
-      // 32 tiles, chunks 16. 8: 128 < 528, 16/8 = 2 (just).
+      // 32 tiles, chunks 16. 8: 128 < 396, 16/8 = 2 (just).
       {"layer3 1x1 1024->256", shape(1, 14, 14, 1024, 256, 1), 32, 16, {1, 2, 4, 8}},
-      // 4 x 32 = 128 tiles, chunks 8. 4: 256 < 528, 8/4 = 2. 8: 512 < 528 but 8/8 = 1.
+      // 4 x 32 = 128 tiles, chunks 8. 4: 256 < 396, 8/4 = 2. 8: 512 is not < 396 (and 8/8 = 1).
       {"layer3 downsample 512->1024", shape(1, 14, 14, 512, 1024, 1), 128, 8, {1, 2, 4}},
-      // 49 pixels = 1 tile x 16 = 16; chunks 72. 8: 64 < 528, 9.
+      // 49 pixels = 1 tile x 16 = 16; chunks 72. 8: 64 < 396, 9.
       {"layer4 3x3", shape(1, 7, 7, 512, 512, 3), 16, 72, {1, 2, 4, 8}},
       // 16 tiles, chunks 32.
       {"layer4 1x1 2048->512", shape(1, 7, 7, 2048, 512, 1), 16, 32, {1, 2, 4, 8}},
-      // 64 tiles, chunks 8. 4: 128 < 528, 2. 8: 8/8 = 1.
+      // 64 tiles, chunks 8. 4: 128 < 396, 2. 8: 8/8 = 1.
       {"layer4 1x1 512->2048", shape(1, 7, 7, 512, 2048, 1), 64, 8, {1, 2, 4}},
-      // 64 tiles, chunks 16. 8: 256 < 528, 16/8 = 2.
+      // 64 tiles, chunks 16. 8: 256 < 396, 16/8 = 2.
       {"layer4 downsample 1024->2048", shape(1, 7, 7, 1024, 2048, 1), 64, 16, {1, 2, 4, 8}},
   };
   for (const Case& c : cases) {
@@ -579,21 +579,26 @@ TEST(SplitKCandidates, ResNet50Batch1On132Sms) {
   }
 }
 
-// Where the blocks already fill the device: the bound is strict (tiles x count < SMs x 4), and it is the count
+// Where the blocks already fill the device: the bound is strict (tiles x count < SMs x kSplitKBlocksPerSm), and it is the count
 // before the new one that is checked.
 TEST(SplitKCandidates, StopWhenTheDeviceIsFull) {
-  // 66 x 128 = 8448 pixels = 132 tiles x 2 = 264; chunks 36. 2: 264 < 528. 4: 264 x 2 = 528, not < 528.
+  ASSERT_EQ(cuda::kSplitKBlocksPerSm, 3) << "the expectations below are worked out for 3 blocks an SM";
+  // 66 x 128 = 8448 pixels = 132 tiles x 2 = 264; chunks 36. 2: 264 < 396. 4: 264 x 2 = 528, not < 396.
   EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 66, 128, 256, 64, 3), 132), (std::vector<int>{1, 2}));
-  // 131 x 64 pixels = 131 tiles x 2 = 262: 4: 524 < 528. 8: 262 x 4 = 1048.
-  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 131, 64, 256, 64, 3), 132), (std::vector<int>{1, 2, 4}));
-  // 264 pixel tiles x 2 = 528 tiles: 2: 528 x 1, not < 528.
-  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 264, 64, 256, 64, 3), 132), (std::vector<int>{1}));
+  // 98 x 64 pixels = 98 tiles x 2 = 196: 4: 392 < 396. 8: 196 x 4 = 784.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 98, 64, 256, 64, 3), 132), (std::vector<int>{1, 2, 4}));
+  // 99 x 64 pixels = 99 tiles x 2 = 198: 4: 198 x 2 = 396, not < 396.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 99, 64, 256, 64, 3), 132), (std::vector<int>{1, 2}));
+  // 197 pixel tiles x 2 = 394 tiles: 2: 394 < 396. 4: 788.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 197, 64, 256, 64, 3), 132), (std::vector<int>{1, 2}));
+  // 198 pixel tiles x 2 = 396 tiles: 2: 396 x 1, not < 396.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 198, 64, 256, 64, 3), 132), (std::vector<int>{1}));
   // Batch 8 of layer1's 3x3: 392 pixel tiles x 2 = 784 tiles.
   EXPECT_EQ(cuda::splitk_conv_candidates(shape(8, 56, 56, 64, 64, 3), 132), (std::vector<int>{1}));
-  // The SM count matters: layer4's 3x3 (16 tiles) on 4 SMs (16 blocks): 2: 16 x 1, not < 16.
-  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 7, 7, 512, 512, 3), 4), (std::vector<int>{1}));
-  // ... on 5 SMs (20 blocks): 2: 16 < 20, 4: 32 not < 20.
-  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 7, 7, 512, 512, 3), 5), (std::vector<int>{1, 2}));
+  // The SM count matters: layer4's 3x3 (16 tiles) on 5 SMs (15 blocks): 2: 16 x 1, not < 15.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 7, 7, 512, 512, 3), 5), (std::vector<int>{1}));
+  // ... on 6 SMs (18 blocks): 2: 16 < 18, 4: 32 not < 18.
+  EXPECT_EQ(cuda::splitk_conv_candidates(shape(1, 7, 7, 512, 512, 3), 6), (std::vector<int>{1, 2}));
 }
 
 // The chunk bound is integer division: 15 chunks (1x5 over 192 channels) take 4 (15/4 = 3) but not 8 (15/8 = 1).
