@@ -76,7 +76,7 @@ struct SkArgs {
   int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int chunks_per_tap;  // C / kTK
   int chunks;          // kh * kw * chunks_per_tap
-  int64_t M;           // output pixels: N * OH * OW
+  int M;               // output pixels: N * OH * OW (below 2^31: the geometry's condition)
   int act;
   float alpha, beta;
 };
@@ -101,31 +101,36 @@ template <class T> __device__ __forceinline__ void store4(T* p, float4 f) {
   *reinterpret_cast<uint2*>(p) = u;
 }
 
-// Where the next chunk to copy is in the reduction: its tap (r, s), its first channel c0, and what they give
-// every copy: the input offset (dy W + dx) C + c0 of the tap's pixel and the filter offset of the chunk.
-// Stepped chunk by chunk (no division in the loop).
-struct ChunkCursor {
-  int r, s, c0, dy, dx;
-  int64_t x_off, w_off;
+// One thread's copies of the next chunk: its A rows' sources (valid only where `inside`) and its B row's, and
+// where the chunk is in the reduction (tap (r, s), first channel c0). Most steps stay within a tap (C / 64 - 1
+// of every C / 64): then every source moves on by 64 channels and nothing else changes. Only a step to the next
+// tap recomputes which rows fall inside the image and where. No division anywhere in the loop.
+template <class T> struct CopyCursor {
+  const T* a_src[kARows];
+  bool inside[kARows];
+  const T* b_src;
+  int r, s, c0;
 
-  __device__ __forceinline__ void start(const SkArgs& a, int g) {
-    const int tap = g / a.chunks_per_tap;
-    c0 = (g - tap * a.chunks_per_tap) * kTK;
-    r = tap / a.kw;
-    s = tap - r * a.kw;
-    w_off = static_cast<int64_t>(g) * kTK;
-    place(a);
+  __device__ __forceinline__ void place(const SkArgs& a, const T* x, const int (&ih0)[kARows], const int (&iw0)[kARows],
+                                        const int64_t (&a_off)[kARows]) {
+    const int dy = r * a.dil_h, dx = s * a.dil_w;
+    const int64_t tap_off = (static_cast<int64_t>(dy) * a.W + dx) * a.C + c0;
+#pragma unroll
+    for (int j = 0; j < kARows; ++j) {
+      const int ih = ih0[j] + dy, iw = iw0[j] + dx;
+      inside[j] = static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) &&
+                  static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
+      a_src[j] = inside[j] ? x + a_off[j] + tap_off : x;  // x: a valid address for the zero-fill copy to name
+    }
   }
-  __device__ __forceinline__ void place(const SkArgs& a) {
-    dy = r * a.dil_h;
-    dx = s * a.dil_w;
-    x_off = (static_cast<int64_t>(dy) * a.W + dx) * a.C + c0;
-  }
-  __device__ __forceinline__ void next(const SkArgs& a) {
-    w_off += kTK;
+  __device__ __forceinline__ void next(const SkArgs& a, const T* x, const int (&ih0)[kARows], const int (&iw0)[kARows],
+                                       const int64_t (&a_off)[kARows]) {
+    b_src += kTK;
     c0 += kTK;
     if (c0 < a.C) {
-      x_off += kTK;
+#pragma unroll
+      for (int j = 0; j < kARows; ++j)
+        if (inside[j]) a_src[j] += kTK;
       return;
     }
     c0 = 0;
@@ -133,7 +138,7 @@ struct ChunkCursor {
       s = 0;
       ++r;
     }
-    place(a);
+    place(a, x, ih0, iw0, a_off);
   }
 };
 #endif
@@ -145,10 +150,11 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int splits = static_cast<int>(gridDim.z), split = static_cast<int>(blockIdx.z);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTM;
+  const int m0 = static_cast<int>(blockIdx.x) * kTM;
   const int n0 = static_cast<int>(blockIdx.y) * kTN;
-  const int begin = static_cast<int>(static_cast<int64_t>(split) * a.chunks / splits);
-  const int end = static_cast<int>(static_cast<int64_t>(split + 1) * a.chunks / splits);
+  // 32-bit: chunks < 2^29 and splits <= 8 (64-bit division is a long subroutine).
+  const int begin = static_cast<int>(static_cast<unsigned>(split) * a.chunks / splits);
+  const int end = static_cast<int>(static_cast<unsigned>(split + 1) * a.chunks / splits);
   const int nk = end - begin;
 
   // This thread's copies: chunk column cc of A rows row0 + 32 j (j < kARows) and of B row row0. The A rows'
@@ -158,36 +164,39 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const T* x = static_cast<const T*>(a.x);
   int64_t a_off[kARows];
   int ih0[kARows], iw0[kARows];
-  const int64_t plane = static_cast<int64_t>(a.OH) * a.OW;
+  const int plane = a.OH * a.OW;  // < 2^31: M is
 #pragma unroll
   for (int j = 0; j < kARows; ++j) {
-    const int64_t m = m0 + row0 + 32 * j;
-    const int64_t img = m / plane;
-    const int64_t rem = m - img * plane;
-    const int oh = static_cast<int>(rem / a.OW), ow = static_cast<int>(rem - static_cast<int64_t>(oh) * a.OW);
+    const int m = m0 + row0 + 32 * j;
     const bool valid = m < a.M;
+    const int img = valid ? m / plane : 0;
+    const int rem = m - img * plane;
+    const int oh = rem / a.OW, ow = rem - oh * a.OW;
     ih0[j] = valid ? oh * a.stride_h - a.pad_h : -(1 << 29);
     iw0[j] = ow * a.stride_w - a.pad_w;
-    a_off[j] = ((valid ? img : 0) * a.H * a.W + static_cast<int64_t>(ih0[j]) * a.W + iw0[j]) * a.C + cc * 8;
+    a_off[j] = (static_cast<int64_t>(img) * a.H * a.W + static_cast<int64_t>(ih0[j]) * a.W + iw0[j]) * a.C + cc * 8;
   }
   const int64_t kg = static_cast<int64_t>(a.chunks) * kTK;  // a filter's reduction length: kh * kw * C
-  const T* b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + cc * 8;
 
-  // Starts the copies of the cursor's chunk into ring stage `stage`.
-  ChunkCursor cur;
-  cur.start(a, begin);
+  // The first chunk's place (the only divisions: once a block).
+  CopyCursor<T> cur;
+  {
+    const int tap = begin / a.chunks_per_tap;
+    cur.c0 = (begin - tap * a.chunks_per_tap) * kTK;
+    cur.r = tap / a.kw;
+    cur.s = tap - cur.r * a.kw;
+    cur.b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + static_cast<int64_t>(begin) * kTK + cc * 8;
+    cur.place(a, x, ih0, iw0, a_off);
+  }
+  // Starts the copies of the cursor's chunk into ring stage `stage`, and steps the cursor.
+  const int a_dst0 = swz(row0, cc), b_dst = kTM * kRowChunks + swz(row0, cc);
   auto load_chunk = [&](int stage) {
-    uint4* sa = smem + stage * kStageChunks;
-    uint4* sb = sa + kTM * kRowChunks;
+    uint4* st = smem + stage * kStageChunks;
 #pragma unroll
-    for (int j = 0; j < kARows; ++j) {
-      const int ih = ih0[j] + cur.dy, iw = iw0[j] + cur.dx;
-      const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) &&
-                          static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
-      kern::cp_async_16_or_zero(&sa[swz(row0 + 32 * j, cc)], inside ? x + a_off[j] + cur.x_off : x, inside);
-    }
-    kern::cp_async_16(&sb[swz(row0, cc)], b_src + cur.w_off);
-    cur.next(a);
+    for (int j = 0; j < kARows; ++j)
+      kern::cp_async_16_or_zero(&st[a_dst0 + 32 * j * kRowChunks], cur.a_src[j], cur.inside[j]);
+    kern::cp_async_16(&st[b_dst], cur.b_src);
+    cur.next(a, x, ih0, iw0, a_off);
   };
 
   float acc[2][4];
@@ -245,16 +254,23 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int rows = kTM / splits, first = split * rows;
   for (int idx = tid; idx < rows * (kTN / 4); idx += kThreads) {
     const int r = first + idx / (kTN / 4), c = (idx % (kTN / 4)) * 4;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int q = 0; q < splits; ++q) {
-      const float* part = splits > 1 ? cluster.map_shared_rank(red, q) : red;
-      const float4 p = *reinterpret_cast<const float4*>(&part[r * kRedStride + c]);
-      v.x += p.x;
-      v.y += p.y;
-      v.z += p.z;
-      v.w += p.w;
-    }
-    const int64_t m = m0 + r;
+    // Every partial's load is issued before the first is added (one distributed-shared-memory round trip, not
+    // S in a row); then they are added in rank order.
+    float4 p[kSplitKMaxSplits];
+#pragma unroll
+    for (int q = 0; q < kSplitKMaxSplits; ++q)
+      if (q < splits)
+        p[q] = *reinterpret_cast<const float4*>(&(splits > 1 ? cluster.map_shared_rank(red, q) : red)[r * kRedStride + c]);
+    float4 v = p[0];
+#pragma unroll
+    for (int q = 1; q < kSplitKMaxSplits; ++q)
+      if (q < splits) {
+        v.x += p[q].x;
+        v.y += p[q].y;
+        v.z += p[q].z;
+        v.w += p[q].w;
+      }
+    const int m = m0 + r;
     if (m >= a.M) continue;
     const int n = n0 + c;
     if (bias) {
@@ -264,7 +280,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
       v.z += b.z;
       v.w += b.w;
     }
-    const int64_t off = m * a.K + n;
+    const int64_t off = static_cast<int64_t>(m) * a.K + n;
     if (residual) {
       const float4 z = load4(residual + off);
       v.x += z.x;
@@ -377,10 +393,11 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
   if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape))
     return refuse(why, "residual not of y's shape and dtype");
   if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
-  // Rows, columns, channels and the reduction are int in the kernel; the channel tiles are a grid dimension.
+  // Rows, columns, channels, the reduction and the output pixels (with a tile's slack) are int in the kernel;
+  // the channel tiles are a grid dimension.
   constexpr int64_t kMax = int64_t{1} << 29;
   if (x.shape[1] >= kMax || x.shape[2] >= kMax || C >= kMax || kh * kw * C >= kMax || K / kSplitKTileN >= 65536 ||
-      y.shape[1] >= kMax || y.shape[2] >= kMax)
+      y.shape[1] >= kMax || y.shape[2] >= kMax || y.shape[0] * y.shape[1] * y.shape[2] >= (int64_t{1} << 31) - kSplitKTileM)
     return refuse(why, "too large");
   g->N = x.shape[0];
   g->H = x.shape[1];
@@ -447,7 +464,7 @@ void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int sp
   a.dil_w = g.window.dil_w;
   a.chunks_per_tap = static_cast<int>(g.C / kSplitKChunk);
   a.chunks = static_cast<int>(g.chunks());
-  a.M = g.pixels();
+  a.M = static_cast<int>(g.pixels());
   BiasAct ba;
   read_fused_activation(ctx.attrs(), &ba);
   a.act = ba.act;
