@@ -1,4 +1,5 @@
 #include "backends/cuda/cudnn/conv_gemm_path.h"
+#include "backends/cuda/conv_epilogue_inputs.h"
 
 
 namespace kiln::cuda {
@@ -52,9 +53,8 @@ bool conv_gemm_shape(const KernelContext& ctx, const ConvWindow& window, GemmSha
   if (w.dtype != t || y.dtype != t) return refuse(why, "mixed dtypes");
   const int64_t act = a.i("activation", -1);
   if (act != -1 && act != kActRelu) return refuse(why, "activation " + std::to_string(act) + " (not a cuBLASLt epilogue)");
-  const bool bias = ctx.has_input(2), residual = ctx.has_input(3), relu = act == kActRelu;
-  if (bias && (ctx.in[2].dtype != t || ctx.in[2].numel() != k)) return refuse(why, "bias not [K] of y's dtype");
-  if (residual && (ctx.in[3].dtype != t || ctx.in[3].shape != y.shape)) return refuse(why, "residual not of y's shape and dtype");
+  const bool bias = ctx.has_input(2), relu = act == kActRelu;
+  if (const char* wrong = conv_epilogue_inputs_refusal(ctx, t, k)) return refuse(why, wrong);
 
   // Row-major D[m, n] = A[m, k] * op(B) (lt_gemm.h): A = x as [N*H*W, C] (row stride C); B = w stored
   // [K, C] row-major (row stride C), transposed to [C, K]; D = y as [N*H*W, K] (row stride K). The bias

@@ -717,10 +717,9 @@ void consider_splitk(KernelContext& ctx, ConvState& st, const SplitKConvGeometry
                      ConvGraphChoice* chosen) {
   if (!splitk_conv_aligned(ctx)) return;
   for (int splits : splitk_conv_candidates(g, current_device().sm_count)) {
-    if (!candidate_wins(ctx, st, "split-K kernel x" + std::to_string(splits), chosen_time, [&] {
-          enqueue_splitk_conv(ctx, g, splits);
-          return true;
-        }))
+    std::string failure;
+    if (!candidate_wins(ctx, st, "split-K kernel x" + std::to_string(splits), chosen_time,
+                        [&] { return try_enqueue_splitk_conv(ctx, g, splits, &failure); }, &failure))
       continue;
     take_splitk(st, g, splits, false);
     *chosen = ConvGraphChoice{};

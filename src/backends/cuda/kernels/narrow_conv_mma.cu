@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/cuda/conv_epilogue_inputs.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
@@ -345,11 +346,7 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   if (kh < 1 || kw < 1 || kh * kw > kMaxTaps) return refuse(why, "more than 16 filter taps");
   if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1] - kh + 1 || y.shape[2] != x.shape[2] - kw + 1)
     return refuse(why, "output size not the unpadded stride-1 one");
-  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
-  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
-  if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != K)) return refuse(why, "bias not [K] of y's dtype");
-  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape))
-    return refuse(why, "residual not of y's shape and dtype");
+  if (const char* wrong = conv_epilogue_inputs_refusal(ctx, dt, K)) return refuse(why, wrong);
   if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
   // Rows and columns are int in the kernel; a tile count per image fits too.
   constexpr int64_t kMax = int64_t{1} << 30;

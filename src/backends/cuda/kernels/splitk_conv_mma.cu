@@ -38,6 +38,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backends/cuda/conv_epilogue_inputs.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
@@ -298,12 +299,14 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 #endif
 }
 
+// Launches the kernel; false, with the reason in *why and no error left pending, when it cannot (its shared
+// memory refused, or a cluster of `splits` blocks that this device cannot schedule).
 template <class T, int kAct>
-void launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits) {
+bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, std::string* why) {
   const auto kernel = k_splitk_conv<T, kAct>;
   // The ring takes more than the 48 KiB a launch gets without asking, and kSplitKBlocksPerSm blocks need most
   // of an SM's shared memory: both asked once per instantiation.
-  static const bool carveout_set = [&] {
+  static const bool attributes_set = [&] {
     const bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kSharedBytes)) == cudaSuccess &&
                     cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -311,7 +314,10 @@ void launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
     if (!ok) cudaGetLastError();
     return ok;
   }();
-  if (!carveout_set) return ctx.fail("the split-K convolution kernel could not get its shared memory");
+  if (!attributes_set) {
+    *why = "the split-K convolution kernel could not get its shared memory";
+    return false;
+  }
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(pixel_tiles), static_cast<unsigned>(a.K / kTN), static_cast<unsigned>(splits));
   config.blockDim = dim3(kThreads);
@@ -327,19 +333,21 @@ void launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
   const cudaError_t err = cudaLaunchKernelEx(&config, kernel, a);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    return ctx.fail(std::string("the split-K convolution kernel did not launch (") + std::to_string(splits) +
-                    " splits): " + cudaGetErrorString(err));
+    *why = std::string("the split-K convolution kernel did not launch (") + std::to_string(splits) +
+           " splits): " + cudaGetErrorString(err);
+    return false;
   }
+  return true;
 }
 
 // ResNet's ReLU and none get kernels of their own; the rest share one that reads the type at run time.
 template <class T>
-void launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits) {
+bool launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, std::string* why) {
   namespace A = kern::act;
   switch (a.act) {
-    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits);
-    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits);
-    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits);
+    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits, why);
+    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits, why);
+    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits, why);
   }
 }
 
@@ -387,11 +395,7 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
   if (y.shape[0] != x.shape[0] || y.shape[1] != out_size(x.shape[1], kh, wd.pad_h, wd.stride_h, wd.dil_h) ||
       y.shape[2] != out_size(x.shape[2], kw, wd.pad_w, wd.stride_w, wd.dil_w))
     return refuse(why, "output size not the one the padding, stride and dilation give");
-  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
-  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
-  if (bias && (ctx.in[2].dtype != dt || ctx.in[2].numel() != K)) return refuse(why, "bias not [K] of y's dtype");
-  if (residual && (ctx.in[3].dtype != dt || ctx.in[3].shape != y.shape))
-    return refuse(why, "residual not of y's shape and dtype");
+  if (const char* wrong = conv_epilogue_inputs_refusal(ctx, dt, K)) return refuse(why, wrong);
   if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
   // Rows, columns, channels, the reduction and the output pixels (with a tile's slack) are int in the kernel;
   // the channel tiles are a grid dimension.
@@ -438,11 +442,13 @@ bool splitk_conv_aligned(const KernelContext& ctx) {
          (!bias || aligned_to(ctx.in[2].data, 8)) && (!residual || aligned_to(ctx.in[3].data, 16));
 }
 
-void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits) {
-  if (g.pixels() == 0 || g.K == 0) return;
-  if (splits < 1 || splits > kSplitKMaxSplits || (splits & (splits - 1)) != 0 || splits > g.chunks())
-    return ctx.fail("the split-K convolution kernel cannot split " + std::to_string(g.chunks()) +
-                    " reduction chunks over " + std::to_string(splits) + " blocks");
+bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why) {
+  if (g.pixels() == 0 || g.K == 0) return true;
+  if (splits < 1 || splits > kSplitKMaxSplits || (splits & (splits - 1)) != 0 || splits > g.chunks()) {
+    *why = "the split-K convolution kernel cannot split " + std::to_string(g.chunks()) + " reduction chunks over " +
+           std::to_string(splits) + " blocks";
+    return false;
+  }
   SkArgs a;
   a.x = ctx.in[0].data;
   a.w = ctx.in[1].data;
@@ -471,10 +477,15 @@ void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int sp
   a.alpha = ba.alpha;
   a.beta = ba.beta;
   const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
-  if (pixel_tiles >= (int64_t{1} << 31)) return ctx.fail("the split-K convolution kernel: too many output pixels");
-  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, pixel_tiles, splits);
-  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, pixel_tiles, splits);
-  else ctx.fail("the split-K convolution kernel takes float16 or bfloat16");
+  if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, why);
+  if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, why);
+  *why = "the split-K convolution kernel takes float16 or bfloat16";
+  return false;
+}
+
+void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits) {
+  std::string why;
+  if (!try_enqueue_splitk_conv(ctx, g, splits, &why)) ctx.fail(why);
 }
 
 }  // namespace kiln::cuda

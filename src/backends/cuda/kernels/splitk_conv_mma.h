@@ -78,7 +78,11 @@ std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms);
 bool splitk_conv_aligned(const KernelContext& ctx);
 
 // Enqueues the convolution and its epilogue on ctx.stream() over `splits` blocks per output tile (one of
-// splitk_conv_candidates). Never synchronizes or allocates.
+// splitk_conv_candidates); false, with the reason in *why and nothing enqueued, when it cannot launch (a
+// cluster of that many blocks this device cannot schedule, say): timing takes that as the candidate losing.
+// Never synchronizes or allocates.
+bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why);
+// The same, failing the node (naming why) when it cannot launch: the run of a path already chosen.
 void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits);
 
 }  // namespace kiln::cuda
