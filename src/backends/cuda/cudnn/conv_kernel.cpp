@@ -612,6 +612,19 @@ bool candidate_wins(KernelContext& ctx, ConvState& st, const std::string& name, 
   return true;
 }
 
+// Forgets whatever path was chosen for these shapes (the legacy call is left): each take_* starts here, so a
+// choice is only ever one path, and choose_path starts from nothing.
+void clear_paths(ConvState& st) {
+  st.graph.reset();
+  st.depthwise = false;
+  st.narrow = false;
+  st.narrow_forced = false;
+  st.splitk = 0;
+  st.splitk_forced = false;
+  st.gemm.reset();
+  st.gemm_forced = false;
+}
+
 // Kiln's direct depthwise kernel, taken when faster: cuDNN's NHWC depthwise engines are far from memory
 // bandwidth.
 void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, ConvGraphChoice* chosen) {
@@ -622,7 +635,7 @@ void consider_depthwise(KernelContext& ctx, ConvState& st, float* chosen_time, C
         return true;
       }))
     return;
-  st.graph.reset();
+  clear_paths(st);
   st.depthwise = true;
   st.dw = g;
   *chosen = ConvGraphChoice{};
@@ -654,10 +667,7 @@ bool narrow_geometry(const KernelContext& ctx, NarrowConvGeometry* g, std::strin
 // Takes the narrow-input kernel for these shapes (forced: KILN_CONV_NARROW=force took it, so misaligned
 // tensors are an error rather than a fallback).
 void take_narrow(ConvState& st, const NarrowConvGeometry& g, bool forced) {
-  st.graph.reset();
-  st.depthwise = false;
-  st.gemm.reset();
-  st.splitk = 0;
+  clear_paths(st);
   st.narrow = true;
   st.narrow_forced = forced;
   st.nc = g;
@@ -702,10 +712,7 @@ bool splitk_geometry(const KernelContext& ctx, SplitKConvGeometry* g, std::strin
 // Takes the split-K kernel over `splits` blocks a tile for these shapes (forced: KILN_CONV_SPLITK=force took
 // it, so misaligned tensors are an error rather than a fallback).
 void take_splitk(ConvState& st, const SplitKConvGeometry& g, int splits, bool forced) {
-  st.graph.reset();
-  st.depthwise = false;
-  st.narrow = false;
-  st.gemm.reset();
+  clear_paths(st);
   st.splitk = splits;
   st.splitk_forced = forced;
   st.sk = g;
@@ -729,10 +736,7 @@ void consider_splitk(KernelContext& ctx, ConvState& st, const SplitKConvGeometry
 
 // Takes the GEMM path for these shapes (an LtGemm that has not run yet: its first run chooses its algorithm).
 void take_gemm(ConvState& st, const GemmShape& shape, std::unique_ptr<LtGemm> gemm, bool forced) {
-  st.graph.reset();
-  st.depthwise = false;
-  st.narrow = false;
-  st.splitk = 0;
+  clear_paths(st);
   st.gemm = gemm ? std::move(gemm) : std::make_unique<LtGemm>();
   st.gemm_shape = shape;
   st.gemm_forced = forced;
@@ -895,14 +899,7 @@ ConvGraphChoice time_paths(KernelContext& ctx, ConvState& st, const ConvGraphPro
 // the file): from the timing cache's record for the problem when there is one, else by timing, recording
 // the winner. Forced modes (tests) neither follow nor leave records: what they take is not what timing chose.
 void choose_path_uncounted(KernelContext& ctx, ConvState& st) {
-  st.graph.reset();
-  st.depthwise = false;
-  st.narrow = false;
-  st.narrow_forced = false;
-  st.splitk = 0;
-  st.splitk_forced = false;
-  st.gemm.reset();
-  st.gemm_forced = false;
+  clear_paths(st);
   st.graph_note.clear();
   st.choice_how = "nothing chosen";
   // The GEMM path: KILN_CONV_GEMM=force takes it here whenever the node is eligible, nothing timed or recorded.

@@ -347,7 +347,9 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   if (y.shape[0] != x.shape[0] || y.shape[1] != x.shape[1] - kh + 1 || y.shape[2] != x.shape[2] - kw + 1)
     return refuse(why, "output size not the unpadded stride-1 one");
   if (const char* wrong = conv_epilogue_inputs_refusal(ctx, dt, K)) return refuse(why, wrong);
-  if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
+  BiasAct act;  // the activation only (read here, once a shape, not at every launch)
+  read_fused_activation(n.attrs, &act);
+  if (!fused_activation_supported(act.act)) return refuse(why, "activation");
   // Rows and columns are int in the kernel; a tile count per image fits too.
   constexpr int64_t kMax = int64_t{1} << 30;
   if (x.shape[1] >= kMax || x.shape[2] >= kMax || K >= kMax) return refuse(why, "too large");
@@ -359,6 +361,9 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   g->OW = y.shape[2];
   g->kh = static_cast<int>(kh);
   g->kw = static_cast<int>(kw);
+  g->act = act.act;
+  g->alpha = act.alpha;
+  g->beta = act.beta;
   // The tiling, last: only an otherwise eligible node reads the switch.
   const char* tile_value = std::getenv(kTileVariable);
   if (!parse_narrow_conv_tile(tile_value, &g->tile)) ctx.fail(tile_error(tile_value));
@@ -393,11 +398,9 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.tiles_h = static_cast<int>((g.OH + kTH - 1) / kTH);
   a.tiles_w = static_cast<int>((g.OW + kTW - 1) / kTW);
   a.tiles = g.N * a.tiles_h * a.tiles_w;
-  BiasAct ba;
-  read_fused_activation(ctx.attrs(), &ba);
-  a.act = ba.act;
-  a.alpha = ba.alpha;
-  a.beta = ba.beta;
+  a.act = g.act;
+  a.alpha = g.alpha;
+  a.beta = g.beta;
   const bool wide = g.K % kMaxKT == 0;
   if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, g.tile);
   else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, g.tile);

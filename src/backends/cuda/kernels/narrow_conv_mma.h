@@ -37,6 +37,8 @@ bool parse_narrow_conv_tile(const char* value, NarrowConvTile* out);
 struct NarrowConvGeometry {
   int64_t N = 0, H = 0, W = 0, K = 0, OH = 0, OW = 0;
   int kh = 0, kw = 0;
+  int act = -1;  // the fused activation (epilogue.h's read_fused_activation): type, -1 none, and its parameters
+  float alpha = 0, beta = 0;
   NarrowConvTile tile = NarrowConvTile::kRows2;  // resolved by narrow_conv_geometry: never kAuto
 };
 

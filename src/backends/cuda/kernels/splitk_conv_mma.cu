@@ -396,7 +396,9 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
       y.shape[2] != out_size(x.shape[2], kw, wd.pad_w, wd.stride_w, wd.dil_w))
     return refuse(why, "output size not the one the padding, stride and dilation give");
   if (const char* wrong = conv_epilogue_inputs_refusal(ctx, dt, K)) return refuse(why, wrong);
-  if (!fused_activation_supported(n.attrs.i("activation", -1))) return refuse(why, "activation");
+  BiasAct act;  // the activation only (read here, once a shape, not at every launch)
+  read_fused_activation(n.attrs, &act);
+  if (!fused_activation_supported(act.act)) return refuse(why, "activation");
   // Rows, columns, channels, the reduction and the output pixels (with a tile's slack) are int in the kernel;
   // the channel tiles are a grid dimension.
   constexpr int64_t kMax = int64_t{1} << 29;
@@ -413,6 +415,9 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
   g->kh = static_cast<int>(kh);
   g->kw = static_cast<int>(kw);
   g->window = wd;
+  g->act = act.act;
+  g->alpha = act.alpha;
+  g->beta = act.beta;
   // The split count, last: only an otherwise eligible node reads the switch.
   const char* splits_value = std::getenv(kSplitsVariable);
   if (!parse_splitk_splits(splits_value, &g->fixed_splits))
@@ -471,11 +476,9 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
   a.chunks_per_tap = static_cast<int>(g.C / kSplitKChunk);
   a.chunks = static_cast<int>(g.chunks());
   a.M = static_cast<int>(g.pixels());
-  BiasAct ba;
-  read_fused_activation(ctx.attrs(), &ba);
-  a.act = ba.act;
-  a.alpha = ba.alpha;
-  a.beta = ba.beta;
+  a.act = g.act;
+  a.alpha = g.alpha;
+  a.beta = g.beta;
   const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
   if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, why);
   if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, why);

@@ -42,6 +42,8 @@ struct SplitKConvGeometry {
   int64_t N = 0, H = 0, W = 0, C = 0, K = 0, OH = 0, OW = 0;
   int kh = 0, kw = 0;
   SplitKWindow window;
+  int act = -1;  // the fused activation (epilogue.h's read_fused_activation): type, -1 none, and its parameters
+  float alpha = 0, beta = 0;
   // KILN_CONV_SPLITK_SPLITS when set: the only split count considered (1, 2, 4 or 8); 0 when unset.
   int fixed_splits = 0;
 

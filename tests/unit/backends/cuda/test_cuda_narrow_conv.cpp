@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/conv_kernel_checks.h"
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/fake_conv_node.h"
@@ -53,23 +54,11 @@ void set_attrs(ir::Attrs& a, const NarrowCase& c) {
   if (c.act == 3) a.set("act_alpha", 0.1);  // leaky ReLU
 }
 
-std::vector<HostTensor> inputs(const NarrowCase& c, DataType dt) {
-  std::vector<HostTensor> in = {randf(c.x, dt), randf({c.k, c.kh, c.kw, c.x[3]}, dt, 0.05, 0.3),
-                                c.bias ? randf({c.k}, dt) : HostTensor(), c.residual ? randf(y_shape(c), dt) : HostTensor()};
-  if (!c.residual) in.pop_back();
-  if (!c.bias && !c.residual) in.pop_back();
-  return in;
-}
-
 // Runs the case through the Convolution kernel against the CPU; *chosen: how many choices took the narrow
 // kernel meanwhile (one node, one shape: 0 or 1).
 ::testing::AssertionResult check(const NarrowCase& c, DataType dt, int64_t* chosen) {
-  Options opt;
-  opt.library_handles = true;
-  const int64_t before = cuda::conv_graph_counters().narrow_chosen;
-  ::testing::AssertionResult r = check_op("Convolution", inputs(c, dt), [&](ir::Attrs& a) { set_attrs(a, c); }, opt);
-  *chosen = cuda::conv_graph_counters().narrow_chosen - before;
-  return r;
+  return check_conv_counting(conv_inputs(dt, c.x, c.k, c.kh, c.kw, y_shape(c), c.bias, c.residual),
+                             [&](ir::Attrs& a) { set_attrs(a, c); }, &cuda::ConvGraphCounters::narrow_chosen, chosen);
 }
 
 const std::vector<NarrowCase>& eligible_cases() {
@@ -174,6 +163,12 @@ TEST(NarrowConvGeometry, EligibleCasesAreTaken) {
       EXPECT_EQ(geo.OW, y[2]);
       EXPECT_EQ(geo.kh, c.kh);
       EXPECT_EQ(geo.kw, c.kw);
+      // The activation is read with the geometry (not at each launch): ReLU6 is Clip(0, 6), leaky ReLU's alpha 0.1.
+      EXPECT_EQ(geo.act, c.act) << describe(c, dt);
+      EXPECT_FLOAT_EQ(geo.alpha, c.act == 3 ? 0.1f : 0.0f) << describe(c, dt);
+      if (c.act == 8) {
+        EXPECT_FLOAT_EQ(geo.beta, 6.0f) << describe(c, dt);
+      }
       EXPECT_TRUE(cuda::narrow_conv_aligned(*f.ctx));
     }
 }

@@ -1,6 +1,6 @@
 // Kiln's split-K implicit-GEMM convolution (src/backends/cuda/kernels/splitk_conv_mma.*), a candidate of the
 // convolution kernel: which nodes are eligible and why others are not (no GPU needed), KILN_CONV_SPLITK_SPLITS's
-// values, the split counts worth timing for ResNet-50's batch-1 shapes, and on an sm_90 GPU the kernel forced at
+// values, the split counts worth timing for ResNet-50's batch-1 shapes, and on a GPU the kernel forced at
 // each split count (1, 2, 4, 8 and the free choice), timed and off against the CPU kernel in float16 and
 // bfloat16: 3x3 layers at stride 1 and 2, 1x1 downsamples and residual blocks, dilation, non-square windows and
 // strides, pixel counts that end inside a 64-pixel tile or span images, 3 channel tiles, every epilogue kind
@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cuda/conv_kernel_checks.h"
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
 #include "backends/cuda/device.h"
@@ -27,15 +28,9 @@ using namespace cudatest;
 constexpr const char* kModeVar = "KILN_CONV_SPLITK";
 constexpr const char* kSplitsVar = "KILN_CONV_SPLITK_SPLITS";
 
-// The kernel needs thread block clusters: the convolution kernel leaves it out below sm_90, so tests that
-// expect it taken skip there.
-#define KILN_REQUIRE_SM90()                                                                   \
-  do {                                                                                        \
-    KILN_REQUIRE_CUDA_DEVICE();                                                               \
-    if (cuda::current_device().major < 9)                                                     \
-      GTEST_SKIP() << "the split-K kernel needs sm_90 (thread block clusters), not "          \
-                   << cuda::current_device().arch();                                          \
-  } while (0)
+// The kernel needs thread block clusters: below sm_90 the convolution never takes it, and the tests that expect
+// it taken expect it not taken there (and every result still right).
+bool has_clusters() { return cuda::current_device().major >= 9; }
 
 struct SplitKCase {
   const char* label = "";
@@ -96,27 +91,13 @@ cuda::SplitKWindow window_of(const SplitKCase& c) {
   return w;
 }
 
-// x, w, [bias], [residual]; the weights small (0.05-0.3, as the narrow kernel's test) so the reductions (up to
-// 5 x 5 x 64 = 1600 deep) stay well inside float16's range.
-std::vector<HostTensor> inputs(const SplitKCase& c, DataType dt) {
-  std::vector<HostTensor> in = {randf(c.x, dt), randf({c.k, c.kh, c.kw, c.x[3]}, dt, 0.05, 0.3),
-                                c.bias ? randf({c.k}, dt) : HostTensor(),
-                                c.residual ? randf(y_shape(c, dt), dt) : HostTensor()};
-  if (!c.residual) in.pop_back();
-  if (!c.bias && !c.residual) in.pop_back();
-  return in;
-}
-
 // Runs the case through the Convolution kernel against the CPU (check_op's tolerances: 2e-3 of max |ref| in
-// float16, 1.6e-2 in bfloat16); *chosen: how many choices took the split-K kernel meanwhile (one node, one
-// shape: 0 or 1).
+// float16, 1.6e-2 in bfloat16; conv_inputs' small weights keep the reductions, up to 5 x 5 x 64 = 1600 deep, well
+// inside float16's range); *chosen: how many choices took the split-K kernel meanwhile (one node, one shape: 0
+// or 1).
 ::testing::AssertionResult check(const SplitKCase& c, DataType dt, int64_t* chosen) {
-  Options opt;
-  opt.library_handles = true;
-  const int64_t before = cuda::conv_graph_counters().splitk_chosen;
-  ::testing::AssertionResult r = check_op("Convolution", inputs(c, dt), [&](ir::Attrs& a) { set_attrs(a, c); }, opt);
-  *chosen = cuda::conv_graph_counters().splitk_chosen - before;
-  return r;
+  return check_conv_counting(conv_inputs(dt, c.x, c.k, c.kh, c.kw, y_shape(c, dt), c.bias, c.residual),
+                             [&](ir::Attrs& a) { set_attrs(a, c); }, &cuda::ConvGraphCounters::splitk_chosen, chosen);
 }
 
 // Output sizes (OH x OW per image, pixels = N * OH * OW, in 64-pixel tiles) and chunks (kh * kw * C / 64) worked
@@ -172,9 +153,10 @@ const std::vector<SplitKCase>& eligible_cases() {
 
 // KILN_CONV_SPLITK=force at each split count: a case whose reduction has at least that many chunks takes the
 // kernel (exactly one choice) and matches the CPU; one with fewer is refused and left to the usual paths, still
-// right. Unset: the most splits splitk_conv_candidates gives, always taken.
+// right. Unset: the most splits splitk_conv_candidates gives, always taken. Below sm_90 nothing is taken.
 TEST(CudaSplitKConv, ForcedMatchesCpuAtEverySplitCount) {
-  KILN_REQUIRE_SM90();
+  KILN_REQUIRE_CUDA_DEVICE();
+  const bool clusters = has_clusters();
   ScopedEnv mode(kModeVar, "force");
   for (const char* splits : {static_cast<const char*>(nullptr), "1", "2", "4", "8"}) {
     ScopedEnv s(kSplitsVar, splits);
@@ -185,8 +167,9 @@ TEST(CudaSplitKConv, ForcedMatchesCpuAtEverySplitCount) {
                                  std::to_string(c.chunks());
         int64_t chosen = -1;
         EXPECT_TRUE(check(c, dt, &chosen)) << what;
-        EXPECT_EQ(chosen, c.chunks() >= count ? 1 : 0)
-            << what << (c.chunks() >= count ? ": the split-K kernel was not taken" : ": taken with more splits than chunks");
+        const bool taken = clusters && c.chunks() >= count;
+        EXPECT_EQ(chosen, taken ? 1 : 0)
+            << what << (taken ? ": the split-K kernel was not taken" : ": taken below sm_90 or with more splits than chunks");
       }
   }
 }
@@ -235,9 +218,10 @@ TEST(CudaSplitKConv, ForcedLeavesIneligibleNodesToTheUsualPath) {
 }
 
 // A bad KILN_CONV_SPLITK_SPLITS fails an eligible node, forced or timed, naming the switch, the value and the
-// layer (check_op's node is 'node'), rather than quietly taking another path.
+// layer (check_op's node is 'node'), rather than quietly taking another path: on any GPU (the switch is read
+// before the device is asked about clusters).
 TEST(CudaSplitKConv, BadSplitCountFailsTheNode) {
-  KILN_REQUIRE_SM90();
+  KILN_REQUIRE_CUDA_DEVICE();
   ScopedEnv s(kSplitsVar, "3");
   for (const char* m : {static_cast<const char*>(nullptr), "force"}) {
     ScopedEnv mode(kModeVar, m);
@@ -286,6 +270,12 @@ TEST(SplitKConvGeometry, EligibleCasesAreTaken) {
       EXPECT_EQ(geo.window.dil_h, c.dil_h) << describe(c, dt);
       EXPECT_EQ(geo.window.dil_w, c.dil_w) << describe(c, dt);
       EXPECT_EQ(geo.fixed_splits, 0) << describe(c, dt) << ": KILN_CONV_SPLITK_SPLITS is unset";
+      // The activation is read with the geometry (not at each launch): ReLU6 is Clip(0, 6), leaky ReLU's alpha 0.1.
+      EXPECT_EQ(geo.act, c.act) << describe(c, dt);
+      EXPECT_FLOAT_EQ(geo.alpha, c.act == 3 ? 0.1f : 0.0f) << describe(c, dt);
+      if (c.act == 8) {
+        EXPECT_FLOAT_EQ(geo.beta, 6.0f) << describe(c, dt);
+      }
       EXPECT_EQ(geo.chunks(), c.chunks()) << describe(c, dt);
       EXPECT_TRUE(cuda::splitk_conv_aligned(*f.ctx)) << describe(c, dt);
     }
