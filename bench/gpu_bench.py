@@ -246,6 +246,10 @@ def main():
     ap.add_argument("--batches", default="1,large")
     ap.add_argument("--profile", action="store_true", help="print Kiln's per-layer profile for each row")
     ap.add_argument("--ab", default="", help="'NAME=VALUE;...': time each switch against the default")
+    ap.add_argument("--profiler-range", action="store_true",
+                    help="run one timed-path execution of each row between cudaProfilerStart and Stop, for a "
+                         "profiler started with its collection off (ncu --profile-from-start off): it then sees "
+                         "the CUDA graph's kernels and none of the build's tactic timings")
     args = ap.parse_args()
     switches = ab_items(args.ab)
     import torch
@@ -293,6 +297,11 @@ def main():
                         out.fill_(float("nan"))
                         run()
                         torch.cuda.synchronize()
+                        if args.profiler_range:
+                            torch.cuda.profiler.start()
+                            run()
+                            torch.cuda.synchronize()
+                            torch.cuda.profiler.stop()
                 except RuntimeError as e:
                     print(f"{name} batch {b}: Kiln failed: {e}", flush=True)
                     results["rows"].append({"model": name, "batch": b, "error": str(e)})

@@ -2,12 +2,12 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof timeline patterns
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), GPU_K (a pytest -k expression for the
 #              GPU pytest run, spaces allowed: "(resnet50 or mobilenetv2) and fp16"),
-#              NCU_KERNEL, NCU_MODEL, NCU_BATCH, NCU_ENV, NCU_ARGS (the kernelprof phase: below),
+#              NCU_KERNEL, NCU_MODEL, NCU_BATCH, NCU_ENV, NCU_ARGS, NCU_RANGE (the kernelprof and timeline phases: below),
 #              ACCURACY_ARGS (extra arguments for
 #              bench/switch_accuracy.py, e.g. --builds 1,1,128 --switches ...), UNIT_FILTER (a --gtest_filter for the unit
 #              phase), PHASE_TIMEOUT (seconds one phase may run,
@@ -30,7 +30,7 @@ phase() {  # phase NAME COMMAND...: runs COMMAND, logs to $OUT/NAME.log, records
   local t0=$SECONDS
   echo "== $name: $*"
   # bash -c with the function definitions, since timeout runs programs, not this script's functions.
-  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests toolchain kernelprof); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
+  if timeout -k 5 "${PHASE_TIMEOUT:-400}" bash -c "$(declare -f build trace_tests toolchain kernelprof timeline); \"\$@\"" _ "$@" > "$OUT/$name.log" 2>&1; then
     echo "| $name | ok | $((SECONDS - t0)) |" >> "$SUMMARY"
   else
     echo "| $name | FAILED (rc $?) | $((SECONDS - t0)) |" >> "$SUMMARY"
@@ -138,10 +138,31 @@ kernelprof() {
   # The per-reason stall metrics this version names, for NCU_ARGS="--metrics ..." in a later call.
   "$ncu" --query-metrics --chip gh100 2>/dev/null | grep -oE "^smsp__[a-z_]*issue_stalled[a-z_]*" | sort -u | head -80
   # shellcheck disable=SC2086  # NCU_ENV and NCU_ARGS are lists of words
-  env ${NCU_ENV:-} "$ncu" --clock-control none -k "regex:$NCU_KERNEL" -c 1 "${details[@]}" \
+  # NCU_RANGE=1: only the kernels of one CUDA-graph replay (gpu_bench.py --profiler-range), so -c 1 takes the
+  # first launch of NCU_KERNEL in the inference, not in the build's tactic timings.
+  local range=() bench_range=()
+  [ -n "${NCU_RANGE:-}" ] && { range=(--profile-from-start off); bench_range=(--profiler-range); }
+  env ${NCU_ENV:-} "$ncu" --clock-control none "${range[@]}" -k "regex:$NCU_KERNEL" -c 1 "${details[@]}" \
     --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
     --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats ${NCU_ARGS:-} \
-    python3 bench/gpu_bench.py --models "${NCU_MODEL:-resnet50}" --batches "${NCU_BATCH:-large}" --iters 3 --no-compile
+    python3 bench/gpu_bench.py --models "${NCU_MODEL:-resnet50}" --batches "${NCU_BATCH:-large}" --iters 3 --no-compile \
+    "${bench_range[@]}"
+}
+
+# Every kernel of one batch-NCU_BATCH inference of NCU_MODEL (one CUDA-graph replay, bracketed by
+# gpu_bench.py --profiler-range), each timed alone by ncu: kernel time against what lies between kernels.
+timeline() {
+  local ncu
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  [ -n "$ncu" ] || { echo "timeline: no ncu on this machine"; return 2; }
+  # shellcheck disable=SC2086  # NCU_ENV is a list of words
+  env ${NCU_ENV:-} "$ncu" --clock-control none --profile-from-start off --metrics gpu__time_duration.sum \
+    --csv --print-units base --log-file "$OUT/timeline.csv" \
+    python3 bench/gpu_bench.py --models "${NCU_MODEL:-resnet50}" --batches "${NCU_BATCH:-1}" --iters 30 \
+    --no-compile --profiler-range --json "$OUT/timeline.json" || return 1
+  local ms
+  ms=$(python3 -c "import json; print(json.load(open('$OUT/timeline.json'))['rows'][0]['kiln_ms'])")
+  python3 bench/kernel_timeline.py "$OUT/timeline.csv" --model-ms "$ms"
 }
 
 # The lines of an Nsight Compute report that say what bounds a kernel: its launch, time, throughputs, pipes,
@@ -185,6 +206,7 @@ for p in $PHASES; do
     accuracy) phase accuracy python3 bench/switch_accuracy.py --model resnet50 ${ACCURACY_ARGS:-} ;;
     bench) phase bench timeout "${BENCH_TIMEOUT:-570}" python3 bench/gpu_bench.py --json "$OUT/bench.json" ${BENCH_ARGS:-} ;;
     kernelprof) phase kernelprof kernelprof ;;
+    timeline) phase timeline timeline ;;
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
     patterns) phase patterns python3 bench/export_patterns.py ;;
@@ -198,6 +220,7 @@ for p in $PHASES; do
     gpu|unfused|zoo|bench|accuracy) echo "== $p (tail)"; grep -E "^\||^errors above" "$OUT/$p.log" | tail -60 ;;
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
+    timeline) echo "== $p (tail)"; tail -20 "$OUT/$p.log" ;;
     kernelprof) echo "== $p (digest; the whole report is in kernelprof.log)"; kernelprof_digest "$OUT/$p.log" ;;
   esac
 done
