@@ -7,7 +7,8 @@
 //    reading them through a Walk of the reduced segments (one contiguous segment = plain coalesced rows),
 //    combined with warp shuffles; covers every axis set;
 //  - columns: one reduced segment followed by kept dims ([outer, R, inner], inner large): one thread per
-//    output walks R with stride inner, so a warp reads consecutive addresses.
+//    output walks R with stride inner, so a warp reads consecutive addresses; with few outputs and long
+//    columns, up to 8 threads share a column (k_reduce_cols_split).
 // Accumulation is float32 for the float types; integers accumulate in their own type with wrapping, except
 // L2, LOG_SUM and LOG_SUM_EXP, which use double (then truncate) as the CPU kernel does.
 #include <cmath>
@@ -128,6 +129,48 @@ __global__ void k_reduce_rows(const T* __restrict__ x, T* __restrict__ y, int64_
   }
 }
 
+// Columns split along R: [outer, R, inner] with few outputs and long columns (ResNet's global average pool at
+// batch 1: 2048 outputs of 49 rows). One thread per output walking all R rows made a chain of R dependent
+// loads in one thread and only n / 256 blocks (8 blocks, 16 us on an H200 in the fourteenth session's kernel
+// timeline); here a block is (cols, G): G threads share each column, thread g taking rows g, g + G, ..., and
+// their partials are combined in g order (fixed: the result does not depend on timing). LOG_SUM_EXP keeps
+// k_reduce_cols (its two passes would need the max across the G threads first).
+template <class T, class A, int C>
+__global__ void k_reduce_cols_split(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n_red,
+                                    int64_t inner, int map, int fin) {
+  using R = Red<T, A, C>;
+  __shared__ A part[kThreads];
+  const int cols = static_cast<int>(blockDim.x), g = static_cast<int>(threadIdx.y), G = static_cast<int>(blockDim.y);
+  const int slot = g * cols + static_cast<int>(threadIdx.x);
+  const int64_t n = outer * inner;
+  // The loop bound is the same for the whole block: every thread reaches both barriers.
+  for (int64_t t0 = static_cast<int64_t>(blockIdx.x) * cols; t0 < n; t0 += static_cast<int64_t>(gridDim.x) * cols) {
+    const int64_t t = t0 + threadIdx.x;
+    A acc = R::init();
+    if (t < n) {
+      const int64_t o = t / inner, i = t - o * inner;
+      const T* p = x + o * n_red * inner + i;
+#pragma unroll 4
+      for (int64_t r = g; r < n_red; r += G) acc = R::comb(acc, R::map(map, R::load(p[r * inner])));
+    }
+    part[slot] = acc;
+    __syncthreads();
+    if (g == 0 && t < n) {
+      for (int k = 1; k < G; ++k) acc = R::comb(acc, part[k * cols + threadIdx.x]);
+      y[t] = R::fin(fin, acc, n_red);
+    }
+    __syncthreads();  // part is written again by the next tile
+  }
+}
+
+// How many threads share a column in k_reduce_cols_split: enough for the grid to hold ~64K threads when the
+// outputs alone do not, at least 4 rows a thread, at most 8 threads (1: the one-thread-a-column kernel).
+int column_split(int64_t n_out, int64_t n_red) {
+  int g = 1;
+  while (g < 8 && 2 * g * 4 <= n_red && n_out * g < 65536) g *= 2;
+  return g;
+}
+
 // Columns: [outer, R, inner], one thread per (o, i).
 template <class T, class A, int C>
 __global__ void k_reduce_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n_red,
@@ -203,6 +246,15 @@ void run_reduce(KernelContext& ctx, const Segments& seg, int64_t n_out, int64_t 
       else outer *= seg.size[i];
     }
     if (inner >= 32 || n_out >= 8192) {
+      const int g = C == kCLse ? 1 : column_split(n_out, n_red);
+      if (g > 1) {
+        const int cols = kThreads / g;
+        const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(g));
+        k_reduce_cols_split<T, A, C><<<blocks_for((n_out + cols - 1) / cols, 1), block, 0, s>>>(
+            x.as<T>(), y, outer, n_red, inner, map, fin);
+        KILN_CUDA_LAUNCH_CHECK();
+        return;
+      }
       k_reduce_cols<T, A, C><<<blocks_for(n_out), kThreads, 0, s>>>(x.as<T>(), y, outer, n_red, inner, map, fin);
       KILN_CUDA_LAUNCH_CHECK();
       return;

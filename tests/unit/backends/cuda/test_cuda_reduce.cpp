@@ -19,6 +19,10 @@ const std::vector<AxesCase>& reduce_cases() {
       {{2, 3, 4}, {}},     {{2, 3, 4}, {0, 2}},    {{2, 3, 4, 5}, {1, 3}}, {{2, 40, 33}, {1}},
       {{3, 1, 4, 1, 6}, {0, 4}}, {{2, 3, 1, 5, 7}, {-1, -2}}, {{5, 2}, {0}},  {{1, 2000, 3}, {1}},
       {{9000, 3}, {1}},     {{1, 1, 1}, {1}},
+      // Few outputs over long columns (several threads a column): ResNet's global average pool at batch 1
+      // and 2 (channels-last, the two spatial dims one segment), a long column, and R just at each split.
+      {{1, 7, 7, 2048}, {1, 2}}, {{2, 7, 7, 96}, {1, 2}}, {{3, 1000, 40}, {1}}, {{2, 8, 50}, {1}},
+      {{1, 16, 33}, {1}},   {{1, 64, 70}, {1}},
   };
   return c;
 }
