@@ -18,9 +18,19 @@
 // the epilogue applies it to the float32 accumulator where the unfused path first rounds the GEMM's
 // output to float16 (an error up to 9.8e-4 at x = 2.7 by itself). float32 and TF32 GEMMs keep the exact erf
 // in Kiln's kernel, and KILN_EXACT_GELU=1 keeps it for half types too.
+//
+// A product of at most 8 rows against weights stored [N, K] (a classifier at batch 1-8) has a second
+// candidate, Kiln's small-M kernel (kernels/small_m_gemm.h), timed against cuBLASLt's choice on the node's
+// first eager run and recorded like a cuBLASLt algorithm. It does the whole epilogue (erf-GELU exactly).
+#include <optional>
+#include <string>
+
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
+#include "backends/cuda/kernels/small_m_gemm.h"
+#include "backends/cuda/stream_timing.h"
+#include "kiln/timing_cache.h"
 #include "runtime/env_switch.h"
 
 namespace kiln::cuda {
@@ -58,7 +68,48 @@ struct MatmulState {
   LtGemm gemm;
   int level = 0;
   int erf_as_tanh = -1;  // decided on the node's first run (-1: not yet)
+  int small_m = -1;      // Kiln's small-M kernel: -1 not decided yet, 0 not taken, 1 taken
 };
+
+// The timing-cache record of the small-M choice (the problem's text: gemm_problem plus the epilogue inputs).
+constexpr const char* kSmallMTaken = "small-M kernel", *kSmallMNotTaken = "cuBLASLt";
+
+// Whether the node takes Kiln's small-M kernel (the first run of its one shape): never when the problem does
+// not fit it or KILN_GEMM_SMALL_M=0; always under =force (nothing timed or recorded); else the record, or the
+// faster of it and cuBLASLt's path (run_lt: which the first eager run has set up and timed just before).
+// Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor when the residual is the output
+// (the timing runs would read what they wrote).
+template <class RunLt>
+int decide_small_m(KernelContext& ctx, const GemmShape& s, const SmallMProblem& problem, const SmallMGemmArgs& args,
+                   RunLt&& run_lt) {
+  const CandidateMode mode = small_m_gemm_mode();
+  if (mode == CandidateMode::kOff || small_m_gemm_refusal(problem)) return 0;
+  if (mode == CandidateMode::kForce) return 1;
+  Resources& res = ctx.res;
+  std::string key;
+  if (res.tactics) {
+    const std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
+                            std::to_string(args.act);
+    key = tactic_key(res, "gemm-small-m", "1", gemm_problem(s) + epi);
+    if (std::optional<std::string> rec = res.tactics->find(key)) {
+      if (*rec == kSmallMTaken) return 1;
+      if (*rec == kSmallMNotTaken) return 0;
+    }
+  }
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  KILN_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream(), &capture));
+  if (capture != cudaStreamCaptureStatusNone || (args.residual && args.residual == args.y)) return 0;
+  run_lt();  // cuBLASLt's setup and algorithm timing, before its path is timed as a whole
+  const float lt_ms = time_ms(ctx.stream(), [&] {
+    run_lt();
+    return true;
+  });
+  std::string why;
+  const float own_ms = time_ms(ctx.stream(), [&] { return launch_small_m_gemm(ctx.stream(), args, &why); });
+  const int taken = own_ms >= 0 && (lt_ms < 0 || own_ms < lt_ms) ? 1 : 0;
+  if (!key.empty()) res.tactics->record(key, taken ? kSmallMTaken : kSmallMNotTaken);
+  return taken;
+}
 
 void matmul_kernel(KernelContext& ctx) {
   const TensorRef& a = ctx.input(0);
@@ -181,15 +232,54 @@ void matmul_kernel(KernelContext& ctx) {
   // cuBLASLt refuses some epilogues for some shapes/types (no algorithm, NOT_SUPPORTED): it then does less of
   // the epilogue, once for this node. The first call fails at setup, before any GEMM is enqueued.
   const bool has_epilogue = bias || fused.act >= 0;
-  for (;;) {
-    try {
-      enqueue(state.level);
-      return;
-    } catch (const Error&) {
-      if (!has_epilogue || state.level >= 2) throw;
-      ++state.level;
+  auto run_lt = [&] {
+    for (;;) {
+      try {
+        enqueue(state.level);
+        return;
+      } catch (const Error&) {
+        if (!has_epilogue || state.level >= 2) throw;
+        ++state.level;
+      }
     }
+  };
+  // Kiln's small-M kernel: a's rows (its batch folded in, as the first branch of enqueue does) against weights
+  // [N, K] that have no batch of their own.
+  SmallMProblem small;
+  small.dtype = a.dtype;
+  small.m = vol_a * M;
+  small.n = N;
+  small.k = K;
+  small.a_rows_packed = !s.trans_a && s.lda == K;
+  small.w_rows_of_k = !b_vec && s.trans_b && s.ldb == K && vol_b == 1;
+  small.a_address = addr(a.data);
+  small.w_address = addr(b.data);
+  SmallMGemmArgs args;
+  args.a = a.data;
+  args.w = b.data;
+  args.bias = bias;
+  args.residual = residual;
+  args.y = c.data;
+  args.m = small.m;
+  args.n = N;
+  args.k = K;
+  args.dtype = a.dtype;
+  args.act = fused.act;
+  args.alpha = fused.alpha;
+  args.beta = fused.beta;
+  if (state.small_m < 0) {
+    state.small_m = decide_small_m(ctx, s, small, args, run_lt);
+    if (state.small_m == 1) count_small_m_gemm_chosen();
   }
+  if (state.small_m == 1) {
+    // The choice holds for the node's one shape; its tensors' addresses are checked again at every run (a
+    // context's buffers may move between runs, and the kernel needs a and w 16-byte aligned).
+    if (const char* wrong = small_m_gemm_refusal(small)) ctx.fail(std::string("the small-M GEMM kernel: ") + wrong);
+    std::string why;
+    if (!launch_small_m_gemm(ctx.stream(), args, &why)) ctx.fail(why);
+    return;
+  }
+  run_lt();
 }
 
 }  // namespace
