@@ -29,6 +29,7 @@
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/kernels/small_m_gemm.h"
+#include "backends/cuda/programmatic_launch.h"
 #include "backends/cuda/stream_timing.h"
 #include "kiln/timing_cache.h"
 #include "runtime/env_switch.h"
@@ -69,6 +70,7 @@ struct MatmulState {
   int level = 0;
   int erf_as_tanh = -1;  // decided on the node's first run (-1: not yet)
   int small_m = -1;      // Kiln's small-M kernel: -1 not decided yet, 0 not taken, 1 taken
+  bool programmatic = false;  // its launch may start beside the kernel before it (KILN_PDL, read with small_m)
 };
 
 // The timing-cache record of the small-M choice (the problem's text: gemm_problem plus the epilogue inputs).
@@ -268,9 +270,12 @@ void matmul_kernel(KernelContext& ctx) {
   args.alpha = fused.alpha;
   args.beta = fused.beta;
   if (state.small_m < 0) {
+    state.programmatic = programmatic_launch_enabled();
+    args.programmatic = state.programmatic;
     state.small_m = decide_small_m(ctx, s, small, args, run_lt);
     if (state.small_m == 1) count_small_m_gemm_chosen();
   }
+  args.programmatic = state.programmatic;
   if (state.small_m == 1) {
     // The choice holds for the node's one shape; its tensors' addresses are checked again at every run (a
     // context's buffers may move between runs, and the kernel needs a and w 16-byte aligned).

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -139,6 +140,9 @@ template <class T, class A, int C>
 __global__ void k_reduce_cols_split(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n_red,
                                     int64_t inner, int map, int fin) {
   using R = Red<T, A, C>;
+  // The next kernel may start now if it was launched to (programmatic_launch.h): it waits for this one before it
+  // reads y. After ResNet-50's pool that is the classifier, which loads its 4 MB of weights meanwhile.
+  allow_next_kernel_to_start();
   __shared__ A part[kThreads];
   const int cols = static_cast<int>(blockDim.x), g = static_cast<int>(threadIdx.y), G = static_cast<int>(blockDim.y);
   const int slot = g * cols + static_cast<int>(threadIdx.x);

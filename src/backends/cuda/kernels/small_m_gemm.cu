@@ -7,6 +7,8 @@
 
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
+#include "backends/cuda/programmatic_launch.h"
 
 namespace kiln::cuda {
 
@@ -61,10 +63,18 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
   for (int c = 0; c < kCols; ++c)
 #pragma unroll
     for (int r = 0; r < M; ++r) acc[c][r] = 0.f;
-  for (int i = tid; i < pieces; i += 32 * kWarps) {
-    uint4 wv[kCols], av[M];
+  uint4 wv[kCols];
+  auto load_w = [&](int i) {
 #pragma unroll
     for (int c = 0; c < kCols; ++c) wv[c] = c < cols ? __ldg(&w[static_cast<int64_t>(c) * pieces + i]) : make_uint4(0, 0, 0, 0);
+  };
+  // The first step's weights are loaded before waiting for the kernel that writes a (launched programmatically,
+  // this kernel may start while that one runs: programmatic_launch.h); everything else after.
+  if (tid < pieces) load_w(tid);
+  kern::wait_for_prior_kernels();
+  for (int i = tid; i < pieces; i += 32 * kWarps) {
+    uint4 av[M];
+    if (i != tid) load_w(i);
 #pragma unroll
     for (int r = 0; r < M; ++r) av[r] = __ldg(&a[static_cast<int64_t>(r) * pieces + i]);
 #pragma unroll
@@ -104,20 +114,19 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
 }
 
 template <class T>
-void launch_rows(cudaStream_t stream, int m, unsigned blocks, const Args& p) {
-  constexpr unsigned kThreads = 32 * kWarps;
+auto kernel_for_rows(int m) {
   switch (m) {
-    case 1: k_small_m_gemm<T, 1><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 2: k_small_m_gemm<T, 2><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 3: k_small_m_gemm<T, 3><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 4: k_small_m_gemm<T, 4><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 5: k_small_m_gemm<T, 5><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 6: k_small_m_gemm<T, 6><<<blocks, kThreads, 0, stream>>>(p); break;
-    case 7: k_small_m_gemm<T, 7><<<blocks, kThreads, 0, stream>>>(p); break;
-    default: k_small_m_gemm<T, 8><<<blocks, kThreads, 0, stream>>>(p); break;
+    case 1: return k_small_m_gemm<T, 1>;
+    case 2: return k_small_m_gemm<T, 2>;
+    case 3: return k_small_m_gemm<T, 3>;
+    case 4: return k_small_m_gemm<T, 4>;
+    case 5: return k_small_m_gemm<T, 5>;
+    case 6: return k_small_m_gemm<T, 6>;
+    case 7: return k_small_m_gemm<T, 7>;
+    default: return k_small_m_gemm<T, 8>;
   }
 }
-static_assert(kSmallMMaxRows == 8, "launch_rows instantiates 1 to 8 rows");
+static_assert(kSmallMMaxRows == 8, "kernel_for_rows instantiates 1 to 8 rows");
 
 std::atomic<int64_t> g_chosen{0};
 
@@ -130,18 +139,24 @@ const char* small_m_gemm_refusal(const SmallMProblem& p) {
   if (p.m < 1 || p.m > kSmallMMaxRows) return "more than 8 rows";
   if (p.n < 1) return "no output columns";
   if (p.k < kPiece || p.k % kPiece != 0) return "K not a multiple of 8";
-  if (p.k / kPiece > (int64_t{1} << 30)) return "K too large";
+  if (p.k >= (int64_t{1} << 31) || (p.n + kCols - 1) / kCols >= (int64_t{1} << 31)) return "K or N too large";
   if (p.a_address % 16 != 0 || p.w_address % 16 != 0) return "a or the weights not 16-byte aligned";
   return nullptr;
 }
 
 bool launch_small_m_gemm(cudaStream_t stream, const SmallMGemmArgs& g, std::string* why) {
   Args p{g.a, g.w, g.bias, g.residual, g.y, g.n, static_cast<int>(g.m), static_cast<int>(g.k), g.act, g.alpha, g.beta};
-  const unsigned blocks = static_cast<unsigned>((g.n + kCols - 1) / kCols);
-  if (g.dtype == DataType::kHALF) launch_rows<half>(stream, p.m, blocks, p);
-  else launch_rows<bf16>(stream, p.m, blocks, p);
-  const cudaError_t err = cudaGetLastError();
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>((g.n + kCols - 1) / kCols));
+  config.blockDim = dim3(32 * kWarps);
+  config.stream = stream;
+  cudaLaunchAttribute programmatic = programmatic_launch_attribute();
+  config.attrs = &programmatic;
+  config.numAttrs = g.programmatic ? 1 : 0;
+  const cudaError_t err = g.dtype == DataType::kHALF ? cudaLaunchKernelEx(&config, kernel_for_rows<half>(p.m), p)
+                                                     : cudaLaunchKernelEx(&config, kernel_for_rows<bf16>(p.m), p);
   if (err != cudaSuccess) {
+    cudaGetLastError();  // no error left pending
     *why = std::string("the small-M GEMM kernel did not launch: ") + cudaGetErrorString(err);
     return false;
   }

@@ -44,6 +44,8 @@
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/kernels/mma_sm80.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
+#include "backends/cuda/programmatic_launch.h"
 #include "kiln/types.h"
 
 namespace kiln::cuda {
@@ -189,14 +191,15 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     cur.b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + static_cast<int64_t>(begin) * kTK + cc * 8;
     cur.place(a, x, ih0, iw0, a_off);
   }
-  // Starts the copies of the cursor's chunk into ring stage `stage`, and steps the cursor.
+  // Starts the copies of the cursor's chunk into ring stage `stage` (its A rows; its B row too unless already
+  // started), and steps the cursor.
   const int a_dst0 = swz(row0, cc), b_dst = kTM * kRowChunks + swz(row0, cc);
-  auto load_chunk = [&](int stage) {
+  auto load_chunk = [&](int stage, bool with_b) {
     uint4* st = smem + stage * kStageChunks;
 #pragma unroll
     for (int j = 0; j < kARows; ++j)
       kern::cp_async_16_or_zero(&st[a_dst0 + 32 * j * kRowChunks], cur.a_src[j], cur.inside[j]);
-    kern::cp_async_16(&st[b_dst], cur.b_src);
+    if (with_b) kern::cp_async_16(&st[b_dst], cur.b_src);
     cur.next(a, x, ih0, iw0, a_off);
   };
 
@@ -206,9 +209,16 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[t][e] = 0.0f;
 
+  // The first chunks' weights (B) before waiting for the kernel that writes x (launched programmatically, this
+  // one may start while that one runs: programmatic_launch.h), then their A rows. The B copies join the first
+  // commit group, so chunk 0's wait covers them all (and each later chunk's is no weaker).
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s)
+    if (s < nk) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
+  kern::wait_for_prior_kernels();
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < nk) load_chunk(s);
+    if (s < nk) load_chunk(s, false);
     kern::cp_async_commit();  // possibly empty: the waits below count groups
   }
   // This warp's pixels [pm, pm + 16) and channels [pn, pn + 16) of the tile. Fragment rows and chunk columns
@@ -220,7 +230,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   for (int i = 0; i < nk; ++i) {
     kern::cp_async_wait<kStages - 2>();  // this thread's copies of chunk i have landed ...
     __syncthreads();                     // ... and everyone's; and chunk i - 1's stage is free again
-    if (i + kStages - 1 < nk) load_chunk((i + kStages - 1) % kStages);
+    if (i + kStages - 1 < nk) load_chunk((i + kStages - 1) % kStages, true);
     kern::cp_async_commit();
     const uint4* sa = smem + (i % kStages) * kStageChunks;
     const uint4* sb = sa + kTM * kRowChunks;
@@ -245,14 +255,22 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
       *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
     }
   }
-  cg::cluster_group cluster = cg::this_cluster();
-  if (splits > 1) cluster.sync();  // every block's partial tile is written (release / acquire across the cluster)
-  else __syncthreads();
-
   const T* bias = static_cast<const T*>(a.bias);
   const T* residual = static_cast<const T*>(a.residual);
   T* y = static_cast<T*>(a.y);
   const int rows = kTM / splits, first = split * rows;
+  // The epilogue's first item's bias and residual are loaded before the cluster barrier: their round trip to
+  // memory overlaps the barrier's instead of following it.
+  float4 first_bias = make_float4(0.f, 0.f, 0.f, 0.f), first_residual = first_bias;
+  if (tid < rows * (kTN / 4)) {
+    const int m = m0 + first + tid / (kTN / 4), n = n0 + (tid % (kTN / 4)) * 4;
+    if (bias) first_bias = load4(bias + n);
+    if (residual && m < a.M) first_residual = load4(residual + static_cast<int64_t>(m) * a.K + n);
+  }
+  cg::cluster_group cluster = cg::this_cluster();
+  if (splits > 1) cluster.sync();  // every block's partial tile is written (release / acquire across the cluster)
+  else __syncthreads();
+
   for (int idx = tid; idx < rows * (kTN / 4); idx += kThreads) {
     const int r = first + idx / (kTN / 4), c = (idx % (kTN / 4)) * 4;
     // Every partial's load is issued before the first is added (one distributed-shared-memory round trip, not
@@ -275,7 +293,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     if (m >= a.M) continue;
     const int n = n0 + c;
     if (bias) {
-      const float4 b = load4(bias + n);
+      const float4 b = idx == tid ? first_bias : load4(bias + n);
       v.x += b.x;
       v.y += b.y;
       v.z += b.z;
@@ -283,7 +301,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     }
     const int64_t off = static_cast<int64_t>(m) * a.K + n;
     if (residual) {
-      const float4 z = load4(residual + off);
+      const float4 z = idx == tid ? first_residual : load4(residual + off);
       v.x += z.x;
       v.y += z.y;
       v.z += z.z;
@@ -295,14 +313,21 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     v.w = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.w);
     store4(y + off, v);
   }
-  if (splits > 1) cluster.sync();  // the others may still be reading this block's partial tile
+  // The others may still be reading this block's partial tile. A relaxed arrive: this barrier orders nothing
+  // (each thread's reads of the others' tiles have returned: their values are stored above), where a full
+  // cluster.sync's release made every thread wait for its stores to y to be performed (the layer4 3x3's Nsight
+  // profile: a membar stall of ~1 cycle an instruction, thirteenth session).
+  if (splits > 1) {
+    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+  }
 #endif
 }
 
 // Launches the kernel; false, with the reason in *why and no error left pending, when it cannot (its shared
 // memory refused, or a cluster of `splits` blocks that this device cannot schedule).
 template <class T, int kAct>
-bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, std::string* why) {
+bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic, std::string* why) {
   const auto kernel = k_splitk_conv<T, kAct>;
   // The ring takes more than the 48 KiB a launch gets without asking, and kSplitKBlocksPerSm blocks need most
   // of an SM's shared memory: both asked once per instantiation.
@@ -323,13 +348,14 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = kSharedBytes;
   config.stream = ctx.stream();
-  cudaLaunchAttribute cluster = {};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = 1;
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = static_cast<unsigned>(splits);
-  config.attrs = &cluster;
-  config.numAttrs = 1;
+  cudaLaunchAttribute attrs[2] = {};
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = 1;
+  attrs[0].val.clusterDim.y = 1;
+  attrs[0].val.clusterDim.z = static_cast<unsigned>(splits);
+  attrs[1] = programmatic_launch_attribute();
+  config.attrs = attrs;
+  config.numAttrs = programmatic ? 2 : 1;
   const cudaError_t err = cudaLaunchKernelEx(&config, kernel, a);
   if (err != cudaSuccess) {
     cudaGetLastError();
@@ -342,12 +368,13 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
 
 // ResNet's ReLU and none get kernels of their own; the rest share one that reads the type at run time.
 template <class T>
-bool launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, std::string* why) {
+bool launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic,
+                std::string* why) {
   namespace A = kern::act;
   switch (a.act) {
-    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits, why);
-    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits, why);
-    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits, why);
+    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits, programmatic, why);
+    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits, programmatic, why);
+    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits, programmatic, why);
   }
 }
 
@@ -418,6 +445,7 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
   g->act = act.act;
   g->alpha = act.alpha;
   g->beta = act.beta;
+  g->programmatic = programmatic_launch_enabled();
   // The split count, last: only an otherwise eligible node reads the switch.
   const char* splits_value = std::getenv(kSplitsVariable);
   if (!parse_splitk_splits(splits_value, &g->fixed_splits))
@@ -480,8 +508,8 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
   a.alpha = g.alpha;
   a.beta = g.beta;
   const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
-  if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, why);
-  if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, why);
+  if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, g.programmatic, why);
+  if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, g.programmatic, why);
   *why = "the split-K convolution kernel takes float16 or bfloat16";
   return false;
 }

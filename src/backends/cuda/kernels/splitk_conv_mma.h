@@ -46,6 +46,9 @@ struct SplitKConvGeometry {
   float alpha = 0, beta = 0;
   // KILN_CONV_SPLITK_SPLITS when set: the only split count considered (1, 2, 4 or 8); 0 when unset.
   int fixed_splits = 0;
+  // Launched to start beside the kernel before it, loading its first weights meanwhile (programmatic_launch.h;
+  // KILN_PDL=0: not).
+  bool programmatic = false;
 
   int64_t pixels() const { return N * OH * OW; }
   int64_t chunks() const { return static_cast<int64_t>(kh) * kw * (C / kSplitKChunk); }

@@ -59,6 +59,8 @@ TEST(SmallMGemm, TakesClassifierHeadsAndSaysWhyNotOthers) {
   EXPECT_EQ(refusal([](auto& q) { q.n = 0; }), "no output columns");
   EXPECT_EQ(refusal([](auto& q) { q.k = 12; }), "K not a multiple of 8");
   EXPECT_EQ(refusal([](auto& q) { q.k = 4; }), "K not a multiple of 8");
+  EXPECT_EQ(refusal([](auto& q) { q.k = int64_t{1} << 31; }), "K or N too large");
+  EXPECT_EQ(refusal([](auto& q) { q.n = int64_t{1} << 33; }), "K or N too large");
   EXPECT_EQ(refusal([](auto& q) { q.a_address += 8; }), "a or the weights not 16-byte aligned");
   EXPECT_EQ(refusal([](auto& q) { q.w_address += 2; }), "a or the weights not 16-byte aligned");
 }

@@ -1,0 +1,31 @@
+// Programmatic dependent launch (sm_90) for Kiln's own kernels: a kernel launched with programmatic stream
+// serialization may start while the kernel before it in the stream is still running, do the work that does not
+// read that kernel's output (load its weights), and then wait for it (kernels/programmatic_launch.cuh). A kernel
+// whose dependents may start early says so as it starts.
+//
+// Why: at batch 1 each kernel is a few microseconds, and the next one's launch, its blocks' scheduling and its
+// first weight loads (from DRAM: a 51 MB model does not stay in a 50 MB L2) wait for the previous kernel's last
+// block. ResNet-50's classifier reads 4 MB of weights after the global average pool; with this it reads them
+// while the pool runs. Inside a CUDA-graph capture the launch becomes a programmatic edge of the graph.
+//
+// Below sm_90 the launch attribute is ignored and the device-side calls compile to nothing: the kernel then
+// runs after its predecessor, as any other. KILN_PDL=0 launches Kiln's kernels without it (to measure what it
+// gives); it is read where a kernel prepares a shape, never at a launch.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "runtime/env_switch.h"
+
+namespace kiln::cuda {
+
+inline bool programmatic_launch_enabled() { return !env_is("KILN_PDL", "0"); }
+
+// The launch attribute that lets a kernel start before its predecessor in the stream has finished.
+inline cudaLaunchAttribute programmatic_launch_attribute() {
+  cudaLaunchAttribute a = {};
+  a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  a.val.programmaticStreamSerializationAllowed = 1;
+  return a;
+}
+
+}  // namespace kiln::cuda
