@@ -78,10 +78,9 @@ constexpr const char* kSmallMTaken = "small-M kernel", *kSmallMNotTaken = "cuBLA
 
 // Whether the node takes Kiln's small-M kernel (the first run of its one shape; MatmulState::small_m's values):
 // never when the problem does not fit it or KILN_GEMM_SMALL_M=0; always under =force (2: nothing timed or
-// recorded); else the record, or the
-// faster of it and cuBLASLt's path (run_lt: which the first eager run has set up and timed just before).
-// Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor when the residual is the output
-// (the timing runs would read what they wrote).
+// recorded); else the record, or the faster of it and cuBLASLt's path (run_lt, which sets itself up and times
+// its algorithms on its first call, just before). Inside a capture nothing can be timed: cuBLASLt's path, not
+// recorded. Nor when the residual is the output (the timing runs would read what they wrote).
 template <class RunLt>
 int decide_small_m(KernelContext& ctx, const GemmShape& s, const SmallMProblem& problem, const SmallMGemmArgs& args,
                    RunLt&& run_lt) {
