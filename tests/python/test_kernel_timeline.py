@@ -41,12 +41,15 @@ def test_rows_in_launch_order_with_units_and_separators(tmp_path):
     assert rows[0][1] == "(4, 16, 8)"
 
 
-def test_the_gap_line(tmp_path):
+def test_the_gap_line_either_way(tmp_path):
     path = write(tmp_path, row(0, "a", "nsecond", "3000") + row(1, "b", "nsecond", "5000"))
     out = subprocess.run([sys.executable, os.path.join(BENCH, "kernel_timeline.py"), path, "--model-ms", "0.012"],
                          capture_output=True, text=True, check=True).stdout
     assert "2 kernels, 8.0 us of kernel time" in out
     assert "replay 12.0 us: 4.0 us between or around kernels (2.00 us a kernel)" in out
+    shorter = subprocess.run([sys.executable, os.path.join(BENCH, "kernel_timeline.py"), path, "--model-ms", "0.006"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "replay 6.0 us: 2.0 us less than the kernels alone" in shorter
 
 
 def test_an_unknown_unit_is_named(tmp_path):
