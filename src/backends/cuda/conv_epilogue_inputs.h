@@ -1,7 +1,8 @@
-// What Kiln's own convolution paths (the cuBLASLt GEMM path, the narrow-input and split-K kernels) check alike
-// on a node's epilogue inputs (ir/OPS.md: y = act(conv(x, w) + bias + residual)): the bias is [K] and the
-// residual has y's shape, both in y's dtype. Each path checks the activation itself: which ones it can apply
-// differs (cuBLASLt's epilogues know only ReLU).
+// What Kiln's own convolution paths (the cuBLASLt GEMM path, the narrow-input and split-K kernels) share on a
+// node's tensors (ir/OPS.md: y = act(conv(x, w) + bias + residual)): the check that the bias is [K] and the
+// residual has y's shape, both in y's dtype; and, for the two kernels, their tensors' addresses and whether
+// those are aligned for the kernels' vector loads. Each path checks the activation itself: which ones it can
+// apply differs (cuBLASLt's epilogues know only ReLU).
 #pragma once
 #include <cstdint>
 
@@ -12,5 +13,20 @@ namespace kiln::cuda {
 // nullptr when the node's bias (input 2) and residual (input 3), where present, fit an output of K channels
 // in dtype dt; else what is wrong, as a path's refusal says it.
 const char* conv_epilogue_inputs_refusal(const KernelContext& ctx, DataType dt, int64_t K);
+
+// A convolution's tensors as Kiln's own kernels take them (the first member of their arguments): bias and
+// residual null where the node has none.
+struct ConvTensors {
+  const void* x;
+  const void* w;
+  const void* bias;
+  const void* residual;
+  void* y;
+};
+ConvTensors conv_tensors(const KernelContext& ctx);
+
+// Whether x, w, y and the residual are 16-byte aligned and the bias `bias_bytes`-byte aligned (the widths of
+// the kernel's loads and stores).
+bool conv_tensors_aligned(const KernelContext& ctx, int bias_bytes);
 
 }  // namespace kiln::cuda

@@ -63,11 +63,7 @@ constexpr int kBlocksPerSm = 4;
 constexpr int kMaxWindowPixels = (kTH + kMaxTaps - 1) * kTW;
 
 struct NcArgs {
-  const void* x;
-  const void* w;
-  const void* bias;
-  const void* residual;
-  void* y;
+  ConvTensors t;  // x, w, bias, residual, y
   int H, W, K, OH, OW, kh, kw;
   int rows_in, cols_in;  // the input window of one tile: (kTH + kh - 1) x (kTW + kw - 1) pixels
   int tiles_h, tiles_w;
@@ -98,7 +94,7 @@ template <class T>
 __device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid, int rows_in,
                                              int cols_in) {
   const TileOrigin o = tile_origin(a, tile);
-  const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + o.img * a.H * a.W * kC);
+  const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.t.x) + o.img * a.H * a.W * kC);
   const int pixels = rows_in * cols_in;
   for (int i = tid; i < pixels * 2; i += kThreads) {
     const int h = i & 1, p = i >> 1, r = p / cols_in, c = p - r * cols_in;
@@ -147,15 +143,15 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   int64_t tile = blockIdx.x;
   stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
   kern::cp_async_commit();
-  const uint4* w = static_cast<const uint4*>(a.w) + static_cast<int64_t>(n0) * taps * 2;
+  const uint4* w = static_cast<const uint4*>(a.t.w) + static_cast<int64_t>(n0) * taps * 2;
   for (int i = tid; i < KT * taps * 2; i += kThreads) {
     const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
     sw[chunk(t * KT + n, h, KT * taps)] = w[i];
   }
 
-  const T* bias = static_cast<const T*>(a.bias);
-  const T* residual = static_cast<const T*>(a.residual);
-  T* y = static_cast<T*>(a.y);
+  const T* bias = static_cast<const T*>(a.t.bias);
+  const T* residual = static_cast<const T*>(a.t.residual);
+  T* y = static_cast<T*>(a.t.y);
   // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
   // then the same for k 8-15). B, pair q of the warp's n-tiles: lane l gives the block's filter
   // nw + 16 q + 8 (l / 16) + l % 8, channel half (l / 8) % 2 (matrices: b0, b1 of n-tile 2q, then b0, b1 of
@@ -371,21 +367,12 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   return true;
 }
 
-bool narrow_conv_aligned(const KernelContext& ctx) {
-  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
-  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
-  return aligned_to(ctx.in[0].data, 16) && aligned_to(ctx.in[1].data, 16) && aligned_to(ctx.out[0].data, 16) &&
-         (!bias || aligned_to(ctx.in[2].data, 4)) && (!residual || aligned_to(ctx.in[3].data, 16));
-}
+bool narrow_conv_aligned(const KernelContext& ctx) { return conv_tensors_aligned(ctx, 4); }
 
 void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   if (g.N == 0 || g.OH == 0 || g.OW == 0 || g.K == 0) return;
   NcArgs a;
-  a.x = ctx.in[0].data;
-  a.w = ctx.in[1].data;
-  a.bias = ctx.in.size() > 2 && ctx.in[2].present ? ctx.in[2].data : nullptr;
-  a.residual = ctx.in.size() > 3 && ctx.in[3].present ? ctx.in[3].data : nullptr;
-  a.y = ctx.out[0].data;
+  a.t = conv_tensors(ctx);
   a.H = static_cast<int>(g.H);
   a.W = static_cast<int>(g.W);
   a.K = static_cast<int>(g.K);

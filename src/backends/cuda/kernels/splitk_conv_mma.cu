@@ -70,11 +70,7 @@ static_assert(kTM == 16 * (kWarps / 2) && kTN == 32, "the warp tiling below");
 static_assert(kTM * kRowChunks == kARows * kThreads && kTN * kRowChunks == kThreads, "the copy split below");
 
 struct SkArgs {
-  const void* x;
-  const void* w;
-  const void* bias;
-  const void* residual;
-  void* y;
+  ConvTensors t;  // x, w, bias, residual, y
   int H, W, C, K, OH, OW, kw;
   int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int chunks_per_tap;  // C / kTK
@@ -164,7 +160,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   // pixels are decoded once: the offset of their window's top-left corner (possibly outside the image) and
   // its row and column (a pixel past M gets a row no tap reaches, so every load of it is zeros).
   const int cc = tid & 7, row0 = tid >> 3;
-  const T* x = static_cast<const T*>(a.x);
+  const T* x = static_cast<const T*>(a.t.x);
   int64_t a_off[kARows];
   int ih0[kARows], iw0[kARows];
   const int plane = a.OH * a.OW;  // < 2^31: M is
@@ -188,7 +184,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     cur.c0 = (begin - tap * a.chunks_per_tap) * kTK;
     cur.r = tap / a.kw;
     cur.s = tap - cur.r * a.kw;
-    cur.b_src = static_cast<const T*>(a.w) + (n0 + row0) * kg + static_cast<int64_t>(begin) * kTK + cc * 8;
+    cur.b_src = static_cast<const T*>(a.t.w) + (n0 + row0) * kg + static_cast<int64_t>(begin) * kTK + cc * 8;
     cur.place(a, x, ih0, iw0, a_off);
   }
   // Starts the copies of the cursor's chunk into ring stage `stage` (its A rows; its B row too unless already
@@ -255,9 +251,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
       *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
     }
   }
-  const T* bias = static_cast<const T*>(a.bias);
-  const T* residual = static_cast<const T*>(a.residual);
-  T* y = static_cast<T*>(a.y);
+  const T* bias = static_cast<const T*>(a.t.bias);
+  const T* residual = static_cast<const T*>(a.t.residual);
+  T* y = static_cast<T*>(a.t.y);
   const int rows = kTM / splits, first = split * rows;
   // The epilogue's first item's bias and residual are loaded before the cluster barrier: their round trip to
   // memory overlaps the barrier's instead of following it.
@@ -468,12 +464,7 @@ std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms) {
   return out;
 }
 
-bool splitk_conv_aligned(const KernelContext& ctx) {
-  const bool bias = ctx.in.size() > 2 && ctx.in[2].present;
-  const bool residual = ctx.in.size() > 3 && ctx.in[3].present;
-  return aligned_to(ctx.in[0].data, 16) && aligned_to(ctx.in[1].data, 16) && aligned_to(ctx.out[0].data, 16) &&
-         (!bias || aligned_to(ctx.in[2].data, 8)) && (!residual || aligned_to(ctx.in[3].data, 16));
-}
+bool splitk_conv_aligned(const KernelContext& ctx) { return conv_tensors_aligned(ctx, 8); }
 
 bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why) {
   if (g.pixels() == 0 || g.K == 0) return true;
@@ -483,11 +474,7 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
     return false;
   }
   SkArgs a;
-  a.x = ctx.in[0].data;
-  a.w = ctx.in[1].data;
-  a.bias = ctx.in.size() > 2 && ctx.in[2].present ? ctx.in[2].data : nullptr;
-  a.residual = ctx.in.size() > 3 && ctx.in[3].present ? ctx.in[3].data : nullptr;
-  a.y = ctx.out[0].data;
+  a.t = conv_tensors(ctx);
   a.H = static_cast<int>(g.H);
   a.W = static_cast<int>(g.W);
   a.C = static_cast<int>(g.C);
