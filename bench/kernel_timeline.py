@@ -15,6 +15,8 @@ import csv
 import io
 import sys
 
+US_PER = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}  # ncu's time units
+
 
 def read_rows(path):
     """(kernel name, grid, block, duration us) for each profiled kernel, in launch order."""
@@ -27,12 +29,11 @@ def read_rows(path):
         if rec.get("Metric Name") != "gpu__time_duration.sum":
             continue
         value = float(rec["Metric Value"].replace(",", ""))
-        scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}
         unit = rec.get("Metric Unit", "nsecond")
-        if unit not in scale:
+        if unit not in US_PER:
             raise SystemExit(f"{path}: unknown duration unit '{unit}'")
         kernels[rec["ID"]] = (rec["Kernel Name"], rec.get("Grid Size", ""), rec.get("Block Size", ""),
-                              value * scale[unit])
+                              value * US_PER[unit])
     return list(kernels.values())
 
 

@@ -69,16 +69,15 @@ struct MatmulState {
   LtGemm gemm;
   int level = 0;
   int erf_as_tanh = -1;  // decided on the node's first run (-1: not yet)
-  int small_m = -1;      // Kiln's small-M kernel: -1 not decided yet, 0 not taken, 1 taken, 2 taken (forced)
+  int small_m = -1;      // Kiln's small-M kernel: -1 not decided yet, 0 not taken, 1 taken
   bool programmatic = false;  // its launch may start beside the kernel before it (KILN_PDL, read with small_m)
 };
 
 // The timing-cache record of the small-M choice (the problem's text: gemm_problem plus the epilogue inputs).
 constexpr const char* kSmallMTaken = "small-M kernel", *kSmallMNotTaken = "cuBLASLt";
 
-// Whether the node takes Kiln's small-M kernel (the first run of its one shape; MatmulState::small_m's values):
-// never when the problem does not fit it or KILN_GEMM_SMALL_M=0; always under =force (2: nothing timed or
-// recorded); else the record, or the faster of it and cuBLASLt's path (run_lt, which sets itself up and times
+// Whether the node takes Kiln's small-M kernel (the first run of its one shape): never when the problem does
+// not fit it or KILN_GEMM_SMALL_M=0; always under =force (nothing timed or recorded); else the record, or the faster of it and cuBLASLt's path (run_lt, which sets itself up and times
 // its algorithms on its first call, just before). Inside a capture nothing can be timed: cuBLASLt's path, not
 // recorded. Nor when the residual is the output (the timing runs would read what they wrote).
 template <class RunLt>
@@ -86,7 +85,7 @@ int decide_small_m(KernelContext& ctx, const GemmShape& s, const SmallMProblem& 
                    RunLt&& run_lt) {
   const CandidateMode mode = small_m_gemm_mode();
   if (mode == CandidateMode::kOff || small_m_gemm_refusal(problem)) return 0;
-  if (mode == CandidateMode::kForce) return 2;
+  if (mode == CandidateMode::kForce) return 1;
   Resources& res = ctx.res;
   std::string key;
   if (res.tactics) {
@@ -269,24 +268,20 @@ void matmul_kernel(KernelContext& ctx) {
   args.act = fused.act;
   args.alpha = fused.alpha;
   args.beta = fused.beta;
-  if (state.small_m < 0) {
-    state.programmatic = programmatic_launch_enabled();
-    args.programmatic = state.programmatic;
-    state.small_m = decide_small_m(ctx, s, small, args, run_lt);
-    if (state.small_m > 0) count_small_m_gemm_chosen();
-  }
+  if (state.small_m < 0) state.programmatic = programmatic_launch_enabled();
   args.programmatic = state.programmatic;
-  if (state.small_m > 0) {
-    // The choice holds for the node's one shape, but its tensors' addresses are checked at every run: a
-    // caller's buffers may move, and the kernel needs a and w 16-byte aligned.
-    if (!small_m_gemm_refusal(small)) {
-      std::string why;
-      if (!launch_small_m_gemm(ctx.stream(), args, &why)) ctx.fail(why);
-      return;
-    }
-    if (state.small_m == 2)
-      ctx.fail(std::string("KILN_GEMM_SMALL_M=force: the small-M GEMM kernel cannot run: ") + small_m_gemm_refusal(small));
-    // Less aligned addresses this time: cuBLASLt's path runs instead, the choice stays for later runs.
+  if (state.small_m < 0) {
+    state.small_m = decide_small_m(ctx, s, small, args, run_lt);
+    if (state.small_m == 1) count_small_m_gemm_chosen();
+  }
+  // The choice holds for the node's one shape, but the addresses are checked at every run: a caller's buffers
+  // may move, and the kernel needs a and w 16-byte aligned. A run where they are not takes cuBLASLt's path and
+  // the choice stays for later runs; forced too, since the choice counts alignment among the conditions the
+  // kernel "applies" under (an unaligned first run never takes it).
+  if (state.small_m == 1 && !small_m_gemm_refusal(small)) {
+    std::string why;
+    if (!launch_small_m_gemm(ctx.stream(), args, &why)) ctx.fail(why);
+    return;
   }
   run_lt();
 }

@@ -214,12 +214,12 @@ TEST(CudaSmallMGemm, ForcedLeavesIneligibleProductsToCublasLt) {
   }
 }
 
-// A node that chose the kernel (timed, as a build does) and then runs with a 2 bytes off alignment (a caller's
-// buffer moved): that run takes cuBLASLt's path, right, and the next aligned run the kernel again. Skipped with
-// a message where the timing chose cuBLASLt (not the case on the H200 for ResNet-50's classifier).
+// A node that took the kernel (forced, so the choice does not depend on this GPU's timings) and then runs with
+// a 2 bytes off alignment (a caller's buffer moved): that run takes cuBLASLt's path, right (the kernel's 16-byte
+// loads there would fault, and the stream would fail), and the next aligned run is right again.
 TEST(CudaSmallMGemm, MisalignedRunTakesCublasLtAndKeepsTheChoice) {
   KILN_REQUIRE_CUDA_DEVICE();
-  ScopedEnv mode(kModeVar, nullptr);
+  ScopedEnv mode(kModeVar, "force");
   const DataType dt = DataType::kHALF;
   const Dims a_shape = {1, 2048}, w_shape = {1000, 2048};
   const HostTensor a = randf(a_shape, dt, -1.0, 1.0), w = randf(w_shape, dt, -0.05, 0.05);
@@ -259,9 +259,8 @@ TEST(CudaSmallMGemm, MisalignedRunTakesCublasLtAndKeepsTheChoice) {
     return compare(got, ref, default_tol(dt), false, 1e-3);
   };
   int64_t chosen = -1;
-  ASSERT_TRUE(run(a_aligned, &chosen)) << "first (timed) run";
-  if (chosen == 0) GTEST_SKIP() << "the timing chose cuBLASLt on this GPU: nothing to fall back from";
-  ASSERT_EQ(chosen, 1);
+  ASSERT_TRUE(run(a_aligned, &chosen)) << "first run";
+  ASSERT_EQ(chosen, 1) << "the forced kernel was not taken";
   EXPECT_TRUE(run(a_aligned + 2, &chosen)) << "the misaligned run";
   EXPECT_EQ(chosen, 0) << "a run counted a second choice";
   EXPECT_TRUE(run(a_aligned, &chosen)) << "aligned again";
