@@ -1,9 +1,14 @@
-"""Programmatic dependent launch (src/backends/cuda/programmatic_launch.h) in a replayed CUDA graph: a
-classifier's tail (a 3x3 stride-2 convolution on Kiln's split-K kernel, the global average pool on the
-column-split reduce, which lets the next kernel start early, and the fully connected layer on Kiln's small-M
-kernel, which loads its weights before it waits for the pool) run several times on different inputs. A kernel
-that read its input before the kernel writing it had finished would give the previous run's answer or a mix:
-each run must match its own float32 reference, and match bit for bit the same engine's run with KILN_PDL=0."""
+"""Programmatic dependent launch (src/backends/cuda/programmatic_launch.h) in a replayed CUDA graph, on two
+chains of Kiln's kernels, each run several times on different inputs:
+- a classifier's tail: a 3x3 stride-2 convolution on Kiln's split-K kernel, the global average pool on the
+  column-split reduce, which lets the next kernel start early, and the fully connected layer on Kiln's small-M
+  kernel, which loads its weights before it waits for the pool;
+- a stem: space-to-depth, which lets the stem convolution start as it starts; the stem convolution on the
+  narrow-input kernel, which copies its filters before it waits; the 3x3 max pool; then two convolutions on
+  the split-K kernel, each letting the next start once its own wait is over.
+A kernel that read its input before the kernel writing it had finished would give the previous run's answer
+or a mix: each run must match its own float32 reference, and match bit for bit the same engine's run with
+KILN_PDL=0."""
 import numpy as np
 import pytest
 
@@ -42,13 +47,13 @@ def _reference(x, params):
     return (c.mean(dim=(2, 3)) @ fw.T + fb).numpy()
 
 
-def _runs(engine, inputs):
+def _runs(engine, inputs, out_shape):
     """Each input through one context (its first run eager, the rest graph replays): the outputs in order."""
     import torch
     ctx = engine.create_execution_context()
     stream = torch.cuda.Stream()
-    x = torch.empty((1, C, 14, 14), dtype=torch.float32, device="cuda")
-    y = torch.empty((1, CLASSES), dtype=torch.float32, device="cuda")
+    x = torch.empty(inputs[0].shape, dtype=torch.float32, device="cuda")
+    y = torch.empty(out_shape, dtype=torch.float32, device="cuda")
     assert ctx.set_input_shape("x", tuple(x.shape))
     ctx.set_tensor_address("x", x.data_ptr())
     ctx.set_tensor_address("y", y.data_ptr())
@@ -72,11 +77,74 @@ def test_classifier_tail_replays_match_with_and_without_programmatic_launch(monk
     rng = np.random.default_rng(11)
     # Inputs far apart (scales 1, 4, 0.25, ...): a stale or half-read input would show.
     inputs = [(rng.standard_normal((1, C, 14, 14)) * s).astype(np.float32) for s in (1, 4, 0.25, 2, 1, 0.5)]
-    with_pdl = _runs(engine, inputs)
+    with_pdl = _runs(engine, inputs, (1, CLASSES))
     monkeypatch.setenv("KILN_PDL", "0")
-    without = _runs(engine, inputs)
+    without = _runs(engine, inputs, (1, CLASSES))
     for i, (a, p, q) in enumerate(zip(inputs, with_pdl, without)):
         ref = _reference(a, params)
+        assert np.isfinite(p).all(), f"run {i}: unwritten outputs"
+        assert rel_l2(p, ref) < 1e-2, f"run {i}: {rel_l2(p, ref):.2e} from float32"
+        np.testing.assert_array_equal(p, q, err_msg=f"run {i}: KILN_PDL=0 differs")
+
+
+STEM_IN, STEM_K, STEM_OUT = 3, 64, 128
+
+
+def _stem_model():
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(5)
+    w0 = (rng.standard_normal((STEM_K, STEM_IN, 7, 7)) * 0.1).astype(np.float32)
+    b0 = (rng.standard_normal(STEM_K) * 0.1).astype(np.float32)
+    w1 = (rng.standard_normal((STEM_K, STEM_K, 3, 3)) * 0.05).astype(np.float32)
+    b1 = (rng.standard_normal(STEM_K) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((STEM_OUT, STEM_K, 1, 1)) * 0.1).astype(np.float32)
+    b2 = (rng.standard_normal(STEM_OUT) * 0.1).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], kernel_shape=[7, 7], pads=[3, 3, 3, 3], strides=[2, 2]),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("MaxPool", ["r0"], ["p"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["y"], kernel_shape=[1, 1]),
+    ]
+    params = (w0, b0, w1, b1, w2, b2)
+    graph = helper.make_graph(
+        nodes, "stem", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, STEM_IN, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, STEM_OUT, 16, 16])],
+        [numpy_helper.from_array(a, n) for a, n in zip(params, ("w0", "b0", "w1", "b1", "w2", "b2"))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString(), params
+
+
+def _stem_reference(x, params):
+    import torch
+    w0, b0, w1, b1, w2, b2 = (torch.from_numpy(a).double() for a in params)
+    F = torch.nn.functional
+    c = F.conv2d(torch.from_numpy(x).double(), w0, b0, stride=2, padding=3).relu()
+    c = F.max_pool2d(c, 3, stride=2, padding=1)
+    c = F.conv2d(c, w1, b1, padding=1).relu()
+    return F.conv2d(c, w2, b2).numpy()
+
+
+def test_stem_chain_replays_match_with_and_without_programmatic_launch(monkeypatch, capfd):
+    # Kiln's kernels forced; the convolution log says which each convolution took, so the chain is known.
+    monkeypatch.setenv("KILN_CONV_NARROW", "force")
+    monkeypatch.setenv("KILN_CONV_SPLITK", "force")
+    monkeypatch.setenv("KILN_CUDNN_GRAPH_LOG", "1")
+    model, params = _stem_model()
+    engine, _ = build(model, fp16=True)
+    rng = np.random.default_rng(13)
+    inputs = [(rng.standard_normal((1, STEM_IN, 64, 64)) * s).astype(np.float32) for s in (1, 4, 0.25, 2, 1, 0.5)]
+    capfd.readouterr()
+    with_pdl = _runs(engine, inputs, (1, STEM_OUT, 16, 16))
+    log = capfd.readouterr().err
+    assert log.count("narrow-input kernel (KILN_CONV_NARROW=force)") == 1, log
+    assert log.count("split-K kernel x") == 2, log
+    monkeypatch.setenv("KILN_PDL", "0")
+    without = _runs(engine, inputs, (1, STEM_OUT, 16, 16))
+    for i, (a, p, q) in enumerate(zip(inputs, with_pdl, without)):
+        ref = _stem_reference(a, params)
         assert np.isfinite(p).all(), f"run {i}: unwritten outputs"
         assert rel_l2(p, ref) < 1e-2, f"run {i}: {rel_l2(p, ref):.2e} from float32"
         np.testing.assert_array_equal(p, q, err_msg=f"run {i}: KILN_PDL=0 differs")

@@ -14,6 +14,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <utility>
+
 #include "runtime/env_switch.h"
 
 namespace kiln::cuda {
@@ -26,6 +28,23 @@ inline cudaLaunchAttribute programmatic_launch_attribute() {
   a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   a.val.programmaticStreamSerializationAllowed = 1;
   return a;
+}
+
+// Launches `kernel` on `stream`, with programmatic stream serialization when `programmatic`. Such a kernel
+// must call wait_for_prior_kernels() (kernels/programmatic_launch.cuh) before it reads another kernel's output
+// or writes anything.
+template <class... Params, class... Args>
+cudaError_t launch_maybe_programmatic(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                                      cudaStream_t stream, bool programmatic, Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute = programmatic_launch_attribute();
+  config.attrs = &attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace kiln::cuda

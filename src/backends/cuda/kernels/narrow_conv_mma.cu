@@ -43,6 +43,8 @@
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/kernels/mma_sm80.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
+#include "backends/cuda/programmatic_launch.h"
 #include "kiln/types.h"
 
 namespace kiln::cuda {
@@ -138,16 +140,19 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   uint4* const sw = smem;
   uint4* const sx0 = smem + KT * taps * 2;
 
-  // The first tile's window is in flight while the filters are stored (plain loads, in memory order
-  // [n][tap][chunk]: coalesced).
-  int64_t tile = blockIdx.x;
-  stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
-  kern::cp_async_commit();
+  // The filters' copies start first (in memory order [n][tap][chunk]: coalesced), before waiting for the
+  // kernel that writes x (launched programmatically, this one may start while that one runs:
+  // programmatic_launch.h); then the first tile's window. Both in one group.
   const uint4* w = static_cast<const uint4*>(a.t.w) + static_cast<int64_t>(n0) * taps * 2;
   for (int i = tid; i < KT * taps * 2; i += kThreads) {
     const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
-    sw[chunk(t * KT + n, h, KT * taps)] = w[i];
+    kern::cp_async_16(&sw[chunk(t * KT + n, h, KT * taps)], &w[i]);
   }
+  kern::wait_for_prior_kernels();
+  kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
+  int64_t tile = blockIdx.x;
+  stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
+  kern::cp_async_commit();
 
   const T* bias = static_cast<const T*>(a.t.bias);
   const T* residual = static_cast<const T*>(a.t.residual);
@@ -167,7 +172,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
     if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid, rows_in, cols_in);
     kern::cp_async_commit();  // possibly empty: the wait below counts groups
     kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
-    __syncthreads();           // ... and everyone's (the first time: the filters are stored too)
+    __syncthreads();           // ... and everyone's (the first time: the filters' too)
 
     float acc[kRows][NT][4];
 #pragma unroll
@@ -245,7 +250,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
 }
 
 template <class T, int KT, int kRows, int kAct, int kKh = 0, int kKw = 0>
-void launch(KernelContext& ctx, const NcArgs& a) {
+void launch(KernelContext& ctx, const NcArgs& a, bool programmatic) {
   const auto kernel = k_narrow_conv<T, KT, kRows, kAct, kKh, kKw>;
   // The largest window (kh * kw <= 16) takes more than the 48 KiB a launch gets without asking, and
   // kBlocksPerSm blocks need the largest carveout: both asked once per instantiation.
@@ -262,32 +267,34 @@ void launch(KernelContext& ctx, const NcArgs& a) {
   const int sms = std::max(current_device().sm_count, 1);
   const int64_t blocks = std::min<int64_t>(a.tiles, static_cast<int64_t>(sms) * kBlocksPerSm);
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(a.K / KT));
-  kernel<<<grid, kThreads, shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream()>>>(a);
-  KILN_CUDA_LAUNCH_CHECK();
+  KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, grid, dim3(kThreads),
+                                            shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream(),
+                                            programmatic, a));
 }
 
 template <class T, int KT, int kAct>
-void launch_tiled(KernelContext& ctx, const NcArgs& a, NarrowConvTile tile) {
-  if (tile == NarrowConvTile::kRows2) return launch<T, KT, 2, kAct>(ctx, a);
-  if (a.kh == 4 && a.kw == 4) return launch<T, KT, 4, kAct, 4, 4>(ctx, a);  // ResNet's stem, unrolled
-  launch<T, KT, 4, kAct>(ctx, a);
+void launch_tiled(KernelContext& ctx, const NcArgs& a, NarrowConvTile tile, bool programmatic) {
+  if (tile == NarrowConvTile::kRows2) return launch<T, KT, 2, kAct>(ctx, a, programmatic);
+  if (a.kh == 4 && a.kw == 4) return launch<T, KT, 4, kAct, 4, 4>(ctx, a, programmatic);  // ResNet's stem, unrolled
+  launch<T, KT, 4, kAct>(ctx, a, programmatic);
 }
 
 template <class T, int kAct>
-void launch_width(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile) {
-  wide ? launch_tiled<T, kMaxKT, kAct>(ctx, a, tile) : launch_tiled<T, kMaxKT / 2, kAct>(ctx, a, tile);
+void launch_width(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile, bool programmatic) {
+  wide ? launch_tiled<T, kMaxKT, kAct>(ctx, a, tile, programmatic)
+       : launch_tiled<T, kMaxKT / 2, kAct>(ctx, a, tile, programmatic);
 }
 
 // The stems' activations (ReLU: ResNet; Clip: MobileNet's ReLU6) and none get kernels of their own; the rest
 // share one that reads the type at run time.
 template <class T>
-void launch_for(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile) {
+void launch_for(KernelContext& ctx, const NcArgs& a, bool wide, NarrowConvTile tile, bool programmatic) {
   namespace A = kern::act;
   switch (a.act) {
-    case -1: return launch_width<T, -1>(ctx, a, wide, tile);
-    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide, tile);
-    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide, tile);
-    default: return launch_width<T, A::kAnyAct>(ctx, a, wide, tile);
+    case -1: return launch_width<T, -1>(ctx, a, wide, tile, programmatic);
+    case A::kRelu: return launch_width<T, A::kRelu>(ctx, a, wide, tile, programmatic);
+    case A::kClip: return launch_width<T, A::kClip>(ctx, a, wide, tile, programmatic);
+    default: return launch_width<T, A::kAnyAct>(ctx, a, wide, tile, programmatic);
   }
 }
 
@@ -360,6 +367,7 @@ bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConv
   g->act = act.act;
   g->alpha = act.alpha;
   g->beta = act.beta;
+  g->programmatic = programmatic_launch_enabled();
   // The tiling, last: only an otherwise eligible node reads the switch.
   const char* tile_value = std::getenv(kTileVariable);
   if (!parse_narrow_conv_tile(tile_value, &g->tile)) ctx.fail(tile_error(tile_value));
@@ -389,8 +397,8 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.alpha = g.alpha;
   a.beta = g.beta;
   const bool wide = g.K % kMaxKT == 0;
-  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, g.tile);
-  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, g.tile);
+  if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, g.tile, g.programmatic);
+  else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, g.tile, g.programmatic);
   else ctx.fail("the narrow-input convolution kernel takes float16 or bfloat16");
 }
 

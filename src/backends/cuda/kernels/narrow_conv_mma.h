@@ -40,6 +40,9 @@ struct NarrowConvGeometry {
   int act = -1;  // the fused activation (epilogue.h's read_fused_activation): type, -1 none, and its parameters
   float alpha = 0, beta = 0;
   NarrowConvTile tile = NarrowConvTile::kRows2;  // resolved by narrow_conv_geometry: never kAuto
+  // Launched to start beside the kernel before it, copying its filters meanwhile (programmatic_launch.h;
+  // KILN_PDL, read with the geometry).
+  bool programmatic = false;
 };
 
 // KILN_CONV_NARROW (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions,

@@ -14,6 +14,8 @@
 #include <cstdint>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
+#include "backends/cuda/programmatic_launch.h"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -177,6 +179,8 @@ __global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y,
 // flight and the pool ran at 2.5 TB/s (ResNet-50 b128, 0.101 ms for 256 MB); here a thread's K*K loads are
 // all issued before the first is used: 0.074 ms, 3.45 TB/s (H200, twelfth session). Taps outside x are
 // skipped, as in the generic kernel (the same `f > max` fold: identical results). 32-bit offsets; D is 1.
+// It may be launched programmatically (ResNet's stem pool after the stem convolution, whose kernel lets it
+// start early: programmatic_launch.h), so it waits for the kernel before it first, and lets the next start.
 struct Window2d {
   int32_t h_in, w_in, h_out, w_out, sh, sw, ph, pw;
 };
@@ -184,6 +188,8 @@ struct Window2d {
 template <class T, int V, int K>
 __global__ void k_max_pool_window_channels_last(const T* __restrict__ x, T* __restrict__ y, int32_t n,
                                                 int32_t groups, int32_t C, Window2d w) {
+  wait_for_prior_kernels();
+  allow_next_kernel_to_start();  // it too waits for this one before it reads y
   const int32_t stride = static_cast<int32_t>(gridDim.x) * static_cast<int32_t>(blockDim.x);
   for (int32_t e = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x); e < n; e += stride) {
     const int32_t cg = e % groups;
@@ -226,7 +232,8 @@ __global__ void k_max_pool_window_channels_last(const T* __restrict__ x, T* __re
 // Launches the unrolled MAX kernel where it applies (a square 2x2 or 3x3 window, dilation 1, no depth axis,
 // 32-bit offsets); false otherwise.
 template <class T, int V>
-bool launch_max_window(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p, bool small) {
+bool launch_max_window(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p, bool small,
+                       bool programmatic) {
   const PoolAxis &AD = p.ax[0], &AH = p.ax[1], &AW = p.ax[2];
   const bool flat = AD.in == 1 && AD.out == 1 && AD.k == 1 && AD.pre == 0;
   if (p.type != kMax || !small || !flat || AH.d != 1 || AW.d != 1 || AH.k != AW.k || (AH.k != 2 && AH.k != 3))
@@ -235,13 +242,10 @@ bool launch_max_window(const KernelContext& ctx, const TensorRef& x, TensorRef& 
   const Window2d w{static_cast<int32_t>(AH.in), static_cast<int32_t>(AW.in), static_cast<int32_t>(AH.out),
                    static_cast<int32_t>(AW.out), static_cast<int32_t>(AH.s), static_cast<int32_t>(AW.s),
                    static_cast<int32_t>(AH.pre), static_cast<int32_t>(AW.pre)};
-  if (AH.k == 2)
-    k_max_pool_window_channels_last<T, V, 2><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
-        x.as<T>(), y.as<T>(), static_cast<int32_t>(n), static_cast<int32_t>(groups), static_cast<int32_t>(C), w);
-  else
-    k_max_pool_window_channels_last<T, V, 3><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
-        x.as<T>(), y.as<T>(), static_cast<int32_t>(n), static_cast<int32_t>(groups), static_cast<int32_t>(C), w);
-  KILN_CUDA_LAUNCH_CHECK();
+  const auto kernel = AH.k == 2 ? k_max_pool_window_channels_last<T, V, 2> : k_max_pool_window_channels_last<T, V, 3>;
+  KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, dim3(blocks_for(n)), dim3(kThreads), 0, ctx.stream(), programmatic,
+                                            x.as<T>(), y.as<T>(), static_cast<int32_t>(n),
+                                            static_cast<int32_t>(groups), static_cast<int32_t>(C), w));
   return true;
 }
 
@@ -258,7 +262,8 @@ void launch_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRe
   KILN_CUDA_LAUNCH_CHECK();
 }
 
-void pool_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p) {
+void pool_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef& y, const PoolParams& p,
+                        bool programmatic) {
   if (y.numel() <= 0) return;
   // int32 offsets when every element offset, and a grid stride past the last one, stays below 2^31.
   const bool small = std::max(x.numel(), y.numel()) <= (int64_t{1} << 30);
@@ -266,7 +271,9 @@ void pool_channels_last(const KernelContext& ctx, const TensorRef& x, TensorRef&
     using T = decltype(tag);
     constexpr int kVec = 16 / sizeof(T);
     const bool vec = x.shape.back() % kVec == 0 && aligned_to(x.data, 16) && aligned_to(y.data, 16);
-    if (vec ? launch_max_window<T, kVec>(ctx, x, y, p, small) : launch_max_window<T, 1>(ctx, x, y, p, small)) return;
+    if (vec ? launch_max_window<T, kVec>(ctx, x, y, p, small, programmatic)
+            : launch_max_window<T, 1>(ctx, x, y, p, small, programmatic))
+      return;
     if (vec && small) launch_channels_last<T, kVec, int32_t>(ctx, x, y, p);
     else if (vec) launch_channels_last<T, kVec, int64_t>(ctx, x, y, p);
     else if (small) launch_channels_last<T, 1, int32_t>(ctx, x, y, p);
@@ -288,6 +295,11 @@ bool supports_pooling(const ir::Node& node, const std::vector<ir::TensorInfo>& i
   return !in.empty() && is_float_type(in[0].dtype) && in[0].shape.size() >= 3 && in[0].shape.size() <= 5 &&
          pool_type_ok(node.attrs.i("type", kMax));
 }
+
+// Read once per node and context, not at each launch (programmatic_launch.h).
+struct PoolLaunch {
+  bool programmatic = programmatic_launch_enabled();
+};
 
 void pooling_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
@@ -330,7 +342,7 @@ void pooling_kernel(KernelContext& ctx) {
       A.post = post[i];
     }
   }
-  if (channels_last) return pool_channels_last(ctx, x, y, p);
+  if (channels_last) return pool_channels_last(ctx, x, y, p, node_state<PoolLaunch>(ctx).programmatic);
   const int64_t n = y.numel();
   if (n <= 0) return;
   dispatch_float(x.dtype, [&](auto tag) {

@@ -72,6 +72,7 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
   // this kernel may start while that one runs: programmatic_launch.h); everything else after.
   if (tid < pieces) load_w(tid);
   kern::wait_for_prior_kernels();
+  kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
   for (int i = tid; i < pieces; i += 32 * kWarps) {
     uint4 av[M];
     if (i != tid) load_w(i);
@@ -146,15 +147,11 @@ const char* small_m_gemm_refusal(const SmallMProblem& p) {
 
 bool launch_small_m_gemm(cudaStream_t stream, const SmallMGemmArgs& g, std::string* why) {
   Args p{g.a, g.w, g.bias, g.residual, g.y, g.n, static_cast<int>(g.m), static_cast<int>(g.k), g.act, g.alpha, g.beta};
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>((g.n + kCols - 1) / kCols));
-  config.blockDim = dim3(32 * kWarps);
-  config.stream = stream;
-  cudaLaunchAttribute programmatic = programmatic_launch_attribute();
-  config.attrs = &programmatic;
-  config.numAttrs = g.programmatic ? 1 : 0;
-  const cudaError_t err = g.dtype == DataType::kHALF ? cudaLaunchKernelEx(&config, kernel_for_rows<half>(p.m), p)
-                                                     : cudaLaunchKernelEx(&config, kernel_for_rows<bf16>(p.m), p);
+  const dim3 grid(static_cast<unsigned>((g.n + kCols - 1) / kCols)), block(32 * kWarps);
+  const cudaError_t err =
+      g.dtype == DataType::kHALF
+          ? launch_maybe_programmatic(kernel_for_rows<half>(p.m), grid, block, 0, stream, g.programmatic, p)
+          : launch_maybe_programmatic(kernel_for_rows<bf16>(p.m), grid, block, 0, stream, g.programmatic, p);
   if (err != cudaSuccess) {
     cudaGetLastError();  // no error left pending
     *why = std::string("the small-M GEMM kernel did not launch: ") + cudaGetErrorString(err);

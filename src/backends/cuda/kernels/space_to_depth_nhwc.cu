@@ -27,6 +27,7 @@
 #include <climits>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
 #include "backends/space_to_depth_nhwc_geometry.h"
 
 namespace kiln::cuda::kern {
@@ -113,6 +114,9 @@ __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restri
                                             SpaceToDepthArgs<int32_t> a) {
   constexpr int kData = kC * S * S;               // channels that hold data
   constexpr int kStored = (kData + V - 1) / V * V;  // ... and the zeros that fill their last store
+  // The stem convolution after it, launched programmatically, may start now and copy its filters; it waits for
+  // this kernel before it reads y (programmatic_launch.h).
+  allow_next_kernel_to_start();
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (gid >= pixels) return;
   const int32_t pix = static_cast<int32_t>(gid);

@@ -212,6 +212,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   for (int s = 0; s < kStages - 1; ++s)
     if (s < nk) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
   kern::wait_for_prior_kernels();
+  // The next kernel, if launched programmatically, may now start and load its own weights while this one
+  // computes; it waits for this one before it reads y.
+  kern::allow_next_kernel_to_start();
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < nk) load_chunk(s, false);
