@@ -10,7 +10,8 @@ a rebuild (tactics timed again). Every context runs 1 eager call, then 9 more (c
 the table has the relative L2 error after the 1st, 2nd and 10th call, the worst of calls 2-10, and again after
 a context with the next switch was made and dropped. --switches: the contexts' switches ('|' between contexts,
 ';' between one context's switches; an empty item is the default), SWITCHES when not given. Exits 1 when an error of a path that is on by default exceeds
---fail-factor times PyTorch FP16's own (side-branch contexts, opt_in, are reported, not judged).
+--fail-factor times PyTorch FP16's own (side-branch and KILN_PDL_TRIGGER=all contexts, opt_in, are
+reported, not judged).
 """
 import argparse
 import copy
@@ -29,8 +30,10 @@ SWITCHES = ["", "KILN_SIDE_STREAMS=1", "KILN_CUDA_GRAPHS=0", "KILN_CUDNN_GRAPH=0
 
 
 def opt_in(switch):
-    """A context with side branches in any of their modes (on, plan, serial): off by default, so reported only."""
-    return any(name == "KILN_SIDE_STREAMS" and value != "0" for name, value in parse_switches(switch))
+    """A context with side branches in any of their modes (on, plan, serial), or with every kernel of Kiln's
+    letting the next start early (KILN_PDL_TRIGGER=all): off by default, so reported only."""
+    return any((name == "KILN_SIDE_STREAMS" and value != "0") or (name == "KILN_PDL_TRIGGER" and value == "all")
+               for name, value in parse_switches(switch))
 
 
 def rel_l2(out, ref, torch):

@@ -9,6 +9,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/host_parameters.h"
+#include "backends/cuda/programmatic_launch.h"
 #include "runtime/env_switch.h"
 #include "runtime/layer_cost.h"
 
@@ -105,6 +106,7 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
   // take the feature apart to find which part is wrong: "plan" lays the arena out for the branches but runs
   // every step on the main stream; "serial" runs them on the auxiliary stream but joins each at once, so no
   // two steps run at the same time.
+  trigger_policy_ = trigger_policy();
   const char* mode = std::getenv("KILN_SIDE_STREAMS");
   const std::string side_mode = mode ? mode : "";
   serial_side_ = side_mode == "serial";
@@ -256,6 +258,7 @@ std::vector<LayerTiming> Executor::step_costs() const {
 
 void Executor::launch(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const {
   const ir::Node& n = *s.node;
+  res.programmatic_nodes.erase(&n);  // the kernel notes itself again if it launches programmatically
   KernelContext ctx{n, {}, {}, res};
   ctx.in.reserve(n.inputs.size());
   for (auto* in : n.inputs) {
@@ -271,6 +274,17 @@ void Executor::launch(const Step& s, const std::vector<void*>& io_ptrs, void* ar
     ctx.out.push_back(TensorRef{true, info.dtype, info.shape, address(o->id, io_ptrs, arena), nullptr});
   }
   s.kernel(ctx);
+}
+
+bool Executor::next_kernel_waits(size_t k, const Resources& res, bool branched, bool marked) const {
+  if (trigger_policy_ == TriggerPolicy::kNone || marked) return false;  // a profile's events part the kernels
+  if (trigger_policy_ == TriggerPolicy::kAll) return true;
+  if (k + 1 >= steps_.size() || !steps_[k + 1].kernel) return false;  // the output copies, a host step
+  // An event between the two (a fork after step k, a join before step k + 1), or step k + 1 on the
+  // auxiliary stream: the next kernel on this stream is then not step k + 1's, or waits for more than it.
+  if (branched && (!side_steps_[k].forks.empty() || !side_steps_[k + 1].joins.empty() || side_steps_[k + 1].branch >= 0))
+    return false;
+  return res.programmatic_nodes.count(steps_[k + 1].node) != 0;
 }
 
 void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources& res, const cudaEvent_t* marks,
@@ -295,10 +309,12 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
       run_on_host(s, io_ptrs, arena, res);
     } else if (branched && at.branch >= 0) {
       KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[at.branch], 0));
+      side->res->next_kernel_may_start = false;
       launch(s, io_ptrs, arena, *side->res);
       KILN_CUDA_CHECK(cudaEventRecord(side->done[at.branch], side->res->stream));
       if (serial_side_) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[at.branch], 0));
     } else {
+      res.next_kernel_may_start = next_kernel_waits(k, res, branched, marks != nullptr);
       launch(s, io_ptrs, arena, res);
     }
     if (branched)

@@ -21,6 +21,7 @@
 #include "backends/cuda/device_buffer.h"
 #include "backends/cuda/device_weights.h"
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/programmatic_launch.h"
 #include "builder/memory_planner.h"
 #include "kiln/runtime.h"
 #include "runtime/dynamic_run.h"
@@ -101,6 +102,7 @@ class Executor {
   };
   std::vector<SideStep> side_steps_;
   bool serial_side_ = false;  // KILN_SIDE_STREAMS=serial: each side step joined as soon as it is enqueued
+  TriggerPolicy trigger_policy_ = TriggerPolicy::kWaitingSuccessor;  // KILN_PDL_TRIGGER, read at prepare
   std::vector<int64_t> host_offset_;     // by value id: offset of a host-computed value in host_values_
   size_t num_fallback_ = 0;
   std::vector<Dims> io_shapes_;
@@ -116,6 +118,9 @@ class Executor {
   const void* host_address(int value_id) const;
   void run_on_host(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
   void launch(const Step& s, const std::vector<void*>& io_ptrs, void* arena, Resources& res) const;
+  // Whether step k's kernel, on the main stream, may let the next kernel start early (programmatic_launch.h):
+  // the next step runs right after it on the same stream and launched its kernel programmatically last time.
+  bool next_kernel_waits(size_t k, const Resources& res, bool branched, bool marked) const;
   // Finds side_ and lays the arena out again with their buffers held over their windows.
   void plan_side_branches();
 };

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ir/graph.h"
@@ -58,6 +59,13 @@ struct Resources {
   // State a kernel keeps per node between runs of this context (library descriptors, the algorithm it
   // chose for the current shapes). Owned by the context; see node_state<T>() below.
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;
+  // Programmatic dependent launch (programmatic_launch.h). The nodes whose kernel was launched
+  // programmatically at their latest run (that kernel waits for the one before it): the executor clears a
+  // node's entry before its step and the kernel notes itself (note_programmatic_launch). And whether the
+  // kernel being enqueued may let the next one start early: set by the executor per step, true only where the
+  // next kernel on this stream is one of those (or KILN_PDL_TRIGGER=all).
+  std::unordered_set<const ir::Node*> programmatic_nodes;
+  bool next_kernel_may_start = false;
 };
 
 struct KernelContext {

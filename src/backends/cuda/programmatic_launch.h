@@ -16,11 +16,30 @@
 
 #include <utility>
 
+#include "backends/cuda/kernel.h"
 #include "runtime/env_switch.h"
 
 namespace kiln::cuda {
 
 inline bool programmatic_launch_enabled() { return !env_is("KILN_PDL", "0"); }
+
+// Which of Kiln's kernels let the next kernel start early (griddepcontrol.launch_dependents). The default,
+// kWaitingSuccessor: only a kernel whose successor on the stream is one of Kiln's kernels launched
+// programmatically, which waits for it before reading anything (the executor knows that successor from the
+// previous run: Resources::programmatic_nodes, so a context's first, eager run lets none start early).
+// KILN_PDL_TRIGGER=all: every such kernel, whatever follows it; =0: none. Why the default: with `all`,
+// ResNet-50's captured graphs at batch 1 gave wrong outputs (relative error 0.19, fifteenth session, call 2),
+// where no kernel of Kiln's reads before its wait; the kernels that then started early beside Kiln's kernels
+// were cuDNN's and cuBLASLt's. Read by the executor when it prepares, never at a launch.
+enum class TriggerPolicy { kWaitingSuccessor, kAll, kNone };
+inline TriggerPolicy trigger_policy() {
+  if (env_is("KILN_PDL_TRIGGER", "all")) return TriggerPolicy::kAll;
+  if (env_is("KILN_PDL_TRIGGER", "0")) return TriggerPolicy::kNone;
+  return TriggerPolicy::kWaitingSuccessor;
+}
+
+// Notes that this node's kernel is being launched programmatically (see Resources::programmatic_nodes).
+inline void note_programmatic_launch(const KernelContext& ctx) { ctx.res.programmatic_nodes.insert(&ctx.node); }
 
 // The launch attribute that lets a kernel start before its predecessor in the stream has finished.
 inline cudaLaunchAttribute programmatic_launch_attribute() {

@@ -270,6 +270,7 @@ void matmul_kernel(KernelContext& ctx) {
   args.beta = fused.beta;
   if (state.small_m < 0) state.programmatic = programmatic_launch_enabled();
   args.programmatic = state.programmatic;
+  args.allow_next = ctx.res.next_kernel_may_start;
   if (state.small_m < 0) {
     state.small_m = decide_small_m(ctx, s, small, args, run_lt);
     if (state.small_m == 1) count_small_m_gemm_chosen();
@@ -281,6 +282,7 @@ void matmul_kernel(KernelContext& ctx) {
   if (state.small_m == 1 && !small_m_gemm_refusal(small)) {
     std::string why;
     if (!launch_small_m_gemm(ctx.stream(), args, &why)) ctx.fail(why);
+    if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }
   run_lt();

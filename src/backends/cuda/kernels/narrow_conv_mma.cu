@@ -72,6 +72,7 @@ struct NcArgs {
   int64_t tiles;  // N * tiles_h * tiles_w
   int act;
   float alpha, beta;
+  bool allow_next;  // the next kernel may start once this one's wait is over (programmatic_launch.h)
 };
 
 // The 16-byte chunk index of chunk h (0 or 1: channels 0-7 or 8-15) of row r (a pixel or a filter tap's
@@ -149,7 +150,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
     kern::cp_async_16(&sw[chunk(t * KT + n, h, KT * taps)], &w[i]);
   }
   kern::wait_for_prior_kernels();
-  kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
+  if (a.allow_next) kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
   int64_t tile = blockIdx.x;
   stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
   kern::cp_async_commit();
@@ -270,6 +271,7 @@ void launch(KernelContext& ctx, const NcArgs& a, bool programmatic) {
   KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, grid, dim3(kThreads),
                                             shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream(),
                                             programmatic, a));
+  if (programmatic) note_programmatic_launch(ctx);
 }
 
 template <class T, int KT, int kAct>
@@ -396,6 +398,7 @@ void enqueue_narrow_conv(KernelContext& ctx, const NarrowConvGeometry& g) {
   a.act = g.act;
   a.alpha = g.alpha;
   a.beta = g.beta;
+  a.allow_next = ctx.res.next_kernel_may_start;
   const bool wide = g.K % kMaxKT == 0;
   if (ctx.in[0].dtype == DataType::kHALF) launch_for<half>(ctx, a, wide, g.tile, g.programmatic);
   else if (ctx.in[0].dtype == DataType::kBF16) launch_for<bf16>(ctx, a, wide, g.tile, g.programmatic);

@@ -180,16 +180,17 @@ __global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y,
 // all issued before the first is used: 0.074 ms, 3.45 TB/s (H200, twelfth session). Taps outside x are
 // skipped, as in the generic kernel (the same `f > max` fold: identical results). 32-bit offsets; D is 1.
 // It may be launched programmatically (ResNet's stem pool after the stem convolution, whose kernel lets it
-// start early: programmatic_launch.h), so it waits for the kernel before it first, and lets the next start.
+// start early: programmatic_launch.h), so it waits for the kernel before it first; then it lets the next start
+// where the executor says that one waits too (allow_next).
 struct Window2d {
   int32_t h_in, w_in, h_out, w_out, sh, sw, ph, pw;
 };
 
 template <class T, int V, int K>
 __global__ void k_max_pool_window_channels_last(const T* __restrict__ x, T* __restrict__ y, int32_t n,
-                                                int32_t groups, int32_t C, Window2d w) {
+                                                int32_t groups, int32_t C, Window2d w, bool allow_next) {
   wait_for_prior_kernels();
-  allow_next_kernel_to_start();  // it too waits for this one before it reads y
+  if (allow_next) allow_next_kernel_to_start();  // it too waits for this one before it reads y
   const int32_t stride = static_cast<int32_t>(gridDim.x) * static_cast<int32_t>(blockDim.x);
   for (int32_t e = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x); e < n; e += stride) {
     const int32_t cg = e % groups;
@@ -245,7 +246,9 @@ bool launch_max_window(const KernelContext& ctx, const TensorRef& x, TensorRef& 
   const auto kernel = AH.k == 2 ? k_max_pool_window_channels_last<T, V, 2> : k_max_pool_window_channels_last<T, V, 3>;
   KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, dim3(blocks_for(n)), dim3(kThreads), 0, ctx.stream(), programmatic,
                                             x.as<T>(), y.as<T>(), static_cast<int32_t>(n),
-                                            static_cast<int32_t>(groups), static_cast<int32_t>(C), w));
+                                            static_cast<int32_t>(groups), static_cast<int32_t>(C), w,
+                                            ctx.res.next_kernel_may_start));
+  if (programmatic) note_programmatic_launch(ctx);
   return true;
 }
 

@@ -138,11 +138,12 @@ __global__ void k_reduce_rows(const T* __restrict__ x, T* __restrict__ y, int64_
 // k_reduce_cols (its two passes would need the max across the G threads first).
 template <class T, class A, int C>
 __global__ void k_reduce_cols_split(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n_red,
-                                    int64_t inner, int map, int fin) {
+                                    int64_t inner, int map, int fin, bool allow_next) {
   using R = Red<T, A, C>;
-  // The next kernel may start now if it was launched to (programmatic_launch.h): it waits for this one before it
-  // reads y. After ResNet-50's pool that is the classifier, which loads its 4 MB of weights meanwhile.
-  allow_next_kernel_to_start();
+  // The next kernel may start now where the executor says it waits for this one before it reads y (one of
+  // Kiln's, launched programmatically: programmatic_launch.h). After ResNet-50's pool that is the classifier,
+  // which loads its 4 MB of weights meanwhile.
+  if (allow_next) allow_next_kernel_to_start();
   __shared__ A part[kThreads];
   const int cols = static_cast<int>(blockDim.x), g = static_cast<int>(threadIdx.y), G = static_cast<int>(blockDim.y);
   const int slot = g * cols + static_cast<int>(threadIdx.x);
@@ -255,7 +256,7 @@ void run_reduce(KernelContext& ctx, const Segments& seg, int64_t n_out, int64_t 
         const int cols = kThreads / g;
         const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(g));
         k_reduce_cols_split<T, A, C><<<blocks_for((n_out + cols - 1) / cols, 1), block, 0, s>>>(
-            x.as<T>(), y, outer, n_red, inner, map, fin);
+            x.as<T>(), y, outer, n_red, inner, map, fin, ctx.res.next_kernel_may_start);
         KILN_CUDA_LAUNCH_CHECK();
         return;
       }

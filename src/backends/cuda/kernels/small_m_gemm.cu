@@ -31,6 +31,7 @@ struct Args {
   int m, k;
   int act;
   float alpha, beta;
+  bool allow_next;  // the next kernel may start once this one's wait is over (programmatic_launch.h)
 };
 
 // The 8 values of a 16-byte piece as floats.
@@ -72,7 +73,7 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
   // this kernel may start while that one runs: programmatic_launch.h); everything else after.
   if (tid < pieces) load_w(tid);
   kern::wait_for_prior_kernels();
-  kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
+  if (p.allow_next) kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
   for (int i = tid; i < pieces; i += 32 * kWarps) {
     uint4 av[M];
     if (i != tid) load_w(i);
@@ -146,7 +147,8 @@ const char* small_m_gemm_refusal(const SmallMProblem& p) {
 }
 
 bool launch_small_m_gemm(cudaStream_t stream, const SmallMGemmArgs& g, std::string* why) {
-  Args p{g.a, g.w, g.bias, g.residual, g.y, g.n, static_cast<int>(g.m), static_cast<int>(g.k), g.act, g.alpha, g.beta};
+  Args p{g.a, g.w, g.bias, g.residual, g.y, g.n, static_cast<int>(g.m), static_cast<int>(g.k), g.act, g.alpha, g.beta,
+         g.allow_next};
   const dim3 grid(static_cast<unsigned>((g.n + kCols - 1) / kCols)), block(32 * kWarps);
   const cudaError_t err =
       g.dtype == DataType::kHALF

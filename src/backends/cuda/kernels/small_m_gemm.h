@@ -46,6 +46,7 @@ struct SmallMGemmArgs {
   int act = -1;  // the fused activation (epilogue.h's read_fused_activation), -1 none
   float alpha = 0, beta = 0;
   bool programmatic = false;  // launched to start beside the kernel before it (programmatic_launch.h)
+  bool allow_next = false;    // lets the next kernel start once its own wait is over (programmatic_launch.h)
 };
 
 // Enqueues the kernel on `stream` (the problem must be one small_m_gemm_refusal accepts). False, with the

@@ -111,12 +111,12 @@ template <class X, int S> struct alignas(S * sizeof(X)) BlockRow {
 // X, Y and V as above; S: the block (s); kC: the input channels C. 32-bit offsets.
 template <class X, class Y, int S, int kC, int V>
 __global__ void k_space_to_depth_block_rows(const X* __restrict__ x, Y* __restrict__ y, int32_t pixels,
-                                            SpaceToDepthArgs<int32_t> a) {
+                                            SpaceToDepthArgs<int32_t> a, bool allow_next) {
   constexpr int kData = kC * S * S;               // channels that hold data
   constexpr int kStored = (kData + V - 1) / V * V;  // ... and the zeros that fill their last store
-  // The stem convolution after it, launched programmatically, may start now and copy its filters; it waits for
-  // this kernel before it reads y (programmatic_launch.h).
-  allow_next_kernel_to_start();
+  // The stem convolution after it (launched programmatically: the executor says so) may start now and copy
+  // its filters; it waits for this kernel before it reads y (programmatic_launch.h).
+  if (allow_next) allow_next_kernel_to_start();
   const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (gid >= pixels) return;
   const int32_t pix = static_cast<int32_t>(gid);
@@ -159,11 +159,12 @@ bool launch_block_rows(const KernelContext& ctx, const X* x, Y* y, int64_t pixel
     if (a.s != S || a.pre_w % S != 0 || a.W % S != 0 || !aligned_to(x, S * sizeof(X))) return false;
     const unsigned blocks = blocks_for(pixels);
     const int32_t p = static_cast<int32_t>(pixels);
+    const bool next = ctx.res.next_kernel_may_start;
     switch (a.C) {
-      case 1: k_space_to_depth_block_rows<X, Y, S, 1, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a); break;
-      case 2: k_space_to_depth_block_rows<X, Y, S, 2, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a); break;
-      case 3: k_space_to_depth_block_rows<X, Y, S, 3, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a); break;
-      case 4: k_space_to_depth_block_rows<X, Y, S, 4, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a); break;
+      case 1: k_space_to_depth_block_rows<X, Y, S, 1, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a, next); break;
+      case 2: k_space_to_depth_block_rows<X, Y, S, 2, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a, next); break;
+      case 3: k_space_to_depth_block_rows<X, Y, S, 3, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a, next); break;
+      case 4: k_space_to_depth_block_rows<X, Y, S, 4, V><<<blocks, kThreads, 0, ctx.stream()>>>(x, y, p, a, next); break;
       default: return false;
     }
     KILN_CUDA_LAUNCH_CHECK();

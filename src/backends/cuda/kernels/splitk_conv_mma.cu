@@ -78,6 +78,7 @@ struct SkArgs {
   int M;               // output pixels: N * OH * OW (below 2^31: the geometry's condition)
   int act;
   float alpha, beta;
+  bool allow_next;  // the next kernel may start once this one's wait is over (programmatic_launch.h)
 };
 
 // The kernel's body and its device helpers exist for sm_90 only (clusters): the sm_80 pass compiles an empty
@@ -212,9 +213,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   for (int s = 0; s < kStages - 1; ++s)
     if (s < nk) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
   kern::wait_for_prior_kernels();
-  // The next kernel, if launched programmatically, may now start and load its own weights while this one
-  // computes; it waits for this one before it reads y.
-  kern::allow_next_kernel_to_start();
+  // The next kernel (one of Kiln's, launched programmatically: the executor says so) may now start and load
+  // its own weights while this one computes; it waits for this one before it reads y.
+  if (a.allow_next) kern::allow_next_kernel_to_start();
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < nk) load_chunk(s, false);
@@ -362,6 +363,7 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
            " splits): " + cudaGetErrorString(err);
     return false;
   }
+  if (programmatic) note_programmatic_launch(ctx);
   return true;
 }
 
@@ -497,6 +499,7 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
   a.act = g.act;
   a.alpha = g.alpha;
   a.beta = g.beta;
+  a.allow_next = ctx.res.next_kernel_may_start;
   const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
   if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, g.programmatic, why);
   if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, g.programmatic, why);
