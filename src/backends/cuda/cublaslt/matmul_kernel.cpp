@@ -270,11 +270,11 @@ void matmul_kernel(KernelContext& ctx) {
   args.beta = fused.beta;
   if (state.small_m < 0) state.programmatic = programmatic_launch_enabled();
   args.programmatic = state.programmatic;
-  args.allow_next = ctx.res.next_kernel_may_start;
-  if (state.small_m < 0) {
+  if (state.small_m < 0) {  // timed with nothing let start early: the next timing round follows it
     state.small_m = decide_small_m(ctx, s, small, args, run_lt);
     if (state.small_m == 1) count_small_m_gemm_chosen();
   }
+  args.allow_next = ctx.res.next_kernel_may_start;
   // The choice holds for the node's one shape, but the addresses are checked at every run: a caller's buffers
   // may move, and the kernel needs a and w 16-byte aligned. A run where they are not takes cuBLASLt's path and
   // the choice stays for later runs; forced too, since the choice counts alignment among the conditions the

@@ -68,6 +68,7 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
 #include "backends/cuda/kernels/narrow_conv_mma.h"
+#include "backends/cuda/programmatic_launch.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
@@ -1025,7 +1026,12 @@ void run(KernelContext& ctx, bool deconv) {
     setup(ctx, st, deconv);
     if (!deconv) {
       const Clock::time_point t1 = Clock::now();
+      // The candidates timed here let nothing start early: what follows each on the stream is the next timing
+      // round or another candidate, not the next step.
+      const bool may_start = ctx.res.next_kernel_may_start;
+      ctx.res.next_kernel_may_start = false;
       choose_path(ctx, st);
+      ctx.res.next_kernel_may_start = may_start;
       const Clock::time_point t2 = Clock::now();
       if (conv_graph_log_enabled())  // the two times: what a context's first run spends per convolution here
         std::fprintf(stderr, "kiln: convolution '%s' x %s: %s; %s; legacy setup %.1f ms, choice %.1f ms\n",
@@ -1059,13 +1065,23 @@ void run(KernelContext& ctx, bool deconv) {
     if (depthwise_conv_aligned(ctx)) return enqueue_depthwise_conv(ctx, st.dw);
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
+  // Kiln's kernels note a programmatic launch here, where the choice runs, not where timing ran candidates: the
+  // kernel before this one lets it start early only if it is the one that runs (programmatic_launch.h).
   if (st.narrow) {
-    if (narrow_conv_aligned(ctx)) return enqueue_narrow_conv(ctx, st.nc);
+    if (narrow_conv_aligned(ctx)) {
+      enqueue_narrow_conv(ctx, st.nc);
+      if (st.nc.programmatic) note_programmatic_launch(ctx);
+      return;
+    }
     if (st.narrow_forced) ctx.fail("KILN_CONV_NARROW=force: the tensors are not aligned for the narrow-input kernel");
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
   if (st.splitk > 0) {
-    if (splitk_conv_aligned(ctx)) return enqueue_splitk_conv(ctx, st.sk, st.splitk);
+    if (splitk_conv_aligned(ctx)) {
+      enqueue_splitk_conv(ctx, st.sk, st.splitk);
+      if (st.sk.programmatic) note_programmatic_launch(ctx);
+      return;
+    }
     if (st.splitk_forced) ctx.fail("KILN_CONV_SPLITK=force: the tensors are not aligned for the split-K kernel");
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }

@@ -271,7 +271,6 @@ void launch(KernelContext& ctx, const NcArgs& a, bool programmatic) {
   KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, grid, dim3(kThreads),
                                             shared_bytes(KT, a.kh * a.kw, a.rows_in * a.cols_in), ctx.stream(),
                                             programmatic, a));
-  if (programmatic) note_programmatic_launch(ctx);
 }
 
 template <class T, int KT, int kAct>

@@ -363,7 +363,6 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
            " splits): " + cudaGetErrorString(err);
     return false;
   }
-  if (programmatic) note_programmatic_launch(ctx);
   return true;
 }
 
