@@ -36,7 +36,8 @@ import kiln as trt  # noqa: E402
 from bench_stats import ab_items, ab_summary, memory_figures, switched_env  # noqa: E402
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
-RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL"}
+RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL",
+                     "KILN_PDL_TRIGGER"}
 
 # name: (GFLOP per sample, large batch, kind)
 MODELS = {

@@ -1,7 +1,8 @@
 // Programmatic dependent launch (sm_90) for Kiln's own kernels: a kernel launched with programmatic stream
 // serialization may start while the kernel before it in the stream is still running, do the work that does not
 // read that kernel's output (load its weights), and then wait for it (kernels/programmatic_launch.cuh). A kernel
-// whose dependents may start early says so as it starts.
+// lets the next one start early (after its own wait, or as it starts) only where the executor says that next
+// kernel is one of Kiln's launched this way (trigger_policy below says why).
 //
 // Why: at batch 1 each kernel is a few microseconds, and the next one's launch, its blocks' scheduling and its
 // first weight loads (from DRAM: a 51 MB model does not stay in a 50 MB L2) wait for the previous kernel's last
@@ -28,9 +29,11 @@ inline bool programmatic_launch_enabled() { return !env_is("KILN_PDL", "0"); }
 // programmatically, which waits for it before reading anything (the executor knows that successor from the
 // previous run: Resources::programmatic_nodes, so a context's first, eager run lets none start early).
 // KILN_PDL_TRIGGER=all: every such kernel, whatever follows it; =0: none. Why the default: with `all`,
-// ResNet-50's captured graphs at batch 1 gave wrong outputs (relative error 0.19, fifteenth session, call 2),
-// where no kernel of Kiln's reads before its wait; the kernels that then started early beside Kiln's kernels
-// were cuDNN's and cuBLASLt's. Read by the executor when it prepares, never at a launch.
+// ResNet-50's captured graphs at batch 1 gave wrong outputs (relative error 0.19 against float32, every build,
+// from the first captured run on; the default and =0 right: fifteenth session, calls 2-3). No kernel of Kiln's
+// reads anything but its weights before its wait; what `all` adds is cuDNN's and cuBLASLt's kernels starting
+// early after Kiln's, so one of them must read before it waits (not proven further). Read by the executor
+// when it prepares, never at a launch.
 enum class TriggerPolicy { kWaitingSuccessor, kAll, kNone };
 inline TriggerPolicy trigger_policy() {
   if (env_is("KILN_PDL_TRIGGER", "all")) return TriggerPolicy::kAll;
