@@ -68,6 +68,15 @@ def _runs(engine, inputs, out_shape):
     return outs
 
 
+def _check(inputs, with_pdl, without, reference):
+    """Each run within 1e-2 of its own float32 reference, and bit-identical to the run with KILN_PDL=0."""
+    for i, (a, p, q) in enumerate(zip(inputs, with_pdl, without)):
+        ref = reference(a)
+        assert np.isfinite(p).all(), f"run {i}: unwritten outputs"
+        assert rel_l2(p, ref) < 1e-2, f"run {i}: {rel_l2(p, ref):.2e} from float32"
+        np.testing.assert_array_equal(p, q, err_msg=f"run {i}: KILN_PDL=0 differs")
+
+
 def test_classifier_tail_replays_match_with_and_without_programmatic_launch(monkeypatch):
     # Kiln's kernels forced, so the chain is theirs whatever the timings say on this GPU.
     monkeypatch.setenv("KILN_CONV_SPLITK", "force")
@@ -80,11 +89,7 @@ def test_classifier_tail_replays_match_with_and_without_programmatic_launch(monk
     with_pdl = _runs(engine, inputs, (1, CLASSES))
     monkeypatch.setenv("KILN_PDL", "0")
     without = _runs(engine, inputs, (1, CLASSES))
-    for i, (a, p, q) in enumerate(zip(inputs, with_pdl, without)):
-        ref = _reference(a, params)
-        assert np.isfinite(p).all(), f"run {i}: unwritten outputs"
-        assert rel_l2(p, ref) < 1e-2, f"run {i}: {rel_l2(p, ref):.2e} from float32"
-        np.testing.assert_array_equal(p, q, err_msg=f"run {i}: KILN_PDL=0 differs")
+    _check(inputs, with_pdl, without, lambda a: _reference(a, params))
 
 
 STEM_IN, STEM_K, STEM_OUT = 3, 64, 128
@@ -143,8 +148,4 @@ def test_stem_chain_replays_match_with_and_without_programmatic_launch(monkeypat
     assert log.count("split-K kernel x") == 2, log
     monkeypatch.setenv("KILN_PDL", "0")
     without = _runs(engine, inputs, (1, STEM_OUT, 16, 16))
-    for i, (a, p, q) in enumerate(zip(inputs, with_pdl, without)):
-        ref = _stem_reference(a, params)
-        assert np.isfinite(p).all(), f"run {i}: unwritten outputs"
-        assert rel_l2(p, ref) < 1e-2, f"run {i}: {rel_l2(p, ref):.2e} from float32"
-        np.testing.assert_array_equal(p, q, err_msg=f"run {i}: KILN_PDL=0 differs")
+    _check(inputs, with_pdl, without, lambda a: _stem_reference(a, params))
