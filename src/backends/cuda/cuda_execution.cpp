@@ -301,6 +301,9 @@ class CudaExecution final : public DeviceExecution {
 
   void prepare_executor() {
     exec_.prepare(input_shapes_, input_values_);
+    // New shapes may change which kernels the nodes choose: the first run lets nothing start early again.
+    res_.programmatic_nodes.clear();
+    aux_res_.programmatic_nodes.clear();
     make_side_streams();
     size_t need = static_cast<size_t>(exec_.arena_bytes());
     if (need > arena_.size()) {

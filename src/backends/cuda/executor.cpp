@@ -299,6 +299,7 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
   if (branched)
     for (size_t b = 0; b < side_.size(); ++b)
       if (side_[b].fork < 0) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
+  bool told_next = false;  // the last kernel on the main stream may let the next start early
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& s = steps_[k];
     const SideStep& at = side_steps_[k];
@@ -307,15 +308,19 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
       for (int b : at.joins) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[b], 0));
     if (!s.kernel) {
       run_on_host(s, io_ptrs, arena, res);
+      told_next = false;
     } else if (branched && at.branch >= 0) {
       KILN_CUDA_CHECK(cudaStreamWaitEvent(side->res->stream, side->forked[at.branch], 0));
       side->res->next_kernel_may_start = false;
+      side->res->started_early = false;
       launch(s, io_ptrs, arena, *side->res);
       KILN_CUDA_CHECK(cudaEventRecord(side->done[at.branch], side->res->stream));
       if (serial_side_) KILN_CUDA_CHECK(cudaStreamWaitEvent(res.stream, side->done[at.branch], 0));
     } else {
+      res.started_early = told_next;
       res.next_kernel_may_start = next_kernel_waits(k, res, branched, marks != nullptr);
       launch(s, io_ptrs, arena, res);
+      told_next = res.next_kernel_may_start;
     }
     if (branched)
       for (int b : at.forks) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));

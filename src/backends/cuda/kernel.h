@@ -63,9 +63,11 @@ struct Resources {
   // programmatically at their latest run (that kernel waits for the one before it): the executor clears a
   // node's entry before its step and the kernel notes itself (note_programmatic_launch). And whether the
   // kernel being enqueued may let the next one start early: set by the executor per step, true only where the
-  // next kernel on this stream is one of those (or KILN_PDL_TRIGGER=all).
+  // next kernel on this stream is one of those (or KILN_PDL_TRIGGER=all). started_early: the kernel before
+  // this one was told so (the node was expected to launch programmatically).
   std::unordered_set<const ir::Node*> programmatic_nodes;
   bool next_kernel_may_start = false;
+  bool started_early = false;
 };
 
 struct KernelContext {

@@ -44,6 +44,18 @@ inline TriggerPolicy trigger_policy() {
 // Notes that this node's kernel is being launched programmatically (see Resources::programmatic_nodes).
 inline void note_programmatic_launch(const KernelContext& ctx) { ctx.res.programmatic_nodes.insert(&ctx.node); }
 
+// Enqueues a kernel, launched programmatically, that only waits for the kernel before it. For a node that was
+// expected to launch one of Kiln's kernels programmatically, so that the kernel before it may have let it start
+// early (Resources::started_early), but which runs a library's kernel this time (an address off the alignment
+// Kiln's kernel needs): the library's kernel then starts only once the kernel before has ended.
+void absorb_early_start(cudaStream_t stream);
+
+// Calls absorb_early_start where the kernel before this node's may have let it start early. Every path of a
+// node that notes programmatic launches, and runs something else instead, calls this first.
+inline void before_other_kernels(const KernelContext& ctx) {
+  if (ctx.res.started_early) absorb_early_start(ctx.stream());
+}
+
 // The launch attribute that lets a kernel start before its predecessor in the stream has finished.
 inline cudaLaunchAttribute programmatic_launch_attribute() {
   cudaLaunchAttribute a = {};

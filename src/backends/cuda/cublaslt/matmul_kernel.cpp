@@ -285,6 +285,7 @@ void matmul_kernel(KernelContext& ctx) {
     if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }
+  before_other_kernels(ctx);  // a misaligned run of a node that chose Kiln's kernel: see programmatic_launch.h
   run_lt();
 }
 

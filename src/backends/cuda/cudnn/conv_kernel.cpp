@@ -1085,6 +1085,9 @@ void run(KernelContext& ctx, bool deconv) {
     if (st.splitk_forced) ctx.fail("KILN_CONV_SPLITK=force: the tensors are not aligned for the split-K kernel");
     // Less aligned addresses this time: cuDNN's legacy call runs instead, the choice stays for later runs.
   }
+  // cuDNN's kernels from here: if Kiln's kernel was expected (a misaligned run of a node that chose it), the
+  // kernel before may have let this node start early.
+  before_other_kernels(ctx);
   if (st.graph) {
     std::string why;
     if (run_graph(ctx, *st.graph, &why)) return;

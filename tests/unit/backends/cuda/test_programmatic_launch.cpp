@@ -1,11 +1,17 @@
-// programmatic_launch.h's host side: the switches (KILN_PDL, KILN_PDL_TRIGGER) and the note a kernel leaves
-// when it launches programmatically, which the executor reads to let the kernel before it start it early. No
-// GPU needed; the device side runs in tests/gpu/test_gpu_programmatic_launch.py and the GPU model tests'
-// captured-graph runs.
+// programmatic_launch.h: the switches (KILN_PDL, KILN_PDL_TRIGGER) and the note a kernel leaves when it
+// launches programmatically, which the executor reads to let the kernel before it start it early (no GPU
+// needed); and, on an sm_90 GPU, absorb_early_start holding back a kernel that does not wait. Kiln's own chains
+// run in tests/gpu/test_gpu_programmatic_launch.py and the GPU model tests' captured-graph runs.
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/programmatic_launch.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "backends/cuda/cuda_op_harness.h"
+#include "backends/cuda/device.h"
+#include "backends/cuda/device_buffer.h"
+#include "backends/cuda/programmatic_wait_probe.h"
 
 namespace kiln {
 namespace {
@@ -49,6 +55,54 @@ TEST(ProgrammaticLaunch, NoteNamesTheNodeInItsContext) {
   cuda::note_programmatic_launch(ctx);  // again: still one entry
   EXPECT_EQ(res.programmatic_nodes.size(), 1u);
   EXPECT_FALSE(res.next_kernel_may_start);  // set by the executor only
+}
+
+// Five rounds of writer -> [absorb] -> reader; the flags the reader saw.
+std::vector<int> late_write_rounds(bool absorb, bool graph) {
+  cuda::DeviceBuffer flag(sizeof(int)), seen(sizeof(int));
+  cudaStream_t stream = nullptr;
+  EXPECT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  std::vector<int> out;
+  for (int round = 0; round < 5; ++round) {
+    int* f = static_cast<int*>(flag.get());
+    int* s = static_cast<int*>(seen.get());
+    EXPECT_EQ(cudaMemsetAsync(s, 0xff, sizeof(int), stream), cudaSuccess);
+    if (graph) {
+      cudaGraph_t g = nullptr;
+      cudaGraphExec_t exec = nullptr;
+      EXPECT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+      const cudaError_t e = cudatest::enqueue_late_write_then_read(stream, f, s, absorb, 200);
+      EXPECT_EQ(cudaStreamEndCapture(stream, &g), cudaSuccess);
+      EXPECT_EQ(e, cudaSuccess);
+      EXPECT_EQ(cudaGraphInstantiate(&exec, g, 0), cudaSuccess);
+      EXPECT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+      EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(g);
+    } else {
+      EXPECT_EQ(cudatest::enqueue_late_write_then_read(stream, f, s, absorb, 200), cudaSuccess);
+    }
+    int got = -2;
+    EXPECT_EQ(cudaMemcpyAsync(&got, s, sizeof(int), cudaMemcpyDeviceToHost, stream), cudaSuccess);
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    out.push_back(got);
+  }
+  cudaStreamDestroy(stream);
+  return out;
+}
+
+// The writer lets the next kernel start at once and writes its flag 200 us later. A reader that never waits
+// reads it early when nothing stands between them (the hazard; shown once at least, so the test can see it),
+// and only after the write when absorb_early_start does, eagerly and in a captured graph.
+TEST(ProgrammaticLaunch, AbsorbingWaitHoldsBackAKernelThatDoesNotWait) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  if (cuda::current_device().major < 9) GTEST_SKIP() << "programmatic dependent launch needs sm_90";
+  for (bool graph : {false, true}) {
+    const std::vector<int> bare = late_write_rounds(false, graph);
+    EXPECT_NE(std::count(bare.begin(), bare.end(), 0), 0)
+        << (graph ? "graph" : "eager") << ": the reader never started early without the absorbing wait";
+    for (int v : late_write_rounds(true, graph)) EXPECT_EQ(v, 1) << (graph ? "graph" : "eager");
+  }
 }
 
 }  // namespace
