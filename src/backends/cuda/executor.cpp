@@ -299,7 +299,7 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
   if (branched)
     for (size_t b = 0; b < side_.size(); ++b)
       if (side_[b].fork < 0) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
-  bool told_next = false;  // the last kernel on the main stream may let the next start early
+  bool told_next = false;  // the last kernel on the main stream was told it may let the next start early
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& s = steps_[k];
     const SideStep& at = side_steps_[k];
@@ -320,7 +320,8 @@ void Executor::enqueue(const std::vector<void*>& io_ptrs, void* arena, Resources
       res.started_early = told_next;
       res.next_kernel_may_start = next_kernel_waits(k, res, branched, marks != nullptr);
       launch(s, io_ptrs, arena, res);
-      told_next = res.next_kernel_may_start;
+      // KILN_PDL_TRIGGER=all holds nothing back (absorb_early_start): that switch is there to show the hazard.
+      told_next = res.next_kernel_may_start && trigger_policy_ == TriggerPolicy::kWaitingSuccessor;
     }
     if (branched)
       for (int b : at.forks) KILN_CUDA_CHECK(cudaEventRecord(side->forked[b], res.stream));
