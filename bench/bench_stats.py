@@ -1,6 +1,7 @@
 """Pure helpers of the GPU benchmark (bench/gpu_bench.py, bench/switch_accuracy.py), kept apart so that they
 are tested on any machine (tests/python/test_bench_stats.py): the memory figures of an engine's description,
-the summary of an A/B run that alternates two settings, and the environment switches those runs set."""
+the summary of an A/B run that alternates two settings, the environment switches those runs set, and the
+relative error of an output."""
 import contextlib
 import os
 import re
@@ -9,6 +10,18 @@ import numpy as np
 
 _ARENA = re.compile(r"arena (\d+) bytes, liveness lower bound (\d+) bytes")
 _PLAN = re.compile(r"plan: (\d+) bytes \(([0-9.]+)x the weights\)")
+
+
+def rel_l2(got, ref):
+    """||got - ref|| / ||ref|| in float64; NaN when got holds a non-finite value (an output left unwritten, or
+    overflowed), so a broken run never reads as accurate."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        raise ValueError(f"output shape {got.shape} is not the reference's {ref.shape}")
+    if not np.isfinite(got).all():
+        return float("nan")
+    return float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-300))
 
 
 def memory_figures(description):

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
-from bench_stats import ab_items, ab_summary, memory_figures, switched_env  # noqa: E402
+from bench_stats import ab_items, ab_summary, memory_figures, rel_l2, switched_env  # noqa: E402
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
 RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL",
@@ -191,11 +191,13 @@ def kiln_profile(ctx, run, torch, stream, runs=5):
     return rows
 
 
-def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, run_a, iters, torch, stream,
+def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, ref32, run_a, iters, torch, stream,
             rounds=5):
     """The default (run_a) against a context first run with the environment variables `switch` (a list of
     (NAME, VALUE)) set, in alternating rounds of iters // 2 calls each. Run-time switches take effect when the
-    context prepares, so their context shares `engine`; any other needs an engine built with the switch set."""
+    context prepares, so their context shares `engine`; any other needs an engine built with the switch set.
+    Also the switched context's error against float32 (b_rel_l2), from one more of its replays: a switch that is
+    faster and wrong must not read as a gain."""
     with switched_env(switch):
         run_time = all(name in RUN_TIME_SWITCHES for name, _ in switch)
         engine_b = engine if run_time else build_kiln(onnx_bytes, input_name, shape_min, shape_max)[0]
@@ -209,8 +211,12 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
         for _ in range(rounds):
             a_ms.append(time_cuda(run_a, max(10, iters // 2), torch, warmup=3))
             b_ms.append(time_cuda(run_b, max(10, iters // 2), torch, warmup=3))
+        out.fill_(float("nan"))
+        run_b()
         torch.cuda.synchronize()
-    return ab_summary(a_ms, b_ms)
+    summary = ab_summary(a_ms, b_ms)
+    summary["b_rel_l2"] = rel_l2(out.cpu().numpy(), ref32.cpu().numpy())
+    return summary
 
 
 def print_profile(name, batch, rows, top=15):
@@ -310,8 +316,8 @@ def main():
                 for key, sw in switches:
                     try:
                         row.setdefault("ab", {})[key] = kiln_ab(engine, onnx_bytes, input_name, (1,) + shape,
-                                                                (max(batches),) + shape, sw, x, out, run,
-                                                                args.iters, torch, stream)
+                                                                (max(batches),) + shape, sw, x, out, ref32,
+                                                                run, args.iters, torch, stream)
                     except Exception as e:  # noqa: BLE001 - reported in the A/B table
                         row.setdefault("ab", {})[key] = {"error": str(e)[:200]}
                 if args.profile:
@@ -345,7 +351,7 @@ def main():
                     torch.cuda.synchronize()
                 diff = (out.double() - ref32.double())
                 row["kiln_max_abs"] = float(diff.abs().max())
-                row["kiln_rel_l2"] = float(diff.norm() / ref32.double().norm())
+                row["kiln_rel_l2"] = rel_l2(out.cpu().numpy(), ref32.cpu().numpy())
                 xh = x.half() if x.is_floating_point() else x
                 if kind == "image":
                     xh = xh.contiguous(memory_format=torch.channels_last)
@@ -417,15 +423,17 @@ def main():
         print(f"| {r['model']} | {r['arena_bytes'] / 1e6:.1f} / {r['liveness_bound_bytes'] / 1e6:.1f} MB = "
               f"{r['arena_over_bound']:.3f} | {r['plan_bytes'] / 1e6:.1f} | {r.get('plan_over_weights', float('nan')):.3f} |")
     if switches:
-        print("\n| model | batch | switch | default ms | with switch ms | switch / default (median of rounds) | range |")
-        print("|---|---|---|---|---|---|---|")
+        print("\n| model | batch | switch | default ms | with switch ms | switch / default (median of rounds) | range "
+              "| with switch rel L2 vs fp32 (default's: above) |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in results["rows"]:
             for key, ab in r.get("ab", {}).items():
                 if "error" in ab:
-                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | |")
+                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | | |")
                     continue
                 print(f"| {r['model']} | {r['batch']} | {key} | {ab['a_ms']:.3f} | {ab['b_ms']:.3f} | "
-                      f"{ab['b_over_a']:.3f} | {ab['b_over_a_min']:.3f}-{ab['b_over_a_max']:.3f} |")
+                      f"{ab['b_over_a']:.3f} | {ab['b_over_a_min']:.3f}-{ab['b_over_a_max']:.3f} | "
+                      f"{ab.get('b_rel_l2', float('nan')):.2e} |")
 
 
 if __name__ == "__main__":

@@ -86,3 +86,25 @@ def test_switched_env_sets_then_restores_set_and_unset_variables(monkeypatch):
     assert "KILN_BENCH_TEST_UNSET" not in os.environ
     with bench_stats.switched_env([]):  # the default context: nothing set
         assert os.environ["KILN_BENCH_TEST_SET"] == "before"
+
+
+def test_rel_l2_of_an_output():
+    ref = np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
+    assert bench_stats.rel_l2(ref, ref) == 0.0
+    assert bench_stats.rel_l2(ref * 1.5, ref) == pytest.approx(0.5)
+    got = ref.copy()
+    got[1, 1] = 0.5  # ||(0, 0, 0, 0.5)|| / ||(3, 4, 0, 0)||
+    assert bench_stats.rel_l2(got, ref) == pytest.approx(0.1)
+
+
+def test_rel_l2_is_nan_for_an_unwritten_or_overflowed_output():
+    ref = np.ones((2, 3), dtype=np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        got = ref.copy()
+        got[0, 2] = bad
+        assert np.isnan(bench_stats.rel_l2(got, ref)), bad
+
+
+def test_rel_l2_refuses_another_shape():
+    with pytest.raises(ValueError, match="shape"):
+        bench_stats.rel_l2(np.ones((2, 3)), np.ones((3, 2)))
