@@ -334,16 +334,10 @@ NarrowConvTile narrow_conv_tile_for(int KT, int kh) {
 
 bool narrow_conv_geometry(const KernelContext& ctx, bool unit_window, NarrowConvGeometry* g, std::string* why) {
   const ir::Node& n = ctx.node;
-  if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return refuse(why, "not channels-last");
-  if (n.attrs.i("groups", 1) != 1) return refuse(why, "grouped");
+  if (const char* wrong = half_channels_last_conv_refusal(ctx)) return refuse(why, wrong);
   if (!unit_window) return refuse(why, "not stride 1, dilation 1, unpadded");
-  if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.size() != 1)
-    return refuse(why, "no x and w");
   const TensorRef &x = ctx.in[0], &w = ctx.in[1], &y = ctx.out[0];
   const DataType dt = x.dtype;
-  if (dt != DataType::kHALF && dt != DataType::kBF16) return refuse(why, "not float16 or bfloat16");
-  if (w.dtype != dt || y.dtype != dt) return refuse(why, "mixed dtypes");
-  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) return refuse(why, "not 2-D");
   if (x.shape[3] != kC || w.shape[3] != kC) return refuse(why, "input channels not 16");
   const int64_t K = w.shape[0], kh = w.shape[1], kw = w.shape[2];
   if (K % 32 != 0 || y.shape[3] != K) return refuse(why, "output channels not a multiple of 32");

@@ -101,6 +101,14 @@ template <class T> __device__ __forceinline__ void store4(T* p, float4 f) {
   *reinterpret_cast<uint2*>(p) = u;
 }
 
+// v += d, element by element (the partials, the bias, the residual).
+__device__ __forceinline__ void add4(float4& v, const float4& d) {
+  v.x += d.x;
+  v.y += d.y;
+  v.z += d.z;
+  v.w += d.w;
+}
+
 // One thread's copies of the next chunk: its A rows' sources (valid only where `inside`) and its B row's, and
 // where the chunk is in the reduction (tap (r, s), first channel c0). Most steps stay within a tap (C / 64 - 1
 // of every C / 64): then every source moves on by 64 channels and nothing else changes. Only a step to the next
@@ -283,30 +291,13 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     float4 v = p[0];
 #pragma unroll
     for (int q = 1; q < kSplitKMaxSplits; ++q)
-      if (q < splits) {
-        v.x += p[q].x;
-        v.y += p[q].y;
-        v.z += p[q].z;
-        v.w += p[q].w;
-      }
+      if (q < splits) add4(v, p[q]);
     const int m = m0 + r;
     if (m >= a.M) continue;
     const int n = n0 + c;
-    if (bias) {
-      const float4 b = idx == tid ? first_bias : load4(bias + n);
-      v.x += b.x;
-      v.y += b.y;
-      v.z += b.z;
-      v.w += b.w;
-    }
+    if (bias) add4(v, idx == tid ? first_bias : load4(bias + n));
     const int64_t off = static_cast<int64_t>(m) * a.K + n;
-    if (residual) {
-      const float4 z = idx == tid ? first_residual : load4(residual + off);
-      v.x += z.x;
-      v.y += z.y;
-      v.z += z.z;
-      v.w += z.w;
-    }
+    if (residual) add4(v, idx == tid ? first_residual : load4(residual + off));
     v.x = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.x);
     v.y = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.y);
     v.z = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.z);
@@ -400,15 +391,9 @@ bool parse_splitk_splits(const char* value, int* out) {
 bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, SplitKConvGeometry* g,
                           std::string* why) {
   const ir::Node& n = ctx.node;
-  if (n.op != "Convolution" || n.attrs.i("channels_last", 0) == 0) return refuse(why, "not channels-last");
-  if (n.attrs.i("groups", 1) != 1) return refuse(why, "grouped");
-  if (ctx.in.size() < 2 || !ctx.in[0].present || !ctx.in[1].present || ctx.out.size() != 1)
-    return refuse(why, "no x and w");
+  if (const char* wrong = half_channels_last_conv_refusal(ctx)) return refuse(why, wrong);
   const TensorRef &x = ctx.in[0], &w = ctx.in[1], &y = ctx.out[0];
   const DataType dt = x.dtype;
-  if (dt != DataType::kHALF && dt != DataType::kBF16) return refuse(why, "not float16 or bfloat16");
-  if (w.dtype != dt || y.dtype != dt) return refuse(why, "mixed dtypes");
-  if (x.shape.size() != 4 || w.shape.size() != 4 || y.shape.size() != 4) return refuse(why, "not 2-D");
   const int64_t C = x.shape[3], K = w.shape[0], kh = w.shape[1], kw = w.shape[2];
   if (C % kSplitKChunk != 0 || w.shape[3] != C) return refuse(why, "input channels not a multiple of 64");
   if (K % kSplitKTileN != 0 || y.shape[3] != K) return refuse(why, "output channels not a multiple of 32");
