@@ -191,6 +191,11 @@ def kiln_profile(ctx, run, torch, stream, runs=5):
     return rows
 
 
+def output_rel_l2(out, ref):
+    """bench_stats.rel_l2 of two torch tensors (on any device)."""
+    return rel_l2(out.detach().float().cpu().numpy(), ref.detach().float().cpu().numpy())
+
+
 def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, ref32, run_a, iters, torch, stream,
             rounds=5):
     """The default (run_a) against a context first run with the environment variables `switch` (a list of
@@ -215,7 +220,7 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
         run_b()
         torch.cuda.synchronize()
     summary = ab_summary(a_ms, b_ms)
-    summary["b_rel_l2"] = rel_l2(out.cpu().numpy(), ref32.cpu().numpy())
+    summary["b_rel_l2"] = output_rel_l2(out, ref32)
     return summary
 
 
@@ -351,13 +356,13 @@ def main():
                     torch.cuda.synchronize()
                 diff = (out.double() - ref32.double())
                 row["kiln_max_abs"] = float(diff.abs().max())
-                row["kiln_rel_l2"] = rel_l2(out.cpu().numpy(), ref32.cpu().numpy())
+                row["kiln_rel_l2"] = output_rel_l2(out, ref32)
                 xh = x.half() if x.is_floating_point() else x
                 if kind == "image":
                     xh = xh.contiguous(memory_format=torch.channels_last)
                 row["eager_ms"] = time_cuda(lambda: half(xh), args.iters, torch)
                 # PyTorch's own FP16 error: the yardstick for Kiln's (a deep net's FP16 error depends on its weights).
-                row["torch_fp16_rel_l2"] = float((half(xh).double() - ref32.double()).norm() / ref32.double().norm())
+                row["torch_fp16_rel_l2"] = output_rel_l2(half(xh), ref32)
                 if not args.no_compile:
                     try:
                         # A fresh compile per (model, batch): dynamo's guards would otherwise count every model's

@@ -36,11 +36,6 @@ def opt_in(switch):
                for name, value in parse_switches(switch))
 
 
-def rel_l2(out, ref, torch):
-    d = out.double() - ref.double()
-    return float(d.norm() / ref.double().norm()) if torch.isfinite(out).all() else float("nan")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet50")
@@ -62,7 +57,7 @@ def main():
         ref = wrapped(x).float()
         half = copy.deepcopy(wrapped).half()
         xh = x.half() if x.is_floating_point() else x
-        torch_err = rel_l2(half(xh).float(), ref, torch)
+        torch_err = gb.output_rel_l2(half(xh), ref)
         print(f"torch fp16 rel L2 {torch_err:.2e}", flush=True)
     limit = args.fail_factor * torch_err
     wrong = []
@@ -87,7 +82,7 @@ def main():
                             out.fill_(float("nan"))
                             run()
                             torch.cuda.synchronize()
-                            e = rel_l2(out, ref, torch)
+                            e = gb.output_rel_l2(out, ref)
                             if k in (0, 1, 9):
                                 errs.append(e)
                             if k >= 1:
@@ -100,7 +95,7 @@ def main():
                 out.fill_(float("nan"))
                 run_d()
                 torch.cuda.synchronize()
-            again = rel_l2(out, ref, torch)
+            again = gb.output_rel_l2(out, ref)
             cells = " | ".join(e if isinstance(e, str) else f"{e:.2e}" for e in errs)
             print(f"| {i} ({plan_bytes} B) | {top} | {sw or 'default'} | {cells} | {again:.2e} |", flush=True)
             judged = ([] if opt_in(sw) else errs) + [again]
