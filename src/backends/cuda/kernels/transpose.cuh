@@ -2,7 +2,7 @@
 // perm[j]), for elements of 1, 2, 4 or 8 bytes. transpose.cu says how a kernel is chosen and how fast each is.
 //
 // This header stays free of device-only code so that host unit tests can include it (they check the fast
-// division and the folding of a Shuffle into one transpose without a GPU).
+// division (fast_div.cuh) and the folding of a Shuffle into one transpose without a GPU).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -10,32 +10,9 @@
 #include <vector>
 
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/kernels/fast_div.cuh"
 
 namespace kiln::cuda::kern {
-
-// Division by a divisor fixed on the host, as a multiply-high, an add and a shift (the round-up method of
-// Granlund and Montgomery). The copy kernels split a flat index into one coordinate per dim for every
-// element they move; a 64-bit division is a long software routine on the GPU and even a 32-bit one costs
-// ~20 instructions, enough to make a copy compute-bound. Exact for dividends below 2^31 and divisors in
-// [1, 2^31).
-struct FastDivU32 {
-  using Index = uint32_t;
-  uint32_t divisor = 1, magic = 1, shift = 0;
-
-  FastDivU32() = default;
-  explicit FastDivU32(uint32_t d) : divisor(d) {
-    while ((uint64_t{1} << shift) < d) ++shift;  // the smallest shift with 2^shift >= d
-    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
-  }
-  __host__ __device__ __forceinline__ uint32_t div(uint32_t n) const {
-#ifdef __CUDA_ARCH__
-    const uint32_t hi = __umulhi(n, magic);
-#else
-    const uint32_t hi = static_cast<uint32_t>((static_cast<uint64_t>(n) * magic) >> 32);
-#endif
-    return (hi + n) >> shift;  // no overflow: hi <= n < 2^31
-  }
-};
 
 // Enqueues out = transpose(in); fails naming the layer when perm is not a permutation of shape's dims, the
 // element size is not 1, 2, 4 or 8, or more than kMaxDims dims remain after collapsing. Never synchronizes
