@@ -91,12 +91,11 @@ __device__ __forceinline__ TileOrigin tile_origin(const NcArgs& a, int64_t tile)
   return {rest / a.tiles_h, static_cast<int>(rest % a.tiles_h) * kTH, tw * kTW};
 }
 
-// Starts the copies of tile's input window, rows_in x cols_in pixels (constants where the window is), into buf
-// (cp.async; zeros past the image's edge). The caller commits them as one group.
+// Starts the copies of the input window of the tile at `o`, rows_in x cols_in pixels (constants where the
+// window is), into buf (cp.async; zeros past the image's edge). The caller commits them as one group.
 template <class T>
-__device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint4* buf, int tid, int rows_in,
+__device__ __forceinline__ void stage_window(const NcArgs& a, const TileOrigin& o, uint4* buf, int tid, int rows_in,
                                              int cols_in) {
-  const TileOrigin o = tile_origin(a, tile);
   const uint4* xi = reinterpret_cast<const uint4*>(static_cast<const T*>(a.t.x) + o.img * a.H * a.W * kC);
   const int pixels = rows_in * cols_in;
   for (int i = tid; i < pixels * 2; i += kThreads) {
@@ -109,9 +108,10 @@ __device__ __forceinline__ void stage_window(const NcArgs& a, int64_t tile, uint
 }
 
 // Dynamic shared memory: the filters ([tap][n] rows of 16 channels), then two input windows (the tile being
-// computed and the next one, in flight).
+// computed and the next one, in flight), then the block's KT bias values.
 size_t shared_bytes(int KT, int taps, int window_pixels) {
-  return (static_cast<size_t>(KT) * taps + 2 * static_cast<size_t>(window_pixels)) * 2 * sizeof(uint4);
+  return (static_cast<size_t>(KT) * taps + 2 * static_cast<size_t>(window_pixels)) * 2 * sizeof(uint4) +
+         static_cast<size_t>(KT) * sizeof(uint16_t);  // then the block's bias values (16-bit types)
 }
 
 // kRows: output rows per warp (2: rows2, 4: rows4; the top of the file). kAct: the epilogue's activation
@@ -144,18 +144,29 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   // The filters' copies start first (in memory order [n][tap][chunk]: coalesced), before waiting for the
   // kernel that writes x (launched programmatically, this one may start while that one runs:
   // programmatic_launch.h); then the first tile's window. Both in one group.
+  // The first tile's origin (its 64-bit divisions) is found before the wait too: the filter copies are made
+  // to wait for it (origin_formed is always true), which keeps ptxas from moving that arithmetic past the wait,
+  // where it delayed the first load of x (SASS, sixteenth session: 146 instructions between the wait and that
+  // load).
+  const TileOrigin first_origin = tile_origin(a, blockIdx.x);
+  const bool origin_formed = first_origin.img >= 0;
   const uint4* w = static_cast<const uint4*>(a.t.w) + static_cast<int64_t>(n0) * taps * 2;
-  for (int i = tid; i < KT * taps * 2; i += kThreads) {
+  for (int i = tid; i < KT * taps * 2 && origin_formed; i += kThreads) {
     const int h = i & 1, nt = i >> 1, n = nt / taps, t = nt - n * taps;
     kern::cp_async_16(&sw[chunk(t * KT + n, h, KT * taps)], &w[i]);
   }
+  // The block's KT bias values go to shared memory with the filters, before the wait (a weight): read from
+  // memory in the epilogue, they were one more round trip after the tile's MMAs, before its stores. Not into
+  // registers here: held through the MMAs, they made ptxas spill the generic-window variants.
+  const T* bias = static_cast<const T*>(a.t.bias);
+  uint32_t* const sbias = reinterpret_cast<uint32_t*>(sx0 + 2 * window);  // KT / 2 pairs
+  if (bias && tid < KT / 2) kern::cp_async_4(&sbias[tid], bias + n0 + 2 * tid);
   kern::wait_for_prior_kernels();
   if (a.allow_next) kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
   int64_t tile = blockIdx.x;
-  stage_window<T>(a, tile, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
+  stage_window<T>(a, first_origin, sx0, tid, rows_in, cols_in);  // the grid has at most one block per tile
   kern::cp_async_commit();
 
-  const T* bias = static_cast<const T*>(a.t.bias);
   const T* residual = static_cast<const T*>(a.t.residual);
   T* y = static_cast<T*>(a.t.y);
   // A: lane l gives pixel l % 16 of the row, channel half l / 16 (matrices: pixels 0-7 / 8-15 x k 0-7,
@@ -170,7 +181,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
   for (int buf = 0; tile < a.tiles; tile += gridDim.x, buf ^= 1) {
     const uint4* sx = sx0 + buf * window;
     const int64_t next = tile + gridDim.x;
-    if (next < a.tiles) stage_window<T>(a, next, sx0 + (buf ^ 1) * window, tid, rows_in, cols_in);
+    if (next < a.tiles) stage_window<T>(a, tile_origin(a, next), sx0 + (buf ^ 1) * window, tid, rows_in, cols_in);
     kern::cp_async_commit();  // possibly empty: the wait below counts groups
     kern::cp_async_wait<1>();  // this thread's copies of this tile's window have landed ...
     __syncthreads();           // ... and everyone's (the first time: the filters' too)
@@ -216,12 +227,14 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) k_narrow_conv(NcArgs a
     __syncthreads();  // every warp is done with this window: the next iteration's copies may overwrite it
 
     // The epilogue, from the fragments: two channels (one 32-bit store) at a time. The bias pairs are the
-    // same for every pixel of the tile: read once.
+    // same for every pixel of the tile.
     float2 bv[NT];
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
-      const int c = n0 + nw + t * 8 + 2 * (lane & 3);
-      bv[t] = bias ? make_float2(kern::to_f(bias[c]), kern::to_f(bias[c + 1])) : make_float2(0.0f, 0.0f);
+      const int c = nw + t * 8 + 2 * (lane & 3);  // within the block's channels
+      T pair[2];
+      memcpy(pair, &sbias[c / 2], sizeof(pair));
+      bv[t] = bias ? make_float2(kern::to_f(pair[0]), kern::to_f(pair[1])) : make_float2(0.0f, 0.0f);
     }
     const TileOrigin o = tile_origin(a, tile);
 #pragma unroll

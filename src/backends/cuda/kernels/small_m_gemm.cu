@@ -70,9 +70,18 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
     for (int c = 0; c < kCols; ++c) wv[c] = c < cols ? __ldg(&w[static_cast<int64_t>(c) * pieces + i]) : make_uint4(0, 0, 0, 0);
   };
   // The first step's weights are loaded before waiting for the kernel that writes a (launched programmatically,
-  // this kernel may start while that one runs: programmatic_launch.h); everything else after.
+  // this kernel may start while that one runs: programmatic_launch.h), and the bias below; the rest after.
   if (tid < pieces) load_w(tid);
+  // The epilogue's bias (a weight: before the wait too) and residual (after it), loaded by the threads that
+  // finish the columns, now: their round trips hide behind the product's instead of following it.
+  const int fin_c = tid / M, fin_r = tid - fin_c * M;
+  const bool finishes = tid < kCols * M && fin_c < cols;
+  const int64_t fin_n = n0 + fin_c, fin_out = static_cast<int64_t>(fin_r) * p.n + fin_n;
+  // Kept as T until used: a conversion here would wait for the load.
+  T fin_bias = kern::from_f<T>(0.f), fin_residual = fin_bias;
+  if (finishes && p.bias) fin_bias = static_cast<const T*>(p.bias)[fin_n];
   kern::wait_for_prior_kernels();
+  if (finishes && p.residual) fin_residual = static_cast<const T*>(p.residual)[fin_out];
   if (p.allow_next) kern::allow_next_kernel_to_start();  // it too waits for this one before it reads y
   for (int i = tid; i < pieces; i += 32 * kWarps) {
     uint4 av[M];
@@ -102,17 +111,14 @@ __global__ void __launch_bounds__(32 * kWarps) k_small_m_gemm(Args p) {
       if (lane == 0) sums[warp][c][r] = v;
     }
   __syncthreads();
-  if (tid >= kCols * M) return;
-  const int c = tid / M, r = tid - c * M;
-  if (c >= cols) return;
+  if (!finishes) return;
   float v = 0.f;
 #pragma unroll
-  for (int q = 0; q < kWarps; ++q) v += sums[q][c][r];
-  const int64_t n = n0 + c, out = static_cast<int64_t>(r) * p.n + n;
-  if (p.bias) v += kern::to_f(static_cast<const T*>(p.bias)[n]);
-  if (p.residual) v += kern::to_f(static_cast<const T*>(p.residual)[out]);
+  for (int q = 0; q < kWarps; ++q) v += sums[q][fin_c][fin_r];
+  if (p.bias) v += kern::to_f(fin_bias);  // in the order the sum always took (the same bits as before)
+  if (p.residual) v += kern::to_f(fin_residual);
   if (p.act >= 0) v = kern::act::activate(p.act, p.alpha, p.beta, v);
-  static_cast<T*>(p.y)[out] = kern::from_f<T>(v);
+  static_cast<T*>(p.y)[fin_out] = kern::from_f<T>(v);
 }
 
 template <class T>

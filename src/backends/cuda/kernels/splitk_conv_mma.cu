@@ -43,6 +43,7 @@
 #include "backends/cuda/kernels/activation_math.cuh"
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/epilogue.h"
+#include "backends/cuda/kernels/fast_div.cuh"
 #include "backends/cuda/kernels/mma_sm80.cuh"
 #include "backends/cuda/kernels/programmatic_launch.cuh"
 #include "backends/cuda/programmatic_launch.h"
@@ -76,6 +77,10 @@ struct SkArgs {
   int chunks_per_tap;  // C / kTK
   int chunks;          // kh * kw * chunks_per_tap
   int M;               // output pixels: N * OH * OW (below 2^31: the geometry's condition)
+  // The prologue's divisors (OH * OW, OW, chunks_per_tap, kw), as multiply-shifts: eight 32-bit divisions
+  // are ~200 instructions, which ptxas placed between the wait for the previous kernel and the first load of
+  // x (SASS, sixteenth session).
+  kern::FastDivU32 plane_div, ow_div, cpt_div, kw_div;
   int act;
   float alpha, beta;
   bool allow_next;  // the next kernel may start once this one's wait is over (programmatic_launch.h)
@@ -87,13 +92,14 @@ struct SkArgs {
 // The 16-byte chunk index of chunk c of row r within a stage's A or B area (the swizzle at the top of the file).
 __device__ __forceinline__ int swz(int r, int c) { return r * kRowChunks + (c ^ (r & 7)); }
 
-// 4 consecutive values of T (8 bytes) as floats, and back.
-template <class T> __device__ __forceinline__ float4 load4(const T* p) {
-  const uint2 u = *reinterpret_cast<const uint2*>(p);
+// 4 consecutive values of T (8 bytes) as floats (unpack4 of their bits: a load whose use is far off keeps
+// the bits, so nothing waits for it until then), and back.
+template <class T> __device__ __forceinline__ float4 unpack4(const uint2& u) {
   T v[4];
   memcpy(v, &u, sizeof(u));
   return make_float4(kern::to_f(v[0]), kern::to_f(v[1]), kern::to_f(v[2]), kern::to_f(v[3]));
 }
+template <class T> __device__ __forceinline__ uint2 load4_bits(const T* p) { return *reinterpret_cast<const uint2*>(p); }
 template <class T> __device__ __forceinline__ void store4(T* p, float4 f) {
   uint2 u;
   u.x = kern::pack2<T>(f.x, f.y);
@@ -160,9 +166,10 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int splits = static_cast<int>(gridDim.z), split = static_cast<int>(blockIdx.z);
   const int m0 = static_cast<int>(blockIdx.x) * kTM;
   const int n0 = static_cast<int>(blockIdx.y) * kTN;
-  // 32-bit: chunks < 2^29 and splits <= 8 (64-bit division is a long subroutine).
-  const int begin = static_cast<int>(static_cast<unsigned>(split) * a.chunks / splits);
-  const int end = static_cast<int>(static_cast<unsigned>(split + 1) * a.chunks / splits);
+  // 32-bit: chunks < 2^29 and splits <= 8; splits is a power of 2 (a shift, no division).
+  const int log2_splits = __ffs(splits) - 1;
+  const int begin = static_cast<int>((static_cast<unsigned>(split) * a.chunks) >> log2_splits);
+  const int end = static_cast<int>((static_cast<unsigned>(split + 1) * a.chunks) >> log2_splits);
   const int nk = end - begin;
 
   // This thread's copies: chunk column cc of A rows row0 + 32 j (j < kARows) and of B row row0. The A rows'
@@ -175,11 +182,11 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int plane = a.OH * a.OW;  // < 2^31: M is
 #pragma unroll
   for (int j = 0; j < kARows; ++j) {
-    const int m = m0 + row0 + 32 * j;
+    const int m = m0 + row0 + 32 * j;  // < M + 64 < 2^31: the fast divisions are exact
     const bool valid = m < a.M;
-    const int img = valid ? m / plane : 0;
+    const int img = valid ? static_cast<int>(a.plane_div.div(m)) : 0;
     const int rem = m - img * plane;
-    const int oh = rem / a.OW, ow = rem - oh * a.OW;
+    const int oh = static_cast<int>(a.ow_div.div(rem)), ow = rem - oh * a.OW;
     ih0[j] = valid ? oh * a.stride_h - a.pad_h : -(1 << 29);
     iw0[j] = ow * a.stride_w - a.pad_w;
     a_off[j] = (static_cast<int64_t>(img) * a.H * a.W + static_cast<int64_t>(ih0[j]) * a.W + iw0[j]) * a.C + cc * 8;
@@ -189,9 +196,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   // The first chunk's place (the only divisions: once a block).
   CopyCursor<T> cur;
   {
-    const int tap = begin / a.chunks_per_tap;
+    const int tap = static_cast<int>(a.cpt_div.div(begin));
     cur.c0 = (begin - tap * a.chunks_per_tap) * kTK;
-    cur.r = tap / a.kw;
+    cur.r = static_cast<int>(a.kw_div.div(tap));
     cur.s = tap - cur.r * a.kw;
     cur.b_src = static_cast<const T*>(a.t.w) + (n0 + row0) * kg + static_cast<int64_t>(begin) * kTK + cc * 8;
     cur.place(a, x, ih0, iw0, a_off);
@@ -217,10 +224,28 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   // The first chunks' weights (B) before waiting for the kernel that writes x (launched programmatically, this
   // one may start while that one runs: programmatic_launch.h), then their A rows. The B copies join the first
   // commit group, so chunk 0's wait covers them all (and each later chunk's is no weaker).
+  // The B copies also wait for the first A sources to be formed (never null: x or an address in it). The
+  // condition is always true; it keeps ptxas from moving the ~100 instructions that form them past the wait
+  // for the previous kernel, where they delayed the first load of x (SASS, sixteenth session: 142
+  // instructions between the wait and that load, 33 with this).
+  const bool a_formed = cur.a_src[0] != nullptr && cur.a_src[1] != nullptr;
+  static_assert(kARows == 2, "a_formed names every A row");
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s)
-    if (s < nk) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
+    if (s < nk && a_formed) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
+  // The epilogue's first item's bias (a weight: before the wait too) and residual (after it) are loaded now,
+  // their round trips to memory hidden behind the reduction's: loaded after it, they were one more round trip
+  // on every block's path to its stores (the epilogue needs them right after the cluster barrier).
+  const T* bias = static_cast<const T*>(a.t.bias);
+  const T* residual = static_cast<const T*>(a.t.residual);
+  const int rows = kTM / splits, first = split * rows;
+  const bool has_first = tid < rows * (kTN / 4);
+  const int first_m = m0 + first + tid / (kTN / 4), first_n = n0 + (tid % (kTN / 4)) * 4;
+  uint2 first_bias = make_uint2(0, 0), first_residual = first_bias;  // zeros in either type
+  if (has_first && bias) first_bias = load4_bits(bias + first_n);
   kern::wait_for_prior_kernels();
+  if (has_first && residual && first_m < a.M)
+    first_residual = load4_bits(residual + static_cast<int64_t>(first_m) * a.K + first_n);
   // The next kernel (one of Kiln's, launched programmatically: the executor says so) may now start and load
   // its own weights while this one computes; it waits for this one before it reads y.
   if (a.allow_next) kern::allow_next_kernel_to_start();
@@ -263,18 +288,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
       *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
     }
   }
-  const T* bias = static_cast<const T*>(a.t.bias);
-  const T* residual = static_cast<const T*>(a.t.residual);
   T* y = static_cast<T*>(a.t.y);
-  const int rows = kTM / splits, first = split * rows;
-  // The epilogue's first item's bias and residual are loaded before the cluster barrier: their round trip to
-  // memory overlaps the barrier's instead of following it.
-  float4 first_bias = make_float4(0.f, 0.f, 0.f, 0.f), first_residual = first_bias;
-  if (tid < rows * (kTN / 4)) {
-    const int m = m0 + first + tid / (kTN / 4), n = n0 + (tid % (kTN / 4)) * 4;
-    if (bias) first_bias = load4(bias + n);
-    if (residual && m < a.M) first_residual = load4(residual + static_cast<int64_t>(m) * a.K + n);
-  }
   cg::cluster_group cluster = cg::this_cluster();
   if (splits > 1) cluster.sync();  // every block's partial tile is written (release / acquire across the cluster)
   else __syncthreads();
@@ -295,9 +309,9 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     const int m = m0 + r;
     if (m >= a.M) continue;
     const int n = n0 + c;
-    if (bias) add4(v, idx == tid ? first_bias : load4(bias + n));
+    if (bias) add4(v, unpack4<T>(idx == tid ? first_bias : load4_bits(bias + n)));
     const int64_t off = static_cast<int64_t>(m) * a.K + n;
-    if (residual) add4(v, idx == tid ? first_residual : load4(residual + off));
+    if (residual) add4(v, unpack4<T>(idx == tid ? first_residual : load4_bits(residual + off)));
     v.x = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.x);
     v.y = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.y);
     v.z = kern::act::activate_as<kAct>(a.act, a.alpha, a.beta, v.z);
@@ -480,6 +494,10 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
   a.chunks_per_tap = static_cast<int>(g.C / kSplitKChunk);
   a.chunks = static_cast<int>(g.chunks());
   a.M = static_cast<int>(g.pixels());
+  a.plane_div = kern::FastDivU32(static_cast<uint32_t>(g.OH * g.OW));
+  a.ow_div = kern::FastDivU32(static_cast<uint32_t>(g.OW));
+  a.cpt_div = kern::FastDivU32(static_cast<uint32_t>(a.chunks_per_tap));
+  a.kw_div = kern::FastDivU32(static_cast<uint32_t>(g.kw));
   a.act = g.act;
   a.alpha = g.alpha;
   a.beta = g.beta;
