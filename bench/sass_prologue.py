@@ -11,6 +11,7 @@ instructions between the wait and the first load after it.
 
 FILE: an object or binary with SASS (cuobjdump -sass -arch sm_90 is run on it; cuobjdump must be on PATH), or
 a text file of cuobjdump's output (.sass or .txt)."""
+import argparse
 import re
 import subprocess
 import sys
@@ -58,21 +59,15 @@ def sass_of(path):
                           check=True).stdout
 
 
-def main(argv):
-    top, match = 20, None
-    while argv and argv[0] in ("--top", "--match"):
-        if len(argv) < 2:
-            break
-        if argv[0] == "--top":
-            top = int(argv[1])
-        else:
-            match = re.compile(argv[1])
-        argv = argv[2:]
-    if not argv:
-        print(__doc__, file=sys.stderr)
-        return 2
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="instructions before each kernel's first global load, from its SASS")
+    ap.add_argument("files", nargs="+", metavar="FILE", help="objects or binaries (cuobjdump), or saved SASS text")
+    ap.add_argument("--top", type=int, default=20, help="rows per table")
+    ap.add_argument("--match", type=re.compile, default=None, help="only kernels whose name matches this regex")
+    args = ap.parse_args(argv)
+    top, match = args.top, args.match
     rows = []
-    for path in argv:
+    for path in args.files:
         for name, ops in kernels(sass_of(path)):
             if match and not match.search(name):
                 continue
@@ -100,4 +95,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

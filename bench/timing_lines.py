@@ -11,6 +11,7 @@ machine's speed that day: two runs on different machines compare by their ratios
 LOG: a log with such lines (gpu_check.sh's bench.log or timeline.log). With LOG2 (a later run), each layer's
 ratio in both, and the median of each. --layers keeps the layers whose name matches REGEX (a log of several
 models: '^/m/layer|^/m/conv1/' is ResNet-50's)."""
+import argparse
 import re
 import statistics
 import sys
@@ -60,17 +61,16 @@ def table(runs):
     return rows, medians
 
 
-def main(argv):
-    layers = None
-    if len(argv) >= 2 and argv[0] == "--layers":
-        layers = re.compile(argv[1])
-        argv = argv[2:]
-    if not 1 <= len(argv) <= 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    runs = [read(p) for p in argv]
-    if layers:
-        runs = [{k: v for k, v in r.items() if layers.search(k[0])} for r in runs]
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Kiln's convolution kernels against the libraries', from timing lines")
+    ap.add_argument("logs", nargs="+", metavar="LOG", help="one log, or two (an earlier and a later run)")
+    ap.add_argument("--layers", type=re.compile, default=None, help="only layers whose name matches this regex")
+    args = ap.parse_args(argv)
+    if len(args.logs) > 2:
+        ap.error("at most two logs")
+    runs = [read(p) for p in args.logs]
+    if args.layers:
+        runs = [{k: v for k, v in r.items() if args.layers.search(k[0])} for r in runs]
     rows, medians = table(runs)
     if not rows:
         print("no convolution was timed with both a Kiln kernel and a library candidate in every log "
@@ -86,4 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

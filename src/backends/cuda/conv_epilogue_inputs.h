@@ -1,8 +1,8 @@
 // What Kiln's own convolution paths (the cuBLASLt GEMM path, the narrow-input and split-K kernels) share on a
 // node's tensors (ir/OPS.md: y = act(conv(x, w) + bias + residual)): the check that the bias is [K] and the
 // residual has y's shape, both in y's dtype; and, for the two kernels, the node kind they both take, their
-// tensors' addresses and whether those are aligned for the kernels' vector loads. Each path checks the activation itself: which ones it can
-// apply differs (cuBLASLt's epilogues know only ReLU).
+// tensors' addresses and whether those are aligned for the kernels' vector loads. Each path checks the
+// activation itself: which ones it can apply differs (cuBLASLt's epilogues know only ReLU).
 #pragma once
 #include <cstdint>
 

@@ -77,9 +77,10 @@ struct MatmulState {
 constexpr const char* kSmallMTaken = "small-M kernel", *kSmallMNotTaken = "cuBLASLt";
 
 // Whether the node takes Kiln's small-M kernel (the first run of its one shape): never when the problem does
-// not fit it or KILN_GEMM_SMALL_M=0; always under =force (nothing timed or recorded); else the record, or the faster of it and cuBLASLt's path (run_lt, which sets itself up and times
-// its algorithms on its first call, just before). Inside a capture nothing can be timed: cuBLASLt's path, not
-// recorded. Nor when the residual is the output (the timing runs would read what they wrote).
+// not fit it or KILN_GEMM_SMALL_M=0; always under =force (nothing timed or recorded); else the record, or the
+// faster of it and cuBLASLt's path (run_lt, which sets itself up and times its algorithms on its first call,
+// just before). Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor when the residual is
+// the output (the timing runs would read what they wrote).
 template <class RunLt>
 int decide_small_m(KernelContext& ctx, const GemmShape& s, const SmallMProblem& problem, const SmallMGemmArgs& args,
                    RunLt&& run_lt) {

@@ -68,10 +68,10 @@
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernels/depthwise_conv.h"
 #include "backends/cuda/kernels/narrow_conv_mma.h"
-#include "backends/cuda/programmatic_launch.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/library_checks.h"
+#include "backends/cuda/programmatic_launch.h"
 #include "kiln/timing_cache.h"
 
 namespace kiln::cuda {
