@@ -19,6 +19,7 @@
 #include "passes/lower_quantization.h"
 #include "passes/recognize_activations.h"
 #include "passes/simplify_views.h"
+#include "passes/transpose_gemm_weights.h"
 #include "runtime/env_switch.h"
 
 namespace kiln {
@@ -88,6 +89,12 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     p.push_back(std::make_unique<passes::FoldSpaceToDepthCast>());
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
+    // Once dtypes are final: half-precision GEMM weights stored [N, K] (op_b TRANSPOSE), the layout Kiln's
+    // split-K kernel reads as 1x1 convolution filters, and cuBLASLt reads as well (transpose_gemm_weights.h).
+    // The pass removes the [K, N] constants it replaces itself. KILN_GEMM_WEIGHTS_NK=0 keeps ONNX's [K, N] (an
+    // A/B switch: cuBLASLt's choice may differ with the layout, and Kiln's kernels for [N, K] weights, split-K
+    // and small-M, then see only the GEMMs the model itself stored so).
+    if (!env_is("KILN_GEMM_WEIGHTS_NK", "0")) p.push_back(std::make_unique<passes::TransposeGemmWeights>());
   }
   // Last: dtypes are final, and what is left between the library calls is pointwise chains. On by default
   // since its whole-model GPU run (the six architectures at fp32/tf32/fp16/bf16 on the H200, 2026-11-30);
