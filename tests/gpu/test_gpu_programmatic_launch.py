@@ -1,11 +1,13 @@
-"""Programmatic dependent launch (src/backends/cuda/programmatic_launch.h) in a replayed CUDA graph, on two
+"""Programmatic dependent launch (src/backends/cuda/programmatic_launch.h) in a replayed CUDA graph, on three
 chains of Kiln's kernels, each run several times on different inputs:
 - a classifier's tail: a 3x3 stride-2 convolution on Kiln's split-K kernel, the global average pool on the
   column-split reduce, which lets the next kernel start early, and the fully connected layer on Kiln's small-M
   kernel, which loads its weights before it waits for the pool;
 - a stem: space-to-depth, which lets the stem convolution start as it starts; the stem convolution on the
   narrow-input kernel, which copies its filters before it waits; the 3x3 max pool; then two convolutions on
-  the split-K kernel, each letting the next start once its own wait is over.
+  the split-K kernel, each letting the next start once its own wait is over;
+- a transformer's MLP block: LayerNorm (launched programmatically, letting the next start as it starts), GEMMs
+  on the split-K kernel with erf-GELU and the residual, LayerNorm, one more GEMM.
 A kernel that read its input before the kernel writing it had finished would give the previous run's answer
 or a mix: each run must match its own float32 reference, and match bit for bit the same engine's run with
 KILN_PDL=0."""
@@ -149,3 +151,78 @@ def test_stem_chain_replays_match_with_and_without_programmatic_launch(monkeypat
     monkeypatch.setenv("KILN_PDL", "0")
     without = _runs(engine, inputs, (1, STEM_OUT, 16, 16))
     _check(inputs, with_pdl, without, lambda a: _stem_reference(a, params))
+
+
+TOKENS, HIDDEN, FF = 197, 256, 1024
+
+
+def _block_model():
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(17)
+    g1 = (1 + rng.standard_normal(HIDDEN) * 0.1).astype(np.float32)
+    be1 = (rng.standard_normal(HIDDEN) * 0.1).astype(np.float32)
+    w1 = (rng.standard_normal((HIDDEN, FF)) * 0.05).astype(np.float32)
+    b1 = (rng.standard_normal(FF) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((FF, HIDDEN)) * 0.03).astype(np.float32)
+    b2 = (rng.standard_normal(HIDDEN) * 0.1).astype(np.float32)
+    g2 = (1 + rng.standard_normal(HIDDEN) * 0.1).astype(np.float32)
+    be2 = (rng.standard_normal(HIDDEN) * 0.1).astype(np.float32)
+    w3 = (rng.standard_normal((HIDDEN, HIDDEN)) * 0.05).astype(np.float32)
+    half = np.array(0.5, np.float32)
+    one = np.array(1.0, np.float32)
+    rsqrt2 = np.array(1 / np.sqrt(2), np.float32)
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "g1", "be1"], ["n1"], axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["n1", "w1"], ["m1"]),
+        helper.make_node("Add", ["m1", "b1"], ["h"]),
+        # erf-GELU as exported models write it (the passes make it one activation the GEMM takes)
+        helper.make_node("Mul", ["h", "rsqrt2"], ["hs"]),
+        helper.make_node("Erf", ["hs"], ["he"]),
+        helper.make_node("Add", ["he", "one"], ["he1"]),
+        helper.make_node("Mul", ["h", "he1"], ["hm"]),
+        helper.make_node("Mul", ["hm", "half"], ["a"]),
+        helper.make_node("MatMul", ["a", "w2"], ["m2"]),
+        helper.make_node("Add", ["m2", "b2"], ["o2"]),
+        helper.make_node("Add", ["o2", "x"], ["r"]),
+        helper.make_node("LayerNormalization", ["r", "g2", "be2"], ["n2"], axis=-1, epsilon=1e-5),
+        helper.make_node("MatMul", ["n2", "w3"], ["y"]),
+    ]
+    params = (g1, be1, w1, b1, w2, b2, g2, be2, w3)
+    names = ("g1", "be1", "w1", "b1", "w2", "b2", "g2", "be2", "w3")
+    inits = [numpy_helper.from_array(a, n) for a, n in zip(params, names)]
+    inits += [numpy_helper.from_array(a, n) for a, n in ((half, "half"), (one, "one"), (rsqrt2, "rsqrt2"))]
+    graph = helper.make_graph(
+        nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, TOKENS, HIDDEN])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, TOKENS, HIDDEN])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString(), params
+
+
+def _block_reference(x, params):
+    import torch
+    g1, be1, w1, b1, w2, b2, g2, be2, w3 = (torch.from_numpy(a).double() for a in params)
+    F = torch.nn.functional
+    t = torch.from_numpy(x).double()
+    h = F.gelu(F.layer_norm(t, (HIDDEN,), g1, be1, 1e-5) @ w1 + b1)
+    r = h @ w2 + b2 + t
+    return (F.layer_norm(r, (HIDDEN,), g2, be2, 1e-5) @ w3).numpy()
+
+
+def test_transformer_block_replays_match_with_and_without_programmatic_launch(monkeypatch, capfd):
+    # A transformer's MLP at batch 1 (ViT's 197 tokens: a partial last tile of rows): LayerNorm, which starts
+    # beside the kernel before it and lets the next start at once; three GEMMs on Kiln's split-K kernel (forced;
+    # the first with erf-GELU, the second with the residual), each loading its weights before it waits.
+    monkeypatch.setenv("KILN_GEMM_SPLITK", "force")
+    monkeypatch.setenv("KILN_GEMM_LOG", "1")
+    model, params = _block_model()
+    engine, _ = build(model, fp16=True)
+    rng = np.random.default_rng(19)
+    inputs = [(rng.standard_normal((1, TOKENS, HIDDEN)) * s).astype(np.float32) for s in (1, 4, 0.25, 2, 1, 0.5)]
+    capfd.readouterr()
+    with_pdl = _runs(engine, inputs, (1, TOKENS, HIDDEN))
+    log = capfd.readouterr().err
+    assert log.count("-> split-K kernel x") == 3 and log.count("KILN_GEMM_SPLITK=force") == 3, log
+    monkeypatch.setenv("KILN_PDL", "0")
+    without = _runs(engine, inputs, (1, TOKENS, HIDDEN))
+    _check(inputs, with_pdl, without, lambda a: _block_reference(a, params))

@@ -28,7 +28,10 @@ ConvTensors conv_tensors(const KernelContext& ctx) {
 }
 
 bool conv_tensors_aligned(const KernelContext& ctx, int bias_bytes) {
-  const ConvTensors t = conv_tensors(ctx);
+  return conv_tensors_aligned(conv_tensors(ctx), bias_bytes);
+}
+
+bool conv_tensors_aligned(const ConvTensors& t, int bias_bytes) {
   return aligned_to(t.x, 16) && aligned_to(t.w, 16) && aligned_to(t.y, 16) && (!t.bias || aligned_to(t.bias, bias_bytes)) &&
          (!t.residual || aligned_to(t.residual, 16));
 }

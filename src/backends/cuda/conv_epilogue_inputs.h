@@ -33,5 +33,6 @@ ConvTensors conv_tensors(const KernelContext& ctx);
 // Whether x, w, y and the residual are 16-byte aligned and the bias `bias_bytes`-byte aligned (the widths of
 // the kernel's loads and stores).
 bool conv_tensors_aligned(const KernelContext& ctx, int bias_bytes);
+bool conv_tensors_aligned(const ConvTensors& t, int bias_bytes);
 
 }  // namespace kiln::cuda

@@ -19,13 +19,19 @@
 // output to float16 (an error up to 9.8e-4 at x = 2.7 by itself). float32 and TF32 GEMMs keep the exact erf
 // in Kiln's kernel, and KILN_EXACT_GELU=1 keeps it for half types too.
 //
-// A product of at most 8 rows against weights stored [N, K] (a classifier at batch 1-8) has a second
-// candidate, Kiln's small-M kernel (kernels/small_m_gemm.h), timed against cuBLASLt's choice on the node's
-// first eager run and recorded like a cuBLASLt algorithm. It does the whole epilogue (erf-GELU exactly).
+// Products against weights stored [N, K] have Kiln's kernels as more candidates, timed against cuBLASLt's
+// choice on the node's first eager run and recorded like a cuBLASLt algorithm: at most 8 rows (a classifier
+// at batch 1-8), the small-M kernel (kernels/small_m_gemm.h); too few rows to fill the GPU with its tiles (a
+// transformer's token rows at batch 1), the split-K convolution kernel as a 1x1 convolution
+// (cublaslt/splitk_gemm.h). Both do the whole epilogue (erf-GELU exactly) and start programmatically.
+#include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/cublaslt/lt_gemm.h"
+#include "backends/cuda/cublaslt/splitk_gemm.h"
+#include "backends/cuda/device.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
 #include "backends/cuda/kernels/small_m_gemm.h"
@@ -62,6 +68,14 @@ Epilogue lt_epilogue_for(bool bias, int act, bool erf_as_tanh, bool* lt_act) {
   return bias ? Epilogue::kBias : Epilogue::kNone;
 }
 
+// Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, or Kiln's split-K
+// kernel over `splits` blocks a tile.
+enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK };
+struct OwnChoice {
+  OwnKernel kernel = OwnKernel::kUndecided;
+  int splits = 0;
+};
+
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
 // cuBLASLt's epilogue; 1: only the bias; 2: nothing (Kiln's kernel adds the bias too). The residual is always
 // cuBLASLt's C.
@@ -69,48 +83,122 @@ struct MatmulState {
   LtGemm gemm;
   int level = 0;
   int erf_as_tanh = -1;  // decided on the node's first run (-1: not yet)
-  int small_m = -1;      // Kiln's small-M kernel: -1 not decided yet, 0 not taken, 1 taken
-  bool programmatic = false;  // its launch may start beside the kernel before it (KILN_PDL, read with small_m)
+  OwnChoice own;         // decided on the node's first run
+  bool programmatic = false;  // Kiln's kernels may start beside the kernel before (KILN_PDL, read with `own`)
+  SplitKConvGeometry splitk;  // the split-K kernel's geometry, when it is the choice
 };
 
-// The timing-cache record of the small-M choice (the problem's text: gemm_problem plus the epilogue inputs).
-constexpr const char* kSmallMTaken = "small-M kernel", *kSmallMNotTaken = "cuBLASLt";
+// The timing-cache records of the choice (the problem's text: gemm_problem plus the epilogue inputs).
+constexpr const char* kSmallMTaken = "small-M kernel", *kNoOwnKernel = "cuBLASLt";
+const std::string kSplitKTaken = "split-K kernel x";  // + the split count
 
-// Whether the node takes Kiln's small-M kernel (the first run of its one shape): never when the problem does
-// not fit it or KILN_GEMM_SMALL_M=0; always under =force (nothing timed or recorded); else the record, or the
-// faster of it and cuBLASLt's path (run_lt, which sets itself up and times its algorithms on its first call,
-// just before). Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor when the residual is
-// the output (the timing runs would read what they wrote).
+// What one of Kiln's kernels needs to be timed and launched for this node.
+struct OwnCandidates {
+  bool small_m = false, splitk = false;  // eligible (their switches allow it and their conditions hold)
+  CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
+  const SmallMGemmArgs* small_args = nullptr;
+  SplitKConvGeometry splitk_geometry;
+  std::vector<int> splits;  // the split-K kernel's counts worth timing, fewest first
+  ConvTensors tensors{};    // a as x, w, bias, residual, y
+  DataType dtype = DataType::kHALF;
+};
+
+// The recorded choice, or kUndecided when there is none or it no longer applies (a split count this device
+// would not time, a kernel no longer eligible).
+OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
+  OwnChoice none{OwnKernel::kNone, 0};
+  if (rec == kNoOwnKernel) return none;
+  if (rec == kSmallMTaken) return c.small_m ? OwnChoice{OwnKernel::kSmallM, 0} : OwnChoice{};
+  if (c.splitk && rec.rfind(kSplitKTaken, 0) == 0) {
+    const std::string count = rec.substr(kSplitKTaken.size());
+    for (int s : c.splits)
+      if (count == std::to_string(s)) return OwnChoice{OwnKernel::kSplitK, s};
+  }
+  return OwnChoice{};
+}
+
+// The choice's name as the timing cache records it and KILN_GEMM_LOG prints it.
+std::string own_record(const OwnChoice& c) {
+  if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
+  if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + std::to_string(c.splits);
+  return kNoOwnKernel;
+}
+
+// KILN_GEMM_LOG=1: one line on stderr per node and context as its kernel is chosen (what was timed, in us, and
+// what won, or where the choice came from), for the benchmark's logs and the GPU tests. Read at that choice.
+void log_own_choice(const KernelContext& ctx, const GemmShape& s, const OwnChoice& c, const std::string& how) {
+  if (!env_is("KILN_GEMM_LOG", "1")) return;
+  std::fprintf(stderr, "kiln: matrix multiply '%s' %lld x %lld x %lld: %s -> %s\n", ctx.node.name.c_str(),
+               static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), how.c_str(),
+               own_record(c).c_str());
+}
+
+// Which kernel computes the node (its one shape), on its first run: never one of Kiln's where it does not fit
+// the problem or its switch is 0; Kiln's kernel when forced (small-M first; the split-K kernel with the most
+// splits it would time; nothing timed or recorded); else the record, or the fastest of cuBLASLt's path (run_lt,
+// which sets itself up and times its algorithms on its first call, just before), the small-M kernel and the
+// split-K kernel at each split count. Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor
+// when the residual is the output (the timing runs would read what they wrote).
 template <class RunLt>
-int decide_small_m(KernelContext& ctx, const GemmShape& s, const SmallMProblem& problem, const SmallMGemmArgs& args,
-                   RunLt&& run_lt) {
-  const CandidateMode mode = small_m_gemm_mode();
-  if (mode == CandidateMode::kOff || small_m_gemm_refusal(problem)) return 0;
-  if (mode == CandidateMode::kForce) return 1;
+OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCandidates& c, RunLt&& run_lt) {
+  auto decided = [&](OwnChoice choice, const std::string& how) {
+    log_own_choice(ctx, s, choice, how);
+    return choice;
+  };
+  if (c.small_m && c.small_m_mode == CandidateMode::kForce)
+    return decided({OwnKernel::kSmallM, 0}, "KILN_GEMM_SMALL_M=force");
+  if (c.splitk && c.splitk_mode == CandidateMode::kForce)
+    return decided({OwnKernel::kSplitK, c.splits.back()}, "KILN_GEMM_SPLITK=force");
+  if (!c.small_m && !c.splitk) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
+  const SmallMGemmArgs& args = *c.small_args;
   std::string key;
   if (res.tactics) {
+    // The candidates timed are part of the problem: a context with one switched off (KILN_GEMM_SPLITK=0 in an
+    // A/B run) keeps its own record, and later contexts of the default still find theirs.
     const std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
-                            std::to_string(args.act);
-    key = tactic_key(res, "gemm-small-m", "1", gemm_problem(s) + epi);
+                            std::to_string(args.act) + (c.small_m ? ",small-m" : "") + (c.splitk ? ",split-k" : "");
+    key = tactic_key(res, "gemm-own-kernels", "2", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
-      if (*rec == kSmallMTaken) return 1;
-      if (*rec == kSmallMNotTaken) return 0;
+      const OwnChoice recorded = parse_own_record(*rec, c);
+      if (recorded.kernel != OwnKernel::kUndecided) return decided(recorded, "recorded");
     }
   }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   KILN_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream(), &capture));
-  if (capture != cudaStreamCaptureStatusNone || (args.residual && args.residual == args.y)) return 0;
+  if (capture != cudaStreamCaptureStatusNone) return decided({OwnKernel::kNone, 0}, "inside a capture: not timed");
+  if (args.residual && args.residual == args.y) return decided({OwnKernel::kNone, 0}, "residual in place: not timed");
   run_lt();  // cuBLASLt's setup and algorithm timing, before its path is timed as a whole
-  const float lt_ms = time_ms(ctx.stream(), [&] {
+  float best_ms = time_ms(ctx.stream(), [&] {
     run_lt();
     return true;
   });
+  OwnChoice best{OwnKernel::kNone, 0};
+  std::string timed;
+  auto consider = [&](OwnChoice choice, float ms) {
+    char t[64];
+    std::snprintf(t, sizeof t, ", %s %.1f us", own_record(choice).c_str(), ms * 1e3f);
+    timed += ms >= 0 ? std::string(t) : ", " + own_record(choice) + " failed";
+    if (ms >= 0 && (best_ms < 0 || ms < best_ms)) {
+      best_ms = ms;
+      best = choice;
+    }
+  };
+  {
+    char t[48];
+    std::snprintf(t, sizeof t, "cuBLASLt %.1f us", best_ms * 1e3f);
+    timed = t;
+  }
   std::string why;
-  const float own_ms = time_ms(ctx.stream(), [&] { return launch_small_m_gemm(ctx.stream(), args, &why); });
-  const int taken = own_ms >= 0 && (lt_ms < 0 || own_ms < lt_ms) ? 1 : 0;
-  if (!key.empty()) res.tactics->record(key, taken ? kSmallMTaken : kSmallMNotTaken);
-  return taken;
+  if (c.small_m)
+    consider({OwnKernel::kSmallM, 0}, time_ms(ctx.stream(), [&] { return launch_small_m_gemm(ctx.stream(), args, &why); }));
+  if (c.splitk && conv_tensors_aligned(c.tensors, 8))
+    for (int splits : c.splits)  // timed with nothing let start early: the next timing round follows it
+      consider({OwnKernel::kSplitK, splits}, time_ms(ctx.stream(), [&] {
+                 return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, c.splitk_geometry, splits, &why);
+               }));
+  if (!key.empty()) res.tactics->record(key, own_record(best));
+  return decided(best, timed);
 }
 
 void matmul_kernel(KernelContext& ctx) {
@@ -245,15 +333,17 @@ void matmul_kernel(KernelContext& ctx) {
       }
     }
   };
-  // Kiln's small-M kernel: a's rows (its batch folded in, as the first branch of enqueue does) against weights
-  // [N, K] that have no batch of their own.
+  // Kiln's kernels: a's rows (its batch folded in, as the first branch of enqueue does) against weights [N, K]
+  // that have no batch of their own.
+  const bool a_rows_packed = !s.trans_a && s.lda == K;
+  const bool w_rows_of_k = !b_vec && s.trans_b && s.ldb == K && vol_b == 1;
   SmallMProblem small;
   small.dtype = a.dtype;
   small.m = vol_a * M;
   small.n = N;
   small.k = K;
-  small.a_rows_packed = !s.trans_a && s.lda == K;
-  small.w_rows_of_k = !b_vec && s.trans_b && s.ldb == K && vol_b == 1;
+  small.a_rows_packed = a_rows_packed;
+  small.w_rows_of_k = w_rows_of_k;
   small.a_address = addr(a.data);
   small.w_address = addr(b.data);
   SmallMGemmArgs args;
@@ -269,21 +359,57 @@ void matmul_kernel(KernelContext& ctx) {
   args.act = fused.act;
   args.alpha = fused.alpha;
   args.beta = fused.beta;
-  if (state.small_m < 0) state.programmatic = programmatic_launch_enabled();
-  args.programmatic = state.programmatic;
-  if (state.small_m < 0) {  // timed with nothing let start early: the next timing round follows it
-    state.small_m = decide_small_m(ctx, s, small, args, run_lt);
-    if (state.small_m == 1) count_small_m_gemm_chosen();
+  const ConvTensors tensors{a.data, b.data, bias, residual, c.data};
+  if (state.own.kernel == OwnKernel::kUndecided) {
+    state.programmatic = programmatic_launch_enabled();
+    args.programmatic = state.programmatic;
+    OwnCandidates cand;
+    cand.small_m_mode = small_m_gemm_mode();
+    cand.small_m = cand.small_m_mode != CandidateMode::kOff && !small_m_gemm_refusal(small);
+    cand.small_args = &args;
+    SplitKGemmProblem sp;
+    sp.dtype = a.dtype;
+    sp.m = small.m;
+    sp.n = N;
+    sp.k = K;
+    sp.a_rows_packed = a_rows_packed;
+    sp.w_rows_of_k = w_rows_of_k;
+    sp.act = fused.act;
+    sp.alpha = fused.alpha;
+    sp.beta = fused.beta;
+    const DeviceInfo& dev = current_device();
+    cand.splitk_mode = splitk_gemm_mode();
+    cand.splitk = cand.splitk_mode != CandidateMode::kOff && !splitk_gemm_refusal(sp, dev.sm_count, dev.major);
+    if (cand.splitk) {
+      cand.splitk_geometry = splitk_gemm_geometry(sp);
+      cand.splitk_geometry.programmatic = state.programmatic;
+      cand.splits = splitk_conv_candidates(cand.splitk_geometry, dev.sm_count);
+    }
+    cand.tensors = tensors;
+    cand.dtype = a.dtype;
+    state.own = decide_own_kernel(ctx, s, cand, run_lt);
+    state.splitk = cand.splitk_geometry;
+    if (state.own.kernel == OwnKernel::kSmallM) count_small_m_gemm_chosen();
+    if (state.own.kernel == OwnKernel::kSplitK) count_splitk_gemm_chosen();
   }
+  args.programmatic = state.programmatic;
   args.allow_next = ctx.res.next_kernel_may_start;
   // The choice holds for the node's one shape, but the addresses are checked at every run: a caller's buffers
-  // may move, and the kernel needs a and w 16-byte aligned. A run where they are not takes cuBLASLt's path and
-  // the choice stays for later runs; forced too, since the choice counts alignment among the conditions the
-  // kernel "applies" under (an unaligned first run never takes it).
-  if (state.small_m == 1 && !small_m_gemm_refusal(small)) {
+  // may move, and the kernels need their tensors 16-byte aligned. A run where they are not takes cuBLASLt's path
+  // and the choice stays for later runs; forced too, since the choice counts alignment among the conditions the
+  // kernels "apply" under (an unaligned first run never takes them).
+  if (state.own.kernel == OwnKernel::kSmallM && !small_m_gemm_refusal(small)) {
     std::string why;
     if (!launch_small_m_gemm(ctx.stream(), args, &why)) ctx.fail(why);
     if (args.programmatic) note_programmatic_launch(ctx);
+    return;
+  }
+  if (state.own.kernel == OwnKernel::kSplitK && conv_tensors_aligned(tensors, 8)) {
+    std::string why;
+    if (!try_launch_splitk(ctx.stream(), tensors, a.dtype, ctx.res.next_kernel_may_start, state.splitk,
+                           state.own.splits, &why))
+      ctx.fail(why);
+    if (state.splitk.programmatic) note_programmatic_launch(ctx);
     return;
   }
   before_other_kernels(ctx);  // a misaligned run of a node that chose Kiln's kernel: see programmatic_launch.h

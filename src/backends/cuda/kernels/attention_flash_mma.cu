@@ -49,6 +49,7 @@
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/dynamic_smem.h"
 #include "backends/cuda/kernels/mma_sm80.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -87,6 +88,7 @@ struct FlashParams {
   int mask_dtype;  // DataType of the mask, -1 without one
   int causal;
   int kt_vec;  // k_transposed: K^T rows take 16-byte copies (Sk % 8 == 0, every K^T row 16-byte aligned)
+  int allow_next;  // FlashAttentionArgs::allow_next
 };
 
 // B fragments of k-step [k0, k0 + 16) for the two n-tiles [n0, n0 + 16), from a tile stored n-major (row n,
@@ -168,6 +170,7 @@ __device__ __forceinline__ void add_mask(float (&s)[kBK / 8][4], const M* mask, 
 template <class T, int D, bool KT>
 __global__ void __launch_bounds__(kThreads, D == 64 ? 3 : 2) k_flash_attention(const FlashParams p) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  if (p.allow_next) allow_next_kernel_to_start();  // it waits for this one before it reads the output
   using S = FlashSmem<D, KT>;
   constexpr int LD = S::LD, LDT = S::LDT;
   constexpr int kNT = kBK / 8;  // score n-tiles per key tile
@@ -440,6 +443,7 @@ void launch_flash_attention(const FlashAttentionArgs& a, const DeviceInfo& devic
   p.mask_dtype = a.mask ? static_cast<int>(a.mask_dtype) : -1;
   p.causal = a.causal ? 1 : 0;
   p.kt_vec = L.k_transposed && L.Sk % 8 == 0 && rows_aligned16(a.k, L.k_off, L.k_sb, L.k_sh, L.k_ss) ? 1 : 0;
+  p.allow_next = a.allow_next ? 1 : 0;
   const int64_t blocks = p.nq * L.B * L.H;
   if (blocks == 0) return;
   const bool kt = L.k_transposed;

@@ -31,6 +31,10 @@ struct FlashAttentionArgs {
   void* out = nullptr;
   float scale = 1.0f;
   bool causal = false;  // key j is hidden from query i when j > i + Sk - Sq
+  // Lets the next kernel start as this one starts (programmatic_launch.h): only where the executor says that
+  // one waits for this one before it reads anything (a split-K GEMM of Kiln's after the attention: it then
+  // loads its weights while the attention runs).
+  bool allow_next = false;
 };
 
 // "" when the kernel runs these arguments on the device, else why not (dtype, head sizes, architecture, shared

@@ -375,6 +375,7 @@ void fused_attention_kernel(KernelContext& ctx) {
       if (!(flash && flash_is_faster(ctx, L, fa, dev, st)) && run_attention_gemm(ctx, L, st.gemm)) return;
       break;
   }
+  fa.allow_next = ctx.res.next_kernel_may_start;  // after the timing runs: nothing of theirs follows them
   if (flash) launch_flash_attention(fa, dev, ctx.stream());
   else run_generic(ctx, L, dev);
 }

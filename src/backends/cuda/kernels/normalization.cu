@@ -13,9 +13,17 @@
 // instead of three times, with 16-byte loads and stores, and scale/bias are read once per warp instead of
 // through a broadcast walk per element. The general row kernel ran BERT-base's LayerNorms at ~0.4 TB/s
 // (~25 us each at batch 1, a third of the model's time); this one is bound by memory bandwidth.
+//
+// That kernel also takes part in programmatic dependent launch (programmatic_launch.h): it may start beside
+// the kernel before it (it waits for it first thing), and it lets the next start at once where the executor
+// says that one waits too. Why: a transformer at batch 1 runs 25 LayerNorms of ~3 us between its GEMMs, and
+// each GEMM of Kiln's loads its weights while the LayerNorm before it still runs only if the LayerNorm lets it
+// start (cublaslt/splitk_gemm.h).
 #include <cmath>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/programmatic_launch.cuh"
+#include "backends/cuda/programmatic_launch.h"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -88,7 +96,10 @@ __global__ void k_norm_cols(const T* __restrict__ x, T* __restrict__ y, int64_t 
 // and bias (float32 or T): they are read with vector loads too, and stay in L1 across a block's rows.
 template <class T, class P, int NV>
 __global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n,
-                                 const P* __restrict__ scale, const P* __restrict__ bias, float eps) {
+                                 const P* __restrict__ scale, const P* __restrict__ bias, float eps,
+                                 bool allow_next) {
+  wait_for_prior_kernels();  // x is the previous kernel's output (a no-op unless launched programmatically)
+  if (allow_next) allow_next_kernel_to_start();  // it too waits for this one before it reads y
   constexpr int kVec = 16 / sizeof(T);
   const int lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
@@ -169,23 +180,31 @@ bool layernorm_warp_applies(const KernelContext& ctx, const TensorRef& x, const 
   return true;
 }
 
+// How the warp kernel is launched: on `stream`, programmatically or not (read once per node: LayerNormLaunch),
+// letting the next kernel start early or not (the executor's next_kernel_may_start).
+struct WarpLaunch {
+  cudaStream_t stream;
+  bool programmatic, allow_next;
+};
+
 template <class T, class P, int NV>
-void launch_layernorm_warp(cudaStream_t s, const T* x, T* y, int64_t rows, int64_t n, const void* scale,
+void launch_layernorm_warp(const WarpLaunch& l, const T* x, T* y, int64_t rows, int64_t n, const void* scale,
                            const void* bias, float eps) {
   constexpr int kWarpsPerBlock = 4;  // small blocks: batch-1 rows (128 of them for BERT) still spread out
-  k_layernorm_warp<T, P, NV><<<grid_for((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 1), 32 * kWarpsPerBlock, 0,
-                               s>>>(x, y, rows, static_cast<int>(n), static_cast<const P*>(scale),
-                                    static_cast<const P*>(bias), eps);
+  KILN_CUDA_CHECK(launch_maybe_programmatic(k_layernorm_warp<T, P, NV>, grid_for((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 1),
+                                            dim3(32 * kWarpsPerBlock), 0, l.stream, l.programmatic, x, y, rows,
+                                            static_cast<int>(n), static_cast<const P*>(scale),
+                                            static_cast<const P*>(bias), eps, l.allow_next));
 }
 
 template <class T, class P>
-void layernorm_warp(cudaStream_t s, const T* x, T* y, int64_t rows, int64_t n, const NormParams& p) {
+void layernorm_warp(const WarpLaunch& l, const T* x, T* y, int64_t rows, int64_t n, const NormParams& p) {
   constexpr int64_t kVec = 16 / sizeof(T);
   const int64_t per_lane = (n / kVec + 31) / 32;
-  if (per_lane <= 1) return launch_layernorm_warp<T, P, 1>(s, x, y, rows, n, p.scale, p.bias, p.eps);
-  if (per_lane <= 2) return launch_layernorm_warp<T, P, 2>(s, x, y, rows, n, p.scale, p.bias, p.eps);
-  if (per_lane <= 4) return launch_layernorm_warp<T, P, 4>(s, x, y, rows, n, p.scale, p.bias, p.eps);
-  launch_layernorm_warp<T, P, kLayerNormMaxVectorsPerLane>(s, x, y, rows, n, p.scale, p.bias, p.eps);
+  if (per_lane <= 1) return launch_layernorm_warp<T, P, 1>(l, x, y, rows, n, p.scale, p.bias, p.eps);
+  if (per_lane <= 2) return launch_layernorm_warp<T, P, 2>(l, x, y, rows, n, p.scale, p.bias, p.eps);
+  if (per_lane <= 4) return launch_layernorm_warp<T, P, 4>(l, x, y, rows, n, p.scale, p.bias, p.eps);
+  launch_layernorm_warp<T, P, kLayerNormMaxVectorsPerLane>(l, x, y, rows, n, p.scale, p.bias, p.eps);
 }
 
 // x as [outer, D, inner] around the statistics dims; false when they do not form one run. Unknown dims
@@ -233,6 +252,11 @@ bool supports_normalization(const ir::Node& node, const std::vector<ir::TensorIn
   return norm_geometry(in[0].shape, node.attrs.ints("axes"), node.attrs.i("num_groups", 1), &outer, &D, &inner);
 }
 
+// Read once per node and context, not at each launch (programmatic_launch.h).
+struct LayerNormLaunch {
+  bool programmatic = programmatic_launch_enabled();
+};
+
 void normalization_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   const TensorRef& scale = ctx.input(1);
@@ -256,14 +280,17 @@ void normalization_kernel(KernelContext& ctx) {
   p.pw = broadcast_walk<2>(ctx, x.shape, {&scale.shape, &bias.shape});
   p.eps = static_cast<float>(ctx.attrs().f("epsilon", 1e-5));
   cudaStream_t s = ctx.stream();
+  const bool warp = layernorm_warp_applies(ctx, x, scale, bias, groups, D, inner);
+  const WarpLaunch wl{s, node_state<LayerNormLaunch>(ctx).programmatic, ctx.res.next_kernel_may_start};
+  if (!warp) before_other_kernels(ctx);  // a node whose warp kernel ran programmatically before (misaligned now)
   dispatch_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* y = ctx.out[0].as<T>();
-    if (layernorm_warp_applies(ctx, x, scale, bias, groups, D, inner)) {
+    if (warp) {
       if (scale.dtype == DataType::kFLOAT)
-        layernorm_warp<T, float>(s, x.as<T>(), y, outer, D, p);
+        layernorm_warp<T, float>(wl, x.as<T>(), y, outer, D, p);
       else
-        layernorm_warp<T, T>(s, x.as<T>(), y, outer, D, p);
+        layernorm_warp<T, T>(wl, x.as<T>(), y, outer, D, p);
     } else if (inner == 1) {
       const int tpr = threads_per_row(D);
       const int rpb = kThreads / tpr;
@@ -273,6 +300,7 @@ void normalization_kernel(KernelContext& ctx) {
     }
     KILN_CUDA_LAUNCH_CHECK();
   });
+  if (warp && wl.programmatic) note_programmatic_launch(ctx);
 }
 
 }  // namespace

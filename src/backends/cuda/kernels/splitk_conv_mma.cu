@@ -333,7 +333,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 // Launches the kernel; false, with the reason in *why and no error left pending, when it cannot (its shared
 // memory refused, or a cluster of `splits` blocks that this device cannot schedule).
 template <class T, int kAct>
-bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic, std::string* why) {
+bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic, std::string* why) {
   const auto kernel = k_splitk_conv<T, kAct>;
   // The ring takes more than the 48 KiB a launch gets without asking, and kSplitKBlocksPerSm blocks need most
   // of an SM's shared memory: both asked once per instantiation.
@@ -353,7 +353,7 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
   config.gridDim = dim3(static_cast<unsigned>(pixel_tiles), static_cast<unsigned>(a.K / kTN), static_cast<unsigned>(splits));
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = kSharedBytes;
-  config.stream = ctx.stream();
+  config.stream = stream;
   cudaLaunchAttribute attrs[2] = {};
   attrs[0].id = cudaLaunchAttributeClusterDimension;
   attrs[0].val.clusterDim.x = 1;
@@ -374,13 +374,13 @@ bool launch(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits
 
 // ResNet's ReLU and none get kernels of their own; the rest share one that reads the type at run time.
 template <class T>
-bool launch_for(KernelContext& ctx, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic,
+bool launch_for(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic,
                 std::string* why) {
   namespace A = kern::act;
   switch (a.act) {
-    case -1: return launch<T, -1>(ctx, a, pixel_tiles, splits, programmatic, why);
-    case A::kRelu: return launch<T, A::kRelu>(ctx, a, pixel_tiles, splits, programmatic, why);
-    default: return launch<T, A::kAnyAct>(ctx, a, pixel_tiles, splits, programmatic, why);
+    case -1: return launch<T, -1>(stream, a, pixel_tiles, splits, programmatic, why);
+    case A::kRelu: return launch<T, A::kRelu>(stream, a, pixel_tiles, splits, programmatic, why);
+    default: return launch<T, A::kAnyAct>(stream, a, pixel_tiles, splits, programmatic, why);
   }
 }
 
@@ -470,7 +470,8 @@ std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms) {
 
 bool splitk_conv_aligned(const KernelContext& ctx) { return conv_tensors_aligned(ctx, 8); }
 
-bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why) {
+bool try_launch_splitk(cudaStream_t stream, const ConvTensors& t, DataType dtype, bool allow_next,
+                       const SplitKConvGeometry& g, int splits, std::string* why) {
   if (g.pixels() == 0 || g.K == 0) return true;
   if (splits < 1 || splits > kSplitKMaxSplits || (splits & (splits - 1)) != 0 || splits > g.chunks()) {
     *why = "the split-K convolution kernel cannot split " + std::to_string(g.chunks()) + " reduction chunks over " +
@@ -478,7 +479,7 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
     return false;
   }
   SkArgs a;
-  a.t = conv_tensors(ctx);
+  a.t = t;
   a.H = static_cast<int>(g.H);
   a.W = static_cast<int>(g.W);
   a.C = static_cast<int>(g.C);
@@ -502,12 +503,17 @@ bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, in
   a.act = g.act;
   a.alpha = g.alpha;
   a.beta = g.beta;
-  a.allow_next = ctx.res.next_kernel_may_start;
+  a.allow_next = allow_next;
   const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
-  if (ctx.in[0].dtype == DataType::kHALF) return launch_for<half>(ctx, a, pixel_tiles, splits, g.programmatic, why);
-  if (ctx.in[0].dtype == DataType::kBF16) return launch_for<bf16>(ctx, a, pixel_tiles, splits, g.programmatic, why);
+  if (dtype == DataType::kHALF) return launch_for<half>(stream, a, pixel_tiles, splits, g.programmatic, why);
+  if (dtype == DataType::kBF16) return launch_for<bf16>(stream, a, pixel_tiles, splits, g.programmatic, why);
   *why = "the split-K convolution kernel takes float16 or bfloat16";
   return false;
+}
+
+bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why) {
+  return try_launch_splitk(ctx.stream(), conv_tensors(ctx), ctx.in[0].dtype, ctx.res.next_kernel_may_start, g, splits,
+                           why);
 }
 
 void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits) {

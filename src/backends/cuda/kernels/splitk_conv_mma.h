@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "backends/cuda/candidate_mode.h"
+#include "backends/cuda/conv_epilogue_inputs.h"
 #include "backends/cuda/kernel.h"
 
 namespace kiln::cuda {
@@ -89,5 +90,11 @@ bool splitk_conv_aligned(const KernelContext& ctx);
 bool try_enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits, std::string* why);
 // The same, failing the node (naming why) when it cannot launch: the run of a path already chosen.
 void enqueue_splitk_conv(KernelContext& ctx, const SplitKConvGeometry& g, int splits);
+
+// What try_enqueue_splitk_conv does, for tensors given apart from a node (the GEMM view of the kernel:
+// cublaslt/splitk_gemm.h): dtype is every tensor's; allow_next lets the next kernel start once this one's wait
+// is over (programmatic_launch.h).
+bool try_launch_splitk(cudaStream_t stream, const ConvTensors& t, DataType dtype, bool allow_next,
+                       const SplitKConvGeometry& g, int splits, std::string* why);
 
 }  // namespace kiln::cuda

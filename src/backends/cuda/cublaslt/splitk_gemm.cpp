@@ -1,0 +1,55 @@
+#include "backends/cuda/cublaslt/splitk_gemm.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "backends/cuda/kernels/epilogue.h"
+#include "backends/cuda/programmatic_launch.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+std::atomic<int64_t> g_chosen{0};
+
+}  // namespace
+
+const char* splitk_gemm_refusal(const SplitKGemmProblem& p, int sms, int major) {
+  if (p.dtype != DataType::kHALF && p.dtype != DataType::kBF16) return "not float16 or bfloat16";
+  if (!p.a_rows_packed) return "a is not [M, K] with rows K apart";
+  if (!p.w_rows_of_k) return "the weights are not [N, K] with rows K apart";
+  if (p.m < 1 || p.n < 1) return "no output";
+  if (p.k < kSplitKChunk || p.k % kSplitKChunk != 0) return "K not a multiple of 64";
+  if (p.n % kSplitKTileN != 0) return "N not a multiple of 32";
+  // The kernel's int arithmetic and its grid (splitk_conv_geometry's limits for a 1x1 convolution).
+  if (p.k >= (int64_t{1} << 29) || p.n / kSplitKTileN >= 65536 || p.m >= (int64_t{1} << 31) - kSplitKTileM)
+    return "too large";
+  if (!fused_activation_supported(p.act)) return "activation";
+  if (major < 9) return "thread block clusters need sm_90 or newer";
+  const int64_t tiles = (p.m + kSplitKTileM - 1) / kSplitKTileM * (p.n / kSplitKTileN);
+  if (tiles > static_cast<int64_t>(std::max(sms, 1)) * kSplitKBlocksPerSm) return "its tiles fill the GPU at one split";
+  return nullptr;
+}
+
+SplitKConvGeometry splitk_gemm_geometry(const SplitKGemmProblem& p) {
+  SplitKConvGeometry g;
+  g.N = 1;
+  g.H = 1;
+  g.W = p.m;
+  g.C = p.k;
+  g.K = p.n;
+  g.OH = 1;
+  g.OW = p.m;
+  g.kh = 1;
+  g.kw = 1;
+  g.act = p.act;
+  g.alpha = p.alpha;
+  g.beta = p.beta;
+  g.programmatic = programmatic_launch_enabled();
+  return g;
+}
+
+int64_t splitk_gemm_chosen() { return g_chosen.load(); }
+void count_splitk_gemm_chosen() { ++g_chosen; }
+
+}  // namespace kiln::cuda
