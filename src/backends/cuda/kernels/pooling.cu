@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/fast_div.cuh"
 #include "backends/cuda/kernels/programmatic_launch.cuh"
 #include "backends/cuda/programmatic_launch.h"
 
@@ -184,6 +185,9 @@ __global__ void k_pool_channels_last(const T* __restrict__ x, T* __restrict__ y,
 // where the executor says that one waits too (allow_next).
 struct Window2d {
   int32_t h_in, w_in, h_out, w_out, sh, sw, ph, pw;
+  // The element index's decode (groups, w_out, h_out) as multiply-shifts: the kernel waits for the previous one
+  // first thing, so its three 32-bit divisions (~120 SASS instructions) all came after that kernel's end.
+  FastDivU32 groups_div, w_out_div, h_out_div;
 };
 
 template <class T, int V, int K>
@@ -193,12 +197,13 @@ __global__ void k_max_pool_window_channels_last(const T* __restrict__ x, T* __re
   if (allow_next) allow_next_kernel_to_start();  // it too waits for this one before it reads y
   const int32_t stride = static_cast<int32_t>(gridDim.x) * static_cast<int32_t>(blockDim.x);
   for (int32_t e = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x); e < n; e += stride) {
-    const int32_t cg = e % groups;
-    int32_t pix = e / groups;
-    const int32_t ow = pix % w.w_out;
-    pix /= w.w_out;
-    const int32_t oh = pix % w.h_out;
-    const int32_t nb = pix / w.h_out;
+    // e < n <= 2^30 (launch_max_window's condition): the fast divisions are exact.
+    int32_t pix = static_cast<int32_t>(w.groups_div.div(static_cast<uint32_t>(e)));
+    const int32_t cg = e - pix * groups;
+    const int32_t rest = static_cast<int32_t>(w.w_out_div.div(static_cast<uint32_t>(pix)));
+    const int32_t ow = pix - rest * w.w_out;
+    const int32_t nb = static_cast<int32_t>(w.h_out_div.div(static_cast<uint32_t>(rest)));
+    const int32_t oh = rest - nb * w.h_out;
     const int32_t ih0 = oh * w.sh - w.ph, iw0 = ow * w.sw - w.pw;
     Vec<T, V> tap[K * K];
     bool inside[K * K];
@@ -242,7 +247,9 @@ bool launch_max_window(const KernelContext& ctx, const TensorRef& x, TensorRef& 
   const int64_t C = x.shape.back(), groups = C / V, n = y.numel() / V;
   const Window2d w{static_cast<int32_t>(AH.in), static_cast<int32_t>(AW.in), static_cast<int32_t>(AH.out),
                    static_cast<int32_t>(AW.out), static_cast<int32_t>(AH.s), static_cast<int32_t>(AW.s),
-                   static_cast<int32_t>(AH.pre), static_cast<int32_t>(AW.pre)};
+                   static_cast<int32_t>(AH.pre), static_cast<int32_t>(AW.pre),
+                   FastDivU32(static_cast<uint32_t>(groups)), FastDivU32(static_cast<uint32_t>(AW.out)),
+                   FastDivU32(static_cast<uint32_t>(AH.out))};
   const auto kernel = AH.k == 2 ? k_max_pool_window_channels_last<T, V, 2> : k_max_pool_window_channels_last<T, V, 3>;
   KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, dim3(blocks_for(n)), dim3(kThreads), 0, ctx.stream(), programmatic,
                                             x.as<T>(), y.as<T>(), static_cast<int32_t>(n),
