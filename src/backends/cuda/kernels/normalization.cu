@@ -98,12 +98,33 @@ template <class T, class P, int NV>
 __global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n,
                                  const P* __restrict__ scale, const P* __restrict__ bias, float eps,
                                  bool allow_next) {
-  wait_for_prior_kernels();  // x is the previous kernel's output (a no-op unless launched programmatically)
-  if (allow_next) allow_next_kernel_to_start();  // it too waits for this one before it reads y
   constexpr int kVec = 16 / sizeof(T);
   const int lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
   const int nvec = n / kVec;
+  // This lane's pieces of scale and bias (the same for every row), loaded before the wait where they are few (at
+  // most 4 16-byte pieces each: a 768-wide float16 row's 3 vectors a lane): they are weights no kernel writes,
+  // so their trip to memory overlaps the kernel before, or at least x's. Why: loaded after the statistics,
+  // they were a second dependent round trip at the end of every LayerNorm (GPT-2 b1's timeline: 3.1-3.2 us
+  // each for a 128 x 768 row block, 25 of them; seventeenth session).
+  constexpr int kPieces = static_cast<int>(sizeof(P)) * kVec / 16;  // of scale (or bias) a vector
+  constexpr bool kEarly = NV * kPieces <= 4;
+  // Every lane loads NV vectors, those past the row's end clamped to its last (in bounds, never used): no
+  // predicated loads whose zero-filled registers ptxas would merge, and unpack, before x's loads.
+  uint4 early_scale[kEarly ? NV * kPieces : 1], early_bias[kEarly ? NV * kPieces : 1];
+  if constexpr (kEarly) {
+#pragma unroll
+    for (int j = 0; j < NV; ++j) {
+      const int vec = min(lane + 32 * j, nvec - 1);
+#pragma unroll
+      for (int k = 0; k < kPieces; ++k) {
+        early_scale[j * kPieces + k] = load_weight_16(reinterpret_cast<const uint4*>(scale + vec * kVec) + k);
+        early_bias[j * kPieces + k] = load_weight_16(reinterpret_cast<const uint4*>(bias + vec * kVec) + k);
+      }
+    }
+  }
+  wait_for_prior_kernels();  // x is the previous kernel's output (a no-op unless launched programmatically)
+  if (allow_next) allow_next_kernel_to_start();  // it too waits for this one before it reads y
   for (int64_t row = static_cast<int64_t>(blockIdx.x) * warps + (threadIdx.x >> 5); row < rows;
        row += static_cast<int64_t>(gridDim.x) * warps) {
     const uint4* xr = reinterpret_cast<const uint4*>(x + row * n);
@@ -141,9 +162,19 @@ __global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int
         alignas(16) P g[kVec];
         alignas(16) P b[kVec];
 #pragma unroll
-        for (int k = 0; k < static_cast<int>(sizeof(g) / 16); ++k) {
-          reinterpret_cast<uint4*>(g)[k] = reinterpret_cast<const uint4*>(scale + c)[k];
-          reinterpret_cast<uint4*>(b)[k] = reinterpret_cast<const uint4*>(bias + c)[k];
+        for (int k = 0; k < kPieces; ++k) {
+          if constexpr (kEarly) {
+            uint4 sv = early_scale[j * kPieces + k], bv = early_bias[j * kPieces + k];
+            // Opaque here, inside the row loop: otherwise their conversion to float is hoisted in front of
+            // the loop, where it waits for these loads before x's are even issued.
+            asm volatile("" : "+r"(sv.x), "+r"(sv.y), "+r"(sv.z), "+r"(sv.w), "+r"(bv.x), "+r"(bv.y), "+r"(bv.z),
+                         "+r"(bv.w));
+            reinterpret_cast<uint4*>(g)[k] = sv;
+            reinterpret_cast<uint4*>(b)[k] = bv;
+          } else {
+            reinterpret_cast<uint4*>(g)[k] = reinterpret_cast<const uint4*>(scale + c)[k];
+            reinterpret_cast<uint4*>(b)[k] = reinterpret_cast<const uint4*>(bias + c)[k];
+          }
         }
         alignas(16) T t[kVec];
 #pragma unroll

@@ -20,4 +20,16 @@ __device__ __forceinline__ void allow_next_kernel_to_start() {
 #endif
 }
 
+// 16 bytes of a weight (memory no kernel writes) loaded before wait_for_prior_kernels(), where the load's
+// trip to memory overlaps the kernel before. A plain load through a const __restrict__ pointer becomes a
+// non-coherent load (LDG.CONSTANT), which ptxas moved past the wait (LayerNorm's scale and bias, SASS,
+// seventeenth session); a volatile coherent load keeps its place before it.
+__device__ __forceinline__ uint4 load_weight_16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
 }  // namespace kiln::cuda::kern
