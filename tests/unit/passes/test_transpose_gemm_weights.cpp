@@ -7,13 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <optional>
 #include <string>
 
 #include "builder/pipeline.h"
 #include "passes/fusion_test_util.h"
 #include "passes/transpose_gemm_weights.h"
+#include "scoped_env.h"
 
 using namespace kiln;
 using Net = fusetest::Builder;  // kiln::Builder is the TensorRT-style builder
@@ -21,26 +21,7 @@ using fusetest::count_op;
 
 namespace {
 
-// Sets an environment variable (nullptr: unsets it) for one scope, then restores it (the CUDA harness has the
-// same, for CUDA builds only).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using testenv::ScopedEnv;
 
 // x @ W for a fresh constant W of `w_shape` and `dt` (x's dtype when unset; values in [-1, 1]).
 ir::Node* gemm(Net& b, ir::Value* x, Dims w_shape, const std::string& name = "mm",

@@ -32,6 +32,7 @@
 #include "backends/cuda/library_handles.h"
 #include "backends/gpu_probe.h"
 #include "ir/op_registry.h"
+#include "scoped_env.h"
 
 #define KILN_REQUIRE_CUDA_DEVICE()                                                          \
   do {                                                                                      \
@@ -117,26 +118,7 @@ inline ::testing::AssertionResult compare(const HostTensor& got, const HostTenso
   return ::testing::AssertionSuccess();
 }
 
-// Sets an environment variable (nullptr: unsets it) for one scope, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = std::string(old);
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
+using testenv::ScopedEnv;  // scoped_env.h
 
 // A CUDA graph captured from what enqueue() puts on a stream, instantiated, for tests that check a kernel
 // can be captured and replayed (no allocation, synchronization or host read of device data while
