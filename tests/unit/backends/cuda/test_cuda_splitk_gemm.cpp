@@ -15,6 +15,7 @@
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/device_buffer.h"
+#include "backends/cuda/matmul_at_offsets.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "kiln/types.h"
 
@@ -328,50 +329,14 @@ TEST(CudaSplitKGemm, MisalignedRunTakesCublasLtAndKeepsTheChoice) {
   KILN_REQUIRE_CLUSTERS();
   ScopedEnv small_m(kSmallMVar, "0");
   ScopedEnv mode(kModeVar, "force");
-  const DataType dt = DataType::kHALF;
-  const Dims a_shape = {128, 768}, w_shape = {3072, 768};
-  const HostTensor a = randf(a_shape, dt, -1.0, 1.0), w = randf(w_shape, dt, -0.05, 0.05);
-  ir::Graph g;
-  ir::Node* node = g.add_node("MatrixMultiply", "m", {g.add_input("a", dt, a_shape), g.add_input("w", dt, w_shape)}, 1);
-  node->attrs.set("op_b", int64_t{1});
-  const Dims y_shape = ir::infer_node(*node, {ir::TensorInfo{true, dt, a_shape, nullptr},
-                                              ir::TensorInfo{true, dt, w_shape, nullptr}})[0].shape;
-  const HostTensor ref = cpu_reference("MatrixMultiply", node->attrs, {a, w}).at(0);
-  cudaStream_t s = test_stream();
-  cuda::Resources res;
-  res.stream = s;
-  shared_library_handles().attach(res);
-  cuda::KernelContext ctx{*node, {}, {}, res};
-  // a at an aligned address and at one 2 bytes past it; w and y aligned.
-  cuda::DeviceBuffer a_buf(a.nbytes() + 16), w_buf(w.nbytes()), y_buf(static_cast<size_t>(volume(y_shape)) * 2);
-  auto* a_aligned = static_cast<uint8_t*>(a_buf.get());
-  ASSERT_EQ(cudaMemcpy(w_buf.get(), w.raw(), w.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  ctx.in = {cuda::TensorRef{true, dt, a_shape, a_aligned, nullptr}, cuda::TensorRef{true, dt, w_shape, w_buf.get(), nullptr}};
-  ctx.out = {cuda::TensorRef{true, dt, y_shape, y_buf.get(), nullptr}};
-  auto run = [&](uint8_t* a_at, int64_t* chosen) -> ::testing::AssertionResult {
-    if (cudaMemcpy(a_at, a.raw(), a.nbytes(), cudaMemcpyHostToDevice) != cudaSuccess ||
-        cudaMemset(y_buf.get(), 0xFF, y_buf.size()) != cudaSuccess)
-      return ::testing::AssertionFailure() << "copies failed";
-    ctx.in[0].data = a_at;
-    const int64_t before = cuda::splitk_gemm_chosen();
-    try {
-      cuda::find_kernel("MatrixMultiply")(ctx);
-    } catch (const std::exception& e) {
-      return ::testing::AssertionFailure() << "threw: " << e.what();
-    }
-    *chosen = cuda::splitk_gemm_chosen() - before;
-    if (cudaStreamSynchronize(s) != cudaSuccess) return ::testing::AssertionFailure() << "the GEMM failed";
-    HostTensor got(dt, y_shape);
-    if (cudaMemcpy(got.mutable_raw(), y_buf.get(), got.nbytes(), cudaMemcpyDeviceToHost) != cudaSuccess)
-      return ::testing::AssertionFailure() << "copy back failed";
-    return compare(got, ref, default_tol(dt), false, 1e-3);
-  };
+  MatmulAtOffsets mm({128, 768}, {3072, 768});
+  auto run = [&](size_t a_offset, int64_t* chosen) { return mm.run(a_offset, cuda::splitk_gemm_chosen, chosen); };
   int64_t chosen = -1;
-  ASSERT_TRUE(run(a_aligned, &chosen)) << "first run";
+  ASSERT_TRUE(run(0, &chosen)) << "first run";
   ASSERT_EQ(chosen, 1) << "the forced kernel was not taken";
-  EXPECT_TRUE(run(a_aligned + 2, &chosen)) << "the misaligned run";
+  EXPECT_TRUE(run(2, &chosen)) << "the misaligned run";
   EXPECT_EQ(chosen, 0) << "a run counted a second choice";
-  EXPECT_TRUE(run(a_aligned, &chosen)) << "aligned again";
+  EXPECT_TRUE(run(0, &chosen)) << "aligned again";
   EXPECT_EQ(chosen, 0) << "a run counted a second choice";
 }
 
