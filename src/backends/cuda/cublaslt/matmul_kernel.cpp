@@ -350,24 +350,16 @@ void matmul_kernel(KernelContext& ctx) {
   };
   // Kiln's kernels: a's rows (its batch folded in, as the first branch of enqueue does) against weights [N, K]
   // that have no batch of their own.
-  const bool a_rows_packed = !s.trans_a && s.lda == K;
-  const bool w_rows_of_k = !b_vec && s.trans_b && s.ldb == K && vol_b == 1;
-  SmallMProblem small;
-  small.dtype = a.dtype;
-  small.m = vol_a * M;
-  small.n = N;
-  small.k = K;
-  small.a_rows_packed = a_rows_packed;
-  small.w_rows_of_k = w_rows_of_k;
-  small.a_address = addr(a.data);
-  small.w_address = addr(b.data);
+  const GemmRows rows{a.dtype, vol_a * M, N, K, !s.trans_a && s.lda == K,
+                      !b_vec && s.trans_b && s.ldb == K && vol_b == 1};
+  const SmallMProblem small{rows, addr(a.data), addr(b.data)};
   SmallMGemmArgs args;
   args.a = a.data;
   args.w = b.data;
   args.bias = bias;
   args.residual = residual;
   args.y = c.data;
-  args.m = small.m;
+  args.m = rows.m;
   args.n = N;
   args.k = K;
   args.dtype = a.dtype;
@@ -382,22 +374,12 @@ void matmul_kernel(KernelContext& ctx) {
     cand.small_m_mode = small_m_gemm_mode();
     cand.small_m = cand.small_m_mode != CandidateMode::kOff && !small_m_gemm_refusal(small);
     cand.small_args = &args;
-    SplitKGemmProblem sp;
-    sp.dtype = a.dtype;
-    sp.m = small.m;
-    sp.n = N;
-    sp.k = K;
-    sp.a_rows_packed = a_rows_packed;
-    sp.w_rows_of_k = w_rows_of_k;
-    sp.act = fused.act;
-    sp.alpha = fused.alpha;
-    sp.beta = fused.beta;
+    const SplitKGemmProblem sp{rows, fused.act, fused.alpha, fused.beta};
     const DeviceInfo& dev = current_device();
     cand.splitk_mode = splitk_gemm_mode();
     cand.splitk = cand.splitk_mode != CandidateMode::kOff && !splitk_gemm_refusal(sp, dev.sm_count, dev.major);
     if (cand.splitk) {
-      cand.splitk_geometry = splitk_gemm_geometry(sp);
-      cand.splitk_geometry.programmatic = state.programmatic;
+      cand.splitk_geometry = splitk_gemm_geometry(sp);  // its programmatic flag read with state.programmatic
       cand.splits = splitk_conv_candidates(cand.splitk_geometry, dev.sm_count);
     }
     cand.tensors = tensors;

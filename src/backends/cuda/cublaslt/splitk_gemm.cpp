@@ -21,13 +21,11 @@ const char* splitk_gemm_refusal(const SplitKGemmProblem& p, int sms, int major) 
   if (p.m < 1 || p.n < 1) return "no output";
   if (p.k < kSplitKChunk || p.k % kSplitKChunk != 0) return "K not a multiple of 64";
   if (p.n % kSplitKTileN != 0) return "N not a multiple of 32";
-  // The kernel's int arithmetic and its grid (splitk_conv_geometry's limits for a 1x1 convolution).
-  if (p.k >= (int64_t{1} << 29) || p.n / kSplitKTileN >= 65536 || p.m >= (int64_t{1} << 31) - kSplitKTileM)
-    return "too large";
   if (!fused_activation_supported(p.act)) return "activation";
   if (major < 9) return "thread block clusters need sm_90 or newer";
-  const int64_t tiles = (p.m + kSplitKTileM - 1) / kSplitKTileM * (p.n / kSplitKTileN);
-  if (tiles > static_cast<int64_t>(std::max(sms, 1)) * kSplitKBlocksPerSm) return "its tiles fill the GPU at one split";
+  const SplitKConvGeometry g = splitk_gemm_geometry(p);
+  if (!splitk_within_limits(g)) return "too large";
+  if (g.tiles() > static_cast<int64_t>(std::max(sms, 1)) * kSplitKBlocksPerSm) return "its tiles fill the GPU at one split";
   return nullptr;
 }
 

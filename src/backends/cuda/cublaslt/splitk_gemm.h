@@ -22,17 +22,14 @@
 
 #include "backends/cuda/candidate_mode.h"
 #include "backends/cuda/conv_epilogue_inputs.h"
+#include "backends/cuda/kernels/gemm_rows.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 
 namespace kiln::cuda {
 
-// The product as the matrix multiply kernel sees it (its operands' layout after numpy broadcasting).
-struct SplitKGemmProblem {
-  DataType dtype = DataType::kFLOAT;
-  int64_t m = 0, n = 0, k = 0;  // m: every row of a (its batch folded in)
-  bool a_rows_packed = false;   // a is [m, k] with rows k apart (not transposed; one batch, or batches folded)
-  bool w_rows_of_k = false;     // w is [n, k] with rows k apart (transposed B, no batch of its own)
-  int act = -1;                 // the fused activation (epilogue.h's read_fused_activation), -1 none
+// The product as the matrix multiply kernel sees it, and its fused activation.
+struct SplitKGemmProblem : GemmRows {
+  int act = -1;  // the fused activation (epilogue.h's read_fused_activation), -1 none
   float alpha = 0, beta = 0;
 };
 

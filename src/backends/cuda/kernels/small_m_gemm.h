@@ -18,17 +18,14 @@
 
 #include "backends/cuda/candidate_mode.h"
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/kernels/gemm_rows.h"
 
 namespace kiln::cuda {
 
 constexpr int kSmallMMaxRows = 8;
 
-// The product as the matrix multiply kernel sees it (its operands' layout after numpy broadcasting).
-struct SmallMProblem {
-  DataType dtype = DataType::kFLOAT;
-  int64_t m = 0, n = 0, k = 0;  // m: every row of a (its batch folded in)
-  bool a_rows_packed = false;   // a is [m, k] with rows k apart (not transposed, one batch or batches folded)
-  bool w_rows_of_k = false;     // w is [n, k] with rows k apart (transposed B, no batch of its own)
+// The product as the matrix multiply kernel sees it, and its operands' addresses (alignment).
+struct SmallMProblem : GemmRows {
   uint64_t a_address = 0, w_address = 0;
 };
 

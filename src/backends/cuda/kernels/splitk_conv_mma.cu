@@ -403,6 +403,12 @@ bool parse_splitk_splits(const char* value, int* out) {
   return true;
 }
 
+bool splitk_within_limits(const SplitKConvGeometry& g) {
+  constexpr int64_t kMax = int64_t{1} << 29;
+  return g.H < kMax && g.W < kMax && g.C < kMax && int64_t{g.kh} * g.kw * g.C < kMax && g.K / kSplitKTileN < 65536 &&
+         g.OH < kMax && g.OW < kMax && g.pixels() < (int64_t{1} << 31) - kSplitKTileM;
+}
+
 bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, SplitKConvGeometry* g,
                           std::string* why) {
   const ir::Node& n = ctx.node;
@@ -426,34 +432,32 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
   BiasAct act;  // the activation only (read here, once a shape, not at every launch)
   read_fused_activation(n.attrs, &act);
   if (!fused_activation_supported(act.act)) return refuse(why, "activation");
-  // Rows, columns, channels, the reduction and the output pixels (with a tile's slack) are int in the kernel;
-  // the channel tiles are a grid dimension.
-  constexpr int64_t kMax = int64_t{1} << 29;
-  if (x.shape[1] >= kMax || x.shape[2] >= kMax || C >= kMax || kh * kw * C >= kMax || K / kSplitKTileN >= 65536 ||
-      y.shape[1] >= kMax || y.shape[2] >= kMax || y.shape[0] * y.shape[1] * y.shape[2] >= (int64_t{1} << 31) - kSplitKTileM)
-    return refuse(why, "too large");
-  g->N = x.shape[0];
-  g->H = x.shape[1];
-  g->W = x.shape[2];
-  g->C = C;
-  g->K = K;
-  g->OH = y.shape[1];
-  g->OW = y.shape[2];
-  g->kh = static_cast<int>(kh);
-  g->kw = static_cast<int>(kw);
-  g->window = wd;
-  g->act = act.act;
-  g->alpha = act.alpha;
-  g->beta = act.beta;
-  g->programmatic = programmatic_launch_enabled();
+  if (kh >= (int64_t{1} << 29) || kw >= (int64_t{1} << 29)) return refuse(why, "too large");  // g's window is int
+  SplitKConvGeometry out;
+  out.N = x.shape[0];
+  out.H = x.shape[1];
+  out.W = x.shape[2];
+  out.C = C;
+  out.K = K;
+  out.OH = y.shape[1];
+  out.OW = y.shape[2];
+  out.kh = static_cast<int>(kh);
+  out.kw = static_cast<int>(kw);
+  out.window = wd;
+  out.act = act.act;
+  out.alpha = act.alpha;
+  out.beta = act.beta;
+  out.programmatic = programmatic_launch_enabled();
+  if (!splitk_within_limits(out)) return refuse(why, "too large");
   // The split count, last: only an otherwise eligible node reads the switch.
   const char* splits_value = std::getenv(kSplitsVariable);
-  if (!parse_splitk_splits(splits_value, &g->fixed_splits))
+  if (!parse_splitk_splits(splits_value, &out.fixed_splits))
     ctx.fail(std::string(kSplitsVariable) + "=" + splits_value +
              ": expected 1, 2, 4 or 8 (the blocks each output tile's reduction is split over), or unset");
-  if (g->fixed_splits > g->chunks())
+  if (out.fixed_splits > out.chunks())
     return refuse(why, std::string(kSplitsVariable) + "=" + splits_value + " is more than the reduction's " +
-                           std::to_string(g->chunks()) + " chunks of 64 channels");
+                           std::to_string(out.chunks()) + " chunks of 64 channels");
+  *g = out;
   return true;
 }
 

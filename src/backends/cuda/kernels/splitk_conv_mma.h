@@ -67,6 +67,11 @@ inline SplitKConvMode splitk_conv_mode() { return candidate_mode("KILN_CONV_SPLI
 // false for any other value.
 bool parse_splitk_splits(const char* value, int* out);
 
+// Whether g stays within the kernel's int arithmetic and grid: rows, columns, channels, the reduction and the
+// output pixels (with a tile's slack) are int in the kernel, and the channel tiles a grid dimension. A geometry
+// past them is refused as "too large" (the convolution's and the GEMM view's).
+bool splitk_within_limits(const SplitKConvGeometry& g);
+
 // Whether the kernel can run this node for its current shapes and dtypes (see the top of the file), filling in
 // *g (its fixed_splits from KILN_CONV_SPLITK_SPLITS: a bad value fails the node, naming it; a count above the
 // reduction's chunks refuses the node); false with the reason in *why. The addresses are checked apart

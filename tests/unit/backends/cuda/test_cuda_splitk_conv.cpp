@@ -373,6 +373,21 @@ TEST(SplitKConvGeometry, RefusesWithAReason) {
     f.node->attrs.set("activation", int64_t{999});
     refused(f, window, "activation");
   }
+  // Past the kernel's int arithmetic (splitk_within_limits; the shapes are never allocated): a row of 2^29
+  // pixels, and 2^31 output pixels of rows and images each within it.
+  for (const Dims& x : {Dims{1, 1, int64_t{1} << 29, 64}, Dims{8, 1, int64_t{1} << 28, 64}}) {
+    const SplitKCase c{.label = "large", .x = x, .k = 64, .kh = 1, .kw = 1};
+    FakeNode f(c, DataType::kHALF);
+    refused(f, window_of(c), "too large");
+  }
+  {
+    // Just inside: 2^31 - 128 output pixels.
+    const SplitKCase c{.label = "largest", .x = {8, 1, (int64_t{1} << 28) - 16, 64}, .k = 64, .kh = 1, .kw = 1};
+    FakeNode f(c, DataType::kHALF);
+    cuda::SplitKConvGeometry geo;
+    std::string why;
+    EXPECT_TRUE(cuda::splitk_conv_geometry(*f.ctx, window_of(c), &geo, &why)) << why;
+  }
   // A bias or residual of another dtype: refused (which words say so is the implementation's).
   for (int input : {2, 3}) {
     FakeNode f(base, DataType::kHALF);
