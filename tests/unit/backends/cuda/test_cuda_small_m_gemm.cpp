@@ -11,9 +11,8 @@
 #include <vector>
 
 #include "backends/cuda/cuda_op_harness.h"
-#include "backends/cuda/device_buffer.h"
-#include "backends/cuda/matmul_at_offsets.h"
 #include "backends/cuda/kernels/small_m_gemm.h"
+#include "backends/cuda/matmul_at_offsets.h"
 #include "kiln/types.h"
 
 namespace kiln {

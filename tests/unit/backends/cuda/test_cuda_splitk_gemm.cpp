@@ -14,9 +14,8 @@
 #include "backends/cuda/cublaslt/splitk_gemm.h"
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/device.h"
-#include "backends/cuda/device_buffer.h"
-#include "backends/cuda/matmul_at_offsets.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
+#include "backends/cuda/matmul_at_offsets.h"
 #include "kiln/types.h"
 
 namespace kiln {
