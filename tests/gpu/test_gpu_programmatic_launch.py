@@ -209,11 +209,14 @@ def _block_reference(x, params):
     return (F.layer_norm(r, (HIDDEN,), g2, be2, 1e-5) @ w3).numpy()
 
 
-def test_transformer_block_replays_match_with_and_without_programmatic_launch(monkeypatch, capfd):
+@pytest.mark.parametrize("tile", ["64x32", "128x64", "128x128"])
+def test_transformer_block_replays_match_with_and_without_programmatic_launch(monkeypatch, capfd, tile):
     # A transformer's MLP at batch 1 (ViT's 197 tokens: a partial last tile of rows): LayerNorm, which starts
-    # beside the kernel before it and lets the next start at once; three GEMMs on Kiln's split-K kernel (forced;
-    # the first with erf-GELU, the second with the residual), each loading its weights before it waits.
+    # beside the kernel before it and lets the next start at once; three GEMMs on Kiln's split-K kernel (forced,
+    # on each of its tiles; the first with erf-GELU, the second with the residual), each loading its weights
+    # before it waits.
     monkeypatch.setenv("KILN_GEMM_SPLITK", "force")
+    monkeypatch.setenv("KILN_GEMM_SPLITK_TILE", tile)
     monkeypatch.setenv("KILN_GEMM_LOG", "1")
     model, params = _block_model()
     engine, _ = build(model, fp16=True)
@@ -222,7 +225,7 @@ def test_transformer_block_replays_match_with_and_without_programmatic_launch(mo
     capfd.readouterr()
     with_pdl = _runs(engine, inputs, (1, TOKENS, HIDDEN))
     log = capfd.readouterr().err
-    assert log.count("-> split-K kernel x") == 3 and log.count("KILN_GEMM_SPLITK=force") == 3, log
+    assert log.count(f"-> split-K kernel {tile} x") == 3 and log.count("KILN_GEMM_SPLITK=force") == 3, log
     monkeypatch.setenv("KILN_PDL", "0")
     without = _runs(engine, inputs, (1, TOKENS, HIDDEN))
     _check(inputs, with_pdl, without, lambda a: _block_reference(a, params))

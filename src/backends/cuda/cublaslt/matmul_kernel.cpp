@@ -22,11 +22,12 @@
 // Products against weights stored [N, K] have Kiln's kernels as more candidates, timed against cuBLASLt's
 // choice on the node's first eager run and recorded like a cuBLASLt algorithm: at most 8 rows (a classifier
 // at batch 1-8), the small-M kernel (kernels/small_m_gemm.h); too few rows to fill the GPU with its tiles (a
-// transformer's token rows at batch 1), the split-K convolution kernel as a 1x1 convolution
+// transformer's token rows at batch 1), the split-K convolution kernel as a 1x1 convolution on each of its tiles
 // (cublaslt/splitk_gemm.h). Both do the whole epilogue (erf-GELU exactly) and start programmatically.
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cuda/cublaslt/lt_gemm.h"
@@ -69,11 +70,14 @@ Epilogue lt_epilogue_for(bool bias, int act, bool erf_as_tanh, bool* lt_act) {
 }
 
 // Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, or Kiln's split-K
-// kernel over `splits` blocks a tile.
+// kernel on `tile` over `splits` blocks a tile.
 enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK };
 struct OwnChoice {
   OwnKernel kernel = OwnKernel::kUndecided;
   int splits = 0;
+  SplitKTile tile;
+  OwnChoice() = default;
+  OwnChoice(OwnKernel k, int s, SplitKTile t = SplitKTile{}) : kernel(k), splits(s), tile(t) {}
 };
 
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
@@ -90,15 +94,20 @@ struct MatmulState {
 
 // The timing-cache records of the choice (the problem's text: gemm_problem plus the epilogue inputs).
 constexpr const char* kSmallMTaken = "small-M kernel", *kNoOwnKernel = "cuBLASLt";
-const std::string kSplitKTaken = "split-K kernel x";  // + the split count
+const std::string kSplitKTaken = "split-K kernel ";  // + the tile and " x" the split count
+
+// The split-K kernel on one tile: its geometry and the split counts worth timing there, fewest first.
+struct SplitKTileCandidates {
+  SplitKConvGeometry geometry;
+  std::vector<int> splits;
+};
 
 // What one of Kiln's kernels needs to be timed and launched for this node.
 struct OwnCandidates {
   bool small_m = false, splitk = false;  // eligible (their switches allow it and their conditions hold)
   CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
   const SmallMGemmArgs* small_args = nullptr;
-  SplitKConvGeometry splitk_geometry;
-  std::vector<int> splits;  // the split-K kernel's counts worth timing, fewest first
+  std::vector<SplitKTileCandidates> splitk_tiles;  // the tiles that apply, in kSplitKTiles' order (splitk: any)
   ConvTensors tensors{};    // a as x, w, bias, residual, y
   DataType dtype = DataType::kHALF;
   bool programmatic = false;  // Kiln's kernels launch programmatically (KILN_PDL): they get kProgrammaticCreditMs
@@ -113,25 +122,25 @@ struct OwnCandidates {
 // on the split-K kernel: 9.1 against cuBLASLt's 5.6 us) stay cuBLASLt's.
 constexpr float kProgrammaticCreditMs = 0.5e-3f;
 
+// The choice's name as the timing cache records it and KILN_GEMM_LOG prints it.
+std::string own_record(const OwnChoice& c) {
+  if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
+  if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + c.tile.name() + " x" + std::to_string(c.splits);
+  return kNoOwnKernel;
+}
+
 // The recorded choice, or kUndecided when there is none or it no longer applies (a split count this device
 // would not time, a kernel no longer eligible).
 OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
   OwnChoice none{OwnKernel::kNone, 0};
   if (rec == kNoOwnKernel) return none;
   if (rec == kSmallMTaken) return c.small_m ? OwnChoice{OwnKernel::kSmallM, 0} : OwnChoice{};
-  if (c.splitk && rec.rfind(kSplitKTaken, 0) == 0) {
-    const std::string count = rec.substr(kSplitKTaken.size());
-    for (int s : c.splits)
-      if (count == std::to_string(s)) return OwnChoice{OwnKernel::kSplitK, s};
-  }
+  for (const SplitKTileCandidates& t : c.splitk_tiles)
+    for (int s : t.splits) {
+      const OwnChoice choice{OwnKernel::kSplitK, s, t.geometry.tile};
+      if (rec == own_record(choice)) return choice;
+    }
   return OwnChoice{};
-}
-
-// The choice's name as the timing cache records it and KILN_GEMM_LOG prints it.
-std::string own_record(const OwnChoice& c) {
-  if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
-  if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + std::to_string(c.splits);
-  return kNoOwnKernel;
 }
 
 // KILN_GEMM_LOG=1: one line on stderr per node and context as its kernel is chosen (what was timed, in us, and
@@ -144,10 +153,11 @@ void log_own_choice(const KernelContext& ctx, const GemmShape& s, const OwnChoic
 }
 
 // Which kernel computes the node (its one shape), on its first run: never one of Kiln's where it does not fit
-// the problem or its switch is 0; Kiln's kernel when forced (small-M first; the split-K kernel with the most
-// splits it would time; nothing timed or recorded); else the record, or the fastest of cuBLASLt's path (run_lt,
-// which sets itself up and times its algorithms on its first call, just before), the small-M kernel and the
-// split-K kernel at each split count (Kiln's two less kProgrammaticCreditMs where they launch programmatically).
+// the problem or its switch is 0; Kiln's kernel when forced (small-M first; the split-K kernel on its first tile
+// that applies, with the most splits it would time there; nothing timed or recorded); else the record, or the
+// fastest of cuBLASLt's path (run_lt, which sets itself up and times its algorithms on its first call, just
+// before), the small-M kernel and the split-K kernel on each tile at each split count (Kiln's two less
+// kProgrammaticCreditMs where they launch programmatically).
 // Inside a capture nothing can be timed: cuBLASLt's path, not recorded. Nor when the residual is the output (the
 // timing runs would read what they wrote).
 template <class RunLt>
@@ -158,8 +168,10 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   };
   if (c.small_m && c.small_m_mode == CandidateMode::kForce)
     return decided({OwnKernel::kSmallM, 0}, "KILN_GEMM_SMALL_M=force");
-  if (c.splitk && c.splitk_mode == CandidateMode::kForce)
-    return decided({OwnKernel::kSplitK, c.splits.back()}, "KILN_GEMM_SPLITK=force");
+  if (c.splitk && c.splitk_mode == CandidateMode::kForce) {
+    const SplitKTileCandidates& first = c.splitk_tiles.front();
+    return decided({OwnKernel::kSplitK, first.splits.back(), first.geometry.tile}, "KILN_GEMM_SPLITK=force");
+  }
   if (!c.small_m && !c.splitk) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
   const SmallMGemmArgs& args = *c.small_args;
@@ -168,10 +180,11 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     // The candidates timed, and whether Kiln's are credited, are part of the problem: a context with one switched
     // off (KILN_GEMM_SPLITK=0 or KILN_PDL=0 in an A/B run) keeps its own record, and later contexts of the
     // default still find theirs.
-    const std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
-                            std::to_string(args.act) + (c.small_m ? ",small-m" : "") + (c.splitk ? ",split-k" : "") +
-                            (c.programmatic ? ",pdl" : "");
-    key = tactic_key(res, "gemm-own-kernels", "2", gemm_problem(s) + epi);
+    std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
+                      std::to_string(args.act) + (c.small_m ? ",small-m" : "");
+    for (const SplitKTileCandidates& t : c.splitk_tiles) epi += ",split-k " + t.geometry.tile.name();
+    if (c.programmatic) epi += ",pdl";
+    key = tactic_key(res, "gemm-own-kernels", "3", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
       const OwnChoice recorded = parse_own_record(*rec, c);
       if (recorded.kernel != OwnKernel::kUndecided) return decided(recorded, "recorded");
@@ -208,10 +221,11 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   if (c.small_m)
     consider({OwnKernel::kSmallM, 0}, time_ms(ctx.stream(), [&] { return launch_small_m_gemm(ctx.stream(), args, &why); }));
   if (c.splitk && conv_tensors_aligned(c.tensors, 8))
-    for (int splits : c.splits)  // timed with nothing let start early: the next timing round follows it
-      consider({OwnKernel::kSplitK, splits}, time_ms(ctx.stream(), [&] {
-                 return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, c.splitk_geometry, splits, &why);
-               }));
+    for (const SplitKTileCandidates& t : c.splitk_tiles)
+      for (int splits : t.splits)  // timed with nothing let start early: the next timing round follows it
+        consider({OwnKernel::kSplitK, splits, t.geometry.tile}, time_ms(ctx.stream(), [&] {
+                   return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, t.geometry, splits, &why);
+                 }));
   if (!key.empty()) res.tactics->record(key, own_record(best));
   return decided(best, timed);
 }
@@ -377,16 +391,21 @@ void matmul_kernel(KernelContext& ctx) {
     const SplitKGemmProblem sp{rows, fused.act, fused.alpha, fused.beta};
     const DeviceInfo& dev = current_device();
     cand.splitk_mode = splitk_gemm_mode();
-    cand.splitk = cand.splitk_mode != CandidateMode::kOff && !splitk_gemm_refusal(sp, dev.sm_count, dev.major);
-    if (cand.splitk) {
-      cand.splitk_geometry = splitk_gemm_geometry(sp);  // its programmatic flag read with state.programmatic
-      cand.splits = splitk_conv_candidates(cand.splitk_geometry, dev.sm_count);
-    }
+    if (cand.splitk_mode != CandidateMode::kOff)
+      for (SplitKTile tile : splitk_gemm_tiles())
+        if (!splitk_gemm_refusal(sp, dev.sm_count, dev.major, tile)) {
+          SplitKTileCandidates t;
+          t.geometry = splitk_gemm_geometry(sp, tile);  // its programmatic flag read with state.programmatic
+          t.splits = splitk_conv_candidates(t.geometry, dev.sm_count);
+          cand.splitk_tiles.push_back(std::move(t));
+        }
+    cand.splitk = !cand.splitk_tiles.empty();
     cand.tensors = tensors;
     cand.dtype = a.dtype;
     cand.programmatic = state.programmatic;
     state.own = decide_own_kernel(ctx, s, cand, run_lt);
-    state.splitk = cand.splitk_geometry;
+    for (const SplitKTileCandidates& t : cand.splitk_tiles)
+      if (state.own.kernel == OwnKernel::kSplitK && t.geometry.tile == state.own.tile) state.splitk = t.geometry;
     if (state.own.kernel == OwnKernel::kSmallM) count_small_m_gemm_chosen();
     if (state.own.kernel == OwnKernel::kSplitK) count_splitk_gemm_chosen();
   }

@@ -10,6 +10,11 @@
 // fixed order) and fills the GPU; launched programmatically it also loads its first weights while the kernel
 // before it still runs. ResNet-50's 1x1 and 3x3 layers at batch 1 took it in 27 of 53 convolutions.
 //
+// The tiles: the convolution's 64 x 32 tile reads a's rows once per 32 output columns, 18.9 MB from L2 for c_fc's
+// 4.7 MB of weights, and lost c_fc to cuBLASLt (9.1 against 5.6 us, seventeenth session). So the GEMM view times
+// the kernel's wide tiles too (kSplitKTiles: 128 x 64 and 128 x 128, a's rows read 2 and 4 times less often, a
+// 128-token product's weights once), each at its split counts.
+//
 // Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k]
 // (rows k apart: passes/transpose_gemm_weights stores constant weights so), k a multiple of 64, n of 32; any
 // fused bias, residual and activation; sm_90 (clusters); and only products whose tiles do not fill the GPU at
@@ -19,6 +24,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/candidate_mode.h"
 #include "backends/cuda/conv_epilogue_inputs.h"
@@ -35,14 +41,21 @@ struct SplitKGemmProblem : GemmRows {
 
 // Why the kernel cannot compute `p` on a device of `sms` SMs and compute capability major `major` (a short
 // phrase for the build log), or nullptr when it can. Addresses are checked apart, at each run
-// (conv_tensors_aligned with an 8-byte bias, a as x).
-const char* splitk_gemm_refusal(const SplitKGemmProblem& p, int sms, int major);
+// (conv_tensors_aligned with an 8-byte bias, a as x). On `tile` (one of kSplitKTiles): N a multiple of its
+// columns, and its tiles not filling the GPU at one split (splitk_blocks_per_sm of them an SM).
+const char* splitk_gemm_refusal(const SplitKGemmProblem& p, int sms, int major, SplitKTile tile = kSplitKConvTile);
 
-// The kernel's geometry for an accepted problem: the 1x1 convolution of one image of 1 x m pixels.
-SplitKConvGeometry splitk_gemm_geometry(const SplitKGemmProblem& p);
+// The kernel's geometry for an accepted problem on `tile`: the 1x1 convolution of one image of 1 x m pixels.
+SplitKConvGeometry splitk_gemm_geometry(const SplitKGemmProblem& p, SplitKTile tile = kSplitKConvTile);
 
-// KILN_GEMM_SPLITK (candidate_mode.h): one more timed candidate for eligible products, never, or forced (the
-// most splits splitk_conv_candidates gives, nothing timed or recorded: tests).
+// The tiles the matrix multiply kernel may time, in kSplitKTiles' order: KILN_GEMM_SPLITK_TILE unset or "" every
+// tile, "64x32", "128x64" or "128x128" that one only (A/B runs, tests); any other value throws kiln::Error naming
+// the switch and its values. Read when a node chooses its kernel.
+std::vector<SplitKTile> splitk_gemm_tiles();
+
+// KILN_GEMM_SPLITK (candidate_mode.h): one more timed candidate for eligible products, never, or forced (on the
+// first tile of splitk_gemm_tiles that applies, the most splits splitk_conv_candidates gives, nothing timed or
+// recorded: tests).
 inline CandidateMode splitk_gemm_mode() { return candidate_mode("KILN_GEMM_SPLITK"); }
 
 // How many matrix multiply nodes took the kernel (timed, forced or recorded), process-wide: for tests.

@@ -1,7 +1,8 @@
 // The split-K implicit-GEMM convolution on tensor cores (splitk_conv_mma.h says what it takes and why).
 //
 // Work split: the grid is (pixel tiles, channel tiles, S); the S blocks of one output tile (64 pixels x 32
-// channels) form one cluster along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
+// channels for the convolution; the GEMM view also takes 128 x 64 and 128 x 128: TileShape) form one cluster
+// along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
 // of the reduction, a chunk being 64 channels of one filter tap (r, s): its A tile is those channels of the
 // input pixel each output pixel reads at that tap (zeros outside the image: the padding), its B tile the same
 // 64 weights of the block's 32 filters. No im2col exists anywhere: each A row is one 128-byte run of x.
@@ -17,8 +18,8 @@
 // are computed once, 8 warps share the copies (3 a thread a chunk, not 6) and two warps a scheduler hide each
 // other's latencies.
 //
-// The 8 warps each take 16 of the tile's pixels x 16 of its channels: per k16 step one A fragment and one B
-// load (two n-tiles) feed 2 mma.m16n8k16. Shared memory rows are 64 channels (8 chunks of 16 bytes), chunk c of
+// The 8 warps each take 16 of the 64 x 32 tile's pixels x 16 of its channels: per k16 step one A fragment and
+// one B load (two n-tiles) feed 2 mma.m16n8k16 (the wide tiles: 2 A fragments and 2 or 4 B loads feed 8 or 16). Shared memory rows are 64 channels (8 chunks of 16 bytes), chunk c of
 // row r stored at c ^ (r % 8), so the 8 rows an ldmatrix phase reads sit in 8 different bank groups.
 //
 // The reduction across the cluster: each block writes its float32 partial tile to its own shared memory;
@@ -56,19 +57,29 @@ namespace {
 using kern::bf16;
 using kern::half;
 
-constexpr int kTM = kSplitKTileM, kTN = kSplitKTileN, kTK = kSplitKChunk;
-constexpr int kWarps = 8;  // 4 pixel groups of 16 x 2 channel halves of 16
+constexpr int kTK = kSplitKChunk;
+constexpr int kWarps = 8;  // 4 pixel groups x 2 channel halves
 constexpr int kThreads = 32 * kWarps;
-constexpr int kStages = 6;
-constexpr int kRowChunks = kTK * 2 / 16;                // 16-byte chunks in a row of kTK channels: 8
-constexpr int kStageChunks = (kTM + kTN) * kRowChunks;  // A rows, then B rows
-constexpr int kARows = kTM * kRowChunks / kThreads;     // A rows a thread copies a chunk: 2
-constexpr int kRedStride = kTN + 4;                     // floats a partial-tile row takes (4 apart: fewer conflicts)
-constexpr size_t kSharedBytes = static_cast<size_t>(kStages) * kStageChunks * 16;
-static_assert(static_cast<size_t>(kTM) * kRedStride * sizeof(float) <= kSharedBytes, "the partial tile reuses the ring");
-static_assert(kSharedBytes * kSplitKBlocksPerSm <= 227 * 1024, "kSplitKBlocksPerSm blocks fit an SM");
-static_assert(kTM == 16 * (kWarps / 2) && kTN == 32, "the warp tiling below");
-static_assert(kTM * kRowChunks == kARows * kThreads && kTN * kRowChunks == kThreads, "the copy split below");
+constexpr int kRowChunks = kTK * 2 / 16;  // 16-byte chunks in a row of kTK channels: 8
+
+// The sizes that follow from a tile of TM pixels x TN channels (kSplitKTiles). Each of the 8 warps takes TM / 4
+// pixels x TN / 2 channels: kFragM 16-row A fragments x kFragN 16-column B loads (two n8 tiles each). The ring
+// keeps 6 stages where three blocks fit an SM (the 64 x 32 tile, 12 KB a stage) and 4 on the wide tiles (24 and
+// 32 KB a stage), whose blocks each walk a shorter share of the reduction.
+template <int TM, int TN> struct TileShape {
+  static constexpr int kStages = TM + TN <= 96 ? 6 : 4;
+  static constexpr int kStageChunks = (TM + TN) * kRowChunks;  // A rows, then B rows
+  static constexpr int kARows = TM * kRowChunks / kThreads;     // A rows a thread copies a chunk: TM / 32
+  static constexpr int kBRows = TN * kRowChunks / kThreads;     // B rows: TN / 32
+  static constexpr int kRedStride = TN + 4;  // floats a partial-tile row takes (4 apart: fewer conflicts)
+  static constexpr size_t kSharedBytes = static_cast<size_t>(kStages) * kStageChunks * 16;
+  static constexpr int kBlocksPerSm = kSharedBytes * 3 <= 227 * 1024 ? 3 : kSharedBytes * 2 <= 227 * 1024 ? 2 : 1;
+  static constexpr int kFragM = TM / 4 / 16, kFragN = TN / 2 / 16;
+  static_assert(static_cast<size_t>(TM) * kRedStride * sizeof(float) <= kSharedBytes, "the partial tile reuses the ring");
+  static_assert(TM % 64 == 0 && TN % 32 == 0, "the warp tiling and the copy split below (kARows >= 2)");
+  static_assert(TM % kSplitKMaxSplits == 0, "each split of the cluster adds whole rows");
+};
+static_assert(TileShape<kSplitKTileM, kSplitKTileN>::kBlocksPerSm == kSplitKBlocksPerSm, "the header's count");
 
 struct SkArgs {
   ConvTensors t;  // x, w, bias, residual, y
@@ -119,7 +130,7 @@ __device__ __forceinline__ void add4(float4& v, const float4& d) {
 // where the chunk is in the reduction (tap (r, s), first channel c0). Most steps stay within a tap (C / 64 - 1
 // of every C / 64): then every source moves on by 64 channels and nothing else changes. Only a step to the next
 // tap recomputes which rows fall inside the image and where. No division anywhere in the loop.
-template <class T> struct CopyCursor {
+template <class T, int kARows> struct CopyCursor {
   const T* a_src[kARows];
   bool inside[kARows];
   const T* b_src;
@@ -157,10 +168,13 @@ template <class T> struct CopyCursor {
 };
 #endif
 
-template <class T, int kAct>
-__global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(SkArgs a) {
+template <class T, int kAct, int TM, int TN>
+__global__ void __launch_bounds__(kThreads, TileShape<TM, TN>::kBlocksPerSm) k_splitk_conv(SkArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
+  using S = TileShape<TM, TN>;
+  constexpr int kTM = TM, kTN = TN, kStages = S::kStages, kStageChunks = S::kStageChunks, kARows = S::kARows;
+  constexpr int kBRows = S::kBRows, kRedStride = S::kRedStride, kFragM = S::kFragM, kFragN = S::kFragN;
   extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int splits = static_cast<int>(gridDim.z), split = static_cast<int>(blockIdx.z);
@@ -172,7 +186,8 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int end = static_cast<int>((static_cast<unsigned>(split + 1) * a.chunks) >> log2_splits);
   const int nk = end - begin;
 
-  // This thread's copies: chunk column cc of A rows row0 + 32 j (j < kARows) and of B row row0. The A rows'
+  // This thread's copies: chunk column cc of A rows row0 + 32 j (j < kARows) and of B rows row0 + 32 j
+  // (j < kBRows; every B row of a thread moves on alike, so the cursor keeps the first's source). The A rows'
   // pixels are decoded once: the offset of their window's top-left corner (possibly outside the image) and
   // its row and column (a pixel past M gets a row no tap reaches, so every load of it is zeros).
   const int cc = tid & 7, row0 = tid >> 3;
@@ -182,7 +197,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int plane = a.OH * a.OW;  // < 2^31: M is
 #pragma unroll
   for (int j = 0; j < kARows; ++j) {
-    const int m = m0 + row0 + 32 * j;  // < M + 64 < 2^31: the fast divisions are exact
+    const int m = m0 + row0 + 32 * j;  // < M + TM < 2^31: the fast divisions are exact
     const bool valid = m < a.M;
     const int img = valid ? static_cast<int>(a.plane_div.div(m)) : 0;
     const int rem = m - img * plane;
@@ -194,7 +209,7 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   const int64_t kg = static_cast<int64_t>(a.chunks) * kTK;  // a filter's reduction length: kh * kw * C
 
   // The first chunk's place (the only divisions: once a block).
-  CopyCursor<T> cur;
+  CopyCursor<T, kARows> cur;
   {
     const int tap = static_cast<int>(a.cpt_div.div(begin));
     cur.c0 = (begin - tap * a.chunks_per_tap) * kTK;
@@ -205,21 +220,29 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   }
   // Starts the copies of the cursor's chunk into ring stage `stage` (its A rows; its B row too unless already
   // started), and steps the cursor.
+  // Row r + 32 j sits 32 j rows past row r in the swizzle (32 j % 8 = 0); B row row0 + 32 j's source is 32 j
+  // filters past row0's.
   const int a_dst0 = swz(row0, cc), b_dst = kTM * kRowChunks + swz(row0, cc);
+  const int64_t b_row_step = 32 * kg;
   auto load_chunk = [&](int stage, bool with_b) {
     uint4* st = smem + stage * kStageChunks;
 #pragma unroll
     for (int j = 0; j < kARows; ++j)
       kern::cp_async_16_or_zero(&st[a_dst0 + 32 * j * kRowChunks], cur.a_src[j], cur.inside[j]);
-    if (with_b) kern::cp_async_16(&st[b_dst], cur.b_src);
+    if (with_b) {
+#pragma unroll
+      for (int j = 0; j < kBRows; ++j) kern::cp_async_16(&st[b_dst + 32 * j * kRowChunks], cur.b_src + j * b_row_step);
+    }
     cur.next(a, x, ih0, iw0, a_off);
   };
 
-  float acc[2][4];
+  float acc[kFragM][2 * kFragN][4];
 #pragma unroll
-  for (int t = 0; t < 2; ++t)
+  for (int f = 0; f < kFragM; ++f)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) acc[t][e] = 0.0f;
+    for (int t = 0; t < 2 * kFragN; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[f][t][e] = 0.0f;
 
   // The first chunks' weights (B) before waiting for the kernel that writes x (launched programmatically, this
   // one may start while that one runs: programmatic_launch.h), then their A rows. The B copies join the first
@@ -229,11 +252,19 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
   // for the previous kernel, where they delayed the first load of x (SASS, sixteenth session: 142
   // instructions between the wait and that load with the fast divisions alone, 33 with this; 114 with the
   // divisions before).
-  const bool a_formed = cur.a_src[0] != nullptr && cur.a_src[1] != nullptr;
-  static_assert(kARows == 2, "a_formed names every A row");
+  // (The 64 x 32 tile's two rows keep their first form: a fold over them reordered ptxas's predicates.)
+  bool a_formed = cur.a_src[0] != nullptr && cur.a_src[1] != nullptr;
+  if constexpr (kARows > 2) {
+#pragma unroll
+    for (int j = 2; j < kARows; ++j) a_formed = a_formed && cur.a_src[j] != nullptr;
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s)
-    if (s < nk && a_formed) kern::cp_async_16(&smem[s * kStageChunks + b_dst], cur.b_src + s * kTK);
+    if (s < nk && a_formed) {
+#pragma unroll
+      for (int j = 0; j < kBRows; ++j)
+        kern::cp_async_16(&smem[s * kStageChunks + b_dst + 32 * j * kRowChunks], cur.b_src + j * b_row_step + s * kTK);
+    }
   // The epilogue's first item's bias (a weight: before the wait too) and residual (after it) are loaded now,
   // their round trips to memory hidden behind the reduction's: loaded after it, they were one more round trip
   // on every block's path to its stores (the epilogue needs them right after the cluster barrier).
@@ -255,10 +286,10 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     if (s < nk) load_chunk(s, false);
     kern::cp_async_commit();  // possibly empty: the waits below count groups
   }
-  // This warp's pixels [pm, pm + 16) and channels [pn, pn + 16) of the tile. Fragment rows and chunk columns
-  // (the ldmatrix.x4 lane roles): A lane l gives pixel pm + l % 16, channel half l / 16 of each k16 step; B
-  // gives filter pn + 8 (l / 16) + l % 8, half (l / 8) % 2.
-  const int pm = 16 * (warp & 3), pn = 16 * (warp >> 2);
+  // This warp's pixels [pm, pm + TM / 4) and channels [pn, pn + TN / 2) of the tile. Fragment rows and chunk
+  // columns (the ldmatrix.x4 lane roles): A fragment f's lane l gives pixel pm + 16 f + l % 16, channel half
+  // l / 16 of each k16 step; B load g gives filter pn + 16 g + 8 (l / 16) + l % 8, half (l / 8) % 2.
+  const int pm = (kTM / 4) * (warp & 3), pn = (kTN / 2) * (warp >> 2);
   const int a_row = pm + (lane & 15), a_half = lane >> 4;
   const int b_row = pn + ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
   for (int i = 0; i < nk; ++i) {
@@ -270,23 +301,32 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
     const uint4* sb = sa + kTM * kRowChunks;
 #pragma unroll
     for (int kk = 0; kk < kTK / 16; ++kk) {
-      uint32_t af[4], bf[4];
-      kern::ldsm_x4(af, &sa[swz(a_row, 2 * kk + a_half)]);
-      kern::ldsm_x4(bf, &sb[swz(b_row, 2 * kk + b_half)]);
-      kern::mma_16816<T>(acc[0], af, bf[0], bf[1]);
-      kern::mma_16816<T>(acc[1], af, bf[2], bf[3]);
+      uint32_t af[kFragM][4];
+#pragma unroll
+      for (int f = 0; f < kFragM; ++f) kern::ldsm_x4(af[f], &sa[swz(a_row + 16 * f, 2 * kk + a_half)]);
+#pragma unroll
+      for (int g = 0; g < kFragN; ++g) {
+        uint32_t bf[4];
+        kern::ldsm_x4(bf, &sb[swz(b_row + 16 * g, 2 * kk + b_half)]);
+#pragma unroll
+        for (int f = 0; f < kFragM; ++f) {
+          kern::mma_16816<T>(acc[f][2 * g], af[f], bf[0], bf[1]);
+          kern::mma_16816<T>(acc[f][2 * g + 1], af[f], bf[2], bf[3]);
+        }
+      }
     }
   }
   kern::cp_async_wait_all();
   __syncthreads();  // the ring is free: the partial tile goes where it was
 
   float* red = reinterpret_cast<float*>(smem);
-  {
-    const int r = pm + (lane >> 2), c = pn + 2 * (lane & 3);
 #pragma unroll
-    for (int t = 0; t < 2; ++t) {
-      *reinterpret_cast<float2*>(&red[r * kRedStride + 8 * t + c]) = make_float2(acc[t][0], acc[t][1]);
-      *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[t][2], acc[t][3]);
+  for (int f = 0; f < kFragM; ++f) {
+    const int r = pm + 16 * f + (lane >> 2), c = pn + 2 * (lane & 3);
+#pragma unroll
+    for (int t = 0; t < 2 * kFragN; ++t) {
+      *reinterpret_cast<float2*>(&red[r * kRedStride + 8 * t + c]) = make_float2(acc[f][t][0], acc[f][t][1]);
+      *reinterpret_cast<float2*>(&red[(r + 8) * kRedStride + 8 * t + c]) = make_float2(acc[f][t][2], acc[f][t][3]);
     }
   }
   T* y = static_cast<T*>(a.t.y);
@@ -332,11 +372,12 @@ __global__ void __launch_bounds__(kThreads, kSplitKBlocksPerSm) k_splitk_conv(Sk
 
 // Launches the kernel; false, with the reason in *why and no error left pending, when it cannot (its shared
 // memory refused, or a cluster of `splits` blocks that this device cannot schedule).
-template <class T, int kAct>
+template <class T, int kAct, int TM, int TN>
 bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic, std::string* why) {
-  const auto kernel = k_splitk_conv<T, kAct>;
-  // The ring takes more than the 48 KiB a launch gets without asking, and kSplitKBlocksPerSm blocks need most
-  // of an SM's shared memory: both asked once per instantiation.
+  const auto kernel = k_splitk_conv<T, kAct, TM, TN>;
+  constexpr size_t kSharedBytes = TileShape<TM, TN>::kSharedBytes;
+  // The ring takes more than the 48 KiB a launch gets without asking, and kBlocksPerSm blocks need most of an
+  // SM's shared memory: both asked once per instantiation.
   static const bool attributes_set = [&] {
     const bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kSharedBytes)) == cudaSuccess &&
@@ -350,7 +391,7 @@ bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int split
     return false;
   }
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(pixel_tiles), static_cast<unsigned>(a.K / kTN), static_cast<unsigned>(splits));
+  config.gridDim = dim3(static_cast<unsigned>(pixel_tiles), static_cast<unsigned>(a.K / TN), static_cast<unsigned>(splits));
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = kSharedBytes;
   config.stream = stream;
@@ -372,15 +413,27 @@ bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int split
   return true;
 }
 
-// ResNet's ReLU and none get kernels of their own; the rest share one that reads the type at run time.
+// On the convolution's tile ResNet's ReLU and none get kernels of their own; the rest share one that reads the
+// type at run time. The wide tiles (the GEMM view's: transformers, whose activations are GELUs) have none and
+// the shared one.
 template <class T>
-bool launch_for(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int splits, bool programmatic,
-                std::string* why) {
+bool launch_for(cudaStream_t stream, const SkArgs& a, SplitKTile tile, int64_t pixel_tiles, int splits,
+                bool programmatic, std::string* why) {
   namespace A = kern::act;
+  if (tile == SplitKTile{128, 64})
+    return a.act == -1 ? launch<T, -1, 128, 64>(stream, a, pixel_tiles, splits, programmatic, why)
+                       : launch<T, A::kAnyAct, 128, 64>(stream, a, pixel_tiles, splits, programmatic, why);
+  if (tile == SplitKTile{128, 128})
+    return a.act == -1 ? launch<T, -1, 128, 128>(stream, a, pixel_tiles, splits, programmatic, why)
+                       : launch<T, A::kAnyAct, 128, 128>(stream, a, pixel_tiles, splits, programmatic, why);
+  if (!(tile == kSplitKConvTile)) {
+    *why = "the split-K convolution kernel has no " + tile.name() + " tile";
+    return false;
+  }
   switch (a.act) {
-    case -1: return launch<T, -1>(stream, a, pixel_tiles, splits, programmatic, why);
-    case A::kRelu: return launch<T, A::kRelu>(stream, a, pixel_tiles, splits, programmatic, why);
-    default: return launch<T, A::kAnyAct>(stream, a, pixel_tiles, splits, programmatic, why);
+    case -1: return launch<T, -1, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
+    case A::kRelu: return launch<T, A::kRelu, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
+    default: return launch<T, A::kAnyAct, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
   }
 }
 
@@ -403,10 +456,16 @@ bool parse_splitk_splits(const char* value, int* out) {
   return true;
 }
 
+int splitk_blocks_per_sm(SplitKTile tile) {
+  if (tile == SplitKTile{128, 64}) return TileShape<128, 64>::kBlocksPerSm;
+  if (tile == SplitKTile{128, 128}) return TileShape<128, 128>::kBlocksPerSm;
+  return TileShape<kSplitKTileM, kSplitKTileN>::kBlocksPerSm;
+}
+
 bool splitk_within_limits(const SplitKConvGeometry& g) {
   constexpr int64_t kMax = int64_t{1} << 29;
-  return g.H < kMax && g.W < kMax && g.C < kMax && int64_t{g.kh} * g.kw * g.C < kMax && g.K / kSplitKTileN < 65536 &&
-         g.OH < kMax && g.OW < kMax && g.pixels() < (int64_t{1} << 31) - kSplitKTileM;
+  return g.H < kMax && g.W < kMax && g.C < kMax && int64_t{g.kh} * g.kw * g.C < kMax && g.K / g.tile.n < 65536 &&
+         g.OH < kMax && g.OW < kMax && g.pixels() < (int64_t{1} << 31) - g.tile.m;
 }
 
 bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, SplitKConvGeometry* g,
@@ -464,7 +523,7 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
 std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms) {
   if (g.fixed_splits > 0) return {g.fixed_splits};
   std::vector<int> out = {1};
-  const int64_t room = static_cast<int64_t>(std::max(sms, 1)) * kSplitKBlocksPerSm;
+  const int64_t room = static_cast<int64_t>(std::max(sms, 1)) * splitk_blocks_per_sm(g.tile);
   for (int s = 2; s <= kSplitKMaxSplits; s *= 2) {
     if (g.tiles() * (s / 2) >= room || g.chunks() / s < 2) break;
     out.push_back(s);
@@ -508,9 +567,14 @@ bool try_launch_splitk(cudaStream_t stream, const ConvTensors& t, DataType dtype
   a.alpha = g.alpha;
   a.beta = g.beta;
   a.allow_next = allow_next;
-  const int64_t pixel_tiles = (g.pixels() + kSplitKTileM - 1) / kSplitKTileM;
-  if (dtype == DataType::kHALF) return launch_for<half>(stream, a, pixel_tiles, splits, g.programmatic, why);
-  if (dtype == DataType::kBF16) return launch_for<bf16>(stream, a, pixel_tiles, splits, g.programmatic, why);
+  if (g.K % g.tile.n != 0) {
+    *why = "the split-K convolution kernel's " + g.tile.name() + " tile does not divide " + std::to_string(g.K) +
+           " output channels";
+    return false;
+  }
+  const int64_t pixel_tiles = (g.pixels() + g.tile.m - 1) / g.tile.m;
+  if (dtype == DataType::kHALF) return launch_for<half>(stream, a, g.tile, pixel_tiles, splits, g.programmatic, why);
+  if (dtype == DataType::kBF16) return launch_for<bf16>(stream, a, g.tile, pixel_tiles, splits, g.programmatic, why);
   *why = "the split-K convolution kernel takes float16 or bfloat16";
   return false;
 }

@@ -26,13 +26,29 @@
 namespace kiln::cuda {
 
 // The GEMM view: M = N * OH * OW output pixels, K output channels, a reduction of kh * kw * C taken in chunks of
-// kSplitKChunk channels of one filter tap (hence C a multiple of it); a block computes kSplitKTileM pixels x
-// kSplitKTileN channels over its share of the chunks.
+// kSplitKChunk channels of one filter tap (hence C a multiple of it); a block computes a tile of pixels x
+// channels over its share of the chunks. The convolution's tile is kSplitKTileM x kSplitKTileN.
 constexpr int kSplitKTileM = 64;
 constexpr int kSplitKTileN = 32;
 constexpr int kSplitKChunk = 64;
 constexpr int kSplitKMaxSplits = 8;  // the portable cluster size
-constexpr int kSplitKBlocksPerSm = 3;  // 8-warp blocks with a 72 KB ring (splitk_conv_mma.cu)
+constexpr int kSplitKBlocksPerSm = 3;  // 8-warp blocks of the 64 x 32 tile with a 72 KB ring (splitk_conv_mma.cu)
+
+// A block's output tile: m pixels (rows) x n channels (columns). The convolution takes the 64 x 32 tile. The GEMM
+// view (cublaslt/splitk_gemm.h) also times the wide tiles: a 128-row tile holds all of a 128-token product's rows,
+// so the weights are read once, and its 64 or 128 columns read the rows 2-4 times less often than 32 do (GPT-2's
+// c_fc: A's reads from L2 18.9 MB on the 64 x 32 tile, 4.7 MB on 128 x 128). Their rings are larger: fewer blocks
+// fit an SM (splitk_blocks_per_sm).
+struct SplitKTile {
+  int m = kSplitKTileM, n = kSplitKTileN;
+  bool operator==(const SplitKTile& o) const { return m == o.m && n == o.n; }
+  std::string name() const { return std::to_string(m) + "x" + std::to_string(n); }
+};
+constexpr SplitKTile kSplitKConvTile{kSplitKTileM, kSplitKTileN};
+// Every tile the kernel is built for, the convolution's first.
+constexpr SplitKTile kSplitKTiles[] = {{64, 32}, {128, 64}, {128, 128}};
+// How many blocks of `tile` fit an SM (their rings' shared memory and 255 registers a thread at 1): 3, 2, 1.
+int splitk_blocks_per_sm(SplitKTile tile);
 
 // The window as the convolution kernel computed it for cuDNN (symmetric padding).
 struct SplitKWindow {
@@ -50,11 +66,12 @@ struct SplitKConvGeometry {
   // Launched to start beside the kernel before it, loading its first weights meanwhile (programmatic_launch.h;
   // KILN_PDL=0: not).
   bool programmatic = false;
+  SplitKTile tile;  // a block's output tile (one of kSplitKTiles; K a multiple of its n)
 
   int64_t pixels() const { return N * OH * OW; }
   int64_t chunks() const { return static_cast<int64_t>(kh) * kw * (C / kSplitKChunk); }
   // Output tiles: pixel tiles x channel tiles (each split of a tile is one more block).
-  int64_t tiles() const { return (pixels() + kSplitKTileM - 1) / kSplitKTileM * (K / kSplitKTileN); }
+  int64_t tiles() const { return (pixels() + tile.m - 1) / tile.m * (K / tile.n); }
 };
 
 // KILN_CONV_SPLITK (candidate_mode.h): the kernel is one more timed candidate for eligible convolutions (each
@@ -81,7 +98,7 @@ bool splitk_conv_geometry(const KernelContext& ctx, const SplitKWindow& window, 
 
 // The split counts worth timing on a device of `sms` SMs, fewest first: g.fixed_splits alone when set; else
 // 1, then each of 2, 4, 8 while the blocks of the count before it do not fill the device (at
-// kSplitKBlocksPerSm an SM) and every split keeps at least 2 chunks of the reduction.
+// splitk_blocks_per_sm(g.tile) an SM) and every split keeps at least 2 chunks of the reduction.
 std::vector<int> splitk_conv_candidates(const SplitKConvGeometry& g, int sms);
 
 // Whether x, w, y and the residual are 16-byte aligned and the bias 8-byte aligned, as the kernel's loads and

@@ -1,10 +1,11 @@
 // Kiln's split-K convolution kernel as a candidate of the MatrixMultiply kernel (src/backends/cuda/cublaslt/
-// splitk_gemm.*): which products it takes and why it refuses others, its 1x1-convolution geometry and the split
-// counts timed for GPT-2's GEMMs (no GPU needed), KILN_GEMM_SPLITK's values, and on a GPU the kernel forced,
-// timed and off against the CPU kernel in float16 and bfloat16: GPT-2's c_attn, c_fc and c_proj and ViT's 197
-// token rows (a partial last tile) at batch 1, A's batch folded into the rows, a single row, every epilogue part
-// (bias, residual, ReLU, erf- and tanh-GELU), products outside its conditions left to cuBLASLt, and a misaligned
-// run of a node that took it.
+// splitk_gemm.*): which products it takes on each tile and why it refuses others, its 1x1-convolution geometry
+// and the split counts timed for GPT-2's GEMMs (no GPU needed), KILN_GEMM_SPLITK's and KILN_GEMM_SPLITK_TILE's
+// values, and on a GPU the kernel forced (on each tile), timed and off against the CPU kernel in float16 and
+// bfloat16: GPT-2's c_attn, c_fc and c_proj and ViT's 197 token rows (a partial last tile) at batch 1, A's batch
+// folded into the rows, a single row, every epilogue part (bias, residual, ReLU, erf- and tanh-GELU), every tile
+// at every split count it would time, products outside its conditions left to cuBLASLt, and a misaligned run of
+// a node that took it.
 #ifdef KILN_WITH_CUDA
 #include <cstdint>
 #include <string>
@@ -14,6 +15,7 @@
 #include "backends/cuda/cublaslt/splitk_gemm.h"
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/device.h"
+#include "backends/cuda/device_buffer.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "backends/cuda/matmul_at_offsets.h"
 #include "kiln/types.h"
@@ -42,8 +44,12 @@ cuda::SplitKGemmProblem c_fc() {
   return p;
 }
 
-std::string refusal(const cuda::SplitKGemmProblem& p, int sms = kH200Sms, int major = 9) {
-  const char* why = cuda::splitk_gemm_refusal(p, sms, major);
+constexpr const char* kTileVar = "KILN_GEMM_SPLITK_TILE";
+constexpr cuda::SplitKTile kWide64{128, 64}, kWide128{128, 128};
+
+std::string refusal(const cuda::SplitKGemmProblem& p, int sms = kH200Sms, int major = 9,
+                    cuda::SplitKTile tile = cuda::kSplitKConvTile) {
+  const char* why = cuda::splitk_gemm_refusal(p, sms, major, tile);
   return why ? why : "(taken)";
 }
 
@@ -92,6 +98,44 @@ TEST(SplitKGemm, TakesTokenRowProductsAndSaysWhyNotOthers) {
   EXPECT_EQ(sized(64, 396 * 32, 131), full) << "396 tiles on 131 SMs";
 }
 
+// The wide tiles: N a multiple of their columns; at most 132 x 2 (128 x 64) and 132 x 1 (128 x 128) tiles at one
+// split; the other conditions as on the 64 x 32 tile.
+TEST(SplitKGemm, WideTilesTakeWhatTheyDivideAndFit) {
+  EXPECT_EQ(cuda::splitk_blocks_per_sm(cuda::kSplitKConvTile), cuda::kSplitKBlocksPerSm);
+  EXPECT_EQ(cuda::splitk_blocks_per_sm(kWide64), 2);
+  EXPECT_EQ(cuda::splitk_blocks_per_sm(kWide128), 1);
+  auto sized = [](int64_t m, int64_t n, cuda::SplitKTile tile, int sms = kH200Sms) {
+    cuda::SplitKGemmProblem q = c_fc();
+    q.m = m;
+    q.n = n;
+    return refusal(q, sms, 9, tile);
+  };
+  for (cuda::SplitKTile t : {kWide64, kWide128}) {
+    EXPECT_EQ(sized(128, 3072, t), "(taken)") << t.name() << ": c_fc";
+    EXPECT_EQ(sized(197, 768, t), "(taken)") << t.name() << ": ViT's projections";
+    EXPECT_EQ(sized(128, 3072, t, 24), "(taken)") << t.name() << ": 24 tiles on 24 SMs";
+    cuda::SplitKGemmProblem q = c_fc();
+    q.dtype = DataType::kFLOAT;
+    EXPECT_EQ(refusal(q, kH200Sms, 9, t), "not float16 or bfloat16") << t.name();
+    EXPECT_EQ(refusal(c_fc(), kH200Sms, 8, t), "thread block clusters need sm_90 or newer") << t.name();
+  }
+  EXPECT_EQ(sized(128, 96, kWide64), "N not a multiple of 64");
+  EXPECT_EQ(sized(128, 3072 + 64, kWide128), "N not a multiple of 128");
+  EXPECT_EQ(sized(128, 3072 + 64, kWide64), "(taken)");
+  const std::string full = "its tiles fill the GPU at one split";
+  // 128 x 128: c_fc's 24 column tiles x 5 row tiles = 120 <= 132; x 6 (641 rows) = 144.
+  EXPECT_EQ(sized(640, 3072, kWide128), "(taken)") << "5 x 24 tiles";
+  EXPECT_EQ(sized(641, 3072, kWide128), full) << "6 x 24 tiles";
+  EXPECT_EQ(sized(128, 3072, kWide128, 23), full) << "24 tiles on 23 SMs";
+  // 128 x 64: 48 column tiles x 5 row tiles = 240 <= 264; x 6 = 288.
+  EXPECT_EQ(sized(640, 3072, kWide64), "(taken)") << "5 x 48 tiles";
+  EXPECT_EQ(sized(641, 3072, kWide64), full) << "6 x 48 tiles";
+  // Where the 64 x 32 tile is refused for filling the GPU, a wide one may still apply: 512 x 3072 is 8 x 96 = 768
+  // tiles of 64 x 32, 4 x 24 = 96 of 128 x 128.
+  EXPECT_EQ(sized(512, 3072, cuda::kSplitKConvTile), full);
+  EXPECT_EQ(sized(512, 3072, kWide128), "(taken)");
+}
+
 TEST(SplitKGemm, GeometryIsAOneByOneConvolutionOfMPixels) {
   cuda::SplitKGemmProblem p = c_fc();
   p.m = 197;
@@ -123,6 +167,11 @@ TEST(SplitKGemm, GeometryIsAOneByOneConvolutionOfMPixels) {
   EXPECT_EQ(g.pixels(), 197);
   EXPECT_EQ(g.chunks(), 12);
   EXPECT_EQ(g.tiles(), 4 * 96);
+  EXPECT_TRUE(g.tile == cuda::kSplitKConvTile) << g.tile.name();
+  const cuda::SplitKConvGeometry wide = cuda::splitk_gemm_geometry(p, kWide128);
+  EXPECT_TRUE(wide.tile == kWide128) << wide.tile.name();
+  EXPECT_EQ(wide.tiles(), 2 * 24) << "197 rows: 2 row tiles of 128";
+  EXPECT_EQ(cuda::splitk_gemm_geometry(p, kWide64).tiles(), 2 * 48);
   ScopedEnv off("KILN_PDL", "0");
   EXPECT_FALSE(cuda::splitk_gemm_geometry(p).programmatic) << "KILN_PDL=0";
 }
@@ -150,6 +199,58 @@ TEST(SplitKGemm, SplitCountsForGpt2AndVit) {
   EXPECT_EQ(splits(1, 32, 128), (std::vector<int>{1}));
   // K 256: 4 chunks, 2 a split at 2, 1 at 4.
   EXPECT_EQ(splits(1, 32, 256), (std::vector<int>{1, 2}));
+}
+
+// The same rule on the wide tiles: room 132 x 2 = 264 blocks (128 x 64) and 132 (128 x 128).
+TEST(SplitKGemm, SplitCountsOnTheWideTiles) {
+  auto splits = [](int64_t m, int64_t n, int64_t k, cuda::SplitKTile tile) {
+    cuda::SplitKGemmProblem p = c_fc();
+    p.m = m;
+    p.n = n;
+    p.k = k;
+    EXPECT_EQ(refusal(p, kH200Sms, 9, tile), "(taken)") << m << " x " << n << " x " << k << " on " << tile.name();
+    return cuda::splitk_conv_candidates(cuda::splitk_gemm_geometry(p, tile), kH200Sms);
+  };
+  // c_fc on 128 x 128: 24 tiles, 12 chunks. 2: 24; 4: 48 < 132, 3 chunks; 8: 1 chunk.
+  EXPECT_EQ(splits(128, 3072, 768, kWide128), (std::vector<int>{1, 2, 4}));
+  // c_proj on 128 x 128: 6 tiles, 48 chunks: 2, 4, 8 (24 < 132, 6 chunks).
+  EXPECT_EQ(splits(128, 768, 3072, kWide128), (std::vector<int>{1, 2, 4, 8}));
+  // c_fc on 128 x 64: 48 tiles. 2: 48; 4: 96 < 264, 3 chunks; 8: 1 chunk.
+  EXPECT_EQ(splits(128, 3072, 768, kWide64), (std::vector<int>{1, 2, 4}));
+  // ViT's fc1 on 128 x 128: 2 x 24 = 48 tiles. 2: 48; 4: 96 < 132; 8: 1 chunk.
+  EXPECT_EQ(splits(197, 3072, 768, kWide128), (std::vector<int>{1, 2, 4}));
+  // 5 x 24 = 120 tiles on 128 x 128: 2 at 120 < 132, 4 at 240 >= 132.
+  EXPECT_EQ(splits(640, 3072, 768, kWide128), (std::vector<int>{1, 2}));
+}
+
+TEST(SplitKGemm, TileSwitchValues) {
+  auto names = [] {
+    std::string out;
+    for (cuda::SplitKTile t : cuda::splitk_gemm_tiles()) out += (out.empty() ? "" : " ") + t.name();
+    return out;
+  };
+  {
+    ScopedEnv e(kTileVar, nullptr);
+    EXPECT_EQ(names(), "64x32 128x64 128x128");
+  }
+  {
+    ScopedEnv e(kTileVar, "");
+    EXPECT_EQ(names(), "64x32 128x64 128x128");
+  }
+  for (const char* one : {"64x32", "128x64", "128x128"}) {
+    ScopedEnv e(kTileVar, one);
+    EXPECT_EQ(names(), one);
+  }
+  for (const char* bad : {"128", "64X32", "256x256"}) {
+    ScopedEnv e(kTileVar, bad);
+    try {
+      cuda::splitk_gemm_tiles();
+      ADD_FAILURE() << kTileVar << "=" << bad << " was accepted";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find(kTileVar), std::string::npos) << err.what();
+      EXPECT_NE(std::string(err.what()).find("128x128"), std::string::npos) << err.what();
+    }
+  }
 }
 
 TEST(SplitKGemm, SwitchValues) {
@@ -248,31 +349,103 @@ const std::vector<MmCase>& eligible_cases() {
       {"A's batch folded: [2, 3, 64]", {2, 3, 64}, {32, 64}, true, false, -1},
       {"1 row", {1, 64}, {32, 64}},
       {"ReLU with a residual, no bias", {100, 256}, {64, 256}, false, true, 0},
+      {"130 rows (a last 128-row tile of 2), 128 columns, ReLU", {130, 512}, {128, 512}, true, true, 0},
   };
   return cases;
 }
 
 // KILN_GEMM_SPLITK=force (KILN_GEMM_SMALL_M=0, so the small-M kernel, forced or timed first, cannot take the
-// cases of at most 8 rows): every eligible product takes the kernel, with the most splits it would time, one
-// choice a node, and matches the CPU.
+// cases of at most 8 rows), on each tile alone (KILN_GEMM_SPLITK_TILE): every product that tile applies to takes
+// the kernel, with the most splits it would time, one choice a node, and matches the CPU; the rest are
+// cuBLASLt's and match too.
 TEST(CudaSplitKGemm, ForcedMatchesCpu) {
   KILN_REQUIRE_CUDA_DEVICE();
   ScopedEnv small_m(kSmallMVar, "0");
   ScopedEnv mode(kModeVar, "force");
   const cuda::DeviceInfo& dev = cuda::current_device();
-  for (DataType dt : {DataType::kHALF, DataType::kBF16})
-    for (const MmCase& c : eligible_cases()) {
-      const std::string what = describe(c, dt);
-      // On the H200 every case fits; a GPU of fewer SMs leaves those whose tiles fill it to cuBLASLt, and one
-      // below sm_90 all of them (the refusal names clusters).
-      const std::string why = refusal(problem_of(c, dt), dev.sm_count, dev.major);
-      if (dev.sm_count >= kH200Sms) {
-        EXPECT_EQ(why, "(taken)") << what;
+  for (cuda::SplitKTile tile : cuda::kSplitKTiles) {
+    ScopedEnv only(kTileVar, tile.name().c_str());
+    for (DataType dt : {DataType::kHALF, DataType::kBF16})
+      for (const MmCase& c : eligible_cases()) {
+        const std::string what = describe(c, dt) + " on " + tile.name();
+        // On the H200 every case fits the 64 x 32 tile, and those whose N the wide tile divides fit it; a GPU of
+        // fewer SMs leaves those whose tiles fill it to cuBLASLt, and one below sm_90 all of them (the refusal
+        // names clusters).
+        const cuda::SplitKGemmProblem p = problem_of(c, dt);
+        const std::string why = refusal(p, dev.sm_count, dev.major, tile);
+        if (dev.sm_count >= kH200Sms && dev.major >= 9 && p.n % tile.n == 0) {
+          EXPECT_EQ(why, "(taken)") << what;
+        }
+        int64_t chosen = -1;
+        EXPECT_TRUE(check(c, dt, &chosen)) << what;
+        EXPECT_EQ(chosen, why == "(taken)" ? 1 : 0) << what << " on " << dev.sm_count << " SMs: " << why;
       }
-      int64_t chosen = -1;
-      EXPECT_TRUE(check(c, dt, &chosen)) << what;
-      EXPECT_EQ(chosen, why == "(taken)" ? 1 : 0) << what << " on " << dev.sm_count << " SMs: " << why;
+  }
+}
+
+// Every tile at every split count it would time (not only the most, which forcing takes), launched straight
+// through try_launch_splitk against the CPU: c_proj (K 3072: 48 chunks, more than a 4-stage ring at every count)
+// with bias and residual, and ViT's fc1 (197 rows: a partial last row tile) with erf-GELU, in float16 and
+// bfloat16. On sm_90 only: below, there is no kernel to launch (the GEMM view refuses every product there, which
+// ForcedMatchesCpu checks).
+TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  const cuda::DeviceInfo& dev = cuda::current_device();
+  if (!has_clusters()) {
+    EXPECT_NE(refusal(c_fc(), dev.sm_count, dev.major), "(taken)");
+    return;
+  }
+  struct Shape {
+    const char* label;
+    int64_t m, n, k;
+    bool residual;
+    int act;
+  };
+  const Shape shapes[] = {{"GPT-2 c_proj", 128, 768, 3072, true, -1}, {"ViT fc1", 197, 3072, 768, false, 12}};
+  int launched = 0;
+  for (DataType dt : {DataType::kHALF, DataType::kBF16})
+    for (const Shape& sh : shapes) {
+      HostTensor a = randf({sh.m, sh.k}, dt, -1.0, 1.0), w = randf({sh.n, sh.k}, dt, -0.05, 0.05);
+      HostTensor bias = randf({sh.n}, dt), residual = sh.residual ? randf({sh.m, sh.n}, dt) : HostTensor();
+      ir::Attrs attrs;
+      attrs.set("op_b", int64_t{1});
+      if (sh.act >= 0) attrs.set("activation", int64_t{sh.act});
+      const HostTensor ref = cpu_reference("MatrixMultiply", attrs, {a, w, bias, residual}).at(0);
+      cuda::DeviceBuffer da(a.nbytes()), dw(w.nbytes()), db(bias.nbytes()), dy(ref.numel() * dtype_size(dt));
+      cuda::DeviceBuffer dr(sh.residual ? residual.nbytes() : 16);
+      ASSERT_EQ(cudaMemcpy(da.get(), a.raw(), a.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(dw.get(), w.raw(), w.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(db.get(), bias.raw(), bias.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+      if (sh.residual) {
+        ASSERT_EQ(cudaMemcpy(dr.get(), residual.raw(), residual.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+      }
+      const cuda::ConvTensors t{da.get(), dw.get(), db.get(), sh.residual ? dr.get() : nullptr, dy.get()};
+      cuda::SplitKGemmProblem p;
+      p.dtype = dt;
+      p.m = sh.m;
+      p.n = sh.n;
+      p.k = sh.k;
+      p.a_rows_packed = p.w_rows_of_k = true;
+      p.act = sh.act;
+      for (cuda::SplitKTile tile : cuda::kSplitKTiles) {
+        ASSERT_EQ(refusal(p, dev.sm_count, dev.major, tile), "(taken)") << sh.label << " on " << tile.name();
+        const cuda::SplitKConvGeometry g = cuda::splitk_gemm_geometry(p, tile);
+        for (int splits : cuda::splitk_conv_candidates(g, dev.sm_count)) {
+          const std::string what = std::string(sh.label) + " " + dtype_name(dt) + " on " + tile.name() + " x" +
+                                   std::to_string(splits);
+          ASSERT_EQ(cudaMemset(dy.get(), 0xFF, dy.size()), cudaSuccess);
+          std::string why;
+          ASSERT_TRUE(cuda::try_launch_splitk(test_stream(), t, dt, false, g, splits, &why)) << what << ": " << why;
+          ASSERT_EQ(cudaStreamSynchronize(test_stream()), cudaSuccess) << what;
+          HostTensor got(dt, ref.shape());
+          ASSERT_EQ(cudaMemcpy(got.mutable_raw(), dy.get(), got.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+          EXPECT_TRUE(compare(got, ref, default_tol(dt), false, dt == DataType::kHALF ? 1e-3 : 8e-3)) << what;
+          ++launched;
+        }
+      }
     }
+  // 2 dtypes x (c_proj: 4 counts on each of 3 tiles; ViT's fc1: 2 on 64 x 32, 3 on each wide tile).
+  EXPECT_EQ(launched, 2 * (3 * 4 + 2 + 3 + 3)) << "a count or tile went missing";
 }
 
 // The default (timed against cuBLASLt's choice) and KILN_GEMM_SPLITK=0 (never) on c_fc: whatever runs is right,
