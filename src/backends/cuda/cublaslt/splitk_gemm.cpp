@@ -65,7 +65,7 @@ std::vector<SplitKTile> splitk_gemm_tiles() {
   for (SplitKTile t : kSplitKTiles)
     if (!value || !*value || t.name() == value) out.push_back(t);
   if (out.empty())
-    throw Error(std::string(kVariable) + "=" + value + ": expected 64x32, 128x64 or 128x128 (the split-K kernel's " +
+    throw Error(std::string(kVariable) + "=" + value + ": expected 64x32, 64x64, 64x128, 128x64 or 128x128 (the split-K kernel's " +
                 "only tile the matrix multiply may take), or unset (every tile)");
   return out;
 }

@@ -1,8 +1,8 @@
 // The split-K implicit-GEMM convolution on tensor cores (splitk_conv_mma.h says what it takes and why).
 //
 // Work split: the grid is (pixel tiles, channel tiles, S); the S blocks of one output tile (64 pixels x 32
-// channels for the convolution; the GEMM view also takes 128 x 64 and 128 x 128: TileShape) form one cluster
-// along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
+// channels for the convolution; the GEMM view also takes 64 x 64, 64 x 128, 128 x 64 and 128 x 128: TileShape)
+// form one cluster along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
 // of the reduction, a chunk being 64 channels of one filter tap (r, s): its A tile is those channels of the
 // input pixel each output pixel reads at that tap (zeros outside the image: the padding), its B tile the same
 // 64 weights of the block's 32 filters. No im2col exists anywhere: each A row is one 128-byte run of x.
@@ -64,10 +64,10 @@ constexpr int kRowChunks = kTK * 2 / 16;  // 16-byte chunks in a row of kTK chan
 
 // The sizes that follow from a tile of TM pixels x TN channels (kSplitKTiles). Each of the 8 warps takes TM / 4
 // pixels x TN / 2 channels: kFragM 16-row A fragments x kFragN 16-column B loads (two n8 tiles each). The ring
-// keeps 6 stages where three blocks fit an SM (the 64 x 32 tile, 12 KB a stage) and 4 on the wide tiles (24 and
-// 32 KB a stage), whose blocks each walk a shorter share of the reduction.
+// keeps 6 stages on tiles of up to 128 rows and columns together (12 and 16 KB a stage: 3 and 2 blocks an SM)
+// and 4 on the larger ones (24 and 32 KB a stage: 2 and 1).
 template <int TM, int TN> struct TileShape {
-  static constexpr int kStages = TM + TN <= 96 ? 6 : 4;
+  static constexpr int kStages = TM + TN <= 128 ? 6 : 4;
   static constexpr int kStageChunks = (TM + TN) * kRowChunks;  // A rows, then B rows
   static constexpr int kARows = TM * kRowChunks / kThreads;     // A rows a thread copies a chunk: TM / 32
   static constexpr int kBRows = TN * kRowChunks / kThreads;     // B rows: TN / 32
@@ -413,28 +413,39 @@ bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int split
   return true;
 }
 
+// Calls f.template operator()<TM, TN>() with `tile`'s sizes and returns what it returns; `otherwise` for a tile
+// the kernel is not built for (kSplitKTiles lists those it is).
+template <class R, class F> R with_tile(SplitKTile tile, R otherwise, F&& f) {
+  if (tile == SplitKTile{64, 32}) return f.template operator()<64, 32>();
+  if (tile == SplitKTile{64, 64}) return f.template operator()<64, 64>();
+  if (tile == SplitKTile{64, 128}) return f.template operator()<64, 128>();
+  if (tile == SplitKTile{128, 64}) return f.template operator()<128, 64>();
+  if (tile == SplitKTile{128, 128}) return f.template operator()<128, 128>();
+  return otherwise;
+}
+
 // On the convolution's tile ResNet's ReLU and none get kernels of their own; the rest share one that reads the
-// type at run time. The wide tiles (the GEMM view's: transformers, whose activations are GELUs) have none and
-// the shared one.
+// type at run time. The GEMM view's other tiles (transformers, whose activations are GELUs) have none and the
+// shared one.
 template <class T>
 bool launch_for(cudaStream_t stream, const SkArgs& a, SplitKTile tile, int64_t pixel_tiles, int splits,
                 bool programmatic, std::string* why) {
   namespace A = kern::act;
-  if (tile == SplitKTile{128, 64})
-    return a.act == -1 ? launch<T, -1, 128, 64>(stream, a, pixel_tiles, splits, programmatic, why)
-                       : launch<T, A::kAnyAct, 128, 64>(stream, a, pixel_tiles, splits, programmatic, why);
-  if (tile == SplitKTile{128, 128})
-    return a.act == -1 ? launch<T, -1, 128, 128>(stream, a, pixel_tiles, splits, programmatic, why)
-                       : launch<T, A::kAnyAct, 128, 128>(stream, a, pixel_tiles, splits, programmatic, why);
-  if (!(tile == kSplitKConvTile)) {
+  if (tile == kSplitKConvTile) {
+    switch (a.act) {
+      case -1: return launch<T, -1, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
+      case A::kRelu: return launch<T, A::kRelu, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
+      default: return launch<T, A::kAnyAct, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
+    }
+  }
+  if (splitk_blocks_per_sm(tile) == 0) {
     *why = "the split-K convolution kernel has no " + tile.name() + " tile";
     return false;
   }
-  switch (a.act) {
-    case -1: return launch<T, -1, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
-    case A::kRelu: return launch<T, A::kRelu, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
-    default: return launch<T, A::kAnyAct, 64, 32>(stream, a, pixel_tiles, splits, programmatic, why);
-  }
+  return with_tile(tile, false, [&]<int TM, int TN>() {
+    return a.act == -1 ? launch<T, -1, TM, TN>(stream, a, pixel_tiles, splits, programmatic, why)
+                       : launch<T, A::kAnyAct, TM, TN>(stream, a, pixel_tiles, splits, programmatic, why);
+  });
 }
 
 constexpr const char* kSplitsVariable = "KILN_CONV_SPLITK_SPLITS";
@@ -457,9 +468,7 @@ bool parse_splitk_splits(const char* value, int* out) {
 }
 
 int splitk_blocks_per_sm(SplitKTile tile) {
-  if (tile == SplitKTile{128, 64}) return TileShape<128, 64>::kBlocksPerSm;
-  if (tile == SplitKTile{128, 128}) return TileShape<128, 128>::kBlocksPerSm;
-  return TileShape<kSplitKTileM, kSplitKTileN>::kBlocksPerSm;
+  return with_tile(tile, 0, []<int TM, int TN>() { return TileShape<TM, TN>::kBlocksPerSm; });
 }
 
 bool splitk_within_limits(const SplitKConvGeometry& g) {
