@@ -209,7 +209,7 @@ def _block_reference(x, params):
     return (F.layer_norm(r, (HIDDEN,), g2, be2, 1e-5) @ w3).numpy()
 
 
-@pytest.mark.parametrize("tile", ["64x32", "64x64", "64x128", "128x64", "128x128"])
+@pytest.mark.parametrize("tile", ["64x32", "64x64", "128x64"])
 def test_transformer_block_replays_match_with_and_without_programmatic_launch(monkeypatch, capfd, tile):
     # A transformer's MLP at batch 1 (ViT's 197 tokens: a partial last tile of rows): LayerNorm, which starts
     # beside the kernel before it and lets the next start at once; three GEMMs on Kiln's split-K kernel (forced,

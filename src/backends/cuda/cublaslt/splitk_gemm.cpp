@@ -15,11 +15,7 @@ namespace {
 std::atomic<int64_t> g_chosen{0};
 
 // The refusal for N on `tile`, as a literal (the refusals are phrases that outlive the call).
-const char* n_not_a_multiple(SplitKTile tile) {
-  if (tile.n == 128) return "N not a multiple of 128";
-  if (tile.n == 64) return "N not a multiple of 64";
-  return "N not a multiple of 32";
-}
+const char* n_not_a_multiple(SplitKTile tile) { return tile.n == 64 ? "N not a multiple of 64" : "N not a multiple of 32"; }
 
 }  // namespace
 
@@ -65,7 +61,7 @@ std::vector<SplitKTile> splitk_gemm_tiles() {
   for (SplitKTile t : kSplitKTiles)
     if (!value || !*value || t.name() == value) out.push_back(t);
   if (out.empty())
-    throw Error(std::string(kVariable) + "=" + value + ": expected 64x32, 64x64, 64x128, 128x64 or 128x128 (the split-K kernel's " +
+    throw Error(std::string(kVariable) + "=" + value + ": expected 64x32, 64x64 or 128x64 (the split-K kernel's " +
                 "only tile the matrix multiply may take), or unset (every tile)");
   return out;
 }

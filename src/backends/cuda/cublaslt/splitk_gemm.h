@@ -12,8 +12,8 @@
 //
 // The tiles: the convolution's 64 x 32 tile reads a's rows once per 32 output columns, 18.9 MB from L2 for c_fc's
 // 4.7 MB of weights, and lost c_fc to cuBLASLt (9.1 against 5.6 us, seventeenth session). So the GEMM view times
-// the kernel's wider tiles too (kSplitKTiles: 64 or 128 columns read a's rows 2-4 times less often, 128 rows read
-// a 128-token product's weights once), each at its split counts.
+// the kernel's wider tiles too (kSplitKTiles: 64 columns read a's rows half as often, 128 rows read a 128-token
+// product's weights once), each at its split counts.
 //
 // Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k]
 // (rows k apart: passes/transpose_gemm_weights stores constant weights so), k a multiple of 64, n of 32; any
@@ -49,8 +49,8 @@ const char* splitk_gemm_refusal(const SplitKGemmProblem& p, int sms, int major, 
 SplitKConvGeometry splitk_gemm_geometry(const SplitKGemmProblem& p, SplitKTile tile = kSplitKConvTile);
 
 // The tiles the matrix multiply kernel may time, in kSplitKTiles' order: KILN_GEMM_SPLITK_TILE unset or "" every
-// tile, one tile's name ("64x32", "64x64", "64x128", "128x64", "128x128") that one only (A/B runs, tests); any
-// other value throws kiln::Error naming the switch and its values. Read when a node chooses its kernel.
+// tile, one tile's name ("64x32", "64x64", "128x64") that one only (A/B runs, tests); any other value throws
+// kiln::Error naming the switch and its values. Read when a node chooses its kernel.
 std::vector<SplitKTile> splitk_gemm_tiles();
 
 // KILN_GEMM_SPLITK (candidate_mode.h): one more timed candidate for eligible products, never, or forced (on the

@@ -1,8 +1,8 @@
 // The split-K implicit-GEMM convolution on tensor cores (splitk_conv_mma.h says what it takes and why).
 //
 // Work split: the grid is (pixel tiles, channel tiles, S); the S blocks of one output tile (64 pixels x 32
-// channels for the convolution; the GEMM view also takes 64 x 64, 64 x 128, 128 x 64 and 128 x 128: TileShape)
-// form one cluster along z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
+// channels for the convolution; the GEMM view also takes 64 x 64 and 128 x 64: TileShape) form one cluster along
+// z. Block s of the cluster takes chunks [s * chunks / S, (s + 1) * chunks / S)
 // of the reduction, a chunk being 64 channels of one filter tap (r, s): its A tile is those channels of the
 // input pixel each output pixel reads at that tap (zeros outside the image: the padding), its B tile the same
 // 64 weights of the block's 32 filters. No im2col exists anywhere: each A row is one 128-byte run of x.
@@ -19,7 +19,7 @@
 // other's latencies.
 //
 // The 8 warps each take 16 of the 64 x 32 tile's pixels x 16 of its channels: per k16 step one A fragment and
-// one B load (two n-tiles) feed 2 mma.m16n8k16 (the wide tiles: 2 A fragments and 2 or 4 B loads feed 8 or 16). Shared memory rows are 64 channels (8 chunks of 16 bytes), chunk c of
+// one B load (two n-tiles) feed 2 mma.m16n8k16 (64 x 64: 1 and 2 feed 4; 128 x 64: 2 and 2 feed 8). Shared memory rows are 64 channels (8 chunks of 16 bytes), chunk c of
 // row r stored at c ^ (r % 8), so the 8 rows an ldmatrix phase reads sit in 8 different bank groups.
 //
 // The reduction across the cluster: each block writes its float32 partial tile to its own shared memory;
@@ -65,7 +65,7 @@ constexpr int kRowChunks = kTK * 2 / 16;  // 16-byte chunks in a row of kTK chan
 // The sizes that follow from a tile of TM pixels x TN channels (kSplitKTiles). Each of the 8 warps takes TM / 4
 // pixels x TN / 2 channels: kFragM 16-row A fragments x kFragN 16-column B loads (two n8 tiles each). The ring
 // keeps 6 stages on tiles of up to 128 rows and columns together (12 and 16 KB a stage: 3 and 2 blocks an SM)
-// and 4 on the larger ones (24 and 32 KB a stage: 2 and 1).
+// and 4 on 128 x 64 (24 KB a stage: 2 blocks).
 template <int TM, int TN> struct TileShape {
   static constexpr int kStages = TM + TN <= 128 ? 6 : 4;
   static constexpr int kStageChunks = (TM + TN) * kRowChunks;  // A rows, then B rows
@@ -418,9 +418,7 @@ bool launch(cudaStream_t stream, const SkArgs& a, int64_t pixel_tiles, int split
 template <class R, class F> R with_tile(SplitKTile tile, R otherwise, F&& f) {
   if (tile == SplitKTile{64, 32}) return f.template operator()<64, 32>();
   if (tile == SplitKTile{64, 64}) return f.template operator()<64, 64>();
-  if (tile == SplitKTile{64, 128}) return f.template operator()<64, 128>();
   if (tile == SplitKTile{128, 64}) return f.template operator()<128, 64>();
-  if (tile == SplitKTile{128, 128}) return f.template operator()<128, 128>();
   return otherwise;
 }
 

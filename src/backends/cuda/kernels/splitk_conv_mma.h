@@ -35,11 +35,12 @@ constexpr int kSplitKMaxSplits = 8;  // the portable cluster size
 constexpr int kSplitKBlocksPerSm = 3;  // 8-warp blocks of the 64 x 32 tile with a 72 KB ring (splitk_conv_mma.cu)
 
 // A block's output tile: m pixels (rows) x n channels (columns). The convolution takes the 64 x 32 tile. The GEMM
-// view (cublaslt/splitk_gemm.h) also times the wider ones: 64 or 128 columns read the rows 2-4 times less often
-// than 32 do, and a 128-row tile holds all of a 128-token product's rows, so the weights are read once (GPT-2's
-// c_fc: 28.3 MB read from L2 on the 64 x 32 tile, 18.9 on 64 x 64, 14.1 on 64 x 128 and 128 x 64, 9.4 on
-// 128 x 128). Their rings are larger: fewer blocks fit an SM (splitk_blocks_per_sm), and a 128-row tile makes half
-// the blocks of a 64-row one.
+// view (cublaslt/splitk_gemm.h) also times 64 x 64 and 128 x 64: 64 columns read the rows half as often as 32 do,
+// and a 128-row tile holds all of a 128-token product's rows, so the weights are read once (GPT-2's c_fc: 28.3 MB
+// read from L2 on the 64 x 32 tile, 18.9 on 64 x 64, 14.1 on 128 x 64). Their rings are larger: fewer blocks fit
+// an SM (splitk_blocks_per_sm), and a 128-row tile makes half the blocks of a 64-row one. The H200 took each of
+// the three for some of GPT-2's and BERT's products at batch 1; 64 x 128 and 128 x 128 were built and timed too
+// (eighteenth session) and lost every product they were timed on, so they are not built.
 struct SplitKTile {
   int m = kSplitKTileM, n = kSplitKTileN;
   bool operator==(const SplitKTile& o) const { return m == o.m && n == o.n; }
@@ -47,9 +48,9 @@ struct SplitKTile {
 };
 constexpr SplitKTile kSplitKConvTile{kSplitKTileM, kSplitKTileN};
 // Every tile the kernel is built for, the convolution's first.
-constexpr SplitKTile kSplitKTiles[] = {{64, 32}, {64, 64}, {64, 128}, {128, 64}, {128, 128}};
-// How many blocks of `tile` fit an SM (their rings' shared memory): 3, 2, 2, 2, 1 in kSplitKTiles' order; 0 for a
-// tile the kernel is not built for.
+constexpr SplitKTile kSplitKTiles[] = {{64, 32}, {64, 64}, {128, 64}};
+// How many blocks of `tile` fit an SM (their rings' shared memory): 3, 2, 2 in kSplitKTiles' order; 0 for a tile
+// the kernel is not built for.
 int splitk_blocks_per_sm(SplitKTile tile);
 
 // The window as the convolution kernel computed it for cuDNN (symmetric padding).

@@ -45,7 +45,7 @@ cuda::SplitKGemmProblem c_fc() {
 }
 
 constexpr const char* kTileVar = "KILN_GEMM_SPLITK_TILE";
-constexpr cuda::SplitKTile kWide64{128, 64}, kWide128{128, 128}, kSquare64{64, 64}, kLong128{64, 128};
+constexpr cuda::SplitKTile kWide64{128, 64}, kSquare64{64, 64};
 
 std::string refusal(const cuda::SplitKGemmProblem& p, int sms = kH200Sms, int major = 9,
                     cuda::SplitKTile tile = cuda::kSplitKConvTile) {
@@ -98,24 +98,22 @@ TEST(SplitKGemm, TakesTokenRowProductsAndSaysWhyNotOthers) {
   EXPECT_EQ(sized(64, 396 * 32, 131), full) << "396 tiles on 131 SMs";
 }
 
-// The wider tiles: N a multiple of their columns; at most 132 x 2 (64 x 64, 64 x 128, 128 x 64) and 132 x 1
-// (128 x 128) tiles at one split; the other conditions as on the 64 x 32 tile.
+// The wider tiles: N a multiple of their 64 columns; at most 132 x 2 tiles at one split; the other conditions as
+// on the 64 x 32 tile.
 TEST(SplitKGemm, WideTilesTakeWhatTheyDivideAndFit) {
   EXPECT_EQ(cuda::splitk_blocks_per_sm(cuda::kSplitKConvTile), cuda::kSplitKBlocksPerSm);
   EXPECT_EQ(cuda::splitk_blocks_per_sm(kSquare64), 2);
-  EXPECT_EQ(cuda::splitk_blocks_per_sm(kLong128), 2);
   EXPECT_EQ(cuda::splitk_blocks_per_sm(kWide64), 2);
-  EXPECT_EQ(cuda::splitk_blocks_per_sm(kWide128), 1);
   EXPECT_EQ(cuda::splitk_blocks_per_sm(cuda::SplitKTile{32, 32}), 0) << "a tile the kernel is not built for";
+  EXPECT_EQ(cuda::splitk_blocks_per_sm(cuda::SplitKTile{128, 128}), 0) << "timed in the eighteenth session, dropped";
   auto sized = [](int64_t m, int64_t n, cuda::SplitKTile tile, int sms = kH200Sms) {
     cuda::SplitKGemmProblem q = c_fc();
     q.m = m;
     q.n = n;
     return refusal(q, sms, 9, tile);
   };
-  // c_fc's tiles and the fewest SMs they fit at one split: 64 x 64 2 x 48 = 96 at 2 an SM, 64 x 128 2 x 24 = 48
-  // and 128 x 64 48 at 2, 128 x 128 24 at 1.
-  const std::pair<cuda::SplitKTile, int> fewest[] = {{kSquare64, 48}, {kLong128, 24}, {kWide64, 24}, {kWide128, 24}};
+  // c_fc's tiles and the fewest SMs they fit at one split: 64 x 64 2 x 48 = 96 at 2 an SM, 128 x 64 48 at 2.
+  const std::pair<cuda::SplitKTile, int> fewest[] = {{kSquare64, 48}, {kWide64, 24}};
   for (const auto& [t, sms] : fewest) {
     EXPECT_EQ(sized(128, 3072, t), "(taken)") << t.name() << ": c_fc";
     EXPECT_EQ(sized(197, 768, t), "(taken)") << t.name() << ": ViT's projections";
@@ -128,26 +126,18 @@ TEST(SplitKGemm, WideTilesTakeWhatTheyDivideAndFit) {
   }
   EXPECT_EQ(sized(128, 96, kWide64), "N not a multiple of 64");
   EXPECT_EQ(sized(128, 96, kSquare64), "N not a multiple of 64");
-  EXPECT_EQ(sized(128, 3072 + 64, kLong128), "N not a multiple of 128");
-  EXPECT_EQ(sized(128, 3072 + 64, kWide128), "N not a multiple of 128");
   EXPECT_EQ(sized(128, 3072 + 64, kWide64), "(taken)");
   const std::string full = "its tiles fill the GPU at one split";
-  // 128 x 128: c_fc's 24 column tiles x 5 row tiles = 120 <= 132; x 6 (641 rows) = 144.
-  EXPECT_EQ(sized(640, 3072, kWide128), "(taken)") << "5 x 24 tiles";
-  EXPECT_EQ(sized(641, 3072, kWide128), full) << "6 x 24 tiles";
   // 128 x 64: 48 column tiles x 5 row tiles = 240 <= 264; x 6 = 288.
   EXPECT_EQ(sized(640, 3072, kWide64), "(taken)") << "5 x 48 tiles";
   EXPECT_EQ(sized(641, 3072, kWide64), full) << "6 x 48 tiles";
   // 64 x 64: 2 x 48 = 96 <= 264 for c_fc; 6 row tiles (321-384 rows) x 48 = 288 > 264.
   EXPECT_EQ(sized(320, 3072, kSquare64), "(taken)") << "5 x 48 tiles";
   EXPECT_EQ(sized(321, 3072, kSquare64), full) << "6 x 48 tiles";
-  // 64 x 128: 11 row tiles (641-704 rows) x 24 = 264 fits, 12 x 24 = 288 does not.
-  EXPECT_EQ(sized(704, 3072, kLong128), "(taken)") << "11 x 24 tiles";
-  EXPECT_EQ(sized(705, 3072, kLong128), full) << "12 x 24 tiles";
-  // Where the 64 x 32 tile is refused for filling the GPU, a wide one may still apply: 512 x 3072 is 8 x 96 = 768
-  // tiles of 64 x 32, 4 x 24 = 96 of 128 x 128.
+  // Where the 64 x 32 tile is refused for filling the GPU, a wider one may still apply: 512 x 3072 is 8 x 96 = 768
+  // tiles of 64 x 32, 4 x 48 = 192 of 128 x 64.
   EXPECT_EQ(sized(512, 3072, cuda::kSplitKConvTile), full);
-  EXPECT_EQ(sized(512, 3072, kWide128), "(taken)");
+  EXPECT_EQ(sized(512, 3072, kWide64), "(taken)");
 }
 
 TEST(SplitKGemm, GeometryIsAOneByOneConvolutionOfMPixels) {
@@ -182,12 +172,10 @@ TEST(SplitKGemm, GeometryIsAOneByOneConvolutionOfMPixels) {
   EXPECT_EQ(g.chunks(), 12);
   EXPECT_EQ(g.tiles(), 4 * 96);
   EXPECT_TRUE(g.tile == cuda::kSplitKConvTile) << g.tile.name();
-  const cuda::SplitKConvGeometry wide = cuda::splitk_gemm_geometry(p, kWide128);
-  EXPECT_TRUE(wide.tile == kWide128) << wide.tile.name();
-  EXPECT_EQ(wide.tiles(), 2 * 24) << "197 rows: 2 row tiles of 128";
-  EXPECT_EQ(cuda::splitk_gemm_geometry(p, kWide64).tiles(), 2 * 48);
+  const cuda::SplitKConvGeometry wide = cuda::splitk_gemm_geometry(p, kWide64);
+  EXPECT_TRUE(wide.tile == kWide64) << wide.tile.name();
+  EXPECT_EQ(wide.tiles(), 2 * 48) << "197 rows: 2 row tiles of 128";
   EXPECT_EQ(cuda::splitk_gemm_geometry(p, kSquare64).tiles(), 4 * 48);
-  EXPECT_EQ(cuda::splitk_gemm_geometry(p, kLong128).tiles(), 4 * 24);
   ScopedEnv off("KILN_PDL", "0");
   EXPECT_FALSE(cuda::splitk_gemm_geometry(p).programmatic) << "KILN_PDL=0";
 }
@@ -217,7 +205,7 @@ TEST(SplitKGemm, SplitCountsForGpt2AndVit) {
   EXPECT_EQ(splits(1, 32, 256), (std::vector<int>{1, 2}));
 }
 
-// The same rule on the wider tiles: room 132 x 2 = 264 blocks (64 x 64, 64 x 128, 128 x 64) and 132 (128 x 128).
+// The same rule on the wider tiles: room 132 x 2 = 264 blocks.
 TEST(SplitKGemm, SplitCountsOnTheWideTiles) {
   auto splits = [](int64_t m, int64_t n, int64_t k, cuda::SplitKTile tile) {
     cuda::SplitKGemmProblem p = c_fc();
@@ -227,24 +215,20 @@ TEST(SplitKGemm, SplitCountsOnTheWideTiles) {
     EXPECT_EQ(refusal(p, kH200Sms, 9, tile), "(taken)") << m << " x " << n << " x " << k << " on " << tile.name();
     return cuda::splitk_conv_candidates(cuda::splitk_gemm_geometry(p, tile), kH200Sms);
   };
-  // c_fc on 128 x 128: 24 tiles, 12 chunks. 2: 24; 4: 48 < 132, 3 chunks; 8: 1 chunk.
-  EXPECT_EQ(splits(128, 3072, 768, kWide128), (std::vector<int>{1, 2, 4}));
-  // c_proj on 128 x 128: 6 tiles, 48 chunks: 2, 4, 8 (24 < 132, 6 chunks).
-  EXPECT_EQ(splits(128, 768, 3072, kWide128), (std::vector<int>{1, 2, 4, 8}));
+  // c_proj on 128 x 64: 12 tiles, 48 chunks: 2, 4, 8 (48 < 264, 6 chunks).
+  EXPECT_EQ(splits(128, 768, 3072, kWide64), (std::vector<int>{1, 2, 4, 8}));
   // c_fc on 128 x 64: 48 tiles. 2: 48; 4: 96 < 264, 3 chunks; 8: 1 chunk.
   EXPECT_EQ(splits(128, 3072, 768, kWide64), (std::vector<int>{1, 2, 4}));
-  // ViT's fc1 on 128 x 128: 2 x 24 = 48 tiles. 2: 48; 4: 96 < 132; 8: 1 chunk.
-  EXPECT_EQ(splits(197, 3072, 768, kWide128), (std::vector<int>{1, 2, 4}));
-  // 5 x 24 = 120 tiles on 128 x 128: 2 at 120 < 132, 4 at 240 >= 132.
-  EXPECT_EQ(splits(640, 3072, 768, kWide128), (std::vector<int>{1, 2}));
+  // ViT's fc1 on 128 x 64: 2 x 48 = 96 tiles. 2: 96; 4: 192 < 264, 3 chunks; 8: 1 chunk.
+  EXPECT_EQ(splits(197, 3072, 768, kWide64), (std::vector<int>{1, 2, 4}));
+  // 5 x 48 = 240 tiles on 128 x 64: 2 at 240 < 264, 4 at 480 >= 264.
+  EXPECT_EQ(splits(640, 3072, 768, kWide64), (std::vector<int>{1, 2}));
   // c_fc on 64 x 64: 2 x 48 = 96 tiles. 2: 96; 4: 192 < 264, 3 chunks; 8: 1 chunk.
   EXPECT_EQ(splits(128, 3072, 768, kSquare64), (std::vector<int>{1, 2, 4}));
   // ViT's fc1 on 64 x 64: 4 x 48 = 192 tiles. 2: 192 < 264; 4: 384 >= 264.
   EXPECT_EQ(splits(197, 3072, 768, kSquare64), (std::vector<int>{1, 2}));
-  // ViT's fc1 on 64 x 128: 4 x 24 = 96 tiles. 2: 96; 4: 192 < 264, 3 chunks; 8: 384 >= 264.
-  EXPECT_EQ(splits(197, 3072, 768, kLong128), (std::vector<int>{1, 2, 4}));
-  // c_proj on 64 x 128: 2 x 6 = 12 tiles, 48 chunks: every count.
-  EXPECT_EQ(splits(128, 768, 3072, kLong128), (std::vector<int>{1, 2, 4, 8}));
+  // c_proj on 64 x 64: 2 x 12 = 24 tiles, 48 chunks: every count (8: 96 < 264, 6 chunks).
+  EXPECT_EQ(splits(128, 768, 3072, kSquare64), (std::vector<int>{1, 2, 4, 8}));
 }
 
 TEST(SplitKGemm, TileSwitchValues) {
@@ -255,24 +239,24 @@ TEST(SplitKGemm, TileSwitchValues) {
   };
   {
     ScopedEnv e(kTileVar, nullptr);
-    EXPECT_EQ(names(), "64x32 64x64 64x128 128x64 128x128");
+    EXPECT_EQ(names(), "64x32 64x64 128x64");
   }
   {
     ScopedEnv e(kTileVar, "");
-    EXPECT_EQ(names(), "64x32 64x64 64x128 128x64 128x128");
+    EXPECT_EQ(names(), "64x32 64x64 128x64");
   }
-  for (const char* one : {"64x32", "64x64", "64x128", "128x64", "128x128"}) {
+  for (const char* one : {"64x32", "64x64", "128x64"}) {
     ScopedEnv e(kTileVar, one);
     EXPECT_EQ(names(), one);
   }
-  for (const char* bad : {"128", "64X32", "256x256"}) {
+  for (const char* bad : {"128", "64X32", "128x128"}) {
     ScopedEnv e(kTileVar, bad);
     try {
       cuda::splitk_gemm_tiles();
       ADD_FAILURE() << kTileVar << "=" << bad << " was accepted";
     } catch (const Error& err) {
       EXPECT_NE(std::string(err.what()).find(kTileVar), std::string::npos) << err.what();
-      EXPECT_NE(std::string(err.what()).find("128x128"), std::string::npos) << err.what();
+      EXPECT_NE(std::string(err.what()).find("128x64"), std::string::npos) << err.what();
     }
   }
 }
@@ -468,8 +452,8 @@ TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
         }
       }
     }
-  // 2 dtypes x (c_proj: 4 counts on each of 5 tiles; ViT's fc1: 2 on 64 x 32 and 64 x 64, 3 on the other three).
-  EXPECT_EQ(launched, 2 * (5 * 4 + 2 + 2 + 3 + 3 + 3)) << "a count or tile went missing";
+  // 2 dtypes x (c_proj: 4 counts on each of 3 tiles; ViT's fc1: 2 on 64 x 32 and 64 x 64, 3 on 128 x 64).
+  EXPECT_EQ(launched, 2 * (3 * 4 + 2 + 2 + 3)) << "a count or tile went missing";
 }
 
 // The default (timed against cuBLASLt's choice) and KILN_GEMM_SPLITK=0 (never) on c_fc: whatever runs is right,
