@@ -54,9 +54,10 @@ std::optional<int64_t> normalized_axis(int64_t axis, size_t rank) {
 }
 
 // Gather (default mode) of one index: the index's slab on the axis. Negative indices count from the end;
-// the output's shape (the index's shape in place of the axis) does not change the bytes.
+// the output's shape (the index's shape in place of the axis) does not change the bytes. Not with a fused
+// addend (input 2): that output is a sum, not the data's bytes.
 ElementOffsets gather_runs(const ir::Node& n, const ShapeAnalysis& shapes, const Dims& x) {
-  if (n.attrs.i("mode", 0) != 0 || !has_input(n, 1)) return std::nullopt;
+  if (n.attrs.i("mode", 0) != 0 || !has_input(n, 1) || has_input(n, 2)) return std::nullopt;
   std::optional<Ints> index = host_ints(n.inputs[1], shapes);
   std::optional<int64_t> axis = normalized_axis(n.attrs.i("axis", 0), x.size());
   if (!index || index->size() != 1 || !axis) return std::nullopt;

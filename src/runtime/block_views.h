@@ -17,9 +17,9 @@ namespace kiln {
 // cuDNN plans (built for 16-byte aligned operands) rely on.
 inline constexpr int64_t kViewOffsetAlignment = 256;
 
-// For Gather (default mode, one index), Slice, DynamicSlice and Split: the byte offset in the data
-// input (input 0) at which each output starts, when every output is a contiguous block of it for these
-// shapes, its parameters are known on the host (constants or host-computed values), and every offset is
+// For Gather (default mode, one index, no fused addend), Slice, DynamicSlice and Split: the byte offset in
+// the data input (input 0) at which each output starts, when every output is a contiguous block of it for
+// these shapes, its parameters are known on the host (constants or host-computed values), and every offset is
 // a multiple of kViewOffsetAlignment. nullopt otherwise (the layer then runs its kernel, which also
 // reports out-of-range indices).
 std::optional<std::vector<int64_t>> block_view_offsets(const ir::Node& n, const ShapeAnalysis& shapes);

@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 
+#include "ir/gather_addend.h"
 #include "ir/op_registry.h"
 #include "ir/partial_values.h"
 #include "ir/slice_range.h"
@@ -417,6 +418,24 @@ void infer_dynamic_slice(InferContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Gather's fused addend (input 2; ir/gather_addend.h): only on rows gathered along axis 0, in the data's
+// float dtype, of a shape the kernels add without growing the output.
+void check_gather_addend(const InferContext& ctx, const Dims& out) {
+  const TensorInfo& data = ctx.in(0);
+  const TensorInfo& addend = ctx.in(2);
+  const int64_t r = static_cast<int64_t>(data.shape.size());
+  if (ctx.attrs().i("mode", 0) != 0 || normalize_axis(ctx, ctx.attrs().i("axis", 0), r) != 0)
+    ctx.fail("an addend (input 2) is only supported when gathering rows along axis 0 in DEFAULT mode");
+  if (addend.dtype != data.dtype)
+    ctx.fail(std::string("the addend (input 2) must have the data's dtype ") + dtype_name(data.dtype) + ", got " +
+             dtype_name(addend.dtype));
+  if (data.dtype != DataType::kFLOAT && data.dtype != DataType::kHALF && data.dtype != DataType::kBF16)
+    ctx.fail(std::string("an addend (input 2) needs float32, float16 or bfloat16 data, got ") + dtype_name(data.dtype));
+  if (!gather_addend_fits(addend.shape, out, static_cast<size_t>(r - 1)))
+    ctx.fail("the addend (input 2) " + dims_str(addend.shape) + " does not fit the output " + dims_str(out) +
+             ": it must equal the output's trailing dims after leading 1s, covering whole gathered rows");
+}
+
 void infer_gather(InferContext& ctx) {
   const TensorInfo& data = ctx.in(0);
   const TensorInfo& idx = ctx.in(1);
@@ -468,6 +487,7 @@ void infer_gather(InferContext& ctx) {
   } else {
     ctx.fail("unknown gather mode " + std::to_string(mode) + " (expected 0 DEFAULT, 1 ELEMENT, 2 ND)");
   }
+  if (ctx.has_input(2)) check_gather_addend(ctx, out);
   ctx.set_out(0, data.dtype, out);
 }
 
@@ -697,7 +717,7 @@ KILN_REGISTER_OP(OpDef{"Concatenation", 1, -1, 1, &infer_concat});
 KILN_REGISTER_OP(OpDef{"Split", 1, 2, -1, &infer_split});
 KILN_REGISTER_OP(OpDef{"Slice", 1, 5, 1, &infer_slice});
 KILN_REGISTER_OP(OpDef{"DynamicSlice", 3, 5, 1, &infer_dynamic_slice});
-KILN_REGISTER_OP(OpDef{"Gather", 2, 2, 1, &infer_gather});
+KILN_REGISTER_OP(OpDef{"Gather", 2, 3, 1, &infer_gather});
 KILN_REGISTER_OP(OpDef{"Shape", 1, 1, 1, &infer_shape});
 KILN_REGISTER_OP(OpDef{"ConstantOfShape", 1, 1, 1, &infer_constant_of_shape});
 KILN_REGISTER_OP(OpDef{"Fill", 0, 3, 1, &infer_fill});

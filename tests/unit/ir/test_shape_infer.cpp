@@ -217,7 +217,7 @@ TEST(ShapeInfer, Gather) {
   EXPECT_EQ(nd.shape({F({-1, 4, 5, 6}), T(DataType::kINT64, {3, 7, 2})}), "[3, 7, 6]");
   EXPECT_CONTAINS(nd.error({F({2, 4, 5}), T(DataType::kINT64, {2, 7, 3})}), "exceed the data rank 3");
   EXPECT_CONTAINS(nd.error({F({2, 4, 5}), T(DataType::kINT64, {2, -1})}), "last dim of the indices known");
-  EXPECT_CONTAINS(Infer("Gather").error({F({2})}), "takes 2 to 2 inputs, got 1");
+  EXPECT_CONTAINS(Infer("Gather").error({F({2})}), "takes 2 to 3 inputs, got 1");  // input 2: the fused addend
 }
 
 TEST(ShapeInfer, ShapeAndConstantOfShapeAndFill) {

@@ -101,6 +101,15 @@ TEST(BlockViews, GathersThatAreNotOneAlignedBlockRunTheirKernel) {
   EXPECT_EQ(block_view_offsets(*n, shapes), std::nullopt);
 }
 
+TEST(BlockViews, AGatherWithAFusedAddendIsASumNotItsSlab) {
+  // The slab of index 1 would be a view (as above), but the output adds the addend to it: the kernel runs.
+  auto l = one_layer("Gather", {3, 4, 64}, {HostTensor::scalar_i64(1), HostTensor(DataType::kFLOAT, {4, 64})},
+                     attrs_axis(0));
+  ASSERT_EQ(l->node->inputs.size(), 3u);
+  EXPECT_EQ(block_view_offsets(*l->node, l->shapes), std::nullopt);
+  EXPECT_EQ(view_offsets(*l->node, l->shapes), std::nullopt);
+}
+
 ir::Attrs slice_attrs(Ints start, Ints size, Ints stride, int64_t mode = 0) {
   ir::Attrs a;
   a.set("start", std::move(start));

@@ -7,16 +7,19 @@
 //  - copy_by_tables(): out[i0, .., ir] = in[off0[i0] + .. + offr[ir]] with per-axis element-offset tables,
 //    where a negative entry writes a fill value. Slice (every mode), DynamicSlice, Expand, Tile and Pad are
 //    just different tables.
-// Both split the output over the thread pool when it is large.
+// Both split the output over the thread pool when it is large. (Gather's fused addend is the one piece of
+// arithmetic here: gather_addend.h.)
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
 #include "backends/cpu/kernel.h"
+#include "backends/cpu/kernels/gather_addend.h"
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 #include "ir/slice_range.h"
 #include "ir/transpose_collapse.h"
@@ -488,6 +491,8 @@ void k_gather(KernelContext& ctx) {
   Ints ds = strides_of(data.shape);
   const char* src = static_cast<const char*>(data.data);
   char* dst = static_cast<char*>(y.data);
+  std::optional<GatherAddend> addend;  // the fused addend (ir/OPS.md); its checks refuse other modes and axes
+  if (ctx.has_input(2)) addend.emplace(ctx, data, y);
   if (mode == 0) {
     int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     int64_t N = data.shape[axis], inner = ds[axis], outer = 1;
@@ -499,6 +504,7 @@ void k_gather(KernelContext& ctx) {
       for (int64_t u = b; u < e; ++u) {
         int64_t o = u / nidx, j = u % nidx;
         std::memcpy(dst + u * row, src + (o * N + ix[j]) * row, row);
+        if (addend) addend->add_to(dst + u * row, u);
       }
     });
   } else if (mode == 1) {

@@ -3,6 +3,8 @@
 // reductions none/add/mul/max/min), as src/backends/cpu/kernels/{data_movement,scatter}.cpp. Indices are int32
 // or int64; negative indices count from the end.
 //
+// Gather's fused addend (input 2) runs in gather_addend.cu.
+//
 // A kernel cannot fail, and must never read or write outside a buffer: an out-of-range index gathers zeros and
 // scatters nothing. When the indices have a host copy (constants, shape computations) they are checked on
 // the host first, so such models fail with a message as on the CPU.
@@ -12,25 +14,19 @@
 // tuples, checked for up to kNdDedupLimit tuples; beyond that duplicates give one of the updates, which ONNX
 // leaves undefined anyway). Reductions use atomics, so float sums may round in a different order.
 #include "backends/cuda/kernels/common.cuh"
+#include "backends/cuda/kernels/gather_addend.h"
+#include "backends/cuda/kernels/gather_rows.cuh"
 
 namespace kiln::cuda::kern {
 namespace {
 
 constexpr int64_t kNdDedupLimit = 16384;
 
-struct Idx {
-  const void* p;
-  bool i64;
-  __device__ __forceinline__ int64_t operator[](int64_t i) const {
-    return i64 ? static_cast<const int64_t*>(p)[i] : static_cast<const int32_t*>(p)[i];
-  }
-};
-
-// v wrapped into [0, n), or -1 when outside [-n, n).
-__host__ __device__ __forceinline__ int64_t wrap_or_bad(int64_t v, int64_t n) {
-  if (v < -n || v >= n) return -1;
-  return v < 0 ? v + n : v;
-}
+using gather_rows::Idx;
+using gather_rows::kRowChunk;
+using gather_rows::kRowsPerBlock;
+using gather_rows::kRowUnroll;
+using gather_rows::wrap_or_bad;
 
 // Element strides and dims of up to kMaxDims dims.
 struct Geo {
@@ -60,9 +56,6 @@ __global__ void k_gather_default(const T* __restrict__ x, T* __restrict__ y, Idx
 // row (blockDim (32, kRowsPerBlock): a block covers kRowsPerBlock rows; gridDim.x the chunks of a row;
 // gridDim.y, grid-stride, the rows) and divides once per row. Out-of-range indices give zero rows, as there.
 constexpr int kMinRowBytes = 64;
-constexpr int kRowUnroll = 4;
-constexpr int kRowsPerBlock = 8;
-constexpr int64_t kRowChunk = 32 * kRowUnroll;  // units per warp and row
 
 template <class U>
 __global__ void __launch_bounds__(32 * kRowsPerBlock)
@@ -166,8 +159,10 @@ bool index_type_ok(DataType t) { return t == DataType::kINT32 || t == DataType::
 
 bool supports_gather(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
   const int64_t mode = node.attrs.i("mode", 0);
-  return in.size() == 2 && dtype_size(in[0].dtype) <= 8 && index_type_ok(in[1].dtype) && mode >= 0 && mode <= 2 &&
-         in[0].shape.size() <= static_cast<size_t>(kMaxDims) && in[1].shape.size() <= static_cast<size_t>(kMaxDims);
+  const bool addend = in.size() == 3 && in[2].present;
+  return (in.size() == 2 || addend) && dtype_size(in[0].dtype) <= 8 && index_type_ok(in[1].dtype) && mode >= 0 &&
+         mode <= 2 && in[0].shape.size() <= static_cast<size_t>(kMaxDims) &&
+         in[1].shape.size() <= static_cast<size_t>(kMaxDims) && (!addend || supports_gather_addend(node, in));
 }
 
 void gather_kernel(KernelContext& ctx) {
@@ -186,10 +181,15 @@ void gather_kernel(KernelContext& ctx) {
   auto launch = [&](auto&& body) {
     if (!dispatch_size(dtype_size(data.dtype), body)) ctx.fail(std::string("unsupported dtype ") + dtype_name(data.dtype));
   };
+  if (ctx.has_input(2) && mode != 0) ctx.fail("an addend (input 2) needs DEFAULT mode");
   if (mode == 0) {
     const int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     const int64_t N = data.shape[axis], inner = prod(data.shape, axis + 1, r), nidx = indices.numel();
     check_indices(ctx, indices, {N}, {axis});
+    if (ctx.has_input(2)) {  // the fused addend (ir/OPS.md): a kernel of its own, gather_addend.cu
+      gather_rows_with_addend(ctx, axis);
+      return;
+    }
     if (n <= 0) return;
     const size_t es = dtype_size(data.dtype);
     const bool plain_size = es == 1 || es == 2 || es == 4 || es == 8;  // else `launch` below names the dtype
