@@ -77,6 +77,8 @@ template <int TM, int TN> struct TileShape {
   static constexpr int kFragM = TM / 4 / 16, kFragN = TN / 2 / 16;
   static_assert(static_cast<size_t>(TM) * kRedStride * sizeof(float) <= kSharedBytes, "the partial tile reuses the ring");
   static_assert(TM % 64 == 0 && TN % 32 == 0, "the warp tiling and the copy split below (kARows >= 2)");
+  static_assert(kARows * kThreads == TM * kRowChunks && kBRows * kThreads == TN * kRowChunks, "every row copied once");
+  static_assert(kFragM * 16 * 4 == TM && kFragN * 16 * 2 == TN, "8 warps of 16 kFragM rows x 16 kFragN columns");
   static_assert(TM % kSplitKMaxSplits == 0, "each split of the cluster adds whole rows");
 };
 static_assert(TileShape<kSplitKTileM, kSplitKTileN>::kBlocksPerSm == kSplitKBlocksPerSm, "the header's count");
@@ -466,7 +468,8 @@ bool parse_splitk_splits(const char* value, int* out) {
 }
 
 int splitk_blocks_per_sm(SplitKTile tile) {
-  return with_tile(tile, 0, []<int TM, int TN>() { return TileShape<TM, TN>::kBlocksPerSm; });
+  // (A capture-default: nvcc warns of a captureless template lambda's conversion to a function pointer.)
+  return with_tile(tile, 0, [&]<int TM, int TN>() { return TileShape<TM, TN>::kBlocksPerSm; });
 }
 
 bool splitk_within_limits(const SplitKConvGeometry& g) {
