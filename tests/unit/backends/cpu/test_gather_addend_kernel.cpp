@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backends/cpu/math_kernel_test_util.h"
+#include "backends/gather_addend_reference.h"
 
 namespace kiln {
 namespace {
@@ -17,27 +18,7 @@ using mtest::rand_ints;
 
 constexpr int64_t kSum = 0;  // ElementWise SUM
 
-uint16_t low_bits(DataType dt, float v) { return dt == DataType::kHALF ? float_to_half(v) : float_to_bf16(v); }
-
-// Gather(table, ids) along axis 0 plus the addend broadcast over leading dims, each sum rounded once.
-HostTensor reference(const HostTensor& table, const HostTensor& ids, const HostTensor& addend) {
-  const int64_t N = table.shape()[0], inner = table.numel() / N;
-  Dims out = ids.shape();
-  out.insert(out.end(), table.shape().begin() + 1, table.shape().end());
-  HostTensor y(table.dtype(), out);
-  for (int64_t r = 0; r < ids.numel(); ++r) {
-    int64_t v = ids.get_i64(r);
-    if (v < 0) v += N;
-    for (int64_t k = 0; k < inner; ++k) {
-      const int64_t e = r * inner + k;
-      const float t = static_cast<float>(table.get_f64(v * inner + k));
-      const float sum = t + static_cast<float>(addend.get_f64(e % addend.numel()));
-      if (table.dtype() == DataType::kFLOAT) y.mutable_data<float>()[e] = sum;
-      else y.mutable_data<uint16_t>()[e] = low_bits(table.dtype(), sum);
-    }
-  }
-  return y;
-}
+using gather_addend_test::reference;
 
 HostTensor gather_with_addend(const HostTensor& table, const HostTensor& ids, const HostTensor& addend,
                               int64_t axis = 0, cpu::ThreadPool* pool = nullptr) {

@@ -11,6 +11,7 @@
 
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cuda_run_placed.h"
+#include "backends/gather_addend_reference.h"
 
 namespace kiln {
 namespace {
@@ -19,29 +20,7 @@ using namespace cudatest;
 
 auto axis0 = [](ir::Attrs& a) { a.set("axis", int64_t{0}); };
 
-uint16_t low_bits(DataType dt, float v) { return dt == DataType::kHALF ? float_to_half(v) : float_to_bf16(v); }
-
-// Gather(table, ids) + addend as the kernel computes it: an index outside [-N, N) reads a zero row, a negative
-// one counts from the end; each sum in float32, rounded once to the dtype.
-HostTensor reference(const HostTensor& table, const HostTensor& ids, const HostTensor& addend) {
-  const int64_t N = table.shape()[0], inner = table.numel() / N;
-  Dims out = ids.shape();
-  out.insert(out.end(), table.shape().begin() + 1, table.shape().end());
-  HostTensor y(table.dtype(), out);
-  for (int64_t r = 0; r < ids.numel(); ++r) {
-    int64_t v = ids.get_i64(r);
-    const bool bad = v < -N || v >= N;
-    if (v < 0) v += N;
-    for (int64_t k = 0; k < inner; ++k) {
-      const int64_t e = r * inner + k;
-      const float t = bad ? 0.0f : static_cast<float>(table.get_f64(v * inner + k));
-      const float sum = t + static_cast<float>(addend.get_f64(e % addend.numel()));
-      if (table.dtype() == DataType::kFLOAT) y.mutable_data<float>()[e] = sum;
-      else y.mutable_data<uint16_t>()[e] = low_bits(table.dtype(), sum);
-    }
-  }
-  return y;
-}
+using gather_addend_test::reference;
 
 // Runs the fused Gather with each tensor at an element offset (table, ids, addend; output) and compares with
 // the reference byte for byte.
