@@ -1,12 +1,19 @@
-// Gather's optional fused addend (input 2, ir/OPS.md; written by passes/fuse_gather_addend): which addend
-// shapes a row gather adds as it copies. One rule shared by shape inference, the pass and both kernels, so
-// that none of them accepts a shape another would compute differently.
+// Gather's optional fused addend (input 2, ir/OPS.md; written by passes/fuse_gather_addend): y = gathered +
+// addend with numpy's broadcast, exactly the SUM the fusion replaced, so y's shape is the broadcast of the two.
+// The shape rules the pass and both kernels share live here, so that none of them decides differently.
 //
-// The kernels add addend element e mod numel(addend) to output element e. That is numpy's broadcast exactly
-// when the addend, right-aligned against the output, equals it on every dim after a run of leading 1s. The
-// CUDA kernel adds whole rows (it picks the addend's row once per gathered row), so those 1s may not reach
-// into the dims of a gathered row unless the output's dim there is 1 as well (nothing is broadcast there).
+// The kernels take one of two paths, chosen on the real dims at run time:
+// - by rows (the embedding case, the fast one): when y has the gathered shape and the addend fits it
+//   (gather_addend_fits), addend element e mod numel(addend) is added to output element e as the row is copied.
+//   That is numpy's broadcast exactly when the addend, right-aligned against the output, equals it on every dim
+//   after a run of leading 1s. The CUDA kernel adds whole rows (it picks the addend's row once per gathered
+//   row), so those 1s may not reach into the dims of a gathered row unless the output's dim there is 1 too.
+// - by elements, for every other broadcast: each output element reads its gathered element and its addend
+//   element through broadcast strides (either side may be the one broadcast). The pass fuses only where the
+//   first path is possible (gather_addend_may_fit); the second is for shapes that turn out otherwise at run time
+//   (a dim unknown at build time that is 1 where the other side's is larger).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,6 +33,34 @@ inline bool gather_addend_fits(const Dims& addend, const Dims& out, size_t row_r
   while (p < out.size() && dim(p) == 1 && (p < first_row_dim || out[p] == 1)) ++p;  // the broadcast 1s
   for (; p < out.size(); ++p)
     if (dim(p) != out[p]) return false;
+  return true;
+}
+
+// Whether the addend could fit (gather_addend_fits) once the unknown (-1) dims are known: an unknown dim on
+// either side may be whatever makes it fit. For the pass, which fuses where the row path is likely; the
+// kernels decide on the real dims.
+inline bool gather_addend_may_fit(const Dims& addend, const Dims& out, size_t row_rank) {
+  if (addend.size() > out.size() || row_rank > out.size()) return false;
+  const size_t pad = out.size() - addend.size();
+  const size_t first_row_dim = out.size() - row_rank;
+  auto dim = [&](size_t p) { return p < pad ? int64_t{1} : addend[p - pad]; };
+  size_t p = 0;
+  while (p < out.size() && dim(p) == 1 && (p < first_row_dim || out[p] == 1 || out[p] < 0)) ++p;
+  for (; p < out.size(); ++p)
+    if (dim(p) != out[p] && dim(p) >= 0 && out[p] >= 0) return false;
+  return true;
+}
+
+// numpy's broadcast of two shapes of known dims into *out; false when they do not broadcast.
+inline bool broadcast_known(const Dims& a, const Dims& b, Dims* out) {
+  const size_t r = std::max(a.size(), b.size());
+  out->assign(r, 1);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) return false;
+    (*out)[i] = da == 1 ? db : da;
+  }
   return true;
 }
 

@@ -21,10 +21,12 @@ bool row_gather(const ir::Node& n) {
   return n.attrs.i("mode", 0) == 0 && rank > 0 && (axis == 0 || axis == -rank) && addend_dtype(n.outputs[0]->dtype);
 }
 
-// Whether `addend` may be added to the gathered y as the Gather copies (the header's rule on unknown dims).
+// Whether `addend` is likely added to the gathered y as the Gather copies its rows (ir/gather_addend.h): on
+// known dims that is sure; an unknown dim is taken as whatever fits, and if the real dims turn out otherwise
+// the kernels add by elements instead, still numpy's broadcast. Shapes that can never fit stay unfused: the
+// Gather's row copy and the ElementWise broadcast are each better at those than the fused element path.
 bool addend_shape_ok(const ir::Value* addend, const ir::Value* y, size_t row_rank) {
-  if (addend->shape == y->shape) return true;
-  return dims_known(addend->shape) && ir::gather_addend_fits(addend->shape, y->shape, row_rank);
+  return ir::gather_addend_may_fit(addend->shape, y->shape, row_rank);
 }
 
 }  // namespace
@@ -43,7 +45,8 @@ bool FuseGatherAddend::run(ir::Graph& g) {
       continue;
     ir::Value* addend = fusion::other_operand(*sum, y);  // nullptr for y + y
     const ir::Value* s = sum->outputs[0];
-    if (!addend || addend->dtype != y->dtype || s->dtype != y->dtype || s->shape != y->shape) continue;
+    // The fused y is the broadcast of the gathered rows and the addend, as the SUM's output is (ir/OPS.md).
+    if (!addend || addend->dtype != y->dtype || s->dtype != y->dtype) continue;
     if (!addend_shape_ok(addend, y, gather->inputs[0]->shape.size() - 1)) continue;
     gather->inputs.push_back(addend);
     fusion::record_fused(*gather, *sum);

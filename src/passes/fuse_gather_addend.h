@@ -4,12 +4,13 @@
 // [1, S, E] once folded, or a second Gather of the position table).
 //
 // Fused only when the SUM is the gathered value's one use (and that value is no network output), both
-// operands and the SUM's output have one float dtype (float32/16, bf16), the SUM's output has the gathered
-// shape, and the addend's shape is one the kernels add as they copy (ir/gather_addend.h: broadcast only along
-// leading dims). A broadcast addend must have known dims; an unknown dim is taken as equal to the output's
-// only when the addend has the output's shape exactly (a dynamic batch: both come from the same input, and
-// run-time shape inference checks the real shapes), as FuseGemmEpilogue takes a residual. Layers whose user
-// precision constraints differ are not merged. Either operand order; the Gather keeps its name, takes the
+// operands and the SUM's output have one float dtype (float32/16, bf16), and the addend's shape may be one the
+// kernels add as they copy rows (ir/gather_addend.h: broadcast only along leading dims), unknown dims taken
+// as whatever fits. The fused Gather's output is the broadcast of the gathered rows and the addend, as the
+// SUM's was, so dims unknown at build time are safe whatever they turn out to be: where the real shapes do not
+// fit the row rule (an addend [-1, S, E] whose batch turns out larger than the indices' batch of 1, so the
+// gathered side is the one broadcast), the kernels add by elements. Layers whose user precision constraints differ are
+// not merged. Either operand order; the Gather keeps its name, takes the
 // SUM's output value and lists the SUM in its `fused` attribute.
 #pragma once
 #include "passes/pass.h"

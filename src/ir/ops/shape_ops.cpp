@@ -7,7 +7,6 @@
 #include <limits>
 #include <optional>
 
-#include "ir/gather_addend.h"
 #include "ir/op_registry.h"
 #include "ir/partial_values.h"
 #include "ir/slice_range.h"
@@ -419,8 +418,9 @@ void infer_dynamic_slice(InferContext& ctx) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Gather's fused addend (input 2; ir/gather_addend.h): only on rows gathered along axis 0, in the data's
-// float dtype, of a shape the kernels add without growing the output.
-void check_gather_addend(const InferContext& ctx, const Dims& out) {
+// float dtype; y is the gathered rows plus the addend broadcast numpy's way, so its shape is the broadcast of
+// the two (the SUM's that the fusion replaced). Returns that shape.
+Dims gather_addend_output(const InferContext& ctx, const Dims& gathered) {
   const TensorInfo& data = ctx.in(0);
   const TensorInfo& addend = ctx.in(2);
   const int64_t r = static_cast<int64_t>(data.shape.size());
@@ -431,9 +431,17 @@ void check_gather_addend(const InferContext& ctx, const Dims& out) {
              dtype_name(addend.dtype));
   if (data.dtype != DataType::kFLOAT && data.dtype != DataType::kHALF && data.dtype != DataType::kBF16)
     ctx.fail(std::string("an addend (input 2) needs float32, float16 or bfloat16 data, got ") + dtype_name(data.dtype));
-  if (!gather_addend_fits(addend.shape, out, static_cast<size_t>(r - 1)))
-    ctx.fail("the addend (input 2) " + dims_str(addend.shape) + " does not fit the output " + dims_str(out) +
-             ": it must equal the output's trailing dims after leading 1s, covering whole gathered rows");
+  const Dims& a = addend.shape;
+  const size_t rank = std::max(a.size(), gathered.size());
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t dg = i < rank - gathered.size() ? 1 : gathered[i - (rank - gathered.size())];
+    if (da >= 0 && dg >= 0 && da != dg && da != 1 && dg != 1)
+      ctx.fail("the addend (input 2) " + dims_str(a) + " does not broadcast against the gathered rows " +
+               dims_str(gathered) + " (dim " + std::to_string(i) + ": " + std::to_string(da) + " against " +
+               std::to_string(dg) + ")");
+  }
+  return broadcast_shapes(ctx, gathered, a);
 }
 
 void infer_gather(InferContext& ctx) {
@@ -487,7 +495,7 @@ void infer_gather(InferContext& ctx) {
   } else {
     ctx.fail("unknown gather mode " + std::to_string(mode) + " (expected 0 DEFAULT, 1 ELEMENT, 2 ND)");
   }
-  if (ctx.has_input(2)) check_gather_addend(ctx, out);
+  if (ctx.has_input(2)) out = gather_addend_output(ctx, out);
   ctx.set_out(0, data.dtype, out);
 }
 

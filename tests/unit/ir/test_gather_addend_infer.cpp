@@ -1,5 +1,7 @@
-// Gather's fused addend (input 2): the shape rule every part shares (ir/gather_addend.h), and what shape
-// inference accepts and refuses with it, each refusal with a message that says what was expected.
+// Gather's fused addend (input 2): the shape rules every part shares (ir/gather_addend.h: the row path's fit,
+// the pass's may-fit on unknown dims, the broadcast of known shapes), and what shape inference gives (the
+// broadcast of the gathered rows and the addend) and refuses, each refusal with a message that says what was
+// expected.
 #include <gtest/gtest.h>
 
 #include "ir/gather_addend.h"
@@ -8,7 +10,9 @@
 namespace kiln {
 namespace {
 
+using ir::broadcast_known;
 using ir::gather_addend_fits;
+using ir::gather_addend_may_fit;
 using ir::TensorInfo;
 
 TEST(GatherAddendShape, EqualOrBroadcastAlongLeadingDims) {
@@ -54,6 +58,35 @@ TEST(GatherAddendShape, UnknownDimsMatchOnlyUnknownDims) {
   EXPECT_FALSE(gather_addend_fits({1, 8}, {2, -1, 8}, 2)) << "a 1 against an unknown dim of a row";
 }
 
+TEST(GatherAddendShape, MayFitTakesUnknownDimsAsWhateverFits) {
+  // Everything that fits on known dims may fit.
+  EXPECT_TRUE(gather_addend_may_fit({1, 3, 8}, {2, 3, 8}, 1));
+  EXPECT_TRUE(gather_addend_may_fit({8}, {5, 1, 8}, 2));
+  // GPT-2 exported with dynamic dims: the position embedding [1, S, E] against [B, S, E], or a folded one.
+  EXPECT_TRUE(gather_addend_may_fit({1, -1, 768}, {-1, -1, 768}, 1));
+  EXPECT_TRUE(gather_addend_may_fit({1, 128, 768}, {-1, -1, 768}, 1));
+  EXPECT_TRUE(gather_addend_may_fit({-1, 768}, {2, 128, 768}, 1));
+  EXPECT_TRUE(gather_addend_may_fit({1, 8}, {5, -1, 8}, 2)) << "the row's unknown dim may be 1";
+  // What can never fit stays out, unknown dims or not.
+  EXPECT_FALSE(gather_addend_may_fit({3, 1, 8}, {3, 7, 8}, 1)) << "a broadcast dim after a real one";
+  EXPECT_FALSE(gather_addend_may_fit({-1, 1, 8}, {-1, 7, 8}, 1)) << "1 against a known 7 inside the run";
+  EXPECT_FALSE(gather_addend_may_fit({3, 8}, {-1, 4, 8}, 1));
+  EXPECT_FALSE(gather_addend_may_fit({2, 2, 3, 8}, {-1, 3, 8}, 1)) << "would grow the output's rank";
+  EXPECT_FALSE(gather_addend_may_fit({-1, 1}, {-1, -1, 8}, 1)) << "broadcast inside a known row";
+}
+
+TEST(GatherAddendShape, BroadcastOfKnownShapes) {
+  Dims out;
+  ASSERT_TRUE(broadcast_known({1, 7, 16}, {3, 7, 16}, &out));
+  EXPECT_EQ(out, (Dims{3, 7, 16}));
+  ASSERT_TRUE(broadcast_known({2, 1, 16}, {5, 1}, &out));
+  EXPECT_EQ(out, (Dims{2, 5, 16}));
+  ASSERT_TRUE(broadcast_known({4, 16}, {}, &out));
+  EXPECT_EQ(out, (Dims{4, 16}));
+  EXPECT_FALSE(broadcast_known({2, 7, 16}, {3, 7, 16}, &out));
+  EXPECT_FALSE(broadcast_known({7, 16}, {8}, &out));
+}
+
 TensorInfo info(DataType dt, Dims shape) {
   TensorInfo t;
   t.dtype = dt;
@@ -75,7 +108,7 @@ std::string infer(std::vector<TensorInfo> ins, int64_t axis = 0, int64_t mode = 
   }
 }
 
-TEST(GatherAddendInfer, TheOutputIsTheGathersShapeAndDtype) {
+TEST(GatherAddendInfer, TheOutputIsTheBroadcastOfTheGatheredRowsAndTheAddend) {
   for (DataType dt : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16}) {
     const std::string name = dtype_name(dt);
     const TensorInfo table = info(dt, {50, 16});
@@ -83,6 +116,15 @@ TEST(GatherAddendInfer, TheOutputIsTheGathersShapeAndDtype) {
     EXPECT_EQ(infer({table, info(DataType::kINT32, {2, 7}), info(dt, {7, 16})}), "ok " + name + " [2, 7, 16]");
     EXPECT_EQ(infer({table, info(DataType::kINT64, {1, 7}), info(dt, {1, 7, 16})}, -2), "ok " + name + " [1, 7, 16]")
         << "axis -rank is axis 0";
+    // Broadcasts the row path does not take: the kernels add these by elements.
+    EXPECT_EQ(infer({table, info(DataType::kINT64, {1, 7}), info(dt, {3, 7, 16})}), "ok " + name + " [3, 7, 16]")
+        << "the gathered side broadcast";
+    EXPECT_EQ(infer({table, info(DataType::kINT64, {2, 1}), info(dt, {5, 1})}), "ok " + name + " [2, 5, 16]");
+    EXPECT_EQ(infer({table, info(DataType::kINT64, {2, 7}), info(dt, {})}), "ok " + name + " [2, 7, 16]");
+    // Unknown dims stay unknown unless the other side fixes them, as for the SUM.
+    EXPECT_EQ(infer({table, info(DataType::kINT64, {-1, -1}), info(dt, {1, -1, 16})}), "ok " + name + " [-1, -1, 16]");
+    EXPECT_EQ(infer({table, info(DataType::kINT64, {-1, -1}), info(dt, {1, 128, 16})}),
+              "ok " + name + " [-1, 128, 16]");
   }
 }
 
@@ -98,11 +140,12 @@ TEST(GatherAddendInfer, RefusalsSayWhatWasExpected) {
   EXPECT_TRUE(has(e, "must have the data's dtype float32, got float16")) << e;
   e = infer({info(DataType::kINT32, {50, 16}), ids, info(DataType::kINT32, {1, 7, 16})});
   EXPECT_TRUE(has(e, "needs float32, float16 or bfloat16 data, got int32")) << e;
-  e = infer({table, ids, info(DataType::kFLOAT, {2, 7, 16})});
-  EXPECT_TRUE(has(e, "the addend (input 2) [2, 7, 16] does not fit the output [1, 7, 16]")) << e;
+  e = infer({table, ids, info(DataType::kFLOAT, {2, 5, 16})});
+  EXPECT_TRUE(has(e, "the addend (input 2) [2, 5, 16] does not broadcast against the gathered rows [1, 7, 16] "
+                     "(dim 1: 5 against 7)")) << e;
   EXPECT_TRUE(has(e, "layer 'emb'")) << e;
-  e = infer({table, ids, info(DataType::kFLOAT, {7, 1})});
-  EXPECT_TRUE(has(e, "does not fit")) << e;
+  e = infer({table, ids, info(DataType::kFLOAT, {7, 8})});
+  EXPECT_TRUE(has(e, "does not broadcast")) << e;
   EXPECT_EQ(infer({table, ids, pos}), "ok float32 [1, 7, 16]");
 }
 

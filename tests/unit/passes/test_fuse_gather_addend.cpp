@@ -190,9 +190,37 @@ TEST(FuseGatherAddend, AnUnknownBatchFusesWhereTheShapesAreSure) {
   }
   {
     Net b;
-    build(b, {-1, 1, kWidth}, false);  // broadcasts over the sequence, but its batch may be 1 or 3
+    build(b, {-1, 1, kWidth}, false);  // broadcasts over a known sequence of 7: never the row path
     EXPECT_TRUE(refused(b.g));
   }
+}
+
+TEST(FuseGatherAddend, UnknownDimsFuseAndEveryRealShapeComputesTheSum) {
+  // The fused output is the broadcast of the gathered rows and the addend whatever the unknown dims turn out
+  // to be; where the real shapes miss the row rule the kernel adds by elements. Each graph is evaluated at
+  // shapes of both kinds, against the unfused graph.
+  struct Real {
+    Dims ids, addend;
+  };
+  auto check = [](Dims ids, Dims addend, std::vector<Real> reals) {
+    for (const Real& r : reals) {
+      SCOPED_TRACE("ids " + dims_str(ids) + " = " + dims_str(r.ids) + ", addend " + dims_str(addend) + " = " +
+                   dims_str(r.addend));
+      Net b;
+      ir::Value* y = gather(b, b.rand_cst({kVocab, kWidth}), b.input(ids, DataType::kINT64), "wte");
+      b.output(b.add(y, b.input(addend)));
+      b.infer();
+      ASSERT_TRUE(fuses_bit_identically(b.g, inputs_for(b.g, {r.ids, r.addend})));
+      EXPECT_EQ(count_op(b.g, "ElementWise"), 0u);
+    }
+  };
+  // GPT-2 with dynamic batch and sequence: the position embedding [1, S, E].
+  check({-1, -1}, {1, -1, kWidth},
+        {{{2, 5}, {1, 5, kWidth}},     // rows
+         {{2, 1}, {1, 5, kWidth}},     // the sequence of the ids is 1: the gathered side broadcast
+         {{1, 5}, {1, 1, kWidth}}});   // rows again (one addend row for all)
+  // An addend of the output's shape, batch unknown: its batch may outgrow the ids' batch of 1.
+  check({-1, 7}, {-1, 7, kWidth}, {{{3, 7}, {3, 7, kWidth}}, {{1, 7}, {3, 7, kWidth}}, {{3, 7}, {1, 7, kWidth}}});
 }
 
 TEST(FuseGatherAddend, WhatDoesNotFuse) {
@@ -259,8 +287,8 @@ TEST(FuseGatherAddend, WhatDoesNotFuse) {
     b.infer();
     EXPECT_TRUE(refused(b.g));
   }
-  // Addends the kernels cannot add as they copy: growing the output, broadcasting inside a row or after a dim
-  // that is not broadcast.
+  // Addends the kernels could never add as they copy rows (the element path is for shapes that turn out so at
+  // run time): growing the output, broadcasting inside a row or after a dim that is not broadcast.
   for (Dims a : {Dims{2, 7, kWidth}, Dims{7, 1}, Dims{1}, Dims{3, 1, kWidth}}) {
     SCOPED_TRACE("addend " + dims_str(a));
     Net b;

@@ -491,22 +491,34 @@ void k_gather(KernelContext& ctx) {
   Ints ds = strides_of(data.shape);
   const char* src = static_cast<const char*>(data.data);
   char* dst = static_cast<char*>(y.data);
-  std::optional<GatherAddend> addend;  // the fused addend (ir/OPS.md); its checks refuse other modes and axes
-  if (ctx.has_input(2)) addend.emplace(ctx, data, y);
+  if (ctx.has_input(2) && mode != 0) ctx.fail("an addend (input 2) needs rows gathered along axis 0 in DEFAULT mode");
   if (mode == 0) {
     int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     int64_t N = data.shape[axis], inner = ds[axis], outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= data.shape[d];
+    std::optional<GatherAddend> addend;  // the fused addend (ir/OPS.md); its checks refuse other modes and axes
+    std::vector<char> scratch;           // the gathered rows, when the addend is added by elements
+    if (ctx.has_input(2)) {
+      Dims gathered = indices.shape;
+      gathered.insert(gathered.end(), data.shape.begin() + 1, data.shape.end());
+      addend.emplace(ctx, data, gathered, y);
+      if (!addend->by_rows()) {
+        scratch.resize(static_cast<size_t>(volume(gathered)) * es);
+        dst = scratch.data();
+      }
+    }
     for (auto& v : ix) v = checked_index(ctx, v, N, axis);
     int64_t nidx = static_cast<int64_t>(ix.size());
     size_t row = static_cast<size_t>(inner) * es;
+    const bool rows_add = addend && addend->by_rows();
     parallel(ctx.pool, outer * nidx, static_cast<int64_t>(row), [&](int64_t b, int64_t e) {
       for (int64_t u = b; u < e; ++u) {
         int64_t o = u / nidx, j = u % nidx;
         std::memcpy(dst + u * row, src + (o * N + ix[j]) * row, row);
-        if (addend) addend->add_to(dst + u * row, u);
+        if (rows_add) addend->add_to(dst + u * row, u);
       }
     });
+    if (addend && !addend->by_rows()) addend->add_broadcast(scratch.data(), y);
   } else if (mode == 1) {
     int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     const Dims& is = indices.shape;

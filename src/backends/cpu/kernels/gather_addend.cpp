@@ -7,8 +7,35 @@
 
 namespace kiln::cpu {
 
-GatherAddend::GatherAddend(const KernelContext& ctx, const TensorRef& data, const TensorRef& y)
-    : dtype_(data.dtype), data_(nullptr), rows_(1), row_elems_(1) {
+namespace {
+
+// Strides of `in` right-aligned against `out` (numpy), 0 on the dims `in` broadcasts.
+Dims strides_onto(const Dims& in, const Dims& out) {
+  Dims s(out.size(), 0);
+  int64_t acc = 1;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const size_t di = in.size() - 1 - k, dout = out.size() - 1 - k;
+    s[dout] = in[di] == 1 ? 0 : acc;
+    acc *= in[di];
+  }
+  return s;
+}
+
+float load(DataType dt, const void* p, int64_t i) {
+  if (dt == DataType::kFLOAT) return static_cast<const float*>(p)[i];
+  const uint16_t v = static_cast<const uint16_t*>(p)[i];
+  return dt == DataType::kHALF ? half_to_float(v) : bf16_to_float(v);
+}
+
+void store(DataType dt, void* p, int64_t i, float v) {
+  if (dt == DataType::kFLOAT) static_cast<float*>(p)[i] = v;
+  else static_cast<uint16_t*>(p)[i] = dt == DataType::kHALF ? float_to_half(v) : float_to_bf16(v);
+}
+
+}  // namespace
+
+GatherAddend::GatherAddend(const KernelContext& ctx, const TensorRef& data, const Dims& gathered, const TensorRef& y)
+    : dtype_(data.dtype), data_(nullptr), gathered_shape_(gathered), by_rows_(false), rows_(1), row_elems_(1) {
   const TensorRef& a = ctx.input(2);
   if (ctx.attrs().i("mode", 0) != 0 || data.shape.empty())
     ctx.fail("an addend (input 2) needs rows gathered along axis 0 in DEFAULT mode");
@@ -21,12 +48,16 @@ GatherAddend::GatherAddend(const KernelContext& ctx, const TensorRef& data, cons
              dtype_name(a.dtype));
   if (dtype_ != DataType::kFLOAT && dtype_ != DataType::kHALF && dtype_ != DataType::kBF16)
     ctx.fail(std::string("an addend (input 2) needs float32, float16 or bfloat16 data, got ") + dtype_name(dtype_));
-  if (!ir::gather_addend_fits(a.shape, y.shape, data.shape.size() - 1))
-    ctx.fail("the addend (input 2) " + dims_str(a.shape) + " does not fit the output " + dims_str(y.shape));
+  Dims out;
+  if (!ir::broadcast_known(gathered, a.shape, &out) || out != y.shape)
+    ctx.fail("the addend (input 2) " + dims_str(a.shape) + " and the gathered rows " + dims_str(gathered) +
+             " do not broadcast to the output " + dims_str(y.shape));
   data_ = a.data;
+  addend_shape_ = a.shape;
   for (size_t d = 1; d < data.shape.size(); ++d) row_elems_ *= data.shape[d];
+  by_rows_ = y.shape == gathered && ir::gather_addend_fits(a.shape, y.shape, data.shape.size() - 1);
   // The fit makes the addend a whole number of rows; with empty rows or no rows add_to has nothing to add.
-  rows_ = row_elems_ > 0 ? std::max<int64_t>(1, a.numel() / row_elems_) : 1;
+  if (by_rows_) rows_ = row_elems_ > 0 ? std::max<int64_t>(1, a.numel() / row_elems_) : 1;
 }
 
 void GatherAddend::add_to(void* row, int64_t u) const {
@@ -44,6 +75,26 @@ void GatherAddend::add_to(void* row, int64_t u) const {
     for (int64_t i = 0; i < n; ++i) y[i] = float_to_half(half_to_float(y[i]) + half_to_float(a[i]));
   } else {
     for (int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(bf16_to_float(y[i]) + bf16_to_float(a[i]));
+  }
+}
+
+void GatherAddend::add_broadcast(const void* gathered, TensorRef& y) const {
+  const Dims& out = y.shape;
+  const Dims gs = strides_onto(gathered_shape_, out), as = strides_onto(addend_shape_, out);
+  const int64_t n = y.numel();
+  const size_t rank = out.size();
+  std::vector<int64_t> at(rank, 0);  // the output coordinate of element e, counted up as e goes
+  int64_t g = 0, a = 0;              // its gathered and addend offsets
+  for (int64_t e = 0; e < n; ++e) {
+    store(dtype_, y.data, e, load(dtype_, gathered, g) + load(dtype_, data_, a));
+    for (size_t d = rank; d-- > 0;) {  // the next coordinate, as an odometer
+      g += gs[d];
+      a += as[d];
+      if (++at[d] < out[d]) break;
+      g -= gs[d] * out[d];
+      a -= as[d] * out[d];
+      at[d] = 0;
+    }
   }
 }
 

@@ -6,6 +6,11 @@
 // length: the fusion is for embedding rows (hundreds of elements), and one kernel for every row keeps one path
 // to test.
 //
+// Shapes that do not fit the row rule on their real dims (ir/gather_addend.h) take k_gather_addend_elements
+// instead: a thread per output element, which finds its gathered element and its addend element through
+// broadcast strides (a Walk) and sums them the same way. It is the rare path (the pass fuses where rows are
+// likely), so it is written for being right, not for speed.
+//
 // An out-of-range index (possible only when the indices had no host copy to check) gathers a zero row, as
 // gather.cu's kernels do, so that output row is the addend's row: what the unfused Gather and SUM give.
 #include "backends/cuda/kernels/common.cuh"
@@ -67,6 +72,22 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
   }
 }
 
+// y[e] = gathered[g] + addend[a], (g, a) = w.offsets(e); gathered element g is element g mod row_elems of
+// data row idx[g / row_elems] (a zero for a bad index).
+template <class T>
+__global__ void k_gather_addend_elements(const T* __restrict__ x, const T* __restrict__ addend, T* __restrict__ y,
+                                         Idx idx, int64_t n, int64_t N, int64_t row_elems, Walk<2> w) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    int64_t off[2];
+    w.offsets(e, off);
+    const int64_t row = off[0] / row_elems;
+    const int64_t v = wrap_or_bad(idx[row], N);
+    const float got = v >= 0 ? to_f(x[v * row_elems + (off[0] - row * row_elems)]) : 0.0f;
+    y[e] = from_f<T>(got + to_f(addend[off[1]]));
+  }
+}
+
 struct RowsProblem {
   const void* x;
   const void* addend;
@@ -112,6 +133,24 @@ Dims gathered_shape(const Dims& data, const Dims& indices) {
   return out;
 }
 
+// The element path: y = gathered + addend, either side broadcast onto y's shape.
+void launch_elements(KernelContext& ctx, const Dims& gathered) {
+  const TensorRef& data = ctx.input(0);
+  const TensorRef& indices = ctx.input(1);
+  const TensorRef& addend = ctx.input(2);
+  TensorRef& y = ctx.out[0];
+  const Walk<2> w = broadcast_walk<2>(ctx, y.shape, {&gathered, &addend.shape});
+  const int64_t n = y.numel();
+  const Idx idx{indices.data, indices.dtype == DataType::kINT64};
+  const int64_t row_elems = prod(data.shape, 1, data.shape.size());
+  dispatch_float(data.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    k_gather_addend_elements<T><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
+        data.as<T>(), addend.as<T>(), y.as<T>(), idx, n, data.shape[0], row_elems, w);
+    KILN_CUDA_LAUNCH_CHECK();
+  });
+}
+
 }  // namespace
 
 bool supports_gather_addend(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
@@ -122,7 +161,18 @@ bool supports_gather_addend(const ir::Node& node, const std::vector<ir::TensorIn
   const int64_t axis = node.attrs.i("axis", 0);
   if (node.attrs.i("mode", 0) != 0 || r == 0 || (axis != 0 && axis != -r)) return false;
   if (!is_float_type(data.dtype) || addend.dtype != data.dtype) return false;
-  return ir::gather_addend_fits(addend.shape, gathered_shape(data.shape, in[1].shape), static_cast<size_t>(r - 1));
+  // Any numpy broadcast of the addend and the gathered rows (unknown dims may be anything): the element path
+  // takes what the row path does not.
+  const Dims gathered = gathered_shape(data.shape, in[1].shape);
+  const Dims& a = addend.shape;
+  const size_t rank = std::max(a.size(), gathered.size());
+  if (rank > static_cast<size_t>(kMaxDims)) return false;
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t dg = i < rank - gathered.size() ? 1 : gathered[i - (rank - gathered.size())];
+    if (da >= 0 && dg >= 0 && da != dg && da != 1 && dg != 1) return false;
+  }
+  return true;
 }
 
 void gather_rows_with_addend(KernelContext& ctx, int64_t axis) {
@@ -134,9 +184,14 @@ void gather_rows_with_addend(KernelContext& ctx, int64_t axis) {
   if (!is_float_type(data.dtype) || addend.dtype != data.dtype)
     ctx.fail(std::string("an addend (input 2) needs float32, float16 or bfloat16 data and addend of one dtype, got ") +
              dtype_name(data.dtype) + " and " + dtype_name(addend.dtype));
-  if (!ir::gather_addend_fits(addend.shape, y.shape, data.shape.size() - 1))
-    ctx.fail("the addend (input 2) " + dims_str(addend.shape) + " does not fit the output " + dims_str(y.shape));
+  const Dims gathered = gathered_shape(data.shape, indices.shape);
+  Dims out;
+  if (!ir::broadcast_known(gathered, addend.shape, &out) || out != y.shape)
+    ctx.fail("the addend (input 2) " + dims_str(addend.shape) + " and the gathered rows " + dims_str(gathered) +
+             " do not broadcast to the output " + dims_str(y.shape));
   if (y.numel() <= 0) return;
+  if (y.shape != gathered || !ir::gather_addend_fits(addend.shape, y.shape, data.shape.size() - 1))
+    return launch_elements(ctx, gathered);
   const size_t es = dtype_size(data.dtype);
   const int64_t inner = prod(data.shape, 1, data.shape.size());  // > 0: the output is not empty
   RowsProblem p{data.data, addend.data, y.data, Idx{indices.data, indices.dtype == DataType::kINT64},

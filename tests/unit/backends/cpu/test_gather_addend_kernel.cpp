@@ -1,8 +1,9 @@
 // The CPU Gather with a fused addend (input 2; backends/cpu/kernels/gather_addend.h) bit for bit against a
 // reference written here (each sum in float32, rounded once to the dtype), in float32, float16 and bfloat16,
-// for every addend shape the op takes, int32 and int64 indices with negative ones, and rows split over the
-// thread pool; float32 also against the unfused Gather then ElementWise SUM. Out-of-range indices fail as they
-// do without an addend.
+// for addends added by rows and by elements (every other broadcast, the gathered side broadcast included),
+// int32 and int64 indices with negative ones, and rows split over the thread pool; float32 also against the
+// unfused Gather then ElementWise SUM. Out-of-range indices fail as they do without an addend, and an addend
+// that does not broadcast fails naming both shapes.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -77,6 +78,55 @@ TEST(GatherAddendKernel, Float32MatchesTheUnfusedGatherAndSum) {
       const HostTensor unfused = mtest::run1("ElementWise", {lhs, rhs}, [](ir::Attrs& at) { at.set("op", kSum); });
       EXPECT_TRUE(gather_with_addend(table, ids, addend).same_bytes(unfused))
           << dims_str(a) << (addend_first ? ", addend first" : ", gathered first");
+    }
+  }
+}
+
+// Shapes that do not fit the row rule (ir/gather_addend.h) on their real dims: the gathered side broadcast
+// (its batch or sequence is 1 where the addend's is not), broadcasts inside or across a row, a scalar.
+struct ElementCase {
+  Dims ids, addend;
+};
+const ElementCase kElementCases[] = {
+    {{1, 7}, {3, 7, 24}}, {{3, 1}, {3, 7, 24}}, {{2, 1}, {1, 5, 24}}, {{3, 7}, {3, 1, 24}},
+    {{3, 7}, {7, 1}},     {{3, 7}, {1}},        {{3, 7}, {}},         {{1}, {4, 6, 1}},
+};
+
+TEST(GatherAddendKernel, EveryOtherBroadcastByElementsBitForBit) {
+  for (DataType dt : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    for (const ElementCase& c : kElementCases) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " ids " + dims_str(c.ids) + " addend " + dims_str(c.addend));
+      const HostTensor table = rand_float({11, 24}, dt);
+      const HostTensor ids = rand_ints(c.ids, DataType::kINT64, -11, 10);
+      const HostTensor addend = rand_float(c.addend, dt);
+      const HostTensor want = reference(table, ids, addend);
+      const HostTensor got = gather_with_addend(table, ids, addend, 0, mtest::test_pool());
+      ASSERT_EQ(got.shape(), want.shape());
+      EXPECT_TRUE(got.same_bytes(want));
+    }
+  // float32 against the unfused Gather and SUM, in both operand orders.
+  for (const ElementCase& c : kElementCases) {
+    const HostTensor table = rand_float({11, 24});
+    const HostTensor ids = rand_ints(c.ids, DataType::kINT32, -11, 10);
+    const HostTensor addend = rand_float(c.addend);
+    const HostTensor gathered = mtest::run1("Gather", {&table, &ids});
+    const HostTensor unfused = mtest::run1("ElementWise", {&addend, &gathered}, [](ir::Attrs& at) { at.set("op", kSum); });
+    EXPECT_TRUE(gather_with_addend(table, ids, addend).same_bytes(unfused)) << dims_str(c.ids) << " + " << dims_str(c.addend);
+  }
+}
+
+TEST(GatherAddendKernel, AnAddendThatDoesNotBroadcastFailsNamingBothShapes) {
+  const HostTensor table = rand_float({10, 16});
+  const HostTensor ids = rand_ints({2, 7}, DataType::kINT64, 0, 9);
+  for (Dims a : {Dims{3, 7, 16}, Dims{2, 5, 16}, Dims{8}}) {
+    try {
+      gather_with_addend(table, ids, rand_float(a));
+      ADD_FAILURE() << "addend " << dims_str(a) << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("the addend (input 2) " + dims_str(a) +
+                                           " does not broadcast against the gathered rows [2, 7, 16]"),
+                std::string::npos)
+          << e.what();
     }
   }
 }

@@ -2,7 +2,8 @@
 // summed in float32 and rounded once. Against the CPU kernel on float32 copies within the dtype's tolerance
 // (the harness), and bit for bit against a host reference of the kernel's own rounding and bad-index rule (a
 // row whose index is out of range is the addend's row: a zero row plus the addend, as the unfused Gather and
-// SUM give). Cases: GPT-2's lookup, every addend shape the op takes, row sizes and misaligned tensors that pick
+// SUM give). Cases: GPT-2's lookup, every addend shape the row path takes and the broadcasts the element path
+// takes (the gathered side broadcast among them), row sizes and misaligned tensors that pick
 // each copy unit (16, 8, 4, 2 bytes), rows longer than a warp's chunk, more rows than the grid covers at once,
 // out-of-range indices on the device (and their host check when the indices have a host copy). The `supports`
 // test needs no device.
@@ -80,6 +81,30 @@ TEST(CudaGatherAddend, EveryAddendShape) {
     EXPECT_TRUE(check_op("Gather", {table, ids, addend}, axis0)) << dtype_name(dt);
     EXPECT_TRUE(check_exact(table, ids, addend)) << dtype_name(dt);
   }
+}
+
+TEST(CudaGatherAddend, EveryOtherBroadcastByElements) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  // Shapes that miss the row rule on their real dims (ir/gather_addend.h): the gathered side broadcast (its
+  // batch or sequence is 1 where the addend's is not), broadcasts across or inside a row, a scalar; with bad
+  // indices on the device too (a zero row plus the addend).
+  struct Case {
+    Dims ids, addend;
+  };
+  const Case cases[] = {{{1, 7}, {3, 7, 96}}, {{3, 1}, {3, 7, 96}}, {{2, 1}, {1, 5, 96}}, {{3, 7}, {3, 1, 96}},
+                        {{3, 7}, {7, 1}},     {{3, 7}, {1}},        {{3, 7}, {}},         {{1}, {4, 6, 1}}};
+  for (DataType dt : float_types())
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " ids " + dims_str(c.ids) + " addend " + dims_str(c.addend));
+      const HostTensor table = randf({40, 96}, dt);
+      HostTensor ids = rand_ints(c.ids, DataType::kINT64, -40, 39);
+      const HostTensor addend = randf(c.addend, dt);
+      EXPECT_TRUE(check_op("Gather", {table, ids, addend}, axis0));
+      EXPECT_TRUE(check_exact(table, ids, addend));
+      EXPECT_TRUE(check_exact(table, ids, addend, {1, 0, 1}, 1)) << "misaligned";
+      mtest::set_elem(ids, 0, 40.0);  // out of range: without host copies the device reads a zero row
+      EXPECT_TRUE(check_exact(table, ids, addend, {}, 0, false));
+    }
 }
 
 TEST(CudaGatherAddend, EveryCopyUnitAndMisalignedPointers) {
@@ -168,8 +193,11 @@ TEST(CudaGatherAddend, SupportsWhatTheFusionWritesAndNothingElse) {
     EXPECT_TRUE(supported({table, ids, info(dt, {128, 768})})) << dtype_name(dt);
     EXPECT_TRUE(supported({table, ids, info(dt, {-1, 128, 768})})) << dtype_name(dt);
     EXPECT_TRUE(supported({table, info(DataType::kINT32, {1, 128}), info(dt, {768})}, -2)) << dtype_name(dt);
-    EXPECT_FALSE(supported({table, ids, info(dt, {2, 128, 768})})) << "grows the output";
-    EXPECT_FALSE(supported({table, ids, info(dt, {128, 1})})) << "broadcasts inside a row";
+    // Broadcasts the row path does not take go by elements.
+    EXPECT_TRUE(supported({table, ids, info(dt, {2, 128, 768})})) << "the gathered batch broadcast";
+    EXPECT_TRUE(supported({table, ids, info(dt, {128, 1})})) << "broadcasts inside a row";
+    EXPECT_FALSE(supported({table, ids, info(dt, {3, 768})})) << "3 against 128: no broadcast";
+    EXPECT_FALSE(supported({table, ids, info(dt, {1, 128, 700})})) << "700 against 768: no broadcast";
   }
   const auto f32 = info(DataType::kFLOAT, {50, 16}), ids2 = info(DataType::kINT64, {1, 7});
   EXPECT_FALSE(supported({f32, ids2, info(DataType::kHALF, {1, 7, 16})})) << "dtypes differ";
