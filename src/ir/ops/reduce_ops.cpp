@@ -151,7 +151,16 @@ void infer_normalization(InferContext& ctx) {
       ctx.fail(std::string("input ") + std::to_string(i) + " (" + kNames[i] + ") of shape " + dims_str(s.shape) +
                " does not broadcast to the input shape " + dims_str(x.shape));
   }
-  ctx.set_out(0, x.dtype, x.shape);
+  // output_dtype (Kiln's own, written by passes/fold_normalization_cast): the float type y is stored in, when
+  // it is not x's. The statistics and the affine step stay in float32 (float64 for float64 x) either way.
+  DataType out = x.dtype;
+  const int64_t want = ctx.attrs().i("output_dtype", -1);
+  if (want >= 0) {
+    if (!dtype_is_valid(static_cast<int32_t>(want)) || !one_of(static_cast<DataType>(want), kFloatTypes))
+      ctx.fail("output_dtype " + std::to_string(want) + " must be a float type (float32, float16, bfloat16 or float64)");
+    out = static_cast<DataType>(want);
+  }
+  ctx.set_out(0, out, x.shape);
 }
 
 void infer_topk(InferContext& ctx) {

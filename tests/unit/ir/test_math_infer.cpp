@@ -206,6 +206,16 @@ TEST(MathInfer, Normalization) {
   EXPECT_EQ(n.shape({F({-1, 32, 8, 8}), F({1, 32, 1, 1}), F({1, 32, 1, 1})}), "[-1, 32, 8, 8]");
   EXPECT_ERROR_HAS(n.error({F({1, 30, 8, 8}), F({1, 30, 1, 1}), F({1, 30, 1, 1})}),
                    "channel count 30 is not divisible by num_groups 4");
+  // output_dtype (passes/fold_normalization_cast): the dtype y is stored in.
+  MathInfer wide("Normalization");
+  wide.attrs().set("axes", Ints{-1});
+  EXPECT_EQ(wide.dtype({F({2, 768}), F({768}), F({768})}), DataType::kFLOAT);
+  wide.attrs().set("output_dtype", static_cast<int64_t>(DataType::kHALF));
+  EXPECT_EQ(wide.dtype({F({2, 768}), F({768}), F({768})}), DataType::kHALF);
+  wide.attrs().set("output_dtype", static_cast<int64_t>(DataType::kINT32));
+  EXPECT_ERROR_HAS(wide.error({F({2, 768}), F({768}), F({768})}), "output_dtype 3 must be a float type");
+  wide.attrs().set("output_dtype", int64_t{999});
+  EXPECT_ERROR_HAS(wide.error({F({2, 768}), F({768}), F({768})}), "output_dtype 999 must be a float type");
   MathInfer none("Normalization");
   EXPECT_ERROR_HAS(none.error({F({2, 3}), F({3}), F({3})}), "attribute 'axes' is required");
   EXPECT_ERROR_HAS(none.error({F({2, 3}), F({3})}), "takes 3 to 3 inputs, got 2");

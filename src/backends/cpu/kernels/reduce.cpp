@@ -14,6 +14,7 @@
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/host_tensor.h"  // float_to_half, float_to_bf16
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -690,8 +691,9 @@ void normalize_rows(ThreadPool* pool, const T* x, T* y, int64_t rows, int64_t D,
   });
 }
 
+// Computes y in T (x's dtype) into ys.
 template <class T>
-void normalization_typed(KernelContext& ctx) {
+void normalization_typed(KernelContext& ctx, T* ys) {
   const TensorRef& x = ctx.input(0);
   const TensorRef& scale = ctx.input(1);
   const TensorRef& bias = ctx.input(2);
@@ -734,7 +736,6 @@ void normalization_typed(KernelContext& ctx) {
   for (size_t d = 0; d < split; ++d)
     if (wstat[d] && wdims[d] != 1) suffix = false;
   const T* xs = x.as<T>();
-  T* ys = ctx.out[0].as<T>();
   if (x.numel() == 0) return;
   if (suffix) {
     const int64_t D = prod_dims(wdims, split, wr), rows = prod_dims(wdims, 0, split);
@@ -774,10 +775,38 @@ void normalization_typed(KernelContext& ctx) {
   });
 }
 
+// y in x's dtype T, stored in the output's dtype (output_dtype, passes/fold_normalization_cast): directly when
+// they are the same, else through a T buffer, each element rounded once to the output's dtype as a Cast after
+// the op would round it.
+template <class T>
+void normalization_into_output(KernelContext& ctx) {
+  TensorRef& y = ctx.out[0];
+  if (y.dtype == ctx.input(0).dtype) return normalization_typed<T>(ctx, y.as<T>());
+  std::vector<T> tmp(static_cast<size_t>(y.numel()));
+  normalization_typed<T>(ctx, tmp.data());
+  const int64_t n = y.numel();
+  switch (y.dtype) {
+    case DataType::kFLOAT:
+      for (int64_t i = 0; i < n; ++i) y.as<float>()[i] = static_cast<float>(tmp[i]);
+      return;
+    case DataType::kDOUBLE:
+      for (int64_t i = 0; i < n; ++i) y.as<double>()[i] = static_cast<double>(tmp[i]);
+      return;
+    case DataType::kHALF:
+      for (int64_t i = 0; i < n; ++i) y.as<uint16_t>()[i] = float_to_half(static_cast<float>(tmp[i]));
+      return;
+    case DataType::kBF16:
+      for (int64_t i = 0; i < n; ++i) y.as<uint16_t>()[i] = float_to_bf16(static_cast<float>(tmp[i]));
+      return;
+    default:
+      ctx.fail(std::string("Normalization cannot store its output as ") + dtype_name(y.dtype));
+  }
+}
+
 void normalization_kernel(KernelContext& ctx) {
   const DataType dt = ctx.input(0).dtype;
-  if (dt == DataType::kFLOAT) return normalization_typed<float>(ctx);
-  if (dt == DataType::kDOUBLE) return normalization_typed<double>(ctx);
+  if (dt == DataType::kFLOAT) return normalization_into_output<float>(ctx);
+  if (dt == DataType::kDOUBLE) return normalization_into_output<double>(ctx);
   ctx.fail(std::string("Normalization on ") + dtype_name(dt) + " is not supported by the CPU kernel");
 }
 

@@ -19,6 +19,9 @@
 // says that one waits too. Why: a transformer at batch 1 runs 25 LayerNorms of ~3 us between its GEMMs, and
 // each GEMM of Kiln's loads its weights while the LayerNorm before it still runs only if the LayerNorm lets it
 // start (cublaslt/splitk_gemm.h).
+//
+// y is stored in x's dtype, or in float32 where passes/fold_normalization_cast folded the Cast after the op
+// (a transformer's last LayerNorm feeding its float32 output): one kernel and a round trip of y less.
 #include <cmath>
 
 #include "backends/cuda/kernels/common.cuh"
@@ -42,8 +45,8 @@ __device__ __forceinline__ float affine(const NormParams& p, int64_t flat, float
   return v * load_param(p.scale, p.scale_dt, off[0]) + load_param(p.bias, p.bias_dt, off[1]);
 }
 
-template <class T>
-__global__ void k_norm_rows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n, NormParams p,
+template <class T, class O>
+__global__ void k_norm_rows(const T* __restrict__ x, O* __restrict__ y, int64_t rows, int64_t n, NormParams p,
                             int tpr) {
   __shared__ float smem[kThreads / 32];
   const int rpb = blockDim.x / tpr;
@@ -62,12 +65,12 @@ __global__ void k_norm_rows(const T* __restrict__ x, T* __restrict__ y, int64_t 
     const float var = row_allreduce(q, SumOp{}, tpr, smem) / static_cast<float>(n);
     const float rstd = 1.0f / sqrtf(var + p.eps);
     for (int64_t i = lane; i < n; i += tpr)
-      y[row * n + i] = from_f<T>(affine(p, row * n + i, (to_f(xr[i]) - mean) * rstd));
+      y[row * n + i] = from_f<O>(affine(p, row * n + i, (to_f(xr[i]) - mean) * rstd));
   }
 }
 
-template <class T>
-__global__ void k_norm_cols(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n, int64_t inner,
+template <class T, class O>
+__global__ void k_norm_cols(const T* __restrict__ x, O* __restrict__ y, int64_t outer, int64_t n, int64_t inner,
                             NormParams p) {
   const int64_t total = outer * inner;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -85,7 +88,7 @@ __global__ void k_norm_cols(const T* __restrict__ x, T* __restrict__ y, int64_t 
     const float rstd = 1.0f / sqrtf(q / static_cast<float>(n) + p.eps);
     for (int64_t r = 0; r < n; ++r) {
       const int64_t e = base + r * inner;
-      y[e] = from_f<T>(affine(p, e, (to_f(x[e]) - mean) * rstd));
+      y[e] = from_f<O>(affine(p, e, (to_f(x[e]) - mean) * rstd));
     }
   }
 }
@@ -93,9 +96,11 @@ __global__ void k_norm_cols(const T* __restrict__ x, T* __restrict__ y, int64_t 
 // Warp-per-row LayerNorm over rows of n = 32 * NV * kVec elements at most (see the top of the file). Each
 // lane owns the vectors lane, lane + 32, ...; lanes past the row's end skip theirs. The statistics are
 // two-pass like k_norm_rows (mean, then mean of squared deviations), from registers. P is the dtype of scale
-// and bias (float32 or T): they are read with vector loads too, and stay in L1 across a block's rows.
-template <class T, class P, int NV>
-__global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n,
+// and bias (float32 or T): they are read with vector loads too, and stay in L1 across a block's rows. O is the
+// dtype y is stored in (T, or float32 where a Cast to float32 was folded in); a vector of x becomes
+// sizeof(O) / sizeof(T) 16-byte pieces of y.
+template <class T, class P, int NV, class O>
+__global__ void k_layernorm_warp(const T* __restrict__ x, O* __restrict__ y, int64_t rows, int n,
                                  const P* __restrict__ scale, const P* __restrict__ bias, float eps,
                                  bool allow_next) {
   constexpr int kVec = 16 / sizeof(T);
@@ -108,6 +113,7 @@ __global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int
   // they were a second dependent round trip at the end of every LayerNorm (GPT-2 b1's timeline: 3.1-3.2 us
   // each for a 128 x 768 row block, 25 of them; seventeenth session).
   constexpr int kPieces = static_cast<int>(sizeof(P)) * kVec / 16;  // of scale (or bias) a vector
+  constexpr int kOutPieces = static_cast<int>(sizeof(O)) * kVec / 16;  // of y a vector
   constexpr bool kEarly = NV * kPieces <= 4;
   // Every lane loads NV vectors, those past the row's end clamped to its last (in bounds, never used): no
   // predicated loads whose zero-filled registers ptxas would merge, and unpack, before x's loads.
@@ -176,10 +182,11 @@ __global__ void k_layernorm_warp(const T* __restrict__ x, T* __restrict__ y, int
             reinterpret_cast<uint4*>(b)[k] = reinterpret_cast<const uint4*>(bias + c)[k];
           }
         }
-        alignas(16) T t[kVec];
+        alignas(16) O t[kVec];
 #pragma unroll
-        for (int e = 0; e < kVec; ++e) t[e] = from_f<T>((v[j][e] - mean) * rstd * to_f(g[e]) + to_f(b[e]));
-        yr[lane + 32 * j] = *reinterpret_cast<const uint4*>(t);
+        for (int e = 0; e < kVec; ++e) t[e] = from_f<O>((v[j][e] - mean) * rstd * to_f(g[e]) + to_f(b[e]));
+#pragma unroll
+        for (int k = 0; k < kOutPieces; ++k) yr[(lane + 32 * j) * kOutPieces + k] = reinterpret_cast<const uint4*>(t)[k];
       }
   }
 }
@@ -218,18 +225,18 @@ struct WarpLaunch {
   bool programmatic, allow_next;
 };
 
-template <class T, class P, int NV>
-void launch_layernorm_warp(const WarpLaunch& l, const T* x, T* y, int64_t rows, int64_t n, const void* scale,
+template <class T, class P, int NV, class O>
+void launch_layernorm_warp(const WarpLaunch& l, const T* x, O* y, int64_t rows, int64_t n, const void* scale,
                            const void* bias, float eps) {
   constexpr int kWarpsPerBlock = 4;  // small blocks: batch-1 rows (128 of them for BERT) still spread out
-  KILN_CUDA_CHECK(launch_maybe_programmatic(k_layernorm_warp<T, P, NV>, grid_for((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 1),
+  KILN_CUDA_CHECK(launch_maybe_programmatic(k_layernorm_warp<T, P, NV, O>, grid_for((rows + kWarpsPerBlock - 1) / kWarpsPerBlock, 1),
                                             dim3(32 * kWarpsPerBlock), 0, l.stream, l.programmatic, x, y, rows,
                                             static_cast<int>(n), static_cast<const P*>(scale),
                                             static_cast<const P*>(bias), eps, l.allow_next));
 }
 
-template <class T, class P>
-void layernorm_warp(const WarpLaunch& l, const T* x, T* y, int64_t rows, int64_t n, const NormParams& p) {
+template <class T, class P, class O>
+void layernorm_warp(const WarpLaunch& l, const T* x, O* y, int64_t rows, int64_t n, const NormParams& p) {
   constexpr int64_t kVec = 16 / sizeof(T);
   const int64_t per_lane = (n / kVec + 31) / 32;
   if (per_lane <= 1) return launch_layernorm_warp<T, P, 1>(l, x, y, rows, n, p.scale, p.bias, p.eps);
@@ -276,9 +283,17 @@ bool norm_geometry(const Dims& shape, const std::vector<int64_t>& axes, int64_t 
   return true;
 }
 
+// Whether the GPU kernels store y in the dtype the node asks for (output_dtype, passes/fold_normalization_cast):
+// x's, or float32.
+bool output_dtype_ok(const ir::Attrs& attrs, DataType x) {
+  const int64_t want = attrs.i("output_dtype", -1);
+  return want < 0 || static_cast<DataType>(want) == x || static_cast<DataType>(want) == DataType::kFLOAT;
+}
+
 bool supports_normalization(const ir::Node& node, const std::vector<ir::TensorInfo>& in) {
   if (in.size() != 3 || !is_float_type(in[0].dtype) || !is_float_type(in[1].dtype) || !is_float_type(in[2].dtype))
     return false;
+  if (!output_dtype_ok(node.attrs, in[0].dtype)) return false;
   int64_t outer, D, inner;
   return norm_geometry(in[0].shape, node.attrs.ints("axes"), node.attrs.i("num_groups", 1), &outer, &D, &inner);
 }
@@ -314,9 +329,13 @@ void normalization_kernel(KernelContext& ctx) {
   const bool warp = layernorm_warp_applies(ctx, x, scale, bias, groups, D, inner);
   const WarpLaunch wl{s, node_state<LayerNormLaunch>(ctx).programmatic, ctx.res.next_kernel_may_start};
   if (!warp) before_other_kernels(ctx);  // a node whose warp kernel ran programmatically before (misaligned now)
-  dispatch_float(x.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    T* y = ctx.out[0].as<T>();
+  const DataType out_dt = ctx.out[0].dtype;
+  if (out_dt != x.dtype && out_dt != DataType::kFLOAT)
+    ctx.fail(std::string("the GPU kernels store y as x's dtype or float32, not ") + dtype_name(out_dt));
+  auto run = [&](auto t_tag, auto o_tag) {
+    using T = decltype(t_tag);
+    using O = decltype(o_tag);
+    O* y = ctx.out[0].as<O>();
     if (warp) {
       if (scale.dtype == DataType::kFLOAT)
         layernorm_warp<T, float>(wl, x.as<T>(), y, outer, D, p);
@@ -325,11 +344,16 @@ void normalization_kernel(KernelContext& ctx) {
     } else if (inner == 1) {
       const int tpr = threads_per_row(D);
       const int rpb = kThreads / tpr;
-      k_norm_rows<T><<<blocks_for((outer + rpb - 1) / rpb, 1), kThreads, 0, s>>>(x.as<T>(), y, outer, D, p, tpr);
+      k_norm_rows<T, O><<<blocks_for((outer + rpb - 1) / rpb, 1), kThreads, 0, s>>>(x.as<T>(), y, outer, D, p, tpr);
     } else {
-      k_norm_cols<T><<<blocks_for(outer * inner), kThreads, 0, s>>>(x.as<T>(), y, outer, D, inner, p);
+      k_norm_cols<T, O><<<blocks_for(outer * inner), kThreads, 0, s>>>(x.as<T>(), y, outer, D, inner, p);
     }
     KILN_CUDA_LAUNCH_CHECK();
+  };
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (out_dt == x.dtype) run(tag, tag);
+    else if constexpr (!std::is_same_v<T, float>) run(tag, float{});
   });
   if (warp && wl.programmatic) note_programmatic_launch(ctx);
 }

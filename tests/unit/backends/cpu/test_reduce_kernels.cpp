@@ -347,6 +347,33 @@ TEST(ReduceKernels, NormalizationLayerInstanceGroup) {
     for (const NormCase& c : cases) check_norm(dt, c);
 }
 
+// output_dtype (passes/fold_normalization_cast): y computed in x's dtype and stored in another float type is the
+// same bytes as the op followed by a Cast, for every path (rows, groups, the general transpose path).
+TEST(ReduceKernels, NormalizationStoresTheOutputDtypeAsACastWould) {
+  const std::vector<NormCase> cases = {
+      {{4, 16}, {1}, 1, {16}}, {{2, 6, 4, 4}, {2, 3}, 3, {1, 6, 1, 1}}, {{2, 4, 3, 5}, {0, 2}, 1, {4, 1, 5}}};
+  for (DataType xt : {DataType::kFLOAT, DataType::kDOUBLE})
+    for (DataType yt : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kDOUBLE})
+      for (const NormCase& c : cases) {
+        SCOPED_TRACE(std::string(dtype_name(xt)) + " -> " + dtype_name(yt) + " " + dims_str(c.x));
+        const HostTensor x = rand_float(c.x, xt, -2.0, 3.0), scale = rand_float(c.scale, xt, 0.5, 2.0);
+        const HostTensor bias = rand_float(c.scale, xt, 0.1, 1.0);
+        auto attrs = [&](ir::Attrs& a) {
+          a.set("axes", c.axes);
+          a.set("epsilon", 1e-5);
+          a.set("num_groups", c.groups);
+        };
+        const HostTensor plain = run1("Normalization", {&x, &scale, &bias}, attrs, test_pool());
+        const HostTensor cast = run1("Cast", {&plain}, [&](ir::Attrs& a) { a.set("to", static_cast<int64_t>(yt)); });
+        const HostTensor got = run1("Normalization", {&x, &scale, &bias}, [&](ir::Attrs& a) {
+          attrs(a);
+          a.set("output_dtype", static_cast<int64_t>(yt));
+        }, test_pool());
+        ASSERT_EQ(got.dtype(), yt);
+        EXPECT_TRUE(got.same_bytes(cast));
+      }
+}
+
 // ================================================= TopK ===================================================
 
 void check_topk(DataType dt, const Dims& shape, int64_t axis, int64_t k, int64_t op, bool k_input, bool i32) {

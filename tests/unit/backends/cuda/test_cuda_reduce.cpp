@@ -158,6 +158,62 @@ TEST(CudaNormalization, LayerNormWarpPerRow) {
       }
 }
 
+// y stored in float32 from float16/bfloat16 x (output_dtype, written by passes/fold_normalization_cast for a
+// transformer's last LayerNorm): the warp kernel (one and two 16-byte pieces of y a vector, float32 and x-typed
+// scale/bias), the row kernel and the column kernel, against the CPU's float32 result on the same values. The
+// GPU computes in float32 either way, so the float32 tolerance holds: the stored y is not rounded to half.
+TEST(CudaNormalization, StoresFloat32FromHalfPrecision) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    Dims x, scale;
+    std::vector<int64_t> axes;
+  };
+  const std::vector<Case> cases = {
+      {{128, 768}, {768}, {1}},     {{2, 197, 768}, {1, 1, 768}, {2}}, {{5, 8}, {8}, {1}},  // warp kernel
+      {{4, 7}, {7}, {1}},           {{2, 3, 1500}, {1500}, {2}},                              // row kernel
+      {{3, 40, 5}, {1, 40, 1}, {1}},                                                          // column kernel
+  };
+  for (DataType dt : {DataType::kHALF, DataType::kBF16})
+    for (const Case& c : cases)
+      for (bool f32_params : {false, true}) {
+        const DataType pdt = f32_params ? DataType::kFLOAT : dt;
+        HostTensor x = randf(c.x, dt, -2.0, 3.0), scale = randf(c.scale, pdt, 0.5, 1.5), bias = randf(c.scale, pdt);
+        Options opt;
+        opt.tol = 3e-5;
+        EXPECT_TRUE(check_op("Normalization", {x, scale, bias}, [&](ir::Attrs& a) {
+          a.set("axes", c.axes);
+          a.set("epsilon", 1e-5);
+          a.set("num_groups", int64_t{1});
+          a.set("output_dtype", static_cast<int64_t>(DataType::kFLOAT));
+        }, opt)) << dtype_name(dt) << " " << dims_str(c.x) << (f32_params ? " float32 scale/bias" : "");
+      }
+}
+
+TEST(CudaNormalization, SupportsOnlyTheOutputDtypesItStores) {
+  auto supported = [](DataType x, int64_t out) {
+    ir::Graph g;
+    std::vector<ir::TensorInfo> ins(3);
+    std::vector<ir::Value*> vals;
+    for (size_t i = 0; i < 3; ++i) {
+      ins[i].dtype = x;
+      ins[i].shape = i == 0 ? Dims{4, 768} : Dims{768};
+      vals.push_back(g.add_input("in" + std::to_string(i), x, ins[i].shape));
+    }
+    ir::Node* n = g.add_node("Normalization", "ln", vals, 1);
+    n->attrs.set("axes", std::vector<int64_t>{1});
+    if (out >= 0) n->attrs.set("output_dtype", out);
+    return cuda::supports(*n, ins);
+  };
+  const int64_t f32 = static_cast<int64_t>(DataType::kFLOAT), f16 = static_cast<int64_t>(DataType::kHALF);
+  const int64_t bf16 = static_cast<int64_t>(DataType::kBF16);
+  EXPECT_TRUE(supported(DataType::kHALF, -1));
+  EXPECT_TRUE(supported(DataType::kHALF, f32));
+  EXPECT_TRUE(supported(DataType::kBF16, f32));
+  EXPECT_TRUE(supported(DataType::kHALF, f16)) << "x's own dtype";
+  EXPECT_FALSE(supported(DataType::kFLOAT, f16)) << "narrowing: the CPU kernel takes it";
+  EXPECT_FALSE(supported(DataType::kHALF, bf16));
+}
+
 TEST(CudaTopK, SortAndSelectPaths) {
   KILN_REQUIRE_CUDA_DEVICE();
   const std::vector<DataType> types = {DataType::kFLOAT, DataType::kHALF, DataType::kBF16, DataType::kINT32,
