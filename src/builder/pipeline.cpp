@@ -7,6 +7,7 @@
 #include "backends/gpu_probe.h"
 #include "passes/batch_first_attention.h"
 #include "passes/channels_last.h"
+#include "passes/fold_normalization_cast.h"
 #include "passes/fold_space_to_depth_cast.h"
 #include "passes/fuse_attention.h"
 #include "passes/fuse_conv.h"
@@ -94,6 +95,10 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     // the op converts as it moves the elements (one kernel less, one pass over the input less), and it must
     // take the Cast before FusePointwise can turn it into a fused node. The pass removes the Cast itself.
     p.push_back(std::make_unique<passes::FoldSpaceToDepthCast>());
+    // Likewise for the Cast LowerPrecision writes after a LayerNorm that feeds a float32 network output (a
+    // transformer's last): the Normalization stores float32 itself. Off until its CUDA kernels (the float32
+    // stores) have run on a GPU: KILN_FOLD_NORMALIZATION_CAST=1 turns it on (fold_normalization_cast.h).
+    if (env_is("KILN_FOLD_NORMALIZATION_CAST", "1")) p.push_back(std::make_unique<passes::FoldNormalizationCast>());
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
     // Once dtypes are final: half-precision GEMM weights stored [N, K] (op_b TRANSPOSE), the layout Kiln's
