@@ -14,12 +14,15 @@
 #include "passes/fold_normalization_cast.h"
 #include "passes/fusion_test_util.h"
 #include "passes/lower_precision.h"
+#include "passes/pipeline_positions.h"
 #include "passes/plan_round_trip.h"
 #include "scoped_env.h"
 
 using namespace kiln;
 using Net = fusetest::Builder;
 using fusetest::count_op;
+using fusetest::pass_names;
+using fusetest::pass_position;
 
 namespace {
 
@@ -166,37 +169,22 @@ TEST(FoldNormalizationCast, TheAttributeSurvivesAPlan) {
   EXPECT_EQ(count_op(*e.graph, "Cast"), 1u);
 }
 
-namespace {
-
-std::vector<std::string> names(const std::vector<std::unique_ptr<passes::Pass>>& pipeline) {
-  std::vector<std::string> r;
-  for (auto& p : pipeline) r.push_back(p->name());
-  return r;
-}
-
-ptrdiff_t position(const std::vector<std::string>& names, const std::string& name) {
-  auto it = std::find(names.begin(), names.end(), name);
-  return it == names.end() ? -1 : it - names.begin();
-}
-
-}  // namespace
-
 TEST(FoldNormalizationCastPipeline, OffByDefaultOnWithTheSwitchAfterLoweringBeforePointwiseFusion) {
   GpuPipelineOptions fp16;
   fp16.fp16 = true;
   {
     ScopedEnv unset("KILN_FOLD_NORMALIZATION_CAST", nullptr);
-    EXPECT_EQ(position(names(gpu_pipeline(fp16)), "fold-normalization-cast"), -1);
+    EXPECT_EQ(pass_position(pass_names(gpu_pipeline(fp16)), "fold-normalization-cast"), -1);
   }
   {
     ScopedEnv on("KILN_FOLD_NORMALIZATION_CAST", "1");
-    const std::vector<std::string> gpu = names(gpu_pipeline(fp16));
-    const ptrdiff_t at = position(gpu, "fold-normalization-cast");
+    const std::vector<std::string> gpu = pass_names(gpu_pipeline(fp16));
+    const ptrdiff_t at = pass_position(gpu, "fold-normalization-cast");
     ASSERT_GE(at, 0);
-    EXPECT_GT(at, position(gpu, "lower-precision"));
-    EXPECT_LT(at, position(gpu, "fuse-pointwise"));
-    EXPECT_EQ(position(names(gpu_pipeline(GpuPipelineOptions{})), "fold-normalization-cast"), -1)
+    EXPECT_GT(at, pass_position(gpu, "lower-precision"));
+    EXPECT_LT(at, pass_position(gpu, "fuse-pointwise"));
+    EXPECT_EQ(pass_position(pass_names(gpu_pipeline(GpuPipelineOptions{})), "fold-normalization-cast"), -1)
         << "float32 engines write no such Cast";
-    EXPECT_EQ(position(names(cpu_pipeline()), "fold-normalization-cast"), -1);
+    EXPECT_EQ(pass_position(pass_names(cpu_pipeline()), "fold-normalization-cast"), -1);
   }
 }

@@ -11,6 +11,7 @@
 #include "passes/fuse_gather_addend.h"
 #include "passes/fusion_test_util.h"
 #include "passes/lower_precision.h"
+#include "passes/pipeline_positions.h"
 #include "passes/plan_round_trip.h"
 #include "scoped_env.h"
 
@@ -18,6 +19,8 @@ using namespace kiln;
 using Net = fusetest::Builder;  // kiln::Builder is the TensorRT-style builder
 using fusetest::count_layers;
 using fusetest::count_op;
+using fusetest::pass_names;
+using fusetest::pass_position;
 
 namespace {
 
@@ -382,44 +385,29 @@ TEST(FuseGatherAddend, LowerPrecisionConvertsTheAddendWithTheTable) {
   }
 }
 
-namespace {
-
-std::vector<std::string> names(const std::vector<std::unique_ptr<passes::Pass>>& pipeline) {
-  std::vector<std::string> r;
-  for (auto& p : pipeline) r.push_back(p->name());
-  return r;
-}
-
-ptrdiff_t position(const std::vector<std::string>& names, const std::string& name) {
-  auto it = std::find(names.begin(), names.end(), name);
-  return it == names.end() ? -1 : it - names.begin();
-}
-
-}  // namespace
-
 TEST(FuseGatherAddendPipeline, RunsAfterTheGemmEpilogueBeforeLoweringAndTheSwitchTurnsItOff) {
   GpuPipelineOptions fp16;
   fp16.fp16 = true;
   {
     ScopedEnv unset("KILN_FUSE_GATHER_ADDEND", nullptr);
-    const std::vector<std::string> cpu = names(cpu_pipeline()), gpu = names(gpu_pipeline(fp16));
-    ASSERT_GE(position(cpu, "fuse-gather-addend"), 0);
-    EXPECT_GT(position(cpu, "fuse-gather-addend"), position(cpu, "fuse-gemm-epilogue"));
-    EXPECT_GT(position(cpu, "fuse-gather-addend"), position(cpu, "fold-shape-arithmetic"));
-    const ptrdiff_t at = position(gpu, "fuse-gather-addend");
+    const std::vector<std::string> cpu = pass_names(cpu_pipeline()), gpu = pass_names(gpu_pipeline(fp16));
+    ASSERT_GE(pass_position(cpu, "fuse-gather-addend"), 0);
+    EXPECT_GT(pass_position(cpu, "fuse-gather-addend"), pass_position(cpu, "fuse-gemm-epilogue"));
+    EXPECT_GT(pass_position(cpu, "fuse-gather-addend"), pass_position(cpu, "fold-shape-arithmetic"));
+    const ptrdiff_t at = pass_position(gpu, "fuse-gather-addend");
     ASSERT_GE(at, 0);
-    EXPECT_GT(at, position(gpu, "fuse-gemm-epilogue"));
-    EXPECT_LT(at, position(gpu, "lower-precision"));
-    EXPECT_LT(at, position(gpu, "fuse-pointwise"));
+    EXPECT_GT(at, pass_position(gpu, "fuse-gemm-epilogue"));
+    EXPECT_LT(at, pass_position(gpu, "lower-precision"));
+    EXPECT_LT(at, pass_position(gpu, "fuse-pointwise"));
   }
   {
     ScopedEnv off("KILN_FUSE_GATHER_ADDEND", "0");
-    EXPECT_EQ(position(names(cpu_pipeline()), "fuse-gather-addend"), -1);
-    EXPECT_EQ(position(names(gpu_pipeline(fp16)), "fuse-gather-addend"), -1);
+    EXPECT_EQ(pass_position(pass_names(cpu_pipeline()), "fuse-gather-addend"), -1);
+    EXPECT_EQ(pass_position(pass_names(gpu_pipeline(fp16)), "fuse-gather-addend"), -1);
   }
   {
     ScopedEnv on("KILN_FUSE_GATHER_ADDEND", "1");  // any other value keeps the default
-    EXPECT_GE(position(names(cpu_pipeline()), "fuse-gather-addend"), 0);
+    EXPECT_GE(pass_position(pass_names(cpu_pipeline()), "fuse-gather-addend"), 0);
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include "builder/pipeline.h"
 #include "passes/fusion_test_util.h"
+#include "passes/pipeline_positions.h"
 #include "passes/transpose_gemm_weights.h"
 #include "scoped_env.h"
 
@@ -282,16 +283,9 @@ TEST(TransposeGemmWeights, GraphComputesTheSame) {
 
 namespace {
 
-std::vector<std::string> pass_names(const GpuPipelineOptions& o) {
-  std::vector<std::string> names;
-  for (auto& p : gpu_pipeline(o)) names.push_back(p->name());
-  return names;
-}
+std::vector<std::string> pass_names(const GpuPipelineOptions& o) { return fusetest::pass_names(gpu_pipeline(o)); }
 
-ptrdiff_t position(const std::vector<std::string>& names, const std::string& name) {
-  auto it = std::find(names.begin(), names.end(), name);
-  return it == names.end() ? -1 : it - names.begin();
-}
+using fusetest::pass_position;
 
 }  // namespace
 
@@ -301,14 +295,14 @@ TEST(TransposeGemmWeightsPipeline, RunsInHalfPrecisionBuildsAfterPrecisionLoweri
     GpuPipelineOptions o;
     (bf16 ? o.bf16 : o.fp16) = true;
     const std::vector<std::string> names = pass_names(o);
-    const ptrdiff_t at = position(names, "transpose-gemm-weights");
+    const ptrdiff_t at = pass_position(names, "transpose-gemm-weights");
     ASSERT_GE(at, 0) << (bf16 ? "bf16" : "fp16");
     EXPECT_EQ(std::count(names.begin(), names.end(), "transpose-gemm-weights"), 1);
-    EXPECT_GT(at, position(names, "lower-precision")) << "dtypes must be final";
-    EXPECT_GT(at, position(names, "fold-space-to-depth-cast"));
-    EXPECT_GT(at, position(names, "fuse-gemm-epilogue"));
+    EXPECT_GT(at, pass_position(names, "lower-precision")) << "dtypes must be final";
+    EXPECT_GT(at, pass_position(names, "fold-space-to-depth-cast"));
+    EXPECT_GT(at, pass_position(names, "fuse-gemm-epilogue"));
   }
-  EXPECT_EQ(position(pass_names(GpuPipelineOptions{}), "transpose-gemm-weights"), -1) << "float32 builds";
+  EXPECT_EQ(pass_position(pass_names(GpuPipelineOptions{}), "transpose-gemm-weights"), -1) << "float32 builds";
   for (auto& p : cpu_pipeline()) EXPECT_NE(p->name(), "transpose-gemm-weights");
 }
 
@@ -317,11 +311,11 @@ TEST(TransposeGemmWeightsPipeline, SwitchKeepsTheOnnxLayout) {
   o.fp16 = true;
   {
     ScopedEnv off("KILN_GEMM_WEIGHTS_NK", "0");
-    EXPECT_EQ(position(pass_names(o), "transpose-gemm-weights"), -1);
+    EXPECT_EQ(pass_position(pass_names(o), "transpose-gemm-weights"), -1);
   }
   {
     ScopedEnv on("KILN_GEMM_WEIGHTS_NK", "1");  // any other value keeps the default
-    EXPECT_GE(position(pass_names(o), "transpose-gemm-weights"), 0);
+    EXPECT_GE(pass_position(pass_names(o), "transpose-gemm-weights"), 0);
   }
 }
 
