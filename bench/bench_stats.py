@@ -38,6 +38,14 @@ def memory_figures(description):
     return out
 
 
+def round_order(i):
+    """Which setting goes first in A/B round i: A in even rounds, B in odd ones. Counterbalanced so that whatever
+    favours the first (or second) timing of a round, a clock still settling after the other setting's kernels or
+    caches that one left warm, falls on both settings alike instead of biasing the ratio one way. With A always
+    first, two contexts running the same kernels read up to 1.8% apart (eighteenth session, call 1)."""
+    return ("a", "b") if i % 2 == 0 else ("b", "a")
+
+
 def ab_summary(a_ms, b_ms):
     """Two settings timed in alternating rounds (a_ms[i] and b_ms[i]: medians of round i). Rounds share the
     GPU's clock and thermal state, so the median of the per-round ratios is steadier than a ratio of two

@@ -9,11 +9,12 @@ of the same engine is reported as "kiln-nograph"). A table goes to stdout, every
 model's plan and activation memory (Engine.describe(): the arena against its liveness lower bound, the plan
 against its weights) get a table of their own.
 
---ab "NAME=VALUE;...": per switch, the model run with the environment variable set, timed in alternating
-rounds against the default (bench_stats.ab_summary): the A/B of KILN_SIDE_STREAMS=0 or KILN_GEMM_SPLIT_K=0 in
-one run, on one GPU state. A switch read when a context prepares (RUN_TIME_SWITCHES) gets a new context on the
-same engine; any other gets a second engine, which also carries the build's timing noise (tactics chosen by
-timing can differ from build to build), so an unread name (KILN_REBUILD_CONTROL=1) measures that noise alone.
+--ab "NAME=VALUE;...": per switch, the model run with the environment variable set, timed in rounds against the
+default, which of the two goes first alternating (bench_stats.round_order, ab_summary): the A/B of
+KILN_SIDE_STREAMS=0 or KILN_GEMM_SPLIT_K=0 in one run, on one GPU state. A switch read when a context prepares
+(RUN_TIME_SWITCHES) gets a new context on the same engine; any other gets a second engine, which also carries the
+build's timing noise (tactics chosen by timing can differ from build to build), so an unread name
+(KILN_REBUILD_CONTROL=1) measures that noise alone.
 One A/B item may set several variables, joined by ',' ("KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2": a second
 build without the hold, for that build's noise).
 
@@ -33,7 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
-from bench_stats import ab_items, ab_summary, memory_figures, rel_l2, switched_env  # noqa: E402
+from bench_stats import ab_items, ab_summary, memory_figures, rel_l2, round_order, switched_env  # noqa: E402
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
 RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL",
@@ -197,11 +198,12 @@ def output_rel_l2(out, ref):
 
 
 def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out, ref32, run_a, iters, torch, stream,
-            rounds=5):
+            rounds=6):
     """The default (run_a) against a context first run with the environment variables `switch` (a list of
-    (NAME, VALUE)) set, in alternating rounds of iters // 2 calls each. Run-time switches take effect when the
-    context prepares, so their context shares `engine`; any other needs an engine built with the switch set.
-    Also the switched context's error against float32 (b_rel_l2), from one more of its replays: a switch that is
+    (NAME, VALUE)) set, in rounds of iters // 2 calls of each, which of the two goes first alternating from round
+    to round (bench_stats.round_order; an even number of rounds, so each goes first as often). Run-time switches
+    take effect when the context prepares, so their context shares `engine`; any other needs an engine built with
+    the switch set. Also the switched context's error against float32 (b_rel_l2), from one more of its replays: a switch that is
     faster and wrong must not read as a gain."""
     with switched_env(switch):
         run_time = all(name in RUN_TIME_SWITCHES for name, _ in switch)
@@ -211,11 +213,14 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
             for _ in range(3):  # the eager run and the capture happen with the switch set
                 run_b()
             torch.cuda.synchronize()
-    a_ms, b_ms = [], []
+    times = {"a": [], "b": []}
+    runs = {"a": run_a, "b": run_b}
     with torch.cuda.stream(stream):
-        for _ in range(rounds):
-            a_ms.append(time_cuda(run_a, max(10, iters // 2), torch, warmup=3))
-            b_ms.append(time_cuda(run_b, max(10, iters // 2), torch, warmup=3))
+        for r in range(rounds):
+            for which in round_order(r):  # A first in even rounds, B first in odd ones
+                times[which].append(time_cuda(runs[which], max(10, iters // 2), torch, warmup=3))
+    a_ms, b_ms = times["a"], times["b"]
+    with torch.cuda.stream(stream):
         out.fill_(float("nan"))
         run_b()
         torch.cuda.synchronize()

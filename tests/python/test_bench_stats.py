@@ -53,6 +53,12 @@ def test_ab_summary_is_the_median_of_per_round_ratios():
         bench_stats.ab_summary([1.0], [])
 
 
+def test_round_order_alternates_which_setting_goes_first():
+    orders = [bench_stats.round_order(i) for i in range(6)]
+    assert orders == [("a", "b"), ("b", "a")] * 3
+    assert sum(o[0] == "a" for o in orders) == sum(o[0] == "b" for o in orders)
+
+
 def test_parse_switches():
     assert bench_stats.parse_switches("KILN_SIDE_STREAMS=0; KILN_GEMM_SPLIT_K=0") == [
         ("KILN_SIDE_STREAMS", "0"), ("KILN_GEMM_SPLIT_K", "0")]
