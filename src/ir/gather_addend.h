@@ -51,6 +51,18 @@ inline bool gather_addend_may_fit(const Dims& addend, const Dims& out, size_t ro
   return true;
 }
 
+// The first dim (counted in the broadcast's rank, shapes right-aligned) where a and b cannot broadcast however
+// their unknown (-1) dims turn out: both known, different, neither 1. -1 when there is none.
+inline int64_t first_broadcast_conflict(const Dims& a, const Dims& b) {
+  const size_t r = std::max(a.size(), b.size());
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da >= 0 && db >= 0 && da != db && da != 1 && db != 1) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
 // numpy's broadcast of two shapes of known dims into *out; false when they do not broadcast.
 inline bool broadcast_known(const Dims& a, const Dims& b, Dims* out) {
   const size_t r = std::max(a.size(), b.size());

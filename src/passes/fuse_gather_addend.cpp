@@ -24,7 +24,7 @@ bool row_gather(const ir::Node& n) {
 // Whether `addend` is likely added to the gathered y as the Gather copies its rows (ir/gather_addend.h): on
 // known dims that is sure; an unknown dim is taken as whatever fits, and if the real dims turn out otherwise
 // the kernels add by elements instead, still numpy's broadcast. Shapes that can never fit stay unfused: the
-// Gather's row copy and the ElementWise broadcast are each better at those than the fused element path.
+// element path is the fallback for shapes that turn out so at run time, not a kernel tuned to be chosen.
 bool addend_shape_ok(const ir::Value* addend, const ir::Value* y, size_t row_rank) {
   return ir::gather_addend_may_fit(addend->shape, y->shape, row_rank);
 }

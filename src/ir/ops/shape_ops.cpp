@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 
+#include "ir/gather_addend.h"
 #include "ir/op_registry.h"
 #include "ir/partial_values.h"
 #include "ir/slice_range.h"
@@ -432,14 +433,13 @@ Dims gather_addend_output(const InferContext& ctx, const Dims& gathered) {
   if (data.dtype != DataType::kFLOAT && data.dtype != DataType::kHALF && data.dtype != DataType::kBF16)
     ctx.fail(std::string("an addend (input 2) needs float32, float16 or bfloat16 data, got ") + dtype_name(data.dtype));
   const Dims& a = addend.shape;
-  const size_t rank = std::max(a.size(), gathered.size());
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t dg = i < rank - gathered.size() ? 1 : gathered[i - (rank - gathered.size())];
-    if (da >= 0 && dg >= 0 && da != dg && da != 1 && dg != 1)
-      ctx.fail("the addend (input 2) " + dims_str(a) + " does not broadcast against the gathered rows " +
-               dims_str(gathered) + " (dim " + std::to_string(i) + ": " + std::to_string(da) + " against " +
-               std::to_string(dg) + ")");
+  const int64_t bad = first_broadcast_conflict(a, gathered);
+  if (bad >= 0) {
+    const size_t rank = std::max(a.size(), gathered.size()), i = static_cast<size_t>(bad);
+    ctx.fail("the addend (input 2) " + dims_str(a) + " does not broadcast against the gathered rows " +
+             dims_str(gathered) + " (dim " + std::to_string(bad) + ": " +
+             std::to_string(a[i - (rank - a.size())]) + " against " +
+             std::to_string(gathered[i - (rank - gathered.size())]) + ")");
   }
   return broadcast_shapes(ctx, gathered, a);
 }

@@ -75,6 +75,14 @@ TEST(GatherAddendShape, MayFitTakesUnknownDimsAsWhateverFits) {
   EXPECT_FALSE(gather_addend_may_fit({-1, 1}, {-1, -1, 8}, 1)) << "broadcast inside a known row";
 }
 
+TEST(GatherAddendShape, FirstBroadcastConflictOnKnownDimsOnly) {
+  EXPECT_EQ(ir::first_broadcast_conflict({1, 7, 16}, {3, 7, 16}), -1);
+  EXPECT_EQ(ir::first_broadcast_conflict({2, 5, 16}, {1, 7, 16}), 1);
+  EXPECT_EQ(ir::first_broadcast_conflict({8}, {2, 7, 16}), 2) << "counted in the broadcast's rank";
+  EXPECT_EQ(ir::first_broadcast_conflict({-1, 5, 16}, {3, -1, 16}), -1) << "unknown dims may be anything";
+  EXPECT_EQ(ir::first_broadcast_conflict({}, {4, 16}), -1);
+}
+
 TEST(GatherAddendShape, BroadcastOfKnownShapes) {
   Dims out;
   ASSERT_TRUE(broadcast_known({1, 7, 16}, {3, 7, 16}, &out));

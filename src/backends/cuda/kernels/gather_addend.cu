@@ -164,15 +164,8 @@ bool supports_gather_addend(const ir::Node& node, const std::vector<ir::TensorIn
   // Any numpy broadcast of the addend and the gathered rows (unknown dims may be anything): the element path
   // takes what the row path does not.
   const Dims gathered = gathered_shape(data.shape, in[1].shape);
-  const Dims& a = addend.shape;
-  const size_t rank = std::max(a.size(), gathered.size());
-  if (rank > static_cast<size_t>(kMaxDims)) return false;
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t dg = i < rank - gathered.size() ? 1 : gathered[i - (rank - gathered.size())];
-    if (da >= 0 && dg >= 0 && da != dg && da != 1 && dg != 1) return false;
-  }
-  return true;
+  if (std::max(addend.shape.size(), gathered.size()) > static_cast<size_t>(kMaxDims)) return false;
+  return ir::first_broadcast_conflict(addend.shape, gathered) < 0;
 }
 
 void gather_rows_with_addend(KernelContext& ctx, int64_t axis) {
