@@ -518,7 +518,7 @@ void k_gather(KernelContext& ctx) {
         if (rows_add) addend->add_to(dst + u * row, u);
       }
     });
-    if (addend && !addend->by_rows()) addend->add_broadcast(scratch.data(), y);
+    if (addend && !addend->by_rows()) addend->add_broadcast(scratch.data(), y, ctx.pool);
   } else if (mode == 1) {
     int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     const Dims& is = indices.shape;

@@ -2,24 +2,13 @@
 
 #include <algorithm>
 
+#include "backends/cpu/kernels/broadcast.h"
 #include "ir/gather_addend.h"
 #include "ir/host_tensor.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-// Strides of `in` right-aligned against `out` (numpy), 0 on the dims `in` broadcasts.
-Dims strides_onto(const Dims& in, const Dims& out) {
-  Dims s(out.size(), 0);
-  int64_t acc = 1;
-  for (size_t k = 0; k < in.size(); ++k) {
-    const size_t di = in.size() - 1 - k, dout = out.size() - 1 - k;
-    s[dout] = in[di] == 1 ? 0 : acc;
-    acc *= in[di];
-  }
-  return s;
-}
 
 float load(DataType dt, const void* p, int64_t i) {
   if (dt == DataType::kFLOAT) return static_cast<const float*>(p)[i];
@@ -78,24 +67,19 @@ void GatherAddend::add_to(void* row, int64_t u) const {
   }
 }
 
-void GatherAddend::add_broadcast(const void* gathered, TensorRef& y) const {
-  const Dims& out = y.shape;
-  const Dims gs = strides_onto(gathered_shape_, out), as = strides_onto(addend_shape_, out);
-  const int64_t n = y.numel();
-  const size_t rank = out.size();
-  std::vector<int64_t> at(rank, 0);  // the output coordinate of element e, counted up as e goes
-  int64_t g = 0, a = 0;              // its gathered and addend offsets
-  for (int64_t e = 0; e < n; ++e) {
-    store(dtype_, y.data, e, load(dtype_, gathered, g) + load(dtype_, data_, a));
-    for (size_t d = rank; d-- > 0;) {  // the next coordinate, as an odometer
-      g += gs[d];
-      a += as[d];
-      if (++at[d] < out[d]) break;
-      g -= gs[d] * out[d];
-      a -= as[d] * out[d];
-      at[d] = 0;
+void GatherAddend::add_broadcast(const void* gathered, TensorRef& y, ThreadPool* pool) const {
+  const BroadcastPlan plan = make_broadcast_plan(y.shape, {&gathered_shape_, &addend_shape_});
+  const int64_t inner = plan.inner, gi = plan.inner_stride[0], ai = plan.inner_stride[1];
+  parallel_range(pool, plan.rows, grain_for(inner), [&](int64_t b, int64_t e) {
+    int64_t off[BroadcastPlan::kMaxInputs];
+    for (int64_t r = b; r < e; ++r) {
+      plan.row_offsets(r, off);
+      for (int64_t i = 0; i < inner; ++i) {
+        const float sum = load(dtype_, gathered, off[0] + i * gi) + load(dtype_, data_, off[1] + i * ai);
+        store(dtype_, y.data, r * inner + i, sum);
+      }
     }
-  }
+  });
 }
 
 }  // namespace kiln::cpu

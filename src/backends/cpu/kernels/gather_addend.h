@@ -24,8 +24,9 @@ class GatherAddend {
   // Adds the addend's row for gathered row u to `row` (one row of the output); by_rows() only.
   void add_to(void* row, int64_t u) const;
 
-  // y = gathered + addend, both broadcast onto y's shape; `gathered` holds the rows in the gathered shape.
-  void add_broadcast(const void* gathered, TensorRef& y) const;
+  // y = gathered + addend, both broadcast onto y's shape (backends/cpu/kernels/broadcast.h), rows of the
+  // broadcast split over `pool`; `gathered` holds the rows in the gathered shape.
+  void add_broadcast(const void* gathered, TensorRef& y, ThreadPool* pool) const;
 
  private:
   DataType dtype_;
