@@ -21,34 +21,35 @@
 
 namespace kiln::ir {
 
-// Whether an addend of shape `addend` fits a Gather output of shape `out` whose trailing `row_rank` dims are
-// one gathered row. An unknown (-1) dim matches only an unknown dim at the same place: inference runs again
-// on the real dims, and the kernels check those.
-inline bool gather_addend_fits(const Dims& addend, const Dims& out, size_t row_rank) {
+namespace detail {
+// The row rule of both functions below; `unknown_fits`: an unknown (-1) dim on either side may be whatever
+// makes the addend fit (else it matches only an unknown dim at the same place).
+inline bool gather_addend_row_rule(const Dims& addend, const Dims& out, size_t row_rank, bool unknown_fits) {
   if (addend.size() > out.size() || row_rank > out.size()) return false;
   const size_t pad = out.size() - addend.size();
   const size_t first_row_dim = out.size() - row_rank;
   auto dim = [&](size_t p) { return p < pad ? int64_t{1} : addend[p - pad]; };
+  auto may_be_1 = [&](int64_t d) { return d == 1 || (unknown_fits && d < 0); };
   size_t p = 0;
-  while (p < out.size() && dim(p) == 1 && (p < first_row_dim || out[p] == 1)) ++p;  // the broadcast 1s
+  while (p < out.size() && dim(p) == 1 && (p < first_row_dim || may_be_1(out[p]))) ++p;  // the broadcast 1s
   for (; p < out.size(); ++p)
-    if (dim(p) != out[p]) return false;
+    if (dim(p) != out[p] && !(unknown_fits && (dim(p) < 0 || out[p] < 0))) return false;
   return true;
+}
+}  // namespace detail
+
+// Whether an addend of shape `addend` fits a Gather output of shape `out` whose trailing `row_rank` dims are
+// one gathered row. The kernels ask on real dims. An unknown (-1) dim matches only an unknown dim at the same
+// place.
+inline bool gather_addend_fits(const Dims& addend, const Dims& out, size_t row_rank) {
+  return detail::gather_addend_row_rule(addend, out, row_rank, false);
 }
 
 // Whether the addend could fit (gather_addend_fits) once the unknown (-1) dims are known: an unknown dim on
 // either side may be whatever makes it fit. For the pass, which fuses where the row path is likely; the
 // kernels decide on the real dims.
 inline bool gather_addend_may_fit(const Dims& addend, const Dims& out, size_t row_rank) {
-  if (addend.size() > out.size() || row_rank > out.size()) return false;
-  const size_t pad = out.size() - addend.size();
-  const size_t first_row_dim = out.size() - row_rank;
-  auto dim = [&](size_t p) { return p < pad ? int64_t{1} : addend[p - pad]; };
-  size_t p = 0;
-  while (p < out.size() && dim(p) == 1 && (p < first_row_dim || out[p] == 1 || out[p] < 0)) ++p;
-  for (; p < out.size(); ++p)
-    if (dim(p) != out[p] && dim(p) >= 0 && out[p] >= 0) return false;
-  return true;
+  return detail::gather_addend_row_rule(addend, out, row_rank, true);
 }
 
 // The first dim (counted in the broadcast's rank, shapes right-aligned) where a and b cannot broadcast however
