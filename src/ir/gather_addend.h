@@ -52,13 +52,17 @@ inline bool gather_addend_may_fit(const Dims& addend, const Dims& out, size_t ro
   return detail::gather_addend_row_rule(addend, out, row_rank, true);
 }
 
+// Dim i of `s` right-aligned in a shape of `rank` dims (numpy), 1 where s has no dim there.
+inline int64_t aligned_dim(const Dims& s, size_t rank, size_t i) {
+  return i < rank - s.size() ? 1 : s[i - (rank - s.size())];
+}
+
 // The first dim (counted in the broadcast's rank, shapes right-aligned) where a and b cannot broadcast however
 // their unknown (-1) dims turn out: both known, different, neither 1. -1 when there is none.
 inline int64_t first_broadcast_conflict(const Dims& a, const Dims& b) {
   const size_t r = std::max(a.size(), b.size());
   for (size_t i = 0; i < r; ++i) {
-    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
-    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    const int64_t da = aligned_dim(a, r, i), db = aligned_dim(b, r, i);
     if (da >= 0 && db >= 0 && da != db && da != 1 && db != 1) return static_cast<int64_t>(i);
   }
   return -1;
@@ -66,13 +70,12 @@ inline int64_t first_broadcast_conflict(const Dims& a, const Dims& b) {
 
 // numpy's broadcast of two shapes of known dims into *out; false when they do not broadcast.
 inline bool broadcast_known(const Dims& a, const Dims& b, Dims* out) {
+  if (first_broadcast_conflict(a, b) >= 0) return false;
   const size_t r = std::max(a.size(), b.size());
   out->assign(r, 1);
   for (size_t i = 0; i < r; ++i) {
-    const int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
-    const int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
-    if (da != db && da != 1 && db != 1) return false;
-    (*out)[i] = da == 1 ? db : da;
+    const int64_t da = aligned_dim(a, r, i);
+    (*out)[i] = da == 1 ? aligned_dim(b, r, i) : da;
   }
   return true;
 }

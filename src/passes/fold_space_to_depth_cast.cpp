@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "passes/fusion_match.h"
+
 namespace kiln::passes {
 
 namespace {
-
-bool is_half_type(DataType t) { return t == DataType::kHALF || t == DataType::kBF16; }
 
 // The Cast feeding `op` that the op can do itself, or nullptr.
 ir::Node* foldable_cast(const ir::Graph& g, const ir::Node& op) {
@@ -14,7 +14,7 @@ ir::Node* foldable_cast(const ir::Graph& g, const ir::Node& op) {
   ir::Value* low = op.inputs[0];
   ir::Node* cast = low->producer;
   if (!cast || cast->op != "Cast" || cast->inputs.size() != 1 || !cast->inputs[0]) return nullptr;
-  if (cast->inputs[0]->dtype != DataType::kFLOAT || !is_half_type(low->dtype)) return nullptr;
+  if (cast->inputs[0]->dtype != DataType::kFLOAT || !fusion::is_half_type(low->dtype)) return nullptr;
   // The op must not convert already (its output is what it reads), and the Cast's output must have no
   // other use, or the Cast would stay and run anyway.
   if (op.outputs[0]->dtype != low->dtype || low->is_output) return nullptr;

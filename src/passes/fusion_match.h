@@ -46,6 +46,9 @@ inline bool is_float(DataType t) {
   return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kBF16 || t == DataType::kDOUBLE;
 }
 
+// float16 or bfloat16: what LowerPrecision lowers to, and what a Cast fold widens from or narrows to.
+inline bool is_half_type(DataType t) { return t == DataType::kHALF || t == DataType::kBF16; }
+
 // Layers may be fused only when the user pinned neither differently: the same layer precision and the same
 // output-type constraints (unset entries count as unset).
 inline bool same_constraints(const ir::Node& a, const ir::Node& b) {

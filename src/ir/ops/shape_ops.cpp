@@ -437,9 +437,8 @@ Dims gather_addend_output(const InferContext& ctx, const Dims& gathered) {
   if (bad >= 0) {
     const size_t rank = std::max(a.size(), gathered.size()), i = static_cast<size_t>(bad);
     ctx.fail("the addend (input 2) " + dims_str(a) + " does not broadcast against the gathered rows " +
-             dims_str(gathered) + " (dim " + std::to_string(bad) + ": " +
-             std::to_string(a[i - (rank - a.size())]) + " against " +
-             std::to_string(gathered[i - (rank - gathered.size())]) + ")");
+             dims_str(gathered) + " (dim " + std::to_string(bad) + ": " + std::to_string(aligned_dim(a, rank, i)) +
+             " against " + std::to_string(aligned_dim(gathered, rank, i)) + ")");
   }
   return broadcast_shapes(ctx, gathered, a);
 }

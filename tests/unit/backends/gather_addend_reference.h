@@ -8,6 +8,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kiln/types.h"
 #include "ir/host_tensor.h"
@@ -57,6 +58,17 @@ inline HostTensor reference(const HostTensor& table, const HostTensor& ids, cons
     else y.mutable_data<uint16_t>()[e] = low_bits(table.dtype(), sum);
   }
   return y;
+}
+
+// Shapes that miss the row rule on their real dims (ir/gather_addend.h), for both kernels' element paths, with
+// rows of `width` elements: the gathered side broadcast (its batch or sequence is 1 where the addend's is not),
+// broadcasts across or inside a row, a scalar.
+struct ElementCase {
+  Dims ids, addend;
+};
+inline std::vector<ElementCase> element_path_cases(int64_t width) {
+  return {{{1, 7}, {3, 7, width}}, {{3, 1}, {3, 7, width}}, {{2, 1}, {1, 5, width}}, {{3, 7}, {3, 1, width}},
+          {{3, 7}, {7, 1}},        {{3, 7}, {1}},           {{3, 7}, {}},            {{1}, {4, 6, 1}}};
 }
 
 }  // namespace kiln::gather_addend_test

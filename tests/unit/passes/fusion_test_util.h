@@ -136,4 +136,14 @@ inline ::testing::AssertionResult unchanged_by(ir::Graph& g, passes::Pass& pass,
   return ::testing::AssertionSuccess();
 }
 
+// The pass says it changed nothing and the graph reads exactly as before: for refusals on graphs the CPU
+// cannot evaluate (half-precision layers it has no kernel for), where unchanged_by's run does not apply.
+inline ::testing::AssertionResult not_rewritten_by(ir::Graph& g, passes::Pass& pass) {
+  const std::string before = g.to_string();
+  if (pass.run(g)) return ::testing::AssertionFailure() << pass.name() << " rewrote:\n" << g.to_string();
+  if (g.to_string() != before)
+    return ::testing::AssertionFailure() << pass.name() << " changed the graph without saying so";
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace kiln::fusetest

@@ -13,6 +13,7 @@
 
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"  // parallel_range
+#include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/vec_math.h"   // KILN_HAVE_AVX2_PATH
 #include "ir/dtype_traits.h"
 #include "ir/host_tensor.h"
@@ -207,33 +208,45 @@ void copy_parallel(ThreadPool* pool, void* dst, const void* src, size_t bytes) {
   });
 }
 
+// n elements of `in` (dtype `from`) converted to `to` into `out`; false when the pair has no conversion.
+bool cast_elements(ThreadPool* pool, const void* in, DataType from, void* out, DataType to, int64_t n,
+                   const CastOpts& opts) {
+#if KILN_HAVE_AVX2_PATH
+  if (has_f16c() && from == DataType::kFLOAT && to == DataType::kHALF) {
+    const float* x = static_cast<const float*>(in);
+    uint16_t* y = static_cast<uint16_t*>(out);
+    parallel_range(pool, n, kParallelGrainElems, [&](int64_t b, int64_t e) { f32_to_f16_f16c(x + b, y + b, e - b); });
+    return true;
+  }
+  if (has_f16c() && from == DataType::kHALF && to == DataType::kFLOAT) {
+    const uint16_t* x = static_cast<const uint16_t*>(in);
+    float* y = static_cast<float*>(out);
+    parallel_range(pool, n, kParallelGrainElems, [&](int64_t b, int64_t e) { f16_to_f32_f16c(x + b, y + b, e - b); });
+    return true;
+  }
+#endif
+  CastFn fn = cast_fn(from, to);
+  if (!fn) return false;
+  parallel_range(pool, n, kParallelGrainElems, [&](int64_t b, int64_t e) { fn(in, out, b, e, opts); });
+  return true;
+}
+
 void cast_kernel(KernelContext& ctx) {
   const TensorRef& x = ctx.input(0);
   TensorRef& y = ctx.out[0];
   if (x.dtype == y.dtype) return copy_parallel(ctx.pool, y.data, x.data, x.nbytes());
-#if KILN_HAVE_AVX2_PATH
-  if (has_f16c() && x.dtype == DataType::kFLOAT && y.dtype == DataType::kHALF) {
-    const float* in = x.as<float>();
-    uint16_t* out = y.as<uint16_t>();
-    return parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { f32_to_f16_f16c(in + b, out + b, e - b); });
-  }
-  if (has_f16c() && x.dtype == DataType::kHALF && y.dtype == DataType::kFLOAT) {
-    const uint16_t* in = x.as<uint16_t>();
-    float* out = y.as<float>();
-    return parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { f16_to_f32_f16c(in + b, out + b, e - b); });
-  }
-#endif
-  CastFn fn = cast_fn(x.dtype, y.dtype);
-  if (!fn) ctx.fail(std::string("cannot cast ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) + " on the CPU");
   CastOpts opts;
   opts.saturate = ctx.attrs().i("saturate", 1) != 0;
   opts.round = static_cast<E8M0Round>(ctx.attrs().i("round_mode", 0));
-  const void* in = x.data;
-  void* out = y.data;
-  parallel_range(ctx.pool, x.numel(), kParallelGrainElems, [&](int64_t b, int64_t e) { fn(in, out, b, e, opts); });
+  if (!cast_elements(ctx.pool, x.data, x.dtype, y.data, y.dtype, x.numel(), opts))
+    ctx.fail(std::string("cannot cast ") + dtype_name(x.dtype) + " to " + dtype_name(y.dtype) + " on the CPU");
 }
 
 }  // namespace
+
+bool convert_elements(ThreadPool* pool, const void* in, DataType from, void* out, DataType to, int64_t n) {
+  return cast_elements(pool, in, from, out, to, n, CastOpts{});
+}
 
 KILN_REGISTER_CPU_KERNEL("Cast", &cast_kernel);
 

@@ -496,7 +496,7 @@ void k_gather(KernelContext& ctx) {
     int64_t axis = norm_axis(ctx, ctx.attrs().i("axis", 0), r);
     int64_t N = data.shape[axis], inner = ds[axis], outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= data.shape[d];
-    std::optional<GatherAddend> addend;  // the fused addend (ir/OPS.md); its checks refuse other modes and axes
+    std::optional<GatherAddend> addend;  // the fused addend (ir/OPS.md); its checks refuse other axes
     std::vector<char> scratch;           // the gathered rows, when the addend is added by elements
     if (ctx.has_input(2)) {
       Dims gathered = indices.shape;

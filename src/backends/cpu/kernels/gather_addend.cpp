@@ -26,8 +26,7 @@ void store(DataType dt, void* p, int64_t i, float v) {
 GatherAddend::GatherAddend(const KernelContext& ctx, const TensorRef& data, const Dims& gathered, const TensorRef& y)
     : dtype_(data.dtype), data_(nullptr), gathered_shape_(gathered), by_rows_(false), rows_(1), row_elems_(1) {
   const TensorRef& a = ctx.input(2);
-  if (ctx.attrs().i("mode", 0) != 0 || data.shape.empty())
-    ctx.fail("an addend (input 2) needs rows gathered along axis 0 in DEFAULT mode");
+  if (data.shape.empty()) ctx.fail("an addend (input 2) needs rows gathered along axis 0, not from a scalar");
   const int64_t r = static_cast<int64_t>(data.shape.size());
   const int64_t axis = ctx.attrs().i("axis", 0);
   if (axis != 0 && axis != -r)

@@ -15,7 +15,8 @@ namespace kiln::cpu {
 class GatherAddend {
  public:
   // Checks input 2 of ctx against the data (float32/16 or bf16, gathered along axis 0), the gathered shape
-  // and the output y, failing with a message that names the layer.
+  // and the output y, failing with a message that names the layer. For DEFAULT mode only (k_gather refuses an
+  // addend in the other modes before).
   GatherAddend(const KernelContext& ctx, const TensorRef& data, const Dims& gathered, const TensorRef& y);
 
   // Whether the gather writes y's rows itself and add_to adds the addend to each.

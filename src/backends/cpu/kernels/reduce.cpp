@@ -13,8 +13,8 @@
 
 #include "backends/cpu/kernel.h"
 #include "backends/cpu/kernels/broadcast.h"
+#include "backends/cpu/kernels/convert.h"
 #include "backends/cpu/kernels/vec_math.h"
-#include "ir/host_tensor.h"  // float_to_half, float_to_bf16
 #include "ir/op_registry.h"  // KILN_CAT, used by KILN_REGISTER_CPU_KERNEL
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -776,31 +776,17 @@ void normalization_typed(KernelContext& ctx, T* ys) {
 }
 
 // y in x's dtype T, stored in the output's dtype (output_dtype, passes/fold_normalization_cast): directly when
-// they are the same, else through a T buffer, each element rounded once to the output's dtype as a Cast after
-// the op would round it.
+// they are the same, else through a T buffer converted as the Cast kernel converts (convert.h), so the result
+// is the op followed by a Cast, byte for byte.
 template <class T>
 void normalization_into_output(KernelContext& ctx) {
   TensorRef& y = ctx.out[0];
-  if (y.dtype == ctx.input(0).dtype) return normalization_typed<T>(ctx, y.as<T>());
+  const DataType xt = ctx.input(0).dtype;
+  if (y.dtype == xt) return normalization_typed<T>(ctx, y.as<T>());
   std::vector<T> tmp(static_cast<size_t>(y.numel()));
   normalization_typed<T>(ctx, tmp.data());
-  const int64_t n = y.numel();
-  switch (y.dtype) {
-    case DataType::kFLOAT:
-      for (int64_t i = 0; i < n; ++i) y.as<float>()[i] = static_cast<float>(tmp[i]);
-      return;
-    case DataType::kDOUBLE:
-      for (int64_t i = 0; i < n; ++i) y.as<double>()[i] = static_cast<double>(tmp[i]);
-      return;
-    case DataType::kHALF:
-      for (int64_t i = 0; i < n; ++i) y.as<uint16_t>()[i] = float_to_half(static_cast<float>(tmp[i]));
-      return;
-    case DataType::kBF16:
-      for (int64_t i = 0; i < n; ++i) y.as<uint16_t>()[i] = float_to_bf16(static_cast<float>(tmp[i]));
-      return;
-    default:
-      ctx.fail(std::string("Normalization cannot store its output as ") + dtype_name(y.dtype));
-  }
+  if (!convert_elements(ctx.pool, tmp.data(), xt, y.data, y.dtype, y.numel()))
+    ctx.fail(std::string("Normalization cannot store its output as ") + dtype_name(y.dtype));
 }
 
 void normalization_kernel(KernelContext& ctx) {

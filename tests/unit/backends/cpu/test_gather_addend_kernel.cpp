@@ -82,19 +82,12 @@ TEST(GatherAddendKernel, Float32MatchesTheUnfusedGatherAndSum) {
   }
 }
 
-// Shapes that do not fit the row rule (ir/gather_addend.h) on their real dims: the gathered side broadcast
-// (its batch or sequence is 1 where the addend's is not), broadcasts inside or across a row, a scalar.
-struct ElementCase {
-  Dims ids, addend;
-};
-const ElementCase kElementCases[] = {
-    {{1, 7}, {3, 7, 24}}, {{3, 1}, {3, 7, 24}}, {{2, 1}, {1, 5, 24}}, {{3, 7}, {3, 1, 24}},
-    {{3, 7}, {7, 1}},     {{3, 7}, {1}},        {{3, 7}, {}},         {{1}, {4, 6, 1}},
-};
+using gather_addend_test::ElementCase;
+using gather_addend_test::element_path_cases;
 
 TEST(GatherAddendKernel, EveryOtherBroadcastByElementsBitForBit) {
   for (DataType dt : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
-    for (const ElementCase& c : kElementCases) {
+    for (const ElementCase& c : element_path_cases(24)) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " ids " + dims_str(c.ids) + " addend " + dims_str(c.addend));
       const HostTensor table = rand_float({11, 24}, dt);
       const HostTensor ids = rand_ints(c.ids, DataType::kINT64, -11, 10);
@@ -105,7 +98,7 @@ TEST(GatherAddendKernel, EveryOtherBroadcastByElementsBitForBit) {
       EXPECT_TRUE(got.same_bytes(want));
     }
   // float32 against the unfused Gather and SUM, in both operand orders.
-  for (const ElementCase& c : kElementCases) {
+  for (const ElementCase& c : element_path_cases(24)) {
     const HostTensor table = rand_float({11, 24});
     const HostTensor ids = rand_ints(c.ids, DataType::kINT32, -11, 10);
     const HostTensor addend = rand_float(c.addend);

@@ -85,16 +85,10 @@ TEST(CudaGatherAddend, EveryAddendShape) {
 
 TEST(CudaGatherAddend, EveryOtherBroadcastByElements) {
   KILN_REQUIRE_CUDA_DEVICE();
-  // Shapes that miss the row rule on their real dims (ir/gather_addend.h): the gathered side broadcast (its
-  // batch or sequence is 1 where the addend's is not), broadcasts across or inside a row, a scalar; with bad
-  // indices on the device too (a zero row plus the addend).
-  struct Case {
-    Dims ids, addend;
-  };
-  const Case cases[] = {{{1, 7}, {3, 7, 96}}, {{3, 1}, {3, 7, 96}}, {{2, 1}, {1, 5, 96}}, {{3, 7}, {3, 1, 96}},
-                        {{3, 7}, {7, 1}},     {{3, 7}, {1}},        {{3, 7}, {}},         {{1}, {4, 6, 1}}};
+  // The shared element-path shapes (gather_addend_reference.h), misaligned too, and with bad indices on the
+  // device (a zero row plus the addend).
   for (DataType dt : float_types())
-    for (const Case& c : cases) {
+    for (const gather_addend_test::ElementCase& c : gather_addend_test::element_path_cases(96)) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " ids " + dims_str(c.ids) + " addend " + dims_str(c.addend));
       const HostTensor table = randf({40, 96}, dt);
       HostTensor ids = rand_ints(c.ids, DataType::kINT64, -40, 39);
