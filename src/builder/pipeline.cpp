@@ -96,9 +96,9 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     // take the Cast before FusePointwise can turn it into a fused node. The pass removes the Cast itself.
     p.push_back(std::make_unique<passes::FoldSpaceToDepthCast>());
     // Likewise for the Cast LowerPrecision writes after a LayerNorm that feeds a float32 network output (a
-    // transformer's last): the Normalization stores float32 itself. Off until its CUDA kernels (the float32
-    // stores) have run on a GPU: KILN_FOLD_NORMALIZATION_CAST=1 turns it on (fold_normalization_cast.h).
-    if (env_is("KILN_FOLD_NORMALIZATION_CAST", "1")) p.push_back(std::make_unique<passes::FoldNormalizationCast>());
+    // transformer's last): the Normalization stores float32 itself. KILN_FOLD_NORMALIZATION_CAST=0 keeps the
+    // Cast (fold_normalization_cast.h).
+    if (!env_is("KILN_FOLD_NORMALIZATION_CAST", "0")) p.push_back(std::make_unique<passes::FoldNormalizationCast>());
     p.push_back(std::make_unique<passes::EliminateIdentities>());
     p.push_back(std::make_unique<passes::EliminateDeadNodes>());
     // Once dtypes are final: half-precision GEMM weights stored [N, K] (op_b TRANSPOSE), the layout Kiln's

@@ -8,12 +8,14 @@
 // before it was rounded to half and then widened exactly. So the result changes, toward the float32 one: each
 // element moves by at most half a half-precision ulp.
 //
-// Only when the Cast is the Normalization's one reader and that value is no network output (else the Cast
-// stays, and the fold saves nothing), and neither layer has an output type the user set. Runs right after
-// LowerPrecision (which writes the Cast), before FusePointwise (which would take the Cast into a fused node).
-// Off by default for now: KILN_FOLD_NORMALIZATION_CAST=1 turns it on. The CUDA kernels' float32 stores were
-// written in a session without GPU time (their tests, backends/cuda/test_cuda_reduce.cpp, have not run on a
-// device yet); the default flips once they and the model tests pass on the H200.
+// The Cast may read y through views of it (reshape-only Shuffles, Squeezes, Unsqueezes: GPT-2's export reshapes
+// ln_f's output to the network output's shape, so LowerPrecision's Cast follows that reshape); the views then
+// move float32, as the same values. Only when each value from y to the Cast is read by the next layer alone and
+// is no network output (else the Cast stays, and the fold saves nothing), and no layer on the way has an
+// output type (or a view a precision) the user set. Runs right after LowerPrecision (which writes the Cast),
+// before FusePointwise (which would take the Cast into a fused node). On by default since its CUDA float32
+// stores (backends/cuda/test_cuda_reduce.cpp) and the transformer model tests passed on the H200 (twentieth
+// session); KILN_FOLD_NORMALIZATION_CAST=0 turns it off.
 #pragma once
 #include "passes/pass.h"
 

@@ -113,6 +113,21 @@ TEST(FuseGatherAddend, TokenAndPositionEmbeddingBecomeOneGatherEitherOperandOrde
   }
 }
 
+TEST(FuseGatherAddend, ReadersLeftDeadDoNotCountAsUses) {
+  // GPT-2's export also reads the token embedding's Shape, for an attention mask; once attention is fused
+  // nothing reads that Shape, but it still read the gathered rows when this pass ran (the fusion did not fire
+  // on the H200's GPT-2, twentieth session).
+  Net b;
+  ir::Value* y = gather(b, b.rand_cst({kVocab, kWidth}), b.input({1, 7}, DataType::kINT64), "wte");
+  b.node("Shape", {y}, "dead_shape");
+  b.output(b.add(y, b.rand_cst({1, 7, kWidth}), "pos_add"));
+  b.infer();
+  ASSERT_TRUE(fuses_bit_identically(b.g));
+  EXPECT_EQ(count_layers(b.g), 1u) << b.g.to_string();
+  EXPECT_EQ(b.g.find_node("dead_shape"), nullptr);
+  EXPECT_EQ(fused_gathers(b.g).size(), 1u);
+}
+
 TEST(FuseGatherAddend, AddendsBroadcastAlongLeadingDims) {
   // Indices [3, 7]: the addend as the output [3, 7, E], one sequence's [1, 7, E] or [7, E], one row for all.
   for (Dims a : {Dims{3, 7, kWidth}, Dims{1, 7, kWidth}, Dims{7, kWidth}, Dims{1, 1, kWidth}, Dims{kWidth}})
