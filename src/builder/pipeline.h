@@ -18,7 +18,8 @@ struct GpuPipelineOptions {
 };
 std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions& options);
 
-// Runs the passes in order, each until it stops changing the graph (bounded), logging what changed and how
+// Runs the passes in order, each until it stops changing the graph (bounded), then sweeps the layers a pass
+// that changed the graph left dead (so the next pass counts live readers only), logging what changed and how
 // long it took; `phase` (may be null) gets one step per pass.
 void run_pipeline(ir::Graph& g, const std::vector<std::unique_ptr<passes::Pass>>& pipeline, ILogger* logger,
                   ProgressPhase* phase = nullptr);
