@@ -3,7 +3,8 @@ bench/gpu_bench.py exports the full models (torch.onnx.export, TorchScript expor
 dynamic axis, a batch-1 trace of 128 tokens). They carry the exporter's own graph around the layers (the Shape
 reads, the reshape before GPT-2's output, BERT's token-type buffer) that the hand-written generators in
 tests/python/models do not, and that decided whether two fusions fired on the H200 (bench/NOTES.md, twentieth
-session). Needs torch and transformers: run it on the GPU machine (`device` tool), with OUT set.
+session). Needs torch and transformers: run it on the GPU machine (`device` tool), with OUT set. The committed
+files came from the same export before the seed was set here: a rerun gives the same graphs, other weights.
 
     OUT=tests/python/exports python3 scripts/export_transformer_fixtures.py
 """
