@@ -4,9 +4,12 @@ rebuild control read 0.982-0.985 on GPT-2 at batch 1 in three runs, whatever the
 Builds one model --builds times in this process with KILN_GEMM_LOG=1, each engine's choices captured from
 stderr, runs each once (the choices a context makes on its first run), then times the engines against each other
 in rounds, the order rotating, CUDA-graph replay as the benchmark does. Prints each engine's median against the
-first's, and every matrix multiply whose choice differs between the builds, with what was timed.
+first's, every matrix multiply whose choice of Kiln's kernels differs between the builds, with what was timed,
+and every cuBLASLt setup whose algorithm differs. --env builds some engines with switches set (which choice the
+model's chain prefers), --discard-first builds one untimed engine first (whether the first build is the slow one).
 
     python3 bench/rebuild_probe.py [--model gpt2] [--batch 1] [--builds 3] [--iters 30] [--log-dir DIR]
+                                   [--env ';KILN_GEMM_SPLITK_TILE=64x64'] [--discard-first]
 """
 import argparse
 import os
@@ -35,6 +38,19 @@ def captured_stderr(path, fn):
 
 
 CHOICE = re.compile(r"kiln: matrix multiply '(.*)' (\d+ x \d+ x \d+): (.*) -> (.*)$")
+LT_CHOICE = re.compile(r"kiln: cuBLASLt (.*): (.*) -> (algo .*)$")
+
+
+def lt_choices(log_path):
+    """[(problem, how, algorithm)] from a KILN_GEMM_LOG=1 log, in the order the GEMMs were set up (cuBLASLt's
+    lines carry no layer name)."""
+    out = []
+    with open(log_path) as f:
+        for line in f:
+            m = LT_CHOICE.match(line.strip())
+            if m:
+                out.append(m.groups())
+    return out
 
 
 def choices(log_path):
@@ -56,6 +72,12 @@ def main():
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--log-dir", default=None)
+    ap.add_argument("--env", default="",
+                    help="'NAME=VALUE,...;...': build i is made with item i (mod their count) set, '' the default; "
+                         "e.g. ';KILN_GEMM_SPLITK_TILE=64x64' alternates the default and one tile")
+    ap.add_argument("--discard-first", action="store_true",
+                    help="build and run one engine first that is not timed: whether the first engine a process "
+                         "builds is the slow one")
     args = ap.parse_args()
     import torch
 
@@ -71,9 +93,16 @@ def main():
         out = wrapped(x).float()
     stream = torch.cuda.Stream()
     lo, hi = (1,) + tuple(x.shape[1:]), tuple(x.shape)
-    runs, logs = [], []
+    runs, logs, lt_logs = [], [], []
+    env_items = [[kv.split("=", 1) for kv in item.split(",") if kv] for item in args.env.split(";")]
+    if args.discard_first:
+        captured_stderr(os.path.join(log_dir, "discarded.log"),
+                        lambda: gb.kiln_runner(gb.build_kiln(onnx_bytes, input_name, lo, hi)[0], x,
+                                               torch.empty_like(out), torch, stream)[0]())
+        torch.cuda.synchronize()
     for i in range(args.builds):
         log = os.path.join(log_dir, f"build{i}.log")
+        switch = env_items[i % len(env_items)]
 
         def build_and_run_once():
             engine = gb.build_kiln(onnx_bytes, input_name, lo, hi)[0]
@@ -83,8 +112,11 @@ def main():
                     run()
                 torch.cuda.synchronize()
             return engine, run, ctx
-        runs.append(captured_stderr(log, build_and_run_once))
+        with gb.switched_env(switch):
+            runs.append(captured_stderr(log, build_and_run_once))
+        print(f"build {i}: {','.join('='.join(kv) for kv in switch) or 'default'}")
         logs.append(choices(log))
+        lt_logs.append(lt_choices(log))
     times = [[] for _ in runs]
     with torch.cuda.stream(stream):
         for r in range(args.rounds):
@@ -106,6 +138,17 @@ def main():
         for i, log in enumerate(logs):
             shape_, how, choice = log.get(n, ("?", "?", "?"))
             print(f"    build {i}: {how} -> {choice}")
+    # cuBLASLt's own algorithm, per setup in order: the same Kiln choices can still run other cuBLASLt kernels.
+    lt_problems = [[(p, a) for p, _, a in log] for log in lt_logs]
+    print(f"\ncuBLASLt setups per build: {[len(log) for log in lt_logs]}")
+    for k in range(max(len(log) for log in lt_logs)):
+        row = [log[k] if k < len(log) else ("-", "-", "-") for log in lt_logs]
+        if len({algo for _, _, algo in row}) > 1:
+            print(f"- setup {k}: {row[0][0]}")
+            for i, (_, how, algo) in enumerate(row):
+                print(f"    build {i}: {how} -> {algo}")
+    if all(p == lt_problems[0] for p in lt_problems):
+        print("cuBLASLt: the same algorithm for every setup in every build")
     print(f"\nlogs: {log_dir}")
 
 

@@ -1,6 +1,7 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <limits>
@@ -42,6 +43,32 @@ cublasLtEpilogue_t lt_epilogue(Epilogue e) {
 bool split_k_allowed() { return !env_is("KILN_GEMM_SPLIT_K", "0"); }
 
 bool has_bias(Epilogue e) { return e == Epilogue::kBias || e == Epilogue::kBiasRelu || e == Epilogue::kBiasGelu; }
+
+// One field of an algorithm's configuration, 0 when cuBLASLt does not report it.
+template <class T>
+long long algo_field(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAttributes_t attr) {
+  T v{};
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, sizeof(v), &written) != CUBLAS_STATUS_SUCCESS) return 0;
+  return static_cast<long long>(v);
+}
+
+// KILN_GEMM_LOG=1: which of cuBLASLt's algorithms a GEMM runs (its id, tile, stages, split-K, reduction and
+// swizzle codes, cublasLt.h's enums) and where the choice came from, one line on stderr per setup. Two builds of a
+// model that make the same choice of Kiln's own kernels can still differ here (bench/rebuild_probe.py).
+void log_lt_choice(const GemmShape& s, const cublasLtMatmulAlgo_t& algo, const std::string& how) {
+  if (!env_is("KILN_GEMM_LOG", "1")) return;
+  std::fprintf(stderr,
+               "kiln: cuBLASLt %lld x %lld x %lld (batch %lld): %s -> algo %lld tile %lld stages %lld split-K %lld "
+               "reduction %lld swizzle %lld\n",
+               static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
+               static_cast<long long>(s.batch), how.c_str(), algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_ID),
+               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_TILE_ID),
+               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID),
+               algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
+               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
+               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING));
+}
 
 }  // namespace
 
@@ -120,6 +147,7 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
     KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align)));
   const std::string key = tactic_key(res, "gemm", "cublasLt " + std::to_string(cublasLtGetVersion()), gemm_problem(s));
   if (use_recorded(res, key)) {
+    log_lt_choice(s, algo_, "recorded");
     cublasLtMatmulPreferenceDestroy(pref);
     shape_ = s;
     ready_ = true;
@@ -137,16 +165,24 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
   // untimed (inside a capture): the heuristic's first.
   std::vector<cublasLtMatmulHeuristicResult_t> candidates(results.begin(), results.begin() + found);
   int best = 0;
+  float best_ms = -1;
   if (timing.allowed) {
     if (split_k_allowed())
       candidates = with_split_k_variants(res.cublaslt, op_, la_, lb_, lc_, results.data(), found, s.k, res.workspace_bytes);
     if (candidates.empty()) candidates.assign(results.begin(), results.begin() + 1);
-    if (candidates.size() > 1) best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing);
+    if (candidates.size() > 1)
+      best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing, &best_ms);
     if (res.tactics)
       res.tactics->record(key, std::string(reinterpret_cast<const char*>(&candidates[best].algo), sizeof(cublasLtMatmulAlgo_t)));
   }
   algo_ = candidates[best].algo;
   algo_workspace_ = candidates[best].workspaceSize;
+  char how[96];
+  if (best_ms >= 0)
+    std::snprintf(how, sizeof how, "fastest of %zu timed, %.1f us", candidates.size(), best_ms * 1e3);
+  else
+    std::snprintf(how, sizeof how, "%s", timing.allowed ? "the only candidate" : "untimed (inside a capture)");
+  log_lt_choice(s, algo_, how);
   shape_ = s;
   ready_ = true;
 }
@@ -181,7 +217,8 @@ std::string gemm_problem(const GemmShape& s) {
 // timed rounds) and returns the fastest's index: the heuristic ranks by a model, which can misjudge the
 // skinny and batched products of inference. A candidate that fails to launch is skipped. Runs once per node
 // and shape, on the context's first (eager) run, never inside a CUDA-graph capture.
-int LtGemm::fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t) {
+int LtGemm::fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t,
+                    float* best_ms_out) {
   int best = 0;
   float best_ms = std::numeric_limits<float>::infinity();
   for (int i = 0; i < found; ++i) {
@@ -195,6 +232,7 @@ int LtGemm::fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* resul
       best = i;
     }
   }
+  if (best_ms_out) *best_ms_out = best_ms < std::numeric_limits<float>::infinity() ? best_ms : -1.f;
   return best;
 }
 

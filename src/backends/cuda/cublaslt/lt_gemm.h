@@ -68,7 +68,9 @@ class LtGemm {
     float alpha = 1.f, beta = 0.f;
   };
   void setup(Resources& res, const GemmShape& s, const void* bias, const Timing& timing);
-  int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t);
+  // The index of the fastest candidate; its time in ms in *best_ms (-1 when none ran).
+  int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t,
+              float* best_ms = nullptr);
   bool use_recorded(Resources& res, const std::string& key);
 };
 
