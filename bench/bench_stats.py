@@ -42,7 +42,10 @@ def round_order(i):
     """Which setting goes first in A/B round i: A in even rounds, B in odd ones. Counterbalanced so that whatever
     favours the first (or second) timing of a round, a clock still settling after the other setting's kernels or
     caches that one left warm, falls on both settings alike instead of biasing the ratio one way. With A always
-    first, two contexts running the same kernels read up to 1.8% apart (eighteenth session, call 1)."""
+    first, two contexts running the same kernels read up to 1.8% apart (eighteenth session, call 1). That bias
+    was not the order: alternated, a rebuilt default still read 0.984-0.985 of the first engine on GPT-2
+    (twentieth session), so a switch that needs its own engine is read against a rebuild control as well
+    (over_rebuild_control)."""
     return ("a", "b") if i % 2 == 0 else ("b", "a")
 
 
@@ -89,3 +92,22 @@ def switched_env(assignments):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+REBUILD_CONTROL = "KILN_REBUILD_CONTROL"
+
+
+def over_rebuild_control(row_ab, key):
+    """A switch's B / A read against the rebuild control of the same model and batch: (switch's b_over_a) /
+    (control's b_over_a). A switch that needs an engine of its own is compared with a second build of the default,
+    which carries the same build noise and the same place in the process (a second engine ran ~1.5% faster than
+    the first on GPT-2 with the same choices, bench/NOTES.md, twentieth session). None where the row has no
+    rebuild control (an --ab item setting KILN_REBUILD_CONTROL alone), `key` is that control, the switch shared
+    the default's engine (its "rebuilt" is False: run-time switches), or either failed."""
+    control = next((k for k, v in row_ab.items()
+                    if {name for name, _ in parse_switches(k.replace(",", ";"))} == {REBUILD_CONTROL}
+                    and "error" not in v), None)
+    ab = row_ab.get(key, {})
+    if control is None or key == control or "error" in ab or not ab.get("rebuilt", True):
+        return None
+    return ab["b_over_a"] / row_ab[control]["b_over_a"]

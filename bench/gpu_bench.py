@@ -14,7 +14,9 @@ default, which of the two goes first alternating (bench_stats.round_order, ab_su
 KILN_SIDE_STREAMS=0 or KILN_GEMM_SPLIT_K=0 in one run, on one GPU state. A switch read when a context prepares
 (RUN_TIME_SWITCHES) gets a new context on the same engine; any other gets a second engine, which also carries the
 build's timing noise (tactics chosen by timing can differ from build to build), so an unread name
-(KILN_REBUILD_CONTROL=1) measures that noise alone.
+(KILN_REBUILD_CONTROL=1) measures that noise alone; with one in the list, the table reads every switch that
+rebuilt against it too (bench_stats.over_rebuild_control: a second engine of the default ran ~1.5% faster than the
+first on GPT-2, twentieth session).
 One A/B item may set several variables, joined by ',' ("KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2": a second
 build without the hold, for that build's noise).
 
@@ -34,7 +36,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 
 import kiln as trt  # noqa: E402
-from bench_stats import ab_items, ab_summary, memory_figures, rel_l2, round_order, switched_env  # noqa: E402
+from bench_stats import (ab_items, ab_summary, memory_figures, over_rebuild_control, rel_l2, round_order,  # noqa: E402
+                         switched_env)
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
 RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL",
@@ -225,6 +228,7 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
         run_b()
         torch.cuda.synchronize()
     summary = ab_summary(a_ms, b_ms)
+    summary["rebuilt"] = not run_time
     summary["b_rel_l2"] = output_rel_l2(out, ref32)
     return summary
 
@@ -434,16 +438,17 @@ def main():
               f"{r['arena_over_bound']:.3f} | {r['plan_bytes'] / 1e6:.1f} | {r.get('plan_over_weights', float('nan')):.3f} |")
     if switches:
         print("\n| model | batch | switch | default ms | with switch ms | switch / default (median of rounds) | range "
-              "| with switch rel L2 vs fp32 (default's: above) |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| / rebuild control | with switch rel L2 vs fp32 (default's: above) |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in results["rows"]:
             for key, ab in r.get("ab", {}).items():
                 if "error" in ab:
-                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | | |")
+                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | | | |")
                     continue
+                control = over_rebuild_control(r["ab"], key)
                 print(f"| {r['model']} | {r['batch']} | {key} | {ab['a_ms']:.3f} | {ab['b_ms']:.3f} | "
                       f"{ab['b_over_a']:.3f} | {ab['b_over_a_min']:.3f}-{ab['b_over_a_max']:.3f} | "
-                      f"{ab.get('b_rel_l2', float('nan')):.2e} |")
+                      f"{'-' if control is None else f'{control:.3f}'} | {ab.get('b_rel_l2', float('nan')):.2e} |")
 
 
 if __name__ == "__main__":

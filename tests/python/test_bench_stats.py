@@ -114,3 +114,24 @@ def test_rel_l2_is_nan_for_an_unwritten_or_overflowed_output():
 def test_rel_l2_refuses_another_shape():
     with pytest.raises(ValueError, match="shape"):
         bench_stats.rel_l2(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_over_rebuild_control_reads_rebuilt_switches_against_the_control():
+    # Call 5 of the twentieth session, GPT-2 b1: the control read 0.984, so the gather switch's 0.991 is +0.7%.
+    row = {
+        "KILN_FUSE_GATHER_ADDEND=0": {"b_over_a": 0.991, "rebuilt": True},
+        "KILN_PDL=0": {"b_over_a": 1.010, "rebuilt": False},
+        "KILN_REBUILD_CONTROL=1": {"b_over_a": 0.984, "rebuilt": True},
+        "KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2": {"b_over_a": 0.990, "rebuilt": True},
+        "KILN_GEMM_SPLITK=0": {"error": "build failed"},
+    }
+    assert bench_stats.over_rebuild_control(row, "KILN_FUSE_GATHER_ADDEND=0") == pytest.approx(0.991 / 0.984)
+    assert bench_stats.over_rebuild_control(row, "KILN_TIMING_HOLD=0,KILN_REBUILD_CONTROL=2") == pytest.approx(
+        0.990 / 0.984), "an item that also sets another variable is a switch, not the control"
+    assert bench_stats.over_rebuild_control(row, "KILN_REBUILD_CONTROL=1") is None
+    assert bench_stats.over_rebuild_control(row, "KILN_PDL=0") is None, "a run-time switch shares the engine"
+    assert bench_stats.over_rebuild_control(row, "KILN_GEMM_SPLITK=0") is None
+    del row["KILN_REBUILD_CONTROL=1"]
+    assert bench_stats.over_rebuild_control(row, "KILN_FUSE_GATHER_ADDEND=0") is None, "no control in the row"
+    row["KILN_REBUILD_CONTROL=1"] = {"error": "out of memory"}
+    assert bench_stats.over_rebuild_control(row, "KILN_FUSE_GATHER_ADDEND=0") is None, "a failed control"
