@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof timeline patterns
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof timeline patterns probe
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), GPU_K (a pytest -k expression for the
@@ -12,7 +12,9 @@
 #              bench/switch_accuracy.py, e.g. --builds 1,1,128 --switches ...), UNIT_FILTER (a --gtest_filter for the unit
 #              phase), PHASE_TIMEOUT (seconds one phase may run,
 #              default 400: a hung phase still leaves the others' results and the summary), BUILD_TARGETS
-#              (ninja targets for the build phase; default all).
+#              (ninja targets for the build phase; default all), PROBE_ARGS (arguments for bench/rebuild_probe.py,
+#              the probe phase: several builds of one model in one process, their GEMM choices and times;
+#              its per-build logs go to $OUT/probe/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu}
@@ -226,6 +228,9 @@ for p in $PHASES; do
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
     patterns) phase patterns python3 bench/export_patterns.py ;;
+    probe) mkdir -p "$OUT/probe"
+           # shellcheck disable=SC2086  # PROBE_ARGS is a list of words
+           phase probe python3 bench/rebuild_probe.py --log-dir "$OUT/probe" ${PROBE_ARGS:-} ;;
     *) echo "unknown phase $p"; exit 2 ;;
   esac
 done
@@ -237,6 +242,7 @@ for p in $PHASES; do
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
     timeline) echo "== $p (tail)"; tail -20 "$OUT/$p.log" ;;
+    probe) echo "== $p (digest)"; grep -vE "Warning|warn|^ *(mask|self\.|torch\.)" "$OUT/$p.log" | head -60 ;;
     kernelprof) echo "== $p (digest; the whole report is in kernelprof.log)"; kernelprof_digest "$OUT/$p.log" ;;
   esac
 done
