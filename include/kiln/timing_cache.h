@@ -29,6 +29,10 @@ class TimingCache {
   // Keeps the first record of a key: a tactic, once timed, stays (concurrent contexts may time the same
   // problem; either result is a valid choice).
   void record(const std::string& key, const std::string& tactic);
+  // Sets the key's record whatever it held: for the build's chain timing (backends/cuda/chain_tactics.cpp),
+  // which tries each of a few tactics that tied when timed alone, and keeps the one the whole model runs fastest
+  // with.
+  void replace(const std::string& key, const std::string& tactic);
   // Adds the other cache's records whose keys this one lacks.
   void combine(const TimingCache& other);
   void reset();

@@ -113,12 +113,25 @@ void TimingCache::set_fallback(std::shared_ptr<TimingCache> fallback) {
   fallback_ = std::move(fallback);
 }
 
-void TimingCache::record(const std::string& key, const std::string& tactic) {
+namespace {
+// A record the serialized format can hold (its lengths are stored in fixed-width fields).
+void check_record_sizes(const std::string& key, const std::string& tactic) {
   if (key.size() > kMaxKey || tactic.size() > kMaxTactic)
     throw Error("timing cache: a record's key (" + std::to_string(key.size()) + " bytes) or tactic (" +
                 std::to_string(tactic.size()) + " bytes) is too long");
+}
+}  // namespace
+
+void TimingCache::record(const std::string& key, const std::string& tactic) {
+  check_record_sizes(key, tactic);
   std::lock_guard<std::mutex> lock(mu_);
   entries_.emplace(key, tactic);
+}
+
+void TimingCache::replace(const std::string& key, const std::string& tactic) {
+  check_record_sizes(key, tactic);
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_[key] = tactic;
 }
 
 void TimingCache::combine(const TimingCache& other) {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "backends/cuda/chain_tactics.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/executor.h"
@@ -84,8 +85,9 @@ class StagedOutputs final : public OutputSink {
 
 class CudaExecution final : public DeviceExecution {
  public:
-  explicit CudaExecution(std::shared_ptr<const EngineData> engine)
+  explicit CudaExecution(std::shared_ptr<const EngineData> engine, TacticTies* ties = nullptr)
       : engine_(engine), exec_(engine, device_weights(*engine)) {
+    res_.ties = ties;  // the build's timing run with chain timing on (tactic_ties.h); null in every context
     res_.device = &current_device();
     KILN_CUBLAS_CHECK(cublasLtCreate(&res_.cublaslt));
     KILN_CUDNN_CHECK(cudnnCreate(&res_.cudnn));
@@ -273,6 +275,7 @@ class CudaExecution final : public DeviceExecution {
     if (!aux_res_.stream) {
       aux_res_.device = res_.device;
       aux_res_.tactics = res_.tactics;
+      aux_res_.ties = res_.ties;
       aux_libraries_ = std::make_unique<LibraryHandles>(workspace_size(*engine_));
       aux_libraries_->attach(aux_res_);
       KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&aux_res_.stream, cudaStreamNonBlocking));
@@ -388,6 +391,11 @@ class CudaExecution final : public DeviceExecution {
 };
 
 }  // namespace
+
+std::unique_ptr<DeviceExecution> make_cuda_execution_with_ties(std::shared_ptr<const EngineData> engine,
+                                                               TacticTies* ties) {
+  return std::make_unique<CudaExecution>(std::move(engine), ties);
+}
 
 }  // namespace kiln::cuda
 

@@ -1,8 +1,10 @@
 // The builder's tactic timing run (runtime/device_execution.h): one eager execution at a profile's shapes on
-// zero-filled buffers. Zeros are valid everywhere timing needs them to be (token ids, gather indices, masks)
-// and the libraries' speed does not depend on the values.
+// zero-filled buffers, then (KILN_GEMM_CHAIN_TIES=1) the chain timing of the near ties it found. Zeros are
+// valid everywhere timing needs them to be (token ids, gather indices, masks) and the libraries' speed does not
+// depend on the values.
 #include <algorithm>
 
+#include "backends/cuda/chain_tactics.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device_buffer.h"
 #include "runtime/device_execution.h"
@@ -10,7 +12,11 @@
 namespace kiln {
 
 void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
-  std::unique_ptr<DeviceExecution> exec = make_cuda_execution(engine);
+  // With KILN_GEMM_CHAIN_TIES=1 the kernels report the candidates that tied alone, and the whole model decides
+  // them after this run (chain_tactics.h).
+  cuda::TacticTies ties;
+  const bool chain = cuda::chain_ties_enabled();
+  std::unique_ptr<DeviceExecution> exec = cuda::make_cuda_execution_with_ties(engine, chain ? &ties : nullptr);
   exec->prepare(input_shapes, std::vector<HostTensor>(engine->io.size()));
   if (exec->dynamic()) return;  // data-dependent shapes run on the CPU: no library tactics to time
   std::vector<cuda::DeviceBuffer> buffers;
@@ -26,6 +32,10 @@ void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std:
   try {
     exec->enqueue(ptrs, stream);
     exec->synchronize(stream);
+    if (chain) {
+      exec.reset();  // its memory, before one execution per tactic of a tie is made
+      cuda::choose_ties_in_chain(engine, input_shapes, ptrs, stream, ties.take());
+    }
   } catch (...) {
     cudaStreamSynchronize(stream);
     cudaStreamDestroy(stream);

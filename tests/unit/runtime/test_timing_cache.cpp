@@ -38,6 +38,18 @@ TEST(TimingCache, FirstRecordOfAKeyStays) {
   EXPECT_EQ(c.find("k"), "first");
 }
 
+TEST(TimingCache, ReplaceOverwritesAndChecksSizes) {
+  TimingCache c;
+  c.record("k", "first");
+  c.replace("k", "second");
+  EXPECT_EQ(c.find("k"), "second");
+  c.replace("new", "x");
+  EXPECT_EQ(c.find("new"), "x");
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_THROW(c.replace("k", std::string((1 << 16) + 1, 'x')), Error);
+  EXPECT_EQ(c.find("k"), "second") << "a refused record leaves the old one";
+}
+
 TEST(TimingCache, CombineAddsMissingKeysAndResetEmpties) {
   TimingCache a, b;
   a.record("x", "a");

@@ -38,6 +38,7 @@
 #include "backends/cuda/kernels/small_m_gemm.h"
 #include "backends/cuda/programmatic_launch.h"
 #include "backends/cuda/stream_timing.h"
+#include "backends/cuda/tactic_ties.h"
 #include "kiln/timing_cache.h"
 #include "runtime/env_switch.h"
 
@@ -203,10 +204,13 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   std::string timed;
   // Kiln's kernels compete with their time alone less the credit for starting early in the chain.
   const float credit_ms = c.programmatic ? kProgrammaticCreditMs : 0.f;
+  // Every candidate's record and the time it competed with, for the build's chain timing (tactic_ties.h).
+  std::vector<std::pair<std::string, float>> competed{{own_record(best), best_ms}};
   auto consider = [&](OwnChoice choice, float ms) {
     char t[64];
     std::snprintf(t, sizeof t, ", %s %.1f us", own_record(choice).c_str(), ms * 1e3f);
     timed += ms >= 0 ? std::string(t) : ", " + own_record(choice) + " failed";
+    competed.emplace_back(own_record(choice), ms >= 0 ? ms - credit_ms : -1.f);
     if (ms >= 0 && (best_ms < 0 || ms - credit_ms < best_ms)) {
       best_ms = ms - credit_ms;
       best = choice;
@@ -227,6 +231,14 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
                    return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, t.geometry, splits, &why);
                  }));
   if (!key.empty()) res.tactics->record(key, own_record(best));
+  if (res.ties && !key.empty()) {
+    std::vector<std::string> tied = near_ties(competed, chain_tie_margin(), kChainTieMaxTactics);
+    if (tied.size() > 1) {
+      timed += ", tied in";
+      for (const std::string& t : tied) timed += " [" + t + "]";
+      res.ties->add({key, std::move(tied)});
+    }
+  }
   return decided(best, timed);
 }
 

@@ -1,0 +1,73 @@
+#include "backends/cuda/tactic_ties.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "kiln/types.h"
+#include "runtime/env_switch.h"
+
+namespace kiln::cuda {
+
+void TacticTies::add(TacticTie tie) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ties_.push_back(std::move(tie));
+}
+
+std::vector<TacticTie> TacticTies::take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TacticTie> out;
+  out.swap(ties_);
+  return out;
+}
+
+std::vector<std::string> near_ties(const std::vector<std::pair<std::string, float>>& timed, float margin,
+                                   size_t max_count) {
+  std::vector<std::pair<std::string, float>> ok;
+  for (const auto& t : timed)
+    if (t.second >= 0) ok.push_back(t);
+  std::stable_sort(ok.begin(), ok.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::vector<std::string> out;
+  for (const auto& t : ok) {
+    if (out.size() == max_count || t.second > ok.front().second * (1 + margin)) break;
+    out.push_back(t.first);
+  }
+  return out;
+}
+
+float median_ms(std::vector<float> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+}
+
+size_t chain_choice(const std::vector<std::vector<float>>& round_ms, float min_gain) {
+  if (round_ms.empty() || round_ms[0].empty()) return 0;
+  const float first = median_ms(round_ms[0]);
+  size_t best = 0;
+  float best_ms = first * (1 - min_gain);
+  for (size_t i = 1; i < round_ms.size(); ++i) {
+    if (round_ms[i].empty()) continue;
+    const float m = median_ms(round_ms[i]);
+    if (m < best_ms) {
+      best_ms = m;
+      best = i;
+    }
+  }
+  return best;
+}
+
+bool chain_ties_enabled() { return env_is("KILN_GEMM_CHAIN_TIES", "1"); }
+
+float chain_tie_margin() {
+  const char* v = std::getenv("KILN_GEMM_CHAIN_TIE_MARGIN");
+  if (!v || !*v) return kChainTieMargin;
+  char* end = nullptr;
+  const double m = std::strtod(v, &end);
+  if (*end != '\0' || !(m >= 0 && m <= 10))
+    throw Error(std::string("KILN_GEMM_CHAIN_TIE_MARGIN='") + v + "': a relative margin from 0 to 10 (0.05: within 5%)");
+  return static_cast<float>(m);
+}
+
+}  // namespace kiln::cuda

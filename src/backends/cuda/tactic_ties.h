@@ -1,0 +1,65 @@
+// Tactics that tie when timed alone, for the build's chain timing (chain_tactics.cpp).
+//
+// A kernel's candidates are timed alone, back to back with themselves: weights hot in L2, nothing before them
+// to overlap with. In a model's chain neither holds, and candidates that tie alone can differ there: GPT-2's 12
+// mlp c_proj GEMMs (128 x 768 x 3072) on the split-K kernel timed 8.4 us with the 128x64 tile x8 and 8.5 us with
+// 64x64 x4, and the model ran 1.1% faster with the second (bench/NOTES.md, twentieth session, call 6). Which
+// one a build took was noise. With KILN_GEMM_CHAIN_TIES=1 the build's tactic timing records each such near tie
+// here, then times the whole model with each of its tactics and keeps the fastest (chain_tactics.cpp).
+#pragma once
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln::cuda {
+
+// How close to the fastest a candidate's time alone must be to be tried in the chain, relative: 5% covers the
+// spread of the tie above (8.4 against 8.5 us, the credited 7.9 against 8.0 us) and keeps clear losses out.
+// KILN_GEMM_CHAIN_TIE_MARGIN sets another (0.5: within 50%), for tests and experiments (chain_tie_margin).
+constexpr float kChainTieMargin = 0.05f;
+// At most this many tactics of one problem are tried in the chain (the fastest alone among them).
+constexpr size_t kChainTieMaxTactics = 3;
+
+// One problem's near tie: its tactic key and the records of the tactics to try, the one chosen alone first.
+struct TacticTie {
+  std::string key;
+  std::vector<std::string> tactics;
+};
+
+// Where the kernels of a build's timing run put their near ties (Resources::ties). Thread-safe.
+class TacticTies {
+ public:
+  void add(TacticTie tie);
+  std::vector<TacticTie> take();  // every tie added so far, in the order they were added; empties the list
+
+ private:
+  std::mutex mu_;
+  std::vector<TacticTie> ties_;
+};
+
+// The records of the timed candidates (record, ms; a negative ms failed) whose time is within `margin` of the
+// fastest's, fastest first (a stable order: of equal times, the one timed first, as the kernels choose), at most
+// `max_count`. Fewer than two: no tie.
+std::vector<std::string> near_ties(const std::vector<std::pair<std::string, float>>& timed, float margin,
+                                   size_t max_count);
+
+// A chain choice is kept over the one made alone only when its model runs at least this much faster (relative):
+// smaller differences are within what two contexts of one engine read apart.
+constexpr float kChainMinGain = 0.003f;
+
+// The median of a tactic's round times (the mean of the middle two for an even count); 0 for none.
+float median_ms(std::vector<float> v);
+
+// Which of a tie's tactics the chain keeps, from the model's times with each: round_ms[i][r] is round r with
+// tactic i (tactic 0 the one chosen alone). The lowest median, if it beats tactic 0's by kChainMinGain; else 0.
+size_t chain_choice(const std::vector<std::vector<float>>& round_ms, float min_gain = kChainMinGain);
+
+// KILN_GEMM_CHAIN_TIES=1: the build times near ties in the chain. Off by default until measured on a GPU.
+bool chain_ties_enabled();
+// kChainTieMargin, or KILN_GEMM_CHAIN_TIE_MARGIN when set; throws kiln::Error naming the variable when its value
+// is not a number from 0 to 10.
+float chain_tie_margin();
+
+}  // namespace kiln::cuda

@@ -1,0 +1,51 @@
+"""The build's chain timing (KILN_GEMM_CHAIN_TIES=1, src/backends/cuda/chain_tactics.h): the GEMMs' candidates
+that tie when timed alone are decided by timing the whole engine with each. A wide margin
+(KILN_GEMM_CHAIN_TIE_MARGIN=1: within 2x) makes ties certain on any GPU with more than one candidate, so the
+test does not depend on this GPU's timings: every tie the log reports is decided once, by one of its own tactics,
+and the engine built so is right on every run (its first eager, the rest CUDA-graph replays)."""
+import re
+
+import numpy as np
+
+from gpu_helpers import build, rel_l2
+from test_gpu_programmatic_launch import HIDDEN, TOKENS, _block_model, _block_reference, _runs
+
+TIED = re.compile(r"kiln: matrix multiply '[^']*' .*, tied in((?: \[[^\]]+\])+) -> (.+)$")
+DECIDED = re.compile(r"kiln: chain timing of (.*):((?: \[[^\]]+\] [0-9.]+ ms,)+) -> (.+?) "
+                     r"\(the first tactic's first execution [0-9.]+ ms, its control [0-9.]+ ms\)$")
+
+
+def test_ties_are_decided_in_the_chain_and_the_engine_stays_right(monkeypatch, capfd):
+    monkeypatch.setenv("KILN_GEMM_CHAIN_TIES", "1")
+    monkeypatch.setenv("KILN_GEMM_CHAIN_TIE_MARGIN", "1")
+    monkeypatch.setenv("KILN_GEMM_LOG", "1")
+    model, params = _block_model()
+    capfd.readouterr()
+    engine, _ = build(model, fp16=True)
+    log = capfd.readouterr().err
+    tied = [TIED.match(line) for line in log.splitlines() if ", tied in" in line]
+    decided = [DECIDED.match(line) for line in log.splitlines() if line.startswith("kiln: chain timing of")]
+    assert all(tied) and all(decided), log
+    assert tied, "no GEMM reported a tie within 2x: this GPU offers one candidate only?\n" + log
+    assert len(decided) == len(tied), "each tie is decided once\n" + log
+    for t, d in zip(tied, decided):
+        tactics = re.findall(r"\[([^\]]+)\]", t.group(1))
+        assert tactics[0] == t.group(2), "the tactic chosen alone comes first\n" + log
+        assert re.findall(r"\[([^\]]+)\]", d.group(2)) == tactics, log
+        assert d.group(3) in tactics, log
+    rng = np.random.default_rng(23)
+    inputs = [(rng.standard_normal((1, TOKENS, HIDDEN)) * s).astype(np.float32) for s in (1, 4, 0.25, 2)]
+    for i, (a, y) in enumerate(zip(inputs, _runs(engine, inputs, (1, TOKENS, HIDDEN)))):
+        assert np.isfinite(y).all(), f"run {i}: unwritten outputs"
+        assert rel_l2(y, _block_reference(a, params)) < 1e-2, f"run {i}: {rel_l2(y, _block_reference(a, params)):.2e}"
+
+
+def test_off_by_default_no_tie_is_reported(monkeypatch, capfd):
+    monkeypatch.delenv("KILN_GEMM_CHAIN_TIES", raising=False)
+    monkeypatch.setenv("KILN_GEMM_CHAIN_TIE_MARGIN", "1")
+    monkeypatch.setenv("KILN_GEMM_LOG", "1")
+    model, _ = _block_model()
+    capfd.readouterr()
+    build(model, fp16=True)
+    log = capfd.readouterr().err
+    assert "tied in" not in log and "chain timing" not in log, log

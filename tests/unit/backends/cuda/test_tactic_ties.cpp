@@ -1,0 +1,107 @@
+// The rules of the build's chain timing (backends/cuda/tactic_ties.h) that need no GPU: which timed candidates
+// tie, which tactic the model's times keep, the margin switch, and the registry. The timing itself runs in
+// tests/gpu/test_gpu_chain_ties.py.
+#ifdef KILN_WITH_CUDA
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "backends/cuda/tactic_ties.h"
+#include "kiln/types.h"
+#include "scoped_env.h"
+
+namespace kiln {
+namespace {
+
+using Timed = std::vector<std::pair<std::string, float>>;
+using Strings = std::vector<std::string>;
+
+TEST(NearTies, GptTwoMlpProjection) {
+  // Call 6 of the twentieth session, mlp c_proj: cuBLASLt 7.9 us, the split-K tiles less their 0.5 us credit.
+  const Timed timed = {{"cuBLASLt", 7.9e-3f},         {"64x32 x4", 8.7e-3f}, {"64x64 x4", 8.0e-3f},
+                       {"64x64 x8", 8.2e-3f},         {"128x64 x4", 10.4e-3f}, {"128x64 x8", 7.9e-3f},
+                       {"128x64 x1", 29.7e-3f}};
+  EXPECT_EQ(cuda::near_ties(timed, 0.05f, 3), (Strings{"cuBLASLt", "128x64 x8", "64x64 x4"}))
+      << "fastest first; of equal times the one timed first, as the kernel chooses";
+  EXPECT_EQ(cuda::near_ties(timed, 0.05f, 10), (Strings{"cuBLASLt", "128x64 x8", "64x64 x4", "64x64 x8"}));
+  EXPECT_EQ(cuda::near_ties(timed, 0.f, 10), (Strings{"cuBLASLt", "128x64 x8"}));
+}
+
+TEST(NearTies, FailedCandidatesAndClearWinners) {
+  EXPECT_EQ(cuda::near_ties({{"a", -1.f}, {"b", 5.f}, {"c", 5.1f}}, 0.05f, 3), (Strings{"b", "c"}))
+      << "a failed candidate is never tried";
+  EXPECT_EQ(cuda::near_ties({{"a", 4.f}, {"b", 5.f}}, 0.05f, 3), (Strings{"a"})) << "no tie: one tactic";
+  EXPECT_TRUE(cuda::near_ties({{"a", -1.f}}, 0.05f, 3).empty());
+  EXPECT_TRUE(cuda::near_ties({}, 0.05f, 3).empty());
+}
+
+TEST(ChainChoice, KeepsTheAloneChoiceUnlessAnotherIsClearlyFaster) {
+  // Call 6's model times (ms): 128x64 x8 (chosen alone) against 64x64 x4.
+  EXPECT_EQ(cuda::chain_choice({{0.3837f, 0.3876f, 0.3843f, 0.3861f, 0.3831f, 0.3813f},
+                                {0.3793f, 0.3804f, 0.3789f, 0.3797f, 0.3796f, 0.3787f}}),
+            1u);
+  EXPECT_EQ(cuda::chain_choice({{0.400f, 0.401f}, {0.3995f, 0.3992f}}), 0u) << "0.2% is within the noise";
+  EXPECT_EQ(cuda::chain_choice({{0.400f}, {0.390f}, {0.380f}, {0.395f}}), 2u) << "the lowest median";
+  EXPECT_EQ(cuda::chain_choice({{0.400f}, {}}), 0u) << "a tactic with no times";
+  EXPECT_EQ(cuda::chain_choice({}), 0u);
+}
+
+TEST(ChainChoice, MedianOfRounds) {
+  EXPECT_FLOAT_EQ(cuda::median_ms({3.f, 1.f, 2.f}), 2.f);
+  EXPECT_FLOAT_EQ(cuda::median_ms({4.f, 1.f, 2.f, 3.f}), 2.5f);
+  EXPECT_FLOAT_EQ(cuda::median_ms({}), 0.f);
+}
+
+TEST(ChainTies, SwitchAndMarginValues) {
+  {
+    testenv::ScopedEnv unset("KILN_GEMM_CHAIN_TIES", nullptr);
+    EXPECT_FALSE(cuda::chain_ties_enabled()) << "off by default";
+  }
+  {
+    testenv::ScopedEnv on("KILN_GEMM_CHAIN_TIES", "1");
+    EXPECT_TRUE(cuda::chain_ties_enabled());
+  }
+  {
+    testenv::ScopedEnv unset("KILN_GEMM_CHAIN_TIE_MARGIN", nullptr);
+    EXPECT_FLOAT_EQ(cuda::chain_tie_margin(), cuda::kChainTieMargin);
+  }
+  {
+    testenv::ScopedEnv wide("KILN_GEMM_CHAIN_TIE_MARGIN", "0.5");
+    EXPECT_FLOAT_EQ(cuda::chain_tie_margin(), 0.5f);
+  }
+  for (const char* bad : {"x", "-0.1", "11", "0.05%"}) {
+    testenv::ScopedEnv v("KILN_GEMM_CHAIN_TIE_MARGIN", bad);
+    try {
+      cuda::chain_tie_margin();
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("KILN_GEMM_CHAIN_TIE_MARGIN"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ChainTies, RegistryKeepsTheOrderAndTakeEmptiesIt) {
+  cuda::TacticTies ties;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&ties, t] {
+      const std::string key = std::to_string(t);  // (not "k" + ...: g++ 12 warns wrongly of overlapping copies)
+      for (int i = 0; i < 50; ++i) ties.add({key, {"a", "b"}});
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ties.take().size(), 200u);
+  EXPECT_TRUE(ties.take().empty());
+  ties.add({"first", {"a", "b"}});
+  ties.add({"second", {"c", "d"}});
+  const std::vector<cuda::TacticTie> got = ties.take();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].key, "first");
+  EXPECT_EQ(got[1].tactics, (Strings{"c", "d"}));
+}
+
+}  // namespace
+}  // namespace kiln
+#endif  // KILN_WITH_CUDA
