@@ -41,27 +41,21 @@ CHOICE = re.compile(r"kiln: matrix multiply '(.*)' (\d+ x \d+ x \d+): (.*) -> (.
 LT_CHOICE = re.compile(r"kiln: cuBLASLt (.*): (.*) -> (algo .*)$")
 
 
-def lt_choices(log_path):
-    """[(problem, how, algorithm)] from a KILN_GEMM_LOG=1 log, in the order the GEMMs were set up (cuBLASLt's
-    lines carry no layer name)."""
-    out = []
+def matches(log_path, pattern):
+    """The groups of every line of a KILN_GEMM_LOG=1 log that `pattern` matches, in order."""
     with open(log_path) as f:
-        for line in f:
-            m = LT_CHOICE.match(line.strip())
-            if m:
-                out.append(m.groups())
-    return out
+        return [m.groups() for m in map(pattern.match, (line.strip() for line in f)) if m]
 
 
 def choices(log_path):
-    """{node name: (shape, how, choice)} from a KILN_GEMM_LOG=1 log (the last line per node)."""
-    out = {}
-    with open(log_path) as f:
-        for line in f:
-            m = CHOICE.match(line.strip())
-            if m:
-                out[m.group(1)] = (m.group(2), m.group(3), m.group(4))
-    return out
+    """{node name: (shape, how, choice)}: Kiln's kernel choice per matrix multiply (the last line per node)."""
+    return {g[0]: g[1:] for g in matches(log_path, CHOICE)}
+
+
+def lt_choices(log_path):
+    """[(problem, how, algorithm)]: cuBLASLt's choice per GEMM setup, in the order they were set up (cuBLASLt's
+    lines carry no layer name)."""
+    return matches(log_path, LT_CHOICE)
 
 
 def main():
@@ -130,7 +124,7 @@ def main():
     print("|---|---|---|---|")
     for i, t in enumerate(times):
         print(f"| {i} | {med[i]:.4f} | {med[i] / med[0]:.3f} | {' '.join(f'{v:.4f}' for v in t)} |")
-    names = sorted(set().union(*logs), key=lambda n: min(list(log).index(n) for log in logs if n in log))
+    names = list(dict.fromkeys(n for log in logs for n in log))  # in the order the builds first chose them
     differing = [n for n in names if len({log.get(n, (None, None, None))[2] for log in logs}) > 1]
     print(f"\n{len(names)} matrix multiplies chosen; {len(differing)} differ between the builds")
     for n in differing:

@@ -14,12 +14,9 @@ bool output_type_set(const ir::Node& n) {
   return std::any_of(n.output_types.begin(), n.output_types.end(), [](const auto& t) { return t.has_value(); });
 }
 
-// A layer that only changes how its input is viewed (a reshape, Squeeze, Unsqueeze): float32 moves through it
-// as well as half precision does, with the same values.
-bool view_layer(const ir::Node* n) {
-  if (!n || views::pinned(n) || n->outputs.size() != 1 || n->inputs.empty() || !n->inputs[0]) return false;
-  return views::reshape_only(n) || n->op == "Squeeze" || n->op == "Unsqueeze";
-}
+// A view of y that float32 moves through as well as half precision does, with the same values, and whose
+// output type the user left to Kiln.
+bool view_layer(const ir::Node* n) { return views::shape_only(n) && !views::pinned(n); }
 
 // What the widening Cast `cast` folds into: the Normalization whose y it reads, directly or through views of y
 // (GPT-2's export reshapes ln_f's output before the network output), each the only reader of the one before.

@@ -3,7 +3,8 @@
 // instead of two. It is how GPT-2 starts: token embedding rows plus the position embedding (a constant
 // [1, S, E] once folded, or a second Gather of the position table).
 //
-// Fused only when the SUM is the gathered value's one live use (and that value is no network output), both
+// Fused only when the SUM is the gathered value's one use (and that value is no network output; run_pipeline
+// sweeps the layers earlier rewrites left dead, so a dead reader does not count), both
 // operands and the SUM's output have one float dtype (float32/16, bf16), and the addend's shape may be one the
 // kernels add as they copy rows (ir/gather_addend.h: broadcast only along leading dims), unknown dims taken
 // as whatever fits. The fused Gather's output is the broadcast of the gathered rows and the addend, as the

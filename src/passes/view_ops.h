@@ -44,6 +44,13 @@ inline bool reshape_only(const ir::Node* n) {
   return true;
 }
 
+// A layer that changes only its input's shape, never the order of its elements or their values: a reshape-only
+// Shuffle, a Squeeze, an Unsqueeze. Any dtype moves through it unchanged.
+inline bool shape_only(const ir::Node* n) {
+  if (!n || n->outputs.size() != 1 || n->inputs.empty() || !n->inputs[0]) return false;
+  return reshape_only(n) || n->op == "Squeeze" || n->op == "Unsqueeze";
+}
+
 // A Gather that picks by constant indices alone (default mode, no elementwise dims): its integer indices,
 // with its axis normalized for the gathered tensor's rank in *axis; nullptr otherwise. The view rewrites and
 // the attention pass read such Gathers as slices.

@@ -13,22 +13,6 @@ using namespace kiln;
 
 namespace {
 
-// Adds one layer nothing reads (a Shape of the graph's first input) on its first run: a rewrite that leaves a
-// layer dead behind it.
-class LeavesADeadReader : public passes::Pass {
- public:
-  std::string name() const override { return "leaves-a-dead-reader"; }
-  bool run(ir::Graph& g) override {
-    if (done_) return false;
-    done_ = true;
-    g.add_node("Shape", "dead_shape", {g.inputs()[0]}, 1);
-    return true;
-  }
-
- private:
-  bool done_ = false;
-};
-
 // Records how many readers the graph's first input has when it runs.
 class CountsReaders : public passes::Pass {
  public:
@@ -52,7 +36,7 @@ TEST(RunPipeline, APassThatChangedTheGraphIsFollowedByTheDeadLayerSweep) {
   b.infer();
   size_t readers = 0;
   std::vector<std::unique_ptr<passes::Pass>> passes;
-  passes.push_back(std::make_unique<LeavesADeadReader>());
+  passes.push_back(std::make_unique<fusetest::LeavesADeadShape>(x));
   passes.push_back(std::make_unique<CountsReaders>(&readers));
   run_pipeline(b.g, passes, nullptr);
   EXPECT_EQ(readers, 1u) << "the next pass saw the dead Shape";

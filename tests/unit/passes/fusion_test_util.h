@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -145,5 +146,23 @@ inline ::testing::AssertionResult not_rewritten_by(ir::Graph& g, passes::Pass& p
     return ::testing::AssertionFailure() << pass.name() << " changed the graph without saying so";
   return ::testing::AssertionSuccess();
 }
+
+// A rewrite that leaves a layer dead behind it, as fusions do: on its first run it adds a Shape of `v` that
+// nothing reads (GPT-2's export reads its token embedding's Shape for a mask that fused attention drops).
+class LeavesADeadShape : public passes::Pass {
+ public:
+  explicit LeavesADeadShape(ir::Value* v) : v_(v) {}
+  std::string name() const override { return "leaves-a-dead-shape"; }
+  bool run(ir::Graph& g) override {
+    if (done_) return false;
+    done_ = true;
+    g.add_node("Shape", "dead_shape", {v_}, 1);
+    return true;
+  }
+
+ private:
+  ir::Value* v_;
+  bool done_ = false;
+};
 
 }  // namespace kiln::fusetest
