@@ -58,6 +58,16 @@ def lt_choices(log_path):
     return matches(log_path, LT_CHOICE)
 
 
+def lt_choices_per_problem(lines):
+    """{problem: (how it was first timed, the algorithm its last setup ran)} from lt_choices: the last setup is the
+    context's own first run after the build (the chain timing's executions set up other algorithms before it)."""
+    out = {}
+    for problem, how, algo in lines:
+        first_how = out.get(problem, (None,))[0]
+        out[problem] = (first_how if first_how and first_how != "recorded" else how, algo)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="gpt2")
@@ -99,16 +109,16 @@ def main():
         switch = env_items[i % len(env_items)]
 
         def build_and_run_once():
-            engine = gb.build_kiln(onnx_bytes, input_name, lo, hi)[0]
+            engine, build_s, _ = gb.build_kiln(onnx_bytes, input_name, lo, hi)
             run, ctx = gb.kiln_runner(engine, x, torch.empty_like(out), torch, stream)
             with torch.cuda.stream(stream):
                 for _ in range(3):
                     run()
                 torch.cuda.synchronize()
-            return engine, run, ctx
+            return engine, run, ctx, build_s
         with gb.switched_env(switch):
             runs.append(captured_stderr(log, build_and_run_once))
-        print(f"build {i}: {','.join('='.join(kv) for kv in switch) or 'default'}")
+        print(f"build {i}: {','.join('='.join(kv) for kv in switch) or 'default'} ({runs[-1][3]:.1f} s)")
         logs.append(choices(log))
         lt_logs.append(lt_choices(log))
     times = [[] for _ in runs]
@@ -132,17 +142,16 @@ def main():
         for i, log in enumerate(logs):
             shape_, how, choice = log.get(n, ("?", "?", "?"))
             print(f"    build {i}: {how} -> {choice}")
-    # cuBLASLt's own algorithm, per setup in order: the same Kiln choices can still run other cuBLASLt kernels.
-    lt_problems = [[(p, a) for p, _, a in log] for log in lt_logs]
-    print(f"\ncuBLASLt setups per build: {[len(log) for log in lt_logs]}")
-    for k in range(max(len(log) for log in lt_logs)):
-        row = [log[k] if k < len(log) else ("-", "-", "-") for log in lt_logs]
-        if len({algo for _, _, algo in row}) > 1:
-            print(f"- setup {k}: {row[0][0]}")
-            for i, (_, how, algo) in enumerate(row):
-                print(f"    build {i}: {how} -> {algo}")
-    if all(p == lt_problems[0] for p in lt_problems):
-        print("cuBLASLt: the same algorithm for every setup in every build")
+    # cuBLASLt's own algorithm per problem: the same Kiln choices can still run other cuBLASLt kernels.
+    lt_final = [lt_choices_per_problem(log) for log in lt_logs]
+    problems = list(dict.fromkeys(p for log in lt_final for p in log))
+    lt_differing = [p for p in problems if len({log.get(p, ("-", "-"))[1] for log in lt_final}) > 1]
+    print(f"\ncuBLASLt: {len(problems)} problems; {len(lt_differing)} run another algorithm in some build")
+    for p in lt_differing:
+        print(f"- {p}")
+        for i, log in enumerate(lt_final):
+            how, algo = log.get(p, ("-", "-"))
+            print(f"    build {i}: {how} -> {algo}")
     print(f"\nlogs: {log_dir}")
 
 

@@ -10,9 +10,10 @@ import numpy as np
 from gpu_helpers import build, rel_l2
 from test_gpu_programmatic_launch import HIDDEN, TOKENS, _block_model, _block_reference, _runs
 
-TIED = re.compile(r"kiln: matrix multiply '[^']*' .*, tied in((?: \[[^\]]+\])+) -> (.+)$")
+# Ties between Kiln's kernels and cuBLASLt (the matrix multiply's line) and between cuBLASLt's algorithms.
+TIED = re.compile(r"kiln: (?:matrix multiply '[^']*'|cuBLASLt) .*, tied in((?: \[[^\]]+\])+) -> (.+)$")
 DECIDED = re.compile(r"kiln: chain timing of (.*):((?: \[[^\]]+\] [0-9.]+ ms,)+) -> (.+?) "
-                     r"\(the first tactic's first execution [0-9.]+ ms, its control [0-9.]+ ms\)$")
+                     r"\(the first tactic's first execution [0-9.]+ ms, its control [0-9.]+ ms; (\d+) replays a round\)$")
 
 
 def test_ties_are_decided_in_the_chain_and_the_engine_stays_right(monkeypatch, capfd):
@@ -33,6 +34,8 @@ def test_ties_are_decided_in_the_chain_and_the_engine_stays_right(monkeypatch, c
         assert tactics[0] == t.group(2), "the tactic chosen alone comes first\n" + log
         assert re.findall(r"\[([^\]]+)\]", d.group(2)) == tactics, log
         assert d.group(3) in tactics, log
+        assert 1 <= int(d.group(4)) <= 20, log
+    assert any(t.group(0).startswith("kiln: cuBLASLt") for t in tied), "no cuBLASLt algorithms tied within 2x\n" + log
     rng = np.random.default_rng(23)
     inputs = [(rng.standard_normal((1, TOKENS, HIDDEN)) * s).astype(np.float32) for s in (1, 4, 0.25, 2)]
     for i, (a, y) in enumerate(zip(inputs, _runs(engine, inputs, (1, TOKENS, HIDDEN)))):

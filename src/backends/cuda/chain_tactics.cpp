@@ -15,9 +15,22 @@ namespace kiln::cuda {
 namespace {
 
 // Rounds of replays per tactic, each tactic first in one round of every few (drift in the GPU's clocks then
-// falls on all alike), and replays a round: at batch 1 a transformer's replay is ~0.4 ms, so a tie of three
-// tactics costs ~0.15 s of timing.
-constexpr int kRounds = 6, kReplays = 20, kWarmups = 3;
+// falls on all alike); the replays a round come from replays_per_round: at batch 1 a transformer's replay is
+// ~0.4 ms, so a tie of three tactics (and the control) costs ~0.2 s of timing.
+constexpr int kRounds = 6, kWarmups = 3;
+
+// One replay's time in ms: the mean of a few, after the warm-ups.
+float replay_ms(DeviceExecution& exec, const std::vector<void*>& io_ptrs, cudaStream_t stream) {
+  constexpr int kProbes = 3;
+  EventPair ev;
+  KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+  for (int j = 0; j < kProbes; ++j) exec.enqueue(io_ptrs, stream);
+  KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+  KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+  float ms = 0;
+  KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+  return ms / kProbes;
+}
 
 // The problem part of a tactic key (kind|device|library|problem), for the log.
 std::string problem_of(const std::string& key) {
@@ -68,21 +81,22 @@ void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const
       engine->tactics->replace(tie.key, tie.tactics[0]);
       if (env_is("KILN_GEMM_LOG", "1"))
         std::fprintf(stderr, "kiln: chain timing of %s skipped (%s): keeps %s\n", problem_of(tie.key).c_str(), e.what(),
-                     tie.tactics[0].c_str());
+                     tie.label(0).c_str());
       continue;
     }
+    const int replays = replays_per_round(replay_ms(*execs[0], io_ptrs, stream));
     std::vector<std::vector<float>> round_ms(execs.size());
     EventPair ev;
     for (int r = 0; r < kRounds; ++r)
       for (size_t k = 0; k < execs.size(); ++k) {
         const size_t i = (r + k) % execs.size();
         KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-        for (int j = 0; j < kReplays; ++j) execs[i]->enqueue(io_ptrs, stream);
+        for (int j = 0; j < replays; ++j) execs[i]->enqueue(io_ptrs, stream);
         KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
         KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
         float ms = 0;
         KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-        round_ms[i].push_back(ms / kReplays);
+        round_ms[i].push_back(ms / replays);
       }
     execs.clear();
     const std::vector<float> control = round_ms.back();
@@ -94,12 +108,12 @@ void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const
     if (env_is("KILN_GEMM_LOG", "1")) {
       std::string line = "kiln: chain timing of " + problem_of(tie.key) + ":";
       for (size_t i = 0; i < round_ms.size(); ++i) {
-        char t[96];
-        std::snprintf(t, sizeof t, " [%s] %.4f ms,", tie.tactics[i].c_str(), median_ms(round_ms[i]));
+        char t[160];
+        std::snprintf(t, sizeof t, " [%s] %.4f ms,", tie.label(i).c_str(), median_ms(round_ms[i]));
         line += t;
       }
-      std::fprintf(stderr, "%s -> %s (the first tactic's first execution %.4f ms, its control %.4f ms)\n", line.c_str(),
-                   tie.tactics[pick].c_str(), first_made_ms, median_ms(control));
+      std::fprintf(stderr, "%s -> %s (the first tactic's first execution %.4f ms, its control %.4f ms; %d replays a round)\n",
+                   line.c_str(), tie.label(pick).c_str(), first_made_ms, median_ms(control), replays);
     }
   }
 }

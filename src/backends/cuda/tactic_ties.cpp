@@ -1,6 +1,7 @@
 #include "backends/cuda/tactic_ties.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -56,6 +57,11 @@ size_t chain_choice(const std::vector<std::vector<float>>& round_ms, float min_g
     }
   }
   return best;
+}
+
+int replays_per_round(float replay_ms) {
+  if (!(replay_ms > 0)) return kChainMaxReplays;
+  return static_cast<int>(std::clamp(std::ceil(kChainRoundMs / replay_ms), 1.f, static_cast<float>(kChainMaxReplays)));
 }
 
 bool chain_ties_enabled() { return env_is("KILN_GEMM_CHAIN_TIES", "1"); }

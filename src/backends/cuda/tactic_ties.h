@@ -22,10 +22,13 @@ constexpr float kChainTieMargin = 0.05f;
 // At most this many tactics of one problem are tried in the chain (the fastest alone among them).
 constexpr size_t kChainTieMaxTactics = 3;
 
-// One problem's near tie: its tactic key and the records of the tactics to try, the one chosen alone first.
+// One problem's near tie: its tactic key and the records of the tactics to try, the one chosen alone first; their
+// names for the log where a record is not text (cuBLASLt's algorithms are bytes), else empty.
 struct TacticTie {
   std::string key;
   std::vector<std::string> tactics;
+  std::vector<std::string> labels = {};
+  const std::string& label(size_t i) const { return i < labels.size() ? labels[i] : tactics[i]; }
 };
 
 // Where the kernels of a build's timing run put their near ties (Resources::ties). Thread-safe.
@@ -55,6 +58,13 @@ float median_ms(std::vector<float> v);
 // Which of a tie's tactics the chain keeps, from the model's times with each: round_ms[i][r] is round r with
 // tactic i (tactic 0 the one chosen alone). The lowest median, if it beats tactic 0's by kChainMinGain; else 0.
 size_t chain_choice(const std::vector<std::vector<float>>& round_ms, float min_gain = kChainMinGain);
+
+// Graph replays per timing round for a model whose replay takes `replay_ms`: enough for a round of
+// kChainRoundMs (GPT-2 at batch 1, ~0.4 ms a replay: 20), at least one, at most kChainMaxReplays. A large batch
+// then costs a round per tactic, not 20: BERT at 64 sequences replays in ~10 ms.
+constexpr float kChainRoundMs = 8.f;
+constexpr int kChainMaxReplays = 20;
+int replays_per_round(float replay_ms);
 
 // KILN_GEMM_CHAIN_TIES=1: the build times near ties in the chain. Off by default until measured on a GPU.
 bool chain_ties_enabled();

@@ -11,6 +11,7 @@
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/library_checks.h"
 #include "backends/cuda/stream_timing.h"
+#include "backends/cuda/tactic_ties.h"
 #include "kiln/timing_cache.h"
 #include "runtime/env_switch.h"
 
@@ -53,21 +54,31 @@ long long algo_field(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigA
   return static_cast<long long>(v);
 }
 
-// KILN_GEMM_LOG=1: which of cuBLASLt's algorithms a GEMM runs (its id, tile, stages, split-K, reduction and
-// swizzle codes, cublasLt.h's enums) and where the choice came from, one line on stderr per setup. Two builds of a
-// model that make the same choice of Kiln's own kernels can still differ here (bench/rebuild_probe.py).
+// An algorithm as text: its id, tile, stages, split-K, reduction and swizzle codes (cublasLt.h's enums).
+std::string algo_label(const cublasLtMatmulAlgo_t& algo) {
+  char t[160];
+  std::snprintf(t, sizeof t, "algo %lld tile %lld stages %lld split-K %lld reduction %lld swizzle %lld",
+                algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_ID), algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_TILE_ID),
+                algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID),
+                algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
+                algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
+                algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING));
+  return t;
+}
+
+// An algorithm as its timing-cache record: its bytes.
+std::string algo_record(const cublasLtMatmulAlgo_t& algo) {
+  return std::string(reinterpret_cast<const char*>(&algo), sizeof(cublasLtMatmulAlgo_t));
+}
+
+// KILN_GEMM_LOG=1: which of cuBLASLt's algorithms a GEMM runs and where the choice came from, one line on stderr
+// per setup. Two builds of a model that make the same choice of Kiln's own kernels can still differ here
+// (bench/rebuild_probe.py).
 void log_lt_choice(const GemmShape& s, const cublasLtMatmulAlgo_t& algo, const std::string& how) {
   if (!env_is("KILN_GEMM_LOG", "1")) return;
-  std::fprintf(stderr,
-               "kiln: cuBLASLt %lld x %lld x %lld (batch %lld): %s -> algo %lld tile %lld stages %lld split-K %lld "
-               "reduction %lld swizzle %lld\n",
-               static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
-               static_cast<long long>(s.batch), how.c_str(), algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_ID),
-               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_TILE_ID),
-               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID),
-               algo_field<int32_t>(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
-               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
-               algo_field<uint32_t>(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING));
+  std::fprintf(stderr, "kiln: cuBLASLt %lld x %lld x %lld (batch %lld): %s -> %s\n", static_cast<long long>(s.m),
+               static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(s.batch), how.c_str(),
+               algo_label(algo).c_str());
 }
 
 }  // namespace
@@ -166,14 +177,16 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
   std::vector<cublasLtMatmulHeuristicResult_t> candidates(results.begin(), results.begin() + found);
   int best = 0;
   float best_ms = -1;
+  std::string tied;
   if (timing.allowed) {
     if (split_k_allowed())
       candidates = with_split_k_variants(res.cublaslt, op_, la_, lb_, lc_, results.data(), found, s.k, res.workspace_bytes);
     if (candidates.empty()) candidates.assign(results.begin(), results.begin() + 1);
+    std::vector<float> times;
     if (candidates.size() > 1)
-      best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing, &best_ms);
-    if (res.tactics)
-      res.tactics->record(key, std::string(reinterpret_cast<const char*>(&candidates[best].algo), sizeof(cublasLtMatmulAlgo_t)));
+      best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing, &best_ms, &times);
+    if (res.tactics) res.tactics->record(key, algo_record(candidates[best].algo));
+    if (res.ties && res.tactics) tied = report_tie(*res.ties, key, candidates, times);
   }
   algo_ = candidates[best].algo;
   algo_workspace_ = candidates[best].workspaceSize;
@@ -182,9 +195,32 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
     std::snprintf(how, sizeof how, "fastest of %zu timed, %.1f us", candidates.size(), best_ms * 1e3);
   else
     std::snprintf(how, sizeof how, "%s", timing.allowed ? "the only candidate" : "untimed (inside a capture)");
-  log_lt_choice(s, algo_, how);
+  log_lt_choice(s, algo_, how + tied);
   shape_ = s;
   ready_ = true;
+}
+
+// The build's chain timing (tactic_ties.h) of the algorithms that tie alone: GPT-2's 12 c_fc GEMMs (128 x 3072 x
+// 768) timed 5.5 us with tile 15 and ~5.8 us with tile 92, which build took was noise, and the model ran ~1.4%
+// faster with tile 92 (bench/NOTES.md, twenty-first session). Reports the tie to `ties` when there is one;
+// returns its text for the log ("" when none).
+std::string LtGemm::report_tie(TacticTies& ties, const std::string& key,
+                               const std::vector<cublasLtMatmulHeuristicResult_t>& candidates,
+                               const std::vector<float>& times) {
+  std::vector<std::pair<std::string, float>> timed;
+  for (size_t i = 0; i < times.size() && i < candidates.size(); ++i)
+    timed.emplace_back(algo_record(candidates[i].algo), times[i]);
+  TacticTie tie{key, near_ties(timed, chain_tie_margin(), kChainTieMaxTactics), {}};
+  if (tie.tactics.size() < 2) return "";
+  std::string text = ", tied in";
+  for (const std::string& record : tie.tactics) {
+    cublasLtMatmulAlgo_t algo{};
+    std::memcpy(&algo, record.data(), sizeof(algo));
+    tie.labels.push_back(algo_label(algo));
+    text += " [" + tie.labels.back() + "]";
+  }
+  ties.add(std::move(tie));
+  return text;
 }
 
 // The recorded algorithm for this problem, if one is recorded and cuBLASLt still accepts it for these
@@ -218,15 +254,17 @@ std::string gemm_problem(const GemmShape& s) {
 // skinny and batched products of inference. A candidate that fails to launch is skipped. Runs once per node
 // and shape, on the context's first (eager) run, never inside a CUDA-graph capture.
 int LtGemm::fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t,
-                    float* best_ms_out) {
+                    float* best_ms_out, std::vector<float>* times) {
   int best = 0;
   float best_ms = std::numeric_limits<float>::infinity();
+  if (times) times->assign(found, -1.f);
   for (int i = 0; i < found; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
     const float ms = time_ms(res.stream, [&] {
       return cublasLtMatmul(res.cublaslt, op_, &t.alpha, t.b, la_, t.a, lb_, &t.beta, t.c_in, lc_, t.c, lc_,
                             &results[i].algo, res.workspace, res.workspace_bytes, res.stream) == CUBLAS_STATUS_SUCCESS;
     });
+    if (times) (*times)[i] = ms;
     if (ms >= 0 && ms < best_ms) {
       best_ms = ms;
       best = i;

@@ -17,6 +17,7 @@
 namespace kiln::cuda {
 
 struct Resources;
+class TacticTies;
 
 enum class Epilogue { kNone, kBias, kRelu, kBiasRelu, kGelu, kBiasGelu };
 
@@ -68,9 +69,12 @@ class LtGemm {
     float alpha = 1.f, beta = 0.f;
   };
   void setup(Resources& res, const GemmShape& s, const void* bias, const Timing& timing);
-  // The index of the fastest candidate; its time in ms in *best_ms (-1 when none ran).
+  // The index of the fastest candidate; its time in ms in *best_ms (-1 when none ran), every candidate's in
+  // *times (-1 for one that did not run).
   int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t,
-              float* best_ms = nullptr);
+              float* best_ms = nullptr, std::vector<float>* times = nullptr);
+  std::string report_tie(TacticTies& ties, const std::string& key,
+                         const std::vector<cublasLtMatmulHeuristicResult_t>& candidates, const std::vector<float>& times);
   bool use_recorded(Resources& res, const std::string& key);
 };
 

@@ -102,6 +102,27 @@ TEST(ChainTies, RegistryKeepsTheOrderAndTakeEmptiesIt) {
   EXPECT_EQ(got[1].tactics, (Strings{"c", "d"}));
 }
 
+// A round of replays is ~8 ms whatever the batch: 20 replays of GPT-2 at batch 1, one of a large batch.
+TEST(ChainTies, ReplaysPerRoundFollowTheModelsTime) {
+  EXPECT_EQ(cuda::replays_per_round(0.39f), 20);
+  EXPECT_EQ(cuda::replays_per_round(0.1f), 20);  // capped
+  EXPECT_EQ(cuda::replays_per_round(1.0f), 8);
+  EXPECT_EQ(cuda::replays_per_round(3.0f), 3);   // rounded up
+  EXPECT_EQ(cuda::replays_per_round(10.f), 1);
+  EXPECT_EQ(cuda::replays_per_round(500.f), 1);  // at least one
+  EXPECT_EQ(cuda::replays_per_round(0.f), 20);   // no time measured: the most
+  EXPECT_EQ(cuda::replays_per_round(-1.f), 20);
+}
+
+// A tie names its tactics by their labels where the records are not text (cuBLASLt's algorithms are bytes).
+TEST(ChainTies, LabelsNameTheTacticsWhereGiven) {
+  const cuda::TacticTie own{"k", {"split-K kernel 64x64 x4", "cuBLASLt"}, {}};
+  EXPECT_EQ(own.label(1), "cuBLASLt");
+  const cuda::TacticTie lt{"k", {std::string("\x01\x00\x02", 3), std::string("\x03\x00", 2)}, {"algo 66 tile 15", "algo 66 tile 92"}};
+  EXPECT_EQ(lt.label(0), "algo 66 tile 15");
+  EXPECT_EQ(lt.label(1), "algo 66 tile 92");
+}
+
 }  // namespace
 }  // namespace kiln
 #endif  // KILN_WITH_CUDA
