@@ -35,3 +35,29 @@ def test_reads_cublaslt_setups_in_order(tmp_path):
     assert [how for _, how, _ in got] == ["fastest of 20 timed, 5.6 us", "recorded"]
     assert got[0][0] == "128 x 3072 x 768 (batch 1)"
     assert got[0][2] == got[1][2] == "algo 66 tile 20 stages 8 split-K 1 reduction 0 swizzle 0"
+
+
+CHAIN_LOG = """\
+kiln: cuBLASLt 128 x 3072 x 768 (batch 1): fastest of 18 timed, 5.6 us, tied in [algo 66 tile 15 stages 35 split-K 1 \
+reduction 0 swizzle 0] [algo 66 tile 92 stages 35 split-K 1 reduction 0 swizzle 0] -> algo 66 tile 15 stages 35 \
+split-K 1 reduction 0 swizzle 0
+kiln: cuBLASLt 128 x 768 x 768 (batch 1): fastest of 18 timed, 5.1 us -> algo 66 tile 312 stages 35 split-K 1 \
+reduction 0 swizzle 0
+kiln: cuBLASLt 128 x 3072 x 768 (batch 1): recorded -> algo 66 tile 15 stages 35 split-K 1 reduction 0 swizzle 0
+kiln: cuBLASLt 128 x 3072 x 768 (batch 1): recorded -> algo 66 tile 92 stages 35 split-K 1 reduction 0 swizzle 0
+kiln: cuBLASLt 128 x 3072 x 768 (batch 1): recorded -> algo 66 tile 92 stages 35 split-K 1 reduction 0 swizzle 0
+"""
+
+
+def test_cublaslt_choice_per_problem_is_the_last_setups(tmp_path):
+    # A build with chain timing: the setup timed alone (a tie), the chain's executions with each tactic, then the
+    # context's own run with the tactic the chain kept (the last line).
+    path = tmp_path / "build1.log"
+    path.write_text(CHAIN_LOG)
+    got = rebuild_probe.lt_choices_per_problem(rebuild_probe.lt_choices(str(path)))
+    assert list(got) == ["128 x 3072 x 768 (batch 1)", "128 x 768 x 768 (batch 1)"]
+    how, algo = got["128 x 3072 x 768 (batch 1)"]
+    assert how.startswith("fastest of 18 timed, 5.6 us, tied in [algo 66 tile 15"), how
+    assert algo == "algo 66 tile 92 stages 35 split-K 1 reduction 0 swizzle 0"
+    assert got["128 x 768 x 768 (batch 1)"] == ("fastest of 18 timed, 5.1 us",
+                                                 "algo 66 tile 312 stages 35 split-K 1 reduction 0 swizzle 0")

@@ -1,4 +1,4 @@
-// The build's chain timing (KILN_GEMM_CHAIN_TIES=1, tactic_ties.h): after the timing run, each near tie its
+// The build's chain timing (on unless KILN_GEMM_CHAIN_TIES=0, tactic_ties.h): after the timing run, each near tie its
 // kernels reported is decided by timing the whole model once with each of the tie's tactics (CUDA-graph
 // replays, as contexts run it), and the fastest is what the plan records.
 #pragma once

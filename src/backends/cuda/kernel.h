@@ -57,7 +57,7 @@ struct Resources {
   // Tactics timed before (the plan's, the build's timing cache) and where newly timed ones go; kernels that
   // time library algorithms look their problem up first (tactic_key below). Null: time, keep nothing.
   TimingCache* tactics = nullptr;
-  // The build's timing run with KILN_GEMM_CHAIN_TIES=1: where a kernel that times its candidates puts the ones
+  // The build's timing run (unless KILN_GEMM_CHAIN_TIES=0): where a kernel that times its candidates puts the ones
   // that tie (tactic_ties.h), for the chain timing to decide. Null everywhere else.
   TacticTies* ties = nullptr;
   // State a kernel keeps per node between runs of this context (library descriptors, the algorithm it

@@ -64,7 +64,7 @@ int replays_per_round(float replay_ms) {
   return static_cast<int>(std::clamp(std::ceil(kChainRoundMs / replay_ms), 1.f, static_cast<float>(kChainMaxReplays)));
 }
 
-bool chain_ties_enabled() { return env_is("KILN_GEMM_CHAIN_TIES", "1"); }
+bool chain_ties_enabled() { return !env_is("KILN_GEMM_CHAIN_TIES", "0"); }
 
 float chain_tie_margin() {
   const char* v = std::getenv("KILN_GEMM_CHAIN_TIE_MARGIN");

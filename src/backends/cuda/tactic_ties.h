@@ -4,7 +4,7 @@
 // to overlap with. In a model's chain neither holds, and candidates that tie alone can differ there: GPT-2's 12
 // mlp c_proj GEMMs (128 x 768 x 3072) on the split-K kernel timed 8.4 us with the 128x64 tile x8 and 8.5 us with
 // 64x64 x4, and the model ran 1.1% faster with the second (bench/NOTES.md, twentieth session, call 6). Which
-// one a build took was noise. With KILN_GEMM_CHAIN_TIES=1 the build's tactic timing records each such near tie
+// one a build took was noise. The build's tactic timing (unless KILN_GEMM_CHAIN_TIES=0) records each such near tie
 // here, then times the whole model with each of its tactics and keeps the fastest (chain_tactics.cpp).
 #pragma once
 #include <cstddef>
@@ -66,7 +66,8 @@ constexpr float kChainRoundMs = 8.f;
 constexpr int kChainMaxReplays = 20;
 int replays_per_round(float replay_ms);
 
-// KILN_GEMM_CHAIN_TIES=1: the build times near ties in the chain. Off by default until measured on a GPU.
+// The build times near ties in the chain unless KILN_GEMM_CHAIN_TIES=0. On by default since the twenty-first
+// session: against the rebuild control, GPT-2 +0.3%, BERT +1.2%, ViT +0.3% at batch 1, ~1 s of GPT-2's build.
 bool chain_ties_enabled();
 // kChainTieMargin, or KILN_GEMM_CHAIN_TIE_MARGIN when set; throws kiln::Error naming the variable when its value
 // is not a number from 0 to 10.

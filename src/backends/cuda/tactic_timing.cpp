@@ -1,5 +1,5 @@
 // The builder's tactic timing run (runtime/device_execution.h): one eager execution at a profile's shapes on
-// zero-filled buffers, then (KILN_GEMM_CHAIN_TIES=1) the chain timing of the near ties it found. Zeros are
+// zero-filled buffers, then (unless KILN_GEMM_CHAIN_TIES=0) the chain timing of the near ties it found. Zeros are
 // valid everywhere timing needs them to be (token ids, gather indices, masks) and the libraries' speed does not
 // depend on the values.
 #include <algorithm>
@@ -12,7 +12,7 @@
 namespace kiln {
 
 void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
-  // With KILN_GEMM_CHAIN_TIES=1 the kernels report the candidates that tied alone, and the whole model decides
+  // Unless KILN_GEMM_CHAIN_TIES=0 the kernels report the candidates that tied alone, and the whole model decides
   // them after this run (chain_tactics.h).
   cuda::TacticTies ties;
   const bool chain = cuda::chain_ties_enabled();

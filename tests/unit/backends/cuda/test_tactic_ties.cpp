@@ -58,11 +58,15 @@ TEST(ChainChoice, MedianOfRounds) {
 TEST(ChainTies, SwitchAndMarginValues) {
   {
     testenv::ScopedEnv unset("KILN_GEMM_CHAIN_TIES", nullptr);
-    EXPECT_FALSE(cuda::chain_ties_enabled()) << "off by default";
+    EXPECT_TRUE(cuda::chain_ties_enabled()) << "on by default";
   }
   {
     testenv::ScopedEnv on("KILN_GEMM_CHAIN_TIES", "1");
     EXPECT_TRUE(cuda::chain_ties_enabled());
+  }
+  {
+    testenv::ScopedEnv off("KILN_GEMM_CHAIN_TIES", "0");
+    EXPECT_FALSE(cuda::chain_ties_enabled());
   }
   {
     testenv::ScopedEnv unset("KILN_GEMM_CHAIN_TIE_MARGIN", nullptr);
