@@ -1,5 +1,6 @@
 #include "backends/cuda/chain_tactics.h"
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <set>
@@ -64,7 +65,16 @@ std::vector<std::unique_ptr<DeviceExecution>> executions_per_tactic(const std::s
 void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const std::vector<Dims>& input_shapes,
                           const std::vector<void*>& io_ptrs, cudaStream_t stream, const std::vector<TacticTie>& ties) {
   std::set<std::string> decided;
-  for (const TacticTie& tie : ties) {
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t t = 0; t < ties.size(); ++t) {
+    const TacticTie& tie = ties[t];
+    const double spent_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (spent_s > kChainBudgetS) {
+      if (env_is("KILN_GEMM_LOG", "1"))
+        std::fprintf(stderr, "kiln: chain timing stopped after %.1f s: %zu tie(s) keep the tactic chosen alone\n",
+                     spent_s, ties.size() - t);
+      break;
+    }
     if (tie.tactics.size() < 2 || !decided.insert(tie.key).second) continue;
     // The tactic chosen alone gets a second execution, made last: two engines with the same choices ran 1.1%
     // apart in one process (bench/NOTES.md, twentieth session, call 6), the first made the slower. Its better

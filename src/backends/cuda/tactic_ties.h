@@ -66,6 +66,11 @@ constexpr float kChainRoundMs = 8.f;
 constexpr int kChainMaxReplays = 20;
 int replays_per_round(float replay_ms);
 
+// The chain timing of one profile stops deciding ties after this many seconds (the rest keep the tactic chosen
+// alone): a transformer's ties take ~0.2 s each at batch 1 (GPT-2: 6 ties, ~1.2 s), but an engine with many
+// distinct GEMM problems must not make the build minutes longer.
+constexpr double kChainBudgetS = 20.0;
+
 // The build times near ties in the chain unless KILN_GEMM_CHAIN_TIES=0. On by default since the twenty-first
 // session: against the rebuild control, GPT-2 +0.3%, BERT +1.2%, ViT +0.3% at batch 1, ~1 s of GPT-2's build.
 bool chain_ties_enabled();
