@@ -41,7 +41,7 @@ from bench_stats import (ab_items, ab_summary, memory_figures, over_rebuild_cont
 
 # Switches read when a context prepares a shape, not when the engine is built: their A/B shares the engine.
 RUN_TIME_SWITCHES = {"KILN_SIDE_STREAMS", "KILN_CUDNN_GRAPH", "KILN_CUDA_GRAPHS", "KILN_GEMM_SMALL_M", "KILN_PDL",
-                     "KILN_PDL_TRIGGER", "KILN_GEMM_SPLITK"}
+                     "KILN_PDL_TRIGGER", "KILN_GEMM_SPLITK", "KILN_EXPERIMENT_SKIP_NORMALIZATION"}
 
 # name: (GFLOP per sample, large batch, kind)
 MODELS = {

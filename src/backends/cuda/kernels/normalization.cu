@@ -27,6 +27,7 @@
 #include "backends/cuda/kernels/common.cuh"
 #include "backends/cuda/kernels/programmatic_launch.cuh"
 #include "backends/cuda/programmatic_launch.h"
+#include "runtime/env_switch.h"
 
 namespace kiln::cuda::kern {
 namespace {
@@ -301,6 +302,11 @@ bool supports_normalization(const ir::Node& node, const std::vector<ir::TensorIn
 // Read once per node and context, not at each launch (programmatic_launch.h).
 struct LayerNormLaunch {
   bool programmatic = programmatic_launch_enabled();
+  // KILN_EXPERIMENT_SKIP_NORMALIZATION=1, a timing experiment that gives WRONG OUTPUTS: the context launches no
+  // normalization kernel, so an A/B against the default reads what the normalizations cost in the model's chain
+  // (the bound on what fusing them into their neighbours can give; bench/NOTES.md, twenty-first session). Read per
+  // context, so the A/B shares the engine and its tactics.
+  bool skip_for_timing = env_is("KILN_EXPERIMENT_SKIP_NORMALIZATION", "1");
 };
 
 void normalization_kernel(KernelContext& ctx) {
@@ -318,6 +324,7 @@ void normalization_kernel(KernelContext& ctx) {
   if (x.numel() == 0) return;
   for (const TensorRef* t : {&scale, &bias})
     if (t->shape.size() > x.shape.size()) ctx.fail("scale/bias have a higher rank than the input");
+  if (node_state<LayerNormLaunch>(ctx).skip_for_timing) return;
   NormParams p;
   p.scale = scale.data;
   p.bias = bias.data;
