@@ -72,7 +72,7 @@ float chain_tie_margin() {
   char* end = nullptr;
   const double m = std::strtod(v, &end);
   if (*end != '\0' || !(m >= 0 && m <= 10))
-    throw Error(std::string("KILN_GEMM_CHAIN_TIE_MARGIN='") + v + "': a relative margin from 0 to 10 (0.05: within 5%)");
+    throw Error(std::string("KILN_GEMM_CHAIN_TIE_MARGIN='") + v + "': a relative margin from 0 to 10 (0.2: within 20%)");
   return static_cast<float>(m);
 }
 

@@ -30,6 +30,19 @@ TEST(NearTies, GptTwoMlpProjection) {
   EXPECT_EQ(cuda::near_ties(timed, 0.f, 10), (Strings{"cuBLASLt", "128x64 x8"}));
 }
 
+TEST(NearTies, VitAttentionProjectionIsTriedAtTheDefaultMargin) {
+  // Call 4 of the twenty-first session, ViT-B/16's 197 x 768 x 768 with the residual: cuBLASLt 5.2 us, the
+  // split-K tiles less their 0.5 us credit. Kiln's 64x64 x4, 15% behind alone, ran the model 1.4% faster.
+  const Timed timed = {{"cuBLASLt", 5.2e-3f}, {"64x32 x1", 6.1e-3f}, {"64x64 x2", 6.1e-3f},
+                       {"64x64 x4", 6.0e-3f}, {"128x64 x4", 6.1e-3f}, {"128x64 x1", 11.0e-3f}};
+  EXPECT_EQ(cuda::near_ties(timed, cuda::kChainTieMargin, cuda::kChainTieMaxTactics),
+            (Strings{"cuBLASLt", "64x64 x4", "64x32 x1"}));
+  EXPECT_EQ(cuda::near_ties(timed, 0.05f, 3), (Strings{"cuBLASLt"})) << "the old 5% left it out";
+  // GPT-2's c_fc (128 x 3072 x 768): cuBLASLt 5.7 us, Kiln's best 9.2 less 0.5 (53% behind): no tie.
+  EXPECT_EQ(cuda::near_ties({{"cuBLASLt", 5.7e-3f}, {"64x32 x2", 8.7e-3f}}, cuda::kChainTieMargin, 3),
+            (Strings{"cuBLASLt"}));
+}
+
 TEST(NearTies, FailedCandidatesAndClearWinners) {
   EXPECT_EQ(cuda::near_ties({{"a", -1.f}, {"b", 5.f}, {"c", 5.1f}}, 0.05f, 3), (Strings{"b", "c"}))
       << "a failed candidate is never tried";
