@@ -210,7 +210,11 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
     faster and wrong must not read as a gain."""
     with switched_env(switch):
         run_time = all(name in RUN_TIME_SWITCHES for name, _ in switch)
-        engine_b = engine if run_time else build_kiln(onnx_bytes, input_name, shape_min, shape_max)[0]
+        build_s = None
+        if run_time:
+            engine_b = engine
+        else:
+            engine_b, build_s, _ = build_kiln(onnx_bytes, input_name, shape_min, shape_max)
         run_b, _ = kiln_runner(engine_b, x, out, torch, stream)
         with torch.cuda.stream(stream):
             for _ in range(3):  # the eager run and the capture happen with the switch set
@@ -229,8 +233,14 @@ def kiln_ab(engine, onnx_bytes, input_name, shape_min, shape_max, switch, x, out
         torch.cuda.synchronize()
     summary = ab_summary(a_ms, b_ms)
     summary["rebuilt"] = not run_time
+    summary["b_build_s"] = build_s  # the switched engine's build (None: it shares the default's)
     summary["b_rel_l2"] = output_rel_l2(out, ref32)
     return summary
+
+
+def build_seconds(s):
+    """An A/B build's seconds for the table: '-' where the switch shared the default's engine."""
+    return "-" if s is None else f"{s:.1f}"
 
 
 def print_profile(name, batch, rows, top=15):
@@ -438,17 +448,18 @@ def main():
               f"{r['arena_over_bound']:.3f} | {r['plan_bytes'] / 1e6:.1f} | {r.get('plan_over_weights', float('nan')):.3f} |")
     if switches:
         print("\n| model | batch | switch | default ms | with switch ms | switch / default (median of rounds) | range "
-              "| / rebuild control | with switch rel L2 vs fp32 (default's: above) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "| / rebuild control | with switch rel L2 vs fp32 (default's: above) | with switch build s (default's: above) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in results["rows"]:
             for key, ab in r.get("ab", {}).items():
                 if "error" in ab:
-                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | | | |")
+                    print(f"| {r['model']} | {r['batch']} | {key} | failed: {ab['error'][:60]} | | | | | | |")
                     continue
                 control = over_rebuild_control(r["ab"], key)
                 print(f"| {r['model']} | {r['batch']} | {key} | {ab['a_ms']:.3f} | {ab['b_ms']:.3f} | "
                       f"{ab['b_over_a']:.3f} | {ab['b_over_a_min']:.3f}-{ab['b_over_a_max']:.3f} | "
-                      f"{'-' if control is None else f'{control:.3f}'} | {ab.get('b_rel_l2', float('nan')):.2e} |")
+                      f"{'-' if control is None else f'{control:.3f}'} | {ab.get('b_rel_l2', float('nan')):.2e} | "
+                      f"{build_seconds(ab.get('b_build_s'))} |")
 
 
 if __name__ == "__main__":
