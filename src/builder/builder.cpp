@@ -137,7 +137,8 @@ void time_tactics(const std::shared_ptr<EngineData>& ed, const std::vector<std::
     std::vector<Dims> shapes;
     for (auto& ps : profiles) shapes.push_back(ps[p].opt);
     try {
-      time_tactics_on_device(ed, shapes);
+      const std::string chain = chain_timing_summary(time_tactics_on_device(ed, shapes));
+      if (!chain.empty()) log_to(logger, Severity::kINFO, "profile " + std::to_string(p) + ": " + chain);
     } catch (const std::exception& e) {
       log_to(logger, Severity::kWARNING,
              "profile " + std::to_string(p) + ": tactics not timed at build (" + e.what() +

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kiln/runtime.h"
+#include "runtime/chain_timing_report.h"
 #include "runtime/engine_data.h"
 
 namespace kiln {
@@ -42,8 +43,9 @@ std::unique_ptr<DeviceExecution> make_cuda_execution(std::shared_ptr<const Engin
 
 // The builder's tactic timing: runs the engine once, eagerly, on zero-filled device buffers of these input
 // shapes, so that every kernel that times library algorithms does so now and records its choice in
-// engine->tactics. Throws kiln::Error when it cannot run (no device, shape-tensor inputs it has no values
-// for, ...); the contexts then time on their first run instead.
-void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes);
+// engine->tactics; then decides the near ties in the chain (unless KILN_GEMM_CHAIN_TIES=0). Throws kiln::Error
+// when it cannot run (no device, shape-tensor inputs it has no values for, ...); the contexts then time on
+// their first run instead.
+ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes);
 
 }  // namespace kiln

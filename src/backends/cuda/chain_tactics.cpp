@@ -62,20 +62,19 @@ std::vector<std::unique_ptr<DeviceExecution>> executions_per_tactic(const std::s
 
 }  // namespace
 
-void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const std::vector<Dims>& input_shapes,
-                          const std::vector<void*>& io_ptrs, cudaStream_t stream, const std::vector<TacticTie>& ties) {
+ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine,
+                                       const std::vector<Dims>& input_shapes, const std::vector<void*>& io_ptrs,
+                                       cudaStream_t stream, const std::vector<TacticTie>& ties) {
+  ChainTimingReport report;
   std::set<std::string> decided;
   const auto start = std::chrono::steady_clock::now();
-  for (size_t t = 0; t < ties.size(); ++t) {
-    const TacticTie& tie = ties[t];
-    const double spent_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (spent_s > kChainBudgetS) {
-      if (env_is("KILN_GEMM_LOG", "1"))
-        std::fprintf(stderr, "kiln: chain timing stopped after %.1f s: %zu tie(s) keep the tactic chosen alone\n",
-                     spent_s, ties.size() - t);
-      break;
-    }
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  for (const TacticTie& tie : ties) {
     if (tie.tactics.size() < 2 || !decided.insert(tie.key).second) continue;
+    if (seconds() > kChainBudgetS) {  // the rest keep the tactic chosen alone
+      ++report.left;
+      continue;
+    }
     // The tactic chosen alone gets a second execution, made last: two engines with the same choices ran 1.1%
     // apart in one process (bench/NOTES.md, twentieth session, call 6), the first made the slower. Its better
     // time is the one the others must beat, so an execution's place in the order does not decide.
@@ -89,6 +88,7 @@ void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const
       cudaStreamSynchronize(stream);
       cudaGetLastError();  // an allocation that failed leaves its (non-sticky) error behind
       engine->tactics->replace(tie.key, tie.tactics[0]);
+      ++report.left;
       if (env_is("KILN_GEMM_LOG", "1"))
         std::fprintf(stderr, "kiln: chain timing of %s skipped (%s): keeps %s\n", problem_of(tie.key).c_str(), e.what(),
                      tie.label(0).c_str());
@@ -115,6 +115,8 @@ void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const
     if (median_ms(control) < first_made_ms) round_ms[0] = control;
     const size_t pick = chain_choice(round_ms);
     engine->tactics->replace(tie.key, tie.tactics[pick]);
+    ++report.decided;
+    if (pick != 0) ++report.changed;
     if (env_is("KILN_GEMM_LOG", "1")) {
       std::string line = "kiln: chain timing of " + problem_of(tie.key) + ":";
       for (size_t i = 0; i < round_ms.size(); ++i) {
@@ -126,6 +128,8 @@ void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const
                    line.c_str(), tie.label(pick).c_str(), first_made_ms, median_ms(control), replays);
     }
   }
+  report.seconds = seconds();
+  return report;
 }
 
 }  // namespace kiln::cuda

@@ -21,7 +21,8 @@ std::unique_ptr<DeviceExecution> make_cuda_execution_with_ties(std::shared_ptr<c
 // of graph replays on `stream` with every tactic first in turn; engine->tactics keeps the one chain_choice
 // picks. A tie whose executions cannot be made (out of memory) keeps the tactic chosen alone, and so do the ties
 // left when kChainBudgetS is spent. KILN_GEMM_LOG=1 prints each decision on stderr.
-void choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine, const std::vector<Dims>& input_shapes,
-                          const std::vector<void*>& io_ptrs, cudaStream_t stream, const std::vector<TacticTie>& ties);
+ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine,
+                                       const std::vector<Dims>& input_shapes, const std::vector<void*>& io_ptrs,
+                                       cudaStream_t stream, const std::vector<TacticTie>& ties);
 
 }  // namespace kiln::cuda

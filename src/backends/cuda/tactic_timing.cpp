@@ -11,14 +11,14 @@
 
 namespace kiln {
 
-void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
+ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
   // Unless KILN_GEMM_CHAIN_TIES=0 the kernels report the candidates that tied alone, and the whole model decides
   // them after this run (chain_tactics.h).
   cuda::TacticTies ties;
   const bool chain = cuda::chain_ties_enabled();
   std::unique_ptr<DeviceExecution> exec = cuda::make_cuda_execution_with_ties(engine, chain ? &ties : nullptr);
   exec->prepare(input_shapes, std::vector<HostTensor>(engine->io.size()));
-  if (exec->dynamic()) return;  // data-dependent shapes run on the CPU: no library tactics to time
+  if (exec->dynamic()) return {};  // data-dependent shapes run on the CPU: no library tactics to time
   std::vector<cuda::DeviceBuffer> buffers;
   std::vector<void*> ptrs;
   for (size_t i = 0; i < engine->io.size(); ++i) {
@@ -29,12 +29,13 @@ void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std:
   }
   cudaStream_t stream = nullptr;
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  ChainTimingReport report;
   try {
     exec->enqueue(ptrs, stream);
     exec->synchronize(stream);
     if (chain) {
       exec.reset();  // its memory, before one execution per tactic of a tie is made
-      cuda::choose_ties_in_chain(engine, input_shapes, ptrs, stream, ties.take());
+      report = cuda::choose_ties_in_chain(engine, input_shapes, ptrs, stream, ties.take());
     }
   } catch (...) {
     cudaStreamSynchronize(stream);
@@ -42,6 +43,7 @@ void time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std:
     throw;
   }
   cudaStreamDestroy(stream);
+  return report;
 }
 
 }  // namespace kiln
