@@ -22,13 +22,22 @@ def test_ties_are_decided_in_the_chain_and_the_engine_stays_right(monkeypatch, c
     monkeypatch.setenv("KILN_GEMM_LOG", "1")
     model, params = _block_model()
     capfd.readouterr()
-    engine, _ = build(model, fp16=True)
+    engine, logger = build(model, fp16=True)
     log = capfd.readouterr().err
     tied = [TIED.match(line) for line in log.splitlines() if ", tied in" in line]
     decided = [DECIDED.match(line) for line in log.splitlines() if line.startswith("kiln: chain timing of")]
     assert all(tied) and all(decided), log
     assert tied, "no GEMM reported a tie within 2x: this GPU offers one candidate only?\n" + log
     assert len(decided) == len(tied), "each tie is decided once\n" + log
+    # The build log's summary (a person watching the build sees it): every tie counted, and at least the ties
+    # whose kept tactic is named differently from the alone choice among those that changed (two of cuBLASLt's
+    # algorithms can share a name).
+    renamed = sum(d.group(3) != re.findall(r"\[([^\]]+)\]", d.group(2))[0] for d in decided)
+    summary = re.compile(rf"profile 0: chain timing: {len(decided)} near tie\(s\) timed in the model's chain in "
+                         r"[0-9.]+ s, (\d+) kept another tactic than timing alone chose \(KILN_GEMM_CHAIN_TIES=0")
+    lines = [summary.match(m) for _, m in logger.messages if m.startswith("profile 0: chain timing:")]
+    assert len(lines) == 1 and lines[0], logger.messages
+    assert renamed <= int(lines[0].group(1)) <= len(decided), logger.messages
     for t, d in zip(tied, decided):
         tactics = re.findall(r"\[([^\]]+)\]", t.group(1))
         assert tactics[0] == t.group(2), "the tactic chosen alone comes first\n" + log
