@@ -14,7 +14,7 @@
 #              default 400: a hung phase still leaves the others' results and the summary), BUILD_TARGETS
 #              (ninja targets for the build phase; default all), PROBE_ARGS (arguments for bench/rebuild_probe.py,
 #              the probe phase: several builds of one model in one process, their GEMM choices and times;
-#              its per-build logs go to $OUT/probe/).
+#              its per-build logs go to $OUT/probe-logs.tar.gz).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-gpu}
@@ -230,7 +230,9 @@ for p in $PHASES; do
     patterns) phase patterns python3 bench/export_patterns.py ;;
     probe) mkdir -p "$OUT/probe"
            # shellcheck disable=SC2086  # PROBE_ARGS is a list of words
-           phase probe python3 bench/rebuild_probe.py --log-dir "$OUT/probe" ${PROBE_ARGS:-} ;;
+           phase probe python3 bench/rebuild_probe.py --log-dir "$OUT/probe" ${PROBE_ARGS:-}
+           # One file for every build's log: the device tool returns at most 8 files from OUT.
+           tar -czf "$OUT/probe-logs.tar.gz" -C "$OUT" probe && rm -rf "$OUT/probe" ;;
     *) echo "unknown phase $p"; exit 2 ;;
   esac
 done
