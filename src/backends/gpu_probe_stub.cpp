@@ -23,7 +23,7 @@ namespace kiln {
 std::unique_ptr<DeviceExecution> make_cuda_execution(std::shared_ptr<const EngineData>) {
   throw Error("this plan targets a CUDA GPU, but this build of Kiln has no CUDA backend");
 }
-ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData>, const std::vector<Dims>&) {
+ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData>, const std::vector<Dims>&, ChainProgress*) {
   throw Error("this build of Kiln has no CUDA backend");
 }
 }  // namespace kiln

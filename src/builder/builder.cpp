@@ -1,4 +1,5 @@
 #include <chrono>
+#include <memory>
 
 #include "backends/gpu_probe.h"
 #include "runtime/device_execution.h"
@@ -123,6 +124,23 @@ void log_data_dependent_shapes(const ir::Graph& g, ILogger* logger) {
            "CPU, copying its inputs and outputs between device and host at each execution");
 }
 
+// The chain timing's ties as a phase of the progress monitor's, under "Timing tactics" (ChainProgress).
+class ChainPhase : public ChainProgress {
+ public:
+  ChainPhase(IProgressMonitor* monitor, const ProgressPhase* parent) : monitor_(monitor), parent_(parent) {}
+  void start(int ties) override {
+    phase_ = std::make_unique<ProgressPhase>(monitor_, "Chain timing of near ties", parent_, ties);
+  }
+  void step() override {
+    if (phase_) phase_->step();
+  }
+
+ private:
+  IProgressMonitor* monitor_;
+  const ProgressPhase* parent_;
+  std::unique_ptr<ProgressPhase> phase_;
+};
+
 // GPU builds time their library tactics now, at each profile's opt shapes (a run of the engine, in
 // time_tactics_on_device), so the plan carries them and contexts start without timing. A timing cache seeds
 // the records (a warm cache times nothing) and receives the new ones. When the run fails the build goes on:
@@ -137,8 +155,11 @@ void time_tactics(const std::shared_ptr<EngineData>& ed, const std::vector<std::
     std::vector<Dims> shapes;
     for (auto& ps : profiles) shapes.push_back(ps[p].opt);
     try {
-      const std::string chain = chain_timing_summary(time_tactics_on_device(ed, shapes));
+      ChainPhase chain_phase(config.progress_monitor, &timing);
+      const std::string chain = chain_timing_summary(time_tactics_on_device(ed, shapes, &chain_phase));
       if (!chain.empty()) log_to(logger, Severity::kINFO, "profile " + std::to_string(p) + ": " + chain);
+    } catch (const BuildCanceled&) {
+      throw;  // the monitor canceled the build during the chain timing: not a timing failure
     } catch (const std::exception& e) {
       log_to(logger, Severity::kWARNING,
              "profile " + std::to_string(p) + ": tactics not timed at build (" + e.what() +

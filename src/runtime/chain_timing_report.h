@@ -15,4 +15,14 @@ struct ChainTimingReport {
 // The build log's line for a report; "" when there was nothing to decide.
 std::string chain_timing_summary(const ChainTimingReport& r);
 
+// The chain timing's progress, for the build's progress monitor (a phase of its own under "Timing tactics"):
+// start is called once with the number of ties to decide (not at all when there are none), then step once per
+// tie, decided or left. step may throw (BuildCanceled, when the monitor cancels the build).
+class ChainProgress {
+ public:
+  virtual ~ChainProgress() = default;
+  virtual void start(int ties) = 0;
+  virtual void step() = 0;
+};
+
 }  // namespace kiln

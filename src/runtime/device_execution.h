@@ -46,6 +46,8 @@ std::unique_ptr<DeviceExecution> make_cuda_execution(std::shared_ptr<const Engin
 // engine->tactics; then decides the near ties in the chain (unless KILN_GEMM_CHAIN_TIES=0). Throws kiln::Error
 // when it cannot run (no device, shape-tensor inputs it has no values for, ...); the contexts then time on
 // their first run instead.
-ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes);
+// `progress` (may be null) follows the chain timing.
+ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes,
+                                         ChainProgress* progress = nullptr);
 
 }  // namespace kiln

@@ -64,15 +64,22 @@ std::vector<std::unique_ptr<DeviceExecution>> executions_per_tactic(const std::s
 
 ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& engine,
                                        const std::vector<Dims>& input_shapes, const std::vector<void*>& io_ptrs,
-                                       cudaStream_t stream, const std::vector<TacticTie>& ties) {
+                                       cudaStream_t stream, const std::vector<TacticTie>& reported,
+                                       ChainProgress* progress) {
   ChainTimingReport report;
-  std::set<std::string> decided;
+  // Each problem once (a later report of a decided key would add nothing), and only real ties.
+  std::vector<const TacticTie*> ties;
+  std::set<std::string> keys;
+  for (const TacticTie& tie : reported)
+    if (tie.tactics.size() >= 2 && keys.insert(tie.key).second) ties.push_back(&tie);
+  if (progress && !ties.empty()) progress->start(static_cast<int>(ties.size()));
   const auto start = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  for (const TacticTie& tie : ties) {
-    if (tie.tactics.size() < 2 || !decided.insert(tie.key).second) continue;
+  for (const TacticTie* each : ties) {
+    const TacticTie& tie = *each;
     if (seconds() > kChainBudgetS) {  // the rest keep the tactic chosen alone
       ++report.left;
+      if (progress) progress->step();
       continue;
     }
     // The tactic chosen alone gets a second execution, made last, and its better time is the bar the others
@@ -94,6 +101,7 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
       if (env_is("KILN_GEMM_LOG", "1"))
         std::fprintf(stderr, "kiln: chain timing of %s skipped (%s): keeps %s\n", problem_of(tie.key).c_str(), e.what(),
                      tie.label(0).c_str());
+      if (progress) progress->step();
       continue;
     }
     const int replays = replays_per_round(replay_ms(*execs[0], io_ptrs, stream));
@@ -129,6 +137,7 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
       std::fprintf(stderr, "%s -> %s (the first tactic's first execution %.4f ms, its control %.4f ms; %d replays a round)\n",
                    line.c_str(), tie.label(pick).c_str(), first_made_ms, median_ms(control), replays);
     }
+    if (progress) progress->step();
   }
   report.seconds = seconds();
   return report;

@@ -11,7 +11,8 @@
 
 namespace kiln {
 
-ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes) {
+ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engine, const std::vector<Dims>& input_shapes,
+                                         ChainProgress* progress) {
   // Unless KILN_GEMM_CHAIN_TIES=0 the kernels report the candidates that tied alone, and the whole model decides
   // them after this run (chain_tactics.h).
   cuda::TacticTies ties;
@@ -35,7 +36,7 @@ ChainTimingReport time_tactics_on_device(std::shared_ptr<const EngineData> engin
     exec->synchronize(stream);
     if (chain) {
       exec.reset();  // its memory, before one execution per tactic of a tie is made
-      report = cuda::choose_ties_in_chain(engine, input_shapes, ptrs, stream, ties.take());
+      report = cuda::choose_ties_in_chain(engine, input_shapes, ptrs, stream, ties.take(), progress);
     }
   } catch (...) {
     cudaStreamSynchronize(stream);
