@@ -100,6 +100,10 @@ __device__ __forceinline__ uint64_t smem_desc(const void* p) {
   return ((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
 }
 
+// Programmatic dependent launch: wait for the kernel before (its output, our A), and let the next one start.
+__device__ __forceinline__ void wait_prior_grid() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void let_next_grid_start() { asm volatile("griddepcontrol.launch_dependents;" :::); }
+
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
@@ -132,7 +136,7 @@ template <int BM, int BN, int STAGES>
 __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__ CUtensorMap map_a,
                                                          const __grid_constant__ CUtensorMap map_w,
                                                          const __half* __restrict__ bias, __half* __restrict__ c,
-                                                         int M, int N, int K) {
+                                                         int M, int N, int K, bool programmatic) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Layout<BM, BN, STAGES>;
   constexpr int MT = BM / 64;  // m64 rows of wgmma
@@ -151,15 +155,31 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   }
   __syncthreads();
 
-  auto issue = [&](int i) {  // chunk i of this block's range into stage i % STAGES
+  // Chunk i of this block's range into stage i % STAGES: the weights' tile, then (unless the first stages'
+  // A waits for the kernel before: a_too false) the activations'.
+  auto issue = [&](int i, bool a_too) {
     uint8_t* st = smem + (i % STAGES) * L::kStage;
-    mbar_expect_tx(&full[i % STAGES], L::kStage);
     const int k = (c_begin + i) * kBK;
-    tma_load_2d(st, &map_a, &full[i % STAGES], k, m0);
+    if (a_too) mbar_expect_tx(&full[i % STAGES], L::kStage);
     tma_load_2d(st + L::kATile, &map_w, &full[i % STAGES], k, n0);
+    if (a_too) tma_load_2d(st, &map_a, &full[i % STAGES], k, m0);
   };
-  if (tid == 0)
-    for (int i = 0; i < STAGES && i < nk; ++i) issue(i);
+  const int first = nk < STAGES ? nk : STAGES;
+  if (programmatic) {
+    // The weights do not depend on the kernel before: their first stages load while it finishes. A waits.
+    if (tid == 0)
+      for (int i = 0; i < first; ++i) {
+        mbar_expect_tx(&full[i], L::kStage);
+        issue(i, false);
+      }
+    wait_prior_grid();
+    let_next_grid_start();
+    if (tid == 0)
+      for (int i = 0; i < first; ++i)
+        tma_load_2d(smem + i * L::kStage, &map_a, &full[i], (c_begin + i) * kBK, m0);
+  } else if (tid == 0) {
+    for (int i = 0; i < first; ++i) issue(i, true);
+  }
 
   Acc<BN> acc[MT];
 #pragma unroll
@@ -180,7 +200,7 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
     wgmma_commit();
     wgmma_wait_all();
     __syncthreads();  // every thread's wgmma has read stage s: it may be refilled
-    if (tid == 0 && i + STAGES < nk) issue(i + STAGES);
+    if (tid == 0 && i + STAGES < nk) issue(i + STAGES, true);
   }
 
   // The float32 partial tile into this block's shared memory (the ring is free: every load was consumed).
@@ -255,7 +275,7 @@ struct Config {
 
 template <int BM, int BN, int STAGES>
 cudaError_t launch_t(const CUtensorMap& ma, const CUtensorMap& mw, const __half* bias, __half* c, int M, int N,
-                     int K, int S, cudaStream_t stream) {
+                     int K, int S, cudaStream_t stream, bool programmatic) {
   using L = Layout<BM, BN, STAGES>;
   static bool attr = [] {
     CHECK_CUDA(cudaFuncSetAttribute(k_wgmma_gemm<BM, BN, STAGES>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -269,22 +289,25 @@ cudaError_t launch_t(const CUtensorMap& ma, const CUtensorMap& mw, const __half*
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = L::kBytes;
   cfg.stream = stream;
-  cudaLaunchAttribute at[1];
+  cudaLaunchAttribute at[2];
   at[0].id = cudaLaunchAttributeClusterDimension;
   at[0].val.clusterDim.x = 1;
   at[0].val.clusterDim.y = 1;
   at[0].val.clusterDim.z = S;
+  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = at;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, k_wgmma_gemm<BM, BN, STAGES>, ma, mw, bias, c, M, N, K);
+  cfg.numAttrs = programmatic ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, k_wgmma_gemm<BM, BN, STAGES>, ma, mw, bias, c, M, N, K, programmatic);
 }
 
 cudaError_t launch(const Config& cf, const CUtensorMap& ma, const CUtensorMap& mw, const __half* bias, __half* c,
-                   int M, int N, int K, cudaStream_t stream) {
-  if (cf.bm == 64 && cf.bn == 64) return launch_t<64, 64, 8>(ma, mw, bias, c, M, N, K, cf.splits, stream);
-  if (cf.bm == 64 && cf.bn == 128) return launch_t<64, 128, 6>(ma, mw, bias, c, M, N, K, cf.splits, stream);
-  if (cf.bm == 128 && cf.bn == 64) return launch_t<128, 64, 6>(ma, mw, bias, c, M, N, K, cf.splits, stream);
-  if (cf.bm == 128 && cf.bn == 128) return launch_t<128, 128, 4>(ma, mw, bias, c, M, N, K, cf.splits, stream);
+                   int M, int N, int K, cudaStream_t stream, bool programmatic = false) {
+  const int S = cf.splits;
+  if (cf.bm == 64 && cf.bn == 64) return launch_t<64, 64, 8>(ma, mw, bias, c, M, N, K, S, stream, programmatic);
+  if (cf.bm == 64 && cf.bn == 128) return launch_t<64, 128, 6>(ma, mw, bias, c, M, N, K, S, stream, programmatic);
+  if (cf.bm == 128 && cf.bn == 64) return launch_t<128, 64, 6>(ma, mw, bias, c, M, N, K, S, stream, programmatic);
+  if (cf.bm == 128 && cf.bn == 128) return launch_t<128, 128, 4>(ma, mw, bias, c, M, N, K, S, stream, programmatic);
   return cudaErrorInvalidValue;
 }
 
@@ -371,7 +394,11 @@ int main() {
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.f, 1.f);
   bool all_right = true;
-  std::printf("| problem | kernel | rel L2 vs cuBLASLt | hot us | cold us |\n|---|---|---|---|---|\n");
+  // hot: the same weights every launch (in L2); cold: 24 copies rotated (from DRAM, as in a model's chain);
+  // cold, programmatic: cold, each launch allowed to start beside the one before, loading its weights before it
+  // waits (what a kernel of Kiln's does in the chain; cuBLASLt's kernels cannot).
+  std::printf("| problem | kernel | rel L2 vs cuBLASLt | hot us | cold us | cold, programmatic us |\n"
+              "|---|---|---|---|---|---|\n");
   for (const Shape& sh : shapes) {
     const int M = sh.M, N = sh.N, K = sh.K;
     std::vector<__half> ha(size_t(M) * K), hw(size_t(N) * K), hb(N);
@@ -404,8 +431,8 @@ int main() {
     const float lt_cold = time_us([&](int k) { lp.run(best, a, w[k % kCold], c_ref, stream); }, 240, stream);
     CHECK_CUDA(cudaStreamSynchronize(stream));
     const std::vector<float> ref = to_host(c_ref, size_t(M) * N);
-    std::printf("| %s %dx%dx%d | cuBLASLt (fastest of %zu) | - | %.2f | %.2f |\n", sh.name, M, N, K, lp.algos.size(),
-                best_us, lt_cold);
+    std::printf("| %s %dx%dx%d | cuBLASLt (fastest of %zu) | - | %.2f | %.2f | - |\n", sh.name, M, N, K,
+                lp.algos.size(), best_us, lt_cold);
 
     for (const Config& cf : configs) {
       if (K % kBK || (K / kBK) < cf.splits) continue;
@@ -418,12 +445,22 @@ int main() {
       char name[64];
       std::snprintf(name, sizeof name, "wgmma %dx%d x%d", cf.bm, cf.bn, cf.splits);
       if (err != cudaSuccess) {
-        std::printf("| %s | %s | failed: %s | | |\n", sh.name, name, cudaGetErrorString(err));
+        std::printf("| %s | %s | failed: %s | | | |\n", sh.name, name, cudaGetErrorString(err));
         cudaGetLastError();
         all_right = false;
         continue;
       }
-      const std::vector<float> got = to_host(c, size_t(M) * N);
+      std::vector<float> got = to_host(c, size_t(M) * N);
+      {  // the programmatic path loads in another order: its output must be the same
+        CHECK_CUDA(cudaMemset(c, 0xFF, size_t(M) * N * 2));
+        CHECK_CUDA(launch(cf, ma, mw[0], b, c, M, N, K, stream, true));
+        CHECK_CUDA(cudaStreamSynchronize(stream));
+        const std::vector<float> again = to_host(c, size_t(M) * N);
+        for (size_t i = 0; i < got.size(); ++i)
+          if (!(again[i] == got[i])) {
+            got[i] = std::nanf("");  // counted wrong below
+          }
+      }
       double num = 0, den = 0;
       size_t first_bad = got.size();
       for (size_t i = 0; i < got.size(); ++i) {
@@ -437,11 +474,13 @@ int main() {
       all_right = all_right && right;
       const float hot = time_us([&](int) { launch(cf, ma, mw[0], b, c, M, N, K, stream); }, 200, stream);
       const float cold = time_us([&](int k) { launch(cf, ma, mw[k % kCold], b, c, M, N, K, stream); }, 240, stream);
+      const float chained =
+          time_us([&](int k) { launch(cf, ma, mw[k % kCold], b, c, M, N, K, stream, true); }, 240, stream);
       std::string verdict = right ? "" : " WRONG";
       if (!right && first_bad < got.size())
         verdict += " (first at row " + std::to_string(first_bad / N) + " col " + std::to_string(first_bad % N) +
                    ": " + std::to_string(got[first_bad]) + " vs " + std::to_string(ref[first_bad]) + ")";
-      std::printf("| %s | %s | %.2e%s | %.2f | %.2f |\n", sh.name, name, rel, verdict.c_str(), hot, cold);
+      std::printf("| %s | %s | %.2e%s | %.2f | %.2f | %.2f |\n", sh.name, name, rel, verdict.c_str(), hot, cold, chained);
     }
     for (auto* p : w) cudaFree(p);
     cudaFree(a);
