@@ -65,7 +65,24 @@ endif()
 
 if(KILN_HAVE_CUDA)
   file(GLOB_RECURSE KILN_CUDA_SOURCES CONFIGURE_DEPENDS src/backends/cuda/*.cpp src/backends/cuda/*.cu)
-  target_sources(kiln_core PRIVATE ${KILN_CUDA_SOURCES})
+  # src/backends/cuda/sm90a/: kernels that use Hopper's arch-specific instructions (wgmma), compiled for sm_90a
+  # alone in an object library of their own. Why apart: the rest is built for KILN_CUDA_ARCHITECTURES (sm_80 and
+  # sm_90), and a file built for both sm_90 and sm_90a would hold two images for a compute capability 9.0 device,
+  # one of them with empty kernels; with one image there is no doubt which runs. Their callers launch them on
+  # compute capability 9.0 devices only.
+  list(FILTER KILN_CUDA_SOURCES EXCLUDE REGEX "/src/backends/cuda/sm90a/")
+  file(GLOB KILN_SM90A_SOURCES CONFIGURE_DEPENDS src/backends/cuda/sm90a/*.cu)
+  add_library(kiln_cuda_sm90a OBJECT ${KILN_SM90A_SOURCES})
+  set_target_properties(kiln_cuda_sm90a PROPERTIES CUDA_ARCHITECTURES "90a" POSITION_INDEPENDENT_CODE ON
+                                                   CXX_STANDARD 20 CUDA_STANDARD 20)
+  target_include_directories(kiln_cuda_sm90a PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  target_compile_definitions(kiln_cuda_sm90a PRIVATE KILN_WITH_CUDA=1)
+  target_compile_options(kiln_cuda_sm90a PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -O3 -lineinfo>)
+  target_link_libraries(kiln_cuda_sm90a PRIVATE CUDA::cudart)
+  if(CCACHE_PROGRAM)
+    set_target_properties(kiln_cuda_sm90a PROPERTIES CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  endif()
+  target_sources(kiln_core PRIVATE ${KILN_CUDA_SOURCES} $<TARGET_OBJECTS:kiln_cuda_sm90a>)
   get_filename_component(CUDNN_LIBRARY_DIR ${CUDNN_LIBRARY} DIRECTORY)
   target_include_directories(kiln_core PRIVATE ${CUDNN_INCLUDE_DIR})
   target_compile_definitions(kiln_core PUBLIC KILN_WITH_CUDA=1)

@@ -11,6 +11,7 @@ import kiln as trt
 
 from gpu_helpers import build, rel_l2
 from test_gpu_programmatic_launch import HIDDEN, TOKENS, _block_model, _block_reference, _runs
+from test_progress_monitor import Recorder  # tests/python: the progress monitor that records its events
 
 # Ties between Kiln's kernels and cuBLASLt (the matrix multiply's line) and between cuBLASLt's algorithms.
 TIED = re.compile(r"kiln: (?:matrix multiply '[^']*'|cuBLASLt) .*, tied in((?: \[[^\]]+\])+) -> (.+)$")
@@ -65,25 +66,6 @@ def test_switched_off_no_tie_is_reported(monkeypatch, capfd):
     assert "tied in" not in log and "chain timing" not in log, log
 
 
-class _Phases(trt.IProgressMonitor):
-    """Records the progress monitor's events; cancels at (phase, step) when asked."""
-
-    def __init__(self, cancel_at=None):
-        super().__init__()
-        self.events = []
-        self.cancel_at = cancel_at
-
-    def phase_start(self, phase_name, parent_phase, num_steps):
-        self.events.append(("start", phase_name, parent_phase, num_steps))
-
-    def step_complete(self, phase_name, step):
-        self.events.append(("step", phase_name, step))
-        return (phase_name, step) != self.cancel_at
-
-    def phase_finish(self, phase_name):
-        self.events.append(("finish", phase_name))
-
-
 def _build_watched(model, monitor):
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
@@ -101,14 +83,14 @@ def test_the_chain_timing_is_a_phase_a_person_can_watch_and_cancel(monkeypatch):
     # (not a timing failure that the build goes on from).
     monkeypatch.setenv("KILN_GEMM_CHAIN_TIE_MARGIN", "1")
     model, _ = _block_model()
-    watched = _Phases()
+    watched = Recorder()
     assert _build_watched(model, watched) is not None
     starts = [e for e in watched.events if e[0] == "start" and e[1] == "Chain timing of near ties"]
     assert len(starts) == 1 and starts[0][2] == "Timing tactics" and starts[0][3] >= 1, watched.events
     steps = [e[2] for e in watched.events if e[0] == "step" and e[1] == "Chain timing of near ties"]
     assert steps == list(range(starts[0][3])), watched.events
     assert ("finish", "Chain timing of near ties") in watched.events
-    canceling = _Phases(cancel_at=("Chain timing of near ties", 0))
+    canceling = Recorder(cancel_at=("Chain timing of near ties", 0))
     assert _build_watched(model, canceling) is None
     assert ("finish", "Chain timing of near ties") in canceling.events, "its phase is closed when canceled"
     assert ("step", "Building engine", 2) not in canceling.events, "the build went on past its tactic timing"

@@ -32,6 +32,7 @@
 
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/cublaslt/splitk_gemm.h"
+#include "backends/cuda/cublaslt/wgmma_gemm.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
@@ -70,15 +71,17 @@ Epilogue lt_epilogue_for(bool bias, int act, bool erf_as_tanh, bool* lt_act) {
   return bias ? Epilogue::kBias : Epilogue::kNone;
 }
 
-// Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, or Kiln's split-K
-// kernel on `tile` over `splits` blocks a tile.
-enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK };
+// Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, Kiln's split-K
+// kernel on `tile` over `splits` blocks a tile, or Kiln's wgmma kernel on `wtile` over `splits` (KILN_GEMM_WGMMA).
+enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK, kWgmma };
 struct OwnChoice {
   OwnKernel kernel = OwnKernel::kUndecided;
   int splits = 0;
   SplitKTile tile;
+  WgmmaTile wtile;
   OwnChoice() = default;
   OwnChoice(OwnKernel k, int s, SplitKTile t = SplitKTile{}) : kernel(k), splits(s), tile(t) {}
+  OwnChoice(int s, WgmmaTile w) : kernel(OwnKernel::kWgmma), splits(s), wtile(w) {}
 };
 
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
@@ -96,6 +99,7 @@ struct MatmulState {
 // The timing-cache records of the choice (the problem's text: gemm_problem plus the epilogue inputs).
 constexpr const char* kSmallMTaken = "small-M kernel", *kNoOwnKernel = "cuBLASLt";
 const std::string kSplitKTaken = "split-K kernel ";  // + the tile and " x" the split count
+const std::string kWgmmaTaken = "wgmma kernel ";     // + the tile and " x" the split count
 
 // The split-K kernel on one tile: its geometry and the split counts worth timing there, fewest first.
 struct SplitKTileCandidates {
@@ -103,10 +107,19 @@ struct SplitKTileCandidates {
   std::vector<int> splits;
 };
 
+// The wgmma kernel on one tile, and the split counts worth timing there.
+struct WgmmaTileCandidates {
+  WgmmaTile tile;
+  std::vector<int> splits;
+};
+
 // What one of Kiln's kernels needs to be timed and launched for this node.
 struct OwnCandidates {
   bool small_m = false, splitk = false;  // eligible (their switches allow it and their conditions hold)
   CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
+  CandidateMode wgmma_mode = CandidateMode::kOff;
+  std::vector<WgmmaTileCandidates> wgmma_tiles;  // empty: not a candidate
+  const WgmmaGemmArgs* wgmma_args = nullptr;
   const SmallMGemmArgs* small_args = nullptr;
   std::vector<SplitKTileCandidates> splitk_tiles;  // the tiles that apply, in kSplitKTiles' order (splitk: any)
   ConvTensors tensors{};    // a as x, w, bias, residual, y
@@ -127,6 +140,7 @@ constexpr float kProgrammaticCreditMs = 0.5e-3f;
 std::string own_record(const OwnChoice& c) {
   if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
   if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + c.tile.name() + " x" + std::to_string(c.splits);
+  if (c.kernel == OwnKernel::kWgmma) return kWgmmaTaken + c.wtile.name() + " x" + std::to_string(c.splits);
   return kNoOwnKernel;
 }
 
@@ -139,6 +153,11 @@ OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
   for (const SplitKTileCandidates& t : c.splitk_tiles)
     for (int s : t.splits) {
       const OwnChoice choice{OwnKernel::kSplitK, s, t.geometry.tile};
+      if (rec == own_record(choice)) return choice;
+    }
+  for (const WgmmaTileCandidates& t : c.wgmma_tiles)
+    for (int s : t.splits) {
+      const OwnChoice choice{s, t.tile};
       if (rec == own_record(choice)) return choice;
     }
   return OwnChoice{};
@@ -173,7 +192,11 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     const SplitKTileCandidates& first = c.splitk_tiles.front();
     return decided({OwnKernel::kSplitK, first.splits.back(), first.geometry.tile}, "KILN_GEMM_SPLITK=force");
   }
-  if (!c.small_m && !c.splitk) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
+  if (!c.wgmma_tiles.empty() && c.wgmma_mode == CandidateMode::kForce) {
+    const WgmmaTileCandidates& first = c.wgmma_tiles.front();
+    return decided({first.splits.back(), first.tile}, "KILN_GEMM_WGMMA=force");
+  }
+  if (!c.small_m && !c.splitk && c.wgmma_tiles.empty()) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
   const SmallMGemmArgs& args = *c.small_args;
   std::string key;
@@ -184,6 +207,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
                       std::to_string(args.act) + (c.small_m ? ",small-m" : "");
     for (const SplitKTileCandidates& t : c.splitk_tiles) epi += ",split-k " + t.geometry.tile.name();
+    for (const WgmmaTileCandidates& t : c.wgmma_tiles) epi += ",wgmma " + t.tile.name();
     if (c.programmatic) epi += ",pdl";
     key = tactic_key(res, "gemm-own-kernels", "3", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
@@ -230,6 +254,16 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
         consider({OwnKernel::kSplitK, splits, t.geometry.tile}, time_ms(ctx.stream(), [&] {
                    return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, t.geometry, splits, &why);
                  }));
+  if (c.wgmma_args && wgmma_tensors_aligned(c.wgmma_args->a, c.wgmma_args->w, c.wgmma_args->bias,
+                                            c.wgmma_args->residual, c.wgmma_args->y)) {
+    WgmmaGemmArgs timed_args = *c.wgmma_args;
+    timed_args.allow_next = false;  // timed with nothing let start early: the next timing round follows it
+    for (const WgmmaTileCandidates& t : c.wgmma_tiles)
+      for (int splits : t.splits)
+        consider({splits, t.tile}, time_ms(ctx.stream(), [&] {
+                   return launch_wgmma_gemm(ctx.stream(), timed_args, t.tile, splits, &why);
+                 }));
+  }
   if (!key.empty()) res.tactics->record(key, own_record(best));
   if (res.ties && !key.empty()) {
     std::vector<std::string> tied = near_ties(competed, chain_tie_margin(), kChainTieMaxTactics);
@@ -393,6 +427,19 @@ void matmul_kernel(KernelContext& ctx) {
   args.alpha = fused.alpha;
   args.beta = fused.beta;
   const ConvTensors tensors{a.data, b.data, bias, residual, c.data};
+  WgmmaGemmArgs wgmma_args;
+  wgmma_args.a = a.data;
+  wgmma_args.w = b.data;
+  wgmma_args.bias = bias;
+  wgmma_args.residual = residual;
+  wgmma_args.y = c.data;
+  wgmma_args.m = rows.m;
+  wgmma_args.n = N;
+  wgmma_args.k = K;
+  wgmma_args.dtype = a.dtype;
+  wgmma_args.act = fused.act;
+  wgmma_args.alpha = fused.alpha;
+  wgmma_args.beta = fused.beta;
   if (state.own.kernel == OwnKernel::kUndecided) {
     state.programmatic = programmatic_launch_enabled();
     args.programmatic = state.programmatic;
@@ -412,6 +459,12 @@ void matmul_kernel(KernelContext& ctx) {
           cand.splitk_tiles.push_back(std::move(t));
         }
     cand.splitk = !cand.splitk_tiles.empty();
+    cand.wgmma_mode = wgmma_gemm_mode();
+    const WgmmaGemmProblem wp{rows, fused.act};
+    if (cand.wgmma_mode != CandidateMode::kOff && !wgmma_gemm_refusal(wp, dev.major, dev.minor))
+      for (WgmmaTile tile : kWgmmaTiles) cand.wgmma_tiles.push_back({tile, wgmma_split_candidates(wp, tile, dev.sm_count)});
+    wgmma_args.programmatic = state.programmatic;
+    cand.wgmma_args = cand.wgmma_tiles.empty() ? nullptr : &wgmma_args;
     cand.tensors = tensors;
     cand.dtype = a.dtype;
     cand.programmatic = state.programmatic;
@@ -420,6 +473,7 @@ void matmul_kernel(KernelContext& ctx) {
       if (state.own.kernel == OwnKernel::kSplitK && t.geometry.tile == state.own.tile) state.splitk = t.geometry;
     if (state.own.kernel == OwnKernel::kSmallM) count_small_m_gemm_chosen();
     if (state.own.kernel == OwnKernel::kSplitK) count_splitk_gemm_chosen();
+    if (state.own.kernel == OwnKernel::kWgmma) count_wgmma_gemm_chosen();
   }
   args.programmatic = state.programmatic;
   args.allow_next = ctx.res.next_kernel_may_start;
@@ -439,6 +493,15 @@ void matmul_kernel(KernelContext& ctx) {
                            state.own.splits, &why))
       ctx.fail(why);
     if (state.splitk.programmatic) note_programmatic_launch(ctx);
+    return;
+  }
+  if (state.own.kernel == OwnKernel::kWgmma &&
+      wgmma_tensors_aligned(a.data, b.data, bias, residual, c.data)) {
+    wgmma_args.programmatic = state.programmatic;
+    wgmma_args.allow_next = ctx.res.next_kernel_may_start;
+    std::string why;
+    if (!launch_wgmma_gemm(ctx.stream(), wgmma_args, state.own.wtile, state.own.splits, &why)) ctx.fail(why);
+    if (wgmma_args.programmatic) note_programmatic_launch(ctx);
     return;
   }
   before_other_kernels(ctx);  // a misaligned run of a node that chose Kiln's kernel: see programmatic_launch.h

@@ -16,6 +16,7 @@
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/device_buffer.h"
+#include "backends/cuda/gemm_on_device.h"
 #include "backends/cuda/kernels/splitk_conv_mma.h"
 #include "backends/cuda/matmul_at_offsets.h"
 #include "kiln/types.h"
@@ -33,14 +34,7 @@ constexpr int kH200Sms = 132;  // 132 x kSplitKBlocksPerSm (3) = 396 tiles at mo
 
 // GPT-2's c_fc at batch 1: 128 token rows x 768 by weights [3072, 768]; tiles 2 x 96 = 192.
 cuda::SplitKGemmProblem c_fc() {
-  cuda::SplitKGemmProblem p;
-  p.dtype = DataType::kHALF;
-  p.m = 128;
-  p.n = 3072;
-  p.k = 768;
-  p.a_rows_packed = true;
-  p.w_rows_of_k = true;
-  p.act = 13;  // tanh-GELU
+  cuda::SplitKGemmProblem p{token_rows(), 13};  // tanh-GELU
   return p;
 }
 
@@ -413,41 +407,21 @@ TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
   int launched = 0;
   for (DataType dt : {DataType::kHALF, DataType::kBF16})
     for (const Shape& sh : shapes) {
-      HostTensor a = randf({sh.m, sh.k}, dt, -1.0, 1.0), w = randf({sh.n, sh.k}, dt, -0.05, 0.05);
-      HostTensor bias = randf({sh.n}, dt), residual = sh.residual ? randf({sh.m, sh.n}, dt) : HostTensor();
-      ir::Attrs attrs;
-      attrs.set("op_b", int64_t{1});
-      if (sh.act >= 0) attrs.set("activation", int64_t{sh.act});
-      const HostTensor ref = cpu_reference("MatrixMultiply", attrs, {a, w, bias, residual}).at(0);
-      cuda::DeviceBuffer da(a.nbytes()), dw(w.nbytes()), db(bias.nbytes()), dy(ref.numel() * dtype_size(dt));
-      cuda::DeviceBuffer dr(sh.residual ? residual.nbytes() : 16);
-      ASSERT_EQ(cudaMemcpy(da.get(), a.raw(), a.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
-      ASSERT_EQ(cudaMemcpy(dw.get(), w.raw(), w.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
-      ASSERT_EQ(cudaMemcpy(db.get(), bias.raw(), bias.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
-      if (sh.residual) {
-        ASSERT_EQ(cudaMemcpy(dr.get(), residual.raw(), residual.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
-      }
-      const cuda::ConvTensors t{da.get(), dw.get(), db.get(), sh.residual ? dr.get() : nullptr, dy.get()};
-      cuda::SplitKGemmProblem p;
+      const GemmOnDevice g(sh.m, sh.n, sh.k, dt, sh.residual, sh.act);
+      const cuda::ConvTensors t{g.a.get(), g.w.get(), g.bias.get(), g.residual, g.y.get()};
+      cuda::SplitKGemmProblem p{token_rows(sh.m, sh.n, sh.k), sh.act};
       p.dtype = dt;
-      p.m = sh.m;
-      p.n = sh.n;
-      p.k = sh.k;
-      p.a_rows_packed = p.w_rows_of_k = true;
-      p.act = sh.act;
       for (cuda::SplitKTile tile : cuda::kSplitKTiles) {
         ASSERT_EQ(refusal(p, dev.sm_count, dev.major, tile), "(taken)") << sh.label << " on " << tile.name();
-        const cuda::SplitKConvGeometry g = cuda::splitk_gemm_geometry(p, tile);
-        for (int splits : cuda::splitk_conv_candidates(g, dev.sm_count)) {
+        const cuda::SplitKConvGeometry geometry = cuda::splitk_gemm_geometry(p, tile);
+        for (int splits : cuda::splitk_conv_candidates(geometry, dev.sm_count)) {
           const std::string what = std::string(sh.label) + " " + dtype_name(dt) + " on " + tile.name() + " x" +
                                    std::to_string(splits);
-          ASSERT_EQ(cudaMemset(dy.get(), 0xFF, dy.size()), cudaSuccess);
+          g.poison();
           std::string why;
-          ASSERT_TRUE(cuda::try_launch_splitk(test_stream(), t, dt, false, g, splits, &why)) << what << ": " << why;
+          ASSERT_TRUE(cuda::try_launch_splitk(test_stream(), t, dt, false, geometry, splits, &why)) << what << ": " << why;
           ASSERT_EQ(cudaStreamSynchronize(test_stream()), cudaSuccess) << what;
-          HostTensor got(dt, ref.shape());
-          ASSERT_EQ(cudaMemcpy(got.mutable_raw(), dy.get(), got.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-          EXPECT_TRUE(compare(got, ref, default_tol(dt), false, dt == DataType::kHALF ? 1e-3 : 8e-3)) << what;
+          EXPECT_TRUE(g.matches()) << what;
           ++launched;
         }
       }

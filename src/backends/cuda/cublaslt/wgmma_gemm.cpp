@@ -1,0 +1,52 @@
+#include "backends/cuda/cublaslt/wgmma_gemm.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "backends/cuda/kernels/epilogue.h"
+#include "kiln/types.h"
+
+namespace kiln::cuda {
+
+namespace {
+std::atomic<int64_t> g_chosen{0};
+}  // namespace
+
+const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor) {
+  if (p.dtype != DataType::kHALF && p.dtype != DataType::kBF16) return "not float16 or bfloat16";
+  if (!p.a_rows_packed) return "a is not [M, K] with rows K apart";
+  if (!p.w_rows_of_k) return "the weights are not [N, K] with rows K apart";
+  if (p.m < 1 || p.n < 1) return "no output";
+  if (p.k < kWgmmaChunk || p.k % kWgmmaChunk != 0) return "K not a multiple of 64";
+  if (p.m > kWgmmaMaxRows) return "more than 512 rows: cuBLASLt's tiles fill the GPU";
+  if (p.n >= (int64_t{1} << 31) || p.k >= (int64_t{1} << 31) || (p.n + 63) / 64 > 65535) return "too large";
+  if (!fused_activation_supported(p.act)) return "activation";
+  if (major != 9 || minor != 0) return "built for sm_90a (compute capability 9.0) only";
+  return nullptr;
+}
+
+std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms) {
+  const int64_t tiles = ((p.m + tile.m - 1) / tile.m) * ((p.n + tile.n - 1) / tile.n);
+  const int64_t chunks = p.k / kWgmmaChunk;
+  std::vector<int> out;
+  for (int s = 1; s <= kWgmmaMaxSplits; s *= 2)
+    if ((s == 1 || chunks >= 2 * s) && (s == 1 || tiles * s <= 2 * int64_t{sms})) out.push_back(s);
+  return out;
+}
+
+bool wgmma_tensors_aligned(const void* a, const void* w, const void* bias, const void* residual, const void* y) {
+  auto aligned = [](const void* q, uintptr_t n) { return reinterpret_cast<uintptr_t>(q) % n == 0; };
+  return aligned(a, 16) && aligned(w, 16) && aligned(bias, 2) && aligned(residual, 2) && aligned(y, 2);
+}
+
+CandidateMode wgmma_gemm_mode() {
+  const char* v = std::getenv("KILN_GEMM_WGMMA");
+  if (!v || !*v || std::string(v) == "0") return CandidateMode::kOff;
+  return candidate_mode("KILN_GEMM_WGMMA");  // "1" timed, "force"; anything else throws naming the switch
+}
+
+int64_t wgmma_gemm_chosen() { return g_chosen.load(); }
+void count_wgmma_gemm_chosen() { ++g_chosen; }
+
+}  // namespace kiln::cuda

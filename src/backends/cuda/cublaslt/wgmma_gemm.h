@@ -1,0 +1,56 @@
+// Kiln's wgmma + TMA GEMM kernel (sm90a/wgmma_gemm_kernel.h) as a candidate of the MatrixMultiply kernel, for
+// products of a few hundred rows against weights stored [N, K]: y[m, n] = act(a[m, k] w[n, k]^T + bias[n] +
+// residual[m, n]).
+//
+// Why: at batch 1 a transformer's GEMMs (128-197 token rows) take cuBLASLt 5.0-8.0 us, ~4 us of it fixed, and
+// Kiln's split-K kernel (mma.sync fed by cp.async) loses the wide ones to it (GPT-2's c_attn 7.4 against 5.2 us,
+// c_fc 9.2 against 5.7): its blocks wait on chains of loads (bench/NOTES.md, eighteenth session). Hopper's own
+// path (TMA loads on mbarriers feeding warpgroup MMAs) keeps many more bytes in flight a block, and the kernel
+// keeps the split-K kernel's cluster reduction and programmatic prologue (its first weights load while the
+// kernel before finishes), which cuBLASLt's kernels cannot have.
+//
+// Status: OFF unless KILN_GEMM_WGMMA=1 (timed) or =force. Written without a GPU (twenty-first session); the
+// prototype it comes from (bench/wgmma_proto/) decides first whether it beats cuBLASLt at all.
+//
+// Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k] (rows
+// k apart); k a multiple of 64; m at most 512 (larger products are cuBLASLt's, whose tiles fill the GPU); any
+// fused bias, residual and activation; compute capability 9.0 (the kernel is built for sm_90a only). The
+// addresses are checked at each run (wgmma_tensors_aligned).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "backends/cuda/candidate_mode.h"
+#include "backends/cuda/kernels/gemm_rows.h"
+#include "backends/cuda/sm90a/wgmma_gemm_kernel.h"
+
+namespace kiln::cuda {
+
+struct WgmmaGemmProblem : GemmRows {
+  int act = -1;  // the fused activation, -1 none
+};
+
+// The most rows the kernel is timed for.
+constexpr int64_t kWgmmaMaxRows = 512;
+
+// Why the kernel cannot compute `p` on a device of compute capability major.minor (a short phrase for the log),
+// or nullptr when it can.
+const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor);
+
+// The split counts worth timing on `tile` for an accepted problem on `sms` SMs, fewest first: 1, 2, 4, 8 while
+// each split keeps at least two 64-K chunks (one alone starves the ring) and the blocks stay within two an SM.
+std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
+
+// The tensors' addresses fit the kernel: a and w 16-byte aligned (TMA), the rest 2-byte.
+bool wgmma_tensors_aligned(const void* a, const void* w, const void* bias, const void* residual, const void* y);
+
+// KILN_GEMM_WGMMA: unset or "0" never (off by default until measured on a GPU), "1" a timed candidate, "force"
+// taken wherever it applies (its first tile with the most splits it would time; nothing timed or recorded:
+// tests). Any other value throws kiln::Error naming the switch.
+CandidateMode wgmma_gemm_mode();
+
+// How many matrix multiply nodes took the kernel (timed, forced or recorded), process-wide: for tests.
+int64_t wgmma_gemm_chosen();
+void count_wgmma_gemm_chosen();
+
+}  // namespace kiln::cuda

@@ -1,0 +1,327 @@
+// The wgmma + TMA GEMM kernel (wgmma_gemm_kernel.h says what it computes and how). PTX references: the
+// mbarrier, cp.async.bulk.tensor, wgmma and griddepcontrol sections of the PTX ISA (8.x, sm_90a); the shared
+// memory descriptor's fields are wgmma's "matrix descriptor" (start address, leading and stride byte offsets,
+// swizzle mode).
+#include "backends/cuda/sm90a/wgmma_gemm_kernel.h"
+
+#include <cooperative_groups.h>
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+
+#include "backends/cuda/kernels/activation_math.cuh"
+#include "backends/cuda/sm90a/wgmma_ops.cuh"
+
+namespace kiln::cuda {
+
+// The device helpers (outside the unnamed namespace: the host pass, which compiles no kernel body, would warn
+// that functions of internal linkage go unused). The MMA for the element type first.
+namespace wgmma {
+template <class T> struct Mma;
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&d)[32], uint64_t a, uint64_t b) { mma_m64n64k16_f16(d, a, b); }
+  static __device__ __forceinline__ void run(float (&d)[64], uint64_t a, uint64_t b) { mma_m64n128k16_f16(d, a, b); }
+};
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&d)[32], uint64_t a, uint64_t b) { mma_m64n64k16_bf16(d, a, b); }
+  static __device__ __forceinline__ void run(float (&d)[64], uint64_t a, uint64_t b) { mma_m64n128k16_bf16(d, a, b); }
+};
+
+constexpr int kThreads = 128;               // one warpgroup
+constexpr int kRowBytes = kWgmmaChunk * 2;  // a stage's row of 16-bit elements: one 128-byte swizzle row
+
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count));
+}
+
+// Arrives on `bar` and tells it `bytes` more will land on it (the stage's TMA loads).
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// A box of `map` at (c0 along k, c1 along the rows) into shared memory; its bytes complete on `bar`.
+__device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];" ::"r"(
+          smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(c0), "r"(c1)
+      : "memory");
+}
+
+// A K-major operand in 128-byte-swizzled shared memory (what TMA's CU_TENSOR_MAP_SWIZZLE_128B writes): the start
+// address, a leading byte offset of 1 (unused by swizzled K-major layouts), a stride of 1024 bytes between 8-row
+// groups (one swizzle atom), layout type 1 (128-byte swizzle) in bits 62-63. Tiles are 1024-byte aligned, so
+// the base offset is 0. A step of 16 elements along K is +32 bytes: +2 in the address field.
+__device__ __forceinline__ uint64_t smem_desc(const void* p) {
+  const uint64_t addr = smem_u32(p);
+  return ((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+}  // namespace wgmma
+
+namespace {
+
+namespace cg = cooperative_groups;
+using namespace wgmma;
+
+template <int BM, int BN, int STAGES> struct Layout {
+  static constexpr int kATile = BM * kRowBytes;
+  static constexpr int kWTile = BN * kRowBytes;
+  static constexpr int kStage = kATile + kWTile;
+  static constexpr int kRedStride = BN + 4;  // floats a row of the partial tile (4 apart: fewer bank conflicts)
+  static constexpr size_t kRing = size_t(STAGES) * kStage;
+  static constexpr size_t kRed = size_t(BM) * kRedStride * sizeof(float);
+  static constexpr size_t kData = kRing > kRed ? kRing : kRed;
+  static constexpr size_t kBytes = kData + 1024 /* alignment */ + STAGES * sizeof(uint64_t);
+  static_assert(kATile % 1024 == 0 && kStage % 1024 == 0, "swizzle atoms stay 1024-byte aligned");
+  static_assert(kBytes <= 227 * 1024, "shared memory");
+};
+
+struct Epilogue {
+  const void* bias;
+  const void* residual;
+  void* y;
+  int act;
+  float alpha, beta;
+};
+
+template <class T, int BM, int BN, int STAGES>
+__global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__ CUtensorMap map_a,
+                                                         const __grid_constant__ CUtensorMap map_w, Epilogue ep, int M,
+                                                         int N, int K, bool programmatic, bool allow_next) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using L = Layout<BM, BN, STAGES>;
+  constexpr int MT = BM / 64;
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + L::kData);
+  const int tid = threadIdx.x;
+  const int n0 = blockIdx.x * BN, m0 = blockIdx.y * BM;
+  const int S = gridDim.z, split = blockIdx.z;
+  const int chunks = K / kWgmmaChunk;
+  const int c_begin = split * chunks / S, nk = (split + 1) * chunks / S - c_begin;
+
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  auto load_w = [&](int i) {
+    tma_load(smem + (i % STAGES) * L::kStage + L::kATile, &map_w, &full[i % STAGES], (c_begin + i) * kWgmmaChunk, n0);
+  };
+  auto load_a = [&](int i) {
+    tma_load(smem + (i % STAGES) * L::kStage, &map_a, &full[i % STAGES], (c_begin + i) * kWgmmaChunk, m0);
+  };
+  const int first = nk < STAGES ? nk : STAGES;
+  // The weights do not depend on the kernel before: launched programmatically, the first stages' weights load
+  // while it finishes, and a's (its output) after the wait. Every write (the output) also follows the wait.
+  if (tid == 0)
+    for (int i = 0; i < first; ++i) {
+      mbar_expect_tx(&full[i], L::kStage);
+      load_w(i);
+    }
+  if (programmatic) {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (allow_next) asm volatile("griddepcontrol.launch_dependents;");
+  }
+  if (tid == 0)
+    for (int i = 0; i < first; ++i) load_a(i);
+
+  float acc[MT][BN / 2];
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int j = 0; j < BN / 2; ++j) acc[m][j] = 0.f;
+
+  for (int i = 0; i < nk; ++i) {
+    const int s = i % STAGES;
+    mbar_wait(&full[s], (i / STAGES) & 1);
+    const uint8_t* a = smem + s * L::kStage;
+    const uint8_t* w = a + L::kATile;
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int kk = 0; kk < kWgmmaChunk / 16; ++kk)
+#pragma unroll
+      for (int m = 0; m < MT; ++m)
+        wgmma::Mma<T>::run(acc[m], smem_desc(a + m * 64 * kRowBytes) + 2 * kk, smem_desc(w) + 2 * kk);
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    __syncthreads();  // every thread's wgmma has read stage s: it may be refilled
+    if (tid == 0 && i + STAGES < nk) {
+      mbar_expect_tx(&full[s], L::kStage);
+      load_w(i + STAGES);
+      load_a(i + STAGES);
+    }
+  }
+
+  // The float32 partial tile into this block's shared memory (every load was consumed: the ring is free). The
+  // accumulator fragment: warp w of the warpgroup holds rows w * 16 + lane / 4 (+ 8), columns 8 c + 2 (lane % 4)
+  // (+ 1) of each 8-column group c.
+  float* red = reinterpret_cast<float*>(smem);
+  const int warp = tid / 32, lane = tid % 32;
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int cn = 0; cn < BN / 8; ++cn) {
+      const int row = m * 64 + warp * 16 + lane / 4, col = cn * 8 + (lane % 4) * 2;
+      red[row * L::kRedStride + col] = acc[m][cn * 4 + 0];
+      red[row * L::kRedStride + col + 1] = acc[m][cn * 4 + 1];
+      red[(row + 8) * L::kRedStride + col] = acc[m][cn * 4 + 2];
+      red[(row + 8) * L::kRedStride + col + 1] = acc[m][cn * 4 + 3];
+    }
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  // Rows [split * BM / S, (split + 1) * BM / S) of the tile: every rank's partial, rank 0's first, then bias,
+  // residual and activation, as the split-K kernel's epilogue (ir/OPS.md: act(a @ w + bias + residual)).
+  const T* bias = static_cast<const T*>(ep.bias);
+  const T* residual = static_cast<const T*>(ep.residual);
+  T* y = static_cast<T*>(ep.y);
+  const int r0 = split * BM / S, r1 = (split + 1) * BM / S;
+  for (int e = tid; e < (r1 - r0) * BN; e += kThreads) {
+    const int row = r0 + e / BN, col = e % BN;
+    const int gm = m0 + row, gn = n0 + col;
+    if (gm >= M || gn >= N) continue;
+    float v = 0.f;
+    for (int r = 0; r < S; ++r) v += cluster.map_shared_rank(red, r)[row * L::kRedStride + col];
+    if (bias) v += to_float(bias[gn]);
+    if (residual) v += to_float(residual[size_t(gm) * N + gn]);
+    if (ep.act >= 0) v = kern::act::activate(ep.act, ep.alpha, ep.beta, v);
+    y[size_t(gm) * N + gn] = from_float<T>(v);
+  }
+  cluster.sync();  // the others' partials stay until every rank has read them
+#endif
+}
+
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                 CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+// The driver's cuTensorMapEncodeTiled through the runtime (no link against libcuda), or null.
+EncodeTiled encode_tiled() {
+  static EncodeTiled fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return static_cast<EncodeTiled>(nullptr);
+    }
+    return reinterpret_cast<EncodeTiled>(p);
+  }();
+  return fn;
+}
+
+// [rows, k] 16-bit elements, rows k apart, as boxes of box_rows x 64 with the 128-byte swizzle; rows past the
+// end read as zeros (a last partial row tile).
+bool tile_map(CUtensorMap* map, const void* base, DataType dt, int64_t rows, int64_t k, int box_rows, std::string* why) {
+  EncodeTiled encode = encode_tiled();
+  if (!encode) {
+    *why = "the driver has no cuTensorMapEncodeTiled";
+    return false;
+  }
+  const cuuint64_t dims[2] = {cuuint64_t(k), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(k) * 2};
+  const cuuint32_t box[2] = {cuuint32_t(kWgmmaChunk), cuuint32_t(box_rows)};
+  const cuuint32_t elem[2] = {1, 1};
+  const CUtensorMapDataType t = dt == DataType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  const CUresult r = encode(map, t, 2, const_cast<void*>(base), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    *why = "cuTensorMapEncodeTiled failed (" + std::to_string(int(r)) + ")";
+    return false;
+  }
+  return true;
+}
+
+template <class T, int BM, int BN, int STAGES>
+cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
+                     const WgmmaGemmArgs& args, int splits) {
+  using L = Layout<BM, BN, STAGES>;
+  auto* kernel = k_wgmma_gemm<T, BM, BN, STAGES>;
+  static cudaError_t attributes = [kernel] {
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kBytes));
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    return e;
+  }();
+  if (attributes != cudaSuccess) return attributes;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned((args.n + BN - 1) / BN), unsigned((args.m + BM - 1) / BM), unsigned(splits));
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = L::kBytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute at[2] = {};
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = 1;
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = unsigned(splits);
+  at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  at[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = at;
+  cfg.numAttrs = args.programmatic ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, kernel, ma, mw, ep, int(args.m), int(args.n), int(args.k), args.programmatic,
+                            args.allow_next);
+}
+
+template <class T>
+cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
+                        const WgmmaGemmArgs& args, WgmmaTile tile, int splits) {
+  // Stages: as many as fit beside 2-3 blocks' worth of shared memory at these tile sizes (16-32 KB a stage).
+  if (tile == WgmmaTile{64, 64}) return launch_t<T, 64, 64, 8>(stream, ma, mw, ep, args, splits);
+  if (tile == WgmmaTile{64, 128}) return launch_t<T, 64, 128, 6>(stream, ma, mw, ep, args, splits);
+  if (tile == WgmmaTile{128, 64}) return launch_t<T, 128, 64, 6>(stream, ma, mw, ep, args, splits);
+  if (tile == WgmmaTile{128, 128}) return launch_t<T, 128, 128, 4>(stream, ma, mw, ep, args, splits);
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+bool launch_wgmma_gemm(cudaStream_t stream, const WgmmaGemmArgs& args, WgmmaTile tile, int splits, std::string* why) {
+  if (args.dtype != DataType::kHALF && args.dtype != DataType::kBF16) {
+    *why = "not float16 or bfloat16";
+    return false;
+  }
+  if (splits < 1 || splits > kWgmmaMaxSplits || (splits & (splits - 1)) || args.k % kWgmmaChunk ||
+      args.k / kWgmmaChunk < splits) {
+    *why = "split count " + std::to_string(splits) + " does not fit K " + std::to_string(args.k);
+    return false;
+  }
+  CUtensorMap ma, mw;
+  if (!tile_map(&ma, args.a, args.dtype, args.m, args.k, tile.m, why) ||
+      !tile_map(&mw, args.w, args.dtype, args.n, args.k, tile.n, why))
+    return false;
+  const Epilogue ep{args.bias, args.residual, args.y, args.act, args.alpha, args.beta};
+  const cudaError_t e = args.dtype == DataType::kBF16
+                            ? launch_tile<__nv_bfloat16>(stream, ma, mw, ep, args, tile, splits)
+                            : launch_tile<__half>(stream, ma, mw, ep, args, tile, splits);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // a refused launch leaves its (non-sticky) error behind
+    *why = std::string("wgmma GEMM launch: ") + cudaGetErrorString(e);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace kiln::cuda

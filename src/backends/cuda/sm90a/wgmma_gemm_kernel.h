@@ -1,0 +1,56 @@
+// Kiln's wgmma + TMA GEMM kernel (sm_90a): y[m, n] = act(a[m, k] w[n, k]^T + bias[n] + residual[m, n]) for the
+// products of a few hundred rows that a transformer runs at batch 1 (cublaslt/wgmma_gemm.h says when the
+// MatrixMultiply kernel times it and why). Compiled only for sm_90a, in an object library of its own
+// (cmake/cuda_backend.cmake): wgmma and its descriptors exist on Hopper alone.
+//
+// The kernel: one warpgroup (128 threads) a block computes a tile of BM x BN outputs (BM 64 or 128: one or two
+// m64 wgmma rows) over its share of K; thread 0 issues the TMA loads of a ring of 64-K stages (a's and w's tiles,
+// 128-byte swizzled, the layout wgmma's descriptors read) on mbarriers; the S blocks of a tile form a cluster
+// along z (split-K) and add their float32 partials through distributed shared memory in a fixed order (rank 0's
+// first), each block finishing BM / S rows (epilogue, store). Launched programmatically, each block loads its
+// first stages of weights before it waits for the kernel before. bench/wgmma_proto/ is the same kernel alone,
+// timed against cuBLASLt.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kiln/types.h"
+
+namespace kiln::cuda {
+
+struct WgmmaTile {
+  int m = 64, n = 64;
+  std::string name() const { return std::to_string(m) + "x" + std::to_string(n); }
+  bool operator==(const WgmmaTile& o) const { return m == o.m && n == o.n; }
+};
+
+// The tiles the kernel is built for, in the order they are timed.
+inline constexpr WgmmaTile kWgmmaTiles[] = {{64, 64}, {64, 128}, {128, 64}, {128, 128}};
+
+// The K a stage takes (one 128-byte swizzle row of 16-bit elements): K must be a multiple.
+constexpr int kWgmmaChunk = 64;
+// Split counts the cluster reduction supports (each divides every tile's rows).
+constexpr int kWgmmaMaxSplits = 8;
+
+struct WgmmaGemmArgs {
+  const void* a = nullptr;         // [m, k], rows k apart, 16-byte aligned
+  const void* w = nullptr;         // [n, k], rows k apart, 16-byte aligned
+  const void* bias = nullptr;      // [n] or null
+  const void* residual = nullptr;  // [m, n] or null
+  void* y = nullptr;               // [m, n]
+  int64_t m = 0, n = 0, k = 0;
+  DataType dtype = DataType::kHALF;  // float16 or bfloat16, for every tensor
+  int act = -1;                      // the fused activation (activation_math.cuh's codes), -1 none
+  float alpha = 0, beta = 0;         // its parameters
+  bool programmatic = false;         // launched with programmatic stream serialization
+  bool allow_next = false;           // let the next kernel start once this one's wait is over
+};
+
+// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk). False, with
+// *why, when the launch fails (no sm_90a device, a refused configuration); the caller checked the problem
+// (cublaslt/wgmma_gemm.h).
+bool launch_wgmma_gemm(cudaStream_t stream, const WgmmaGemmArgs& args, WgmmaTile tile, int splits, std::string* why);
+
+}  // namespace kiln::cuda
