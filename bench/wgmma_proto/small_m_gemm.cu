@@ -44,7 +44,7 @@
     }                                                                                                  \
   } while (0)
 
-using kiln::cuda::WgmmaGemmArgs;
+using kiln::cuda::GemmKernelArgs;
 using kiln::cuda::WgmmaTile;
 
 struct Config {
@@ -187,7 +187,7 @@ int main() {
 
     for (const Config& cf : configs) {
       if (K % kiln::cuda::kWgmmaChunk || K / kiln::cuda::kWgmmaChunk < cf.splits) continue;
-      WgmmaGemmArgs args;
+      GemmKernelArgs args;
       args.a = a;
       args.w = w[0];
       args.bias = b;
@@ -198,7 +198,7 @@ int main() {
       args.dtype = kiln::DataType::kHALF;
       // Launch k of a timing run: the weights copy k (cold) or the first (hot); programmatic or not.
       auto launch = [&](int k, bool cold, bool programmatic) {
-        WgmmaGemmArgs l = args;
+        GemmKernelArgs l = args;
         l.w = w[cold ? k % kCold : 0];
         l.programmatic = programmatic;
         l.allow_next = programmatic;
@@ -213,7 +213,7 @@ int main() {
       for (bool programmatic : {false, true}) {  // the programmatic path loads in another order: the same output
         CHECK_CUDA(cudaMemset(c, 0xFF, size_t(M) * N * 2));  // NaN: every element must be written
         std::string why;
-        WgmmaGemmArgs l = args;
+        GemmKernelArgs l = args;
         l.programmatic = programmatic;
         if (!kiln::cuda::launch_wgmma_gemm(stream, l, cf.tile, cf.splits, &why)) {
           std::printf("| %s | %s | failed: %s | | | |\n", sh.name, name.c_str(), why.c_str());

@@ -20,17 +20,16 @@ namespace {
 // ~0.4 ms, so a tie of three tactics (and the control) costs ~0.2 s of timing.
 constexpr int kRounds = 6, kWarmups = 3;
 
-// One replay's time in ms: the mean of a few, after the warm-ups.
-float replay_ms(DeviceExecution& exec, const std::vector<void*>& io_ptrs, cudaStream_t stream) {
-  constexpr int kProbes = 3;
-  EventPair ev;
+// The mean time in ms of `replays` back-to-back replays of `exec` (a timing round, or the probe that sizes them).
+float mean_replay_ms(DeviceExecution& exec, const std::vector<void*>& io_ptrs, cudaStream_t stream, int replays,
+                     EventPair& ev) {
   KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-  for (int j = 0; j < kProbes; ++j) exec.enqueue(io_ptrs, stream);
+  for (int j = 0; j < replays; ++j) exec.enqueue(io_ptrs, stream);
   KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
   KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
   float ms = 0;
   KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-  return ms / kProbes;
+  return ms / replays;
 }
 
 // The problem part of a tactic key (kind|device|library|problem), for the log.
@@ -104,19 +103,13 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
       if (progress) progress->step();
       continue;
     }
-    const int replays = replays_per_round(replay_ms(*execs[0], io_ptrs, stream));
-    std::vector<std::vector<float>> round_ms(execs.size());
     EventPair ev;
+    const int replays = replays_per_round(mean_replay_ms(*execs[0], io_ptrs, stream, 3, ev));
+    std::vector<std::vector<float>> round_ms(execs.size());
     for (int r = 0; r < kRounds; ++r)
       for (size_t k = 0; k < execs.size(); ++k) {
         const size_t i = (r + k) % execs.size();
-        KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-        for (int j = 0; j < replays; ++j) execs[i]->enqueue(io_ptrs, stream);
-        KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
-        KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
-        float ms = 0;
-        KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
-        round_ms[i].push_back(ms / replays);
+        round_ms[i].push_back(mean_replay_ms(*execs[i], io_ptrs, stream, replays, ev));
       }
     execs.clear();
     const std::vector<float> control = round_ms.back();

@@ -119,8 +119,7 @@ struct OwnCandidates {
   CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
   CandidateMode wgmma_mode = CandidateMode::kOff;
   std::vector<WgmmaTileCandidates> wgmma_tiles;  // empty: not a candidate
-  const WgmmaGemmArgs* wgmma_args = nullptr;
-  const SmallMGemmArgs* small_args = nullptr;
+  const GemmKernelArgs* args = nullptr;  // the small-M and wgmma kernels' launch arguments
   std::vector<SplitKTileCandidates> splitk_tiles;  // the tiles that apply, in kSplitKTiles' order (splitk: any)
   ConvTensors tensors{};    // a as x, w, bias, residual, y
   DataType dtype = DataType::kHALF;
@@ -198,7 +197,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   }
   if (!c.small_m && !c.splitk && c.wgmma_tiles.empty()) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
-  const SmallMGemmArgs& args = *c.small_args;
+  const GemmKernelArgs& args = *c.args;
   std::string key;
   if (res.tactics) {
     // The candidates timed, and whether Kiln's are credited, are part of the problem: a context with one switched
@@ -254,16 +253,13 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
         consider({OwnKernel::kSplitK, splits, t.geometry.tile}, time_ms(ctx.stream(), [&] {
                    return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, t.geometry, splits, &why);
                  }));
-  if (c.wgmma_args && wgmma_tensors_aligned(c.wgmma_args->a, c.wgmma_args->w, c.wgmma_args->bias,
-                                            c.wgmma_args->residual, c.wgmma_args->y)) {
-    WgmmaGemmArgs timed_args = *c.wgmma_args;
-    timed_args.allow_next = false;  // timed with nothing let start early: the next timing round follows it
+  // args.allow_next is false until the choice is made: timed with nothing let start early.
+  if (conv_tensors_aligned(c.tensors, 2))
     for (const WgmmaTileCandidates& t : c.wgmma_tiles)
       for (int splits : t.splits)
         consider({splits, t.tile}, time_ms(ctx.stream(), [&] {
-                   return launch_wgmma_gemm(ctx.stream(), timed_args, t.tile, splits, &why);
+                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, splits, &why);
                  }));
-  }
   if (!key.empty()) res.tactics->record(key, own_record(best));
   if (res.ties && !key.empty()) {
     std::vector<std::string> tied = near_ties(competed, chain_tie_margin(), kChainTieMaxTactics);
@@ -413,7 +409,7 @@ void matmul_kernel(KernelContext& ctx) {
   const GemmRows rows{a.dtype, vol_a * M, N, K, !s.trans_a && s.lda == K,
                       !b_vec && s.trans_b && s.ldb == K && vol_b == 1};
   const SmallMProblem small{rows, addr(a.data), addr(b.data)};
-  SmallMGemmArgs args;
+  GemmKernelArgs args;
   args.a = a.data;
   args.w = b.data;
   args.bias = bias;
@@ -427,26 +423,13 @@ void matmul_kernel(KernelContext& ctx) {
   args.alpha = fused.alpha;
   args.beta = fused.beta;
   const ConvTensors tensors{a.data, b.data, bias, residual, c.data};
-  WgmmaGemmArgs wgmma_args;
-  wgmma_args.a = a.data;
-  wgmma_args.w = b.data;
-  wgmma_args.bias = bias;
-  wgmma_args.residual = residual;
-  wgmma_args.y = c.data;
-  wgmma_args.m = rows.m;
-  wgmma_args.n = N;
-  wgmma_args.k = K;
-  wgmma_args.dtype = a.dtype;
-  wgmma_args.act = fused.act;
-  wgmma_args.alpha = fused.alpha;
-  wgmma_args.beta = fused.beta;
   if (state.own.kernel == OwnKernel::kUndecided) {
     state.programmatic = programmatic_launch_enabled();
     args.programmatic = state.programmatic;
     OwnCandidates cand;
     cand.small_m_mode = small_m_gemm_mode();
     cand.small_m = cand.small_m_mode != CandidateMode::kOff && !small_m_gemm_refusal(small);
-    cand.small_args = &args;
+    cand.args = &args;
     const SplitKGemmProblem sp{rows, fused.act, fused.alpha, fused.beta};
     const DeviceInfo& dev = current_device();
     cand.splitk_mode = splitk_gemm_mode();
@@ -463,8 +446,6 @@ void matmul_kernel(KernelContext& ctx) {
     const WgmmaGemmProblem wp{rows, fused.act};
     if (cand.wgmma_mode != CandidateMode::kOff && !wgmma_gemm_refusal(wp, dev.major, dev.minor))
       for (WgmmaTile tile : kWgmmaTiles) cand.wgmma_tiles.push_back({tile, wgmma_split_candidates(wp, tile, dev.sm_count)});
-    wgmma_args.programmatic = state.programmatic;
-    cand.wgmma_args = cand.wgmma_tiles.empty() ? nullptr : &wgmma_args;
     cand.tensors = tensors;
     cand.dtype = a.dtype;
     cand.programmatic = state.programmatic;
@@ -495,13 +476,10 @@ void matmul_kernel(KernelContext& ctx) {
     if (state.splitk.programmatic) note_programmatic_launch(ctx);
     return;
   }
-  if (state.own.kernel == OwnKernel::kWgmma &&
-      wgmma_tensors_aligned(a.data, b.data, bias, residual, c.data)) {
-    wgmma_args.programmatic = state.programmatic;
-    wgmma_args.allow_next = ctx.res.next_kernel_may_start;
+  if (state.own.kernel == OwnKernel::kWgmma && conv_tensors_aligned(tensors, 2)) {
     std::string why;
-    if (!launch_wgmma_gemm(ctx.stream(), wgmma_args, state.own.wtile, state.own.splits, &why)) ctx.fail(why);
-    if (wgmma_args.programmatic) note_programmatic_launch(ctx);
+    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.splits, &why)) ctx.fail(why);
+    if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }
   before_other_kernels(ctx);  // a misaligned run of a node that chose Kiln's kernel: see programmatic_launch.h

@@ -1,8 +1,6 @@
 #include "backends/cuda/cublaslt/wgmma_gemm.h"
 
 #include <atomic>
-#include <cstdlib>
-#include <string>
 
 #include "backends/cuda/kernels/epilogue.h"
 #include "kiln/types.h"
@@ -33,17 +31,6 @@ std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile til
   for (int s = 1; s <= kWgmmaMaxSplits; s *= 2)
     if ((s == 1 || chunks >= 2 * s) && (s == 1 || tiles * s <= 2 * int64_t{sms})) out.push_back(s);
   return out;
-}
-
-bool wgmma_tensors_aligned(const void* a, const void* w, const void* bias, const void* residual, const void* y) {
-  auto aligned = [](const void* q, uintptr_t n) { return reinterpret_cast<uintptr_t>(q) % n == 0; };
-  return aligned(a, 16) && aligned(w, 16) && aligned(bias, 2) && aligned(residual, 2) && aligned(y, 2);
-}
-
-CandidateMode wgmma_gemm_mode() {
-  const char* v = std::getenv("KILN_GEMM_WGMMA");
-  if (!v || !*v || std::string(v) == "0") return CandidateMode::kOff;
-  return candidate_mode("KILN_GEMM_WGMMA");  // "1" timed, "force"; anything else throws naming the switch
 }
 
 int64_t wgmma_gemm_chosen() { return g_chosen.load(); }

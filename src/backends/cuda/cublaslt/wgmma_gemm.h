@@ -15,7 +15,8 @@
 // Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k] (rows
 // k apart); k a multiple of 64; m at most 512 (larger products are cuBLASLt's, whose tiles fill the GPU); any
 // fused bias, residual and activation; compute capability 9.0 (the kernel is built for sm_90a only). The
-// addresses are checked at each run (wgmma_tensors_aligned).
+// addresses are checked at each run as the split-K kernel's are (conv_tensors_aligned: a, w, y and the residual
+// 16-byte aligned, TMA's condition for a and w).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -41,13 +42,10 @@ const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor);
 // each split keeps at least two 64-K chunks (one alone starves the ring) and the blocks stay within two an SM.
 std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
 
-// The tensors' addresses fit the kernel: a and w 16-byte aligned (TMA), the rest 2-byte.
-bool wgmma_tensors_aligned(const void* a, const void* w, const void* bias, const void* residual, const void* y);
-
 // KILN_GEMM_WGMMA: unset or "0" never (off by default until measured on a GPU), "1" a timed candidate, "force"
 // taken wherever it applies (its first tile with the most splits it would time; nothing timed or recorded:
 // tests). Any other value throws kiln::Error naming the switch.
-CandidateMode wgmma_gemm_mode();
+inline CandidateMode wgmma_gemm_mode() { return candidate_mode("KILN_GEMM_WGMMA", CandidateMode::kOff); }
 
 // How many matrix multiply nodes took the kernel (timed, forced or recorded), process-wide: for tests.
 int64_t wgmma_gemm_chosen();

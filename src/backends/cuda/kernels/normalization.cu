@@ -324,7 +324,8 @@ void normalization_kernel(KernelContext& ctx) {
   if (x.numel() == 0) return;
   for (const TensorRef* t : {&scale, &bias})
     if (t->shape.size() > x.shape.size()) ctx.fail("scale/bias have a higher rank than the input");
-  if (node_state<LayerNormLaunch>(ctx).skip_for_timing) return;
+  const LayerNormLaunch& launch = node_state<LayerNormLaunch>(ctx);
+  if (launch.skip_for_timing) return;
   NormParams p;
   p.scale = scale.data;
   p.bias = bias.data;
@@ -334,7 +335,7 @@ void normalization_kernel(KernelContext& ctx) {
   p.eps = static_cast<float>(ctx.attrs().f("epsilon", 1e-5));
   cudaStream_t s = ctx.stream();
   const bool warp = layernorm_warp_applies(ctx, x, scale, bias, groups, D, inner);
-  const WarpLaunch wl{s, node_state<LayerNormLaunch>(ctx).programmatic, ctx.res.next_kernel_may_start};
+  const WarpLaunch wl{s, launch.programmatic, ctx.res.next_kernel_may_start};
   if (!warp) before_other_kernels(ctx);  // a node whose warp kernel ran programmatically before (misaligned now)
   const DataType out_dt = ctx.out[0].dtype;
   if (out_dt != x.dtype && out_dt != DataType::kFLOAT)

@@ -258,7 +258,7 @@ bool tile_map(CUtensorMap* map, const void* base, DataType dt, int64_t rows, int
 
 template <class T, int BM, int BN, int STAGES>
 cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
-                     const WgmmaGemmArgs& args, int splits) {
+                     const GemmKernelArgs& args, int splits) {
   using L = Layout<BM, BN, STAGES>;
   auto* kernel = k_wgmma_gemm<T, BM, BN, STAGES>;
   static cudaError_t attributes = [kernel] {
@@ -287,7 +287,7 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
 
 template <class T>
 cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
-                        const WgmmaGemmArgs& args, WgmmaTile tile, int splits) {
+                        const GemmKernelArgs& args, WgmmaTile tile, int splits) {
   // Stages: as many as fit beside 2-3 blocks' worth of shared memory at these tile sizes (16-32 KB a stage).
   if (tile == WgmmaTile{64, 64}) return launch_t<T, 64, 64, 8>(stream, ma, mw, ep, args, splits);
   if (tile == WgmmaTile{64, 128}) return launch_t<T, 64, 128, 6>(stream, ma, mw, ep, args, splits);
@@ -298,7 +298,7 @@ cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtens
 
 }  // namespace
 
-bool launch_wgmma_gemm(cudaStream_t stream, const WgmmaGemmArgs& args, WgmmaTile tile, int splits, std::string* why) {
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, std::string* why) {
   if (args.dtype != DataType::kHALF && args.dtype != DataType::kBF16) {
     *why = "not float16 or bfloat16";
     return false;

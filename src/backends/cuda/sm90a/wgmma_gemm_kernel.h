@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kiln/types.h"
+#include "backends/cuda/kernels/gemm_rows.h"
 
 namespace kiln::cuda {
 
@@ -34,23 +34,9 @@ constexpr int kWgmmaChunk = 64;
 // Split counts the cluster reduction supports (each divides every tile's rows).
 constexpr int kWgmmaMaxSplits = 8;
 
-struct WgmmaGemmArgs {
-  const void* a = nullptr;         // [m, k], rows k apart, 16-byte aligned
-  const void* w = nullptr;         // [n, k], rows k apart, 16-byte aligned
-  const void* bias = nullptr;      // [n] or null
-  const void* residual = nullptr;  // [m, n] or null
-  void* y = nullptr;               // [m, n]
-  int64_t m = 0, n = 0, k = 0;
-  DataType dtype = DataType::kHALF;  // float16 or bfloat16, for every tensor
-  int act = -1;                      // the fused activation (activation_math.cuh's codes), -1 none
-  float alpha = 0, beta = 0;         // its parameters
-  bool programmatic = false;         // launched with programmatic stream serialization
-  bool allow_next = false;           // let the next kernel start once this one's wait is over
-};
-
-// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk). False, with
-// *why, when the launch fails (no sm_90a device, a refused configuration); the caller checked the problem
-// (cublaslt/wgmma_gemm.h).
-bool launch_wgmma_gemm(cudaStream_t stream, const WgmmaGemmArgs& args, WgmmaTile tile, int splits, std::string* why);
+// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk): float16 or
+// bfloat16, a and w 16-byte aligned (TMA). False, with *why, when the launch fails (no sm_90a device, a refused
+// configuration); the caller checked the problem (cublaslt/wgmma_gemm.h).
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, std::string* why);
 
 }  // namespace kiln::cuda

@@ -25,6 +25,14 @@ inline cuda::GemmRows token_rows(int64_t m = 128, int64_t n = 3072, int64_t k = 
   return r;
 }
 
+// One product a test launches on every tile and split count.
+struct GemmCase {
+  const char* label;
+  int64_t m, n, k;
+  bool residual;
+  int act;  // -1 none
+};
+
 struct GemmOnDevice {
   GemmOnDevice(int64_t m, int64_t n, int64_t k, DataType dt, bool with_residual, int act)
       : dtype(dt),
@@ -44,6 +52,8 @@ struct GemmOnDevice {
     upload(bias, bias_host);
     if (with_residual) upload(residual_buf, residual_host);
   }
+
+  GemmOnDevice(const GemmCase& c, DataType dt) : GemmOnDevice(c.m, c.n, c.k, dt, c.residual, c.act) {}
 
   // Fills y with NaN (float16 and bfloat16 alike): every element must be written.
   void poison() const { cudaMemset(y.get(), 0xFF, y.size()); }

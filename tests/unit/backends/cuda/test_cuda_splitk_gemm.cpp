@@ -397,17 +397,11 @@ TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
     EXPECT_NE(refusal(c_fc(), dev.sm_count, dev.major), "(taken)");
     return;
   }
-  struct Shape {
-    const char* label;
-    int64_t m, n, k;
-    bool residual;
-    int act;
-  };
-  const Shape shapes[] = {{"GPT-2 c_proj", 128, 768, 3072, true, -1}, {"ViT fc1", 197, 3072, 768, false, 12}};
+  const GemmCase shapes[] = {{"GPT-2 c_proj", 128, 768, 3072, true, -1}, {"ViT fc1", 197, 3072, 768, false, 12}};
   int launched = 0;
   for (DataType dt : {DataType::kHALF, DataType::kBF16})
-    for (const Shape& sh : shapes) {
-      const GemmOnDevice g(sh.m, sh.n, sh.k, dt, sh.residual, sh.act);
+    for (const GemmCase& sh : shapes) {
+      const GemmOnDevice g(sh, dt);
       const cuda::ConvTensors t{g.a.get(), g.w.get(), g.bias.get(), g.residual, g.y.get()};
       cuda::SplitKGemmProblem p{token_rows(sh.m, sh.n, sh.k), sh.act};
       p.dtype = dt;
