@@ -16,6 +16,7 @@ const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor) 
   if (!p.a_rows_packed) return "a is not [M, K] with rows K apart";
   if (!p.w_rows_of_k) return "the weights are not [N, K] with rows K apart";
   if (p.m < 1 || p.n < 1) return "no output";
+  if (p.n % 8 != 0) return "N not a multiple of 8 (the epilogue stores 16 bytes)";
   if (p.k < kWgmmaChunk || p.k % kWgmmaChunk != 0) return "K not a multiple of 64";
   if (p.m > kWgmmaMaxRows) return "more than 512 rows: cuBLASLt's tiles fill the GPU";
   if (p.n >= (int64_t{1} << 31) || p.k >= (int64_t{1} << 31) || (p.n + 63) / 64 > 65535) return "too large";

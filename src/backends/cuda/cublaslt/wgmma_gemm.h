@@ -13,7 +13,7 @@
 // prototype it comes from (bench/wgmma_proto/) decides first whether it beats cuBLASLt at all.
 //
 // Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k] (rows
-// k apart); k a multiple of 64; m at most 512 (larger products are cuBLASLt's, whose tiles fill the GPU); any
+// k apart); n a multiple of 8 (16-byte output rows); k a multiple of 64; m at most 512 (larger products are cuBLASLt's, whose tiles fill the GPU); any
 // fused bias, residual and activation; compute capability 9.0 (the kernel is built for sm_90a only). The
 // addresses are checked at each run as the split-K kernel's are (conv_tensors_aligned: a, w, y and the residual
 // 16-byte aligned, TMA's condition for a and w).

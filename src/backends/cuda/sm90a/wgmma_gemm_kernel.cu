@@ -194,21 +194,49 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();
   // Rows [split * BM / S, (split + 1) * BM / S) of the tile: every rank's partial, rank 0's first, then bias,
-  // residual and activation, as the split-K kernel's epilogue (ir/OPS.md: act(a @ w + bias + residual)).
-  const T* bias = static_cast<const T*>(ep.bias);
-  const T* residual = static_cast<const T*>(ep.residual);
-  T* y = static_cast<T*>(ep.y);
+  // residual and activation, as the split-K kernel's epilogue (ir/OPS.md: act(a @ w + bias + residual)). Thread t
+  // takes the 8 columns of group t % G and every RS-th row from t / G: 16-byte loads and stores (N is a multiple
+  // of 8, so a group is whole or wholly past N), and the bias read once. Every load a thread needs is issued
+  // before its first store, so their latencies overlap: one element at a time, each waiting on its own loads
+  // behind the store before (y may alias nothing, but the compiler cannot know), cost ~10 us a tile.
+  constexpr int G = BN / 8, RS = kThreads / G, RPT = BM / RS;  // RPT: a thread's rows when S is 1
+  const T* __restrict__ bias = static_cast<const T*>(ep.bias);
+  const T* __restrict__ residual = static_cast<const T*>(ep.residual);
+  T* __restrict__ y = static_cast<T*>(ep.y);
   const int r0 = split * BM / S, r1 = (split + 1) * BM / S;
-  for (int e = tid; e < (r1 - r0) * BN; e += kThreads) {
-    const int row = r0 + e / BN, col = e % BN;
-    const int gm = m0 + row, gn = n0 + col;
-    if (gm >= M || gn >= N) continue;
-    float v = 0.f;
-    for (int r = 0; r < S; ++r) v += cluster.map_shared_rank(red, r)[row * L::kRedStride + col];
-    if (bias) v += to_float(bias[gn]);
-    if (residual) v += to_float(residual[size_t(gm) * N + gn]);
-    if (ep.act >= 0) v = kern::act::activate(ep.act, ep.alpha, ep.beta, v);
-    y[size_t(gm) * N + gn] = from_float<T>(v);
+  const int gn = n0 + (tid % G) * 8, col = (tid % G) * 8;
+  float b[8] = {};
+  if (bias && gn < N)
+#pragma unroll
+    for (int q = 0; q < 8; ++q) b[q] = to_float(bias[gn + q]);
+  auto live = [&](int row) { return gn < N && row < r1 && m0 + row < M; };
+  uint4 res[RPT];
+#pragma unroll
+  for (int j = 0; j < RPT; ++j) {
+    const int row = r0 + tid / G + j * RS;
+    res[j] = make_uint4(0, 0, 0, 0);
+    if (residual && live(row)) res[j] = *reinterpret_cast<const uint4*>(residual + size_t(m0 + row) * N + gn);
+  }
+#pragma unroll
+  for (int j = 0; j < RPT; ++j) {
+    const int row = r0 + tid / G + j * RS;
+    if (!live(row)) continue;
+    float v[8] = {};
+    for (int r = 0; r < S; ++r) {
+      const float4* p = reinterpret_cast<const float4*>(cluster.map_shared_rank(red, r) + row * L::kRedStride + col);
+      const float4 lo = p[0], hi = p[1];
+      v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w, v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
+    }
+    const T* rv = reinterpret_cast<const T*>(&res[j]);
+    alignas(16) T out[8];
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      float x = v[q] + b[q];
+      if (residual) x += to_float(rv[q]);
+      if (ep.act >= 0) x = kern::act::activate(ep.act, ep.alpha, ep.beta, x);
+      out[q] = from_float<T>(x);
+    }
+    *reinterpret_cast<uint4*>(y + size_t(m0 + row) * N + gn) = *reinterpret_cast<const uint4*>(out);
   }
   cluster.sync();  // the others' partials stay until every rank has read them
 #endif

@@ -50,6 +50,7 @@ TEST(WgmmaGemm, TakesTokenRowProductsOnSm90aAndSaysWhyNotOthers) {
   EXPECT_EQ(refused([](auto& q) { q.a_rows_packed = false; }), "a is not [M, K] with rows K apart");
   EXPECT_EQ(refused([](auto& q) { q.w_rows_of_k = false; }), "the weights are not [N, K] with rows K apart");
   EXPECT_EQ(refused([](auto& q) { q.n = 0; }), "no output");
+  EXPECT_EQ(refused([](auto& q) { q.n = 100; }), "N not a multiple of 8 (the epilogue stores 16 bytes)");
   EXPECT_EQ(refused([](auto& q) { q.k = 96; }), "K not a multiple of 64");
   EXPECT_EQ(refused([](auto& q) { q.m = 513; }), "more than 512 rows: cuBLASLt's tiles fill the GPU");
   EXPECT_EQ(refused([](auto& q) { q.act = 14; }), "activation");
