@@ -37,6 +37,12 @@ template <class T> __device__ __forceinline__ T from_float(float v);
 template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// The fused activation as one out-of-line copy: the epilogue calls it at 32 places (inlined, each a switch over
+// every activation, the kernel's code grew past what the instruction cache holds).
+__device__ __noinline__ float activate_once(int act, float alpha, float beta, float x) {
+  return kern::act::activate(act, alpha, beta, x);
+}
+
 __device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
@@ -196,47 +202,61 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   // Rows [split * BM / S, (split + 1) * BM / S) of the tile: every rank's partial, rank 0's first, then bias,
   // residual and activation, as the split-K kernel's epilogue (ir/OPS.md: act(a @ w + bias + residual)). Thread t
   // takes the 8 columns of group t % G and every RS-th row from t / G: 16-byte loads and stores (N is a multiple
-  // of 8, so a group is whole or wholly past N), and the bias read once. Every load a thread needs is issued
-  // before its first store, so their latencies overlap: one element at a time, each waiting on its own loads
-  // behind the store before (y may alias nothing, but the compiler cannot know), cost ~10 us a tile.
-  constexpr int G = BN / 8, RS = kThreads / G, RPT = BM / RS;  // RPT: a thread's rows when S is 1
+  // of 8, so a group is whole or wholly past N), the bias read once. Rows go kRowsAtOnce at a time, each group's
+  // loads issued before its stores so that their latencies overlap (one element at a time, each load waiting
+  // behind the store before, cost ~10 us a tile). The code stays small on purpose: a block runs its epilogue once,
+  // so every instruction of it is fetched cold, and an epilogue unrolled over a whole tile with the activation
+  // inlined at every element (80k instructions) kept the warps waiting on instruction fetch for most of the
+  // kernel's time (Nsight Compute: "no instruction" 37 of 45 cycles a issued instruction, bench/NOTES.md).
+  constexpr int G = BN / 8, RS = kThreads / G, kRowsAtOnce = 4;
   const T* __restrict__ bias = static_cast<const T*>(ep.bias);
   const T* __restrict__ residual = static_cast<const T*>(ep.residual);
   T* __restrict__ y = static_cast<T*>(ep.y);
   const int r0 = split * BM / S, r1 = (split + 1) * BM / S;
-  const int gn = n0 + (tid % G) * 8, col = (tid % G) * 8;
+  const int col = (tid % G) * 8, gn = n0 + col;
   float b[8] = {};
   if (bias && gn < N)
 #pragma unroll
     for (int q = 0; q < 8; ++q) b[q] = to_float(bias[gn + q]);
   auto live = [&](int row) { return gn < N && row < r1 && m0 + row < M; };
-  uint4 res[RPT];
+#pragma unroll 1
+  for (int first_row = r0 + tid / G; first_row < r1; first_row += RS * kRowsAtOnce) {
+    uint4 res[kRowsAtOnce];
+    float v[kRowsAtOnce][8] = {};
 #pragma unroll
-  for (int j = 0; j < RPT; ++j) {
-    const int row = r0 + tid / G + j * RS;
-    res[j] = make_uint4(0, 0, 0, 0);
-    if (residual && live(row)) res[j] = *reinterpret_cast<const uint4*>(residual + size_t(m0 + row) * N + gn);
-  }
-#pragma unroll
-  for (int j = 0; j < RPT; ++j) {
-    const int row = r0 + tid / G + j * RS;
-    if (!live(row)) continue;
-    float v[8] = {};
+    for (int u = 0; u < kRowsAtOnce; ++u) {
+      const int row = first_row + u * RS;
+      res[u] = make_uint4(0, 0, 0, 0);
+      if (residual && live(row)) res[u] = *reinterpret_cast<const uint4*>(residual + size_t(m0 + row) * N + gn);
+    }
+#pragma unroll 1
     for (int r = 0; r < S; ++r) {
-      const float4* p = reinterpret_cast<const float4*>(cluster.map_shared_rank(red, r) + row * L::kRedStride + col);
-      const float4 lo = p[0], hi = p[1];
-      v[0] += lo.x, v[1] += lo.y, v[2] += lo.z, v[3] += lo.w, v[4] += hi.x, v[5] += hi.y, v[6] += hi.z, v[7] += hi.w;
-    }
-    const T* rv = reinterpret_cast<const T*>(&res[j]);
-    alignas(16) T out[8];
+      const float* part = cluster.map_shared_rank(red, r);
 #pragma unroll
-    for (int q = 0; q < 8; ++q) {
-      float x = v[q] + b[q];
-      if (residual) x += to_float(rv[q]);
-      if (ep.act >= 0) x = kern::act::activate(ep.act, ep.alpha, ep.beta, x);
-      out[q] = from_float<T>(x);
+      for (int u = 0; u < kRowsAtOnce; ++u) {
+        const int row = first_row + u * RS;
+        if (row >= r1) continue;
+        const float4* p = reinterpret_cast<const float4*>(part + row * L::kRedStride + col);
+        const float4 lo = p[0], hi = p[1];
+        v[u][0] += lo.x, v[u][1] += lo.y, v[u][2] += lo.z, v[u][3] += lo.w;
+        v[u][4] += hi.x, v[u][5] += hi.y, v[u][6] += hi.z, v[u][7] += hi.w;
+      }
     }
-    *reinterpret_cast<uint4*>(y + size_t(m0 + row) * N + gn) = *reinterpret_cast<const uint4*>(out);
+#pragma unroll
+    for (int u = 0; u < kRowsAtOnce; ++u) {
+      const int row = first_row + u * RS;
+      if (!live(row)) continue;
+      const T* rv = reinterpret_cast<const T*>(&res[u]);
+      alignas(16) T out[8];
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        float x = v[u][q] + b[q];
+        if (residual) x += to_float(rv[q]);
+        if (ep.act >= 0) x = activate_once(ep.act, ep.alpha, ep.beta, x);
+        out[q] = from_float<T>(x);
+      }
+      *reinterpret_cast<uint4*>(y + size_t(m0 + row) * N + gn) = *reinterpret_cast<const uint4*>(out);
+    }
   }
   cluster.sync();  // the others' partials stay until every rank has read them
 #endif
