@@ -91,18 +91,25 @@ namespace {
 namespace cg = cooperative_groups;
 using namespace wgmma;
 
-template <int BM, int BN, int STAGES> struct Layout {
+// A block's shared memory: a ring of `stages` stages (a's tile, then w's), which the float32 partial tile reuses
+// once the loads are consumed, then one mbarrier a stage. The stage count is chosen at launch (at most
+// MAX_STAGES, the ring's size for the launch attribute): a block that runs few chunks gets a short ring, so
+// that more blocks share an SM (a split tile runs K / 64 / splits chunks).
+template <int BM, int BN, int MAX_STAGES> struct Layout {
   static constexpr int kATile = BM * kRowBytes;
   static constexpr int kWTile = BN * kRowBytes;
   static constexpr int kStage = kATile + kWTile;
   static constexpr int kRedStride = BN + 4;  // floats a row of the partial tile (4 apart: fewer bank conflicts)
-  static constexpr size_t kRing = size_t(STAGES) * kStage;
   static constexpr size_t kRed = size_t(BM) * kRedStride * sizeof(float);
-  static constexpr size_t kData = kRing > kRed ? kRing : kRed;
-  static constexpr size_t kBytes = kData + 1024 /* alignment */ + STAGES * sizeof(uint64_t);
+  static constexpr size_t data(int stages) { return size_t(stages) * kStage > kRed ? size_t(stages) * kStage : kRed; }
+  static constexpr size_t bytes(int stages) { return data(stages) + 1024 /* alignment */ + stages * sizeof(uint64_t); }
   static_assert(kATile % 1024 == 0 && kStage % 1024 == 0, "swizzle atoms stay 1024-byte aligned");
-  static_assert(kBytes <= 227 * 1024, "shared memory");
+  static_assert(bytes(MAX_STAGES) <= 227 * 1024, "shared memory");
 };
+
+// The ring's stages for a block that runs `chunks` chunks: no more than it loads, and at least 2 (the main loop
+// refills a stage one chunk late, once the wgmma that read it has completed).
+template <int MAX_STAGES> int ring_stages(int chunks) { return chunks < 2 ? 2 : chunks < MAX_STAGES ? chunks : MAX_STAGES; }
 
 struct Epilogue {
   const void* bias;
@@ -112,16 +119,17 @@ struct Epilogue {
   float alpha, beta;
 };
 
-template <class T, int BM, int BN, int STAGES>
+template <class T, int BM, int BN, int MAX_STAGES>
 __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__ CUtensorMap map_a,
                                                          const __grid_constant__ CUtensorMap map_w, Epilogue ep, int M,
-                                                         int N, int K, bool programmatic, bool allow_next) {
+                                                         int N, int K, int stages, bool programmatic,
+                                                         bool allow_next) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using L = Layout<BM, BN, STAGES>;
+  using L = Layout<BM, BN, MAX_STAGES>;
   constexpr int MT = BM / 64;
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + L::kData);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + L::data(stages));
   const int tid = threadIdx.x;
   const int n0 = blockIdx.x * BN, m0 = blockIdx.y * BM;
   const int S = gridDim.z, split = blockIdx.z;
@@ -129,18 +137,18 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   const int c_begin = split * chunks / S, nk = (split + 1) * chunks / S - c_begin;
 
   if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    for (int s = 0; s < stages; ++s) mbar_init(&full[s], 1);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
 
   auto load_w = [&](int i) {
-    tma_load(smem + (i % STAGES) * L::kStage + L::kATile, &map_w, &full[i % STAGES], (c_begin + i) * kWgmmaChunk, n0);
+    tma_load(smem + (i % stages) * L::kStage + L::kATile, &map_w, &full[i % stages], (c_begin + i) * kWgmmaChunk, n0);
   };
   auto load_a = [&](int i) {
-    tma_load(smem + (i % STAGES) * L::kStage, &map_a, &full[i % STAGES], (c_begin + i) * kWgmmaChunk, m0);
+    tma_load(smem + (i % stages) * L::kStage, &map_a, &full[i % stages], (c_begin + i) * kWgmmaChunk, m0);
   };
-  const int first = nk < STAGES ? nk : STAGES;
+  const int first = nk < stages ? nk : stages;
   // The weights do not depend on the kernel before: launched programmatically, the first stages' weights load
   // while it finishes, and a's (its output) after the wait. Every write (the output) also follows the wait.
   if (tid == 0)
@@ -161,9 +169,12 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
 #pragma unroll
     for (int j = 0; j < BN / 2; ++j) acc[m][j] = 0.f;
 
+  // One chunk's wgmmas stay in flight while the next chunk's are issued: after issuing chunk i the warpgroup
+  // waits only for chunk i - 1, whose stage thread 0 then refills (chunk i - 1 + stages). Waiting for chunk i
+  // itself, every chunk paid the whole wgmma latency and the barrier with no tensor work beside them.
   for (int i = 0; i < nk; ++i) {
-    const int s = i % STAGES;
-    mbar_wait(&full[s], (i / STAGES) & 1);
+    const int s = i % stages;
+    mbar_wait(&full[s], (i / stages) & 1);
     const uint8_t* a = smem + s * L::kStage;
     const uint8_t* w = a + L::kATile;
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
@@ -173,14 +184,18 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
       for (int m = 0; m < MT; ++m)
         wgmma::Mma<T>::run(acc[m], smem_desc(a + m * 64 * kRowBytes) + 2 * kk, smem_desc(w) + 2 * kk);
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-    __syncthreads();  // every thread's wgmma has read stage s: it may be refilled
-    if (tid == 0 && i + STAGES < nk) {
-      mbar_expect_tx(&full[s], L::kStage);
-      load_w(i + STAGES);
-      load_a(i + STAGES);
+    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+    __syncthreads();  // every thread's wgmma of chunk i - 1 has read its stage: it may be refilled
+    const int done = i - 1, next = done + stages;
+    if (tid == 0 && done >= 0 && next < nk) {
+      const int ds = done % stages;
+      mbar_expect_tx(&full[ds], L::kStage);
+      load_w(next);
+      load_a(next);
     }
   }
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  __syncthreads();  // every chunk's wgmma is complete: the ring may hold the partial tile
 
   // The float32 partial tile into this block's shared memory (every load was consumed: the ring is free). The
   // accumulator fragment: warp w of the warpgroup holds rows w * 16 + lane / 4 (+ 8), columns 8 c + 2 (lane % 4)
@@ -304,13 +319,13 @@ bool tile_map(CUtensorMap* map, const void* base, DataType dt, int64_t rows, int
   return true;
 }
 
-template <class T, int BM, int BN, int STAGES>
+template <class T, int BM, int BN, int MAX_STAGES>
 cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
                      const GemmKernelArgs& args, int splits) {
-  using L = Layout<BM, BN, STAGES>;
-  auto* kernel = k_wgmma_gemm<T, BM, BN, STAGES>;
+  using L = Layout<BM, BN, MAX_STAGES>;
+  auto* kernel = k_wgmma_gemm<T, BM, BN, MAX_STAGES>;
   static cudaError_t attributes = [kernel] {
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kBytes));
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::bytes(MAX_STAGES)));
     if (e == cudaSuccess) e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     return e;
   }();
@@ -318,7 +333,9 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned((args.n + BN - 1) / BN), unsigned((args.m + BM - 1) / BM), unsigned(splits));
   cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = L::kBytes;
+  // The most chunks a block runs (the split ranges differ by one at most).
+  const int stages = ring_stages<MAX_STAGES>(int((args.k / kWgmmaChunk + splits - 1) / splits));
+  cfg.dynamicSmemBytes = L::bytes(stages);
   cfg.stream = stream;
   cudaLaunchAttribute at[2] = {};
   at[0].id = cudaLaunchAttributeClusterDimension;
@@ -329,14 +346,14 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
   at[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = at;
   cfg.numAttrs = args.programmatic ? 2 : 1;
-  return cudaLaunchKernelEx(&cfg, kernel, ma, mw, ep, int(args.m), int(args.n), int(args.k), args.programmatic,
-                            args.allow_next);
+  return cudaLaunchKernelEx(&cfg, kernel, ma, mw, ep, int(args.m), int(args.n), int(args.k), stages,
+                            args.programmatic, args.allow_next);
 }
 
 template <class T>
 cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
                         const GemmKernelArgs& args, WgmmaTile tile, int splits) {
-  // Stages: as many as fit beside 2-3 blocks' worth of shared memory at these tile sizes (16-32 KB a stage).
+  // The most stages (16-32 KB each): 128 KB of ring for a block that runs many chunks.
   if (tile == WgmmaTile{64, 64}) return launch_t<T, 64, 64, 8>(stream, ma, mw, ep, args, splits);
   if (tile == WgmmaTile{64, 128}) return launch_t<T, 64, 128, 6>(stream, ma, mw, ep, args, splits);
   if (tile == WgmmaTile{128, 64}) return launch_t<T, 128, 64, 6>(stream, ma, mw, ep, args, splits);
