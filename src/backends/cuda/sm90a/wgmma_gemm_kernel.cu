@@ -142,12 +142,15 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   }
   __syncthreads();
 
+  // The blocks of a row of tiles all read the same chunks of a. Walking K in the same order they would ask L2
+  // for the same lines at the same moment, so each column of tiles starts at a chunk of its own and wraps
+  // around (the sum's order is then fixed per tile: the output stays deterministic).
+  const int rot = blockIdx.x % nk;
+  auto chunk_k = [&](int i) { return (c_begin + (i + rot < nk ? i + rot : i + rot - nk)) * kWgmmaChunk; };
   auto load_w = [&](int i) {
-    tma_load(smem + (i % stages) * L::kStage + L::kATile, &map_w, &full[i % stages], (c_begin + i) * kWgmmaChunk, n0);
+    tma_load(smem + (i % stages) * L::kStage + L::kATile, &map_w, &full[i % stages], chunk_k(i), n0);
   };
-  auto load_a = [&](int i) {
-    tma_load(smem + (i % stages) * L::kStage, &map_a, &full[i % stages], (c_begin + i) * kWgmmaChunk, m0);
-  };
+  auto load_a = [&](int i) { tma_load(smem + (i % stages) * L::kStage, &map_a, &full[i % stages], chunk_k(i), m0); };
   const int first = nk < stages ? nk : stages;
   // The weights do not depend on the kernel before: launched programmatically, the first stages' weights load
   // while it finishes, and a's (its output) after the wait. Every write (the output) also follows the wait.

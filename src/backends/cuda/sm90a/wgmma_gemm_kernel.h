@@ -5,7 +5,10 @@
 //
 // The kernel: one warpgroup (128 threads) a block computes a tile of BM x BN outputs (BM 64 or 128: one or two
 // m64 wgmma rows) over its share of K; thread 0 issues the TMA loads of a ring of 64-K stages (a's and w's tiles,
-// 128-byte swizzled, the layout wgmma's descriptors read) on mbarriers; the S blocks of a tile form a cluster
+// 128-byte swizzled, the layout wgmma's descriptors read) on mbarriers, as many stages as the block has chunks
+// (at most 4-8), one chunk's wgmmas in flight while the next is issued; each column of tiles starts its walk
+// along K at a chunk of its own (the blocks of a row share a's chunks: L2 is not asked for the same lines by
+// all of them at once); the S blocks of a tile form a cluster
 // along z (split-K) and add their float32 partials through distributed shared memory in a fixed order (rank 0's
 // first), each block finishing BM / S rows (epilogue, store). Launched programmatically, each block loads its
 // first stages of weights before it waits for the kernel before. bench/wgmma_proto/ is the same kernel alone,
