@@ -72,16 +72,17 @@ Epilogue lt_epilogue_for(bool bias, int act, bool erf_as_tanh, bool* lt_act) {
 }
 
 // Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, Kiln's split-K
-// kernel on `tile` over `splits` blocks a tile, or Kiln's wgmma kernel on `wtile` over `splits` (KILN_GEMM_WGMMA).
+// kernel on `tile` over `splits` blocks a tile, or Kiln's wgmma kernel on `wtile` in `wconfig` (KILN_GEMM_WGMMA).
 enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK, kWgmma };
 struct OwnChoice {
   OwnKernel kernel = OwnKernel::kUndecided;
   int splits = 0;
   SplitKTile tile;
   WgmmaTile wtile;
+  WgmmaConfig wconfig;
   OwnChoice() = default;
   OwnChoice(OwnKernel k, int s, SplitKTile t = SplitKTile{}) : kernel(k), splits(s), tile(t) {}
-  OwnChoice(int s, WgmmaTile w) : kernel(OwnKernel::kWgmma), splits(s), wtile(w) {}
+  OwnChoice(WgmmaTile w, WgmmaConfig c) : kernel(OwnKernel::kWgmma), splits(c.splits), wtile(w), wconfig(c) {}
 };
 
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
@@ -99,7 +100,7 @@ struct MatmulState {
 // The timing-cache records of the choice (the problem's text: gemm_problem plus the epilogue inputs).
 constexpr const char* kSmallMTaken = "small-M kernel", *kNoOwnKernel = "cuBLASLt";
 const std::string kSplitKTaken = "split-K kernel ";  // + the tile and " x" the split count
-const std::string kWgmmaTaken = "wgmma kernel ";     // + the tile and " x" the split count
+const std::string kWgmmaTaken = "wgmma kernel ";     // + the tile and the configuration ("x2", "x2 m4")
 
 // The split-K kernel on one tile: its geometry and the split counts worth timing there, fewest first.
 struct SplitKTileCandidates {
@@ -107,10 +108,10 @@ struct SplitKTileCandidates {
   std::vector<int> splits;
 };
 
-// The wgmma kernel on one tile, and the split counts worth timing there.
+// The wgmma kernel on one tile, and the configurations worth timing there.
 struct WgmmaTileCandidates {
   WgmmaTile tile;
-  std::vector<int> splits;
+  std::vector<WgmmaConfig> configs;
 };
 
 // What one of Kiln's kernels needs to be timed and launched for this node.
@@ -139,7 +140,7 @@ constexpr float kProgrammaticCreditMs = 0.5e-3f;
 std::string own_record(const OwnChoice& c) {
   if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
   if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + c.tile.name() + " x" + std::to_string(c.splits);
-  if (c.kernel == OwnKernel::kWgmma) return kWgmmaTaken + c.wtile.name() + " x" + std::to_string(c.splits);
+  if (c.kernel == OwnKernel::kWgmma) return kWgmmaTaken + c.wtile.name() + " " + c.wconfig.name();
   return kNoOwnKernel;
 }
 
@@ -155,8 +156,8 @@ OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
       if (rec == own_record(choice)) return choice;
     }
   for (const WgmmaTileCandidates& t : c.wgmma_tiles)
-    for (int s : t.splits) {
-      const OwnChoice choice{s, t.tile};
+    for (const WgmmaConfig& config : t.configs) {
+      const OwnChoice choice{t.tile, config};
       if (rec == own_record(choice)) return choice;
     }
   return OwnChoice{};
@@ -193,7 +194,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   }
   if (!c.wgmma_tiles.empty() && c.wgmma_mode == CandidateMode::kForce) {
     const WgmmaTileCandidates& first = c.wgmma_tiles.front();
-    return decided({first.splits.back(), first.tile}, "KILN_GEMM_WGMMA=force");
+    return decided({first.tile, first.configs.back()}, "KILN_GEMM_WGMMA=force");
   }
   if (!c.small_m && !c.splitk && c.wgmma_tiles.empty()) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
@@ -206,7 +207,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
                       std::to_string(args.act) + (c.small_m ? ",small-m" : "");
     for (const SplitKTileCandidates& t : c.splitk_tiles) epi += ",split-k " + t.geometry.tile.name();
-    for (const WgmmaTileCandidates& t : c.wgmma_tiles) epi += ",wgmma " + t.tile.name();
+    for (const WgmmaTileCandidates& t : c.wgmma_tiles) epi += ",wgmma " + t.tile.name() + "+multicast";
     if (c.programmatic) epi += ",pdl";
     key = tactic_key(res, "gemm-own-kernels", "3", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
@@ -256,9 +257,9 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   // args.allow_next is false until the choice is made: timed with nothing let start early.
   if (conv_tensors_aligned(c.tensors, 2))
     for (const WgmmaTileCandidates& t : c.wgmma_tiles)
-      for (int splits : t.splits)
-        consider({splits, t.tile}, time_ms(ctx.stream(), [&] {
-                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, splits, &why);
+      for (const WgmmaConfig& config : t.configs)
+        consider({t.tile, config}, time_ms(ctx.stream(), [&] {
+                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, config.splits, config.multicast, &why);
                  }));
   if (!key.empty()) res.tactics->record(key, own_record(best));
   if (res.ties && !key.empty()) {
@@ -445,7 +446,7 @@ void matmul_kernel(KernelContext& ctx) {
     cand.wgmma_mode = wgmma_gemm_mode();
     const WgmmaGemmProblem wp{rows, fused.act};
     if (cand.wgmma_mode != CandidateMode::kOff && !wgmma_gemm_refusal(wp, dev.major, dev.minor))
-      for (WgmmaTile tile : kWgmmaTiles) cand.wgmma_tiles.push_back({tile, wgmma_split_candidates(wp, tile, dev.sm_count)});
+      for (WgmmaTile tile : kWgmmaTiles) cand.wgmma_tiles.push_back({tile, wgmma_configs(wp, tile, dev.sm_count)});
     cand.tensors = tensors;
     cand.dtype = a.dtype;
     cand.programmatic = state.programmatic;
@@ -478,7 +479,9 @@ void matmul_kernel(KernelContext& ctx) {
   }
   if (state.own.kernel == OwnKernel::kWgmma && conv_tensors_aligned(tensors, 2)) {
     std::string why;
-    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.splits, &why)) ctx.fail(why);
+    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.wconfig.splits, state.own.wconfig.multicast,
+                           &why))
+      ctx.fail(why);
     if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }

@@ -34,6 +34,15 @@ std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile til
   return out;
 }
 
+std::vector<WgmmaConfig> wgmma_configs(const WgmmaGemmProblem& p, WgmmaTile tile, int sms) {
+  const int64_t columns = (p.n + tile.n - 1) / tile.n;
+  std::vector<WgmmaConfig> out;
+  for (int s : wgmma_split_candidates(p, tile, sms))
+    for (int c : kWgmmaMulticasts)
+      if (!wgmma_multicast_refusal(tile, s, c) && columns % c == 0) out.push_back({s, c});
+  return out;
+}
+
 int64_t wgmma_gemm_chosen() { return g_chosen.load(); }
 void count_wgmma_gemm_chosen() { ++g_chosen; }
 

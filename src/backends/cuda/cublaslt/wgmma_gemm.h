@@ -42,9 +42,30 @@ const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor);
 // each split keeps at least two 64-K chunks (one alone starves the ring) and the blocks stay within two an SM.
 std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
 
+// One launch of the kernel on a tile: blocks a tile (split-K) and tiles of a row sharing a's loads (multicast).
+struct WgmmaConfig {
+  int splits = 1, multicast = 1;
+  // "x2", "x2 m4": the timing cache's record and the log's (a width of 1 reads as before multicast existed).
+  std::string name() const {
+    std::string s = "x";
+    s += std::to_string(splits);
+    if (multicast > 1) {
+      s += " m";
+      s += std::to_string(multicast);
+    }
+    return s;
+  }
+  bool operator==(const WgmmaConfig& o) const { return splits == o.splits && multicast == o.multicast; }
+};
+
+// The configurations worth timing on `tile`, fewest splits first: each split count of wgmma_split_candidates,
+// alone and with each multicast width (kWgmmaMulticasts) that the cluster holds and that divides the row's
+// tiles (a width that does not leaves a column of blocks that loads and stores nothing of its own).
+std::vector<WgmmaConfig> wgmma_configs(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
+
 // KILN_GEMM_WGMMA: unset or "0" never (off by default until measured on a GPU), "1" a timed candidate, "force"
-// taken wherever it applies (its first tile with the most splits it would time; nothing timed or recorded:
-// tests). Any other value throws kiln::Error naming the switch.
+// taken wherever it applies (its first tile in its last configuration: the most splits, the widest multicast;
+// nothing timed or recorded: tests). Any other value throws kiln::Error naming the switch.
 inline CandidateMode wgmma_gemm_mode() { return candidate_mode("KILN_GEMM_WGMMA", CandidateMode::kOff); }
 
 // How many matrix multiply nodes took the kernel (timed, forced or recorded), process-wide: for tests.

@@ -66,12 +66,48 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
       : "memory");
 }
 
+// Waits as mbar_wait, acquiring what the blocks of the cluster released when they arrived (the empty barriers:
+// the peers' wgmmas have read the stage the next multicast overwrites).
+__device__ __forceinline__ void mbar_wait_cluster(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// Arrives on the barrier at `bar`'s offset in the shared memory of the cluster's block `rank`.
+__device__ __forceinline__ void mbar_arrive_remote(uint64_t* bar, uint32_t rank) {
+  asm volatile(
+      "{\n"
+      ".reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
+      "}\n" ::"r"(smem_u32(bar)),
+      "r"(rank)
+      : "memory");
+}
+
 // A box of `map` at (c0 along k, c1 along the rows) into shared memory; its bytes complete on `bar`.
 __device__ __forceinline__ void tma_load(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];" ::"r"(
           smem_u32(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(c0), "r"(c1)
+      : "memory");
+}
+
+// tma_load into the same offset of every block of `mask` (cluster ranks), each block's barrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_multicast(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1,
+                                                   uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%3, %4}], [%2], %5;" ::"r"(smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(bar)), "r"(c0), "r"(c1), "h"(mask)
       : "memory");
 }
 
@@ -92,7 +128,8 @@ namespace cg = cooperative_groups;
 using namespace wgmma;
 
 // A block's shared memory: a ring of `stages` stages (a's tile, then w's), which the float32 partial tile reuses
-// once the loads are consumed, then one mbarrier a stage. The stage count is chosen at launch (at most
+// once the loads are consumed, then two mbarriers a stage (full: its bytes landed; empty: every block that
+// multicasts into it has read it). The stage count is chosen at launch (at most
 // MAX_STAGES, the ring's size for the launch attribute): a block that runs few chunks gets a short ring, so
 // that more blocks share an SM (a split tile runs K / 64 / splits chunks).
 template <int BM, int BN, int MAX_STAGES> struct Layout {
@@ -102,7 +139,7 @@ template <int BM, int BN, int MAX_STAGES> struct Layout {
   static constexpr int kRedStride = BN + 4;  // floats a row of the partial tile (4 apart: fewer bank conflicts)
   static constexpr size_t kRed = size_t(BM) * kRedStride * sizeof(float);
   static constexpr size_t data(int stages) { return size_t(stages) * kStage > kRed ? size_t(stages) * kStage : kRed; }
-  static constexpr size_t bytes(int stages) { return data(stages) + 1024 /* alignment */ + stages * sizeof(uint64_t); }
+  static constexpr size_t bytes(int stages) { return data(stages) + 1024 /* alignment */ + 2 * stages * sizeof(uint64_t); }
   static_assert(kATile % 1024 == 0 && kStage % 1024 == 0, "swizzle atoms stay 1024-byte aligned");
   static_assert(bytes(MAX_STAGES) <= 227 * 1024, "shared memory");
 };
@@ -130,27 +167,49 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + L::data(stages));
+  uint64_t* empty = full + stages;
   const int tid = threadIdx.x;
   const int n0 = blockIdx.x * BN, m0 = blockIdx.y * BM;
   const int S = gridDim.z, split = blockIdx.z;
   const int chunks = K / kWgmmaChunk;
   const int c_begin = split * chunks / S, nk = (split + 1) * chunks / S - c_begin;
+  // The cluster is C x 1 x S blocks: C neighbouring tiles of a row (multicast: they share a's loads, each block
+  // loading BM / C of its rows into all C) times the S splits of each. Cluster ranks run x first: this block's
+  // group of C is ranks C * split .. C * split + C - 1.
+  cg::cluster_group cluster = cg::this_cluster();
+  const int C = int(cluster.dim_blocks().x), cx = int(blockIdx.x) % C;
+  const uint32_t group0 = uint32_t(C * split);
+  const uint16_t group_mask = uint16_t(((1u << C) - 1) << group0);
 
   if (tid == 0) {
-    for (int s = 0; s < stages; ++s) mbar_init(&full[s], 1);
+    for (int s = 0; s < stages; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], uint32_t(C));
+    }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  __syncthreads();
+  if (C > 1)
+    cluster.sync();  // the peers' barriers exist before anything multicasts to them or arrives on them
+  else
+    __syncthreads();
 
   // The blocks of a row of tiles all read the same chunks of a. Walking K in the same order they would ask L2
-  // for the same lines at the same moment, so each column of tiles starts at a chunk of its own and wraps
+  // for the same lines at the same moment, so each group of C tiles starts at a chunk of its own and wraps
   // around (the sum's order is then fixed per tile: the output stays deterministic).
-  const int rot = blockIdx.x % nk;
+  const int rot = int(blockIdx.x / C) % nk;
   auto chunk_k = [&](int i) { return (c_begin + (i + rot < nk ? i + rot : i + rot - nk)) * kWgmmaChunk; };
   auto load_w = [&](int i) {
     tma_load(smem + (i % stages) * L::kStage + L::kATile, &map_w, &full[i % stages], chunk_k(i), n0);
   };
-  auto load_a = [&](int i) { tma_load(smem + (i % stages) * L::kStage, &map_a, &full[i % stages], chunk_k(i), m0); };
+  auto load_a = [&](int i) {
+    uint8_t* a = smem + (i % stages) * L::kStage;
+    if (C == 1) {
+      tma_load(a, &map_a, &full[i % stages], chunk_k(i), m0);
+    } else {  // this block's BM / C rows (whole 1024-byte swizzle atoms) into every block of the group
+      const int rows = BM / C;
+      tma_load_multicast(a + cx * rows * kRowBytes, &map_a, &full[i % stages], chunk_k(i), m0 + cx * rows, group_mask);
+    }
+  };
   const int first = nk < stages ? nk : stages;
   // The weights do not depend on the kernel before: launched programmatically, the first stages' weights load
   // while it finishes, and a's (its output) after the wait. Every write (the output) also follows the wait.
@@ -192,6 +251,10 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
     const int done = i - 1, next = done + stages;
     if (tid == 0 && done >= 0 && next < nk) {
       const int ds = done % stages;
+      if (C > 1) {  // the group's multicasts refill every block's stage: all C must have read it first
+        for (int q = 0; q < C; ++q) mbar_arrive_remote(&empty[ds], group0 + uint32_t(q));
+        mbar_wait_cluster(&empty[ds], uint32_t((next / stages - 1) & 1));
+      }
       mbar_expect_tx(&full[ds], L::kStage);
       load_w(next);
       load_a(next);
@@ -215,7 +278,6 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
       red[(row + 8) * L::kRedStride + col] = acc[m][cn * 4 + 2];
       red[(row + 8) * L::kRedStride + col + 1] = acc[m][cn * 4 + 3];
     }
-  cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();
   // Rows [split * BM / S, (split + 1) * BM / S) of the tile: every rank's partial, rank 0's first, then bias,
   // residual and activation, as the split-K kernel's epilogue (ir/OPS.md: act(a @ w + bias + residual)). Thread t
@@ -249,7 +311,7 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
     }
 #pragma unroll 1
     for (int r = 0; r < S; ++r) {
-      const float* part = cluster.map_shared_rank(red, r);
+      const float* part = cluster.map_shared_rank(red, cx + C * r);  // split r's block of this tile
 #pragma unroll
       for (int u = 0; u < kRowsAtOnce; ++u) {
         const int row = first_row + u * RS;
@@ -324,7 +386,7 @@ bool tile_map(CUtensorMap* map, const void* base, DataType dt, int64_t rows, int
 
 template <class T, int BM, int BN, int MAX_STAGES>
 cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
-                     const GemmKernelArgs& args, int splits) {
+                     const GemmKernelArgs& args, int splits, int multicast) {
   using L = Layout<BM, BN, MAX_STAGES>;
   auto* kernel = k_wgmma_gemm<T, BM, BN, MAX_STAGES>;
   static cudaError_t attributes = [kernel] {
@@ -334,7 +396,11 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
   }();
   if (attributes != cudaSuccess) return attributes;
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned((args.n + BN - 1) / BN), unsigned((args.m + BM - 1) / BM), unsigned(splits));
+  // Columns of tiles rounded up to whole multicast groups: a block past N still loads its share of a for the
+  // others (its w box reads as zeros) and stores nothing.
+  const int64_t columns = (args.n + BN - 1) / BN;
+  cfg.gridDim = dim3(unsigned((columns + multicast - 1) / multicast * multicast), unsigned((args.m + BM - 1) / BM),
+                     unsigned(splits));
   cfg.blockDim = dim3(kThreads);
   // The most chunks a block runs (the split ranges differ by one at most).
   const int stages = ring_stages<MAX_STAGES>(int((args.k / kWgmmaChunk + splits - 1) / splits));
@@ -342,7 +408,7 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
   cfg.stream = stream;
   cudaLaunchAttribute at[2] = {};
   at[0].id = cudaLaunchAttributeClusterDimension;
-  at[0].val.clusterDim.x = 1;
+  at[0].val.clusterDim.x = unsigned(multicast);
   at[0].val.clusterDim.y = 1;
   at[0].val.clusterDim.z = unsigned(splits);
   at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -355,18 +421,19 @@ cudaError_t launch_t(cudaStream_t stream, const CUtensorMap& ma, const CUtensorM
 
 template <class T>
 cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtensorMap& mw, const Epilogue& ep,
-                        const GemmKernelArgs& args, WgmmaTile tile, int splits) {
+                        const GemmKernelArgs& args, WgmmaTile tile, int splits, int multicast) {
   // The most stages (16-32 KB each): 128 KB of ring for a block that runs many chunks.
-  if (tile == WgmmaTile{64, 64}) return launch_t<T, 64, 64, 8>(stream, ma, mw, ep, args, splits);
-  if (tile == WgmmaTile{64, 128}) return launch_t<T, 64, 128, 6>(stream, ma, mw, ep, args, splits);
-  if (tile == WgmmaTile{128, 64}) return launch_t<T, 128, 64, 6>(stream, ma, mw, ep, args, splits);
-  if (tile == WgmmaTile{128, 128}) return launch_t<T, 128, 128, 4>(stream, ma, mw, ep, args, splits);
+  if (tile == WgmmaTile{64, 64}) return launch_t<T, 64, 64, 8>(stream, ma, mw, ep, args, splits, multicast);
+  if (tile == WgmmaTile{64, 128}) return launch_t<T, 64, 128, 6>(stream, ma, mw, ep, args, splits, multicast);
+  if (tile == WgmmaTile{128, 64}) return launch_t<T, 128, 64, 6>(stream, ma, mw, ep, args, splits, multicast);
+  if (tile == WgmmaTile{128, 128}) return launch_t<T, 128, 128, 4>(stream, ma, mw, ep, args, splits, multicast);
   return cudaErrorInvalidValue;
 }
 
 }  // namespace
 
-bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, std::string* why) {
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, int multicast,
+                       std::string* why) {
   if (args.dtype != DataType::kHALF && args.dtype != DataType::kBF16) {
     *why = "not float16 or bfloat16";
     return false;
@@ -376,14 +443,18 @@ bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTil
     *why = "split count " + std::to_string(splits) + " does not fit K " + std::to_string(args.k);
     return false;
   }
+  if (const char* refused = wgmma_multicast_refusal(tile, splits, multicast)) {
+    *why = refused;
+    return false;
+  }
   CUtensorMap ma, mw;
-  if (!tile_map(&ma, args.a, args.dtype, args.m, args.k, tile.m, why) ||
+  if (!tile_map(&ma, args.a, args.dtype, args.m, args.k, tile.m / multicast, why) ||
       !tile_map(&mw, args.w, args.dtype, args.n, args.k, tile.n, why))
     return false;
   const Epilogue ep{args.bias, args.residual, args.y, args.act, args.alpha, args.beta};
   const cudaError_t e = args.dtype == DataType::kBF16
-                            ? launch_tile<__nv_bfloat16>(stream, ma, mw, ep, args, tile, splits)
-                            : launch_tile<__half>(stream, ma, mw, ep, args, tile, splits);
+                            ? launch_tile<__nv_bfloat16>(stream, ma, mw, ep, args, tile, splits, multicast)
+                            : launch_tile<__half>(stream, ma, mw, ep, args, tile, splits, multicast);
   if (e != cudaSuccess) {
     cudaGetLastError();  // a refused launch leaves its (non-sticky) error behind
     *why = std::string("wgmma GEMM launch: ") + cudaGetErrorString(e);

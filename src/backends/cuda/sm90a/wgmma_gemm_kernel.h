@@ -8,7 +8,9 @@
 // 128-byte swizzled, the layout wgmma's descriptors read) on mbarriers, as many stages as the block has chunks
 // (at most 4-8), one chunk's wgmmas in flight while the next is issued; each column of tiles starts its walk
 // along K at a chunk of its own (the blocks of a row share a's chunks: L2 is not asked for the same lines by
-// all of them at once); the S blocks of a tile form a cluster
+// all of them at once). With a multicast width C, C neighbouring tiles of a row form a cluster along x and
+// share a's loads: each block loads BM / C of a's rows into all C (TMA multicast), and refills a stage only
+// when all C have read it (an "empty" mbarrier a stage, arrived on from every block of the group); the S blocks of a tile form a cluster
 // along z (split-K) and add their float32 partials through distributed shared memory in a fixed order (rank 0's
 // first), each block finishing BM / S rows (epilogue, store). Launched programmatically, each block loads its
 // first stages of weights before it waits for the kernel before. bench/wgmma_proto/ is the same kernel alone,
@@ -37,9 +39,26 @@ constexpr int kWgmmaChunk = 64;
 // Split counts the cluster reduction supports (each divides every tile's rows).
 constexpr int kWgmmaMaxSplits = 8;
 
-// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk): float16 or
-// bfloat16, a and w 16-byte aligned (TMA). False, with *why, when the launch fails (no sm_90a device, a refused
-// configuration); the caller checked the problem (cublaslt/wgmma_gemm.h).
-bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, std::string* why);
+// Multicast widths: how many neighbouring tiles of a row share their loads of a (TMA multicast within a cluster),
+// each block loading tile.m / width of its rows into all of them. Why: every tile of a row reads the same a;
+// with one block a tile, a tile of 128 x 64 loads 16 KB of a for 8 KB of weights each chunk, and on the H200
+// the blocks together took ~2 TB/s from L2 however many they were (bench/NOTES.md, twenty-second session).
+inline constexpr int kWgmmaMulticasts[] = {1, 2, 4};
+
+// Why `tile` cannot run `splits` x `multicast` (the cluster holds both: at most 8 blocks, the portable cluster
+// size), or nullptr.
+inline const char* wgmma_multicast_refusal(WgmmaTile tile, int splits, int multicast) {
+  if (multicast != 1 && multicast != 2 && multicast != 4) return "multicast width not 1, 2 or 4";
+  if ((tile.m / multicast) % 8 != 0) return "multicast share not whole 8-row swizzle atoms";
+  if (splits * multicast > 8) return "cluster of more than 8 blocks";
+  return nullptr;
+}
+
+// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk), `multicast`
+// tiles of a row sharing a's loads: float16 or bfloat16, a and w 16-byte aligned (TMA). False, with *why, when the
+// launch fails (no sm_90a device, a refused configuration); the caller checked the problem
+// (cublaslt/wgmma_gemm.h).
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, int multicast,
+                       std::string* why);
 
 }  // namespace kiln::cuda

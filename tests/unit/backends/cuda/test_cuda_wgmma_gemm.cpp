@@ -76,6 +76,41 @@ TEST(WgmmaGemm, SplitCountsForGpt2AndVit) {
   EXPECT_EQ(cuda::wgmma_split_candidates(vit_fc1, {128, 64}, kH200Sms), (V{1, 2})) << "2 x 48 = 96 tiles";
 }
 
+// A cluster holds at most 8 blocks (splits x multicast width), and each block's share of a's tile is whole
+// 8-row swizzle atoms.
+TEST(WgmmaGemm, MulticastFitsTheCluster) {
+  auto refused = [](cuda::WgmmaTile tile, int splits, int multicast) {
+    const char* why = cuda::wgmma_multicast_refusal(tile, splits, multicast);
+    return std::string(why ? why : "(taken)");
+  };
+  EXPECT_EQ(refused({64, 64}, 1, 1), "(taken)");
+  EXPECT_EQ(refused({64, 64}, 2, 4), "(taken)") << "8 blocks";
+  EXPECT_EQ(refused({64, 64}, 4, 4), "cluster of more than 8 blocks");
+  EXPECT_EQ(refused({128, 128}, 8, 2), "cluster of more than 8 blocks");
+  EXPECT_EQ(refused({64, 128}, 1, 3), "multicast width not 1, 2 or 4");
+  EXPECT_EQ(refused({64, 128}, 1, 8), "multicast width not 1, 2 or 4");
+  EXPECT_EQ(refused({128, 64}, 2, 4), "(taken)") << "32 rows a block";
+}
+
+// Every split count with each width that divides the row's tiles and fits the cluster, fewest splits first.
+TEST(WgmmaGemm, ConfigurationsForGpt2) {
+  using C = cuda::WgmmaConfig;
+  using V = std::vector<C>;
+  const cuda::WgmmaGemmProblem c_fc = gpt2_c_fc();  // 48 columns of 64, 24 of 128
+  EXPECT_EQ(cuda::wgmma_configs(c_fc, {64, 64}, kH200Sms), (V{{1, 1}, {1, 2}, {1, 4}, {2, 1}, {2, 2}, {2, 4}}));
+  cuda::WgmmaGemmProblem c_attn = gpt2_c_fc();
+  c_attn.n = 2304;  // 18 columns of 128: not a multiple of 4
+  EXPECT_EQ(cuda::wgmma_configs(c_attn, {128, 128}, kH200Sms),
+            (V{{1, 1}, {1, 2}, {2, 1}, {2, 2}, {4, 1}, {4, 2}}));
+  cuda::WgmmaGemmProblem c_proj = gpt2_c_fc();
+  c_proj.n = 768;
+  c_proj.k = 3072;  // 6 columns of 128, 8 splits
+  EXPECT_EQ(cuda::wgmma_configs(c_proj, {128, 128}, kH200Sms),
+            (V{{1, 1}, {1, 2}, {2, 1}, {2, 2}, {4, 1}, {4, 2}, {8, 1}}));
+  EXPECT_EQ(C({2, 1}).name(), "x2") << "as recorded before multicast existed";
+  EXPECT_EQ(C({2, 4}).name(), "x2 m4");
+}
+
 TEST(WgmmaGemm, SwitchIsOffUnlessSet) {
   using M = cuda::CandidateMode;
   const std::pair<const char*, M> values[] = {{nullptr, M::kOff}, {"0", M::kOff}, {"1", M::kAuto}, {"force", M::kForce}};
@@ -108,7 +143,7 @@ bool is_sm90() {
   return d.major == 9 && d.minor == 0;
 }
 
-// Every tile at every split count it would time, launched straight, against the CPU: GPT-2's c_proj (K 3072)
+// Every tile in every configuration it would time (split counts, multicast widths), launched straight, against the CPU: GPT-2's c_proj (K 3072)
 // with bias and residual, ViT's fc1 (197 rows) with erf-GELU and c_attn-like 128 x 2304 with bias, in float16
 // and bfloat16, each launched plainly and programmatically (the same output: the reduction's order is fixed).
 TEST(CudaWgmmaGemm, EveryTileAndSplitCountMatchesCpu) {
@@ -141,15 +176,16 @@ TEST(CudaWgmmaGemm, EveryTileAndSplitCountMatchesCpu) {
       p.dtype = dt;
       ASSERT_EQ(refusal(p), "(taken)") << sh.label;
       for (cuda::WgmmaTile tile : cuda::kWgmmaTiles)
-        for (int splits : cuda::wgmma_split_candidates(p, tile, dev.sm_count)) {
+        for (const cuda::WgmmaConfig& config : cuda::wgmma_configs(p, tile, dev.sm_count)) {
           HostTensor first;
           for (bool programmatic : {false, true}) {
-            const std::string what = std::string(sh.label) + " " + dtype_name(dt) + " on " + tile.name() + " x" +
-                                     std::to_string(splits) + (programmatic ? " programmatic" : "");
+            const std::string what = std::string(sh.label) + " " + dtype_name(dt) + " on " + tile.name() + " " +
+                                     config.name() + (programmatic ? " programmatic" : "");
             args.programmatic = programmatic;
             g.poison();
             std::string why;
-            ASSERT_TRUE(cuda::launch_wgmma_gemm(test_stream(), args, tile, splits, &why)) << what << ": " << why;
+            ASSERT_TRUE(cuda::launch_wgmma_gemm(test_stream(), args, tile, config.splits, config.multicast, &why))
+                << what << ": " << why;
             ASSERT_EQ(cudaStreamSynchronize(test_stream()), cudaSuccess) << what;
             const HostTensor got = g.output();
             EXPECT_TRUE(g.matches()) << what;
