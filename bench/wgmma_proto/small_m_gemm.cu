@@ -7,6 +7,9 @@
 // as in a model's chain, where 250 MB of weights pass through a 50 MB L2), and Kiln's kernel also launched
 // programmatically (each launch loads its first weights while the one before finishes, as in Kiln's chain).
 //
+// Every configuration the kernel can run is timed (tile, split count, multicast width: configs_for), and the
+// output ends with each problem's best against cuBLASLt, the figure the keep-or-remove rule reads.
+//
 // C[M, N] = A[M, K] * W[N, K]^T + bias[N], float16, float32 accumulation: A the activations (row-major), W the
 // weights as Kiln stores them for its own kernels ([N, K], K contiguous).
 //

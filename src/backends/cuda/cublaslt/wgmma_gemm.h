@@ -9,12 +9,15 @@
 // keeps the split-K kernel's cluster reduction and programmatic prologue (its first weights load while the
 // kernel before finishes), which cuBLASLt's kernels cannot have.
 //
-// Status: OFF unless KILN_GEMM_WGMMA=1 (timed) or =force. Written without a GPU (twenty-first session); the
-// prototype it comes from (bench/wgmma_proto/) decides first whether it beats cuBLASLt at all.
+// Status: OFF unless KILN_GEMM_WGMMA=1 (timed) or =force. Right on the H200 in every configuration it had
+// (twenty-second session), and still 1.1-1.2 us slower than cuBLASLt cold on GPT-2's c_attn and c_fc, even
+// launched programmatically (bench/NOTES.md says what made it slow and what is left to measure: the K walk
+// rotated per tile column, and a's loads multicast across a cluster). Kept only if those bring it ~1 us under
+// cuBLASLt there; bench/wgmma_proto/ measures it alone.
 //
 // Applies to: float16 or bfloat16 throughout; a row-major [m, k] (its batch folded into the rows), w [n, k] (rows
-// k apart); n a multiple of 8 (16-byte output rows); k a multiple of 64; m at most 512 (larger products are cuBLASLt's, whose tiles fill the GPU); any
-// fused bias, residual and activation; compute capability 9.0 (the kernel is built for sm_90a only). The
+// k apart); n a multiple of 8 (16-byte output rows); k a multiple of 64; m at most 512 (larger products are
+// cuBLASLt's, whose tiles fill the GPU); any fused bias, residual and activation; compute capability 9.0 (the kernel is built for sm_90a only). The
 // addresses are checked at each run as the split-K kernel's are (conv_tensors_aligned: a, w, y and the residual
 // 16-byte aligned, TMA's condition for a and w).
 #pragma once
