@@ -54,30 +54,25 @@ __device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
 }
 
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n"
-      "}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
-}
-
-// Waits as mbar_wait, acquiring what the blocks of the cluster released when they arrived (the empty barriers:
-// the peers' wgmmas have read the stage the next multicast overwrites).
-__device__ __forceinline__ void mbar_wait_cluster(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n"
-      "}\n" ::"r"(smem_u32(bar)),
-      "r"(parity)
-      : "memory");
+// Waits until the phase of `bar` with this parity has completed. kCluster: with acquire at cluster scope, seeing
+// what the cluster's blocks released when they arrived (the empty barriers: the peers' wgmmas have read the
+// stage that the next multicast overwrites).
+template <bool kCluster = false> __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  const uint32_t addr = smem_u32(bar);
+  uint32_t done = 0;
+  do {
+    if constexpr (kCluster)
+      asm volatile(
+          "{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+          : "=r"(done)
+          : "r"(addr), "r"(parity)
+          : "memory");
+    else
+      asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                   : "=r"(done)
+                   : "r"(addr), "r"(parity)
+                   : "memory");
+  } while (!done);
 }
 
 // Arrives on the barrier at `bar`'s offset in the shared memory of the cluster's block `rank`.
@@ -253,7 +248,7 @@ __global__ void __launch_bounds__(kThreads) k_wgmma_gemm(const __grid_constant__
       const int ds = done % stages;
       if (C > 1) {  // the group's multicasts refill every block's stage: all C must have read it first
         for (int q = 0; q < C; ++q) mbar_arrive_remote(&empty[ds], group0 + uint32_t(q));
-        mbar_wait_cluster(&empty[ds], uint32_t((next / stages - 1) & 1));
+        mbar_wait<true>(&empty[ds], uint32_t((next / stages - 1) & 1));
       }
       mbar_expect_tx(&full[ds], L::kStage);
       load_w(next);
