@@ -230,13 +230,14 @@ for p in $PHASES; do
     patterns) phase patterns python3 bench/export_patterns.py ;;
     # Kiln's wgmma + TMA GEMM kernel alone against cuBLASLt (bench/wgmma_proto/): its output and both timed, on
     # the transformers' batch-1 products. Built here with nvcc in seconds, outside Kiln's build (the driver is
-    # C++17: nvcc 13's front end failed on it in C++20 mode; the kernel is built as Kiln builds it).
+    # C++17: nvcc 13's front end failed on it in C++20 mode; the kernel is built as Kiln builds it). The program
+    # ends itself on a hung kernel (20 s a launch); the timeout is a second guard.
     wgmma) phase wgmma bash -c "cd bench/wgmma_proto && \
              nvcc -O3 -std=c++20 -arch=sm_90a --expt-relaxed-constexpr -I../../include -I../../src -c \
                -o \"$OUT/k.o\" ../../src/backends/cuda/sm90a/wgmma_gemm_kernel.cu && \
              nvcc -O3 -std=c++17 -arch=sm_90a -I../../include -I../../src -c -o \"$OUT/m.o\" small_m_gemm.cu && \
              nvcc -arch=sm_90a -o \"$OUT/small_m_gemm\" \"$OUT/m.o\" \"$OUT/k.o\" -lcublasLt && \
-             \"$OUT/small_m_gemm\"; rc=\$?; rm -f \"$OUT/small_m_gemm\" \"$OUT/m.o\" \"$OUT/k.o\"; exit \$rc" ;;
+             timeout 240 \"$OUT/small_m_gemm\"; rc=\$?; rm -f \"$OUT/small_m_gemm\" \"$OUT/m.o\" \"$OUT/k.o\"; exit \$rc" ;;
     probe) mkdir -p "$OUT/probe"
            # shellcheck disable=SC2086  # PROBE_ARGS is a list of words
            phase probe python3 bench/rebuild_probe.py --log-dir "$OUT/probe" ${PROBE_ARGS:-}

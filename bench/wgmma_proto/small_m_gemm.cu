@@ -20,12 +20,14 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/cuda/sm90a/wgmma_gemm_kernel.h"
@@ -118,9 +120,26 @@ struct LtProblem {
   }
 };
 
+// Waits for `s` at most 20 s and returns its error: a kernel still running then has hung (a mistake in the
+// multicast's barrier protocol hangs rather than answers wrong), and the program ends naming `what` instead of
+// holding the GPU machine.
+cudaError_t sync_within(cudaStream_t s, const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  cudaError_t e;
+  while ((e = cudaStreamQuery(s)) == cudaErrorNotReady) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::printf("| %s | HUNG: still running after 20 s | | | |\n", what.c_str());
+      std::fflush(stdout);
+      std::_Exit(3);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return e;
+}
+
 // Microseconds a launch: `iters` launches (`launch(k)` is launch k) captured as one CUDA graph, replayed once to
 // warm up and once timed, so that no host time lies between the launches.
-template <class F> float time_us(F&& launch, int iters, cudaStream_t s) {
+template <class F> float time_us(F&& launch, int iters, cudaStream_t s, const std::string& what) {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   CHECK_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
@@ -128,6 +147,7 @@ template <class F> float time_us(F&& launch, int iters, cudaStream_t s) {
   CHECK_CUDA(cudaStreamEndCapture(s, &graph));
   CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
   CHECK_CUDA(cudaGraphLaunch(exec, s));
+  CHECK_CUDA(sync_within(s, what + " (timed)"));
   cudaEvent_t e0, e1;
   CHECK_CUDA(cudaEventCreate(&e0));
   CHECK_CUDA(cudaEventCreate(&e1));
@@ -201,11 +221,11 @@ int main() {
     float best_us = 1e30f;
     for (int i = 0; i < int(lp.algos.size()); ++i) {
       if (lp.run(i, a, w[0], c_ref, stream) != CUBLAS_STATUS_SUCCESS) continue;
-      const float us = time_us([&](int) { lp.run(i, a, w[0], c_ref, stream); }, 200, stream);
+      const float us = time_us([&](int) { lp.run(i, a, w[0], c_ref, stream); }, 200, stream, "cuBLASLt");
       if (us < best_us) best_us = us, best = i;
     }
     CHECK_LT(lp.run(best, a, w[0], c_ref, stream));
-    const float lt_cold = time_us([&](int k) { lp.run(best, a, w[k % kCold], c_ref, stream); }, 240, stream);
+    const float lt_cold = time_us([&](int k) { lp.run(best, a, w[k % kCold], c_ref, stream); }, 240, stream, "cuBLASLt");
     CHECK_CUDA(cudaStreamSynchronize(stream));
     const std::vector<float> ref = to_host(c_ref, size_t(M) * N);
     std::printf("| %s %dx%dx%d | cuBLASLt (fastest of %zu) | - | %.2f | %.2f | - |\n", sh.name, M, N, K,
@@ -246,7 +266,7 @@ int main() {
           all_right = false;
           break;
         }
-        const cudaError_t err = cudaStreamSynchronize(stream);
+        const cudaError_t err = sync_within(stream, std::string(sh.name) + " | " + name);
         if (err != cudaSuccess) {
           std::printf("| %s | %s | failed: %s | | | |\n", sh.name, name.c_str(), cudaGetErrorString(err));
           std::exit(1);  // an error in a kernel is sticky: nothing after it can run
@@ -271,9 +291,10 @@ int main() {
       const double rel = std::sqrt(num / std::max(den, 1e-30));
       const bool right = rel < 5e-3 && first_bad == got.size();
       all_right = all_right && right;
-      const float hot = time_us([&](int k) { launch(k, false, false); }, 200, stream);
-      const float cold = time_us([&](int k) { launch(k, true, false); }, 240, stream);
-      const float chained = time_us([&](int k) { launch(k, true, true); }, 240, stream);
+      const std::string row = std::string(sh.name) + " | " + name;
+      const float hot = time_us([&](int k) { launch(k, false, false); }, 200, stream, row);
+      const float cold = time_us([&](int k) { launch(k, true, false); }, 240, stream, row);
+      const float chained = time_us([&](int k) { launch(k, true, true); }, 240, stream, row);
       std::string verdict = right ? "" : " WRONG";
       if (!right && first_bad < got.size())
         verdict += " (first at row " + std::to_string(first_bad / N) + " col " + std::to_string(first_bad % N) +
