@@ -228,7 +228,10 @@ TEST(SplitKGemm, SplitCountsOnTheWideTiles) {
 TEST(SplitKGemm, TileSwitchValues) {
   auto names = [] {
     std::string out;
-    for (cuda::SplitKTile t : cuda::splitk_gemm_tiles()) out += (out.empty() ? "" : " ") + t.name();
+    for (cuda::SplitKTile t : cuda::splitk_gemm_tiles()) {
+      if (!out.empty()) out += ' ';
+      out += t.name();
+    }
     return out;
   };
   {
