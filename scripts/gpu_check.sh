@@ -118,8 +118,9 @@ trace_tests() {
 # The unit and GPU test runs, for their own phases and for `checks`, which runs both at once.
 UNIT_RUN=(./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FILTER:-*}")
 # shellcheck disable=SC2206  # PYTEST_ARGS is a list of words
-# tests/gpu, and the Python tests whose float16 cases need a GPU (skipped on the CPU machines).
-GPU_RUN=(python3 -m pytest -q -s -p no:cacheprovider tests/gpu tests/python/test_stem_space_to_depth.py
+# tests/gpu, and the Python tests whose float16 cases need a GPU (skipped on the CPU machines). The slowest
+# tests' times close the log (--durations): the whole run takes ~280 s of a 30-minute session's device time.
+GPU_RUN=(python3 -m pytest -q -s -p no:cacheprovider --durations=20 tests/gpu tests/python/test_stem_space_to_depth.py
          "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-})
 [ -n "${GPU_K:-}" ] && GPU_RUN+=(-k "$GPU_K")
 
