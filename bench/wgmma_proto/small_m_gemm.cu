@@ -52,27 +52,21 @@
 using kiln::cuda::GemmKernelArgs;
 using kiln::cuda::WgmmaTile;
 
+using kiln::cuda::WgmmaConfig;
+
 struct Config {
   WgmmaTile tile;
-  int splits, multicast;
-  std::string name() const {
-    return "wgmma " + tile.name() + " x" + std::to_string(splits) + (multicast > 1 ? " m" + std::to_string(multicast) : "");
-  }
+  WgmmaConfig config;
+  std::string name() const { return "wgmma " + tile.name() + " " + config.name(); }
 };
 
-// Every configuration the kernel can run for [M, N] x [N, K]: each tile, 1-8 splits that keep two 64-K chunks
-// each, each multicast width that fits the cluster and divides the row's tiles. (The node times fewer: its
-// blocks stay within two an SM, cublaslt/wgmma_gemm.cpp. The prototype times them all, to see where that
-// limit sits.)
-std::vector<Config> configs_for(int N, int K) {
+// Every configuration the kernel can run for [M, K] x [N, K]: each tile's wgmma_tile_configs with no limit on the
+// blocks (the node times those within two an SM, cublaslt/wgmma_gemm.h; the prototype times them all, to see
+// where that limit sits).
+std::vector<Config> configs_for(int M, int N, int K) {
   std::vector<Config> out;
-  const int chunks = K / kiln::cuda::kWgmmaChunk;
   for (WgmmaTile tile : kiln::cuda::kWgmmaTiles)
-    for (int s = 1; s <= kiln::cuda::kWgmmaMaxSplits; s *= 2)
-      for (int c : kiln::cuda::kWgmmaMulticasts)
-        if ((s == 1 || chunks >= 2 * s) && !kiln::cuda::wgmma_multicast_refusal(tile, s, c) &&
-            ((N + tile.n - 1) / tile.n) % c == 0)
-          out.push_back({tile, s, c});
+    for (const WgmmaConfig& c : kiln::cuda::wgmma_tile_configs(M, N, K, tile, INT64_MAX)) out.push_back({tile, c});
   return out;
 }
 
@@ -232,7 +226,7 @@ int main() {
                 lp.algos.size(), best_us, lt_cold);
 
     Best best_wgmma;
-    for (const Config& cf : configs_for(N, K)) {
+    for (const Config& cf : configs_for(M, N, K)) {
       GemmKernelArgs args;
       args.a = a;
       args.w = w[0];
@@ -249,7 +243,7 @@ int main() {
         l.programmatic = programmatic;
         l.allow_next = programmatic;
         std::string why;
-        if (!kiln::cuda::launch_wgmma_gemm(stream, l, cf.tile, cf.splits, cf.multicast, &why)) {
+        if (!kiln::cuda::launch_wgmma_gemm(stream, l, cf.tile, cf.config, &why)) {
           std::fprintf(stderr, "launch failed: %s\n", why.c_str());
           std::exit(1);
         }
@@ -261,7 +255,7 @@ int main() {
         std::string why;
         GemmKernelArgs l = args;
         l.programmatic = programmatic;
-        if (!kiln::cuda::launch_wgmma_gemm(stream, l, cf.tile, cf.splits, cf.multicast, &why)) {
+        if (!kiln::cuda::launch_wgmma_gemm(stream, l, cf.tile, cf.config, &why)) {
           std::printf("| %s | %s | failed: %s | | | |\n", sh.name, name.c_str(), why.c_str());
           all_right = false;
           break;

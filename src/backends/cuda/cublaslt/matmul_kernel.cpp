@@ -82,7 +82,7 @@ struct OwnChoice {
   WgmmaConfig wconfig;
   OwnChoice() = default;
   OwnChoice(OwnKernel k, int s, SplitKTile t = SplitKTile{}) : kernel(k), splits(s), tile(t) {}
-  OwnChoice(WgmmaTile w, WgmmaConfig c) : kernel(OwnKernel::kWgmma), splits(c.splits), wtile(w), wconfig(c) {}
+  OwnChoice(WgmmaTile w, WgmmaConfig c) : kernel(OwnKernel::kWgmma), wtile(w), wconfig(c) {}
 };
 
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
@@ -259,7 +259,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     for (const WgmmaTileCandidates& t : c.wgmma_tiles)
       for (const WgmmaConfig& config : t.configs)
         consider({t.tile, config}, time_ms(ctx.stream(), [&] {
-                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, config.splits, config.multicast, &why);
+                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, config, &why);
                  }));
   if (!key.empty()) res.tactics->record(key, own_record(best));
   if (res.ties && !key.empty()) {
@@ -479,9 +479,7 @@ void matmul_kernel(KernelContext& ctx) {
   }
   if (state.own.kernel == OwnKernel::kWgmma && conv_tensors_aligned(tensors, 2)) {
     std::string why;
-    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.wconfig.splits, state.own.wconfig.multicast,
-                           &why))
-      ctx.fail(why);
+    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.wconfig, &why)) ctx.fail(why);
     if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }

@@ -25,22 +25,8 @@ const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor) 
   return nullptr;
 }
 
-std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms) {
-  const int64_t tiles = ((p.m + tile.m - 1) / tile.m) * ((p.n + tile.n - 1) / tile.n);
-  const int64_t chunks = p.k / kWgmmaChunk;
-  std::vector<int> out;
-  for (int s = 1; s <= kWgmmaMaxSplits; s *= 2)
-    if ((s == 1 || chunks >= 2 * s) && (s == 1 || tiles * s <= 2 * int64_t{sms})) out.push_back(s);
-  return out;
-}
-
 std::vector<WgmmaConfig> wgmma_configs(const WgmmaGemmProblem& p, WgmmaTile tile, int sms) {
-  const int64_t columns = (p.n + tile.n - 1) / tile.n;
-  std::vector<WgmmaConfig> out;
-  for (int s : wgmma_split_candidates(p, tile, sms))
-    for (int c : kWgmmaMulticasts)
-      if (!wgmma_multicast_refusal(tile, s, c) && columns % c == 0) out.push_back({s, c});
-  return out;
+  return wgmma_tile_configs(p.m, p.n, p.k, tile, 2 * int64_t{sms});
 }
 
 int64_t wgmma_gemm_chosen() { return g_chosen.load(); }

@@ -41,29 +41,8 @@ constexpr int64_t kWgmmaMaxRows = 512;
 // or nullptr when it can.
 const char* wgmma_gemm_refusal(const WgmmaGemmProblem& p, int major, int minor);
 
-// The split counts worth timing on `tile` for an accepted problem on `sms` SMs, fewest first: 1, 2, 4, 8 while
-// each split keeps at least two 64-K chunks (one alone starves the ring) and the blocks stay within two an SM.
-std::vector<int> wgmma_split_candidates(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
-
-// One launch of the kernel on a tile: blocks a tile (split-K) and tiles of a row sharing a's loads (multicast).
-struct WgmmaConfig {
-  int splits = 1, multicast = 1;
-  // "x2", "x2 m4": the timing cache's record and the log's (a width of 1 reads as before multicast existed).
-  std::string name() const {
-    std::string s = "x";
-    s += std::to_string(splits);
-    if (multicast > 1) {
-      s += " m";
-      s += std::to_string(multicast);
-    }
-    return s;
-  }
-  bool operator==(const WgmmaConfig& o) const { return splits == o.splits && multicast == o.multicast; }
-};
-
-// The configurations worth timing on `tile`, fewest splits first: each split count of wgmma_split_candidates,
-// alone and with each multicast width (kWgmmaMulticasts) that the cluster holds and that divides the row's
-// tiles (a width that does not leaves a column of blocks that loads and stores nothing of its own).
+// The configurations worth timing on `tile` for an accepted problem on `sms` SMs: wgmma_tile_configs with the
+// blocks within two an SM.
 std::vector<WgmmaConfig> wgmma_configs(const WgmmaGemmProblem& p, WgmmaTile tile, int sms);
 
 // KILN_GEMM_WGMMA: unset or "0" never (off by default until measured on a GPU), "1" a timed candidate, "force"

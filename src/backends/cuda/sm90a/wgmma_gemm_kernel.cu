@@ -427,8 +427,9 @@ cudaError_t launch_tile(cudaStream_t stream, const CUtensorMap& ma, const CUtens
 
 }  // namespace
 
-bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, int multicast,
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, WgmmaConfig config,
                        std::string* why) {
+  const int splits = config.splits, multicast = config.multicast;
   if (args.dtype != DataType::kHALF && args.dtype != DataType::kBF16) {
     *why = "not float16 or bfloat16";
     return false;

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/kernels/gemm_rows.h"
 
@@ -54,11 +55,44 @@ inline const char* wgmma_multicast_refusal(WgmmaTile tile, int splits, int multi
   return nullptr;
 }
 
-// Launches the kernel on `tile` over `splits` blocks a tile (1, 2, 4 or 8, at most k / kWgmmaChunk), `multicast`
-// tiles of a row sharing a's loads: float16 or bfloat16, a and w 16-byte aligned (TMA). False, with *why, when the
-// launch fails (no sm_90a device, a refused configuration); the caller checked the problem
+// One launch of the kernel on a tile: blocks a tile (split-K) and tiles of a row sharing a's loads (multicast).
+struct WgmmaConfig {
+  int splits = 1, multicast = 1;
+  // "x2", "x2 m4": the timing cache's record and the log's (a width of 1 reads as before multicast existed).
+  std::string name() const {
+    std::string s = "x";
+    s += std::to_string(splits);
+    if (multicast > 1) {
+      s += " m";
+      s += std::to_string(multicast);
+    }
+    return s;
+  }
+  bool operator==(const WgmmaConfig& o) const { return splits == o.splits && multicast == o.multicast; }
+};
+
+// The configurations `tile` can run for y[m, n] = a[m, k] w[n, k]^T, fewest splits first: 1, 2, 4, 8 splits while
+// each keeps at least two 64-K chunks (one alone starves the ring) and the blocks number at most `max_blocks`
+// (one split always), each with every multicast width that fits the cluster and divides the row's tiles (a
+// width that does not leaves a column of blocks that loads and stores nothing of its own). The matrix multiply
+// times those within two blocks an SM (cublaslt/wgmma_gemm.h); bench/wgmma_proto/ all of them.
+inline std::vector<WgmmaConfig> wgmma_tile_configs(int64_t m, int64_t n, int64_t k, WgmmaTile tile,
+                                                   int64_t max_blocks) {
+  const int64_t columns = (n + tile.n - 1) / tile.n, tiles = (m + tile.m - 1) / tile.m * columns;
+  const int64_t chunks = k / kWgmmaChunk;
+  std::vector<WgmmaConfig> out;
+  for (int s = 1; s <= kWgmmaMaxSplits; s *= 2)
+    if (s == 1 || (chunks >= 2 * s && tiles * s <= max_blocks))
+      for (int c : kWgmmaMulticasts)
+        if (!wgmma_multicast_refusal(tile, s, c) && columns % c == 0) out.push_back({s, c});
+  return out;
+}
+
+// Launches the kernel on `tile` in `config` (splits 1, 2, 4 or 8, at most k / kWgmmaChunk; a multicast width
+// wgmma_multicast_refusal accepts): float16 or bfloat16, a and w 16-byte aligned (TMA). False, with *why, when
+// the launch fails (no sm_90a device, a refused configuration); the caller checked the problem
 // (cublaslt/wgmma_gemm.h).
-bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, int splits, int multicast,
+bool launch_wgmma_gemm(cudaStream_t stream, const GemmKernelArgs& args, WgmmaTile tile, WgmmaConfig config,
                        std::string* why);
 
 }  // namespace kiln::cuda

@@ -59,21 +59,29 @@ TEST(WgmmaGemm, TakesTokenRowProductsOnSm90aAndSaysWhyNotOthers) {
   EXPECT_EQ(refused([](auto&) {}, 9, 1), "built for sm_90a (compute capability 9.0) only");
 }
 
+// The split counts of `tile`'s configurations (each with multicast width 1 among them).
+std::vector<int> split_counts(const cuda::WgmmaGemmProblem& p, cuda::WgmmaTile tile) {
+  std::vector<int> out;
+  for (const cuda::WgmmaConfig& c : cuda::wgmma_configs(p, tile, kH200Sms))
+    if (c.multicast == 1) out.push_back(c.splits);
+  return out;
+}
+
 // Splits keep two 64-K chunks each and the blocks within two an SM (264 on 132 SMs).
 TEST(WgmmaGemm, SplitCountsForGpt2AndVit) {
   using V = std::vector<int>;
   cuda::WgmmaGemmProblem c_fc = gpt2_c_fc();  // 12 chunks
-  EXPECT_EQ(cuda::wgmma_split_candidates(c_fc, {64, 64}, kH200Sms), (V{1, 2})) << "96 tiles";
-  EXPECT_EQ(cuda::wgmma_split_candidates(c_fc, {128, 128}, kH200Sms), (V{1, 2, 4})) << "24 tiles; 8 splits: 1 chunk";
+  EXPECT_EQ(split_counts(c_fc, {64, 64}), (V{1, 2})) << "96 tiles";
+  EXPECT_EQ(split_counts(c_fc, {128, 128}), (V{1, 2, 4})) << "24 tiles; 8 splits: 1 chunk";
   cuda::WgmmaGemmProblem c_proj = gpt2_c_fc();
   c_proj.n = 768;
   c_proj.k = 3072;  // 48 chunks
-  EXPECT_EQ(cuda::wgmma_split_candidates(c_proj, {64, 64}, kH200Sms), (V{1, 2, 4, 8})) << "24 tiles";
-  EXPECT_EQ(cuda::wgmma_split_candidates(c_proj, {128, 128}, kH200Sms), (V{1, 2, 4, 8})) << "6 tiles";
+  EXPECT_EQ(split_counts(c_proj, {64, 64}), (V{1, 2, 4, 8})) << "24 tiles";
+  EXPECT_EQ(split_counts(c_proj, {128, 128}), (V{1, 2, 4, 8})) << "6 tiles";
   cuda::WgmmaGemmProblem vit_fc1 = gpt2_c_fc();
   vit_fc1.m = 197;
-  EXPECT_EQ(cuda::wgmma_split_candidates(vit_fc1, {64, 64}, kH200Sms), (V{1})) << "4 x 48 = 192 tiles";
-  EXPECT_EQ(cuda::wgmma_split_candidates(vit_fc1, {128, 64}, kH200Sms), (V{1, 2})) << "2 x 48 = 96 tiles";
+  EXPECT_EQ(split_counts(vit_fc1, {64, 64}), (V{1})) << "4 x 48 = 192 tiles";
+  EXPECT_EQ(split_counts(vit_fc1, {128, 64}), (V{1, 2})) << "2 x 48 = 96 tiles";
 }
 
 // A cluster holds at most 8 blocks (splits x multicast width), and each block's share of a's tile is whole
@@ -184,7 +192,7 @@ TEST(CudaWgmmaGemm, EveryTileAndSplitCountMatchesCpu) {
             args.programmatic = programmatic;
             g.poison();
             std::string why;
-            ASSERT_TRUE(cuda::launch_wgmma_gemm(test_stream(), args, tile, config.splits, config.multicast, &why))
+            ASSERT_TRUE(cuda::launch_wgmma_gemm(test_stream(), args, tile, config, &why))
                 << what << ": " << why;
             ASSERT_EQ(sync_within(test_stream(), 20, what), cudaSuccess) << what;
             const HostTensor got = g.output();
