@@ -276,6 +276,8 @@ def main():
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes minutes)")
     ap.add_argument("--batches", default="1,large")
     ap.add_argument("--profile", action="store_true", help="print Kiln's per-layer profile for each row")
+    ap.add_argument("--profile-top", type=int, default=15,
+                    help="how many of the slowest layers --profile lists (the by-op line always sums all)")
     ap.add_argument("--ab", default="", help="'NAME=VALUE;...': time each switch against the default")
     ap.add_argument("--profiler-range", action="store_true",
                     help="run one timed-path execution of each row between cudaProfilerStart and Stop, for a "
@@ -346,7 +348,7 @@ def main():
                         row.setdefault("ab", {})[key] = {"error": str(e)[:200]}
                 if args.profile:
                     prof = kiln_profile(ctx, run, torch, stream)
-                    print_profile(name, b, prof)
+                    print_profile(name, b, prof, args.profile_top)
                     row["profile"] = prof
                 if kind == "image":
                     # Convolutions take cuDNN's graph API by default wherever it times faster, each choice
