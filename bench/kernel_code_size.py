@@ -1,11 +1,12 @@
 """The machine code size of each GPU kernel in objects or binaries, read from their embedded cubins.
 
 Why: a kernel whose code outgrows the SM's instruction caches waits on instruction fetch. Twice a Kiln kernel
-did: the narrow convolution (tenth session) and the wgmma GEMM (twenty-second session, 81,704 instructions;
-its warps waited on fetch 37 of every 45 cycles). Both times an epilogue unrolled over a tile, with a run-time
-activation's whole switch inlined at every element, was the cause. This finds such kernels without a GPU and
-without cuobjdump: nvcc embeds each architecture's cubin uncompressed as an ELF image (machine EM_CUDA, the SM
-version in bits 8-15 of e_flags), whose .text.<kernel> sections are the kernels' code (16 bytes an instruction).
+did: the narrow convolution (tenth session) and an experimental Hopper GEMM kernel, since removed (twenty-second
+session, 81,704 instructions; its warps waited on fetch 37 of every 45 cycles). Both times an epilogue unrolled
+over a tile, with a run-time activation's whole switch inlined at every element, was the cause. This finds such
+kernels without a GPU and without cuobjdump: nvcc embeds each architecture's cubin uncompressed as an ELF image
+(machine EM_CUDA, the SM version in bits 8-15 of e_flags), whose .text.<kernel> sections are the kernels' code
+(16 bytes an instruction).
 
     python3 bench/kernel_code_size.py [--arch 90] [--top 20] PATH...
 

@@ -63,32 +63,9 @@ if(KILN_CUDA AND CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND)
   endif()
 endif()
 
-# What every target of CUDA sources is compiled with. --expt-relaxed-constexpr: std::numeric_limits and constexpr
-# helpers in device code.
-function(kiln_cuda_compile_settings target)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -O3 -lineinfo>)
-  if(CCACHE_PROGRAM)
-    set_target_properties(${target} PROPERTIES CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
-  endif()
-endfunction()
-
 if(KILN_HAVE_CUDA)
   file(GLOB_RECURSE KILN_CUDA_SOURCES CONFIGURE_DEPENDS src/backends/cuda/*.cpp src/backends/cuda/*.cu)
-  # src/backends/cuda/sm90a/: kernels that use Hopper's arch-specific instructions (wgmma), compiled for sm_90a
-  # alone in an object library of their own. Why apart: the rest is built for KILN_CUDA_ARCHITECTURES (sm_80 and
-  # sm_90), and a file built for both sm_90 and sm_90a would hold two images for a compute capability 9.0 device,
-  # one of them with empty kernels; with one image there is no doubt which runs. Their callers launch them on
-  # compute capability 9.0 devices only.
-  list(FILTER KILN_CUDA_SOURCES EXCLUDE REGEX "/src/backends/cuda/sm90a/")
-  file(GLOB KILN_SM90A_SOURCES CONFIGURE_DEPENDS src/backends/cuda/sm90a/*.cu)
-  add_library(kiln_cuda_sm90a OBJECT ${KILN_SM90A_SOURCES})
-  set_target_properties(kiln_cuda_sm90a PROPERTIES CUDA_ARCHITECTURES "90a" POSITION_INDEPENDENT_CODE ON
-                                                   CXX_STANDARD 20 CUDA_STANDARD 20)
-  target_include_directories(kiln_cuda_sm90a PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
-  target_compile_definitions(kiln_cuda_sm90a PRIVATE KILN_WITH_CUDA=1)
-  target_link_libraries(kiln_cuda_sm90a PRIVATE CUDA::cudart)
-  kiln_cuda_compile_settings(kiln_cuda_sm90a)
-  target_sources(kiln_core PRIVATE ${KILN_CUDA_SOURCES} $<TARGET_OBJECTS:kiln_cuda_sm90a>)
+  target_sources(kiln_core PRIVATE ${KILN_CUDA_SOURCES})
   get_filename_component(CUDNN_LIBRARY_DIR ${CUDNN_LIBRARY} DIRECTORY)
   target_include_directories(kiln_core PRIVATE ${CUDNN_INCLUDE_DIR})
   target_compile_definitions(kiln_core PUBLIC KILN_WITH_CUDA=1)
@@ -96,6 +73,10 @@ if(KILN_HAVE_CUDA)
   set_target_properties(kiln_core PROPERTIES
     CUDA_ARCHITECTURES "${KILN_CUDA_ARCHITECTURES}"
     BUILD_RPATH "${CUDNN_LIBRARY_DIR};${CUDAToolkit_LIBRARY_DIR}")
-  kiln_cuda_compile_settings(kiln_core)
+  if(CCACHE_PROGRAM)
+    set_target_properties(kiln_core PROPERTIES CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  endif()
+  # --expt-relaxed-constexpr: std::numeric_limits and constexpr helpers in device code.
+  target_compile_options(kiln_core PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -O3 -lineinfo>)
   message(STATUS "Kiln: CUDA backend for sm ${KILN_CUDA_ARCHITECTURES}; cuDNN ${CUDNN_LIBRARY}")
 endif()

@@ -2,7 +2,7 @@
 # The GPU machine's check: builds Kiln with the CUDA backend (all cores), runs the GPU tests and the GPU
 # benchmark, and writes logs plus a summary table under $OUT (the device tool brings $OUT back).
 #
-# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof timeline patterns probe wgmma
+# Usage: scripts/gpu_check.sh [phase ...]     phases: build toolchain unit gpu checks (unit + gpu at once) unfused conformance zoo trace accuracy bench kernelprof timeline patterns probe
 #                                             (default: build unit gpu bench)
 # Environment: OUT (default /tmp/kiln-gpu), BENCH_ARGS (extra arguments for bench/gpu_bench.py),
 #              PYTEST_ARGS (extra arguments for the GPU pytest run), GPU_K (a pytest -k expression for the
@@ -229,16 +229,6 @@ for p in $PHASES; do
     # The benchmark's transformers exported at a tiny size with this machine's torch/transformers, and the
     # layers Kiln leaves of them (OUT/patterns/), to study export patterns off the machine.
     patterns) phase patterns python3 bench/export_patterns.py ;;
-    # Kiln's wgmma + TMA GEMM kernel alone against cuBLASLt (bench/wgmma_proto/): its output and both timed, on
-    # the transformers' batch-1 products. Built here with nvcc in seconds, outside Kiln's build (the driver is
-    # C++17: nvcc 13's front end failed on it in C++20 mode; the kernel is built as Kiln builds it). The program
-    # ends itself on a hung kernel (20 s a launch); the timeout is a second guard.
-    wgmma) phase wgmma bash -c "cd bench/wgmma_proto && \
-             nvcc -O3 -std=c++20 -arch=sm_90a --expt-relaxed-constexpr -I../../include -I../../src -c \
-               -o \"$OUT/k.o\" ../../src/backends/cuda/sm90a/wgmma_gemm_kernel.cu && \
-             nvcc -O3 -std=c++17 -arch=sm_90a -I../../include -I../../src -c -o \"$OUT/m.o\" small_m_gemm.cu && \
-             nvcc -arch=sm_90a -o \"$OUT/small_m_gemm\" \"$OUT/m.o\" \"$OUT/k.o\" -lcublasLt && \
-             timeout 240 \"$OUT/small_m_gemm\"; rc=\$?; rm -f \"$OUT/small_m_gemm\" \"$OUT/m.o\" \"$OUT/k.o\"; exit \$rc" ;;
     probe) mkdir -p "$OUT/probe"
            # shellcheck disable=SC2086  # PROBE_ARGS is a list of words
            phase probe python3 bench/rebuild_probe.py --log-dir "$OUT/probe" ${PROBE_ARGS:-}
@@ -255,7 +245,6 @@ for p in $PHASES; do
     checks) echo "== gpu (tail)"; grep -E "^\|" "$OUT/gpu.log" | tail -60 ;;
     conformance) echo "== $p (tail)"; grep -E "^ONNX backend|passed|failed" "$OUT/$p.log" | tail -12 ;;
     timeline) echo "== $p (tail)"; tail -20 "$OUT/$p.log" ;;
-    wgmma) echo "== $p (tail)"; grep -E "^\||matched|WRONG" "$OUT/$p.log" | tail -120 ;;
     probe) echo "== $p (digest)"; grep -vE "Warning|warn|^ *(mask|self\.|torch\.)" "$OUT/$p.log" | head -60 ;;
     kernelprof) echo "== $p (digest; the whole report is in kernelprof.log)"; kernelprof_digest "$OUT/$p.log" ;;
   esac

@@ -32,7 +32,6 @@
 
 #include "backends/cuda/cublaslt/lt_gemm.h"
 #include "backends/cuda/cublaslt/splitk_gemm.h"
-#include "backends/cuda/cublaslt/wgmma_gemm.h"
 #include "backends/cuda/device.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/kernels/epilogue.h"
@@ -71,18 +70,15 @@ Epilogue lt_epilogue_for(bool bias, int act, bool erf_as_tanh, bool* lt_act) {
   return bias ? Epilogue::kBias : Epilogue::kNone;
 }
 
-// Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, Kiln's split-K
-// kernel on `tile` over `splits` blocks a tile, or Kiln's wgmma kernel on `wtile` in `wconfig` (KILN_GEMM_WGMMA).
-enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK, kWgmma };
+// Which kernel computes the node (decide_own_kernel): cuBLASLt's path, Kiln's small-M kernel, or Kiln's split-K
+// kernel on `tile` over `splits` blocks a tile.
+enum class OwnKernel { kUndecided, kNone, kSmallM, kSplitK };
 struct OwnChoice {
   OwnKernel kernel = OwnKernel::kUndecided;
   int splits = 0;
   SplitKTile tile;
-  WgmmaTile wtile;
-  WgmmaConfig wconfig;
   OwnChoice() = default;
   OwnChoice(OwnKernel k, int s, SplitKTile t = SplitKTile{}) : kernel(k), splits(s), tile(t) {}
-  OwnChoice(WgmmaTile w, WgmmaConfig c) : kernel(OwnKernel::kWgmma), wtile(w), wconfig(c) {}
 };
 
 // Per node: the GEMM and how much of the fused epilogue cuBLASLt does. Level 0: bias and ReLU / tanh-GELU in
@@ -100,7 +96,6 @@ struct MatmulState {
 // The timing-cache records of the choice (the problem's text: gemm_problem plus the epilogue inputs).
 constexpr const char* kSmallMTaken = "small-M kernel", *kNoOwnKernel = "cuBLASLt";
 const std::string kSplitKTaken = "split-K kernel ";  // + the tile and " x" the split count
-const std::string kWgmmaTaken = "wgmma kernel ";     // + the tile and the configuration ("x2", "x2 m4")
 
 // The split-K kernel on one tile: its geometry and the split counts worth timing there, fewest first.
 struct SplitKTileCandidates {
@@ -108,19 +103,11 @@ struct SplitKTileCandidates {
   std::vector<int> splits;
 };
 
-// The wgmma kernel on one tile, and the configurations worth timing there.
-struct WgmmaTileCandidates {
-  WgmmaTile tile;
-  std::vector<WgmmaConfig> configs;
-};
-
 // What one of Kiln's kernels needs to be timed and launched for this node.
 struct OwnCandidates {
   bool small_m = false, splitk = false;  // eligible (their switches allow it and their conditions hold)
   CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
-  CandidateMode wgmma_mode = CandidateMode::kOff;
-  std::vector<WgmmaTileCandidates> wgmma_tiles;  // empty: not a candidate
-  const GemmKernelArgs* args = nullptr;  // the small-M and wgmma kernels' launch arguments
+  const GemmKernelArgs* args = nullptr;  // the small-M kernel's launch arguments
   std::vector<SplitKTileCandidates> splitk_tiles;  // the tiles that apply, in kSplitKTiles' order (splitk: any)
   ConvTensors tensors{};    // a as x, w, bias, residual, y
   DataType dtype = DataType::kHALF;
@@ -140,12 +127,11 @@ constexpr float kProgrammaticCreditMs = 0.5e-3f;
 std::string own_record(const OwnChoice& c) {
   if (c.kernel == OwnKernel::kSmallM) return kSmallMTaken;
   if (c.kernel == OwnKernel::kSplitK) return kSplitKTaken + c.tile.name() + " x" + std::to_string(c.splits);
-  if (c.kernel == OwnKernel::kWgmma) return kWgmmaTaken + c.wtile.name() + " " + c.wconfig.name();
   return kNoOwnKernel;
 }
 
 // The recorded choice, or kUndecided when there is none or it no longer applies (a split count this device
-// would not time, a kernel no longer eligible).
+// would not time, a kernel no longer eligible, a kernel Kiln no longer has): the node times its candidates again.
 OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
   OwnChoice none{OwnKernel::kNone, 0};
   if (rec == kNoOwnKernel) return none;
@@ -153,11 +139,6 @@ OwnChoice parse_own_record(const std::string& rec, const OwnCandidates& c) {
   for (const SplitKTileCandidates& t : c.splitk_tiles)
     for (int s : t.splits) {
       const OwnChoice choice{OwnKernel::kSplitK, s, t.geometry.tile};
-      if (rec == own_record(choice)) return choice;
-    }
-  for (const WgmmaTileCandidates& t : c.wgmma_tiles)
-    for (const WgmmaConfig& config : t.configs) {
-      const OwnChoice choice{t.tile, config};
       if (rec == own_record(choice)) return choice;
     }
   return OwnChoice{};
@@ -192,11 +173,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     const SplitKTileCandidates& first = c.splitk_tiles.front();
     return decided({OwnKernel::kSplitK, first.splits.back(), first.geometry.tile}, "KILN_GEMM_SPLITK=force");
   }
-  if (!c.wgmma_tiles.empty() && c.wgmma_mode == CandidateMode::kForce) {
-    const WgmmaTileCandidates& first = c.wgmma_tiles.front();
-    return decided({first.tile, first.configs.back()}, "KILN_GEMM_WGMMA=force");
-  }
-  if (!c.small_m && !c.splitk && c.wgmma_tiles.empty()) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
+  if (!c.small_m && !c.splitk) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
   const GemmKernelArgs& args = *c.args;
   std::string key;
@@ -207,7 +184,6 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     std::string epi = std::string(args.bias ? ",bias" : "") + (args.residual ? ",residual" : "") + ",act " +
                       std::to_string(args.act) + (c.small_m ? ",small-m" : "");
     for (const SplitKTileCandidates& t : c.splitk_tiles) epi += ",split-k " + t.geometry.tile.name();
-    for (const WgmmaTileCandidates& t : c.wgmma_tiles) epi += ",wgmma " + t.tile.name() + "+multicast";
     if (c.programmatic) epi += ",pdl";
     key = tactic_key(res, "gemm-own-kernels", "3", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
@@ -253,13 +229,6 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
       for (int splits : t.splits)  // timed with nothing let start early: the next timing round follows it
         consider({OwnKernel::kSplitK, splits, t.geometry.tile}, time_ms(ctx.stream(), [&] {
                    return try_launch_splitk(ctx.stream(), c.tensors, c.dtype, false, t.geometry, splits, &why);
-                 }));
-  // args.allow_next is false until the choice is made: timed with nothing let start early.
-  if (conv_tensors_aligned(c.tensors, 2))
-    for (const WgmmaTileCandidates& t : c.wgmma_tiles)
-      for (const WgmmaConfig& config : t.configs)
-        consider({t.tile, config}, time_ms(ctx.stream(), [&] {
-                   return launch_wgmma_gemm(ctx.stream(), args, t.tile, config, &why);
                  }));
   if (!key.empty()) res.tactics->record(key, own_record(best));
   if (res.ties && !key.empty()) {
@@ -443,10 +412,6 @@ void matmul_kernel(KernelContext& ctx) {
           cand.splitk_tiles.push_back(std::move(t));
         }
     cand.splitk = !cand.splitk_tiles.empty();
-    cand.wgmma_mode = wgmma_gemm_mode();
-    const WgmmaGemmProblem wp{rows, fused.act};
-    if (cand.wgmma_mode != CandidateMode::kOff && !wgmma_gemm_refusal(wp, dev.major, dev.minor))
-      for (WgmmaTile tile : kWgmmaTiles) cand.wgmma_tiles.push_back({tile, wgmma_configs(wp, tile, dev.sm_count)});
     cand.tensors = tensors;
     cand.dtype = a.dtype;
     cand.programmatic = state.programmatic;
@@ -455,7 +420,6 @@ void matmul_kernel(KernelContext& ctx) {
       if (state.own.kernel == OwnKernel::kSplitK && t.geometry.tile == state.own.tile) state.splitk = t.geometry;
     if (state.own.kernel == OwnKernel::kSmallM) count_small_m_gemm_chosen();
     if (state.own.kernel == OwnKernel::kSplitK) count_splitk_gemm_chosen();
-    if (state.own.kernel == OwnKernel::kWgmma) count_wgmma_gemm_chosen();
   }
   args.programmatic = state.programmatic;
   args.allow_next = ctx.res.next_kernel_may_start;
@@ -475,12 +439,6 @@ void matmul_kernel(KernelContext& ctx) {
                            state.own.splits, &why))
       ctx.fail(why);
     if (state.splitk.programmatic) note_programmatic_launch(ctx);
-    return;
-  }
-  if (state.own.kernel == OwnKernel::kWgmma && conv_tensors_aligned(tensors, 2)) {
-    std::string why;
-    if (!launch_wgmma_gemm(ctx.stream(), args, state.own.wtile, state.own.wconfig, &why)) ctx.fail(why);
-    if (args.programmatic) note_programmatic_launch(ctx);
     return;
   }
   before_other_kernels(ctx);  // a misaligned run of a node that chose Kiln's kernel: see programmatic_launch.h

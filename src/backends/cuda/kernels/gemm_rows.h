@@ -8,8 +8,8 @@
 
 namespace kiln::cuda {
 
-// What Kiln's GEMM kernels launch with (the small-M kernel, the wgmma kernel): y[m, n] = act(a[m, k] w[n, k]^T
-// + bias[n] + residual[m, n]), every tensor of `dtype`, and how the launch meets the kernels around it.
+// What Kiln's GEMM kernels launch with (the small-M kernel): y[m, n] = act(a[m, k] w[n, k]^T + bias[n] +
+// residual[m, n]), every tensor of `dtype`, and how the launch meets the kernels around it.
 struct GemmKernelArgs {
   const void* a = nullptr;         // [m, k], rows k apart
   const void* w = nullptr;         // [n, k], rows k apart

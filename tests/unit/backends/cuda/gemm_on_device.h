@@ -1,15 +1,10 @@
 // A product y[m, n] = act(a[m, k] w[n, k]^T + bias[n] + residual[m, n]) with random operands on the device and the
-// CPU kernel's output as its reference: the tests that launch Kiln's GEMM kernels straight (the split-K kernel,
-// the wgmma kernel) on each tile and split count. Inputs as those tests' comments describe: a in [-1, 1],
-// weights in [-0.05, 0.05], bias and residual in the harness's default range.
+// CPU kernel's output as its reference: the tests that launch Kiln's GEMM kernels straight (the split-K kernel)
+// on each tile and split count. Inputs as those tests' comments describe: a in [-1, 1], weights in [-0.05, 0.05],
+// bias and residual in the harness's default range.
 #pragma once
 #ifdef KILN_WITH_CUDA
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include <thread>
 
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/device_buffer.h"
@@ -28,24 +23,6 @@ inline cuda::GemmRows token_rows(int64_t m = 128, int64_t n = 3072, int64_t k = 
   r.a_rows_packed = true;
   r.w_rows_of_k = true;
   return r;
-}
-
-// Waits for `s` at most `seconds` and returns its error. A kernel still running then has hung (a mistake in a
-// cross-block barrier protocol hangs rather than answers wrong): the program ends with a message naming `what`,
-// instead of holding the GPU machine until the suite's limit, as nothing could run on the context after it.
-inline cudaError_t sync_within(cudaStream_t s, double seconds, const std::string& what) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  for (;;) {
-    const cudaError_t e = cudaStreamQuery(s);
-    if (e != cudaErrorNotReady) return e;
-    if (std::chrono::steady_clock::now() > deadline) {
-      std::fprintf(stderr, "%s: still running after %.0f s, a hung kernel: ending the test program\n", what.c_str(),
-                   seconds);
-      std::fflush(stderr);
-      std::_Exit(3);
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
 }
 
 // One product a test launches on every tile and split count.

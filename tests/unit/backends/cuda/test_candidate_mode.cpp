@@ -28,8 +28,8 @@ TEST(CandidateMode, Values) {
   }
 }
 
-// A candidate not yet measured on a GPU is off unless its switch is set (KILN_GEMM_WGMMA): the default changes,
-// the values do not.
+// A candidate not yet measured on a GPU is off unless its switch is set (candidate_mode's `unset`): the default
+// changes, the values do not.
 TEST(CandidateMode, OffWhenUnsetForANewCandidate) {
   for (const Case& c : {Case{nullptr, CandidateMode::kOff}, Case{"", CandidateMode::kOff},
                         Case{"1", CandidateMode::kAuto}, Case{"0", CandidateMode::kOff},
