@@ -4,7 +4,12 @@ the output's magnitude, TF32 / FP16 / BF16 by relative L2 error. Prints a table 
 
 Each engine runs three times on one context: the first run is eager, the later ones captured CUDA graphs,
 where kernels run back to back with no host between them (a kernel that read its input early, as a wrong
-programmatic launch would let it, shows there only: fifteenth session)."""
+programmatic launch would let it, shows there only: fifteenth session).
+
+The builds keep the chain timing of near ties (on by default) but within CHAIN_BUDGET_S seconds each, not the
+default 20: with the default this file's 24 full-size builds took the suite from 276 s to over 600 (twenty-third
+session; bench/NOTES.md). Each test prints its line as it ends (build seconds, the chain timing's own line), so
+a run cut short still shows where its time went."""
 import time
 
 import numpy as np
@@ -15,6 +20,7 @@ from kiln_helpers import ort_run
 from models import bert, efficientnet, gpt2, mobilenet, resnet, vit
 
 RESULTS = []
+CHAIN_BUDGET_S = "2"
 CASES = {
     "resnet50": (resnet, dict(fold_bn=False), None, {}),
     "mobilenetv2": (mobilenet, {}, None, {}),
@@ -30,6 +36,19 @@ PRECISIONS = {"fp32": (dict(), None), "tf32": (dict(tf32=True), 5e-3), "fp16": (
               "bf16": (dict(bf16=True), 8e-2)}
 
 
+@pytest.fixture(autouse=True)
+def _chain_budget(monkeypatch):
+    monkeypatch.setenv("KILN_GEMM_CHAIN_BUDGET_S", CHAIN_BUDGET_S)
+
+
+def chain_line(logger):
+    """The build's chain timing summary (profile 0's), or "" when it decided nothing."""
+    for _, m in logger.messages:
+        if "chain timing:" in m:
+            return m[m.index("chain timing:"):].split(" (KILN_GEMM_CHAIN_TIES")[0]
+    return ""
+
+
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 @pytest.mark.parametrize("name", list(CASES))
 def test_model_on_gpu(name, precision):
@@ -43,6 +62,7 @@ def test_model_on_gpu(name, precision):
     t0 = time.perf_counter()
     engine, logger = build(data, shapes=profile, **flags)
     build_s = time.perf_counter() - t0
+    print(f"\n{name} {precision}: built in {build_s:.1f} s; {chain_line(logger) or 'no chain timing'}", flush=True)
     ctx = engine.create_execution_context()
     runs = [run_torch(engine, inputs, context=ctx) for _ in range(3)]
     ref = ort_run(data, inputs)

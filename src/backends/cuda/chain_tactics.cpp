@@ -72,11 +72,12 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
   for (const TacticTie& tie : reported)
     if (tie.tactics.size() >= 2 && keys.insert(tie.key).second) ties.push_back(&tie);
   if (progress && !ties.empty()) progress->start(static_cast<int>(ties.size()));
+  const double budget_s = chain_budget_s();  // before any tie: a bad value fails the build's timing at once
   const auto start = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   for (const TacticTie* each : ties) {
     const TacticTie& tie = *each;
-    if (seconds() > kChainBudgetS) {  // the rest keep the tactic chosen alone
+    if (seconds() >= budget_s) {  // the rest keep the tactic chosen alone
       ++report.left;
       if (progress) progress->step();
       continue;

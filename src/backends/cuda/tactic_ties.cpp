@@ -76,4 +76,14 @@ float chain_tie_margin() {
   return static_cast<float>(m);
 }
 
+double chain_budget_s() {
+  const char* v = std::getenv("KILN_GEMM_CHAIN_BUDGET_S");
+  if (!v || !*v) return kChainBudgetS;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  if (*end != '\0' || !(s >= 0 && s <= 3600))
+    throw Error(std::string("KILN_GEMM_CHAIN_BUDGET_S='") + v + "': seconds from 0 to 3600 (20: the default)");
+  return s;
+}
+
 }  // namespace kiln::cuda

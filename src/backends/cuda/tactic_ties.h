@@ -75,6 +75,10 @@ int replays_per_round(float replay_ms);
 // alone): a transformer's ties take ~0.2 s each at batch 1 (GPT-2: 6 ties, ~1.2 s), but an engine with many
 // distinct GEMM problems must not make the build minutes longer.
 constexpr double kChainBudgetS = 20.0;
+// kChainBudgetS, or KILN_GEMM_CHAIN_BUDGET_S when set (seconds, 0 to 3600; 0 decides no tie in the chain). The
+// GPU test suite sets a small one: its 24 full-size model builds had made it several times longer (bench/NOTES.md,
+// twenty-third session). Throws kiln::Error naming the variable when its value is not such a number.
+double chain_budget_s();
 
 // The build times near ties in the chain unless KILN_GEMM_CHAIN_TIES=0. On by default since the twenty-first
 // session: against the rebuild control, GPT-2 +0.3%, BERT +1.2%, ViT +0.3% at batch 1, ~1 s of GPT-2's build.

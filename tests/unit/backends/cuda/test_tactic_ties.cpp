@@ -89,6 +89,27 @@ TEST(ChainTies, SwitchAndMarginValues) {
     testenv::ScopedEnv wide("KILN_GEMM_CHAIN_TIE_MARGIN", "0.5");
     EXPECT_FLOAT_EQ(cuda::chain_tie_margin(), 0.5f);
   }
+  {
+    testenv::ScopedEnv unset("KILN_GEMM_CHAIN_BUDGET_S", nullptr);
+    EXPECT_DOUBLE_EQ(cuda::chain_budget_s(), cuda::kChainBudgetS);
+  }
+  {
+    testenv::ScopedEnv small("KILN_GEMM_CHAIN_BUDGET_S", "2.5");
+    EXPECT_DOUBLE_EQ(cuda::chain_budget_s(), 2.5);
+  }
+  {
+    testenv::ScopedEnv none("KILN_GEMM_CHAIN_BUDGET_S", "0");
+    EXPECT_DOUBLE_EQ(cuda::chain_budget_s(), 0.0);
+  }
+  for (const char* bad : {"x", "-1", "3601", "2s", "nan"}) {
+    testenv::ScopedEnv v("KILN_GEMM_CHAIN_BUDGET_S", bad);
+    try {
+      cuda::chain_budget_s();
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("KILN_GEMM_CHAIN_BUDGET_S"), std::string::npos) << e.what();
+    }
+  }
   for (const char* bad : {"x", "-0.1", "11", "0.05%"}) {
     testenv::ScopedEnv v("KILN_GEMM_CHAIN_TIE_MARGIN", bad);
     try {
