@@ -120,7 +120,10 @@ UNIT_RUN=(./build-gpu/kiln_unit_tests --gtest_brief=1 --gtest_filter="${UNIT_FIL
 # shellcheck disable=SC2206  # PYTEST_ARGS is a list of words
 # tests/gpu, and the Python tests whose float16 cases need a GPU (skipped on the CPU machines). The slowest
 # tests' times close the log (--durations): the whole run takes ~280 s of a 30-minute session's device time.
-GPU_RUN=(python3 -m pytest -q -s -p no:cacheprovider --durations=20 tests/gpu tests/python/test_stem_space_to_depth.py
+# The run stops itself, with its summary and durations, once it has used the phase's time less 90 s (the longest
+# test, a full-size model build, takes ~40 s): a run the phase's timeout kills returns no durations.
+GPU_RUN=(env KILN_GPU_SUITE_DEADLINE_S="$(( ${PHASE_TIMEOUT:-400} - 90 ))"
+         python3 -m pytest -q -s -p no:cacheprovider --durations=20 tests/gpu tests/python/test_stem_space_to_depth.py
          "${PYTEST_TIMEOUT[@]}" ${PYTEST_ARGS:-})
 [ -n "${GPU_K:-}" ] && GPU_RUN+=(-k "$GPU_K")
 

@@ -2,6 +2,7 @@
 scripts/gpu_check.sh); skipped with a message elsewhere."""
 import os
 import sys
+import time
 
 import pytest
 
@@ -32,3 +33,31 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/gpu" in str(item.fspath):
             item.add_marker(skip)
+
+
+# KILN_GPU_SUITE_DEADLINE_S: after this many seconds from collection the run stops once the current test ends,
+# and says so, with pytest's summary and --durations (exit status 2: not everything ran). The GPU machine's
+# calls have a hard limit; a run killed by it returns nothing of where its time went (twenty-third session).
+_START = time.monotonic()
+
+
+def _deadline_s():
+    v = os.environ.get("KILN_GPU_SUITE_DEADLINE_S", "")
+    if not v:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        raise pytest.UsageError(f"KILN_GPU_SUITE_DEADLINE_S='{v}': a number of seconds") from None
+
+
+DEADLINE_S = _deadline_s()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if DEADLINE_S is None or nextitem is None:
+        return
+    elapsed = time.monotonic() - _START
+    if elapsed >= DEADLINE_S:
+        item.session.shouldstop = (f"KILN_GPU_SUITE_DEADLINE_S={DEADLINE_S:g} reached after {elapsed:.0f} s: "
+                                   f"the tests from {nextitem.nodeid} on did not run")
