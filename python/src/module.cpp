@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "backends/gpu_probe.h"
+#include "build_interrupt.h"
 #include "ir/graph.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
@@ -13,8 +14,17 @@
 
 namespace py = pybind11;
 using namespace kiln;
+using kiln::python::keep_if_interrupt;
 
 namespace {
+
+// Raises the KeyboardInterrupt (or SystemExit) a callback kept on this thread (build_interrupt.h), if any.
+void raise_kept_interrupt() {
+  if (std::unique_ptr<py::error_already_set> e = kiln::python::take_interrupt()) {
+    e->restore();
+    throw py::error_already_set();
+  }
+}
 
 // Forwards C++ log messages to a Python object with a log(severity:int, msg:str) method.
 class PyLogger : public ILogger {
@@ -25,7 +35,7 @@ class PyLogger : public ILogger {
     try {
       target_.attr("_kiln_log")(static_cast<int>(s), std::string(msg));
     } catch (py::error_already_set& e) {
-      e.discard_as_unraisable("kiln logger");
+      if (!keep_if_interrupt(e)) e.discard_as_unraisable("kiln logger");  // a KeyboardInterrupt stops the build
     }
   }
 
@@ -65,7 +75,7 @@ class PyOutputAllocator : public IOutputAllocator {
 
 // TensorRT 10's IProgressMonitor implemented in Python (kiln.IProgressMonitor): the builder calls it from the
 // building thread, which runs without the GIL. A monitor that raises is reported (sys.unraisablehook) and
-// the build goes on.
+// the build goes on, unless it raised KeyboardInterrupt (build_interrupt.h).
 class PyProgressMonitor : public IProgressMonitor {
  public:
   explicit PyProgressMonitor(py::object target) : target_(std::move(target)) {}
@@ -74,7 +84,7 @@ class PyProgressMonitor : public IProgressMonitor {
     try {
       target_.attr("phase_start")(phase, parent ? py::object(py::str(parent)) : py::object(py::none()), steps);
     } catch (py::error_already_set& e) {
-      e.discard_as_unraisable("IProgressMonitor.phase_start");
+      if (!keep_if_interrupt(e)) e.discard_as_unraisable("IProgressMonitor.phase_start");
     }
   }
   bool step_complete(const char* phase, int32_t step) noexcept override {
@@ -83,6 +93,7 @@ class PyProgressMonitor : public IProgressMonitor {
       py::object r = target_.attr("step_complete")(phase, step);
       return r.is_none() || py::bool_(r);
     } catch (py::error_already_set& e) {
+      if (keep_if_interrupt(e)) return false;  // Ctrl-C inside the monitor: stop the build
       e.discard_as_unraisable("IProgressMonitor.step_complete");
       return true;
     }
@@ -92,7 +103,7 @@ class PyProgressMonitor : public IProgressMonitor {
     try {
       target_.attr("phase_finish")(phase);
     } catch (py::error_already_set& e) {
-      e.discard_as_unraisable("IProgressMonitor.phase_finish");
+      if (!keep_if_interrupt(e)) e.discard_as_unraisable("IProgressMonitor.phase_finish");
     }
   }
 
@@ -361,11 +372,17 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<Builder>(m, "Builder")
       .def(py::init([](std::shared_ptr<PyLogger> l) { return std::make_unique<Builder>(l.get()); }), py::keep_alive<1, 2>())
       .def("build_serialized_network", [](Builder& b, Network& n, const BuilderConfig& c) -> py::object {
+        raise_kept_interrupt();  // one that reached a callback of an earlier call: late, but not lost
+        // The user's monitor (if any) inside one that stops the build on Ctrl-C (build_interrupt.h).
+        kiln::python::BuildInterruptMonitor monitor(c.progress_monitor);
+        BuilderConfig config = c;
+        config.progress_monitor = &monitor;
         std::vector<uint8_t> plan;
         {
           py::gil_scoped_release nogil;
-          plan = b.build_serialized_network(n, c);
+          plan = b.build_serialized_network(n, config);
         }
+        raise_kept_interrupt();
         if (plan.empty()) return py::none();
         return py::bytes(reinterpret_cast<const char*>(plan.data()), plan.size());
       });
@@ -387,12 +404,22 @@ PYBIND11_MODULE(_kiln, m) {
            py::keep_alive<1, 2>(), py::keep_alive<1, 3>())
       .def("parse", [](OnnxParser& p, py::buffer b, std::string path) {
         py::buffer_info info = b.request();
-        py::gil_scoped_release nogil;
-        return p.parse(info.ptr, static_cast<size_t>(info.size * info.itemsize), path);
+        bool ok;
+        {
+          py::gil_scoped_release nogil;
+          ok = p.parse(info.ptr, static_cast<size_t>(info.size * info.itemsize), path);
+        }
+        raise_kept_interrupt();  // Ctrl-C in the logger during the parse
+        return ok;
       })
       .def("parse_from_file", [](OnnxParser& p, std::string path) {
-        py::gil_scoped_release nogil;
-        return p.parse_from_file(path);
+        bool ok;
+        {
+          py::gil_scoped_release nogil;
+          ok = p.parse_from_file(path);
+        }
+        raise_kept_interrupt();
+        return ok;
       })
       .def_property_readonly("num_errors", &OnnxParser::num_errors)
       .def("get_error", [](OnnxParser& p, int i) -> py::object {
