@@ -6,19 +6,10 @@ import os
 import signal
 import sys
 
-import numpy as np
 import pytest
 
 import kiln as trt
-
-
-def _network(builder):
-    net = builder.create_network(0)
-    x = net.add_input("x", trt.float32, (2, 4))
-    w = net.add_constant((4, 3), np.ones((4, 3), np.float32))
-    mm = net.add_matrix_multiply(x, trt.MatrixOperation.NONE, w.get_output(0), trt.MatrixOperation.NONE)
-    net.mark_output(mm.get_output(0))
-    return net
+from kiln_helpers import tiny_matmul_network
 
 
 class InterruptingLogger(trt.ILogger):
@@ -69,15 +60,15 @@ def test_keyboard_interrupt_in_the_logger_stops_the_build_and_reaches_the_caller
     builder = trt.Builder(logger)
     monitor = Steps()
     with pytest.raises(KeyboardInterrupt):
-        builder.build_serialized_network(_network(builder), _config(builder, monitor))
+        builder.build_serialized_network(tiny_matmul_network(builder), _config(builder, monitor))
     # The build stopped at the first step after the message, not at its end.
     full = Steps()
     quiet = trt.Builder(trt.Logger(trt.Logger.ERROR))
-    assert quiet.build_serialized_network(_network(quiet), _config(quiet, full)) is not None
+    assert quiet.build_serialized_network(tiny_matmul_network(quiet), _config(quiet, full)) is not None
     assert monitor.steps < full.steps
     # The same builder builds again once nothing interrupts it: no state was lost.
     logger.raise_with = None
-    assert builder.build_serialized_network(_network(builder), _config(builder)) is not None
+    assert builder.build_serialized_network(tiny_matmul_network(builder), _config(builder)) is not None
 
 
 def test_sigint_during_the_monitor_stops_the_build():
@@ -86,12 +77,12 @@ def test_sigint_during_the_monitor_stops_the_build():
     # the pending handlers; no test here can time a signal into that window without a race.)
     builder = trt.Builder(trt.Logger(trt.Logger.ERROR))
     full = Steps()
-    assert builder.build_serialized_network(_network(builder), _config(builder, full)) is not None
+    assert builder.build_serialized_network(tiny_matmul_network(builder), _config(builder, full)) is not None
     monitor = Steps(on_step=lambda n: os.kill(os.getpid(), signal.SIGINT) if n == 2 else None)
     with pytest.raises(KeyboardInterrupt):
-        builder.build_serialized_network(_network(builder), _config(builder, monitor))
+        builder.build_serialized_network(tiny_matmul_network(builder), _config(builder, monitor))
     assert monitor.steps == 2 < full.steps
-    assert builder.build_serialized_network(_network(builder), _config(builder)) is not None
+    assert builder.build_serialized_network(tiny_matmul_network(builder), _config(builder)) is not None
 
 
 def test_other_exceptions_in_the_logger_are_still_reported_and_the_build_goes_on():
@@ -101,7 +92,7 @@ def test_other_exceptions_in_the_logger_are_still_reported_and_the_build_goes_on
     old = sys.unraisablehook
     sys.unraisablehook = lambda u: seen.append(u.exc_type)
     try:
-        assert builder.build_serialized_network(_network(builder), _config(builder)) is not None
+        assert builder.build_serialized_network(tiny_matmul_network(builder), _config(builder)) is not None
     finally:
         sys.unraisablehook = old
     assert ZeroDivisionError in seen

@@ -1,18 +1,9 @@
 """TensorRT 10's IProgressMonitor on Kiln: the builder reports nested phases with their steps, in order,
 and a monitor that returns False from step_complete cancels the build."""
-import numpy as np
 import pytest
 
 import kiln as trt
-
-
-def _network(builder):
-    net = builder.create_network(0)
-    x = net.add_input("x", trt.float32, (2, 4))
-    w = net.add_constant((4, 3), np.ones((4, 3), np.float32))
-    mm = net.add_matrix_multiply(x, trt.MatrixOperation.NONE, w.get_output(0), trt.MatrixOperation.NONE)
-    net.mark_output(mm.get_output(0))
-    return net
+from kiln_helpers import tiny_matmul_network
 
 
 class Recorder(trt.IProgressMonitor):
@@ -39,7 +30,7 @@ def _build(monitor):
     config.default_device_type = trt.DeviceType.CPU
     config.progress_monitor = monitor
     assert config.progress_monitor is monitor
-    return builder.build_serialized_network(_network(builder), config)
+    return builder.build_serialized_network(tiny_matmul_network(builder), config)
 
 
 def test_phases_nest_and_every_step_is_reported():

@@ -66,24 +66,28 @@ int replays_per_round(float replay_ms) {
 
 bool chain_ties_enabled() { return !env_is("KILN_GEMM_CHAIN_TIES", "0"); }
 
-float chain_tie_margin() {
-  const char* v = std::getenv("KILN_GEMM_CHAIN_TIE_MARGIN");
-  if (!v || !*v) return kChainTieMargin;
+namespace {
+
+// The number `name` holds, `fallback` when unset or empty; kiln::Error naming the variable and `what` (the values
+// it takes) when the value is not a number from lo to hi.
+double bounded_env(const char* name, double fallback, double lo, double hi, const char* what) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
   char* end = nullptr;
-  const double m = std::strtod(v, &end);
-  if (*end != '\0' || !(m >= 0 && m <= 10))
-    throw Error(std::string("KILN_GEMM_CHAIN_TIE_MARGIN='") + v + "': a relative margin from 0 to 10 (0.2: within 20%)");
-  return static_cast<float>(m);
+  const double x = std::strtod(v, &end);
+  if (*end != '\0' || !(x >= lo && x <= hi)) throw Error(std::string(name) + "='" + v + "': " + what);
+  return x;
+}
+
+}  // namespace
+
+float chain_tie_margin() {
+  return static_cast<float>(bounded_env("KILN_GEMM_CHAIN_TIE_MARGIN", kChainTieMargin, 0, 10,
+                                        "a relative margin from 0 to 10 (0.2: within 20%)"));
 }
 
 double chain_budget_s() {
-  const char* v = std::getenv("KILN_GEMM_CHAIN_BUDGET_S");
-  if (!v || !*v) return kChainBudgetS;
-  char* end = nullptr;
-  const double s = std::strtod(v, &end);
-  if (*end != '\0' || !(s >= 0 && s <= 3600))
-    throw Error(std::string("KILN_GEMM_CHAIN_BUDGET_S='") + v + "': seconds from 0 to 3600 (20: the default)");
-  return s;
+  return bounded_env("KILN_GEMM_CHAIN_BUDGET_S", kChainBudgetS, 0, 3600, "seconds from 0 to 3600 (20: the default)");
 }
 
 }  // namespace kiln::cuda
