@@ -12,13 +12,31 @@ namespace kiln::cuda {
 
 void TacticTies::add(TacticTie tie) {
   std::lock_guard<std::mutex> lock(mu_);
+  ++layers_[tie.key];
   ties_.push_back(std::move(tie));
+}
+
+void TacticTies::note_use(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++layers_[key];
+}
+
+int TacticTies::layers(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = layers_.find(key);
+  return it == layers_.end() ? 0 : it->second;
 }
 
 std::vector<TacticTie> TacticTies::take() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TacticTie> out;
   out.swap(ties_);
+  auto stake = [&](const TacticTie& t) {
+    auto it = layers_.find(t.key);
+    return static_cast<double>(t.alone_ms) * (it == layers_.end() ? 1 : it->second);
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const TacticTie& a, const TacticTie& b) { return stake(a) > stake(b); });
+  layers_.clear();
   return out;
 }
 

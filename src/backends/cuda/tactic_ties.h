@@ -8,6 +8,7 @@
 // here, then times the whole model with each of its tactics and keeps the fastest (chain_tactics.cpp).
 #pragma once
 #include <cstddef>
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -28,22 +29,31 @@ constexpr float kChainTieMargin = 0.2f;
 constexpr size_t kChainTieMaxTactics = 3;
 
 // One problem's near tie: its tactic key and the records of the tactics to try, the one chosen alone first; their
-// names for the log where a record is not text (cuBLASLt's algorithms are bytes), else empty.
+// names for the log where a record is not text (cuBLASLt's algorithms are bytes), else empty; the time alone of
+// the one chosen alone (ms; 0 unknown).
 struct TacticTie {
   std::string key;
   std::vector<std::string> tactics;
   std::vector<std::string> labels = {};
+  float alone_ms = 0;
   const std::string& label(size_t i) const { return i < labels.size() ? labels[i] : tactics[i]; }
 };
 
 // Where the kernels of a build's timing run put their near ties (Resources::ties). Thread-safe.
 class TacticTies {
  public:
-  void add(TacticTie tie);
-  std::vector<TacticTie> take();  // every tie added so far, in the order they were added; empties the list
+  void add(TacticTie tie);  // counts as one layer of the tie's problem
+  // A layer found its problem's record instead of timing (the record serves every layer of that shape): one
+  // more layer at stake in that problem's tie, if it has one.
+  void note_use(const std::string& key);
+  // Every tie added so far, the most at stake first (its time alone x its layers; stable), and empties the list:
+  // the chain timing's budget (chain_budget_s) then goes to the ties that can move the model most.
+  std::vector<TacticTie> take();
+  int layers(const std::string& key) const;  // the layers counted for `key` (add and note_use) since the last take
 
  private:
-  std::mutex mu_;
+  std::map<std::string, int> layers_;
+  mutable std::mutex mu_;
   std::vector<TacticTie> ties_;
 };
 

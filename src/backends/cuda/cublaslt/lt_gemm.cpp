@@ -158,6 +158,7 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
     KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align)));
   const std::string key = tactic_key(res, "gemm", "cublasLt " + std::to_string(cublasLtGetVersion()), gemm_problem(s));
   if (use_recorded(res, key)) {
+    if (res.ties) res.ties->note_use(key);  // one more layer of this problem, for its tie's stake
     log_lt_choice(s, algo_, "recorded");
     cublasLtMatmulPreferenceDestroy(pref);
     shape_ = s;
@@ -186,7 +187,7 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
     if (candidates.size() > 1)
       best = fastest(res, candidates.data(), static_cast<int>(candidates.size()), timing, &best_ms, &times);
     if (res.tactics) res.tactics->record(key, algo_record(candidates[best].algo));
-    if (res.ties && res.tactics) tied = report_tie(*res.ties, key, candidates, times);
+    if (res.ties && res.tactics) tied = report_tie(*res.ties, key, candidates, times, best_ms);
   }
   algo_ = candidates[best].algo;
   algo_workspace_ = candidates[best].workspaceSize;
@@ -206,11 +207,11 @@ void LtGemm::setup(Resources& res, const GemmShape& s, const void* bias, const T
 // returns its text for the log ("" when none).
 std::string LtGemm::report_tie(TacticTies& ties, const std::string& key,
                                const std::vector<cublasLtMatmulHeuristicResult_t>& candidates,
-                               const std::vector<float>& times) {
+                               const std::vector<float>& times, float best_ms) {
   std::vector<std::pair<std::string, float>> timed;
   for (size_t i = 0; i < times.size() && i < candidates.size(); ++i)
     timed.emplace_back(algo_record(candidates[i].algo), times[i]);
-  TacticTie tie{key, near_ties(timed, chain_tie_margin(), kChainTieMaxTactics), {}};
+  TacticTie tie{key, near_ties(timed, chain_tie_margin(), kChainTieMaxTactics), {}, best_ms > 0 ? best_ms : 0.f};
   if (tie.tactics.size() < 2) return "";
   std::string text = ", tied in";
   for (const std::string& record : tie.tactics) {

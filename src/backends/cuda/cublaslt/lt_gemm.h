@@ -74,7 +74,8 @@ class LtGemm {
   int fastest(Resources& res, const cublasLtMatmulHeuristicResult_t* results, int found, const Timing& t,
               float* best_ms = nullptr, std::vector<float>* times = nullptr);
   std::string report_tie(TacticTies& ties, const std::string& key,
-                         const std::vector<cublasLtMatmulHeuristicResult_t>& candidates, const std::vector<float>& times);
+                         const std::vector<cublasLtMatmulHeuristicResult_t>& candidates, const std::vector<float>& times,
+                         float best_ms);
   bool use_recorded(Resources& res, const std::string& key);
 };
 

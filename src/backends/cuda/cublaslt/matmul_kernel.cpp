@@ -188,7 +188,10 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     key = tactic_key(res, "gemm-own-kernels", "3", gemm_problem(s) + epi);
     if (std::optional<std::string> rec = res.tactics->find(key)) {
       const OwnChoice recorded = parse_own_record(*rec, c);
-      if (recorded.kernel != OwnKernel::kUndecided) return decided(recorded, "recorded");
+      if (recorded.kernel != OwnKernel::kUndecided) {
+        if (res.ties) res.ties->note_use(key);  // one more layer of this problem, for its tie's stake
+        return decided(recorded, "recorded");
+      }
     }
   }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -236,7 +239,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
     if (tied.size() > 1) {
       timed += ", tied in";
       for (const std::string& t : tied) timed += " [" + t + "]";
-      res.ties->add({key, std::move(tied)});
+      res.ties->add({key, std::move(tied), {}, std::max(best_ms, 0.f)});
     }
   }
   return decided(best, timed);

@@ -118,6 +118,24 @@ TEST(ChainTies, SwitchAndMarginValues) {
   rejects("KILN_GEMM_CHAIN_TIE_MARGIN", {"x", "-0.1", "11", "0.05%"}, [] { cuda::chain_tie_margin(); });
 }
 
+// The budget goes to the ties with most at stake: a problem's time alone x the layers that share its record.
+// GPT-2's c_fc (5.5 us, 12 layers) comes before a 20 us problem of one layer; equal stakes keep their order.
+TEST(ChainTies, TakeRanksTiesByTheirStake) {
+  cuda::TacticTies ties;
+  ties.add({"head", {"a", "b"}, {}, 0.020f});
+  ties.add({"c_fc", {"a", "b"}, {}, 0.0055f});
+  for (int i = 0; i < 11; ++i) ties.note_use("c_fc");
+  ties.note_use("no tie");  // a recorded problem without a tie changes nothing
+  ties.add({"small", {"a", "b"}, {}, 0.004f});
+  ties.add({"small too", {"a", "b"}, {}, 0.004f});
+  ties.add({"unknown time", {"a", "b"}});
+  EXPECT_EQ(ties.layers("c_fc"), 12);
+  std::vector<std::string> order;
+  for (const cuda::TacticTie& t : ties.take()) order.push_back(t.key);
+  EXPECT_EQ(order, (Strings{"c_fc", "head", "small", "small too", "unknown time"}));
+  EXPECT_EQ(ties.layers("c_fc"), 0) << "take starts the count again";
+}
+
 TEST(ChainTies, RegistryKeepsTheOrderAndTakeEmptiesIt) {
   cuda::TacticTies ties;
   std::vector<std::thread> threads;
