@@ -7,6 +7,7 @@ namespace {
 // Per thread: a build and its callbacks run on the thread that called build_serialized_network, and Python
 // delivers signals to the main thread only, so a build in another thread is not stopped by the main thread's.
 thread_local std::unique_ptr<py::error_already_set> kept;
+thread_local int watches = 0;
 
 bool interrupt_pending() {
   py::gil_scoped_acquire gil;
@@ -19,8 +20,17 @@ bool interrupt_pending() {
 
 }  // namespace
 
+InterruptWatch::InterruptWatch() { ++watches; }
+InterruptWatch::~InterruptWatch() { --watches; }
+
 bool keep_if_interrupt(py::error_already_set& e) {
-  if (!e.matches(PyExc_KeyboardInterrupt) && !e.matches(PyExc_SystemExit)) return false;
+  const bool keyboard = e.matches(PyExc_KeyboardInterrupt);
+  if (!keyboard && !e.matches(PyExc_SystemExit)) return false;
+  if (watches == 0) {
+    if (!keyboard) return false;
+    PyErr_SetInterrupt();  // delivered again at the caller's next Python instruction
+    return true;
+  }
   if (!kept) kept = std::make_unique<py::error_already_set>(std::move(e));
   return true;
 }

@@ -372,13 +372,14 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<Builder>(m, "Builder")
       .def(py::init([](std::shared_ptr<PyLogger> l) { return std::make_unique<Builder>(l.get()); }), py::keep_alive<1, 2>())
       .def("build_serialized_network", [](Builder& b, Network& n, const BuilderConfig& c) -> py::object {
-        raise_kept_interrupt();  // one that reached a callback of an earlier call: late, but not lost
+        raise_kept_interrupt();  // one kept by a watched call that ended in an exception: late, but not lost
         // The user's monitor (if any) inside one that stops the build on Ctrl-C (build_interrupt.h).
         kiln::python::BuildInterruptMonitor monitor(c.progress_monitor);
         BuilderConfig config = c;
         config.progress_monitor = &monitor;
         std::vector<uint8_t> plan;
         {
+          kiln::python::InterruptWatch watch;
           py::gil_scoped_release nogil;
           plan = b.build_serialized_network(n, config);
         }
@@ -406,6 +407,7 @@ PYBIND11_MODULE(_kiln, m) {
         py::buffer_info info = b.request();
         bool ok;
         {
+          kiln::python::InterruptWatch watch;
           py::gil_scoped_release nogil;
           ok = p.parse(info.ptr, static_cast<size_t>(info.size * info.itemsize), path);
         }
@@ -415,6 +417,7 @@ PYBIND11_MODULE(_kiln, m) {
       .def("parse_from_file", [](OnnxParser& p, std::string path) {
         bool ok;
         {
+          kiln::python::InterruptWatch watch;
           py::gil_scoped_release nogil;
           ok = p.parse_from_file(path);
         }

@@ -1,7 +1,8 @@
 """Ctrl-C during a build (python/src/build_interrupt.h): the KeyboardInterrupt that Python raises inside the
 logger's or the progress monitor's callback stops the build and reaches the caller of
 build_serialized_network, instead of being reported as unraisable and dropped while the build went on. The
-builder stays usable afterwards."""
+builder stays usable afterwards. Outside a build, a KeyboardInterrupt in the logger reaches the caller as the
+call returns."""
 import os
 import signal
 import sys
@@ -101,3 +102,16 @@ def test_other_exceptions_in_the_logger_are_still_reported_and_the_build_goes_on
     finally:
         sys.unraisablehook = old
     assert ZeroDivisionError in seen
+
+
+def test_keyboard_interrupt_in_the_logger_outside_a_build_reaches_the_caller():
+    # Runtime.deserialize_cuda_engine logs the bad plan's error through the logger, which raises: the interrupt
+    # is raised again as the call returns, not reported as unraisable and dropped.
+    logger = InterruptingLogger(at=1, raise_with=_raise_keyboard_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # raised again through Python's handler
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trt.Runtime(logger).deserialize_cuda_engine(b"not a plan")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert logger.messages, "the logger was called"
