@@ -40,21 +40,27 @@ std::string problem_of(const std::string& key) {
 
 // One execution of the engine per tactic (the key's record set to it first), each prepared and run, so its
 // kernels take it (their per-node choices are made on the first run and kept), then run once more so that its
-// CUDA graph is captured before the timed replays.
+// CUDA graph is captured before the timed replays. After each, `more(seconds it took, executions still to make)`
+// says whether to go on; when it says no, the executions made so far are returned (fewer than the tactics).
+template <class More>
 std::vector<std::unique_ptr<DeviceExecution>> executions_per_tactic(const std::shared_ptr<const EngineData>& engine,
                                                                     const std::vector<Dims>& input_shapes,
                                                                     const std::vector<void*>& io_ptrs,
                                                                     cudaStream_t stream,
                                                                     const std::vector<std::string>& tactics,
-                                                                    const std::string& key) {
+                                                                    const std::string& key, More&& more) {
   std::vector<std::unique_ptr<DeviceExecution>> execs;
   for (const std::string& tactic : tactics) {
+    const auto t0 = std::chrono::steady_clock::now();
     engine->tactics->replace(key, tactic);
     std::unique_ptr<DeviceExecution> e = make_cuda_execution_with_ties(engine, nullptr);
     e->prepare(input_shapes, std::vector<HostTensor>(engine->io.size()));
     for (int i = 0; i < kWarmups; ++i) e->enqueue(io_ptrs, stream);
     e->synchronize(stream);
     execs.push_back(std::move(e));
+    const double made_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int left = static_cast<int>(tactics.size() - execs.size());
+    if (left > 0 && !more(made_s, left)) break;
   }
   return execs;
 }
@@ -75,11 +81,21 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
   const double budget_s = chain_budget_s();  // before any tie: a bad value fails the build's timing at once
   const auto start = std::chrono::steady_clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  // What making one execution of the engine took, once known: the chain does not start a tie, nor go on making a
+  // tie's executions, that would end past the budget (MobileNetV2 at b128 makes an execution in ~3 s).
+  double execution_s = 0;
+  auto leave = [&](const TacticTie& tie, const char* why) {
+    ++report.left;
+    if (env_is("KILN_GEMM_LOG", "1"))
+      std::fprintf(stderr, "kiln: chain timing of %s left (%s, %.1f s of %.1f): keeps %s\n", problem_of(tie.key).c_str(),
+                   why, seconds(), budget_s, tie.label(0).c_str());
+    if (progress) progress->step();
+  };
   for (const TacticTie* each : ties) {
     const TacticTie& tie = *each;
-    if (seconds() >= budget_s) {  // the rest keep the tactic chosen alone
-      ++report.left;
-      if (progress) progress->step();
+    const int executions = static_cast<int>(tie.tactics.size()) + 1;  // with the control below
+    if (seconds() >= budget_s || !chain_fits_budget(seconds(), execution_s, executions, budget_s)) {
+      leave(tie, "time budget");  // the rest keep the tactic chosen alone
       continue;
     }
     // The tactic chosen alone gets a second execution, made last, and its better time is the bar the others
@@ -91,17 +107,23 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
     tactics.push_back(tie.tactics[0]);
     std::vector<std::unique_ptr<DeviceExecution>> execs;
     try {
-      execs = executions_per_tactic(engine, input_shapes, io_ptrs, stream, tactics, tie.key);
+      execs = executions_per_tactic(engine, input_shapes, io_ptrs, stream, tactics, tie.key,
+                                    [&](double made_s, int left) {
+                                      execution_s = made_s;
+                                      return chain_fits_budget(seconds(), made_s, left, budget_s);
+                                    });
     } catch (const std::exception& e) {
       execs.clear();
       cudaStreamSynchronize(stream);
       cudaGetLastError();  // an allocation that failed leaves its (non-sticky) error behind
       engine->tactics->replace(tie.key, tie.tactics[0]);
-      ++report.left;
-      if (env_is("KILN_GEMM_LOG", "1"))
-        std::fprintf(stderr, "kiln: chain timing of %s skipped (%s): keeps %s\n", problem_of(tie.key).c_str(), e.what(),
-                     tie.label(0).c_str());
-      if (progress) progress->step();
+      leave(tie, e.what());
+      continue;
+    }
+    if (execs.size() < tactics.size()) {  // the rest of its executions would have ended past the budget
+      execs.clear();
+      engine->tactics->replace(tie.key, tie.tactics[0]);
+      leave(tie, "time budget, after its first executions");
       continue;
     }
     EventPair ev;

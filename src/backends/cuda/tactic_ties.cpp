@@ -108,4 +108,8 @@ double chain_budget_s() {
   return bounded_env("KILN_GEMM_CHAIN_BUDGET_S", kChainBudgetS, 0, 3600, "seconds from 0 to 3600 (20: the default)");
 }
 
+bool chain_fits_budget(double elapsed_s, double execution_s, int executions, double budget_s) {
+  return elapsed_s + execution_s * executions <= budget_s;
+}
+
 }  // namespace kiln::cuda

@@ -136,6 +136,16 @@ TEST(ChainTies, TakeRanksTiesByTheirStake) {
   EXPECT_EQ(ties.layers("c_fc"), 0) << "take starts the count again";
 }
 
+// A tie is started, and its executions made, only while they can end within the budget.
+TEST(ChainTies, ATieThatWouldEndPastTheBudgetIsLeft) {
+  EXPECT_TRUE(cuda::chain_fits_budget(0, 0, 4, 20)) << "the first tie: the cost of an execution is not known yet";
+  EXPECT_TRUE(cuda::chain_fits_budget(1.2, 0.05, 4, 20)) << "a transformer at batch 1";
+  EXPECT_FALSE(cuda::chain_fits_budget(13.5, 3.3, 4, 20)) << "MobileNetV2 at b128, after its first tie";
+  EXPECT_TRUE(cuda::chain_fits_budget(3.3, 3.3, 3, 20)) << "the rest of its first tie";
+  EXPECT_FALSE(cuda::chain_fits_budget(3.3, 3.3, 3, 2)) << "the GPU tests' 2 s: left after the first execution";
+  EXPECT_TRUE(cuda::chain_fits_budget(16, 1, 4, 20)) << "ends exactly at the budget";
+}
+
 TEST(ChainTies, RegistryKeepsTheOrderAndTakeEmptiesIt) {
   cuda::TacticTies ties;
   std::vector<std::thread> threads;
