@@ -131,7 +131,7 @@ ILayer* Network::finish(ILayer* layer) {
     std::vector<ir::TensorInfo> ins;
     for (auto* in : layer->inputs) {
       if (!in) {
-        ins.push_back(ir::TensorInfo{false});
+        ins.push_back(ir::TensorInfo::absent());
         continue;
       }
       ins.push_back(ir::TensorInfo{true, in->dtype, in->shape, ir::constant_value(in)});

@@ -100,7 +100,8 @@ void log_cpu_fallbacks(const ir::Graph& g, ILogger* logger) {
     for (auto* o : n->outputs) host[o->id] = all_host;
     if (all_host) continue;
     std::vector<ir::TensorInfo> ins;
-    for (auto* in : n->inputs) ins.push_back(in ? ir::TensorInfo{true, in->dtype, in->shape, nullptr} : ir::TensorInfo{false});
+    for (auto* in : n->inputs)
+      ins.push_back(in ? ir::TensorInfo{true, in->dtype, in->shape, nullptr} : ir::TensorInfo::absent());
     if (!gpu::supports(*n, ins)) names.push_back(n->name + " (" + n->op + ")");
   }
   if (names.empty()) return;

@@ -17,6 +17,11 @@ struct TensorInfo {
   DataType dtype = DataType::kFLOAT;
   Dims shape;
   const HostTensor* value = nullptr;
+  static TensorInfo absent() {  // an optional input left out
+    TensorInfo t;
+    t.present = false;
+    return t;
+  }
 };
 
 class InferContext {

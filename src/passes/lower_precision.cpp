@@ -61,7 +61,7 @@ bool LowerPrecision::run(ir::Graph& g) {
     std::vector<ir::TensorInfo> ins;
     for (auto* in : n->inputs) {
       if (!in) {
-        ins.push_back(ir::TensorInfo{false});
+        ins.push_back(ir::TensorInfo::absent());
         continue;
       }
       ir::TensorInfo ti{true, in->dtype == DataType::kFLOAT ? low_ : in->dtype, in->shape, nullptr};

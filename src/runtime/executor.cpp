@@ -129,8 +129,9 @@ void Executor::run_static(const std::vector<void*>& io_ptrs, void* arena, cpu::T
     auto t0 = std::chrono::steady_clock::now();
     kernels_[k](ctx);
     std::vector<ir::TensorInfo> ins, outs;
-    for (auto& r : ctx.in) ins.push_back(r.present ? ir::TensorInfo{true, r.dtype, r.shape} : ir::TensorInfo{false});
-    for (auto& r : ctx.out) outs.push_back(ir::TensorInfo{true, r.dtype, r.shape});
+    for (auto& r : ctx.in)
+      ins.push_back(r.present ? ir::TensorInfo{true, r.dtype, r.shape, nullptr} : ir::TensorInfo::absent());
+    for (auto& r : ctx.out) outs.push_back(ir::TensorInfo{true, r.dtype, r.shape, nullptr});
     LayerTiming t = layer_timing(n, ins, outs);
     t.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     profile->push_back(std::move(t));

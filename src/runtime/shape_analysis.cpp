@@ -55,7 +55,7 @@ ShapeAnalysis analyze_shapes(const ir::Graph& g, const std::vector<Dims>& input_
     bool all_values = true;
     for (auto* in : n.inputs) {
       if (!in) {
-        ins.push_back(ir::TensorInfo{false});
+        ins.push_back(ir::TensorInfo::absent());
         continue;
       }
       if (!r.info[in->id].present)

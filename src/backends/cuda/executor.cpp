@@ -89,7 +89,7 @@ void Executor::prepare(const std::vector<Dims>& input_shapes, const std::vector<
 
   for (const ir::Node* n : plan_.steps) {
     std::vector<ir::TensorInfo> ins;
-    for (auto* in : n->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
+    for (auto* in : n->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo::absent());
     Step step{n, nullptr, nullptr};
     if (supports(*n, ins) && host_parameters_known(*n)) step.kernel = find_kernel(n->op);
     if (!step.kernel) {
@@ -247,7 +247,7 @@ std::vector<LayerTiming> Executor::step_costs() const {
   std::vector<LayerTiming> out;
   for (const Step& s : steps_) {
     std::vector<ir::TensorInfo> ins, outs;
-    for (auto* in : s.node->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo{false});
+    for (auto* in : s.node->inputs) ins.push_back(in ? shapes_.info[in->id] : ir::TensorInfo::absent());
     for (auto* o : s.node->outputs) outs.push_back(shapes_.info[o->id]);
     LayerTiming t = layer_timing(*s.node, ins, outs);
     t.on_host = !s.kernel;

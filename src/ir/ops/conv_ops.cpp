@@ -181,7 +181,7 @@ void infer_convolution(InferContext& ctx) {
   std::vector<TensorInfo> ins;
   for (size_t i = 0; i < ctx.node().inputs.size(); ++i) {
     if (!ctx.has_input(i)) {
-      ins.push_back(TensorInfo{false});
+      ins.push_back(TensorInfo::absent());
       continue;
     }
     TensorInfo t = ctx.in(i);

@@ -80,11 +80,13 @@ HostTensor ref_map(const HostTensor& in, Dims out_shape, const std::function<int
                    const void* fill = nullptr) {
   HostTensor out(in.dtype(), out_shape);
   size_t es = dtype_size(in.dtype());
+  static const char kNoFill[16] = {};  // zeros for a caller that gave no fill value (the test then fails)
+  const char* fill_bytes = fill ? static_cast<const char*>(fill) : kNoFill;
   for (int64_t i = 0; i < out.numel(); ++i) {
     int64_t s = src(unravel(i, out_shape));
     auto* dst = static_cast<char*>(out.mutable_raw()) + i * es;
-    if (s < 0) std::memcpy(dst, fill, es);
-    else std::memcpy(dst, static_cast<const char*>(in.raw()) + s * es, es);
+    if (s < 0 && !fill) ADD_FAILURE() << "an output with no source and no fill value";
+    std::memcpy(dst, s < 0 ? fill_bytes : static_cast<const char*>(in.raw()) + s * es, es);
   }
   return out;
 }
