@@ -15,16 +15,9 @@
 namespace py = pybind11;
 using namespace kiln;
 using kiln::python::keep_if_interrupt;
+using kiln::python::run_watched;
 
 namespace {
-
-// Raises the KeyboardInterrupt (or SystemExit) a callback kept on this thread (build_interrupt.h), if any.
-void raise_kept_interrupt() {
-  if (std::unique_ptr<py::error_already_set> e = kiln::python::take_interrupt()) {
-    e->restore();
-    throw py::error_already_set();
-  }
-}
 
 // Forwards C++ log messages to a Python object with a log(severity:int, msg:str) method.
 class PyLogger : public ILogger {
@@ -372,18 +365,11 @@ PYBIND11_MODULE(_kiln, m) {
   py::class_<Builder>(m, "Builder")
       .def(py::init([](std::shared_ptr<PyLogger> l) { return std::make_unique<Builder>(l.get()); }), py::keep_alive<1, 2>())
       .def("build_serialized_network", [](Builder& b, Network& n, const BuilderConfig& c) -> py::object {
-        raise_kept_interrupt();  // one kept by a watched call that ended in an exception: late, but not lost
         // The user's monitor (if any) inside one that stops the build on Ctrl-C (build_interrupt.h).
         kiln::python::BuildInterruptMonitor monitor(c.progress_monitor);
         BuilderConfig config = c;
         config.progress_monitor = &monitor;
-        std::vector<uint8_t> plan;
-        {
-          kiln::python::InterruptWatch watch;
-          py::gil_scoped_release nogil;
-          plan = b.build_serialized_network(n, config);
-        }
-        raise_kept_interrupt();
+        const std::vector<uint8_t> plan = run_watched([&] { return b.build_serialized_network(n, config); });
         if (plan.empty()) return py::none();
         return py::bytes(reinterpret_cast<const char*>(plan.data()), plan.size());
       });
@@ -405,24 +391,10 @@ PYBIND11_MODULE(_kiln, m) {
            py::keep_alive<1, 2>(), py::keep_alive<1, 3>())
       .def("parse", [](OnnxParser& p, py::buffer b, std::string path) {
         py::buffer_info info = b.request();
-        bool ok;
-        {
-          kiln::python::InterruptWatch watch;
-          py::gil_scoped_release nogil;
-          ok = p.parse(info.ptr, static_cast<size_t>(info.size * info.itemsize), path);
-        }
-        raise_kept_interrupt();  // Ctrl-C in the logger during the parse
-        return ok;
+        return run_watched([&] { return p.parse(info.ptr, static_cast<size_t>(info.size * info.itemsize), path); });
       })
       .def("parse_from_file", [](OnnxParser& p, std::string path) {
-        bool ok;
-        {
-          kiln::python::InterruptWatch watch;
-          py::gil_scoped_release nogil;
-          ok = p.parse_from_file(path);
-        }
-        raise_kept_interrupt();
-        return ok;
+        return run_watched([&] { return p.parse_from_file(path); });
       })
       .def_property_readonly("num_errors", &OnnxParser::num_errors)
       .def("get_error", [](OnnxParser& p, int i) -> py::object {

@@ -10,9 +10,7 @@ namespace kiln::cuda {
 
 enum class CandidateMode { kOff, kAuto, kForce };
 
-// The switch `variable`'s mode; unset or empty: `unset` (kAuto, as above, for every switch but a candidate not yet
-// measured on a GPU, which is off until it is). Any other value throws kiln::Error naming the variable and the
-// values.
-CandidateMode candidate_mode(const char* variable, CandidateMode unset = CandidateMode::kAuto);
+// The switch `variable`'s mode; any other value throws kiln::Error naming the variable and the values.
+CandidateMode candidate_mode(const char* variable);
 
 }  // namespace kiln::cuda

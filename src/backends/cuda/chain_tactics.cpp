@@ -84,7 +84,9 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
   // What making one execution of the engine took, once known: the chain does not start a tie, nor go on making a
   // tie's executions, that would end past the budget (MobileNetV2 at b128 makes an execution in ~3 s).
   double execution_s = 0;
+  // A tie left keeps the tactic chosen alone (its record, which making its executions may have replaced).
   auto leave = [&](const TacticTie& tie, const char* why) {
+    engine->tactics->replace(tie.key, tie.tactics[0]);
     ++report.left;
     if (env_is("KILN_GEMM_LOG", "1"))
       std::fprintf(stderr, "kiln: chain timing of %s left (%s, %.1f s of %.1f): keeps %s\n", problem_of(tie.key).c_str(),
@@ -94,7 +96,7 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
   for (const TacticTie* each : ties) {
     const TacticTie& tie = *each;
     const int executions = static_cast<int>(tie.tactics.size()) + 1;  // with the control below
-    if (seconds() >= budget_s || !chain_fits_budget(seconds(), execution_s, executions, budget_s)) {
+    if (!chain_fits_budget(seconds(), execution_s, executions, budget_s)) {
       leave(tie, "time budget");  // the rest keep the tactic chosen alone
       continue;
     }
@@ -116,13 +118,11 @@ ChainTimingReport choose_ties_in_chain(const std::shared_ptr<const EngineData>& 
       execs.clear();
       cudaStreamSynchronize(stream);
       cudaGetLastError();  // an allocation that failed leaves its (non-sticky) error behind
-      engine->tactics->replace(tie.key, tie.tactics[0]);
       leave(tie, e.what());
       continue;
     }
     if (execs.size() < tactics.size()) {  // the rest of its executions would have ended past the budget
       execs.clear();
-      engine->tactics->replace(tie.key, tie.tactics[0]);
       leave(tie, "time budget, after its first executions");
       continue;
     }

@@ -109,7 +109,7 @@ double chain_budget_s() {
 }
 
 bool chain_fits_budget(double elapsed_s, double execution_s, int executions, double budget_s) {
-  return elapsed_s + execution_s * executions <= budget_s;
+  return elapsed_s < budget_s && elapsed_s + execution_s * executions <= budget_s;
 }
 
 }  // namespace kiln::cuda

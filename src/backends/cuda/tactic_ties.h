@@ -90,10 +90,10 @@ constexpr double kChainBudgetS = 20.0;
 // twenty-third session). Throws kiln::Error naming the variable when its value is not such a number.
 double chain_budget_s();
 
-// Whether `executions` more executions of the engine, each taking `execution_s` to make (the last one's time; 0
-// unknown), still end within `budget_s` from `elapsed_s`: the chain leaves a tie it could not finish in the
-// budget instead of overrunning it by the whole tie (MobileNetV2 at b128 makes an execution in ~3 s, so a tie
-// of 3 tactics and its control costs ~13 s; the build had run ~13 s past a 20 s budget).
+// Whether, with the budget not yet spent, `executions` more executions of the engine, each taking `execution_s`
+// to make (the last one's time; 0 unknown), still end within `budget_s` from `elapsed_s`: the chain leaves a tie
+// it could not finish in the budget instead of overrunning it by the whole tie (MobileNetV2 at b128 makes an
+// execution in ~3 s, so a tie of 3 tactics and its control costs ~13 s: one started at 19 s would end near 32).
 bool chain_fits_budget(double elapsed_s, double execution_s, int executions, double budget_s);
 
 // The build times near ties in the chain unless KILN_GEMM_CHAIN_TIES=0. On by default since the twenty-first

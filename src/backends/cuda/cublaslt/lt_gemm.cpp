@@ -1,5 +1,6 @@
 #include "backends/cuda/cublaslt/lt_gemm.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -211,7 +212,7 @@ std::string LtGemm::report_tie(TacticTies& ties, const std::string& key,
   std::vector<std::pair<std::string, float>> timed;
   for (size_t i = 0; i < times.size() && i < candidates.size(); ++i)
     timed.emplace_back(algo_record(candidates[i].algo), times[i]);
-  TacticTie tie{key, near_ties(timed, chain_tie_margin(), kChainTieMaxTactics), {}, best_ms > 0 ? best_ms : 0.f};
+  TacticTie tie{key, near_ties(timed, chain_tie_margin(), kChainTieMaxTactics), {}, std::max(best_ms, 0.f)};
   if (tie.tactics.size() < 2) return "";
   std::string text = ", tied in";
   for (const std::string& record : tie.tactics) {

@@ -24,6 +24,7 @@
 // at batch 1-8), the small-M kernel (kernels/small_m_gemm.h); too few rows to fill the GPU with its tiles (a
 // transformer's token rows at batch 1), the split-K convolution kernel as a 1x1 convolution on each of its tiles
 // (cublaslt/splitk_gemm.h). Both do the whole epilogue (erf-GELU exactly) and start programmatically.
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -107,7 +108,7 @@ struct SplitKTileCandidates {
 struct OwnCandidates {
   bool small_m = false, splitk = false;  // eligible (their switches allow it and their conditions hold)
   CandidateMode small_m_mode = CandidateMode::kAuto, splitk_mode = CandidateMode::kAuto;
-  const GemmKernelArgs* args = nullptr;  // the small-M kernel's launch arguments
+  const SmallMGemmArgs* small_args = nullptr;
   std::vector<SplitKTileCandidates> splitk_tiles;  // the tiles that apply, in kSplitKTiles' order (splitk: any)
   ConvTensors tensors{};    // a as x, w, bias, residual, y
   DataType dtype = DataType::kHALF;
@@ -175,7 +176,7 @@ OwnChoice decide_own_kernel(KernelContext& ctx, const GemmShape& s, const OwnCan
   }
   if (!c.small_m && !c.splitk) return decided({OwnKernel::kNone, 0}, "no kernel of Kiln's applies");
   Resources& res = ctx.res;
-  const GemmKernelArgs& args = *c.args;
+  const SmallMGemmArgs& args = *c.small_args;
   std::string key;
   if (res.tactics) {
     // The candidates timed, and whether Kiln's are credited, are part of the problem: a context with one switched
@@ -382,7 +383,7 @@ void matmul_kernel(KernelContext& ctx) {
   const GemmRows rows{a.dtype, vol_a * M, N, K, !s.trans_a && s.lda == K,
                       !b_vec && s.trans_b && s.ldb == K && vol_b == 1};
   const SmallMProblem small{rows, addr(a.data), addr(b.data)};
-  GemmKernelArgs args;
+  SmallMGemmArgs args;
   args.a = a.data;
   args.w = b.data;
   args.bias = bias;
@@ -402,7 +403,7 @@ void matmul_kernel(KernelContext& ctx) {
     OwnCandidates cand;
     cand.small_m_mode = small_m_gemm_mode();
     cand.small_m = cand.small_m_mode != CandidateMode::kOff && !small_m_gemm_refusal(small);
-    cand.args = &args;
+    cand.small_args = &args;
     const SplitKGemmProblem sp{rows, fused.act, fused.alpha, fused.beta};
     const DeviceInfo& dev = current_device();
     cand.splitk_mode = splitk_gemm_mode();

@@ -32,7 +32,19 @@ struct SmallMProblem : GemmRows {
 // Why the kernel cannot compute `p` (a short phrase for the build log), or nullptr when it can.
 const char* small_m_gemm_refusal(const SmallMProblem& p);
 
-using SmallMGemmArgs = GemmKernelArgs;  // kernels/gemm_rows.h
+struct SmallMGemmArgs {
+  const void* a = nullptr;
+  const void* w = nullptr;
+  const void* bias = nullptr;      // [n] or null
+  const void* residual = nullptr;  // [m, n] or null
+  void* y = nullptr;               // [m, n]
+  int64_t m = 0, n = 0, k = 0;
+  DataType dtype = DataType::kHALF;
+  int act = -1;  // the fused activation (epilogue.h's read_fused_activation), -1 none
+  float alpha = 0, beta = 0;
+  bool programmatic = false;  // launched to start beside the kernel before it (programmatic_launch.h)
+  bool allow_next = false;    // lets the next kernel start once its own wait is over (programmatic_launch.h)
+};
 
 // Enqueues the kernel on `stream` (the problem must be one small_m_gemm_refusal accepts). False, with the
 // launch error's text in *why and no error left pending, when the launch fails.

@@ -53,10 +53,13 @@ struct GemmOnDevice {
     if (with_residual) upload(residual_buf, residual_host);
   }
 
+  // cudaSuccess when every operand reached the device (a test asserts it before launching).
+  cudaError_t uploaded = cudaSuccess;
+
   GemmOnDevice(const GemmCase& c, DataType dt) : GemmOnDevice(c.m, c.n, c.k, dt, c.residual, c.act) {}
 
   // Fills y with NaN (float16 and bfloat16 alike): every element must be written.
-  void poison() const { cudaMemset(y.get(), 0xFF, y.size()); }
+  cudaError_t poison() const { return cudaMemset(y.get(), 0xFF, y.size()); }
 
   // y on the host.
   HostTensor output() const {
@@ -82,8 +85,9 @@ struct GemmOnDevice {
     if (act >= 0) attrs.set("activation", int64_t{act});
     return cpu_reference("MatrixMultiply", attrs, {a_host, w_host, bias_host, residual_host}).at(0);
   }
-  static void upload(const cuda::DeviceBuffer& d, const HostTensor& h) {
-    cudaMemcpy(d.get(), h.raw(), h.nbytes(), cudaMemcpyHostToDevice);
+  void upload(const cuda::DeviceBuffer& d, const HostTensor& h) {
+    const cudaError_t e = cudaMemcpy(d.get(), h.raw(), h.nbytes(), cudaMemcpyHostToDevice);
+    if (uploaded == cudaSuccess) uploaded = e;
   }
 };
 

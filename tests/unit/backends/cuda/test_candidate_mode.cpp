@@ -14,35 +14,16 @@ using cudatest::ScopedEnv;
 
 constexpr const char* kVar = "KILN_TEST_CANDIDATE_SWITCH";
 
-struct Case {
-  const char* value;  // nullptr: unset
-  CandidateMode mode;
-};
-
 TEST(CandidateMode, Values) {
+  struct Case {
+    const char* value;  // nullptr: unset
+    CandidateMode mode;
+  };
   for (const Case& c : {Case{nullptr, CandidateMode::kAuto}, Case{"", CandidateMode::kAuto},
                         Case{"1", CandidateMode::kAuto}, Case{"0", CandidateMode::kOff},
                         Case{"force", CandidateMode::kForce}}) {
     ScopedEnv e(kVar, c.value);
     EXPECT_EQ(cuda::candidate_mode(kVar), c.mode) << (c.value ? c.value : "(unset)");
-  }
-}
-
-// A candidate not yet measured on a GPU is off unless its switch is set (candidate_mode's `unset`): the default
-// changes, the values do not.
-TEST(CandidateMode, OffWhenUnsetForANewCandidate) {
-  for (const Case& c : {Case{nullptr, CandidateMode::kOff}, Case{"", CandidateMode::kOff},
-                        Case{"1", CandidateMode::kAuto}, Case{"0", CandidateMode::kOff},
-                        Case{"force", CandidateMode::kForce}}) {
-    ScopedEnv e(kVar, c.value);
-    EXPECT_EQ(cuda::candidate_mode(kVar, CandidateMode::kOff), c.mode) << (c.value ? c.value : "(unset)");
-  }
-  ScopedEnv e(kVar, "fast");
-  try {
-    cuda::candidate_mode(kVar, CandidateMode::kOff);
-    ADD_FAILURE() << "'fast' was accepted";
-  } catch (const Error& ex) {
-    EXPECT_NE(std::string(ex.what()).find("unset is 0"), std::string::npos) << ex.what();
   }
 }
 

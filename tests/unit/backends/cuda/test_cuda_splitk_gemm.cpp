@@ -405,6 +405,7 @@ TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
   for (DataType dt : {DataType::kHALF, DataType::kBF16})
     for (const GemmCase& sh : shapes) {
       const GemmOnDevice g(sh, dt);
+      ASSERT_EQ(g.uploaded, cudaSuccess) << sh.label;
       const cuda::ConvTensors t{g.a.get(), g.w.get(), g.bias.get(), g.residual, g.y.get()};
       cuda::SplitKGemmProblem p{token_rows(sh.m, sh.n, sh.k), sh.act};
       p.dtype = dt;
@@ -414,7 +415,7 @@ TEST(CudaSplitKGemm, EveryTileAndSplitCountMatchesCpu) {
         for (int splits : cuda::splitk_conv_candidates(geometry, dev.sm_count)) {
           const std::string what = std::string(sh.label) + " " + dtype_name(dt) + " on " + tile.name() + " x" +
                                    std::to_string(splits);
-          g.poison();
+          ASSERT_EQ(g.poison(), cudaSuccess) << what;
           std::string why;
           ASSERT_TRUE(cuda::try_launch_splitk(test_stream(), t, dt, false, geometry, splits, &why)) << what << ": " << why;
           ASSERT_EQ(cudaStreamSynchronize(test_stream()), cudaSuccess) << what;

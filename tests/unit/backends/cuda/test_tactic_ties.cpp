@@ -144,6 +144,8 @@ TEST(ChainTies, ATieThatWouldEndPastTheBudgetIsLeft) {
   EXPECT_TRUE(cuda::chain_fits_budget(3.3, 3.3, 3, 20)) << "the rest of its first tie";
   EXPECT_FALSE(cuda::chain_fits_budget(3.3, 3.3, 3, 2)) << "the GPU tests' 2 s: left after the first execution";
   EXPECT_TRUE(cuda::chain_fits_budget(16, 1, 4, 20)) << "ends exactly at the budget";
+  EXPECT_FALSE(cuda::chain_fits_budget(0, 0, 4, 0)) << "a budget of 0 decides no tie";
+  EXPECT_FALSE(cuda::chain_fits_budget(20, 0, 4, 20)) << "the budget spent";
 }
 
 TEST(ChainTies, RegistryKeepsTheOrderAndTakeEmptiesIt) {
