@@ -40,7 +40,7 @@ struct EngineData {
   // record what they time for new shapes (shared by every context of the engine; thread-safe).
   std::shared_ptr<TimingCache> tactics = std::make_shared<TimingCache>();
 
-  // A backend's per-engine state (the CUDA backend's device copy of the weights), made on first use and
+  // A backend's per-engine state (the CUDA backend's: backends/cuda/engine_state.h), made on first use and
   // shared by every context of the engine. Not part of the plan.
   struct BackendState {
     std::mutex mutex;

@@ -23,6 +23,7 @@
 #include "backends/cuda/chain_tactics.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device.h"
+#include "backends/cuda/engine_state.h"
 #include "backends/cuda/executor.h"
 #include "backends/cuda/library_checks.h"
 #include "backends/cuda/library_handles.h"
@@ -86,7 +87,7 @@ class StagedOutputs final : public OutputSink {
 class CudaExecution final : public DeviceExecution {
  public:
   explicit CudaExecution(std::shared_ptr<const EngineData> engine, TacticTies* ties = nullptr)
-      : engine_(engine), exec_(engine, device_weights(*engine)) {
+      : engine_(engine), exec_(engine, device_weights(*engine)), conv_plans_(conv_plan_cache(*engine)) {
     res_.ties = ties;  // the build's timing run with chain timing on (tactic_ties.h); null in every context
     res_.device = &current_device();
     KILN_CUBLAS_CHECK(cublasLtCreate(&res_.cublaslt));
@@ -95,6 +96,7 @@ class CudaExecution final : public DeviceExecution {
     res_.workspace = workspace_.get();
     res_.workspace_bytes = workspace_.size();
     res_.tactics = engine_->tactics.get();  // the plan's tactics; what this context times goes there too
+    res_.conv_plans = conv_plans_.get();    // the engine's shared cuDNN plans (null: this context's own)
     KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking));
   }
 
@@ -239,6 +241,7 @@ class CudaExecution final : public DeviceExecution {
  private:
   std::shared_ptr<const EngineData> engine_;
   Executor exec_;
+  std::shared_ptr<ConvPlanCache> conv_plans_;  // before res_, whose kernels' state may hold plans from it
   const bool graphs_ = graphs_enabled();  // read once: the environment is not consulted per enqueue
   Resources res_;
   DeviceBuffer arena_, workspace_;
@@ -276,6 +279,7 @@ class CudaExecution final : public DeviceExecution {
       aux_res_.device = res_.device;
       aux_res_.tactics = res_.tactics;
       aux_res_.ties = res_.ties;
+      aux_res_.conv_plans = res_.conv_plans;
       aux_libraries_ = std::make_unique<LibraryHandles>(workspace_size(*engine_));
       aux_libraries_->attach(aux_res_);
       KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&aux_res_.stream, cudaStreamNonBlocking));

@@ -35,10 +35,4 @@ void* DeviceWeights::address(int value_id) const {
   return static_cast<uint8_t*>(buffer_.get()) + offset_[value_id];
 }
 
-std::shared_ptr<const DeviceWeights> device_weights(const EngineData& engine) {
-  std::lock_guard<std::mutex> lock(engine.backend->mutex);
-  if (!engine.backend->state) engine.backend->state = std::make_shared<DeviceWeights>(*engine.graph);
-  return std::static_pointer_cast<const DeviceWeights>(engine.backend->state);
-}
-
 }  // namespace kiln::cuda

@@ -1,6 +1,6 @@
 // The device copy of an engine's constants (weights and parameter tensors): one allocation, uploaded
 // once per engine and shared by every execution context of it, as the design asks ("weights live once
-// per engine"). Made on first use and cached in EngineData::backend.
+// per engine"). Made on first use and kept in the engine's CUDA state (engine_state.h).
 #pragma once
 #include <memory>
 #include <vector>
@@ -22,6 +22,7 @@ class DeviceWeights {
   std::vector<int64_t> offset_;  // by value id; -1 when not a constant
 };
 
+// The engine's device weights, uploaded by the first caller (engine_state.cpp).
 std::shared_ptr<const DeviceWeights> device_weights(const EngineData& engine);
 
 }  // namespace kiln::cuda

@@ -27,6 +27,7 @@ namespace kiln::cuda {
 
 struct DeviceInfo;
 class TacticTies;
+class ConvPlanCache;
 
 struct TensorRef {
   bool present = false;
@@ -60,6 +61,9 @@ struct Resources {
   // The build's timing run (unless KILN_GEMM_CHAIN_TIES=0): where a kernel that times its candidates puts the ones
   // that tie (tactic_ties.h), for the chain timing to decide. Null everywhere else.
   TacticTies* ties = nullptr;
+  // The finalized cuDNN plans the engine's contexts share (cudnn/conv_plan_cache.h); null: each context
+  // finalizes its own (KILN_CUDNN_SHARE_PLANS=0, the kernel tests).
+  ConvPlanCache* conv_plans = nullptr;
   // State a kernel keeps per node between runs of this context (library descriptors, the algorithm it
   // chose for the current shapes). Owned by the context; see node_state<T>() below.
   std::unordered_map<const ir::Node*, std::shared_ptr<void>> node_state;

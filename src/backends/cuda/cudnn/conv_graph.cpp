@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -328,25 +329,50 @@ std::string engine_label(const EngineNotes& n) {
 
 }  // namespace
 
+// The finalized plan and what it was built from; members go in reverse, so the plan is destroyed before its
+// configuration and graph, and all three before the handle it was finalized with (when a cache keeps that).
+struct ConvPlanCore {
+  std::shared_ptr<const void> handle_owner;
+  std::shared_ptr<const ConvOpGraph> graph;
+  BackendDesc config, plan;
+  std::mutex execute_mutex;  // one enqueue of the plan at a time (conv_graph.h)
+};
+
 ConvGraphPlan::ConvGraphPlan(std::shared_ptr<const ConvOpGraph> graph, BackendDesc config, BackendDesc plan,
                              int64_t workspace, std::string engine_config, std::string name)
-    : graph_(std::move(graph)), config_(std::move(config)), plan_(std::move(plan)), workspace_(workspace),
-      engine_config_(std::move(engine_config)), name_(std::move(name)) {}
+    : core_(std::make_shared<ConvPlanCore>()), workspace_(workspace), engine_config_(std::move(engine_config)),
+      name_(std::move(name)) {
+  core_->graph = std::move(graph);
+  core_->config = std::move(config);
+  core_->plan = std::move(plan);
+}
 
-// Destroys the variant pack and plan before the descriptors they were made from (members go in reverse).
+ConvGraphPlan::ConvGraphPlan(std::shared_ptr<ConvPlanCore> core, int64_t workspace, std::string engine_config,
+                             std::string name)
+    : core_(std::move(core)), workspace_(workspace), engine_config_(std::move(engine_config)), name_(std::move(name)) {}
+
+// Destroys this context's variant pack before (possibly) the plan it was made for.
 ConvGraphPlan::~ConvGraphPlan() = default;
 
-const ConvGraphEpilogue& ConvGraphPlan::fused() const { return graph_->epilogue; }
+std::unique_ptr<ConvGraphPlan> ConvGraphPlan::share() const {
+  return std::unique_ptr<ConvGraphPlan>(new ConvGraphPlan(core_, workspace_, engine_config_, name_));
+}
+
+void ConvGraphPlan::keep_alive(std::shared_ptr<const void> owner) { core_->handle_owner = std::move(owner); }
+
+const ConvGraphEpilogue& ConvGraphPlan::fused() const { return core_->graph->epilogue; }
 
 bool ConvGraphPlan::aligned(const ConvGraphPointers& p) const {
-  const ConvGraphEpilogue& e = graph_->epilogue;
-  auto ok = [&](const void* ptr, ConvGraphTensor t) { return reinterpret_cast<uintptr_t>(ptr) % graph_->align[t] == 0; };
+  const ConvOpGraph& g = *core_->graph;
+  const ConvGraphEpilogue& e = g.epilogue;
+  auto ok = [&](const void* ptr, ConvGraphTensor t) { return reinterpret_cast<uintptr_t>(ptr) % g.align[t] == 0; };
   return ok(p.x, kGraphX) && ok(p.w, kGraphW) && ok(p.y, kGraphY) && (!e.bias || ok(p.bias, kGraphBias)) &&
          (!e.residual || ok(p.residual, kGraphResidual));
 }
 
 cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t handle, const ConvGraphPointers& p, std::string* why) {
-  const ConvGraphEpilogue& e = graph_->epilogue;
+  const ConvOpGraph& g = *core_->graph;
+  const ConvGraphEpilogue& e = g.epilogue;
   std::vector<void*> ptrs = {const_cast<void*>(p.x), const_cast<void*>(p.w), p.y};
   if (e.bias) ptrs.push_back(const_cast<void*>(p.bias));
   if (e.residual) ptrs.push_back(const_cast<void*>(p.residual));
@@ -355,7 +381,7 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t handle, const ConvGraphPointe
       if (why) *why = "graph path: a tensor address is null";
       return CUDNN_STATUS_BAD_PARAM_NULL_POINTER;
     }
-  if (ptrs.size() != graph_->uids.size()) {
+  if (ptrs.size() != g.uids.size()) {
     if (why) *why = "graph path: variant pack does not match the graph";
     return CUDNN_STATUS_BAD_PARAM;
   }
@@ -367,7 +393,7 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t handle, const ConvGraphPointe
     BackendDesc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     const std::vector<void*> data(ptrs.begin(), ptrs.end() - 1);
     if (!(st.ok(pack.created(), "create variant pack") &&
-          st.ok(pack.set_i64s(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, graph_->uids), "variant pack unique ids") &&
+          st.ok(pack.set_i64s(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, g.uids), "variant pack unique ids") &&
           st.ok(pack.set_ptrs(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, data), "variant pack data pointers") &&
           st.ok(pack.set_ptr(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, p.workspace), "variant pack workspace") &&
           st.ok(pack.finalize(), "finalize variant pack"))) {
@@ -378,7 +404,11 @@ cudnnStatus_t ConvGraphPlan::execute(cudnnHandle_t handle, const ConvGraphPointe
     pack_ptrs_ = std::move(ptrs);
   }
   BackendSteps st;
-  const cudnnStatus_t s = cudnnBackendExecute(handle, plan_.get(), pack_.get());
+  cudnnStatus_t s;
+  {
+    std::lock_guard<std::mutex> lock(core_->execute_mutex);
+    s = cudnnBackendExecute(handle, core_->plan.get(), pack_.get());
+  }
   if (!st.ok(s, "cudnnBackendExecute") && why) *why = st.error();
   return s;
 }

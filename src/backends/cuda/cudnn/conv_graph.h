@@ -12,12 +12,12 @@
 // Plans keep every descriptor they were built from alive. cudnnBackendExecute with a fixed variant pack is
 // capturable in a CUDA graph; the variant pack (the addresses) is rebuilt only when an address changes.
 //
-// Plans belong to one execution context and are not shared between contexts of an engine: a plan is
-// finalized with one cuDNN handle (CUDNN_ATTR_EXECUTION_PLAN_HANDLE), and cuDNN's documentation promises
-// thread safety only for calls that do not use one handle at the same time; it does not say that a finalized
-// plan may be executed through another handle, or from several threads at once (a ConvGraphPlan's cached
-// variant pack is per-context state besides). What another context repeats is cheap instead: the choice is
-// a timing-cache record (conv_graph_record.h), so it finalizes only the recorded plan.
+// A finalized plan may be shared by the execution contexts of one engine (conv_plan_cache.h): what each
+// context owns is a ConvGraphPlan, its variant pack and the handle it executes through; the finalized plan
+// under it (ConvPlanCore) may be another context's too. cuDNN 9.8 and later execute a plan through any handle
+// on a device like the one it was made for (the "deviceless ahead-of-time compilation" documentation: plans
+// deserialized without a handle run through the caller's); its thread-safety promise covers handles only, so
+// one plan is never executed by two threads at once here (a mutex a plan, held for the enqueue alone).
 #pragma once
 #include <cudnn.h>
 
@@ -44,9 +44,10 @@ struct ConvGraphPointers {
   void* workspace = nullptr;
 };
 
-struct ConvOpGraph;  // the descriptors a plan was built from (conv_graph.cpp)
+struct ConvOpGraph;   // the descriptors a plan was built from (conv_graph.cpp)
+struct ConvPlanCore;  // the finalized plan, shareable between contexts (conv_graph.cpp)
 
-// One finalized execution plan.
+// One finalized execution plan, as one context uses it.
 class ConvGraphPlan {
  public:
   ConvGraphPlan(std::shared_ptr<const ConvOpGraph> graph, BackendDesc config, BackendDesc plan, int64_t workspace,
@@ -54,6 +55,13 @@ class ConvGraphPlan {
   ~ConvGraphPlan();
   ConvGraphPlan(const ConvGraphPlan&) = delete;
   ConvGraphPlan& operator=(const ConvGraphPlan&) = delete;
+
+  // The same finalized plan for another context: its own variant pack, nothing finalized again.
+  std::unique_ptr<ConvGraphPlan> share() const;
+  // Keeps `owner` (the cuDNN handle the plan was finalized with) alive as long as the finalized plan is.
+  void keep_alive(std::shared_ptr<const void> owner);
+  // Whether `other` executes the same finalized plan (tests).
+  bool shares_plan_with(const ConvGraphPlan& other) const { return core_ == other.core_; }
 
   const ConvGraphEpilogue& fused() const;
   int64_t workspace_bytes() const { return workspace_; }
@@ -66,11 +74,12 @@ class ConvGraphPlan {
   cudnnStatus_t execute(cudnnHandle_t handle, const ConvGraphPointers& p, std::string* why);
 
  private:
-  std::shared_ptr<const ConvOpGraph> graph_;
-  BackendDesc config_, plan_;
+  ConvGraphPlan(std::shared_ptr<ConvPlanCore> core, int64_t workspace, std::string engine_config, std::string name);
+
+  std::shared_ptr<ConvPlanCore> core_;
   int64_t workspace_ = 0;
   std::string engine_config_, name_;
-  // The variant pack for the last addresses (x, w, y, [bias], [residual], then the workspace).
+  // The variant pack for the last addresses (x, w, y, [bias], [residual], then the workspace): this context's.
   BackendDesc pack_;
   std::vector<void*> pack_ptrs_;
 };

@@ -62,6 +62,7 @@
 #include "backends/cuda/cudnn/conv_gemm_path.h"
 #include "backends/cuda/cudnn/conv_graph.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
+#include "backends/cuda/cudnn/conv_plan_cache.h"
 #include "backends/cuda/cudnn/legacy_algo_numerics.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/stream_timing.h"
@@ -816,19 +817,31 @@ bool follow_record(KernelContext& ctx, ConvState& st, const ConvGraphProblem& pr
     st.graph_note = "legacy";
     return true;
   }
-  ConvGraphBudget one;  // the recorded plan was within the timing's budget: let it be built again
-  one.workspace_bytes = ctx.res.workspace ? ctx.res.workspace_bytes : 0;
-  one.max_plans = 1;
-  one.attempts_left = 1;
-  one.runtime_compiled_left = 1;
+  const uint64_t workspace = ctx.res.workspace ? ctx.res.workspace_bytes : 0;
+  const ConvGraphEpilogue epilogue = choice->full_epilogue ? full : ConvGraphEpilogue{};
+  auto build = [&](cudnnHandle_t handle, std::string* why) -> std::unique_ptr<ConvGraphPlan> {
+    ConvGraphBudget one;  // the recorded plan was within the timing's budget: let it be built again
+    one.workspace_bytes = workspace;
+    one.max_plans = 1;
+    one.attempts_left = 1;
+    one.runtime_compiled_left = 1;
+    std::vector<std::unique_ptr<ConvGraphPlan>> plans =
+        build_conv_graph_plans(handle, problem, epilogue, &one, why, &choice->engine_config);
+    return plans.empty() ? nullptr : std::move(plans.front());
+  };
   std::string why;
-  std::vector<std::unique_ptr<ConvGraphPlan>> plans = build_conv_graph_plans(
-      ctx.res.cudnn, problem, choice->full_epilogue ? full : ConvGraphEpilogue{}, &one, &why, &choice->engine_config);
-  if (plans.empty()) {
+  // Another context of the engine may have finalized this plan already (conv_plan_cache.h). The key is
+  // everything the plan depends on: the problem (workspace included), the epilogue in the graph, the
+  // configuration.
+  st.graph = ctx.res.conv_plans
+                 ? ctx.res.conv_plans->find_or_build(conv_graph_problem_text(problem, epilogue, -1, workspace) +
+                                                         " | " + choice->engine_config,
+                                                     build, &why)
+                 : build(ctx.res.cudnn, &why);
+  if (!st.graph) {
     *stale = "the recorded '" + text + "' could not be built: " + why;
     return false;
   }
-  st.graph = std::move(plans.front());
   st.graph_note = "graph " + st.graph->name();
   return true;
 }

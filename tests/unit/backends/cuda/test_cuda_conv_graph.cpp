@@ -14,9 +14,11 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "backends/cuda/cuda_op_harness.h"
 #include "backends/cuda/cudnn/conv_graph_record.h"
+#include "backends/cuda/cudnn/conv_plan_cache.h"
 #include "backends/cuda/library_handles.h"
 #include "kiln/timing_cache.h"
 
@@ -391,6 +393,99 @@ TEST(CudaConvGraph, SecondContextFollowsTheRecordedChoice) {
     } catch (const std::exception& ex) {
       ADD_FAILURE() << what << " threw: " << ex.what();
     }
+  }
+}
+
+// Contexts of one engine share the finalized plan their record names (conv_plan_cache.h): the context that
+// first follows the record finalizes it into the engine's cache; every later one finalizes nothing, executes
+// the same plan through its own handle and gets the first context's result bit for bit. Then two such
+// contexts run the plan at once from two threads on two streams, and every result is still that one.
+// The case is a ResNet-like 3x3 whose timing the graph path wins over the legacy call (the split-K kernel,
+// its other candidate, is off): a record of another path leaves no plan to share, and the test says so.
+TEST(CudaConvGraph, ContextsShareTheRecordedPlan) {
+  KILN_REQUIRE_CUDA_DEVICE();
+  ScopedEnv mode("KILN_CUDNN_GRAPH", nullptr);
+  ScopedEnv splitk("KILN_CONV_SPLITK", "0");
+  const ConvCase c{"3x3 64 channels", {4, 28, 28, 64}, {64, 3, 3, 64}, 1, 1, 1, true};
+  const Epilogue e{true, true, 0};
+  const DataType dt = DataType::kHALF;
+  const std::string what = describe(c, e, dt);
+  cuda::KernelFn fn = cuda::find_kernel("Convolution");
+  ASSERT_NE(fn, nullptr);
+  try {
+    const std::unique_ptr<PreparedConv> pc = prepare_conv(c, e, dt);
+    DeviceInputs dev;
+    dev.upload(pc->inputs);
+    TimingCache cache;
+    cuda::ConvPlanCache plans;
+    // One context: its own node state, handle and workspace; the engine's timing cache and (unless null)
+    // shared plans. Runs the node `runs` times on stream s and returns the last result.
+    auto context_runs = [&](const cuda::LibraryHandles& h, cuda::ConvPlanCache* shared, cudaStream_t s,
+                            cuda::DeviceBuffer& y, int runs) -> HostTensor {
+      cuda::Resources res;
+      res.stream = s;
+      h.attach(res);
+      res.tactics = &cache;
+      res.conv_plans = shared;
+      cuda::KernelContext ctx{*pc->node, {}, {}, res};
+      bind_conv(ctx, *pc, dt, dev, y);
+      for (int i = 0; i < runs; ++i) {
+        if (cudaMemsetAsync(y.get(), 0xFF, pc->ybytes, s) != cudaSuccess) throw Error("cudaMemset failed");
+        fn(ctx);
+      }
+      const cudaError_t err = cudaStreamSynchronize(s);
+      if (err != cudaSuccess) throw Error(std::string("kernel failed: ") + cudaGetErrorString(err));
+      return download(ctx.out[0]);
+    };
+    cuda::DeviceBuffer y0(pc->ybytes);
+    const HostTensor timed = context_runs(shared_library_handles(), nullptr, test_stream(), y0, 1);  // records
+    ASSERT_TRUE(compare(timed, pc->ref, tolerance(dt), false)) << what;
+
+    const cuda::ConvGraphCounters c1 = cuda::conv_graph_counters();
+    const cuda::LibraryHandles second_handles;
+    cuda::DeviceBuffer y1(pc->ybytes);
+    const HostTensor second = context_runs(second_handles, &plans, test_stream(), y1, 1);
+    const cuda::ConvGraphCounters c2 = cuda::conv_graph_counters();
+    ASSERT_EQ(plans.size(), 1u) << what << ": no plan kept; the timing chose a path other than the graph's, so "
+                                << "this case cannot show sharing";
+    EXPECT_EQ(c2.plans_finalized - c1.plans_finalized, 1) << what << ": the first follower finalizes the plan";
+    EXPECT_EQ(c2.choices_from_record - c1.choices_from_record, 1) << what;
+
+    const cuda::LibraryHandles third_handles;
+    cuda::DeviceBuffer y2(pc->ybytes);
+    const HostTensor third = context_runs(third_handles, &plans, test_stream(), y2, 1);
+    const cuda::ConvGraphCounters c3 = cuda::conv_graph_counters();
+    EXPECT_EQ(c3.plans_finalized - c2.plans_finalized, 0) << what << ": a later context finalized a plan again";
+    EXPECT_EQ(plans.size(), 1u) << what;
+    EXPECT_TRUE(second.same_bytes(timed)) << what << ": the first follower's result differs from the timed run's";
+    EXPECT_TRUE(third.same_bytes(second)) << what << ": the sharing context's result differs";
+
+    // Two sharing contexts at once, each on its own thread and stream, 200 runs each.
+    std::vector<std::string> errors(2);
+    std::vector<HostTensor> results(2);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t)
+      threads.emplace_back([&, t] {
+        cudaStream_t s = nullptr;
+        try {
+          if (cudaStreamCreate(&s) != cudaSuccess) throw Error("cudaStreamCreate failed");
+          const cuda::LibraryHandles h;
+          cuda::DeviceBuffer y(pc->ybytes);
+          results[t] = context_runs(h, &plans, s, y, 200);
+        } catch (const std::exception& ex) {
+          errors[t] = ex.what();
+        }
+        if (s) cudaStreamDestroy(s);
+      });
+    for (std::thread& th : threads) th.join();
+    const cuda::ConvGraphCounters c4 = cuda::conv_graph_counters();
+    for (int t = 0; t < 2; ++t) {
+      ASSERT_TRUE(errors[t].empty()) << what << ": thread " << t << ": " << errors[t];
+      EXPECT_TRUE(results[t].same_bytes(second)) << what << ": thread " << t << "'s result differs";
+    }
+    EXPECT_EQ(c4.plans_finalized - c3.plans_finalized, 0) << what << ": the threads' contexts finalized plans";
+  } catch (const std::exception& ex) {
+    FAIL() << what << " threw: " << ex.what();
   }
 }
 
