@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -288,27 +289,24 @@ const char* numerics_refusal(const EngineNotes& n, const ConvGraphProblem& p) {
 
 // The knob settings (type, value) the heuristic chose for the configuration; nullopt when cuDNN does not
 // report them (the identity then says "unknown", the same every time, so records still match).
+// The choices are read into descriptors made beforehand, as many as there are knob types (no configuration
+// sets one knob twice). Asking first for their count alone (no descriptors) answered 0 for every
+// configuration on the H200 (cuDNN 9, twenty-fourth session: every record read "knobs none", and eight
+// configurations of engine 41 shared that one identity while timing 0.068-0.090 ms on one convolution).
 std::optional<std::vector<std::pair<int64_t, int64_t>>> engine_knobs(const BackendDesc& config) {
-  // How many knob choices the configuration has (no descriptors requested), then that many of them.
-  int64_t count = 0;
-  if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
-                               &count, nullptr) != CUDNN_STATUS_SUCCESS ||
-      count < 0 || count > 4 * CUDNN_KNOB_TYPE_COUNTS)
-    return std::nullopt;
   std::vector<BackendDesc> choices;
   std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < count; ++i) {
+  for (int64_t i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
     choices.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
     if (choices.back().created() != CUDNN_STATUS_SUCCESS) return std::nullopt;
     raw.push_back(choices.back().get());
   }
-  std::vector<std::pair<int64_t, int64_t>> knobs;
-  if (count == 0) return knobs;
   int64_t got = 0;
-  if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
-                               &got, raw.data()) != CUDNN_STATUS_SUCCESS)
+  if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                               CUDNN_KNOB_TYPE_COUNTS, &got, raw.data()) != CUDNN_STATUS_SUCCESS)
     return std::nullopt;
-  got = std::clamp<int64_t>(got, 0, count);
+  got = std::clamp<int64_t>(got, 0, CUDNN_KNOB_TYPE_COUNTS);
+  std::vector<std::pair<int64_t, int64_t>> knobs;
   for (int64_t i = 0; i < got; ++i) {
     cudnnBackendKnobType_t type{};
     int64_t n = 0, value = 0;
@@ -437,6 +435,7 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
               (heur_steps.error().empty() ? std::string("no engine configs") : heur_steps.error()) + "; ";
       continue;
     }
+    std::map<std::string, int> seen;  // configurations per identity so far in this list
     for (BackendDesc& config : configs) {
       if (static_cast<int>(plans.size()) >= budget->max_plans || budget->attempts_left <= 0) break;
       if (!plans.empty() && std::chrono::steady_clock::now() > budget->deadline) break;
@@ -447,7 +446,11 @@ std::vector<std::unique_ptr<ConvGraphPlan>> build_conv_graph_plans(cudnnHandle_t
         continue;
       }
       // Identified before anything is finalized: with only_config, every other configuration costs nothing.
-      const std::string engine_config = conv_graph_engine_config(notes.index, engine_knobs(config));
+      // A configuration whose engine and knobs an earlier one in the list already had is told apart by its
+      // place among them ("#2", "#3"...): the heuristic's order is the same for the same problem, GPU and cuDNN
+      // release, which the record's key names.
+      std::string engine_config = conv_graph_engine_config(notes.index, engine_knobs(config));
+      if (const int nth = ++seen[engine_config]; nth > 1) engine_config += " #" + std::to_string(nth);
       if (only_config && engine_config != *only_config) continue;
       wanted_seen = true;
       if (const char* refusal = numerics_refusal(notes, problem)) {

@@ -9,7 +9,8 @@
 // kernel over S blocks a tile, kernels/splitk_conv_mma.h; S 1 to 8), or
 // "graph full <engine config>" / "graph bare <engine config>" where full is the
 // plan with the node's whole fusable epilogue in the graph and bare the convolution alone (Kiln's epilogue
-// kernel does the rest), and <engine config> is conv_graph_engine_config()'s text.
+// kernel does the rest), and <engine config> is conv_graph_engine_config()'s text, with " #<n>" after it for
+// the n-th configuration of one identity in the heuristic's list (build_conv_graph_plans, conv_graph.cpp).
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -24,6 +24,8 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   ConvGraphChoice bare = full;
   bare.full_epilogue = false;
   bare.engine_config = conv_graph_engine_config(0, std::nullopt);
+  ConvGraphChoice second = full;  // the second configuration of one identity in the heuristic's list
+  second.engine_config = conv_graph_engine_config(41, std::vector<std::pair<int64_t, int64_t>>{}) + " #2";
   ConvGraphChoice depthwise;
   depthwise.depthwise = true;
   EXPECT_EQ(encode_conv_graph_choice(depthwise), "depthwise");
@@ -33,7 +35,7 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   ConvGraphChoice narrow;
   narrow.narrow = true;
   EXPECT_EQ(encode_conv_graph_choice(narrow), "narrow");
-  for (const ConvGraphChoice& c : {legacy, full, bare, depthwise, gemm, narrow}) {
+  for (const ConvGraphChoice& c : {legacy, full, bare, second, depthwise, gemm, narrow}) {
     const std::string text = encode_conv_graph_choice(c);
     const std::optional<ConvGraphChoice> back = decode_conv_graph_choice(text);
     ASSERT_TRUE(back.has_value()) << text;
@@ -47,6 +49,7 @@ TEST(ConvGraphRecord, ChoicesRoundTrip) {
   }
   EXPECT_EQ(encode_conv_graph_choice(full), "graph full engine 12 knobs 2=3,14=4");
   EXPECT_EQ(encode_conv_graph_choice(bare), "graph bare engine 0 knobs unknown");
+  EXPECT_EQ(encode_conv_graph_choice(second), "graph full engine 41 knobs none #2");
 }
 
 // Kiln's split-K kernel, with its split count in the text: "splitk <S>" reads back as that count and nothing
