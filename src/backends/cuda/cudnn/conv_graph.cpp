@@ -290,9 +290,9 @@ const char* numerics_refusal(const EngineNotes& n, const ConvGraphProblem& p) {
 // The knob settings (type, value) the heuristic chose for the configuration; nullopt when cuDNN does not
 // report them (the identity then says "unknown", the same every time, so records still match).
 // The choices are read into descriptors made beforehand, as many as there are knob types (no configuration
-// sets one knob twice). Asking first for their count alone (no descriptors) answered 0 for every
-// configuration on the H200 (cuDNN 9, twenty-fourth session: every record read "knobs none", and eight
-// configurations of engine 41 shared that one identity while timing 0.068-0.090 ms on one convolution).
+// sets one knob twice). Asking first for their count alone (no descriptors) gave "knobs none" in every
+// record ever logged on the H200, though eight configurations of engine 41 timed 0.068-0.090 ms on one
+// convolution (twenty-third session's logs): that query read 0 where knobs were set.
 std::optional<std::vector<std::pair<int64_t, int64_t>>> engine_knobs(const BackendDesc& config) {
   std::vector<BackendDesc> choices;
   std::vector<cudnnBackendDescriptor_t> raw;
