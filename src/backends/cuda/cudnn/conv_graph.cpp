@@ -292,7 +292,8 @@ const char* numerics_refusal(const EngineNotes& n, const ConvGraphProblem& p) {
 // The choices are read into descriptors made beforehand, as many as there are knob types (no configuration
 // sets one knob twice). Asking first for their count alone (no descriptors) gave "knobs none" in every
 // record ever logged on the H200, though eight configurations of engine 41 timed 0.068-0.090 ms on one
-// convolution (twenty-third session's logs): that query read 0 where knobs were set.
+// convolution: that query read 0 where knobs were set. Read this way, the same configurations report six
+// knobs each and differ in them (bench/NOTES.md, twenty-fourth session, call 3).
 std::optional<std::vector<std::pair<int64_t, int64_t>>> engine_knobs(const BackendDesc& config) {
   std::vector<BackendDesc> choices;
   std::vector<cudnnBackendDescriptor_t> raw;
