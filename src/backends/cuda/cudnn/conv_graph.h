@@ -60,8 +60,6 @@ class ConvGraphPlan {
   std::unique_ptr<ConvGraphPlan> share() const;
   // Keeps `owner` (the cuDNN handle the plan was finalized with) alive as long as the finalized plan is.
   void keep_alive(std::shared_ptr<const void> owner);
-  // Whether `other` executes the same finalized plan (tests).
-  bool shares_plan_with(const ConvGraphPlan& other) const { return core_ == other.core_; }
 
   const ConvGraphEpilogue& fused() const;
   int64_t workspace_bytes() const { return workspace_; }
