@@ -18,15 +18,15 @@ constexpr size_t kFirstSharingRelease = 90800;
 
 constexpr const char* kVariable = "KILN_CUDNN_SHARE_PLANS";
 
-// Owns a cuDNN handle: destroyed with the last plan finalized with it.
-struct HandleOwner {
+}  // namespace
+
+// Owns a cuDNN handle: destroyed with the last plan finalized with it (and the cache).
+struct CudnnHandleOwner {
   cudnnHandle_t handle = nullptr;
-  ~HandleOwner() {
+  ~CudnnHandleOwner() {
     if (handle) cudnnDestroy(handle);
   }
 };
-
-}  // namespace
 
 ConvPlanCache::ConvPlanCache() = default;
 ConvPlanCache::~ConvPlanCache() = default;  // the plans first, then (with the last of them) the handle
@@ -36,17 +36,16 @@ std::unique_ptr<ConvGraphPlan> ConvPlanCache::find_or_build(const std::string& k
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto it = plans_.find(key); it != plans_.end()) return it->second->share();
   if (!handle_) {
-    auto owner = std::make_shared<HandleOwner>();
+    auto owner = std::make_shared<CudnnHandleOwner>();
     const cudnnStatus_t s = cudnnCreate(&owner->handle);
     if (s != CUDNN_STATUS_SUCCESS) {
       owner->handle = nullptr;
       *why += std::string("the shared plans' cuDNN handle: ") + cudnnGetErrorString(s) + "; ";
       return nullptr;
     }
-    raw_handle_ = owner->handle;
     handle_ = std::move(owner);
   }
-  std::unique_ptr<ConvGraphPlan> plan = build(raw_handle_, why);
+  std::unique_ptr<ConvGraphPlan> plan = build(handle_->handle, why);
   if (!plan) return nullptr;
   plan->keep_alive(handle_);
   std::unique_ptr<ConvGraphPlan> shared = plan->share();

@@ -29,7 +29,8 @@ typedef struct cudnnContext* cudnnHandle_t;
 
 namespace kiln::cuda {
 
-class ConvGraphPlan;  // conv_graph.h
+class ConvGraphPlan;    // conv_graph.h
+struct CudnnHandleOwner;  // conv_plan_cache.cpp
 
 class ConvPlanCache {
  public:
@@ -49,8 +50,7 @@ class ConvPlanCache {
 
  private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const void> handle_;  // the cuDNN handle every plan here was finalized with
-  cudnnHandle_t raw_handle_ = nullptr;
+  std::shared_ptr<CudnnHandleOwner> handle_;  // the cuDNN handle every plan here was finalized with
   std::map<std::string, std::unique_ptr<ConvGraphPlan>> plans_;  // each kept plan's first holder
 };
 
