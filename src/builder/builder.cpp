@@ -73,11 +73,13 @@ uint64_t weight_bytes(const ir::Graph& g) {
   return b;
 }
 
-// Matrix layers (attention's two products included) may use TF32 tensor cores for float32 when the TF32
-// flag is set (TensorRT's default).
+// Matrix layers (attention's two products and a Conv1x1Pair's two convolutions included: the pair's halves
+// take it, ir/ops/conv1x1_pair.h) may use TF32 tensor cores for float32 when the TF32 flag is set (TensorRT's
+// default).
 void mark_tf32(ir::Graph& g, bool allow) {
   for (auto& n : g.nodes())
-    if (n->op == "MatrixMultiply" || n->op == "Convolution" || n->op == "Deconvolution" || n->op == "FusedAttention")
+    if (n->op == "MatrixMultiply" || n->op == "Convolution" || n->op == "Deconvolution" || n->op == "FusedAttention" ||
+        n->op == "Conv1x1Pair")
       n->attrs.set("allow_tf32", static_cast<int64_t>(allow ? 1 : 0));
 }
 

@@ -11,6 +11,7 @@
 #include "passes/fold_space_to_depth_cast.h"
 #include "passes/fuse_attention.h"
 #include "passes/fuse_conv.h"
+#include "passes/fuse_conv1x1_pair.h"
 #include "passes/fuse_gather_addend.h"
 #include "passes/fuse_gemm.h"
 #include "passes/fuse_pointwise.h"
@@ -107,6 +108,13 @@ std::vector<std::unique_ptr<passes::Pass>> gpu_pipeline(const GpuPipelineOptions
     // A/B switch: cuBLASLt's choice may differ with the layout, and Kiln's kernels for [N, K] weights, split-K
     // and small-M, then see only the GEMMs the model itself stored so).
     if (!env_is("KILN_GEMM_WEIGHTS_NK", "0")) p.push_back(std::make_unique<passes::TransposeGemmWeights>());
+    // Two channels-last 1x1 convolutions back to back (a ResNet bottleneck block's last and the next block's
+    // first) as one Conv1x1Pair, where the CUDA backend's fused kernel takes the pair (gpu::supports decides):
+    // the wide tensor between them stays on chip. Here because dtypes are final (LowerPrecision) and the layout
+    // channels-last (ChannelsLast), and the convolutions' epilogues are fused (the first's residual and ReLU are
+    // part of the pair). KILN_FUSE_CONV_PAIR=0 keeps the two Convolutions: an A/B switch, and a way to rule the
+    // fusion out when a result looks wrong.
+    if (!env_is("KILN_FUSE_CONV_PAIR", "0")) p.push_back(std::make_unique<passes::FuseConv1x1Pair>(&gpu::supports));
   }
   // Last: dtypes are final, and what is left between the library calls is pointwise chains. On by default
   // since its whole-model GPU run (the six architectures at fp32/tf32/fp16/bf16 on the H200, 2026-11-30);

@@ -39,6 +39,11 @@ LayerCost layer_cost(const ir::Node& n, const std::vector<ir::TensorInfo>& in, c
     for (size_t i = 2; i < in[1].shape.size(); ++i) window *= static_cast<double>(in[1].shape[i]);
     if (n.op == "Convolution") c.flops = 2.0 * y * static_cast<double>(in[1].shape[1]) * window;
     else c.flops = 2.0 * numel(in[0]) * static_cast<double>(in[1].shape[1]) * window;
+  } else if (n.op == "Conv1x1Pair" && in.size() > 4 && in[1].present && in[4].present && out.size() == 2 &&
+             in[1].shape.size() == 4 && in[4].shape.size() == 4) {
+    // Both 1x1 convolutions: C0 multiply-adds per y1 element, C1 per y2 element (w1 [C1, 1, 1, C0], w2
+    // [C2, 1, 1, C1]). Bytes as counted above: x, w1, b1, r1, w2, b2, y1 and y2 once each; y1 is not read back.
+    c.flops = 2.0 * y * static_cast<double>(in[1].shape[3]) + 2.0 * numel(out[1]) * static_cast<double>(in[4].shape[3]);
   } else if (n.op == "FusedAttention" && in.size() >= 3 && in[0].present && in[1].present && in[2].present) {
     // Scores B*H x Sq x Sk x D, then B*H x Sq x Sk x Dv, whatever layout q, k, v and the output are in.
     AttentionLayout L;

@@ -54,3 +54,24 @@ TEST(LayerCost, MatrixMultiplyCountsTwiceMNK) {
   EXPECT_DOUBLE_EQ(c.flops, 2.0 * 8 * 4 * 16);
   EXPECT_DOUBLE_EQ(c.bytes, (8 * 16 + 16 * 4 + 8 * 4) * 2.0);
 }
+
+TEST(LayerCost, Conv1x1PairCountsBothConvolutionsAndY1Once) {
+  // ResNet-50 layer1: x [N, H, W, 64] -> y1 256 channels (bias, residual) -> y2 64 channels (bias).
+  const int64_t N = 2, H = 7, W = 5, C0 = 64, C1 = 256, C2 = 64, P = N * H * W;
+  ir::Graph g;
+  ir::Node* pair = g.add_node("Conv1x1Pair", "pair", {}, 2);
+  const LayerCost c = layer_cost(*pair,
+                                 {info({N, H, W, C0}), info({C1, 1, 1, C0}), info({C1}), info({N, H, W, C1}),
+                                  info({C2, 1, 1, C1}), info({C2})},
+                                 {info({N, H, W, C1}), info({N, H, W, C2})});
+  EXPECT_DOUBLE_EQ(c.flops, 2.0 * P * C1 * C0 + 2.0 * P * C2 * C1);
+  const double elements = P * C0 + C1 * C0 + C1 + P * C1 + C2 * C1 + C2 + P * C1 + P * C2;
+  EXPECT_DOUBLE_EQ(c.bytes, elements * 2) << "x, w1, b1, r1, w2, b2, y1, y2: y1 is not read back";
+  ir::Node* no_bias = g.add_node("Conv1x1Pair", "no_bias", {}, 2);
+  const LayerCost d = layer_cost(*no_bias,
+                                 {info({N, H, W, C0}), info({C1, 1, 1, C0}), ir::TensorInfo::absent(),
+                                  ir::TensorInfo::absent(), info({C2, 1, 1, C1})},
+                                 {info({N, H, W, C1}), info({N, H, W, C2})});
+  EXPECT_DOUBLE_EQ(d.flops, c.flops);
+  EXPECT_DOUBLE_EQ(d.bytes, (elements - C1 - P * C1 - C2) * 2);
+}
