@@ -1,20 +1,30 @@
 // The Conv1x1Pair kernel on tensor cores (conv1x1_pair_mma.h says what it takes and why).
 //
-// Work split: each of a block's 8 warps works alone on slabs of 16 pixels (grid-stride over the N*H*W pixels
-// in 16s); the block shares only the two weight matrices and biases, copied to shared memory once. For one
-// slab a warp
+// Work split: each warp of a block works alone on slabs of 16 pixels (grid-stride over the N*H*W pixels in
+// 16s); the block shares only the two weight matrices and biases, copied to shared memory once. For one slab
+// a warp
 //  1. takes its x (16 pixels x 64 channels) as 4 A fragments (mma.m16n8k16, k = 16 channels each);
-//  2. walks y1's 256 channels in 4 chunks of 64: 32 MMAs give the chunk's 16 x 64 accumulators; the epilogue
-//     adds bias and residual, applies the activation and rounds to the 16-bit type; the rounded values go
-//     (a) back into the residual's shared-memory slot, from where the warp stores them to y1 in 16-byte
-//     pieces, and (b) straight into 4 A fragments of the second product: a m16n8 accumulator pair is exactly
-//     an m16k16 A fragment (rows g and g + 8, columns 2t, 2t + 1 and 2t + 8, 2t + 9), so y1 never goes
-//     through memory to be multiplied. 4 x C2 / 8 MMAs add the chunk's part of y2 = y1 w2^T;
-//  3. stores y2 (bias, activation) from its accumulators.
-// The residual of the next slab is copied (cp.async) into a chunk's slot as soon as that chunk's y1 has left
-// it, and the next slab's x at the slab's start, so each warp keeps about a slab's worth of loads in flight
-// while it computes; every wait below is "all but the newest kChunks groups", which is exactly the copy
-// needed next (the order of commits makes it so; see the loop).
+//  2. walks y1's 256 channels in 4 chunks of 64: 32 MMAs give the chunk's 16 x 64 accumulators (started at
+//     the bias); the epilogue adds the residual, applies the activation and rounds to the 16-bit type; the
+//     rounded values go (a) into the chunk's shared-memory slot, where its residual was, from where the warp
+//     stores them to y1 in 16-byte pieces, and (b) straight into 4 A fragments of the second product: a
+//     m16n8 accumulator pair is exactly an m16k16 A fragment (rows g and g + 8, columns 2t, 2t + 1 and
+//     2t + 8, 2t + 9), so y1 never goes through memory to be multiplied. 4 x C2 / 8 MMAs add the chunk's part
+//     of y2 = y1 w2^T (accumulators started at its bias);
+//  3. stores y2 (activation) from its accumulators.
+//
+// Why this many warps and two chunk slots: the first version (8 warps, a slab's 4 chunks in flight) ran
+// ResNet's layer1 pair at 2.83 TB/s, and Nsight Compute (H200, this session) found it latency-bound, not
+// memory-bound: 2 warps a scheduler, 4.5 cycles a warp instruction, stalls on fixed-latency dependencies and
+// shared-memory loads far ahead of those on global memory (1.57 + 0.97 against 0.20 cycles an instruction).
+// So the copies now run two chunks ahead in two slots a warp, which leaves the shared memory for 16 warps
+// (12 where w2 is twice as large), and the per-lane copy addresses are fixed once (they were a third of the
+// instructions' integer work).
+//
+// Copies: the residual of the chunk two ahead (this slab's, or the next slab's first two) is copied into a
+// slot as soon as that slot's y1 has left it, and the next slab's x rides with the copy made after the
+// slab's first chunk. Each copy is one cp.async group, so before every chunk the wait is the same: all but
+// the newest group (the one made after the previous chunk) have landed.
 //
 // Shared memory rows are padded by 16 bytes (an odd number of 16-byte units a row): an ldmatrix phase reads
 // 8 rows of one 16-byte column, and the epilogue's 32-bit accesses hit 8 rows x 4 columns, both free of
@@ -41,9 +51,11 @@ constexpr int kC0 = 64;            // x's channels: 4 k-steps
 constexpr int kC1 = 256;           // y1's channels
 constexpr int kChunk = 64;         // y1 channels per step of the walk: 8 n-tiles, then 4 k-steps of the second
 constexpr int kChunks = kC1 / kChunk;
-constexpr int kWarps = 8;
-constexpr int kThreads = 32 * kWarps;
+constexpr int kSlots = 2;          // chunk slots a warp (copies run two chunks ahead)
 constexpr int kSlab = 16;          // pixels per warp step (one m16 tile)
+// Warps a block (one block an SM): as many as the shared memory holds beside the weights, and registers
+// allow (C2 128 keeps 64 more accumulators a lane).
+template <int C2> constexpr int kWarps = C2 == 64 ? 16 : 12;
 
 // Row pitches in 16-byte units (8 channels each), padded by one.
 constexpr int kXPitch = kC0 / 8 + 1;      // x slab rows and w1 rows (64 channels)
@@ -64,7 +76,7 @@ struct PairArgs {
 };
 
 // Shared memory, in 16-byte units: w1 [256 rows], w2 [C2 rows], the biases (256 + C2 16-bit values), then per
-// warp two x slabs and kChunks residual / y1 chunks.
+// warp two x slabs and kSlots residual / y1 chunks.
 template <int C2> struct Smem {
   static constexpr int w1 = 0;
   static constexpr int w2 = w1 + kC1 * kXPitch;
@@ -72,30 +84,35 @@ template <int C2> struct Smem {
   static constexpr int warps = bias + (kC1 + C2) * 2 / 16;
   static constexpr int x_slab = kSlab * kXPitch;
   static constexpr int chunk = kSlab * kRPitch;
-  static constexpr int per_warp = 2 * x_slab + kChunks * chunk;
-  static constexpr int units = warps + kWarps * per_warp;
+  static constexpr int per_warp = 2 * x_slab + kSlots * chunk;
+  static constexpr int units = warps + kWarps<C2> * per_warp;
   static constexpr size_t bytes = static_cast<size_t>(units) * 16;
 };
 
 __device__ __forceinline__ float relu_if(bool on, float v) { return on ? kern::act::activate(kern::act::kRelu, 0, 0, v) : v; }
 
-// Starts the copies of `rows` rows of 8 * `units_per_row` channels (16-byte units) from `src` (row pitch
-// `src_pitch` elements) into `dst` (pitch `dst_pitch` units), by the warp's 32 lanes; rows at or past `valid`
-// are zero-filled.
+// A slab's 16 rows of 8 16-byte units (64 channels), as the warp's lanes move them: lane l takes unit l % 8 of
+// rows l / 8 + 4 i, i = 0..3 (8 lanes a row: 128 contiguous bytes).
+__device__ __forceinline__ int lane_row(int lane, int i) { return (lane >> 3) + 4 * i; }
+
+// Starts the copies of a slab's 16 rows of 64 channels at `src` (row pitch `src_pitch` elements) into `dst`
+// (pitch `dst_pitch` units); rows at or past `valid` are zero-filled.
 template <class T>
-__device__ __forceinline__ void warp_copy_rows(uint4* dst, int dst_pitch, const T* src, int64_t src_pitch, int rows,
-                                               int units_per_row, int valid, int lane) {
-  for (int i = lane; i < rows * units_per_row; i += 32) {
-    const int r = i / units_per_row, u = i - r * units_per_row;
+__device__ __forceinline__ void warp_copy_slab(uint4* dst, int dst_pitch, const T* src, int src_pitch, int valid,
+                                               int lane) {
+  const int u = lane & 7;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = lane_row(lane, i);
     const bool inside = r < valid;
-    const T* from = inside ? src + r * src_pitch + u * 8 : src;
-    kern::cp_async_16_or_zero(dst + r * dst_pitch + u, from, inside);
+    kern::cp_async_16_or_zero(dst + r * dst_pitch + u, inside ? src + r * src_pitch + u * 8 : src, inside);
   }
 }
 
 template <class T, int C2>
-__global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
+__global__ void __launch_bounds__(32 * kWarps<C2>, 1) k_conv1x1_pair(PairArgs a) {
   using S = Smem<C2>;
+  constexpr int kThreads = 32 * kWarps<C2>;
   constexpr int NT2 = C2 / 8;  // the second product's n-tiles
   extern __shared__ __align__(16) uint4 smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -128,33 +145,27 @@ __global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
   }
 
   uint4* const xs = smem + S::warps + warp * S::per_warp;  // two x slabs
-  uint4* const rs = xs + 2 * S::x_slab;                    // kChunks residual / y1 chunks
+  uint4* const rs = xs + 2 * S::x_slab;                    // kSlots residual / y1 chunks
   const int64_t slabs = (a.pixels + kSlab - 1) / kSlab;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
-  int64_t slab = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-
-  // Copies of a slab's x (into x buffer `xb`) and of chunk j of its residual, each committed as one group
-  // (empty where there is no such slab or no residual: the waits count groups).
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps<C2>;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarps<C2> + warp;
+  auto valid_rows = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(kSlab, a.pixels - s * kSlab)); };
+  // Copies (started, not committed: the caller commits a group): x of slab s into buffer xb; chunk j of slab
+  // s's residual into slot j % kSlots. None past the last slab, nor of a residual the node has not.
   auto stage_x = [&](int64_t s, int xb) {
-    if (s < slabs) {
-      const int64_t p0 = s * kSlab;
-      const int valid = static_cast<int>(std::min<int64_t>(kSlab, a.pixels - p0));
-      warp_copy_rows(xs + xb * S::x_slab, kXPitch, x + p0 * kC0, kC0, kSlab, kC0 / 8, valid, lane);
-    }
-    kern::cp_async_commit();
+    if (s < slabs) warp_copy_slab(xs + xb * S::x_slab, kXPitch, x + s * kSlab * kC0, kC0, valid_rows(s), lane);
   };
   auto stage_residual = [&](int64_t s, int j) {
-    if (r1 && s < slabs) {
-      const int64_t p0 = s * kSlab;
-      const int valid = static_cast<int>(std::min<int64_t>(kSlab, a.pixels - p0));
-      warp_copy_rows(rs + j * S::chunk, kRPitch, r1 + p0 * kC1 + j * kChunk, kC1, kSlab, kChunk / 8, valid, lane);
-    }
-    kern::cp_async_commit();
+    if (r1 && s < slabs)
+      warp_copy_slab(rs + (j % kSlots) * S::chunk, kRPitch, r1 + s * kSlab * kC1 + j * kChunk, kC1, valid_rows(s), lane);
   };
-  stage_x(slab, 0);
-  for (int j = 0; j < kChunks; ++j) stage_residual(slab, j);
-  kern::cp_async_wait<1 + kChunks>();  // the weights' group (older than the slab's 1 + kChunks) ...
-  __syncthreads();                     // ... for every thread's part of it
+  stage_x(first, 0);
+  stage_residual(first, 0);
+  kern::cp_async_commit();
+  stage_residual(first, 1);
+  kern::cp_async_commit();
+  kern::cp_async_wait<2>();  // the weights' group (older than the two above) ...
+  __syncthreads();           // ... for every thread's part of it
 
   const uint32_t* sbias = reinterpret_cast<const uint32_t*>(&smem[S::bias]);
   // Fragment addressing (ldmatrix.x4): A, lane l gives row l % 16, channel half l / 16; B, lane l gives filter
@@ -163,36 +174,46 @@ __global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
   const int a_row = lane & 15, a_half = lane >> 4;
   const int b_row = ((lane >> 4) << 3) + (lane & 7), b_half = (lane >> 3) & 1;
   const int g = lane >> 2, t2 = 2 * (lane & 3);
+  // A bias pair (channels c, c + 1 of the 16-bit type at sbias word c / 2) as floats.
+  auto bias_pair = [&](int word) {
+    T p[2];
+    memcpy(p, &sbias[word], sizeof(p));
+    return make_float2(kern::to_f(p[0]), kern::to_f(p[1]));
+  };
 
-  for (int xb = 0; slab < slabs; slab += step, xb ^= 1) {
+  int xb = 0;
+  for (int64_t slab = first; slab < slabs; slab += step, xb ^= 1) {
     const int64_t next = slab + step;
     const int64_t p0 = slab * kSlab;
-    const int valid = static_cast<int>(std::min<int64_t>(kSlab, a.pixels - p0));
-    kern::cp_async_wait<kChunks>();  // this slab's x (newer: its kChunks residual groups)
-    __syncwarp();
+    const int valid = valid_rows(slab);
     uint32_t xa[kC0 / 16][4];
-#pragma unroll
-    for (int k = 0; k < kC0 / 16; ++k) kern::ldsm_x4(xa[k], xs + xb * S::x_slab + a_row * kXPitch + 2 * k + a_half);
-    stage_x(next, xb ^ 1);  // that buffer was read into registers a slab ago
 
     float acc2[NT2][4];
 #pragma unroll
-    for (int n = 0; n < NT2; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc2[n][e] = 0.0f;
+    for (int n = 0; n < NT2; ++n) {
+      const float2 b = bias_pair(kC1 / 2 + (n * 8 + t2) / 2);
+      acc2[n][0] = acc2[n][2] = b.x;
+      acc2[n][1] = acc2[n][3] = b.y;
+    }
 
 #pragma unroll 1
     for (int j = 0; j < kChunks; ++j) {
-      uint4* const rc = rs + j * S::chunk;
-      // Newer than chunk j's residual: chunks j + 1.. of this slab, the next x, chunks 0.. j - 1 of the next.
-      kern::cp_async_wait<kChunks>();
+      uint4* const rc = rs + (j % kSlots) * S::chunk;
+      kern::cp_async_wait<1>();  // all but the copy made after the chunk before: this chunk's (and x's)
       __syncwarp();
+      if (j == 0) {
+#pragma unroll
+        for (int k = 0; k < kC0 / 16; ++k)
+          kern::ldsm_x4(xa[k], xs + xb * S::x_slab + a_row * kXPitch + 2 * k + a_half);
+      }
 
       float acc1[kChunk / 8][4];
 #pragma unroll
-      for (int n = 0; n < kChunk / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc1[n][e] = 0.0f;
+      for (int n = 0; n < kChunk / 8; ++n) {
+        const float2 b = bias_pair((j * kChunk + n * 8 + t2) / 2);
+        acc1[n][0] = acc1[n][2] = b.x;
+        acc1[n][1] = acc1[n][3] = b.y;
+      }
 #pragma unroll
       for (int k = 0; k < kC0 / 16; ++k)
 #pragma unroll
@@ -208,15 +229,11 @@ __global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
       uint32_t mid[kChunk / 16][4];
       uint32_t* const rc32 = reinterpret_cast<uint32_t*>(rc);
 #pragma unroll
-      for (int n = 0; n < kChunk / 8; ++n) {
-        T bpair[2];
-        memcpy(bpair, &sbias[(j * kChunk + n * 8 + t2) / 2], sizeof(bpair));
-        const float bx = kern::to_f(bpair[0]), by = kern::to_f(bpair[1]);
+      for (int n = 0; n < kChunk / 8; ++n)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int row = g + 8 * h;
-          const int word = row * kRPitch * 4 + (n * 8 + t2) / 2;  // 32-bit words: 4 a 16-byte unit
-          float v0 = acc1[n][2 * h] + bx, v1 = acc1[n][2 * h + 1] + by;
+          const int word = (g + 8 * h) * kRPitch * 4 + (n * 8 + t2) / 2;  // 32-bit words: 4 a 16-byte unit
+          float v0 = acc1[n][2 * h], v1 = acc1[n][2 * h + 1];
           if (r1) {
             T rpair[2];
             memcpy(rpair, &rc32[word], sizeof(rpair));
@@ -227,17 +244,18 @@ __global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
           rc32[word] = packed;
           mid[n / 2][(n % 2) * 2 + h] = packed;
         }
-      }
       __syncwarp();
-      // y1's chunk from the slot to memory: 16 rows x 8 units, 4 a lane, a row's 128 bytes by 8 lanes.
+      // y1's chunk from the slot to memory: lane l stores unit l % 8 of rows l / 8 + 4 i.
 #pragma unroll
-      for (int i = lane; i < kSlab * (kChunk / 8); i += 32) {
-        const int r = i / (kChunk / 8), u = i % (kChunk / 8);
-        if (r < valid)
-          *reinterpret_cast<uint4*>(y1 + (p0 + r) * kC1 + j * kChunk + u * 8) = rc[r * kRPitch + u];
+      for (int i = 0; i < 4; ++i) {
+        const int r = lane_row(lane, i), u = lane & 7;
+        if (r < valid) *reinterpret_cast<uint4*>(y1 + (p0 + r) * kC1 + j * kChunk + u * 8) = rc[r * kRPitch + u];
       }
-      __syncwarp();            // the slot is read: the next slab's residual chunk may land in it
-      stage_residual(next, j);
+      __syncwarp();  // the slot is read: the chunk two ahead may land in it
+      if (j + kSlots < kChunks) stage_residual(slab, j + kSlots);
+      else stage_residual(next, j + kSlots - kChunks);
+      if (j == 0) stage_x(next, xb ^ 1);  // that buffer was read into registers a slab ago
+      kern::cp_async_commit();
 
       // y2 += y1's chunk x w2's columns for it.
 #pragma unroll
@@ -253,18 +271,14 @@ __global__ void __launch_bounds__(kThreads, 1) k_conv1x1_pair(PairArgs a) {
 
     // The second epilogue, from the accumulators: two channels (32 bits) a store.
 #pragma unroll
-    for (int n = 0; n < NT2; ++n) {
-      T bpair[2];
-      memcpy(bpair, &sbias[kC1 / 2 + (n * 8 + t2) / 2], sizeof(bpair));
-      const float bx = kern::to_f(bpair[0]), by = kern::to_f(bpair[1]);
+    for (int n = 0; n < NT2; ++n)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int row = g + 8 * h;
         if (row >= valid) continue;
-        const float v0 = relu_if(a.relu2, acc2[n][2 * h] + bx), v1 = relu_if(a.relu2, acc2[n][2 * h + 1] + by);
+        const float v0 = relu_if(a.relu2, acc2[n][2 * h]), v1 = relu_if(a.relu2, acc2[n][2 * h + 1]);
         *reinterpret_cast<uint32_t*>(y2 + (p0 + row) * C2 + n * 8 + t2) = kern::pack2<T>(v0, v1);
       }
-    }
   }
   kern::cp_async_wait_all();  // no copy outlives the block (the last ones are empty groups or unused slabs)
 }
@@ -283,8 +297,8 @@ void launch(KernelContext& ctx, const PairArgs& a) {
                     " bytes of shared memory");
   const int sms = std::max(current_device().sm_count, 1);
   const int64_t slabs = (a.pixels + kSlab - 1) / kSlab;
-  const int64_t blocks = std::min<int64_t>((slabs + kWarps - 1) / kWarps, sms);
-  KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+  const int64_t blocks = std::min<int64_t>((slabs + kWarps<C2> - 1) / kWarps<C2>, sms);
+  KILN_CUDA_CHECK(launch_maybe_programmatic(kernel, dim3(static_cast<unsigned>(blocks)), dim3(32 * kWarps<C2>),
                                             Smem<C2>::bytes, ctx.stream(), false, a));
 }
 
